@@ -1,0 +1,1 @@
+//! Customer value types (filled in by the API work).

@@ -1,0 +1,1 @@
+//! Sync rules (filled in by the sync-rules work).

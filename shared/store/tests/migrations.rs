@@ -1,0 +1,41 @@
+//! Migrations apply to a fresh database and re-applying them changes nothing.
+
+use warp_store::Database;
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[tokio::test]
+async fn migrations_create_every_table_and_are_idempotent() {
+    let db = Database::fresh_for_test(&server_url()).await.expect("fresh database");
+    db.migrate().await.expect("second migrate is a no-op");
+    let client = db.client().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let tables: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for expected in [
+        "customers",
+        "hubspot_field_state",
+        "hubspot_reconciliation_runs",
+        "hubspot_sync_config",
+        "hubspot_sync_log",
+        "hubspot_sync_queue",
+        "hubspot_webhook_events",
+        "idempotency_keys",
+        "sync_conflicts",
+    ] {
+        assert!(tables.contains(&expected.to_string()), "missing table {expected}: {tables:?}");
+    }
+    let mappings: i64 = client
+        .query_one("SELECT count(*) FROM hubspot_sync_config WHERE portal_id = 0", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mappings, 12);
+}
