@@ -55,7 +55,20 @@ impl Database {
     /// A pool of at most `max_size` connections. Connections open lazily; recycling checks them
     /// so a connection the server (or RDS Proxy) closed is replaced, not handed out.
     pub fn connect(url: &str, max_size: usize) -> Result<Self, DatabaseError> {
-        let config = PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
+        Self::connect_with_password(url, None, max_size)
+    }
+
+    /// As [`Database::connect`], with the password supplied apart from the URL (read from
+    /// Secrets Manager in Lambda, so it never sits in an environment variable).
+    pub fn connect_with_password(
+        url: &str,
+        password: Option<&str>,
+        max_size: usize,
+    ) -> Result<Self, DatabaseError> {
+        let mut config = PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,

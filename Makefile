@@ -1,0 +1,56 @@
+# WARP customer API and HubSpot sync. `make dev` runs the system locally, `make test` proves it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/warp
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+VENV := .venv
+VENV_SAM := .venv-sam
+MOTO_PACKAGES := moto[server]==5.2.*
+SAM_PACKAGES := aws-sam-cli cfn-lint
+ROLE ?= editor
+CARGO ?= cargo
+WARP := $(CARGO) run --quiet --release -p warp-cli --bin warp --
+OFFLINE_AWS := AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SAM_CLI_TELEMETRY=0
+
+.PHONY: help dev test unit lint fmt postgres venv venv-sam migrate token sandbox hubspot-setup validate build deploy clean-test-dbs
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+dev: postgres ## run the whole system locally (API + webhook on :3000, sandbox on :3001)
+	$(WARP) dev
+
+test: lint postgres venv validate ## fmt, clippy, template lint and every test against real Postgres and moto
+	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --all-targets
+	@$(MAKE) --no-print-directory clean-test-dbs
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+postgres: ## start the local PostgreSQL when it is down
+	@infra/scripts/ensure-postgres.sh
+
+venv: ## Python venv with moto's server (AWS SQS and Secrets Manager, locally)
+	@infra/scripts/ensure-venv.sh $(VENV) '$(MOTO_PACKAGES)'
+
+venv-sam: ## Python venv with SAM CLI and cfn-lint (offline template checks)
+	@infra/scripts/ensure-venv.sh $(VENV_SAM) $(SAM_PACKAGES)
+
+migrate: postgres ## create (if missing) and migrate the database at DATABASE_URL
+	$(WARP) migrate
+
+token: ## print a dev JWT: make token ROLE=viewer|editor|admin
+	@$(WARP) token --role $(ROLE)
+
+validate: venv-sam ## cfn-lint and sam validate --lint, offline
+	$(OFFLINE_AWS) $(VENV_SAM)/bin/cfn-lint template.yaml
+	$(OFFLINE_AWS) $(VENV_SAM)/bin/sam validate --lint --region us-east-1 --template-file template.yaml
+
+clean-test-dbs: ## drop databases left by test runs (ones still in use are kept)
+	@psql "$(TEST_DATABASE_URL)" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'warp_test_%'" 2>/dev/null \
+	  | while read -r db; do psql "$(TEST_DATABASE_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\"" >/dev/null 2>&1 || true; done
