@@ -1,0 +1,300 @@
+//! Reconciliation: classifying the differences between a WARP customer and its HubSpot company
+//! (read fresh from HubSpot) and choosing the repair by the same field rules as live sync, so
+//! that repeated runs converge to zero drift (guarantee 6).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::inbound::SIMULTANEOUS_WITHIN;
+use super::mapping::{ConflictRule, FieldMap, FieldMapping, SyncDirection, WarpField};
+use super::values::FieldValues;
+
+/// What kind of drift was found. `ValueDiffers` is per field ([`Drift`]); the others are per
+/// record ([`RecordDrift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DriftKind {
+    ValueDiffers,
+    /// The customer is linked to no company and no company carries its BAN.
+    MissingInHubSpot,
+    /// The customer's linked company no longer exists (deleted, or merged away).
+    LinkedCompanyGone,
+    /// A company carries the customer's BAN but the customer is not linked to it.
+    UnlinkedCompanyWithOurBan,
+}
+
+impl DriftKind {
+    /// The name used in reconciliation reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::ValueDiffers => "VALUE_DIFFERS",
+            DriftKind::MissingInHubSpot => "MISSING_IN_HUBSPOT",
+            DriftKind::LinkedCompanyGone => "LINKED_COMPANY_GONE",
+            DriftKind::UnlinkedCompanyWithOurBan => "UNLINKED_COMPANY_WITH_OUR_BAN",
+        }
+    }
+}
+
+/// How to repair a field whose values differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Repair {
+    PushToHubSpot,
+    ApplyToWarp,
+    /// The rules cannot settle it: record a conflict for a person.
+    Conflict,
+}
+
+/// A field whose canonical values differ between WARP and HubSpot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub field: WarpField,
+    pub kind: DriftKind,
+    pub repair: Repair,
+}
+
+/// Per-field change times, as stored in `hubspot_field_state`.
+pub type ChangeTimes = BTreeMap<WarpField, DateTime<Utc>>;
+
+/// Compares every enabled mapped field that both sides report (a field absent from either
+/// `FieldValues` is not compared) and returns the fields that differ, with their repair:
+/// - WARP→HubSpot fields, and WARP_WINS: push WARP's value.
+/// - HubSpot→WARP fields, and HUBSPOT_WINS: apply HubSpot's value.
+/// - LATEST_WINS: the side that changed the field last wins; changes within one second of each
+///   other are a conflict. A side without a known change time is older than one with a time
+///   (no evidence it changed); when neither time is known WARP, the system of record, wins.
+pub fn classify_drift(
+    map: &FieldMap,
+    warp: &FieldValues,
+    hubspot_now: &FieldValues,
+    hubspot_changed_at: &ChangeTimes,
+    warp_changed_at: &ChangeTimes,
+) -> Vec<Drift> {
+    map.iter()
+        .filter(|m| m.enabled)
+        .filter_map(|mapping| {
+            let warp_value = warp.get(mapping.field)?;
+            let hubspot_value = hubspot_now.get(mapping.field)?;
+            if warp_value == hubspot_value {
+                return None;
+            }
+            Some(Drift {
+                field: mapping.field,
+                kind: DriftKind::ValueDiffers,
+                repair: field_repair(
+                    mapping,
+                    hubspot_changed_at.get(&mapping.field).copied(),
+                    warp_changed_at.get(&mapping.field).copied(),
+                ),
+            })
+        })
+        .collect()
+}
+
+fn field_repair(
+    mapping: &FieldMapping,
+    hubspot_changed_at: Option<DateTime<Utc>>,
+    warp_changed_at: Option<DateTime<Utc>>,
+) -> Repair {
+    match (mapping.direction, mapping.rule) {
+        (SyncDirection::WarpToHubSpot, _) | (_, ConflictRule::WarpWins) => Repair::PushToHubSpot,
+        (SyncDirection::HubSpotToWarp, _) | (_, ConflictRule::HubSpotWins) => Repair::ApplyToWarp,
+        (SyncDirection::Both, ConflictRule::LatestWins) => {
+            match (hubspot_changed_at, warp_changed_at) {
+                (Some(hubspot), Some(warp)) => {
+                    if (hubspot - warp).abs() < SIMULTANEOUS_WITHIN {
+                        Repair::Conflict
+                    } else if hubspot > warp {
+                        Repair::ApplyToWarp
+                    } else {
+                        Repair::PushToHubSpot
+                    }
+                }
+                (Some(_), None) => Repair::ApplyToWarp,
+                (None, _) => Repair::PushToHubSpot,
+            }
+        }
+    }
+}
+
+/// A record-level difference between a customer and HubSpot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordDrift {
+    /// Repair: upsert the company keyed by BAN (creates it) and link it.
+    MissingInHubSpot,
+    /// Repair: link to `company_with_our_ban` when there is one (typically the survivor of a
+    /// merge), else upsert keyed by BAN (creates a new company) and link that.
+    LinkedCompanyGone {
+        linked_company_id: String,
+        company_with_our_ban: Option<String>,
+    },
+    /// Repair: link the customer to this company.
+    UnlinkedCompanyWithOurBan { hubspot_company_id: String },
+}
+
+impl RecordDrift {
+    pub fn kind(&self) -> DriftKind {
+        match self {
+            RecordDrift::MissingInHubSpot => DriftKind::MissingInHubSpot,
+            RecordDrift::LinkedCompanyGone { .. } => DriftKind::LinkedCompanyGone,
+            RecordDrift::UnlinkedCompanyWithOurBan { .. } => DriftKind::UnlinkedCompanyWithOurBan,
+        }
+    }
+
+    /// The company to link the customer to, when one exists; `None` means upsert by BAN.
+    pub fn link_to(&self) -> Option<&str> {
+        match self {
+            RecordDrift::MissingInHubSpot => None,
+            RecordDrift::LinkedCompanyGone {
+                company_with_our_ban,
+                ..
+            } => company_with_our_ban.as_deref(),
+            RecordDrift::UnlinkedCompanyWithOurBan { hubspot_company_id } => {
+                Some(hubspot_company_id)
+            }
+        }
+    }
+}
+
+/// Classifies the link between a customer and HubSpot:
+/// `linked_company_id` is the customer's `external_ids.hubspot_company_id`,
+/// `linked_company_exists` whether HubSpot still has that company (unarchived),
+/// `company_with_our_ban` the company HubSpot finds by `warp_ban` = the customer's BAN.
+/// `None` when the link is sound (field values are compared by [`classify_drift`]).
+pub fn classify_record(
+    linked_company_id: Option<&str>,
+    linked_company_exists: bool,
+    company_with_our_ban: Option<&str>,
+) -> Option<RecordDrift> {
+    match linked_company_id {
+        // Another company carrying our BAN while the link is alive cannot last (warp_ban is
+        // unique in HubSpot); the field diff repairs the linked company's BAN.
+        Some(_) if linked_company_exists => None,
+        Some(linked) => Some(RecordDrift::LinkedCompanyGone {
+            linked_company_id: linked.to_owned(),
+            company_with_our_ban: company_with_our_ban
+                .filter(|found| *found != linked)
+                .map(str::to_owned),
+        }),
+        None => Some(match company_with_our_ban {
+            Some(found) => RecordDrift::UnlinkedCompanyWithOurBan {
+                hubspot_company_id: found.to_owned(),
+            },
+            None => RecordDrift::MissingInHubSpot,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    fn both_sides(field: WarpField, warp: &str, hubspot: &str) -> (FieldValues, FieldValues) {
+        (
+            FieldValues::new().with(field, Some(warp)),
+            FieldValues::new().with(field, Some(hubspot)),
+        )
+    }
+
+    #[test]
+    fn equal_canonical_values_are_no_drift() {
+        let map = FieldMap::default_mapping();
+        let (warp, hubspot) = both_sides(WarpField::CreditLimit, "1500.00", "1500");
+        assert!(
+            classify_drift(
+                &map,
+                &warp,
+                &hubspot,
+                &ChangeTimes::new(),
+                &ChangeTimes::new()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn fields_absent_on_either_side_are_not_compared() {
+        let map = FieldMap::default_mapping();
+        let warp = FieldValues::new().with(WarpField::Status, Some("ACTIVE"));
+        let hubspot = FieldValues::new().with(WarpField::Domain, Some("x.com"));
+        assert!(
+            classify_drift(
+                &map,
+                &warp,
+                &hubspot,
+                &ChangeTimes::new(),
+                &ChangeTimes::new()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn repairs_follow_the_field_rules() {
+        let map = FieldMap::default_mapping();
+        let no_times = ChangeTimes::new();
+        let cases = [
+            (WarpField::Status, "ACTIVE", "CLOSED", Repair::PushToHubSpot),
+            (WarpField::CreditLimit, "10", "20", Repair::ApplyToWarp),
+        ];
+        for (field, w, h, repair) in cases {
+            let (warp, hubspot) = both_sides(field, w, h);
+            let drift = classify_drift(&map, &warp, &hubspot, &no_times, &no_times);
+            assert_eq!(
+                drift,
+                [Drift {
+                    field,
+                    kind: DriftKind::ValueDiffers,
+                    repair
+                }],
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn latest_wins_uses_change_times() {
+        let map = FieldMap::default_mapping();
+        let field = WarpField::CompanyName;
+        let (warp, hubspot) = both_sides(field, "Acme", "Acme Inc");
+        let repair = |h: Option<i64>, w: Option<i64>| {
+            let h: ChangeTimes = h.map(|s| (field, at(s))).into_iter().collect();
+            let w: ChangeTimes = w.map(|s| (field, at(s))).into_iter().collect();
+            classify_drift(&map, &warp, &hubspot, &h, &w)[0].repair
+        };
+        assert_eq!(repair(Some(10), Some(5)), Repair::ApplyToWarp);
+        assert_eq!(repair(Some(5), Some(10)), Repair::PushToHubSpot);
+        assert_eq!(repair(Some(5), Some(5)), Repair::Conflict);
+        assert_eq!(repair(Some(5), None), Repair::ApplyToWarp);
+        assert_eq!(repair(None, Some(5)), Repair::PushToHubSpot);
+        assert_eq!(repair(None, None), Repair::PushToHubSpot);
+    }
+
+    #[test]
+    fn record_link_classification() {
+        assert_eq!(classify_record(Some("1"), true, Some("1")), None);
+        assert_eq!(
+            classify_record(None, false, None),
+            Some(RecordDrift::MissingInHubSpot)
+        );
+        let unlinked = classify_record(None, false, Some("7")).unwrap();
+        assert_eq!(unlinked.kind(), DriftKind::UnlinkedCompanyWithOurBan);
+        assert_eq!(unlinked.link_to(), Some("7"));
+        let gone_merged = classify_record(Some("1"), false, Some("9")).unwrap();
+        assert_eq!(gone_merged.kind(), DriftKind::LinkedCompanyGone);
+        assert_eq!(gone_merged.link_to(), Some("9"));
+        let gone = classify_record(Some("1"), false, None).unwrap();
+        assert_eq!(gone.link_to(), None);
+        // Search is eventually consistent: finding the gone company itself by BAN is no survivor.
+        assert_eq!(
+            classify_record(Some("1"), false, Some("1"))
+                .unwrap()
+                .link_to(),
+            None
+        );
+    }
+}

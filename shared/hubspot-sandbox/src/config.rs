@@ -1,0 +1,167 @@
+//! Sandbox configuration: tokens, secrets, portal identity, rate limits and injected faults.
+
+use std::env;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the sandbox needs to know before it starts serving.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Private-app token the integration uses (env `HUBSPOT_TOKEN`).
+    pub app_token: String,
+    /// Token standing for a person editing in HubSpot's UI; never rate limited.
+    pub user_token: String,
+    /// The app's client secret used to sign webhook deliveries (env `HUBSPOT_WEBHOOK_SECRET`).
+    pub webhook_secret: String,
+    /// Where webhook deliveries go (env `SANDBOX_WEBHOOK_URL`); `None` means no deliveries.
+    pub webhook_target: Option<String>,
+    /// Portal (hub) id reported in webhook events (env `HUBSPOT_PORTAL_ID`).
+    pub portal_id: u64,
+    /// App id reported in webhook events and as the source of integration writes.
+    pub app_id: u64,
+    /// Requests allowed per rolling interval for the app token (env `SANDBOX_RATE_LIMIT_MAX`).
+    pub rate_limit_max: u32,
+    /// Length of the rolling rate-limit window.
+    pub rate_limit_interval_ms: u64,
+    /// Requests allowed per UTC day for the app token.
+    pub daily_limit: u64,
+    /// Search requests allowed per second, separate from the other limits.
+    pub search_per_second: u32,
+    /// How long a write stays invisible to search (env `SANDBOX_SEARCH_DELAY_MS`).
+    pub search_index_delay_ms: u64,
+    /// Faults injected from the start (env `SANDBOX_FAULTS`, JSON).
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            app_token: "sandbox-app-token".to_owned(),
+            user_token: "sandbox-user-token".to_owned(),
+            webhook_secret: "sandbox-webhook-secret".to_owned(),
+            webhook_target: None,
+            portal_id: 62515,
+            app_id: 54321,
+            rate_limit_max: 100,
+            rate_limit_interval_ms: 10_000,
+            daily_limit: 250_000,
+            search_per_second: 5,
+            search_index_delay_ms: 0,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Why the environment could not be turned into a [`SandboxConfig`].
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxConfigError {
+    #[error("environment variable {name} is not a valid {expected}: {value:?}")]
+    InvalidNumber {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+    #[error("SANDBOX_FAULTS is not valid faults JSON")]
+    InvalidFaults(#[source] serde_json::Error),
+    #[error("SANDBOX_FAULTS is out of range: {0}")]
+    FaultsOutOfRange(String),
+}
+
+impl SandboxConfig {
+    /// Reads the documented environment variables over the defaults.
+    pub fn from_env() -> Result<Self, SandboxConfigError> {
+        let mut config = Self::default();
+        if let Some(token) = non_empty_var("HUBSPOT_TOKEN") {
+            config.app_token = token;
+        }
+        if let Some(secret) = non_empty_var("HUBSPOT_WEBHOOK_SECRET") {
+            config.webhook_secret = secret;
+        }
+        config.webhook_target = non_empty_var("SANDBOX_WEBHOOK_URL");
+        if let Some(portal) = parse_var::<u64>("HUBSPOT_PORTAL_ID", "u64")? {
+            config.portal_id = portal;
+        }
+        if let Some(max) = parse_var::<u32>("SANDBOX_RATE_LIMIT_MAX", "u32")? {
+            config.rate_limit_max = max;
+        }
+        if let Some(delay) = parse_var::<u64>("SANDBOX_SEARCH_DELAY_MS", "u64")? {
+            config.search_index_delay_ms = delay;
+        }
+        if let Some(json) = non_empty_var("SANDBOX_FAULTS") {
+            let faults: Faults =
+                serde_json::from_str(&json).map_err(SandboxConfigError::InvalidFaults)?;
+            faults
+                .validate()
+                .map_err(SandboxConfigError::FaultsOutOfRange)?;
+            config.faults = faults;
+        }
+        Ok(config)
+    }
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(
+    name: &'static str,
+    expected: &'static str,
+) -> Result<Option<T>, SandboxConfigError> {
+    match non_empty_var(name) {
+        None => Ok(None),
+        Some(value) => {
+            value
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| SandboxConfigError::InvalidNumber {
+                    name,
+                    expected,
+                    value,
+                })
+        }
+    }
+}
+
+/// Probabilities (0..=1) of each injected fault, plus a fixed added latency.
+///
+/// Faults apply to requests made with the app token only: the user token stands for a person in
+/// HubSpot's UI, whose edits must land so tests can rely on them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Chance that an API request gets a 429 indistinguishable from a real one.
+    pub rate_429: f64,
+    /// Chance that an API request gets a 5xx; the write is not applied.
+    pub rate_5xx: f64,
+    /// Chance that an API request hangs (30 s or until the client gives up); not applied.
+    pub rate_timeout: f64,
+    /// Added latency before every API request, in milliseconds.
+    pub latency_ms: u64,
+    /// Chance that a webhook event is delivered twice.
+    pub duplicate_webhooks: f64,
+    /// Chance that a webhook event is held back and delivered after later ones.
+    pub reorder_webhooks: f64,
+    /// Chance that a webhook event is never delivered.
+    pub drop_webhooks: f64,
+}
+
+impl Faults {
+    /// Checks that every probability lies in 0..=1.
+    pub fn validate(&self) -> Result<(), String> {
+        let probabilities = [
+            ("rate_429", self.rate_429),
+            ("rate_5xx", self.rate_5xx),
+            ("rate_timeout", self.rate_timeout),
+            ("duplicate_webhooks", self.duplicate_webhooks),
+            ("reorder_webhooks", self.reorder_webhooks),
+            ("drop_webhooks", self.drop_webhooks),
+        ];
+        for (name, value) in probabilities {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("{name} must be between 0 and 1, got {value}"));
+            }
+        }
+        Ok(())
+    }
+}

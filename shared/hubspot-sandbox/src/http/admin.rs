@@ -1,0 +1,82 @@
+//! `/_sandbox` control routes (no auth): faults, stats, reset, webhook target, restore.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{actor_from_optional_token, parse_body};
+use crate::config::Faults;
+use crate::error::ApiError;
+use crate::state::{SandboxState, lock};
+use crate::stats::Stats;
+use crate::store::company_not_found;
+use crate::time::now_ms;
+
+type Shared = State<Arc<SandboxState>>;
+
+pub async fn read_faults(State(state): Shared) -> Json<Faults> {
+    Json(state.faults())
+}
+
+/// Replaces the faults: fields left out are off, so `{}` resets them all.
+pub async fn set_faults(State(state): Shared, body: Bytes) -> Result<Json<Faults>, ApiError> {
+    let faults: Faults = parse_body(&body)?;
+    faults.validate().map_err(ApiError::validation)?;
+    state.set_faults(faults.clone());
+    Ok(Json(faults))
+}
+
+pub async fn stats(State(state): Shared) -> Json<Stats> {
+    Json(state.stats())
+}
+
+pub async fn reset(State(state): Shared) -> StatusCode {
+    state.reset();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+pub struct WebhookTarget {
+    url: Option<String>,
+}
+
+pub async fn set_webhook_target(
+    State(state): Shared,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input: WebhookTarget = parse_body(&body)?;
+    if let Some(url) = &input.url
+        && url::Url::parse(url).is_err()
+    {
+        return Err(ApiError::validation(format!("Invalid webhook URL {url:?}")));
+    }
+    state.set_webhook_target(input.url.clone());
+    Ok(Json(json!({ "url": input.url })))
+}
+
+pub async fn read_webhook_target(State(state): Shared) -> Json<Value> {
+    Json(json!({ "url": state.webhook_target() }))
+}
+
+pub async fn restore(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(company_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor_from_optional_token(&state, &headers);
+    let id = company_id
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| company_not_found(&company_id))?;
+    let mut store = lock(&state.store);
+    store.restore(id, actor, now_ms())?;
+    let company = store
+        .company(id)
+        .ok_or_else(|| company_not_found(&company_id))?;
+    Ok(Json(store.render_written(company)))
+}

@@ -1,0 +1,506 @@
+//! Handlers of `/crm/v3/objects/companies`: CRUD, list, batch, search and merge.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{QueryParams, parse_body};
+use crate::error::ApiError;
+use crate::properties::OBJECT_ID;
+use crate::search::{self, SearchRequest};
+use crate::state::{SandboxState, lock};
+use crate::store::{Actor, PropertyValues, ReadShape, Store, company_not_found};
+use crate::time::{iso_millis, now_ms};
+
+/// Batch endpoints take at most this many inputs.
+const MAX_BATCH_INPUTS: usize = 100;
+const MAX_LIST_LIMIT: usize = 100;
+const DEFAULT_LIST_LIMIT: usize = 10;
+
+type Shared = State<Arc<SandboxState>>;
+
+/// Turns `properties` of a write into strings: HubSpot accepts strings, numbers and booleans;
+/// null clears like "".
+fn property_values(value: Option<&Value>) -> Result<PropertyValues, ApiError> {
+    let Some(value) = value else {
+        return Ok(PropertyValues::new());
+    };
+    let Value::Object(fields) = value else {
+        return Err(ApiError::validation("properties must be an object"));
+    };
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                Value::Null => String::new(),
+                _ => {
+                    return Err(ApiError::validation(format!(
+                        "Property {name:?} must be a string, number or boolean"
+                    )));
+                }
+            };
+            Ok((name.clone(), text))
+        })
+        .collect()
+}
+
+fn read_shape(query: &QueryParams) -> ReadShape {
+    ReadShape {
+        properties: query.list("properties"),
+        properties_with_history: query.list("propertiesWithHistory").unwrap_or_default(),
+        as_of_ms: None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SingleInput {
+    #[serde(default)]
+    properties: Option<Value>,
+}
+
+pub async fn create(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let input: SingleInput = parse_body(&body)?;
+    let values = property_values(input.properties.as_ref())?;
+    let mut store = lock(&state.store);
+    let id = store.create(&values, actor, now_ms())?;
+    let company = store
+        .company(id)
+        .ok_or_else(|| company_not_found(&id.to_string()))?;
+    Ok((StatusCode::CREATED, Json(store.render_written(company))).into_response())
+}
+
+pub async fn read(
+    State(state): Shared,
+    Path(company_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let archived = query.flag("archived")?;
+    let store = lock(&state.store);
+    let found = store
+        .resolve_id(&company_id, query.get("idProperty"))?
+        .and_then(|id| store.company(id))
+        .filter(|company| company.is_archived() == archived)
+        .ok_or_else(|| company_not_found(&company_id))?;
+    Ok(Json(store.render(found, &read_shape(&query))))
+}
+
+pub async fn update(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    Path(company_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let input: SingleInput = parse_body(&body)?;
+    let values = property_values(input.properties.as_ref())?;
+    let mut store = lock(&state.store);
+    let id = store
+        .resolve_id(&company_id, query.get("idProperty"))?
+        .ok_or_else(|| company_not_found(&company_id))?;
+    store.update(id, &values, actor, now_ms())?;
+    let company = store
+        .company(id)
+        .ok_or_else(|| company_not_found(&company_id))?;
+    Ok(Json(store.render_written(company)))
+}
+
+pub async fn archive(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    Path(company_id): Path<String>,
+) -> StatusCode {
+    let mut store = lock(&state.store);
+    if let Ok(id) = company_id.trim().parse::<u64>() {
+        store.archive(id, actor, now_ms());
+    }
+    // HubSpot answers 204 whether or not the company existed.
+    StatusCode::NO_CONTENT
+}
+
+pub async fn list(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let limit = match query.get("limit") {
+        None => DEFAULT_LIST_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIST_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "limit must be between 1 and {MAX_LIST_LIMIT}, got {text:?}"
+                ))
+            })?,
+    };
+    let after = match query.get("after") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<u64>()
+                .map_err(|_| ApiError::validation(format!("Invalid after cursor {text:?}")))?,
+        ),
+    };
+    let archived = query.flag("archived")?;
+    let shape = read_shape(&query);
+    let store = lock(&state.store);
+    let (page, next) = store.list(after, limit, archived);
+    let results: Vec<Value> = page
+        .iter()
+        .map(|company| store.render(company, &shape))
+        .collect();
+    let mut answer = json!({ "results": results });
+    if let Some(next) = next {
+        answer["paging"] =
+            json!({ "next": { "after": next.to_string(), "link": format!("?after={next}") } });
+    }
+    Ok(Json(answer))
+}
+
+// ----- batch -----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchIdInput {
+    id: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchReadBody {
+    inputs: Vec<BatchIdInput>,
+    #[serde(default)]
+    properties: Option<Vec<String>>,
+    #[serde(default)]
+    properties_with_history: Option<Vec<String>>,
+    #[serde(default)]
+    id_property: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCreateInput {
+    #[serde(default)]
+    properties: Option<Value>,
+    #[serde(default)]
+    object_write_trace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchWriteInput {
+    id: Value,
+    #[serde(default)]
+    id_property: Option<String>,
+    #[serde(default)]
+    properties: Option<Value>,
+    #[serde(default)]
+    object_write_trace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct BatchBody<T> {
+    inputs: Vec<T>,
+}
+
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn check_batch_size(count: usize) -> Result<(), ApiError> {
+    if count > MAX_BATCH_INPUTS {
+        Err(ApiError::validation(format!(
+            "Too many inputs: {count}; a batch takes at most {MAX_BATCH_INPUTS}"
+        ))
+        .with_context("inputs", vec![count.to_string()]))
+    } else {
+        Ok(())
+    }
+}
+
+/// Names the input an error belongs to: its id, its position, its trace id.
+fn input_error(
+    mut error: ApiError,
+    index: usize,
+    id: Option<&str>,
+    trace_id: Option<&str>,
+) -> Value {
+    error
+        .context
+        .insert("inputIndex".to_owned(), vec![index.to_string()]);
+    if let Some(id) = id {
+        error.context.insert("ids".to_owned(), vec![id.to_owned()]);
+    }
+    if let Some(trace_id) = trace_id {
+        error
+            .context
+            .insert("objectWriteTraceId".to_owned(), vec![trace_id.to_owned()]);
+    }
+    error.standard_error()
+}
+
+fn batch_answer(
+    success: StatusCode,
+    started_ms: i64,
+    results: Vec<Value>,
+    errors: Vec<Value>,
+) -> Response {
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": iso_millis(started_ms),
+        "startedAt": iso_millis(started_ms),
+        "completedAt": iso_millis(now_ms()),
+    });
+    if errors.is_empty() {
+        return (success, Json(body)).into_response();
+    }
+    body["numErrors"] = json!(errors.len());
+    body["errors"] = Value::Array(errors);
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+}
+
+pub async fn batch_read(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = now_ms();
+    let query = QueryParams::parse(raw.as_deref());
+    let archived = query.flag("archived")?;
+    let input: BatchReadBody = parse_body(&body)?;
+    check_batch_size(input.inputs.len())?;
+    let shape = ReadShape {
+        properties: input.properties.clone(),
+        properties_with_history: input.properties_with_history.clone().unwrap_or_default(),
+        as_of_ms: None,
+    };
+    let store = lock(&state.store);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in input.inputs.iter().enumerate() {
+        let id = id_text(&item.id);
+        let found = store
+            .resolve_id(&id, input.id_property.as_deref())?
+            .and_then(|found| store.company(found))
+            .filter(|company| company.is_archived() == archived);
+        match found {
+            Some(company) => results.push(store.render(company, &shape)),
+            None => errors.push(input_error(company_not_found(&id), index, Some(&id), None)),
+        }
+    }
+    Ok(batch_answer(StatusCode::OK, started, results, errors))
+}
+
+pub async fn batch_create(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = now_ms();
+    let input: BatchBody<BatchCreateInput> = parse_body(&body)?;
+    check_batch_size(input.inputs.len())?;
+    let mut store = lock(&state.store);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in input.inputs.iter().enumerate() {
+        let trace = item.object_write_trace_id.as_deref();
+        let created = property_values(item.properties.as_ref())
+            .and_then(|values| store.create(&values, actor, now_ms()));
+        match created {
+            Ok(id) => {
+                if let Some(company) = store.company(id) {
+                    let mut rendered = store.render_written(company);
+                    if let Some(trace) = trace {
+                        rendered["objectWriteTraceId"] = json!(trace);
+                    }
+                    results.push(rendered);
+                }
+            }
+            Err(error) => errors.push(input_error(error, index, None, trace)),
+        }
+    }
+    Ok(batch_answer(StatusCode::CREATED, started, results, errors))
+}
+
+pub async fn batch_update(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = now_ms();
+    let input: BatchBody<BatchWriteInput> = parse_body(&body)?;
+    check_batch_size(input.inputs.len())?;
+    let mut store = lock(&state.store);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in input.inputs.iter().enumerate() {
+        let id = id_text(&item.id);
+        let trace = item.object_write_trace_id.as_deref();
+        let updated = property_values(item.properties.as_ref()).and_then(|values| {
+            let found = store
+                .resolve_id(&id, item.id_property.as_deref())?
+                .ok_or_else(|| company_not_found(&id))?;
+            store.update(found, &values, actor, now_ms())?;
+            Ok(found)
+        });
+        match updated {
+            Ok(found) => {
+                if let Some(company) = store.company(found) {
+                    results.push(store.render_written(company));
+                }
+            }
+            Err(error) => errors.push(input_error(error, index, Some(&id), trace)),
+        }
+    }
+    Ok(batch_answer(StatusCode::OK, started, results, errors))
+}
+
+/// Creates or updates one upsert input; `Ok((id, created))`.
+fn upsert_one(
+    store: &mut Store,
+    item: &BatchWriteInput,
+    actor: Actor,
+) -> Result<(u64, bool), ApiError> {
+    let id = id_text(&item.id);
+    let mut values = property_values(item.properties.as_ref())?;
+    let id_property = item.id_property.as_deref().unwrap_or(OBJECT_ID);
+    match store.resolve_id(&id, Some(id_property))? {
+        Some(existing) => {
+            if store.company(existing).is_some_and(|c| c.is_archived()) {
+                return Err(ApiError::conflict(format!(
+                    "The company holding {id_property}={id:?} is archived (id {existing}); restore it first"
+                )));
+            }
+            store.update(existing, &values, actor, now_ms())?;
+            Ok((existing, false))
+        }
+        None if id_property == OBJECT_ID => Err(company_not_found(&id)),
+        None => {
+            values.insert(id_property.to_owned(), id);
+            Ok((store.create(&values, actor, now_ms())?, true))
+        }
+    }
+}
+
+pub async fn batch_upsert(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = now_ms();
+    let input: BatchBody<BatchWriteInput> = parse_body(&body)?;
+    check_batch_size(input.inputs.len())?;
+    let mut store = lock(&state.store);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in input.inputs.iter().enumerate() {
+        match upsert_one(&mut store, item, actor) {
+            Ok((id, created)) => {
+                if let Some(company) = store.company(id) {
+                    let mut rendered = store.render_written(company);
+                    rendered["new"] = json!(created);
+                    results.push(rendered);
+                }
+            }
+            Err(error) => errors.push(input_error(
+                error,
+                index,
+                Some(&id_text(&item.id)),
+                item.object_write_trace_id.as_deref(),
+            )),
+        }
+    }
+    Ok(batch_answer(StatusCode::OK, started, results, errors))
+}
+
+pub async fn batch_archive(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let input: BatchBody<BatchIdInput> = parse_body(&body)?;
+    check_batch_size(input.inputs.len())?;
+    let mut store = lock(&state.store);
+    for item in &input.inputs {
+        if let Ok(id) = id_text(&item.id).trim().parse::<u64>() {
+            store.archive(id, actor, now_ms());
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- search and merge -----
+
+pub async fn search(State(state): Shared, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: SearchRequest = parse_body(&body)?;
+    let delay = i64::try_from(state.search_index_delay_ms).unwrap_or(i64::MAX);
+    let as_of_ms = now_ms().saturating_sub(delay);
+    let store = lock(&state.store);
+    let page = search::search(&store, &request, as_of_ms)?;
+    let shape = ReadShape {
+        properties: request.properties.clone(),
+        properties_with_history: Vec::new(),
+        as_of_ms: Some(as_of_ms),
+    };
+    let results: Vec<Value> = page
+        .ids
+        .iter()
+        .filter_map(|id| store.company(*id))
+        .map(|company| store.render(company, &shape))
+        .collect();
+    let mut answer = Map::new();
+    answer.insert("total".to_owned(), json!(page.total));
+    answer.insert("results".to_owned(), Value::Array(results));
+    if let Some(next) = page.next_after {
+        answer.insert(
+            "paging".to_owned(),
+            json!({ "next": { "after": next.to_string(), "link": format!("?after={next}") } }),
+        );
+    }
+    Ok(Json(Value::Object(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeInput {
+    primary_object_id: Value,
+    object_id_to_merge: Value,
+}
+
+pub async fn merge(
+    State(state): Shared,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input: MergeInput = parse_body(&body)?;
+    let parse = |value: &Value| {
+        let text = id_text(value);
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| company_not_found(&text))
+    };
+    let primary = parse(&input.primary_object_id)?;
+    let loser = parse(&input.object_id_to_merge)?;
+    let mut store = lock(&state.store);
+    store.merge(primary, loser, actor, now_ms())?;
+    let company = store
+        .company(primary)
+        .ok_or_else(|| company_not_found(&primary.to_string()))?;
+    Ok(Json(store.render_written(company)))
+}

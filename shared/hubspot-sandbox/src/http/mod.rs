@@ -1,0 +1,409 @@
+//! The HTTP face of the sandbox: HubSpot's routes, the gate every API request passes (auth,
+//! rate limits, injected faults, stats), and the `/_sandbox` control routes.
+
+mod admin;
+mod companies;
+mod properties;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use rand::Rng as _;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::rate_limit::{Decision, LimitHeaders, Policy};
+use crate::state::{SandboxState, lock};
+use crate::store::Actor;
+
+/// How long an injected timeout hangs when the client does not give up first.
+const INJECTED_HANG: Duration = Duration::from_secs(30);
+
+/// The complete sandbox application.
+pub fn router(state: Arc<SandboxState>) -> Router {
+    let api = Router::new()
+        .route(
+            "/crm/v3/objects/companies",
+            get(companies::list).post(companies::create),
+        )
+        .route("/crm/v3/objects/companies/search", post(companies::search))
+        .route("/crm/v3/objects/companies/merge", post(companies::merge))
+        .route(
+            "/crm/v3/objects/companies/batch/read",
+            post(companies::batch_read),
+        )
+        .route(
+            "/crm/v3/objects/companies/batch/create",
+            post(companies::batch_create),
+        )
+        .route(
+            "/crm/v3/objects/companies/batch/update",
+            post(companies::batch_update),
+        )
+        .route(
+            "/crm/v3/objects/companies/batch/upsert",
+            post(companies::batch_upsert),
+        )
+        .route(
+            "/crm/v3/objects/companies/batch/archive",
+            post(companies::batch_archive),
+        )
+        .route(
+            "/crm/v3/objects/companies/{company_id}",
+            get(companies::read)
+                .patch(companies::update)
+                .delete(companies::archive),
+        )
+        .route(
+            "/crm/v3/properties/companies",
+            get(properties::list).post(properties::create),
+        )
+        .route(
+            "/crm/v3/properties/companies/groups",
+            get(properties::list_groups).post(properties::create_group),
+        )
+        .route(
+            "/crm/v3/properties/companies/groups/{group_name}",
+            get(properties::read_group)
+                .patch(properties::update_group)
+                .delete(properties::delete_group),
+        )
+        .route(
+            "/crm/v3/properties/companies/{property_name}",
+            get(properties::read)
+                .patch(properties::update)
+                .delete(properties::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));
+    let control = Router::new()
+        .route(
+            "/_sandbox/faults",
+            get(admin::read_faults).post(admin::set_faults),
+        )
+        .route("/_sandbox/stats", get(admin::stats))
+        .route("/_sandbox/reset", post(admin::reset))
+        .route(
+            "/_sandbox/webhook-target",
+            axum::routing::put(admin::set_webhook_target).get(admin::read_webhook_target),
+        )
+        .route(
+            "/_sandbox/companies/{company_id}/restore",
+            post(admin::restore),
+        );
+    api.merge(control)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::route_not_found(request.method().as_str(), request.uri().path())
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "VALIDATION_ERROR",
+        format!(
+            "HTTP method {} is not supported by {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Who is calling, by bearer token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    App,
+    User,
+    Invalid,
+    Missing,
+}
+
+impl Caller {
+    fn label(self) -> &'static str {
+        match self {
+            Caller::App => "app",
+            Caller::User => "user",
+            Caller::Invalid => "invalid",
+            Caller::Missing => "missing",
+        }
+    }
+}
+
+fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
+    let Some(header) = headers.get(http::header::AUTHORIZATION) else {
+        return Caller::Missing;
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match token {
+        Some(token) if token == state.app_token => Caller::App,
+        Some(token) if token == state.user_token => Caller::User,
+        _ => Caller::Invalid,
+    }
+}
+
+/// Actor of a `/_sandbox` request that may carry a token: the app token acts as the
+/// integration, anything else as a person in the UI.
+pub(crate) fn actor_from_optional_token(state: &SandboxState, headers: &HeaderMap) -> Actor {
+    match caller(state, headers) {
+        Caller::App => Actor::Integration,
+        _ => Actor::CrmUi,
+    }
+}
+
+/// What the fault dice decided for one request.
+enum InjectedFault {
+    None,
+    TooManyRequests,
+    ServerError(StatusCode),
+    Timeout,
+}
+
+async fn gate(
+    State(state): State<Arc<SandboxState>>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let route = matched.as_ref().map_or_else(
+        || request.uri().path().to_owned(),
+        |m| m.as_str().to_owned(),
+    );
+    let route_key = format!("{} {route}", request.method());
+    let caller = caller(&state, request.headers());
+    state.record(|stats| {
+        stats.requests_total += 1;
+        *stats
+            .requests_by_route
+            .entry(route_key.clone())
+            .or_default() += 1;
+        *stats
+            .requests_by_token
+            .entry(caller.label().to_owned())
+            .or_default() += 1;
+        *stats
+            .requests_by_route_and_token
+            .entry(format!("{} {route_key}", caller.label()))
+            .or_default() += 1;
+    });
+    let actor = match caller {
+        Caller::App => Actor::Integration,
+        Caller::User => Actor::CrmUi,
+        Caller::Invalid | Caller::Missing => return ApiError::unauthorized().into_response(),
+    };
+    request.extensions_mut().insert(actor);
+    if actor == Actor::CrmUi {
+        // A person in the UI: no rate limits, no injected faults.
+        return next.run(request).await;
+    }
+
+    let is_search = route.ends_with("/search");
+    let decision = lock(&state.limits).check(Instant::now(), is_search);
+    let headers = match decision {
+        Decision::Allowed(headers) => headers,
+        Decision::Limited {
+            policy,
+            retry_after,
+            headers,
+        } => {
+            state.record(|stats| stats.rate_limited_real += 1);
+            return too_many_requests(policy, retry_after, headers);
+        }
+    };
+
+    let faults = state.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    let fault = {
+        let mut rng = rand::rng();
+        if rng.random_bool(faults.rate_429.clamp(0.0, 1.0)) {
+            InjectedFault::TooManyRequests
+        } else if rng.random_bool(faults.rate_5xx.clamp(0.0, 1.0)) {
+            let statuses = [
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ];
+            InjectedFault::ServerError(statuses[rng.random_range(0..statuses.len())])
+        } else if rng.random_bool(faults.rate_timeout.clamp(0.0, 1.0)) {
+            InjectedFault::Timeout
+        } else {
+            InjectedFault::None
+        }
+    };
+    match fault {
+        InjectedFault::None => {}
+        InjectedFault::TooManyRequests => {
+            state.record(|stats| stats.rate_limited_injected += 1);
+            let headers = (!is_search).then(|| LimitHeaders {
+                remaining: 0,
+                ..lock(&state.limits).current_headers(Instant::now())
+            });
+            let interval = Duration::from_millis(headers.map_or(1000, |h| h.interval_ms));
+            let policy = if is_search {
+                Policy::Secondly
+            } else {
+                Policy::TenSecondlyRolling
+            };
+            return too_many_requests(policy, interval, headers);
+        }
+        InjectedFault::ServerError(status) => {
+            state.record(|stats| stats.server_errors_injected += 1);
+            let mut response = ApiError::new(
+                status,
+                "INTERNAL_ERROR",
+                "internal error (injected by the HubSpot sandbox); the request was not applied",
+            )
+            .into_response();
+            add_limit_headers(&mut response, headers);
+            return response;
+        }
+        InjectedFault::Timeout => {
+            state.record(|stats| stats.timeouts_injected += 1);
+            let mut shutdown = state.shutdown.subscribe();
+            // If the client disconnects first, hyper drops this future and nothing is applied.
+            tokio::select! {
+                () = tokio::time::sleep(INJECTED_HANG) => {}
+                _ = shutdown.wait_for(|stopped| *stopped) => {}
+            }
+            return ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "GATEWAY_TIMEOUT",
+                "the request timed out (injected by the HubSpot sandbox); it was not applied",
+            )
+            .into_response();
+        }
+    }
+
+    let mut response = next.run(request).await;
+    add_limit_headers(&mut response, headers);
+    response
+}
+
+fn add_limit_headers(response: &mut Response, headers: Option<LimitHeaders>) {
+    let Some(limits) = headers else {
+        return;
+    };
+    let map = response.headers_mut();
+    let values = [
+        ("x-hubspot-ratelimit-max", u64::from(limits.max)),
+        ("x-hubspot-ratelimit-remaining", u64::from(limits.remaining)),
+        (
+            "x-hubspot-ratelimit-interval-milliseconds",
+            limits.interval_ms,
+        ),
+        ("x-hubspot-ratelimit-daily", limits.daily),
+        (
+            "x-hubspot-ratelimit-daily-remaining",
+            limits.daily_remaining,
+        ),
+    ];
+    for (name, value) in values {
+        map.insert(name, HeaderValue::from(value));
+    }
+}
+
+fn too_many_requests(
+    policy: Policy,
+    retry_after: Duration,
+    headers: Option<LimitHeaders>,
+) -> Response {
+    let message = match policy {
+        Policy::TenSecondlyRolling => "You have reached your ten_secondly_rolling limit.",
+        Policy::Daily => "You have reached your daily limit.",
+        Policy::Secondly => "You have reached your secondly limit.",
+    };
+    let body = json!({
+        "status": "error",
+        "message": message,
+        "errorType": "RATE_LIMIT",
+        "correlationId": uuid::Uuid::new_v4().to_string(),
+        "policyName": policy.name(),
+        "requestId": uuid::Uuid::new_v4().to_string(),
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    add_limit_headers(&mut response, headers);
+    let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Parses a JSON body into `T`, answering HubSpot's 400 when it does not fit.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::validation(format!("Invalid input JSON: {error}")))
+}
+
+/// Query parameters, allowing repeats (`properties=a&properties=b`) and lists (`a,b`).
+pub(crate) struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+    }
+
+    pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
+        let mut found = false;
+        let values: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .flat_map(|(_, value)| {
+                found = true;
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        found.then_some(values)
+    }
+
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ApiError::validation(format!(
+                "Query parameter {name} must be true or false, got {other:?}"
+            ))),
+        }
+    }
+}

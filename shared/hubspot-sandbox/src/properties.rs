@@ -1,0 +1,441 @@
+//! Company property definitions and groups: HubSpot's built-ins, custom ones created through the
+//! API, and the checking of a written value against its property's type.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ErrorDetail};
+use crate::time::iso_millis;
+
+/// The data type of a property (`type` in HubSpot's schema).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyType {
+    Bool,
+    Date,
+    Datetime,
+    Enumeration,
+    Number,
+    PhoneNumber,
+    String,
+}
+
+const FIELD_TYPES: [&str; 12] = [
+    "booleancheckbox",
+    "calculation_equation",
+    "checkbox",
+    "date",
+    "file",
+    "html",
+    "number",
+    "phonenumber",
+    "radio",
+    "select",
+    "text",
+    "textarea",
+];
+
+/// One choice of an enumeration property.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyOption {
+    pub label: String,
+    pub value: String,
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub display_order: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A company property as HubSpot describes it.
+#[derive(Clone, Debug)]
+pub struct PropertyDefinition {
+    pub name: String,
+    pub label: String,
+    pub property_type: PropertyType,
+    pub field_type: String,
+    pub group_name: String,
+    pub description: String,
+    pub options: Vec<PropertyOption>,
+    pub has_unique_value: bool,
+    pub display_order: i32,
+    pub hidden: bool,
+    pub form_field: bool,
+    /// Defined by HubSpot: cannot be deleted, always exists.
+    pub hubspot_defined: bool,
+    /// Computed by HubSpot (id, timestamps): writes are refused.
+    pub read_only_value: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl PropertyDefinition {
+    /// The `Property` schema of the properties API.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "type": self.property_type,
+            "fieldType": self.field_type,
+            "groupName": self.group_name,
+            "description": self.description,
+            "options": self.options,
+            "hasUniqueValue": self.has_unique_value,
+            "displayOrder": self.display_order,
+            "hidden": self.hidden,
+            "formField": self.form_field,
+            "hubspotDefined": self.hubspot_defined,
+            "calculated": false,
+            "externalOptions": false,
+            "archived": false,
+            "createdAt": iso_millis(self.created_at_ms),
+            "updatedAt": iso_millis(self.updated_at_ms),
+            "modificationMetadata": {
+                "archivable": !self.hubspot_defined,
+                "readOnlyDefinition": self.hubspot_defined,
+                "readOnlyValue": self.read_only_value,
+            },
+        })
+    }
+
+    /// Checks a written value against the property's type; the empty string (clear) always passes.
+    pub fn check_value(&self, value: &str) -> Result<(), ErrorDetail> {
+        if self.read_only_value {
+            return Err(ErrorDetail::property(
+                format!(
+                    "\"{}\" is a read only property; its value cannot be set.",
+                    self.name
+                ),
+                "READ_ONLY_VALUE",
+                &self.name,
+            ));
+        }
+        if value.is_empty() {
+            return Ok(());
+        }
+        let valid = match self.property_type {
+            PropertyType::String | PropertyType::PhoneNumber => value.len() <= 65_536,
+            PropertyType::Number => value.trim().parse::<f64>().is_ok_and(f64::is_finite),
+            PropertyType::Bool => value == "true" || value == "false",
+            PropertyType::Enumeration => {
+                let mut chosen = value.split(';');
+                if self.field_type == "checkbox" {
+                    chosen.all(|choice| self.options.iter().any(|o| o.value == choice))
+                } else {
+                    self.options.iter().any(|o| o.value == value)
+                }
+            }
+            PropertyType::Date | PropertyType::Datetime => is_date_value(value),
+        };
+        if valid {
+            Ok(())
+        } else {
+            let (code, kind) = match self.property_type {
+                PropertyType::Number => ("INVALID_INTEGER", "number"),
+                PropertyType::Bool => ("INVALID_BOOLEAN", "boolean"),
+                PropertyType::Enumeration => ("INVALID_OPTION", "option"),
+                PropertyType::Date | PropertyType::Datetime => ("INVALID_DATE", "date"),
+                PropertyType::String | PropertyType::PhoneNumber => ("INVALID_STRING", "string"),
+            };
+            Err(ErrorDetail::property(
+                format!(
+                    "{value:?} was not a valid {kind} value for property {:?}",
+                    self.name
+                ),
+                code,
+                &self.name,
+            ))
+        }
+    }
+
+    /// Whether values compare as numbers (sorting, LT/GT filters).
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self.property_type,
+            PropertyType::Number | PropertyType::Date | PropertyType::Datetime
+        )
+    }
+}
+
+fn is_date_value(value: &str) -> bool {
+    value.parse::<i64>().is_ok()
+        || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+        || chrono::DateTime::parse_from_rfc3339(value).is_ok()
+}
+
+/// The error HubSpot answers when a write names properties that do not exist or values that do
+/// not fit: 400 VALIDATION_ERROR, "Property values were not valid: [...]".
+pub fn invalid_property_values(details: Vec<ErrorDetail>) -> ApiError {
+    let listed: Vec<Value> = details
+        .iter()
+        .map(|detail| {
+            json!({
+                "isValid": false,
+                "message": detail.message,
+                "error": detail.code,
+                "name": detail.location,
+            })
+        })
+        .collect();
+    let names: Vec<String> = details.iter().filter_map(|d| d.location.clone()).collect();
+    ApiError::validation(format!(
+        "Property values were not valid: {}",
+        Value::Array(listed)
+    ))
+    .with_context("propertyName", names)
+    .with_errors(details)
+}
+
+/// The error detail for a property name that has no definition.
+pub fn unknown_property(name: &str) -> ErrorDetail {
+    ErrorDetail::property(
+        format!("Property \"{name}\" does not exist"),
+        "PROPERTY_DOESNT_EXIST",
+        name,
+    )
+}
+
+/// A property group.
+#[derive(Clone, Debug)]
+pub struct PropertyGroup {
+    pub name: String,
+    pub label: String,
+    pub display_order: i32,
+}
+
+impl PropertyGroup {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "displayOrder": self.display_order,
+            "archived": false,
+        })
+    }
+}
+
+/// Body of `POST /crm/v3/properties/companies`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyCreate {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub property_type: PropertyType,
+    pub field_type: String,
+    pub group_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub options: Vec<PropertyOption>,
+    #[serde(default)]
+    pub has_unique_value: bool,
+    #[serde(default)]
+    pub display_order: Option<i32>,
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub form_field: bool,
+}
+
+/// Body of `PATCH /crm/v3/properties/companies/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyUpdate {
+    pub label: Option<String>,
+    #[serde(rename = "type")]
+    pub property_type: Option<PropertyType>,
+    pub field_type: Option<String>,
+    pub group_name: Option<String>,
+    pub description: Option<String>,
+    pub options: Option<Vec<PropertyOption>>,
+    pub has_unique_value: Option<bool>,
+    pub display_order: Option<i32>,
+    pub hidden: Option<bool>,
+    pub form_field: Option<bool>,
+}
+
+/// Body of `POST /crm/v3/properties/companies/groups`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyGroupCreate {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub display_order: Option<i32>,
+}
+
+/// Body of `PATCH /crm/v3/properties/companies/groups/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyGroupUpdate {
+    pub label: Option<String>,
+    pub display_order: Option<i32>,
+}
+
+/// Names HubSpot accepts for a custom property or group: lower case, digits, underscores.
+pub fn check_internal_name(name: &str) -> Result<(), ApiError> {
+    let mut chars = name.chars();
+    let starts_well = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if starts_well && rest_ok && name.len() <= 100 {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "Invalid name {name:?}: names must start with a lower-case letter and contain only lower-case letters, digits and underscores"
+        )))
+    }
+}
+
+pub fn check_field_type(field_type: &str) -> Result<(), ApiError> {
+    if FIELD_TYPES.contains(&field_type) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "Invalid fieldType {field_type:?}; expected one of {}",
+            FIELD_TYPES.join(", ")
+        )))
+    }
+}
+
+/// Property names computed by HubSpot for every company.
+pub const OBJECT_ID: &str = "hs_object_id";
+pub const CREATE_DATE: &str = "createdate";
+pub const LAST_MODIFIED: &str = "hs_lastmodifieddate";
+
+/// Properties returned when a read names none, as HubSpot does for companies.
+pub const DEFAULT_READ_PROPERTIES: [&str; 5] = [
+    "createdate",
+    "domain",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "name",
+];
+
+/// HubSpot's built-in company groups.
+pub fn default_groups() -> BTreeMap<String, PropertyGroup> {
+    [
+        ("companyinformation", "Company information", 0),
+        ("company_activity", "Company activity", 1),
+        ("analyticsinformation", "Web analytics history", 2),
+    ]
+    .into_iter()
+    .map(|(name, label, display_order)| {
+        (
+            name.to_owned(),
+            PropertyGroup {
+                name: name.to_owned(),
+                label: label.to_owned(),
+                display_order,
+            },
+        )
+    })
+    .collect()
+}
+
+/// HubSpot's built-in company properties (a subset large enough for real integrations).
+pub fn default_properties(now_ms: i64) -> BTreeMap<String, PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| PropertyDefinition {
+        name: name.to_owned(),
+        label: label.to_owned(),
+        property_type,
+        field_type: field_type.to_owned(),
+        group_name: "companyinformation".to_owned(),
+        description: String::new(),
+        options: Vec::new(),
+        has_unique_value: false,
+        display_order: -1,
+        hidden: false,
+        form_field: false,
+        hubspot_defined: true,
+        read_only_value: false,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+    };
+    let options = |values: &[&str]| -> Vec<PropertyOption> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| PropertyOption {
+                label: (*value).to_owned(),
+                value: (*value).to_owned(),
+                hidden: false,
+                display_order: i32::try_from(index).unwrap_or(i32::MAX),
+                description: None,
+            })
+            .collect()
+    };
+    let mut definitions = vec![
+        plain("name", "Company name", T::String, "text"),
+        plain("domain", "Company domain name", T::String, "text"),
+        plain("website", "Website URL", T::String, "text"),
+        plain("phone", "Phone number", T::String, "phonenumber"),
+        plain("address", "Street address", T::String, "text"),
+        plain("address2", "Street address 2", T::String, "text"),
+        plain("city", "City", T::String, "text"),
+        plain("state", "State/Region", T::String, "text"),
+        plain("zip", "Postal code", T::String, "text"),
+        plain("country", "Country/Region", T::String, "text"),
+        plain("industry", "Industry", T::String, "text"),
+        plain("description", "Description", T::String, "textarea"),
+        plain("timezone", "Time zone", T::String, "text"),
+        plain("hubspot_owner_id", "Company owner", T::String, "text"),
+        plain(
+            "linkedin_company_page",
+            "LinkedIn company page",
+            T::String,
+            "text",
+        ),
+        plain(
+            "numberofemployees",
+            "Number of employees",
+            T::Number,
+            "number",
+        ),
+        plain("annualrevenue", "Annual revenue", T::Number, "number"),
+        plain("is_public", "Is public", T::Bool, "booleancheckbox"),
+        plain("founded_year", "Year founded", T::String, "text"),
+        plain(
+            "notes_last_updated",
+            "Last activity date",
+            T::Datetime,
+            "date",
+        ),
+    ];
+    let mut lifecycle = plain("lifecyclestage", "Lifecycle stage", T::Enumeration, "radio");
+    lifecycle.options = options(&[
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ]);
+    let mut company_type = plain("type", "Type", T::Enumeration, "select");
+    company_type.options = options(&["PROSPECT", "PARTNER", "RESELLER", "VENDOR", "OTHER"]);
+    let mut object_id = plain(OBJECT_ID, "Record ID", T::Number, "number");
+    object_id.read_only_value = true;
+    object_id.has_unique_value = true;
+    let mut create_date = plain(CREATE_DATE, "Create Date", T::Datetime, "date");
+    create_date.read_only_value = true;
+    let mut last_modified = plain(LAST_MODIFIED, "Last Modified Date", T::Datetime, "date");
+    last_modified.read_only_value = true;
+    definitions.extend([
+        lifecycle,
+        company_type,
+        object_id,
+        create_date,
+        last_modified,
+    ]);
+    definitions
+        .into_iter()
+        .map(|definition| (definition.name.clone(), definition))
+        .collect()
+}

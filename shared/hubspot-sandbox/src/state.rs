@@ -1,0 +1,110 @@
+//! The state shared by every handler and background task of one sandbox.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use crate::config::{Faults, SandboxConfig};
+use crate::rate_limit::RateLimits;
+use crate::stats::Stats;
+use crate::store::Store;
+use crate::time::now_ms;
+use crate::webhooks::WebhookEvent;
+
+/// Shared state; every lock is held for short, non-async sections only.
+pub struct SandboxState {
+    pub app_token: String,
+    pub user_token: String,
+    pub webhook_secret: String,
+    pub portal_id: u64,
+    pub app_id: u64,
+    pub search_index_delay_ms: u64,
+    rate_limit_settings: (u32, u64, u64, u32),
+    pub store: Mutex<Store>,
+    pub limits: Mutex<RateLimits>,
+    faults: Mutex<Faults>,
+    webhook_target: Mutex<Option<String>>,
+    stats: Mutex<Stats>,
+    /// Flips to true once on shutdown; hung requests and deliveries watch it.
+    pub shutdown: watch::Sender<bool>,
+    pub http: reqwest::Client,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SandboxState {
+    pub fn new(config: SandboxConfig) -> Arc<Self> {
+        let rate_limit_settings = (
+            config.rate_limit_max,
+            config.rate_limit_interval_ms,
+            config.daily_limit,
+            config.search_per_second,
+        );
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Self {
+            store: Mutex::new(Store::new(config.app_id, config.portal_id, now_ms())),
+            limits: Mutex::new(Self::fresh_limits(rate_limit_settings)),
+            rate_limit_settings,
+            faults: Mutex::new(config.faults),
+            webhook_target: Mutex::new(config.webhook_target),
+            stats: Mutex::new(Stats::default()),
+            app_token: config.app_token,
+            user_token: config.user_token,
+            webhook_secret: config.webhook_secret,
+            portal_id: config.portal_id,
+            app_id: config.app_id,
+            search_index_delay_ms: config.search_index_delay_ms,
+            shutdown,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn fresh_limits((max, interval_ms, daily, search): (u32, u64, u64, u32)) -> RateLimits {
+        RateLimits::new(max, interval_ms, daily, search)
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.faults) = faults;
+    }
+
+    pub fn webhook_target(&self) -> Option<String> {
+        lock(&self.webhook_target).clone()
+    }
+
+    pub fn set_webhook_target(&self, target: Option<String>) {
+        *lock(&self.webhook_target) = target;
+    }
+
+    pub fn record(&self, update: impl FnOnce(&mut Stats)) {
+        update(&mut lock(&self.stats));
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut stats = lock(&self.stats).clone();
+        let store = lock(&self.store);
+        stats.companies = store.active_count() as u64;
+        stats.companies_archived = store.archived_count() as u64;
+        stats
+    }
+
+    pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
+        std::mem::take(&mut lock(&self.store).pending_events)
+    }
+
+    /// Companies and properties back to defaults; stats, faults and limits cleared.
+    pub fn reset(&self) {
+        lock(&self.store).reset(now_ms());
+        *lock(&self.stats) = Stats::default();
+        *lock(&self.faults) = Faults::default();
+        *lock(&self.limits) = Self::fresh_limits(self.rate_limit_settings);
+    }
+}

@@ -1,0 +1,705 @@
+//! The in-memory CRM: companies with full property history, unique-value indexes, property
+//! definitions and groups, and the webhook events every change produces.
+//!
+//! Sized for hundreds of thousands of companies: companies live in a `BTreeMap` keyed by id
+//! (cursor paging without scans), property names are interned, each company keeps a compact
+//! sorted `Vec` of its properties, and unique values are looked up through per-property indexes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ErrorDetail};
+use crate::properties::{
+    self, CREATE_DATE, LAST_MODIFIED, OBJECT_ID, PropertyDefinition, PropertyGroup,
+    invalid_property_values, unknown_property,
+};
+use crate::time::iso_millis;
+use crate::webhooks::{EventKind, WebhookEvent};
+
+/// History kept per property; older values are forgotten.
+const HISTORY_LIMIT: usize = 20;
+
+/// Who made a change: decides changeSource and sourceId of webhook events and history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The private app, through the API.
+    Integration,
+    /// A person in HubSpot's UI (the user token).
+    CrmUi,
+}
+
+/// The user id the sandbox reports for edits made "in the UI".
+pub const UI_USER_ID: u64 = 123;
+
+impl Actor {
+    pub fn change_source(self) -> &'static str {
+        match self {
+            Actor::Integration => "INTEGRATION",
+            Actor::CrmUi => "CRM_UI",
+        }
+    }
+
+    pub fn source_id(self, app_id: u64) -> String {
+        match self {
+            Actor::Integration => app_id.to_string(),
+            Actor::CrmUi => format!("userId:{UI_USER_ID}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct HistoryEntry {
+    value: Box<str>,
+    timestamp_ms: i64,
+    source: Actor,
+}
+
+#[derive(Clone, Debug)]
+struct StoredProperty {
+    name: Arc<str>,
+    /// Oldest first; the last entry is the current value ("" means cleared).
+    history: Vec<HistoryEntry>,
+}
+
+/// One company record.
+#[derive(Clone, Debug)]
+pub struct Company {
+    pub id: u64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub archived_at_ms: Option<i64>,
+    created_by: Actor,
+    /// Sorted by name.
+    properties: Vec<StoredProperty>,
+}
+
+impl Company {
+    fn stored(&self, name: &str) -> Option<&StoredProperty> {
+        self.properties
+            .binary_search_by(|p| (*p.name).cmp(name))
+            .ok()
+            .map(|index| &self.properties[index])
+    }
+
+    /// The current, non-empty value of a property, computed ones included.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.value_as_of(name, i64::MAX)
+    }
+
+    /// The non-empty value the property had at `as_of_ms` (what a lagging search index sees).
+    pub fn value_as_of(&self, name: &str, as_of_ms: i64) -> Option<String> {
+        match name {
+            OBJECT_ID => Some(self.id.to_string()),
+            CREATE_DATE => Some(iso_millis(self.created_at_ms)),
+            LAST_MODIFIED => Some(iso_millis(self.updated_at_ms.min(as_of_ms))),
+            _ => self.stored_value_as_of(name, as_of_ms).map(str::to_owned),
+        }
+    }
+
+    fn stored_value_as_of(&self, name: &str, as_of_ms: i64) -> Option<&str> {
+        self.stored(name)?
+            .history
+            .iter()
+            .rev()
+            .find(|entry| entry.timestamp_ms <= as_of_ms)
+            .map(|entry| &*entry.value)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Whether a search index lagging at `as_of_ms` holds this company.
+    pub fn visible_as_of(&self, as_of_ms: i64) -> bool {
+        self.created_at_ms <= as_of_ms && self.archived_at_ms.is_none_or(|at| at > as_of_ms)
+    }
+
+    pub fn is_archived(&self) -> bool {
+        self.archived_at_ms.is_some()
+    }
+
+    fn history_json(&self, name: &str, app_id: u64) -> Vec<Value> {
+        let entry_json = |value: &str, timestamp_ms: i64, source: Actor| {
+            let mut entry = json!({
+                "value": value,
+                "timestamp": iso_millis(timestamp_ms),
+                "sourceType": source.change_source(),
+                "sourceId": source.source_id(app_id),
+            });
+            if source == Actor::CrmUi {
+                entry["updatedByUserId"] = json!(UI_USER_ID);
+            }
+            entry
+        };
+        match name {
+            OBJECT_ID | CREATE_DATE | LAST_MODIFIED => self
+                .value(name)
+                .map(|value| vec![entry_json(&value, self.created_at_ms, self.created_by)])
+                .unwrap_or_default(),
+            _ => self
+                .stored(name)
+                .map(|stored| {
+                    stored
+                        .history
+                        .iter()
+                        .rev()
+                        .map(|entry| entry_json(&entry.value, entry.timestamp_ms, entry.source))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Which properties a read returns.
+#[derive(Clone, Debug, Default)]
+pub struct ReadShape {
+    /// `None`: HubSpot's default set; `Some`: exactly these (unknown ones skipped).
+    pub properties: Option<Vec<String>>,
+    pub properties_with_history: Vec<String>,
+    /// Read values as a search index lagging at this instant sees them.
+    pub as_of_ms: Option<i64>,
+}
+
+/// Values to write, by property name; "" clears.
+pub type PropertyValues = BTreeMap<String, String>;
+
+/// The whole sandbox CRM state.
+pub struct Store {
+    pub app_id: u64,
+    pub portal_id: u64,
+    pub properties: BTreeMap<String, PropertyDefinition>,
+    pub groups: BTreeMap<String, PropertyGroup>,
+    companies: BTreeMap<u64, Company>,
+    /// Unique property name → lower-cased value → company id (archived companies included).
+    unique_index: HashMap<String, HashMap<Box<str>, u64>>,
+    interned_names: HashSet<Arc<str>>,
+    next_company_id: u64,
+    active_companies: usize,
+    next_event_id: u64,
+    /// Events waiting for the webhook dispatcher.
+    pub pending_events: Vec<WebhookEvent>,
+    /// Whether changes produce webhook events (off while seeding).
+    pub emit_events: bool,
+}
+
+/// First company id handed out; ids keep growing across resets so stale ids never alias.
+const FIRST_COMPANY_ID: u64 = 30_000_000_001;
+
+impl Store {
+    pub fn new(app_id: u64, portal_id: u64, now_ms: i64) -> Self {
+        Self {
+            app_id,
+            portal_id,
+            properties: properties::default_properties(now_ms),
+            groups: properties::default_groups(),
+            companies: BTreeMap::new(),
+            unique_index: HashMap::new(),
+            interned_names: HashSet::new(),
+            next_company_id: FIRST_COMPANY_ID,
+            active_companies: 0,
+            next_event_id: 1,
+            pending_events: Vec::new(),
+            emit_events: true,
+        }
+    }
+
+    /// Back to the built-in properties and no companies (ids keep growing).
+    pub fn reset(&mut self, now_ms: i64) {
+        let next_company_id = self.next_company_id;
+        let next_event_id = self.next_event_id;
+        *self = Self::new(self.app_id, self.portal_id, now_ms);
+        self.next_company_id = next_company_id;
+        self.next_event_id = next_event_id;
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active_companies
+    }
+
+    pub fn archived_count(&self) -> usize {
+        self.companies.len() - self.active_companies
+    }
+
+    pub fn company(&self, id: u64) -> Option<&Company> {
+        self.companies.get(&id)
+    }
+
+    pub fn companies(&self) -> impl Iterator<Item = &Company> {
+        self.companies.values()
+    }
+
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(existing) = self.interned_names.get(name) {
+            return Arc::clone(existing);
+        }
+        let interned: Arc<str> = Arc::from(name);
+        self.interned_names.insert(Arc::clone(&interned));
+        interned
+    }
+
+    /// Owner of a unique value, if any (archived owners included).
+    pub fn unique_owner(&self, property: &str, value: &str) -> Option<u64> {
+        self.unique_index
+            .get(property)?
+            .get(value.to_lowercase().as_str())
+            .copied()
+    }
+
+    pub fn has_unique_index(&self, property: &str) -> bool {
+        self.unique_index.contains_key(property)
+    }
+
+    /// Resolves `id` (an object id, or a unique property's value when `id_property` names one).
+    pub fn resolve_id(&self, id: &str, id_property: Option<&str>) -> Result<Option<u64>, ApiError> {
+        match id_property {
+            None | Some(OBJECT_ID) | Some("") => Ok(id
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|id| self.companies.contains_key(id))),
+            Some(property) => {
+                let Some(definition) = self.properties.get(property) else {
+                    return Err(ApiError::validation(format!(
+                        "Property {property:?} does not exist"
+                    )));
+                };
+                if !definition.has_unique_value {
+                    return Err(ApiError::validation(format!(
+                        "Property {property:?} is not a unique identifier property (hasUniqueValue is false)"
+                    )));
+                }
+                Ok(self.unique_owner(property, id))
+            }
+        }
+    }
+
+    /// Checks names, types and values of a write; collects every problem like HubSpot does.
+    pub fn check_values(&self, values: &PropertyValues) -> Result<(), ApiError> {
+        let details: Vec<ErrorDetail> = values
+            .iter()
+            .filter_map(|(name, value)| match self.properties.get(name) {
+                None => Some(unknown_property(name)),
+                Some(definition) => definition.check_value(value).err(),
+            })
+            .collect();
+        if details.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_property_values(details))
+        }
+    }
+
+    /// Refuses a write that would give a unique property a value another company holds.
+    pub fn check_unique(
+        &self,
+        owner: Option<u64>,
+        values: &PropertyValues,
+    ) -> Result<(), ApiError> {
+        for (name, value) in values {
+            if value.is_empty() || !self.has_unique_index(name) {
+                continue;
+            }
+            if let Some(existing) = self.unique_owner(name, value)
+                && Some(existing) != owner
+            {
+                return Err(ApiError::conflict(format!(
+                    "A company with the value {value:?} for the unique property {name:?} already exists. Existing ID: {existing}"
+                ))
+                .with_context("ids", vec![existing.to_string()])
+                .with_context("propertyName", vec![name.clone()]));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a company after checking values and uniqueness.
+    pub fn create(
+        &mut self,
+        values: &PropertyValues,
+        actor: Actor,
+        now_ms: i64,
+    ) -> Result<u64, ApiError> {
+        self.check_values(values)?;
+        self.check_unique(None, values)?;
+        Ok(self.insert_checked(values, actor, now_ms))
+    }
+
+    fn insert_checked(&mut self, values: &PropertyValues, actor: Actor, now_ms: i64) -> u64 {
+        let id = self.next_company_id;
+        self.next_company_id += 1;
+        self.companies.insert(
+            id,
+            Company {
+                id,
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+                archived_at_ms: None,
+                created_by: actor,
+                properties: Vec::with_capacity(values.len()),
+            },
+        );
+        self.active_companies += 1;
+        self.emit(EventKind::Creation, id, actor, now_ms);
+        for (name, value) in values {
+            if self.set_value(id, name, value, actor, now_ms) {
+                self.emit(
+                    EventKind::PropertyChange {
+                        name: name.clone(),
+                        value: value.clone(),
+                    },
+                    id,
+                    actor,
+                    now_ms,
+                );
+            }
+        }
+        id
+    }
+
+    /// Seeds companies without events or per-value checks beyond uniqueness (tests, benchmarks).
+    pub fn seed(&mut self, values: &PropertyValues, now_ms: i64) -> Result<u64, ApiError> {
+        self.check_values(values)?;
+        self.check_unique(None, values)?;
+        let emit_events = std::mem::replace(&mut self.emit_events, false);
+        let id = self.insert_checked(values, Actor::Integration, now_ms);
+        self.emit_events = emit_events;
+        Ok(id)
+    }
+
+    /// Updates an active company; returns whether anything changed.
+    pub fn update(
+        &mut self,
+        id: u64,
+        values: &PropertyValues,
+        actor: Actor,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
+        match self.companies.get(&id) {
+            Some(company) if !company.is_archived() => {}
+            _ => return Err(company_not_found(&id.to_string())),
+        }
+        self.check_values(values)?;
+        self.check_unique(Some(id), values)?;
+        let mut changed = false;
+        for (name, value) in values {
+            if self.set_value(id, name, value, actor, now_ms) {
+                changed = true;
+                self.emit(
+                    EventKind::PropertyChange {
+                        name: name.clone(),
+                        value: value.clone(),
+                    },
+                    id,
+                    actor,
+                    now_ms,
+                );
+            }
+        }
+        if changed && let Some(company) = self.companies.get_mut(&id) {
+            company.updated_at_ms = now_ms;
+        }
+        Ok(changed)
+    }
+
+    /// Writes one checked value; returns whether the value changed. Keeps unique indexes.
+    fn set_value(&mut self, id: u64, name: &str, value: &str, actor: Actor, now_ms: i64) -> bool {
+        let interned = self.intern(name);
+        let unique = self.has_unique_index(name);
+        let Some(company) = self.companies.get_mut(&id) else {
+            return false;
+        };
+        let index = match company.properties.binary_search_by(|p| (*p.name).cmp(name)) {
+            Ok(index) => index,
+            Err(index) => {
+                if value.is_empty() {
+                    return false;
+                }
+                company.properties.insert(
+                    index,
+                    StoredProperty {
+                        name: interned,
+                        history: Vec::with_capacity(1),
+                    },
+                );
+                index
+            }
+        };
+        let stored = &mut company.properties[index];
+        let previous = stored.history.last().map(|entry| entry.value.clone());
+        if previous.as_deref().unwrap_or("") == value {
+            return false;
+        }
+        if stored.history.len() >= HISTORY_LIMIT {
+            stored.history.remove(0);
+        }
+        stored.history.push(HistoryEntry {
+            value: value.into(),
+            timestamp_ms: now_ms,
+            source: actor,
+        });
+        if unique && let Some(index) = self.unique_index.get_mut(name) {
+            if let Some(previous) = previous.filter(|p| !p.is_empty()) {
+                let key = previous.to_lowercase();
+                if index.get(key.as_str()) == Some(&id) {
+                    index.remove(key.as_str());
+                }
+            }
+            if !value.is_empty() {
+                index.insert(value.to_lowercase().into_boxed_str(), id);
+            }
+        }
+        true
+    }
+
+    /// Archives an active company; false when there is none to archive.
+    pub fn archive(&mut self, id: u64, actor: Actor, now_ms: i64) -> bool {
+        match self.companies.get_mut(&id) {
+            Some(company) if !company.is_archived() => {
+                company.archived_at_ms = Some(now_ms);
+                company.updated_at_ms = now_ms;
+                self.active_companies -= 1;
+                self.emit(EventKind::Deletion, id, actor, now_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Brings an archived company back.
+    pub fn restore(&mut self, id: u64, actor: Actor, now_ms: i64) -> Result<(), ApiError> {
+        match self.companies.get_mut(&id) {
+            Some(company) if company.is_archived() => {
+                company.archived_at_ms = None;
+                company.updated_at_ms = now_ms;
+                self.active_companies += 1;
+                self.emit(EventKind::Restore, id, actor, now_ms);
+                Ok(())
+            }
+            Some(_) => Err(ApiError::validation(format!(
+                "Company {id} is not archived"
+            ))),
+            None => Err(company_not_found(&id.to_string())),
+        }
+    }
+
+    /// Merges `loser` into `primary`: the primary keeps its values and takes the loser's values
+    /// for properties it lacks; the loser is archived.
+    pub fn merge(
+        &mut self,
+        primary: u64,
+        loser: u64,
+        actor: Actor,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        if primary == loser {
+            return Err(ApiError::validation("Cannot merge a company into itself"));
+        }
+        for id in [primary, loser] {
+            match self.companies.get(&id) {
+                Some(company) if !company.is_archived() => {}
+                _ => return Err(company_not_found(&id.to_string())),
+            }
+        }
+        let moved: Vec<(String, String)> =
+            match (self.companies.get(&primary), self.companies.get(&loser)) {
+                (Some(primary_company), Some(loser_company)) => loser_company
+                    .properties
+                    .iter()
+                    .filter_map(|stored| {
+                        let value = stored.history.last()?.value.to_string();
+                        let gap = primary_company
+                            .stored_value_as_of(&stored.name, i64::MAX)
+                            .is_none();
+                        (gap && !value.is_empty()).then(|| (stored.name.to_string(), value))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+        // Unique values travel with the data: free them from the loser first.
+        for (name, _) in &moved {
+            if self.has_unique_index(name) {
+                self.set_value(loser, name, "", actor, now_ms);
+            }
+        }
+        for (name, value) in &moved {
+            self.set_value(primary, name, value, actor, now_ms);
+        }
+        if let Some(company) = self.companies.get_mut(&primary) {
+            company.updated_at_ms = now_ms;
+        }
+        if let Some(company) = self.companies.get_mut(&loser) {
+            company.archived_at_ms = Some(now_ms);
+            company.updated_at_ms = now_ms;
+            self.active_companies -= 1;
+        }
+        self.emit(
+            EventKind::Merge {
+                primary_object_id: primary,
+                merged_object_ids: vec![loser],
+                new_object_id: primary,
+                number_of_properties_moved: u32::try_from(moved.len()).unwrap_or(u32::MAX),
+            },
+            primary,
+            actor,
+            now_ms,
+        );
+        self.emit(EventKind::Deletion, loser, actor, now_ms);
+        Ok(())
+    }
+
+    /// A page of companies in id order, starting at cursor `after` (inclusive).
+    pub fn list(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        archived: bool,
+    ) -> (Vec<&Company>, Option<u64>) {
+        let start = after.map_or(Bound::Unbounded, Bound::Included);
+        let mut page = Vec::with_capacity(limit);
+        let mut next = None;
+        for company in self
+            .companies
+            .range((start, Bound::Unbounded))
+            .map(|(_, company)| company)
+            .filter(|company| company.is_archived() == archived)
+        {
+            if page.len() == limit {
+                next = Some(company.id);
+                break;
+            }
+            page.push(company);
+        }
+        (page, next)
+    }
+
+    /// The `SimplePublicObject` JSON of a company.
+    pub fn render(&self, company: &Company, shape: &ReadShape) -> Value {
+        let as_of_ms = shape.as_of_ms.unwrap_or(i64::MAX);
+        let mut properties = Map::new();
+        let mut put = |name: &str| {
+            if let Some(value) = company.value_as_of(name, as_of_ms) {
+                properties.insert(name.to_owned(), Value::String(value));
+            }
+        };
+        match &shape.properties {
+            None => properties::DEFAULT_READ_PROPERTIES
+                .iter()
+                .for_each(|name| put(name)),
+            Some(names) => names
+                .iter()
+                .filter(|name| self.properties.contains_key(name.as_str()))
+                .for_each(|name| put(name)),
+        }
+        let mut object = json!({
+            "id": company.id.to_string(),
+            "properties": properties,
+            "createdAt": iso_millis(company.created_at_ms),
+            "updatedAt": iso_millis(company.updated_at_ms),
+            "archived": company.is_archived(),
+        });
+        if let Some(archived_at) = company.archived_at_ms {
+            object["archivedAt"] = json!(iso_millis(archived_at));
+        }
+        if !shape.properties_with_history.is_empty() {
+            let history: Map<String, Value> = shape
+                .properties_with_history
+                .iter()
+                .filter(|name| self.properties.contains_key(name.as_str()))
+                .map(|name| {
+                    (
+                        name.clone(),
+                        Value::Array(company.history_json(name, self.app_id)),
+                    )
+                })
+                .collect();
+            object["propertiesWithHistory"] = Value::Object(history);
+        }
+        object
+    }
+
+    /// The JSON answered after a write: every property the company holds plus computed ones.
+    pub fn render_written(&self, company: &Company) -> Value {
+        let mut names: Vec<String> = company
+            .properties
+            .iter()
+            .filter(|stored| stored.history.last().is_some_and(|e| !e.value.is_empty()))
+            .map(|stored| stored.name.to_string())
+            .collect();
+        names.extend([OBJECT_ID, CREATE_DATE, LAST_MODIFIED].map(str::to_owned));
+        self.render(
+            company,
+            &ReadShape {
+                properties: Some(names),
+                ..ReadShape::default()
+            },
+        )
+    }
+
+    fn emit(&mut self, kind: EventKind, object_id: u64, actor: Actor, now_ms: i64) {
+        if !self.emit_events {
+            return;
+        }
+        let event_id = self.next_event_id;
+        self.next_event_id += 1;
+        self.pending_events.push(WebhookEvent::new(
+            event_id,
+            kind,
+            object_id,
+            actor,
+            now_ms,
+            self.portal_id,
+            self.app_id,
+        ));
+    }
+
+    // ----- property definitions -----
+
+    /// Adds a property definition (and its unique index when it has one).
+    pub fn add_property(&mut self, definition: PropertyDefinition) -> Result<(), ApiError> {
+        if self.properties.contains_key(&definition.name) {
+            return Err(ApiError::already_exists(format!(
+                "A property named '{}' already exists.",
+                definition.name
+            ))
+            .with_sub_category("PropertyAlreadyExists"));
+        }
+        if !self.groups.contains_key(&definition.group_name) {
+            return Err(ApiError::validation(format!(
+                "Property group {:?} does not exist",
+                definition.group_name
+            )));
+        }
+        if definition.has_unique_value {
+            self.unique_index
+                .insert(definition.name.clone(), HashMap::new());
+        }
+        self.properties.insert(definition.name.clone(), definition);
+        Ok(())
+    }
+
+    /// Removes a custom property; company values of it are no longer returned.
+    pub fn remove_property(&mut self, name: &str) -> Result<(), ApiError> {
+        match self.properties.get(name) {
+            None => Err(property_not_found(name)),
+            Some(definition) if definition.hubspot_defined => Err(ApiError::validation(format!(
+                "{name:?} is a HubSpot-defined property and cannot be deleted"
+            ))),
+            Some(_) => {
+                self.properties.remove(name);
+                self.unique_index.remove(name);
+                Ok(())
+            }
+        }
+    }
+}
+
+pub fn company_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("No company exists with id {id}"))
+        .with_context("ids", vec![id.to_owned()])
+}
+
+pub fn property_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("Property {name} does not exist"))
+        .with_context("propertyName", vec![name.to_owned()])
+}

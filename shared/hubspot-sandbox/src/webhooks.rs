@@ -1,0 +1,280 @@
+//! Webhook events and their delivery: batching per tick, HubSpot's signatures, retries with
+//! exponential backoff, and the drop/duplicate/reorder faults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::signature;
+use crate::state::SandboxState;
+use crate::store::Actor;
+use crate::time::now_ms;
+
+/// How often accumulated events are sent.
+const TICK: Duration = Duration::from_millis(100);
+/// HubSpot sends fewer than 100 events per request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 99;
+/// HubSpot allows up to 10 deliveries in flight per app.
+const MAX_IN_FLIGHT: usize = 10;
+/// Attempts per delivery, the first included.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// A receiver slower than this counts as failed.
+const RECEIVER_TIMEOUT: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What happened to a company.
+#[derive(Clone, Debug)]
+pub enum EventKind {
+    Creation,
+    Deletion,
+    Restore,
+    PropertyChange {
+        name: String,
+        value: String,
+    },
+    Merge {
+        primary_object_id: u64,
+        merged_object_ids: Vec<u64>,
+        new_object_id: u64,
+        number_of_properties_moved: u32,
+    },
+}
+
+/// One event as HubSpot posts it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    pub event_id: u64,
+    pub subscription_id: u64,
+    pub portal_id: u64,
+    pub app_id: u64,
+    pub occurred_at: i64,
+    pub subscription_type: &'static str,
+    pub attempt_number: u32,
+    pub object_id: u64,
+    pub change_source: &'static str,
+    pub source_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_flag: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_object_ids: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_properties_moved: Option<u32>,
+}
+
+impl WebhookEvent {
+    pub fn new(
+        event_id: u64,
+        kind: EventKind,
+        object_id: u64,
+        actor: Actor,
+        occurred_at: i64,
+        portal_id: u64,
+        app_id: u64,
+    ) -> Self {
+        let mut event = Self {
+            event_id,
+            subscription_id: 0,
+            portal_id,
+            app_id,
+            occurred_at,
+            subscription_type: "",
+            attempt_number: 0,
+            object_id,
+            change_source: actor.change_source(),
+            source_id: actor.source_id(app_id),
+            change_flag: None,
+            property_name: None,
+            property_value: None,
+            primary_object_id: None,
+            merged_object_ids: None,
+            new_object_id: None,
+            number_of_properties_moved: None,
+        };
+        // One subscription per type, as an app configured for companies would have.
+        let (subscription_id, subscription_type) = match kind {
+            EventKind::Creation => {
+                event.change_flag = Some("NEW");
+                (1_000_001, "company.creation")
+            }
+            EventKind::Deletion => {
+                event.change_flag = Some("DELETED");
+                (1_000_002, "company.deletion")
+            }
+            EventKind::PropertyChange { name, value } => {
+                event.property_name = Some(name);
+                event.property_value = Some(value);
+                (1_000_003, "company.propertyChange")
+            }
+            EventKind::Restore => {
+                event.change_flag = Some("RESTORED");
+                (1_000_004, "company.restore")
+            }
+            EventKind::Merge {
+                primary_object_id,
+                merged_object_ids,
+                new_object_id,
+                number_of_properties_moved,
+            } => {
+                event.primary_object_id = Some(primary_object_id);
+                event.merged_object_ids = Some(merged_object_ids);
+                event.new_object_id = Some(new_object_id);
+                event.number_of_properties_moved = Some(number_of_properties_moved);
+                (1_000_005, "company.merge")
+            }
+        };
+        event.subscription_id = subscription_id;
+        event.subscription_type = subscription_type;
+        event
+    }
+}
+
+/// Sends what accumulates each tick until the sandbox shuts down.
+pub async fn run_dispatcher(state: Arc<SandboxState>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut shutdown = state.shutdown.subscribe();
+    // Events delayed by the reorder fault, with the ticks left before they go.
+    let mut held_back: Vec<(u32, WebhookEvent)> = Vec::new();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        let fresh = state.take_pending_events();
+        let Some(target) = state.webhook_target() else {
+            let discarded = fresh.len() + held_back.len();
+            held_back.clear();
+            if discarded > 0 {
+                state.record(|stats| stats.webhook_events_discarded_no_target += discarded as u64);
+            }
+            continue;
+        };
+        let faults = state.faults();
+        let mut batch = Vec::with_capacity(fresh.len());
+        {
+            let mut rng = rand::rng();
+            let mut dropped = 0u64;
+            let mut duplicated = 0u64;
+            for event in fresh {
+                if rng.random_bool(faults.drop_webhooks) {
+                    dropped += 1;
+                    continue;
+                }
+                if rng.random_bool(faults.duplicate_webhooks) {
+                    duplicated += 1;
+                    held_back.push((rng.random_range(0..3), event.clone()));
+                }
+                if rng.random_bool(faults.reorder_webhooks) {
+                    held_back.push((rng.random_range(1..6), event));
+                } else {
+                    batch.push(event);
+                }
+            }
+            let mut still_held = Vec::with_capacity(held_back.len());
+            for (ticks_left, event) in held_back.drain(..) {
+                if ticks_left == 0 {
+                    batch.push(event);
+                } else {
+                    still_held.push((ticks_left - 1, event));
+                }
+            }
+            held_back = still_held;
+            if dropped + duplicated > 0 {
+                state.record(|stats| {
+                    stats.webhook_events_dropped += dropped;
+                    stats.webhook_events_duplicated += duplicated;
+                });
+            }
+        }
+        for chunk in batch.chunks(MAX_EVENTS_PER_REQUEST) {
+            let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                return;
+            };
+            let state = Arc::clone(&state);
+            let events = chunk.to_vec();
+            let target = target.clone();
+            tokio::spawn(async move {
+                deliver(&state, &target, events).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// The headers of one signed delivery: (name, value).
+pub fn signed_headers(
+    secret: &str,
+    target: &str,
+    body: &[u8],
+    timestamp_ms: &str,
+) -> [(&'static str, String); 4] {
+    [
+        ("X-HubSpot-Signature", signature::v1(secret, body)),
+        ("X-HubSpot-Signature-Version", "v1".to_owned()),
+        (
+            "X-HubSpot-Signature-v3",
+            signature::v3(secret, "POST", target, body, timestamp_ms),
+        ),
+        ("X-HubSpot-Request-Timestamp", timestamp_ms.to_owned()),
+    ]
+}
+
+async fn deliver(state: &SandboxState, target: &str, mut events: Vec<WebhookEvent>) {
+    let mut shutdown = state.shutdown.subscribe();
+    for attempt in 0..MAX_ATTEMPTS {
+        for event in &mut events {
+            event.attempt_number = attempt;
+        }
+        let Ok(body) = serde_json::to_vec(&events) else {
+            return;
+        };
+        let timestamp = now_ms().to_string();
+        let mut request = state
+            .http
+            .post(target)
+            .timeout(RECEIVER_TIMEOUT)
+            .header("Content-Type", "application/json");
+        for (name, value) in signed_headers(&state.webhook_secret, target, &body, &timestamp) {
+            request = request.header(name, value);
+        }
+        let succeeded = match request.body(body).send().await {
+            Ok(answer) => answer.status().is_success(),
+            Err(error) => {
+                tracing::debug!(%error, attempt, "webhook delivery failed");
+                false
+            }
+        };
+        let delivered = events.len() as u64;
+        state.record(|stats| {
+            stats.webhook_requests_sent += 1;
+            if succeeded {
+                stats.webhook_events_delivered += delivered;
+            } else {
+                stats.webhook_requests_failed += 1;
+            }
+        });
+        if succeeded {
+            return;
+        }
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(MAX_BACKOFF);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    state.record(|stats| stats.webhook_deliveries_abandoned += 1);
+}
