@@ -1,1 +1,42 @@
-//! placeholder
+//! A typed client for HubSpot's CRM companies and properties APIs (v3), paced by a rate
+//! budget shared across processes, plus the idempotent bootstrap of WARP's properties.
+//!
+//! - [`HubSpotClient`]: companies (create, get, update, archive, list, batch read / create /
+//!   update / upsert / archive, search with windowing past 10,000 results, merge) and
+//!   properties and property groups.
+//! - [`RateBudget`]: [`PostgresRateBudget`] (one row per portal and bucket, shared by every
+//!   Lambda instance) or [`InProcessRateBudget`].
+//! - [`ensure_warp_properties`]: the `warp` group and `warp_*` properties of DESIGN.md §3.
+
+pub mod batch;
+pub mod bootstrap;
+pub mod client;
+pub mod company;
+pub mod config;
+pub mod error;
+pub mod properties;
+pub mod rate_budget;
+pub mod search;
+
+pub use batch::{BATCH_INPUT_LIMIT, BatchItemError, BatchResult, FailedBatchCall};
+pub use bootstrap::{
+    BootstrapReport, WARP_BAN_PROPERTY, ensure_warp_properties, warp_property_definitions,
+};
+pub use client::{HubSpotClient, ListOptions, Page};
+pub use company::{
+    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, Company, CompanyId, CompanyLookup,
+    InvalidCompanyId, PropertyVersion, ReadOptions, UpsertedCompany,
+};
+pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
+pub use error::{ErrorBody, ErrorDetail, HubSpotError};
+pub use properties::{
+    FieldType, Property, PropertyCreate, PropertyGroup, PropertyGroupCreate, PropertyOption,
+    PropertyType,
+};
+pub use rate_budget::{
+    Admission, Bucket, BucketShape, BudgetError, InProcessRateBudget, PostgresRateBudget,
+    RateBudget, RateLimitObservation,
+};
+pub use search::{
+    Filter, FilterGroup, Operator, SearchPage, SearchRequest, SearchWindow, Sort, SortDirection,
+};

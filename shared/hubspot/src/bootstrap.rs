@@ -1,0 +1,296 @@
+//! Creates the `warp` property group and the `warp_*` company properties of DESIGN.md §3,
+//! idempotently: what exists is left alone (and checked), a 409 from a racing bootstrap counts
+//! as existing, and the report says what was created and what was already there.
+
+use crate::client::HubSpotClient;
+use crate::error::HubSpotError;
+use crate::properties::{
+    FieldType, Property, PropertyCreate, PropertyGroupCreate, PropertyOption, PropertyType,
+};
+use std::collections::BTreeMap;
+
+pub const WARP_PROPERTY_GROUP: &str = "warp";
+pub const WARP_PROPERTY_GROUP_LABEL: &str = "WARP";
+/// The unique property creates are upserted on.
+pub const WARP_BAN_PROPERTY: &str = "warp_ban";
+
+/// What one bootstrap run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BootstrapReport {
+    pub group_created: bool,
+    /// Property names created by this run.
+    pub created: Vec<String>,
+    /// Property names that existed before (or were created by a concurrent run).
+    pub already_existing: Vec<String>,
+    /// Existing properties whose definition differs from ours in a way that matters
+    /// (type, or `hasUniqueValue` on `warp_ban`, which HubSpot never lets us change later).
+    pub mismatched: Vec<String>,
+}
+
+impl BootstrapReport {
+    /// True when the run changed nothing in HubSpot.
+    pub fn created_nothing(&self) -> bool {
+        !self.group_created && self.created.is_empty()
+    }
+}
+
+/// The `warp_*` properties, in display order.
+pub fn warp_property_definitions() -> Vec<PropertyCreate> {
+    let options = |values: &[(&str, &str)]| {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, (label, value))| PropertyOption::new(*label, *value, i as i32))
+            .collect()
+    };
+    let define =
+        |name: &str, label: &str, property_type, field_type, options: Vec<PropertyOption>| {
+            PropertyCreate {
+                name: name.to_owned(),
+                label: label.to_owned(),
+                property_type,
+                field_type,
+                group_name: WARP_PROPERTY_GROUP.to_owned(),
+                description: None,
+                options,
+                has_unique_value: None,
+                display_order: None,
+            }
+        };
+    let yes_no = || options(&[("Yes", "true"), ("No", "false")]);
+    let mut definitions = vec![
+        PropertyCreate {
+            has_unique_value: Some(true),
+            description: Some(
+                "WARP billing account number; written by WARP, never edit.".to_owned(),
+            ),
+            ..define(
+                WARP_BAN_PROPERTY,
+                "WARP BAN",
+                PropertyType::String,
+                FieldType::Text,
+                Vec::new(),
+            )
+        },
+        define(
+            "warp_status",
+            "WARP status",
+            PropertyType::Enumeration,
+            FieldType::Select,
+            options(&[
+                ("Active", "ACTIVE"),
+                ("Suspended", "SUSPENDED"),
+                ("Closed", "CLOSED"),
+            ]),
+        ),
+        define(
+            "warp_customer_type",
+            "WARP customer type",
+            PropertyType::Enumeration,
+            FieldType::Select,
+            options(&[
+                ("Prepaid", "PREPAID"),
+                ("Postpaid", "POSTPAID"),
+                ("Reseller", "RESELLER"),
+            ]),
+        ),
+        define(
+            "warp_credit_limit",
+            "WARP credit limit",
+            PropertyType::Number,
+            FieldType::Number,
+            Vec::new(),
+        ),
+        define(
+            "warp_current_balance",
+            "WARP current balance",
+            PropertyType::Number,
+            FieldType::Number,
+            Vec::new(),
+        ),
+        define(
+            "warp_services_voice",
+            "WARP voice service",
+            PropertyType::Bool,
+            FieldType::Booleancheckbox,
+            yes_no(),
+        ),
+        define(
+            "warp_services_messaging",
+            "WARP messaging service",
+            PropertyType::Bool,
+            FieldType::Booleancheckbox,
+            yes_no(),
+        ),
+        define(
+            "warp_services_data",
+            "WARP data service",
+            PropertyType::Bool,
+            FieldType::Booleancheckbox,
+            yes_no(),
+        ),
+        define(
+            "warp_billing_email",
+            "WARP billing email",
+            PropertyType::String,
+            FieldType::Text,
+            Vec::new(),
+        ),
+    ];
+    for (order, definition) in definitions.iter_mut().enumerate() {
+        definition.display_order = Some(order as i32);
+    }
+    definitions
+}
+
+/// Ensures the `warp` group and every `warp_*` property exist. Two reads when all exist;
+/// otherwise one create per missing item.
+pub async fn ensure_warp_properties(
+    client: &HubSpotClient,
+) -> Result<BootstrapReport, HubSpotError> {
+    let mut report = BootstrapReport::default();
+    if client
+        .get_company_property_group(WARP_PROPERTY_GROUP)
+        .await?
+        .is_none()
+    {
+        let group = PropertyGroupCreate {
+            name: WARP_PROPERTY_GROUP.to_owned(),
+            label: WARP_PROPERTY_GROUP_LABEL.to_owned(),
+            display_order: Some(-1),
+        };
+        match client.create_company_property_group(&group).await {
+            Ok(_) => report.group_created = true,
+            Err(HubSpotError::Conflict { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let existing: BTreeMap<String, Property> = client
+        .list_company_properties()
+        .await?
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect();
+    for definition in warp_property_definitions() {
+        if let Some(property) = existing.get(&definition.name) {
+            if let Some(reason) = mismatch(&definition, property) {
+                tracing::warn!(property = %definition.name, reason, "HubSpot property differs from WARP's definition");
+                report.mismatched.push(definition.name.clone());
+            }
+            report.already_existing.push(definition.name);
+            continue;
+        }
+        match client.create_company_property(&definition).await {
+            Ok(_) => report.created.push(definition.name),
+            Err(HubSpotError::Conflict { .. }) => report.already_existing.push(definition.name),
+            Err(other) => return Err(other),
+        }
+    }
+    tracing::info!(
+        group_created = report.group_created,
+        created = report.created.len(),
+        already_existing = report.already_existing.len(),
+        mismatched = report.mismatched.len(),
+        "WARP properties ensured in HubSpot"
+    );
+    Ok(report)
+}
+
+/// Why an existing property cannot serve as ours, if it cannot.
+fn mismatch(wanted: &PropertyCreate, found: &Property) -> Option<&'static str> {
+    let wanted_type = serde_json::to_value(wanted.property_type).ok()?;
+    if wanted_type.as_str() != Some(found.property_type.as_str()) {
+        return Some("type differs");
+    }
+    if wanted.has_unique_value == Some(true) && !found.has_unique_value {
+        return Some("hasUniqueValue is false: upserts by this property will fail");
+    }
+    let missing_option = wanted.options.iter().any(|option| {
+        !found
+            .options
+            .iter()
+            .any(|present| present.value == option.value)
+    });
+    missing_option.then_some("an option WARP writes is missing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defines_the_properties_of_the_design() {
+        let definitions = warp_property_definitions();
+        let names: Vec<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "warp_ban",
+                "warp_status",
+                "warp_customer_type",
+                "warp_credit_limit",
+                "warp_current_balance",
+                "warp_services_voice",
+                "warp_services_messaging",
+                "warp_services_data",
+                "warp_billing_email"
+            ]
+        );
+        assert!(
+            definitions
+                .iter()
+                .all(|d| d.group_name == WARP_PROPERTY_GROUP)
+        );
+        let ban = &definitions[0];
+        assert_eq!(ban.has_unique_value, Some(true));
+        assert_eq!(ban.property_type, PropertyType::String);
+        let status_values: Vec<&str> = definitions[1]
+            .options
+            .iter()
+            .map(|o| o.value.as_str())
+            .collect();
+        assert_eq!(status_values, ["ACTIVE", "SUSPENDED", "CLOSED"]);
+        let voice = &definitions[5];
+        assert_eq!(
+            (voice.property_type, voice.field_type),
+            (PropertyType::Bool, FieldType::Booleancheckbox)
+        );
+        assert_eq!(
+            voice
+                .options
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect::<Vec<_>>(),
+            ["true", "false"]
+        );
+        assert!(
+            definitions
+                .iter()
+                .filter(|d| d.name != WARP_BAN_PROPERTY)
+                .all(|d| d.has_unique_value.is_none())
+        );
+    }
+
+    #[test]
+    fn spots_existing_properties_that_cannot_serve() {
+        let ban = &warp_property_definitions()[0];
+        let mut found = Property {
+            name: "warp_ban".into(),
+            label: "BAN".into(),
+            property_type: "string".into(),
+            field_type: "text".into(),
+            group_name: "warp".into(),
+            description: None,
+            options: Vec::new(),
+            has_unique_value: true,
+            hidden: false,
+            hubspot_defined: false,
+            archived: false,
+        };
+        assert_eq!(mismatch(ban, &found), None);
+        found.has_unique_value = false;
+        assert!(mismatch(ban, &found).is_some());
+        found.property_type = "number".into();
+        assert_eq!(mismatch(ban, &found), Some("type differs"));
+    }
+}

@@ -1,0 +1,267 @@
+//! The rate budget: one allowance of HubSpot requests per portal, shared by every process that
+//! calls HubSpot for it. A token bucket per (portal, bucket), shaped so that no rolling window
+//! of HubSpot's interval ever sees more than HubSpot's limit, and corrected by what HubSpot
+//! reports (rate-limit headers, 429s).
+//!
+//! Two implementations of [`RateBudget`]: [`PostgresRateBudget`] (a row taken atomically, for
+//! Lambda instances running at once) and [`InProcessRateBudget`] (tests, CLI, one process).
+
+mod in_process;
+mod postgres;
+
+pub use in_process::InProcessRateBudget;
+pub use postgres::PostgresRateBudget;
+
+use crate::config::RateLimitSettings;
+use http::HeaderMap;
+use rand::Rng;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future, so `dyn RateBudget` works (async trait methods are not dyn-compatible).
+pub type BudgetFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// HubSpot's separate allowances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bucket {
+    /// Every API call except search: `max_per_interval` per `interval`.
+    Default,
+    /// CRM search: `search_per_second` per second, and no rate-limit headers on its answers.
+    Search,
+}
+
+impl Bucket {
+    /// The name stored in `hubspot_rate_limit_budget.bucket`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Default => "default",
+            Bucket::Search => "search",
+        }
+    }
+}
+
+/// What the budget answered: go now, or come back after a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Granted,
+    Wait(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    #[error("rate budget store failed: {0}")]
+    Store(String),
+}
+
+/// What one HubSpot answer says about the allowance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RateLimitObservation {
+    pub status: u16,
+    /// X-HubSpot-RateLimit-Max.
+    pub max: Option<u32>,
+    /// X-HubSpot-RateLimit-Remaining: requests left in the current window after this one.
+    pub remaining: Option<u32>,
+    /// X-HubSpot-RateLimit-Interval-Milliseconds.
+    pub interval: Option<Duration>,
+    /// Retry-After on a 429.
+    pub retry_after: Option<Duration>,
+    /// `policyName` of a 429 body (`TEN_SECONDLY_ROLLING`, `DAILY`).
+    pub policy_name: Option<String>,
+}
+
+impl RateLimitObservation {
+    /// Reads the rate-limit headers of an answer.
+    pub fn from_headers(status: u16, headers: &HeaderMap) -> Self {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+        Self {
+            status,
+            max: number("x-hubspot-ratelimit-max").and_then(|v| u32::try_from(v).ok()),
+            remaining: number("x-hubspot-ratelimit-remaining").and_then(|v| u32::try_from(v).ok()),
+            interval: number("x-hubspot-ratelimit-interval-milliseconds")
+                .map(Duration::from_millis),
+            retry_after: headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::error::parse_retry_after),
+            policy_name: None,
+        }
+    }
+
+    pub fn is_rate_limited(&self) -> bool {
+        self.status == 429
+    }
+}
+
+/// A shared allowance of HubSpot requests.
+pub trait RateBudget: Send + Sync + std::fmt::Debug {
+    /// Takes one request from `bucket` if the budget has one now; otherwise says how long to wait.
+    fn try_acquire(&self, bucket: Bucket) -> BudgetFuture<'_, Result<Admission, BudgetError>>;
+
+    /// Learns from an answer: fewer remaining than we believed lowers our tokens; a 429
+    /// blocks the bucket for Retry-After (or the rest of the interval) and is recorded.
+    fn on_response<'a>(
+        &'a self,
+        bucket: Bucket,
+        observation: &'a RateLimitObservation,
+    ) -> BudgetFuture<'a, Result<(), BudgetError>>;
+
+    /// Waits until a request may be sent in `bucket` and takes it.
+    fn acquire(&self, bucket: Bucket) -> BudgetFuture<'_, Result<(), BudgetError>> {
+        Box::pin(async move {
+            loop {
+                match self.try_acquire(bucket).await? {
+                    Admission::Granted => return Ok(()),
+                    Admission::Wait(wait) => tokio::time::sleep(jittered_wait(wait)).await,
+                }
+            }
+        })
+    }
+}
+
+/// The wait plus up to 10% (at least a few ms), so processes that were told the same wait do
+/// not all come back at the same instant; capped so a long block is re-checked now and then.
+fn jittered_wait(wait: Duration) -> Duration {
+    let wait = wait.clamp(Duration::from_millis(2), Duration::from_secs(5));
+    let spread = (wait.as_millis() as u64 / 10).max(3);
+    wait + Duration::from_millis(rand::rng().random_range(0..=spread))
+}
+
+/// A bucket's size and refill rate, derived from a limit of `max` requests per `interval`.
+///
+/// A token bucket of size B refilling at r admits up to B + r·I requests in any window of
+/// length I. HubSpot counts a rolling window, so B + r·I must stay at or under `max`: the
+/// bucket holds a fifth of the limit as burst and refills the rest over the interval plus a
+/// margin (5% + 50 ms) for clock and network jitter between our grant and HubSpot's count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketShape {
+    /// Tokens the bucket holds at most (the burst).
+    pub capacity: u32,
+    pub refill_per_ms: f64,
+    pub interval: Duration,
+}
+
+impl BucketShape {
+    pub fn for_limit(max: u32, interval: Duration) -> Self {
+        let max = max.max(1);
+        let capacity = (max / 5).max(1);
+        let refilled_per_window = (max - capacity).max(1) as f64;
+        let interval_ms = interval.as_millis().max(1) as f64;
+        let spread_ms = interval_ms * 1.05 + 50.0;
+        Self {
+            capacity,
+            refill_per_ms: refilled_per_window / spread_ms,
+            interval,
+        }
+    }
+
+    /// The default and search shapes of a configuration.
+    pub fn from_settings(settings: &RateLimitSettings, bucket: Bucket) -> Self {
+        match bucket {
+            Bucket::Default => Self::for_limit(settings.max_per_interval, settings.interval),
+            Bucket::Search => Self::for_limit(settings.search_per_second, Duration::from_secs(1)),
+        }
+    }
+
+    /// Tokens after `elapsed` of refill from `tokens`, never above capacity.
+    pub fn refilled(&self, tokens: f64, elapsed: Duration) -> f64 {
+        (tokens + elapsed.as_secs_f64() * 1000.0 * self.refill_per_ms).min(self.capacity as f64)
+    }
+
+    /// How long until `tokens` reach one whole token.
+    pub fn wait_for_one(&self, tokens: f64) -> Duration {
+        if tokens >= 1.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(((1.0 - tokens) / self.refill_per_ms).max(0.0) / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn shapes_never_admit_more_than_the_limit_in_any_window() {
+        for (max, interval_ms) in [
+            (1u32, 1000u64),
+            (5, 1000),
+            (10, 1000),
+            (100, 10_000),
+            (190, 10_000),
+            (250, 10_000),
+        ] {
+            let interval = Duration::from_millis(interval_ms);
+            let shape = BucketShape::for_limit(max, interval);
+            let bound = shape.capacity as f64 + shape.refill_per_ms * interval_ms as f64;
+            assert!(
+                bound.floor() <= max as f64,
+                "max {max}: bucket admits {bound} per window"
+            );
+            assert!(
+                bound >= max as f64 * 0.7 || max < 5,
+                "max {max}: too conservative ({bound})"
+            );
+        }
+    }
+
+    #[test]
+    fn refills_by_elapsed_time_up_to_capacity() {
+        let shape = BucketShape::for_limit(100, Duration::from_secs(10));
+        assert_eq!(shape.capacity, 20);
+        let after_one_second = shape.refilled(0.0, Duration::from_secs(1));
+        assert!(
+            (after_one_second - 80.0 / 10.55).abs() < 1e-9,
+            "{after_one_second}"
+        );
+        assert_eq!(shape.refilled(19.5, Duration::from_secs(60)), 20.0);
+        assert_eq!(shape.wait_for_one(1.0), Duration::ZERO);
+        let wait = shape.wait_for_one(0.0);
+        assert!(
+            wait > Duration::from_millis(130) && wait < Duration::from_millis(133),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn reads_hubspots_rate_limit_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("X-HubSpot-RateLimit-Max", HeaderValue::from_static("100"));
+        headers.insert(
+            "X-HubSpot-RateLimit-Remaining",
+            HeaderValue::from_static("97"),
+        );
+        headers.insert(
+            "X-HubSpot-RateLimit-Interval-Milliseconds",
+            HeaderValue::from_static("10000"),
+        );
+        headers.insert("Retry-After", HeaderValue::from_static("2"));
+        let observation = RateLimitObservation::from_headers(429, &headers);
+        assert_eq!(observation.max, Some(100));
+        assert_eq!(observation.remaining, Some(97));
+        assert_eq!(observation.interval, Some(Duration::from_secs(10)));
+        assert_eq!(observation.retry_after, Some(Duration::from_secs(2)));
+        assert!(observation.is_rate_limited());
+        let bare = RateLimitObservation::from_headers(200, &HeaderMap::new());
+        assert_eq!(
+            bare,
+            RateLimitObservation {
+                status: 200,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        for _ in 0..100 {
+            let wait = jittered_wait(Duration::from_millis(100));
+            assert!(
+                wait >= Duration::from_millis(100) && wait <= Duration::from_millis(110),
+                "{wait:?}"
+            );
+        }
+        assert!(jittered_wait(Duration::from_secs(60)) <= Duration::from_millis(5_500));
+    }
+}
