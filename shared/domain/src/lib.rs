@@ -2,4 +2,5 @@
 //! (field mapping, diffing, conflict decisions). No I/O, no async, no AWS or Lambda types.
 
 pub mod customer;
+pub mod hubspot_signature;
 pub mod sync;

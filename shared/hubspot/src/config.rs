@@ -71,71 +71,31 @@ impl HubSpotClientConfig {
         }
     }
 
-    /// Reads HUBSPOT_BASE_URL (default HubSpot itself), HUBSPOT_TOKEN (required),
-    /// HUBSPOT_PORTAL_ID (required), HUBSPOT_TIMEOUT_MS, HUBSPOT_MAX_RETRIES,
-    /// HUBSPOT_RATE_LIMIT_MAX, HUBSPOT_RATE_LIMIT_INTERVAL_MS and HUBSPOT_SEARCH_PER_SECOND.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`Self::from_env`] over any source of variables (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+    /// The client configuration of a process, from the one typed [`warp_runtime::Config`] (which
+    /// reads every HUBSPOT_* variable) and the token it resolved from its secret.
+    pub fn from_runtime(config: &warp_runtime::Config, token: SecretString) -> Result<Self, ConfigError> {
+        let settings = &config.hubspot;
+        let mut client = Self::new(parse_base_url(&config.hubspot_base_url())?, token, settings.portal_id);
+        if !ALLOWED_RATE_LIMIT_MAX.contains(&settings.rate_limit_max) {
+            return Err(ConfigError::Invalid {
+                name: "HUBSPOT_RATE_LIMIT_MAX",
+                reason: format!("{} is not one of {ALLOWED_RATE_LIMIT_MAX:?}", settings.rate_limit_max),
+            });
+        }
+        if settings.rate_limit_interval_ms == 0 || settings.search_per_second == 0 {
+            return Err(ConfigError::Invalid {
+                name: "HUBSPOT_RATE_LIMIT_INTERVAL_MS",
+                reason: "rate-limit interval and search rate must be positive".into(),
+            });
+        }
+        client.timeout = settings.timeout;
+        client.max_retries = settings.max_retries;
+        client.rate_limit = RateLimitSettings {
+            max_per_interval: settings.rate_limit_max,
+            interval: Duration::from_millis(settings.rate_limit_interval_ms),
+            search_per_second: settings.search_per_second,
         };
-        let base_url = parse_base_url(
-            &read("HUBSPOT_BASE_URL").unwrap_or_else(|| HUBSPOT_API_BASE_URL.to_owned()),
-        )?;
-        let token = read("HUBSPOT_TOKEN").ok_or(ConfigError::Missing {
-            name: "HUBSPOT_TOKEN",
-        })?;
-        let portal_id = parse_number::<i64>("HUBSPOT_PORTAL_ID", read("HUBSPOT_PORTAL_ID"))?
-            .ok_or(ConfigError::Missing {
-                name: "HUBSPOT_PORTAL_ID",
-            })?;
-        let mut config = Self::new(base_url, SecretString::from(token), portal_id);
-        if let Some(ms) = parse_number::<u64>("HUBSPOT_TIMEOUT_MS", read("HUBSPOT_TIMEOUT_MS"))? {
-            config.timeout = Duration::from_millis(ms.max(1));
-        }
-        if let Some(retries) =
-            parse_number::<u32>("HUBSPOT_MAX_RETRIES", read("HUBSPOT_MAX_RETRIES"))?
-        {
-            config.max_retries = retries;
-        }
-        if let Some(max) =
-            parse_number::<u32>("HUBSPOT_RATE_LIMIT_MAX", read("HUBSPOT_RATE_LIMIT_MAX"))?
-        {
-            if !ALLOWED_RATE_LIMIT_MAX.contains(&max) {
-                return Err(ConfigError::Invalid {
-                    name: "HUBSPOT_RATE_LIMIT_MAX",
-                    reason: format!("{max} is not one of {ALLOWED_RATE_LIMIT_MAX:?}"),
-                });
-            }
-            config.rate_limit.max_per_interval = max;
-        }
-        let interval_name = "HUBSPOT_RATE_LIMIT_INTERVAL_MS";
-        if let Some(ms) = parse_number::<u64>(interval_name, read(interval_name))? {
-            if ms == 0 {
-                return Err(ConfigError::Invalid {
-                    name: interval_name,
-                    reason: "must be positive".into(),
-                });
-            }
-            config.rate_limit.interval = Duration::from_millis(ms);
-        }
-        let search_name = "HUBSPOT_SEARCH_PER_SECOND";
-        if let Some(per_second) = parse_number::<u32>(search_name, read(search_name))? {
-            if per_second == 0 {
-                return Err(ConfigError::Invalid {
-                    name: search_name,
-                    reason: "must be positive".into(),
-                });
-            }
-            config.rate_limit.search_per_second = per_second;
-        }
-        Ok(config)
+        Ok(client)
     }
 }
 
@@ -152,46 +112,30 @@ pub fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_number<T: std::str::FromStr>(
-    name: &'static str,
-    text: Option<String>,
-) -> Result<Option<T>, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.map(|t| {
-        t.parse::<T>().map_err(|e| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        })
-    })
-    .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
+    fn runtime(pairs: &[(&str, &str)]) -> warp_runtime::Config {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        warp_runtime::Config::from_lookup(|name| map.get(name).cloned()).unwrap()
     }
 
     #[test]
-    fn reads_every_setting_and_keeps_the_token_out_of_debug() {
-        let config = HubSpotClientConfig::from_lookup(lookup(&[
-            ("HUBSPOT_BASE_URL", "http://127.0.0.1:3001/"),
-            ("HUBSPOT_TOKEN", "pat-na1-very-secret"),
-            ("HUBSPOT_PORTAL_ID", "62515"),
-            ("HUBSPOT_RATE_LIMIT_MAX", "190"),
-            ("HUBSPOT_RATE_LIMIT_INTERVAL_MS", "1000"),
-            ("HUBSPOT_SEARCH_PER_SECOND", "4"),
-            ("HUBSPOT_TIMEOUT_MS", "2500"),
-        ]))
+    fn takes_every_setting_from_the_runtime_config_and_keeps_the_token_out_of_debug() {
+        let config = HubSpotClientConfig::from_runtime(
+            &runtime(&[
+                ("HUBSPOT_BASE_URL", "http://127.0.0.1:3001/"),
+                ("HUBSPOT_PORTAL_ID", "62515"),
+                ("HUBSPOT_RATE_LIMIT_MAX", "190"),
+                ("HUBSPOT_RATE_LIMIT_INTERVAL_MS", "1000"),
+                ("HUBSPOT_SEARCH_PER_SECOND", "4"),
+                ("HUBSPOT_TIMEOUT_MS", "2500"),
+            ]),
+            SecretString::from("pat-na1-very-secret"),
+        )
         .unwrap();
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:3001/");
         assert_eq!(config.portal_id, 62515);
@@ -204,43 +148,20 @@ mod tests {
     }
 
     #[test]
-    fn defaults_to_hubspot_and_requires_token_and_portal() {
-        let config = HubSpotClientConfig::from_lookup(lookup(&[
-            ("HUBSPOT_TOKEN", "t"),
-            ("HUBSPOT_PORTAL_ID", "1"),
-        ]))
-        .unwrap();
-        assert_eq!(config.base_url.host_str(), Some("api.hubapi.com"));
+    fn local_defaults_point_at_the_sandbox() {
+        let config = HubSpotClientConfig::from_runtime(&runtime(&[]), SecretString::from("t")).unwrap();
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:3001/");
         assert_eq!(config.timeout, Duration::from_secs(10));
         assert_eq!(config.rate_limit, RateLimitSettings::default());
-        assert_eq!(
-            HubSpotClientConfig::from_lookup(lookup(&[("HUBSPOT_PORTAL_ID", "1")])).unwrap_err(),
-            ConfigError::Missing {
-                name: "HUBSPOT_TOKEN"
-            }
-        );
-        assert!(matches!(
-            HubSpotClientConfig::from_lookup(lookup(&[("HUBSPOT_TOKEN", "t")])),
-            Err(ConfigError::Missing {
-                name: "HUBSPOT_PORTAL_ID"
-            })
-        ));
     }
 
     #[test]
     fn refuses_limits_hubspot_does_not_grant() {
-        let result = HubSpotClientConfig::from_lookup(lookup(&[
-            ("HUBSPOT_TOKEN", "t"),
-            ("HUBSPOT_PORTAL_ID", "1"),
-            ("HUBSPOT_RATE_LIMIT_MAX", "500"),
-        ]));
-        assert!(matches!(
-            result,
-            Err(ConfigError::Invalid {
-                name: "HUBSPOT_RATE_LIMIT_MAX",
-                ..
-            })
-        ));
+        let result = HubSpotClientConfig::from_runtime(
+            &runtime(&[("HUBSPOT_RATE_LIMIT_MAX", "500")]),
+            SecretString::from("t"),
+        );
+        assert!(matches!(result, Err(ConfigError::Invalid { name: "HUBSPOT_RATE_LIMIT_MAX", .. })));
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("not a url").is_err());
     }

@@ -55,6 +55,9 @@ pub struct HubSpotSettings {
     pub rate_limit_max: u32,
     pub rate_limit_interval_ms: u64,
     pub search_per_second: u32,
+    /// Whole-request timeout of one HubSpot call, and retries of retryable answers.
+    pub timeout: Duration,
+    pub max_retries: u32,
     pub sandbox_addr: SocketAddr,
 }
 
@@ -149,6 +152,8 @@ impl Config {
             rate_limit_max: parse(&get, "HUBSPOT_RATE_LIMIT_MAX", 100)?,
             rate_limit_interval_ms: parse(&get, "HUBSPOT_RATE_LIMIT_INTERVAL_MS", 10_000)?,
             search_per_second: parse(&get, "HUBSPOT_SEARCH_PER_SECOND", 5)?,
+            timeout: Duration::from_millis(parse(&get, "HUBSPOT_TIMEOUT_MS", 10_000)?),
+            max_retries: parse(&get, "HUBSPOT_MAX_RETRIES", 6)?,
             sandbox_addr: parse(&get, "HUBSPOT_SANDBOX_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
         };
         if hubspot.base_url.is_none() && !local {
