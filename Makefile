@@ -10,10 +10,10 @@ MOTO_PACKAGES := moto[server]==5.2.*
 SAM_PACKAGES := aws-sam-cli cfn-lint
 ROLE ?= editor
 CARGO ?= cargo
-WARP := $(CARGO) run --quiet --release -p warp-cli --bin warp --
+WARP := $(CARGO) run --quiet -p warp-cli --bin warp --
 OFFLINE_AWS := AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev test unit lint fmt postgres venv venv-sam migrate token sandbox hubspot-setup validate build deploy clean-test-dbs
+.PHONY: help dev test lint fmt postgres venv venv-sam migrate token hubspot-setup sandbox validate clean-test-dbs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ migrate: postgres ## create (if missing) and migrate the database at DATABASE_UR
 
 token: ## print a dev JWT: make token ROLE=viewer|editor|admin
 	@$(WARP) token --role $(ROLE)
+
+hubspot-setup: postgres ## create the warp_* properties in HubSpot (HUBSPOT_BASE_URL, or a running sandbox)
+	$(WARP) hubspot-setup
+
+sandbox: ## run the HubSpot sandbox alone on HUBSPOT_SANDBOX_ADDR (127.0.0.1:3001)
+	$(CARGO) run --quiet -p hubspot-sandbox --bin hubspot-sandbox
 
 validate: venv-sam ## cfn-lint and sam validate --lint, offline
 	$(OFFLINE_AWS) $(VENV_SAM)/bin/cfn-lint template.yaml

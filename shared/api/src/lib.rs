@@ -1,1 +1,256 @@
-//! placeholder
+//! The customer HTTP API: one axum router shared by the local server and the Lambda binary.
+//! Routes under `/v1` need a bearer JWT; errors are RFC 7807 problem documents; every request
+//! runs in a span carrying its request id (never customer values or tokens).
+
+pub mod auth;
+pub mod bootstrap;
+mod customers;
+pub mod dto;
+pub mod openapi;
+pub mod problem;
+
+pub use auth::{AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token};
+pub use problem::Problem;
+
+use auth::Authenticator;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+use utoipa::OpenApi;
+use warp_store::{CustomerStore, Database};
+
+/// Largest request body accepted (413 above).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Hands an outbox id to the queue after its transaction committed. Best effort: the
+/// reconciler's relay re-publishes what was never sent, so a failure here only delays the sync.
+pub trait OutboxPublisher: Send + Sync + 'static {
+    fn publish(&self, outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// Publishes nothing (the relay picks the rows up); the default until SQS is wired in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopPublisher;
+
+impl OutboxPublisher for NoopPublisher {
+    fn publish(&self, _outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+}
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    database: Database,
+    customers: CustomerStore,
+    authenticator: Arc<Authenticator>,
+    publisher: Arc<dyn OutboxPublisher>,
+}
+
+impl ApiState {
+    pub fn new(database: Database, auth: AuthConfig, portal_id: i64) -> Self {
+        ApiState {
+            customers: CustomerStore::new(database.clone(), portal_id),
+            database,
+            authenticator: Arc::new(Authenticator::new(auth)),
+            publisher: Arc::new(NoopPublisher),
+        }
+    }
+
+    /// Replaces the after-commit publisher (the lead wires SQS here).
+    pub fn with_outbox_publisher(mut self, publisher: Arc<dyn OutboxPublisher>) -> Self {
+        self.publisher = publisher;
+        self
+    }
+
+    pub(crate) fn customers(&self) -> &CustomerStore {
+        &self.customers
+    }
+
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    pub(crate) async fn publish(&self, outbox_id: i64) {
+        self.publisher.publish(outbox_id).await;
+    }
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("database", &self.database)
+            .field("auth", &self.authenticator.describe())
+            .finish()
+    }
+}
+
+/// The API's routes with their middleware: request ids and spans, panic → 500 problem, the
+/// body limit, and problem documents for unknown routes and methods.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/openapi.json", get(openapi_json))
+        .route(
+            "/v1/customers",
+            get(customers::list_customers).post(customers::create_customer),
+        )
+        .route(
+            "/v1/customers/by-ban/{ban}",
+            get(customers::get_customer_by_ban),
+        )
+        .route(
+            "/v1/customers/{id}",
+            get(customers::get_customer)
+                .patch(customers::patch_customer)
+                .put(customers::replace_customer)
+                .delete(customers::delete_customer),
+        )
+        .fallback(|| async { Problem::not_found() })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this resource",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The payload may hold input values: log that it happened, not what it said.
+    tracing::error!("handler panicked");
+    Problem::internal().into_response()
+}
+
+/// Gives every request a span with its request id (taken from `x-request-id` when sane,
+/// generated otherwise) and echoes the id in the answer.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request done"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// GET /health
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = dto::Health),
+        (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn health(State(state): State<ApiState>) -> Response {
+    let check = async {
+        let client = state.database.client().await.ok()?;
+        client.query_typed("SELECT 1", &[]).await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Some(_)) => {
+            let mut response = axum::Json(dto::Health {
+                status: "ok".into(),
+            })
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        _ => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer",
+        )
+        .into_response(),
+    }
+}
+
+/// GET /v1/openapi.json (public: it holds no data, and tools such as schemathesis read it).
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This API's OpenAPI 3 document", content_type = "application/json"))
+)]
+pub(crate) async fn openapi_json() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let document =
+        DOCUMENT.get_or_init(|| openapi::ApiDoc::openapi().to_json().unwrap_or_default());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.clone(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document as a value (for the CLI or a file export).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("secret customer value")
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(middleware::from_fn(request_context));
+        let request = axum::http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("\"status\":500"));
+        assert!(!text.contains("secret"));
+    }
+}

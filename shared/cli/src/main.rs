@@ -1,1 +1,90 @@
-fn main() {}
+//! `warp`: the local system and operator commands. Thin: parses arguments and calls the
+//! library crates.
+
+mod dev;
+mod hubspot;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use warp_runtime::{Config, SecretsCache, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "warp",
+    about = "WARP customer API and HubSpot sync: local system and operations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole system locally: API and webhook on HTTP_ADDR, the HubSpot sandbox, loops.
+    Dev,
+    /// Create the database at DATABASE_URL when missing and apply every migration.
+    Migrate,
+    /// Create the `warp` property group and `warp_*` properties in HubSpot (idempotent).
+    HubspotSetup,
+    /// Print a development JWT signed with the local HS256 secret.
+    Token {
+        /// viewer, editor or admin
+        #[arg(long, default_value = "editor")]
+        role: String,
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env().context("reading configuration from the environment")?;
+    match cli.command {
+        Command::Dev => {
+            telemetry::init(config.log_format);
+            dev::run(config).await
+        }
+        Command::Migrate => {
+            telemetry::init(config.log_format);
+            let url = secrecy::ExposeSecret::expose_secret(&config.database.url).to_owned();
+            warp_store::Database::prepare(&url, 1)
+                .await
+                .context("migrating the database")?;
+            println!("database migrated");
+            Ok(())
+        }
+        Command::HubspotSetup => {
+            telemetry::init(config.log_format);
+            let secrets = SecretsCache::for_config(&config).await;
+            let url = secrecy::ExposeSecret::expose_secret(&config.database.url).to_owned();
+            let database = warp_store::Database::prepare(&url, 2)
+                .await
+                .context("preparing the database")?;
+            let client = hubspot::client(&config, &secrets, &database).await?;
+            hubspot::setup(&client).await
+        }
+        Command::Token { role, subject, ttl } => {
+            let secrets = SecretsCache::values_only();
+            let secret = match &config.jwt.hs256_secret {
+                Some(s) => secrets.resolve(s).await?,
+                None => anyhow::bail!(
+                    "JWT_HS256_SECRET is not set (tokens from a JWKS issuer come from it)"
+                ),
+            };
+            let token = warp_api::auth::issue_dev_token(
+                &secret,
+                &config.jwt.issuer,
+                &config.jwt.audience,
+                &subject,
+                &[role.as_str()],
+                std::time::Duration::from_secs(ttl),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

@@ -73,13 +73,23 @@ impl HubSpotClientConfig {
 
     /// The client configuration of a process, from the one typed [`warp_runtime::Config`] (which
     /// reads every HUBSPOT_* variable) and the token it resolved from its secret.
-    pub fn from_runtime(config: &warp_runtime::Config, token: SecretString) -> Result<Self, ConfigError> {
+    pub fn from_runtime(
+        config: &warp_runtime::Config,
+        token: SecretString,
+    ) -> Result<Self, ConfigError> {
         let settings = &config.hubspot;
-        let mut client = Self::new(parse_base_url(&config.hubspot_base_url())?, token, settings.portal_id);
+        let mut client = Self::new(
+            parse_base_url(&config.hubspot_base_url())?,
+            token,
+            settings.portal_id,
+        );
         if !ALLOWED_RATE_LIMIT_MAX.contains(&settings.rate_limit_max) {
             return Err(ConfigError::Invalid {
                 name: "HUBSPOT_RATE_LIMIT_MAX",
-                reason: format!("{} is not one of {ALLOWED_RATE_LIMIT_MAX:?}", settings.rate_limit_max),
+                reason: format!(
+                    "{} is not one of {ALLOWED_RATE_LIMIT_MAX:?}",
+                    settings.rate_limit_max
+                ),
             });
         }
         if settings.rate_limit_interval_ms == 0 || settings.search_per_second == 0 {
@@ -118,8 +128,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn runtime(pairs: &[(&str, &str)]) -> warp_runtime::Config {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         warp_runtime::Config::from_lookup(|name| map.get(name).cloned()).unwrap()
     }
 
@@ -149,7 +161,8 @@ mod tests {
 
     #[test]
     fn local_defaults_point_at_the_sandbox() {
-        let config = HubSpotClientConfig::from_runtime(&runtime(&[]), SecretString::from("t")).unwrap();
+        let config =
+            HubSpotClientConfig::from_runtime(&runtime(&[]), SecretString::from("t")).unwrap();
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:3001/");
         assert_eq!(config.timeout, Duration::from_secs(10));
         assert_eq!(config.rate_limit, RateLimitSettings::default());
@@ -161,7 +174,13 @@ mod tests {
             &runtime(&[("HUBSPOT_RATE_LIMIT_MAX", "500")]),
             SecretString::from("t"),
         );
-        assert!(matches!(result, Err(ConfigError::Invalid { name: "HUBSPOT_RATE_LIMIT_MAX", .. })));
+        assert!(matches!(
+            result,
+            Err(ConfigError::Invalid {
+                name: "HUBSPOT_RATE_LIMIT_MAX",
+                ..
+            })
+        ));
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("not a url").is_err());
     }

@@ -127,7 +127,11 @@ impl Config {
         let jwt = JwtSettings {
             hs256_secret: match get("JWT_JWKS_URL") {
                 Some(_) => secret("JWT_HS256_SECRET", "JWT_HS256_SECRET_ARN", None)?,
-                None => secret("JWT_HS256_SECRET", "JWT_HS256_SECRET_ARN", Some(LOCAL_JWT_SECRET))?,
+                None => secret(
+                    "JWT_HS256_SECRET",
+                    "JWT_HS256_SECRET_ARN",
+                    Some(LOCAL_JWT_SECRET),
+                )?,
             },
             jwks_url: get("JWT_JWKS_URL"),
             jwks_cache_ttl: Duration::from_secs(parse(&get, "JWT_JWKS_CACHE_SECONDS", 300)?),
@@ -135,13 +139,19 @@ impl Config {
             audience: get("JWT_AUDIENCE").unwrap_or_else(|| "warp-api".into()),
         };
         if jwt.hs256_secret.is_none() && jwt.jwks_url.is_none() {
-            return Err(ConfigError::Missing("JWT_JWKS_URL (or JWT_HS256_SECRET_ARN)"));
+            return Err(ConfigError::Missing(
+                "JWT_JWKS_URL (or JWT_HS256_SECRET_ARN)",
+            ));
         }
 
         let hubspot = HubSpotSettings {
             base_url: get("HUBSPOT_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            token: secret("HUBSPOT_TOKEN", "HUBSPOT_TOKEN_SECRET_ARN", Some(SANDBOX_APP_TOKEN))?
-                .ok_or(ConfigError::Missing("HUBSPOT_TOKEN_SECRET_ARN"))?,
+            token: secret(
+                "HUBSPOT_TOKEN",
+                "HUBSPOT_TOKEN_SECRET_ARN",
+                Some(SANDBOX_APP_TOKEN),
+            )?
+            .ok_or(ConfigError::Missing("HUBSPOT_TOKEN_SECRET_ARN"))?,
             webhook_secret: secret(
                 "HUBSPOT_WEBHOOK_SECRET",
                 "HUBSPOT_WEBHOOK_SECRET_ARN",
@@ -154,14 +164,20 @@ impl Config {
             search_per_second: parse(&get, "HUBSPOT_SEARCH_PER_SECOND", 5)?,
             timeout: Duration::from_millis(parse(&get, "HUBSPOT_TIMEOUT_MS", 10_000)?),
             max_retries: parse(&get, "HUBSPOT_MAX_RETRIES", 6)?,
-            sandbox_addr: parse(&get, "HUBSPOT_SANDBOX_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
+            sandbox_addr: parse(
+                &get,
+                "HUBSPOT_SANDBOX_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 3001)),
+            )?,
         };
         if hubspot.base_url.is_none() && !local {
             return Err(ConfigError::Missing("HUBSPOT_BASE_URL"));
         }
 
         let database = DatabaseSettings {
-            url: SecretString::from(get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into())),
+            url: SecretString::from(
+                get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            ),
             password: secret("DATABASE_PASSWORD", "DATABASE_SECRET_ARN", None)?,
             pool_size: parse(&get, "DATABASE_POOL_SIZE", if local { 16 } else { 1 })?,
         };
@@ -218,10 +234,13 @@ where
 {
     match get(name) {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            message: e.to_string(),
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                message: e.to_string(),
+            }),
     }
 }
 
@@ -231,8 +250,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -266,8 +287,14 @@ mod tests {
             ("AWS_LAMBDA_FUNCTION_NAME", "customer-api"),
             ("JWT_JWKS_URL", "https://issuer/.well-known/jwks.json"),
             ("HUBSPOT_BASE_URL", "https://api.hubapi.com/"),
-            ("HUBSPOT_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:t"),
-            ("HUBSPOT_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:w"),
+            (
+                "HUBSPOT_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:t",
+            ),
+            (
+                "HUBSPOT_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:w",
+            ),
         ])
         .unwrap();
         assert_eq!(c.mode, RunMode::Lambda);
@@ -287,7 +314,11 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_secret_values() {
-        let c = config(&[("HUBSPOT_TOKEN", "pat-very-secret"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        let c = config(&[
+            ("HUBSPOT_TOKEN", "pat-very-secret"),
+            ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("pat-very-secret"));
         assert!(!shown.contains("hunter2"));

@@ -49,7 +49,11 @@ pub struct SecretsCache {
 
 impl SecretsCache {
     pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
-        Self { client: Some(client), ttl, entries: Arc::default() }
+        Self {
+            client: Some(client),
+            ttl,
+            entries: Arc::default(),
+        }
     }
 
     /// The cache a process with `config` needs: with a Secrets Manager client when any secret is
@@ -61,9 +65,16 @@ impl SecretsCache {
             Some(&config.hubspot.webhook_secret),
             config.database.password.as_ref(),
         ];
-        if refs.iter().flatten().any(|r| matches!(r, SecretRef::Arn(_))) {
+        if refs
+            .iter()
+            .flatten()
+            .any(|r| matches!(r, SecretRef::Arn(_)))
+        {
             let sdk = crate::aws::sdk_config().await;
-            Self::new(aws_sdk_secretsmanager::Client::new(&sdk), config.secrets_cache_ttl)
+            Self::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                config.secrets_cache_ttl,
+            )
         } else {
             Self::values_only()
         }
@@ -71,7 +82,11 @@ impl SecretsCache {
 
     /// A cache that can only resolve plain values (local mode without AWS).
     pub fn values_only() -> Self {
-        Self { client: None, ttl: Duration::ZERO, entries: Arc::default() }
+        Self {
+            client: None,
+            ttl: Duration::ZERO,
+            entries: Arc::default(),
+        }
     }
 
     /// The secret's string. For an ARN, the whole SecretString, unless it is a JSON object with
@@ -82,7 +97,9 @@ impl SecretsCache {
             SecretRef::Value(v) => Ok(v.clone()),
             SecretRef::Arn(arn) => {
                 let raw = self.get(arn).await?;
-                Ok(extract_value(raw.expose_secret()).map(SecretString::from).unwrap_or(raw))
+                Ok(extract_value(raw.expose_secret())
+                    .map(SecretString::from)
+                    .unwrap_or(raw))
             }
         }
     }
@@ -100,13 +117,30 @@ impl SecretsCache {
             arn: arn.to_owned(),
             message: "no Secrets Manager client configured".into(),
         })?;
-        let answer = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-            SecretsError::Read { arn: arn.to_owned(), message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string() }
-        })?;
+        let answer = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Read {
+                arn: arn.to_owned(),
+                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            })?;
         let value = SecretString::from(
-            answer.secret_string().ok_or_else(|| SecretsError::NotAString { arn: arn.to_owned() })?.to_owned(),
+            answer
+                .secret_string()
+                .ok_or_else(|| SecretsError::NotAString {
+                    arn: arn.to_owned(),
+                })?
+                .to_owned(),
         );
-        entries.insert(arn.to_owned(), Cached { value: value.clone(), fetched_at: Instant::now() });
+        entries.insert(
+            arn.to_owned(),
+            Cached {
+                value: value.clone(),
+                fetched_at: Instant::now(),
+            },
+        );
         Ok(value)
     }
 
@@ -117,7 +151,10 @@ impl SecretsCache {
             .ok()
             .and_then(|v| v.get(key).and_then(|k| k.as_str()).map(str::to_owned))
             .map(SecretString::from)
-            .ok_or_else(|| SecretsError::MissingKey { arn: arn.to_owned(), key: key.to_owned() })
+            .ok_or_else(|| SecretsError::MissingKey {
+                arn: arn.to_owned(),
+                key: key.to_owned(),
+            })
     }
 }
 
@@ -134,7 +171,10 @@ mod tests {
 
     #[test]
     fn json_secrets_yield_their_value_key_and_plain_ones_stay_whole() {
-        assert_eq!(extract_value(r#"{"password":"p","username":"u"}"#).as_deref(), Some("p"));
+        assert_eq!(
+            extract_value(r#"{"password":"p","username":"u"}"#).as_deref(),
+            Some("p")
+        );
         assert_eq!(extract_value(r#"{"token":"t"}"#).as_deref(), Some("t"));
         assert_eq!(extract_value("pat-na1-abc"), None);
         assert_eq!(extract_value(r#"{"other":"x"}"#), None);
@@ -149,9 +189,15 @@ mod tests {
     #[tokio::test]
     async fn values_only_cache_refuses_arns() {
         let cache = SecretsCache::values_only();
-        let err = cache.resolve(&SecretRef::Arn("arn:x".into())).await.unwrap_err();
+        let err = cache
+            .resolve(&SecretRef::Arn("arn:x".into()))
+            .await
+            .unwrap_err();
         assert!(matches!(err, SecretsError::Read { .. }));
-        let v = cache.resolve(&SecretRef::Value(SecretString::from("v"))).await.unwrap();
+        let v = cache
+            .resolve(&SecretRef::Value(SecretString::from("v")))
+            .await
+            .unwrap();
         assert_eq!(v.expose_secret(), "v");
     }
 }

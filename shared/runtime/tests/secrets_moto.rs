@@ -16,21 +16,33 @@ impl Moto {
         let binary = std::env::var("WARP_MOTO_SERVER").unwrap_or_else(|_| {
             format!("{}/../../.venv/bin/moto_server", env!("CARGO_MANIFEST_DIR"))
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary} ({e}): run `make test`, which installs moto"));
-        let url = format!("http://127.0.0.1:{port}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Owned by the guard at once, so it is killed and reaped on every path.
+        let moto = Moto {
+            child: Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {binary} ({e}): run `make test`, which installs moto")
+                }),
+            url: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Moto { child, url };
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("moto did not start on {url}");
+        panic!("moto did not start on {}", moto.url);
     }
 }
 
@@ -67,7 +79,13 @@ async fn secrets_are_read_by_arn_cached_and_refreshed_after_the_ttl() {
     assert_eq!(first.expose_secret(), "pat-first");
 
     // Rotated in AWS: the cache keeps serving the old value within the TTL...
-    client.put_secret_value().secret_id(&arn).secret_string("pat-second").send().await.unwrap();
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("pat-second")
+        .send()
+        .await
+        .unwrap();
     let cached = cache.resolve(&SecretRef::Arn(arn.clone())).await.unwrap();
     assert_eq!(cached.expose_secret(), "pat-first");
 
@@ -77,12 +95,23 @@ async fn secrets_are_read_by_arn_cached_and_refreshed_after_the_ttl() {
     assert_eq!(refreshed.expose_secret(), "pat-second");
 
     // JSON secrets (the RDS shape) yield their password.
-    let password = cache.resolve(&SecretRef::Arn(rds.arn().unwrap().to_owned())).await.unwrap();
+    let password = cache
+        .resolve(&SecretRef::Arn(rds.arn().unwrap().to_owned()))
+        .await
+        .unwrap();
     assert_eq!(password.expose_secret(), "db-pass");
-    let user = cache.get_json_key(rds.arn().unwrap(), "username").await.unwrap();
+    let user = cache
+        .get_json_key(rds.arn().unwrap(), "username")
+        .await
+        .unwrap();
     assert_eq!(user.expose_secret(), "warp");
 
     // A missing secret is a typed error naming the ARN, not a panic.
-    let err = cache.resolve(&SecretRef::Arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".into())).await.unwrap_err();
+    let err = cache
+        .resolve(&SecretRef::Arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".into(),
+        ))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }

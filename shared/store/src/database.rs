@@ -43,12 +43,17 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("dbname", &dbname_of(&self.url)).finish()
+        f.debug_struct("Database")
+            .field("dbname", &dbname_of(&self.url))
+            .finish()
     }
 }
 
 fn dbname_of(url: &str) -> Option<String> {
-    PgConfig::from_str(url).ok()?.get_dbname().map(str::to_owned)
+    PgConfig::from_str(url)
+        .ok()?
+        .get_dbname()
+        .map(str::to_owned)
 }
 
 impl Database {
@@ -65,14 +70,17 @@ impl Database {
         password: Option<&str>,
         max_size: usize,
     ) -> Result<Self, DatabaseError> {
-        let mut config = PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
+        let mut config =
+            PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
         if let Some(password) = password {
             config.password(password);
         }
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(max_size)
@@ -81,7 +89,10 @@ impl Database {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
-        Ok(Self { pool, url: url.to_owned() })
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -90,7 +101,9 @@ impl Database {
 
     pub async fn client(&self) -> Result<deadpool_postgres::Object, DatabaseError> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(err) => DatabaseError::Unavailable(err.to_string()),
+            deadpool_postgres::PoolError::Backend(err) => {
+                DatabaseError::Unavailable(err.to_string())
+            }
             other => DatabaseError::Unavailable(other.to_string()),
         })
     }
@@ -108,7 +121,8 @@ impl Database {
     /// Creates the database named in `url` when it does not exist, by connecting to the
     /// server's `postgres` database. Idempotent and safe when several processes race.
     pub async fn create_if_missing(url: &str) -> Result<(), DatabaseError> {
-        let config = PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
+        let config =
+            PgConfig::from_str(url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
         let name = config
             .get_dbname()
             .ok_or_else(|| DatabaseError::InvalidUrl("no database name".into()))?
@@ -121,7 +135,10 @@ impl Database {
             .map_err(|e| DatabaseError::Unavailable(e.to_string()))?;
         let task = tokio::spawn(connection);
         let exists = !client
-            .query_typed("SELECT 1 FROM pg_database WHERE datname = $1", &[(&name, Type::TEXT)])
+            .query_typed(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[(&name, Type::TEXT)],
+            )
             .await?
             .is_empty();
         if !exists {
@@ -163,7 +180,10 @@ impl Database {
 pub fn with_dbname(url: &str, name: &str) -> String {
     match url.rsplit_once('/') {
         Some((head, tail)) if !head.ends_with('/') => {
-            let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
             format!("{head}/{name}{query}")
         }
         _ => format!("{}/{name}", url.trim_end_matches('/')),

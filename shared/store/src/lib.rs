@@ -2,6 +2,14 @@
 //! `migrations/`. Queries use `query_typed*` (unnamed statements) so nothing pins an RDS Proxy
 //! connection.
 
+pub mod customers;
 pub mod database;
+pub mod error;
+pub mod idempotency;
+pub mod outbox;
 
+pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
 pub use database::{Database, DatabaseError};
+pub use error::StoreError;
+pub use idempotency::{IdempotentRequest, StoredResponse};
+pub use outbox::OutboxOperation;

@@ -3,12 +3,15 @@
 use warp_store::Database;
 
 fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 #[tokio::test]
 async fn migrations_create_every_table_and_are_idempotent() {
-    let db = Database::fresh_for_test(&server_url()).await.expect("fresh database");
+    let db = Database::fresh_for_test(&server_url())
+        .await
+        .expect("fresh database");
     db.migrate().await.expect("second migrate is a no-op");
     let client = db.client().await.unwrap();
     let rows = client
@@ -30,10 +33,16 @@ async fn migrations_create_every_table_and_are_idempotent() {
         "idempotency_keys",
         "sync_conflicts",
     ] {
-        assert!(tables.contains(&expected.to_string()), "missing table {expected}: {tables:?}");
+        assert!(
+            tables.contains(&expected.to_string()),
+            "missing table {expected}: {tables:?}"
+        );
     }
     let mappings: i64 = client
-        .query_one("SELECT count(*) FROM hubspot_sync_config WHERE portal_id = 0", &[])
+        .query_one(
+            "SELECT count(*) FROM hubspot_sync_config WHERE portal_id = 0",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

@@ -1,0 +1,459 @@
+//! Bearer JWT authentication and role checks for every /v1 route: issuer, audience, expiry and
+//! signature are verified (HS256 with a shared secret locally, RS256/ES256 from a JWKS URL with
+//! a TTL cache in production), then the `roles` claim decides what the caller may do.
+
+use crate::ApiState;
+use crate::problem::Problem;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Mutex, RwLock};
+
+/// Where the token signing keys come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A shared HS256 secret (local development and tests).
+    Hs256(SecretString),
+    /// A JWKS document of RS256/ES256 public keys, cached for `ttl` and refetched early when a
+    /// token names an unknown key id (at most once per [`JWKS_MIN_REFETCH`]).
+    Jwks { url: String, ttl: Duration },
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Hs256(_) => f.write_str("Hs256([redacted])"),
+            KeySource::Jwks { url, ttl } => f
+                .debug_struct("Jwks")
+                .field("url", url)
+                .field("ttl", ttl)
+                .finish(),
+        }
+    }
+}
+
+/// How often at most an unknown key id triggers a JWKS refetch (a flood of bad tokens must not
+/// become a flood of requests to the identity provider); a shorter TTL shortens it.
+pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// What a token must satisfy.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: KeySource,
+}
+
+impl AuthConfig {
+    pub const DEFAULT_ISSUER: &'static str = "warp-local";
+    pub const DEFAULT_AUDIENCE: &'static str = "warp-api";
+
+    /// The local default: HS256 with `secret`, issuer `warp-local`, audience `warp-api`.
+    pub fn hs256(secret: SecretString) -> Self {
+        AuthConfig {
+            issuer: Self::DEFAULT_ISSUER.to_owned(),
+            audience: Self::DEFAULT_AUDIENCE.to_owned(),
+            keys: KeySource::Hs256(secret),
+        }
+    }
+}
+
+/// What a caller may do; each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The claims we read and write.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub subject: String,
+    /// The highest role the token grants, if any.
+    pub role: Option<Role>,
+}
+
+impl Principal {
+    /// 403 unless the caller holds `needed` (or a role above it).
+    pub fn require(&self, needed: Role) -> Result<(), Problem> {
+        if self.role.is_some_and(|role| role >= needed) {
+            Ok(())
+        } else {
+            tracing::info!(needed = needed.as_str(), "role missing");
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!("this action needs the {} role", needed.as_str()),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Principal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| Problem::unauthorized("a bearer token is required"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?;
+        // The subject is not logged: some identity providers use e-mail addresses as subjects.
+        state.authenticator().verify(token).await
+    }
+}
+
+/// Verifies tokens against an [`AuthConfig`].
+pub(crate) struct Authenticator {
+    issuer: String,
+    audience: String,
+    keys: Keys,
+}
+
+enum Keys {
+    Hs256(DecodingKey),
+    Jwks(JwksCache),
+}
+
+impl Authenticator {
+    pub(crate) fn new(config: AuthConfig) -> Self {
+        let keys = match config.keys {
+            KeySource::Hs256(secret) => {
+                Keys::Hs256(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
+            }
+            KeySource::Jwks { url, ttl } => Keys::Jwks(JwksCache::new(url, ttl)),
+        };
+        Authenticator {
+            issuer: config.issuer,
+            audience: config.audience,
+            keys,
+        }
+    }
+
+    pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Problem> {
+        let invalid = |reason: &str| {
+            tracing::info!(reason, "token rejected");
+            Problem::unauthorized("the bearer token is invalid")
+        };
+        let header = decode_header(token).map_err(|_| invalid("malformed"))?;
+        let (key, algorithm) = match &self.keys {
+            Keys::Hs256(key) => (key.clone(), Algorithm::HS256),
+            Keys::Jwks(cache) => {
+                let kid = header.kid.as_deref().ok_or_else(|| invalid("no kid"))?;
+                match cache.key(kid).await {
+                    KeyLookup::Found(key, algorithm) => (key, algorithm),
+                    KeyLookup::Unknown => return Err(invalid("unknown kid")),
+                    KeyLookup::Unavailable => {
+                        return Err(Problem::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the token signing keys cannot be fetched; retry later",
+                        ));
+                    }
+                }
+            }
+        };
+        if header.alg != algorithm {
+            return Err(invalid("algorithm"));
+        }
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let data = decode::<serde_json::Value>(token, &key, &validation).map_err(|error| {
+            use jsonwebtoken::errors::ErrorKind;
+            match error.kind() {
+                ErrorKind::ExpiredSignature => {
+                    Problem::unauthorized("the bearer token has expired")
+                }
+                ErrorKind::InvalidAudience => {
+                    Problem::unauthorized("the bearer token is for another audience")
+                }
+                ErrorKind::InvalidIssuer => {
+                    Problem::unauthorized("the bearer token is from another issuer")
+                }
+                _ => invalid("signature or claims"),
+            }
+        })?;
+        let subject = data
+            .claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| invalid("sub"))?
+            .to_owned();
+        let role = data
+            .claims
+            .get("roles")
+            .and_then(|roles| roles.as_array())
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(|r| r.as_str().and_then(Role::parse))
+                    .max()
+            })
+            .unwrap_or_default();
+        Ok(Principal { subject, role })
+    }
+
+    pub(crate) fn describe(&self) -> &'static str {
+        match self.keys {
+            Keys::Hs256(_) => "hs256",
+            Keys::Jwks(_) => "jwks",
+        }
+    }
+}
+
+/// Public keys from a JWKS URL by key id, with the time they were fetched.
+struct JwksCache {
+    url: String,
+    ttl: Duration,
+    /// None when no HTTP client could be built (no TLS provider): every fetch fails.
+    http: Option<reqwest::Client>,
+    state: RwLock<JwksState>,
+    /// Serialises fetches so a burst of requests makes one.
+    fetching: Mutex<()>,
+}
+
+/// What the JWKS cache knows about a key id.
+enum KeyLookup {
+    Found(DecodingKey, Algorithm),
+    Unknown,
+    /// No keys were ever fetched.
+    Unavailable,
+}
+
+#[derive(Default)]
+struct JwksState {
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+}
+
+impl JwksCache {
+    fn new(url: String, ttl: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok();
+        JwksCache {
+            url,
+            ttl,
+            http,
+            state: RwLock::new(JwksState::default()),
+            fetching: Mutex::new(()),
+        }
+    }
+
+    /// The key for `kid`: from the cache while fresh; refetched when stale, or when unknown and
+    /// the last attempt is older than [`JWKS_MIN_REFETCH`]. A failed fetch keeps the old keys.
+    async fn key(&self, kid: &str) -> KeyLookup {
+        if let Some((key, algorithm)) = self.cached(kid, true).await {
+            return KeyLookup::Found(key, algorithm);
+        }
+        let _guard = self.fetching.lock().await;
+        // Another request may have fetched while we waited.
+        if let Some((key, algorithm)) = self.cached(kid, true).await {
+            return KeyLookup::Found(key, algorithm);
+        }
+        // Stale, or the key id is unknown: refetch, but not more often than JWKS_MIN_REFETCH.
+        let may_fetch = {
+            let state = self.state.read().await;
+            let min_interval = JWKS_MIN_REFETCH.min(self.ttl);
+            state
+                .attempted_at
+                .is_none_or(|at| at.elapsed() >= min_interval)
+        };
+        if may_fetch {
+            self.state.write().await.attempted_at = Some(Instant::now());
+            match self.fetch().await {
+                Ok(keys) => {
+                    let mut state = self.state.write().await;
+                    state.keys = keys;
+                    state.fetched_at = Some(Instant::now());
+                }
+                Err(reason) => tracing::warn!(%reason, "JWKS fetch failed; keeping cached keys"),
+            }
+        }
+        match self.cached(kid, false).await {
+            Some((key, algorithm)) => KeyLookup::Found(key, algorithm),
+            // Never fetched successfully: the identity provider is down, not the token bad.
+            None if self.state.read().await.fetched_at.is_none() => KeyLookup::Unavailable,
+            None => KeyLookup::Unknown,
+        }
+    }
+
+    async fn cached(&self, kid: &str, fresh_only: bool) -> Option<(DecodingKey, Algorithm)> {
+        let state = self.state.read().await;
+        let fresh = state.fetched_at.is_some_and(|at| at.elapsed() < self.ttl);
+        if fresh_only && !fresh {
+            return None;
+        }
+        state.keys.get(kid).cloned()
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+        let http = self
+            .http
+            .as_ref()
+            .ok_or("no HTTP client (TLS provider missing?)")?;
+        let set: JwkSet = http
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
+                (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+                (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+                    if ec.curve == EllipticCurve::P256 =>
+                {
+                    Algorithm::ES256
+                }
+                _ => continue,
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, (key, algorithm));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Why a dev token could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the token: {0}")]
+pub struct TokenError(String);
+
+/// An HS256 token for local use (`make token`) and tests.
+pub fn issue_dev_token(
+    secret: &SecretString,
+    issuer: &str,
+    audience: &str,
+    subject: &str,
+    roles: &[&str],
+    ttl: Duration,
+) -> Result<String, TokenError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let claims = Claims {
+        sub: subject.to_owned(),
+        iss: issuer.to_owned(),
+        aud: audience.to_owned(),
+        exp: now + ttl.as_secs(),
+        iat: now,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+    )
+    .map_err(|e| TokenError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AuthConfig {
+        AuthConfig::hs256(SecretString::from("test-secret-of-some-length"))
+    }
+
+    #[tokio::test]
+    async fn dev_tokens_verify_with_their_role() {
+        let secret = SecretString::from("test-secret-of-some-length");
+        let token = issue_dev_token(
+            &secret,
+            "warp-local",
+            "warp-api",
+            "alice",
+            &["viewer", "editor"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let principal = Authenticator::new(config()).verify(&token).await.unwrap();
+        assert_eq!(principal.subject, "alice");
+        assert_eq!(principal.role, Some(Role::Editor));
+        assert!(principal.require(Role::Viewer).is_ok());
+        assert!(principal.require(Role::Editor).is_ok());
+        assert_eq!(principal.require(Role::Admin).unwrap_err().status, 403);
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_audience_or_issuer_is_401() {
+        let auth = Authenticator::new(config());
+        let other = SecretString::from("another-secret");
+        let right = SecretString::from("test-secret-of-some-length");
+        let ttl = Duration::from_secs(60);
+        for token in [
+            issue_dev_token(&other, "warp-local", "warp-api", "a", &["admin"], ttl).unwrap(),
+            issue_dev_token(&right, "warp-local", "other-api", "a", &["admin"], ttl).unwrap(),
+            issue_dev_token(&right, "someone", "warp-api", "a", &["admin"], ttl).unwrap(),
+            "not.a.token".to_owned(),
+        ] {
+            assert_eq!(auth.verify(&token).await.unwrap_err().status, 401);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Building the API from the runtime configuration, shared by `warp dev` and the Lambda binary:
+//! secrets resolved once, the database pool, and the token checks (JWKS when configured, else
+//! the HS256 secret). The outbox publisher stays the no-op until one is set with
+//! [`ApiState::with_outbox_publisher`] (the reconciler's relay sends what was not published).
+
+use crate::{ApiState, AuthConfig, KeySource, router};
+use secrecy::ExposeSecret;
+use warp_runtime::{Config, SecretsCache, SecretsError};
+use warp_store::{Database, DatabaseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("reading a secret: {0}")]
+    Secret(#[from] SecretsError),
+    #[error("connecting to the database: {0}")]
+    Database(#[from] DatabaseError),
+    #[error("no token keys: set JWT_JWKS_URL or JWT_HS256_SECRET(_ARN)")]
+    NoTokenKeys,
+}
+
+/// The token checks `config` asks for: a JWKS URL wins over an HS256 secret.
+pub async fn auth_config(
+    config: &Config,
+    secrets: &SecretsCache,
+) -> Result<AuthConfig, BootstrapError> {
+    let keys = match (&config.jwt.jwks_url, &config.jwt.hs256_secret) {
+        (Some(url), _) => KeySource::Jwks {
+            url: url.clone(),
+            ttl: config.jwt.jwks_cache_ttl,
+        },
+        (None, Some(secret)) => KeySource::Hs256(secrets.resolve(secret).await?),
+        (None, None) => return Err(BootstrapError::NoTokenKeys),
+    };
+    Ok(AuthConfig {
+        issuer: config.jwt.issuer.clone(),
+        audience: config.jwt.audience.clone(),
+        keys,
+    })
+}
+
+/// The handlers' state over an already prepared `database`.
+pub async fn api_state(
+    config: &Config,
+    database: Database,
+    secrets: &SecretsCache,
+) -> Result<ApiState, BootstrapError> {
+    let auth = auth_config(config, secrets).await?;
+    Ok(ApiState::new(database, auth, config.hubspot.portal_id))
+}
+
+/// The whole router for Lambda: resolves secrets, opens the pool (and one connection, during
+/// init, so the first request does not pay for it). Migrations are not run here: they go to
+/// the database endpoint, not through RDS Proxy.
+pub async fn lambda_router(config: &Config) -> Result<axum::Router, BootstrapError> {
+    let secrets = SecretsCache::for_config(config).await;
+    let password = match &config.database.password {
+        Some(secret) => Some(secrets.resolve(secret).await?),
+        None => None,
+    };
+    let database = Database::connect_with_password(
+        config.database.url.expose_secret(),
+        password.as_ref().map(|p| p.expose_secret()),
+        config.database.pool_size,
+    )?;
+    if let Err(error) = database.client().await {
+        // Not fatal: /health answers 503 and the pool retries on the next request.
+        tracing::warn!(%error, "no database connection during init");
+    }
+    let state = api_state(config, database, &secrets).await?;
+    Ok(router(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn local_mode_uses_the_hs256_secret_and_a_jwks_url_wins() {
+        let secrets = SecretsCache::values_only();
+        let local = auth_config(&config(&[("JWT_HS256_SECRET", "s3cret")]), &secrets)
+            .await
+            .unwrap();
+        assert!(matches!(&local.keys, KeySource::Hs256(s) if s.expose_secret() == "s3cret"));
+        assert_eq!(local.issuer, "warp-local");
+        let jwks = auth_config(
+            &config(&[
+                ("JWT_JWKS_URL", "https://id.example/jwks.json"),
+                ("JWT_AUDIENCE", "portal"),
+            ]),
+            &secrets,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(&jwks.keys, KeySource::Jwks { url, .. } if url == "https://id.example/jwks.json")
+        );
+        assert_eq!(jwks.audience, "portal");
+    }
+}

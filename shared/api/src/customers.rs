@@ -1,0 +1,613 @@
+//! The customer routes: create (with Idempotency-Key), read by id or BAN, list, PATCH, PUT and
+//! soft DELETE (If-Match honoured), each answering JSON or a problem document.
+
+use crate::ApiState;
+use crate::auth::{Principal, Role};
+use crate::dto::{CustomerInput, CustomerList, CustomerPatchInput, CustomerResponse};
+use crate::problem::Problem;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use warp_domain::customer::{
+    Ban, Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
+};
+use warp_store::customers::{RenderResponse, decode_cursor};
+use warp_store::{Created, IdempotentRequest, ListQuery, StoredResponse, Update};
+
+const JSON: &str = "application/json";
+
+/// POST /v1/customers
+#[utoipa::path(
+    post,
+    path = "/v1/customers",
+    tag = "customers",
+    request_body(content = CustomerInput, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body get the first answer again")),
+    responses(
+        (status = 201, description = "Created", body = CustomerResponse,
+            headers(("Location" = String, description = "/v1/customers/{id}"), ("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A unique value is taken, or a request with this key is in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn create_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    require_json(&headers)?;
+    let value = parse_json(body)?;
+    let new = NewCustomer::from_json(&value).map_err(invalid)?;
+    let idempotency = idempotency_key(&headers)?.map(|key| IdempotentRequest {
+        principal: principal.subject.clone(),
+        key,
+        request_hash: request_hash("POST /v1/customers", &value),
+    });
+    let render = |customer: &Customer| created_response(customer);
+    let created = state
+        .customers()
+        .create(
+            &new,
+            idempotency
+                .as_ref()
+                .map(|request| (request, &render as &RenderResponse)),
+        )
+        .await?;
+    match created {
+        Created::New(written, stored) => {
+            tracing::info!(customer_id = %written.value.id, outbox_id = ?written.outbox_id, "customer created");
+            if let Some(outbox_id) = written.outbox_id {
+                state.publish(outbox_id).await;
+            }
+            Ok(replay(
+                stored.unwrap_or_else(|| created_response(&written.value)),
+                false,
+            ))
+        }
+        Created::Replayed(stored) => {
+            tracing::info!("idempotent replay");
+            Ok(replay(stored, true))
+        }
+    }
+}
+
+/// GET /v1/customers
+#[utoipa::path(
+    get,
+    path = "/v1/customers",
+    tag = "customers",
+    params(
+        ("q" = Option<String>, Query, description = "Partial, case-insensitive match on name, contact e-mail and domain; exact BAN"),
+        ("status" = Option<String>, Query, description = "ACTIVE, SUSPENDED or CLOSED; deleted customers are listed only with CLOSED"),
+        ("customer_type" = Option<String>, Query, description = "PREPAID, POSTPAID or RESELLER"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "One page of customers, in creation order", body = CustomerList),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn list_customers(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let list_query = list_query(&pairs)?;
+    let page = state.customers().list(&list_query).await?;
+    let body = CustomerList {
+        items: page.items.into_iter().map(CustomerResponse::from).collect(),
+        next_cursor: page.next_cursor,
+    };
+    Ok(json_response(StatusCode::OK, &body, None))
+}
+
+fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, Problem> {
+    let mut query = ListQuery {
+        limit: 20,
+        ..ListQuery::default()
+    };
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "q" => {
+                let q = value.trim();
+                if q.chars().count() > 255 {
+                    errors.push(FieldError::new("q", "must be at most 255 characters"));
+                } else if q.chars().any(char::is_control) {
+                    errors.push(FieldError::new("q", "must not contain control characters"));
+                } else {
+                    query.q = (!q.is_empty()).then(|| q.to_owned());
+                }
+            }
+            "status" => match Status::parse(value) {
+                Ok(status) => query.status = Some(status),
+                Err(e) => errors.push(FieldError::new("status", e.to_string())),
+            },
+            "customer_type" => match CustomerType::parse(value) {
+                Ok(customer_type) => query.customer_type = Some(customer_type),
+                Err(e) => errors.push(FieldError::new("customer_type", e.to_string())),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(limit) if (1..=100).contains(&limit) => query.limit = limit,
+                _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 100")),
+            },
+            "cursor" => match decode_cursor(value) {
+                Ok(after) => query.after = Some(after),
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned",
+                )),
+            },
+            // Unknown parameters are ignored, as most HTTP APIs do for queries.
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok(query)
+    } else {
+        Err(invalid(errors))
+    }
+}
+
+/// GET /v1/customers/{id}
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer (deleted ones too, with deleted_at set)", body = CustomerResponse,
+            headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn get_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let customer = state.customers().get(parse_id(&id)?).await?;
+    Ok(customer_response(StatusCode::OK, customer))
+}
+
+/// GET /v1/customers/by-ban/{ban}
+#[utoipa::path(
+    get,
+    path = "/v1/customers/by-ban/{ban}",
+    tag = "customers",
+    params(("ban" = String, Path, description = "Billing account number (case-insensitive)", example = "ZT-487392012")),
+    responses(
+        (status = 200, description = "The customer", body = CustomerResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn get_customer_by_ban(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(ban): Path<String>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let ban = Ban::parse(&ban.trim().to_ascii_uppercase()).map_err(|_| Problem::not_found())?;
+    let customer = state.customers().get_by_ban(&ban).await?;
+    Ok(customer_response(StatusCode::OK, customer))
+}
+
+/// PATCH /v1/customers/{id}
+#[utoipa::path(
+    patch,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body(content = CustomerPatchInput, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated customer", body = CustomerResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer is deleted, or a unique value is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn patch_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = parse_id(&id)?;
+    require_json(&headers)?;
+    let value = parse_json(body)?;
+    let patch = CustomerPatch::from_json(&value).map_err(invalid)?;
+    let expected = expected_version(&headers)?;
+    let written = state
+        .customers()
+        .update(id, expected, &Update::Patch(patch))
+        .await?;
+    tracing::info!(customer_id = %id, version = written.value.version, "customer patched");
+    if let Some(outbox_id) = written.outbox_id {
+        state.publish(outbox_id).await;
+    }
+    Ok(customer_response(StatusCode::OK, written.value))
+}
+
+/// PUT /v1/customers/{id}
+#[utoipa::path(
+    put,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body(content = CustomerInput, content_type = "application/json",
+        description = "Every writable field; absent optional fields are reset, except external_ids which is kept when absent"),
+    responses(
+        (status = 200, description = "The replaced customer", body = CustomerResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer is deleted, or a unique value is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn replace_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = parse_id(&id)?;
+    require_json(&headers)?;
+    let value = parse_json(body)?;
+    let fields = NewCustomer::from_json(&value).map_err(invalid)?;
+    let keep_external_ids = value.get("external_ids").is_none();
+    let expected = expected_version(&headers)?;
+    let written = state
+        .customers()
+        .update(
+            id,
+            expected,
+            &Update::Replace {
+                fields,
+                keep_external_ids,
+            },
+        )
+        .await?;
+    tracing::info!(customer_id = %id, version = written.value.version, "customer replaced");
+    if let Some(outbox_id) = written.outbox_id {
+        state.publish(outbox_id).await;
+    }
+    Ok(customer_response(StatusCode::OK, written.value))
+}
+
+/// DELETE /v1/customers/{id}
+#[utoipa::path(
+    delete,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (soft: status CLOSED, deleted_at set); deleting again is a no-op"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn delete_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = parse_id(&id)?;
+    let expected = expected_version(&headers)?;
+    let written = state.customers().soft_delete(id, expected).await?;
+    tracing::info!(customer_id = %id, version = written.value.version, "customer deleted");
+    if let Some(outbox_id) = written.outbox_id {
+        state.publish(outbox_id).await;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(written.value.version));
+    Ok(response)
+}
+
+fn invalid(errors: Vec<FieldError>) -> Problem {
+    tracing::info!(fields = ?errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), "invalid input");
+    Problem::invalid(errors)
+}
+
+/// Ids that are not UUIDs name no customer: 404, like any unknown id.
+fn parse_id(id: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(id).map_err(|_| Problem::not_found())
+}
+
+/// 415 unless the body is declared JSON (`application/json` or any `+json` type).
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match essence.as_deref() {
+        Some(JSON) => Ok(()),
+        Some(other) if other.starts_with("application/") && other.ends_with("+json") => Ok(()),
+        _ => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json",
+        )),
+    }
+}
+
+/// 413 over the body limit, 400 for JSON that does not parse (naming where it broke).
+fn parse_json(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, Problem> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 1 MiB")
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "the body could not be read")
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|error| {
+        let kind = match error.classify() {
+            serde_json::error::Category::Eof => "the JSON ends early",
+            serde_json::error::Category::Syntax => "the JSON is malformed",
+            serde_json::error::Category::Data => "the JSON has an invalid value",
+            serde_json::error::Category::Io => "the body could not be read",
+        };
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("{kind} at line {} column {}", error.line(), error.column()),
+        )
+        .with_fields(vec![FieldError::new("body", kind)])
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .with_fields(vec![FieldError::new(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )])
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// What makes two requests "the same" for an idempotency key: route and parsed body.
+fn request_hash(route: &str, body: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(body).unwrap_or_default());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The If-Match version: `"3"`, `W/"3"` or `*` (any). Anything else matches nothing: 412.
+fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "If-Match must be an ETag this API returned",
+            )
+        })
+}
+
+pub(crate) fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn json_response<T: serde::Serialize>(
+    status: StatusCode,
+    body: &T,
+    version: Option<i64>,
+) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(bytes) => bytes,
+        Err(_) => return Problem::internal().into_response(),
+    };
+    let mut response = (status, bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    if let Some(version) = version {
+        response.headers_mut().insert(header::ETAG, etag(version));
+    }
+    response
+}
+
+fn customer_response(status: StatusCode, customer: Customer) -> Response {
+    let version = customer.version;
+    json_response(status, &CustomerResponse::from(customer), Some(version))
+}
+
+/// The 201 answer to a create, in the form kept for idempotent replays.
+fn created_response(customer: &Customer) -> StoredResponse {
+    let body = serde_json::to_vec(&CustomerResponse::from(customer.clone())).unwrap_or_default();
+    StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        headers: vec![
+            (
+                header::LOCATION.to_string(),
+                format!("/v1/customers/{}", customer.id),
+            ),
+            (
+                header::ETAG.to_string(),
+                format!("\"{}\"", customer.version),
+            ),
+            (header::CONTENT_TYPE.to_string(), JSON.to_owned()),
+        ],
+        body,
+    }
+}
+
+fn replay(stored: StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, stored.body).into_response();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(name, HeaderValue::from_static(value));
+        map
+    }
+
+    #[test]
+    fn if_match_accepts_strong_weak_and_star() {
+        assert_eq!(expected_version(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            expected_version(&headers("if-match", "\"3\"")).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            expected_version(&headers("if-match", "W/\"7\"")).unwrap(),
+            Some(7)
+        );
+        assert_eq!(expected_version(&headers("if-match", "*")).unwrap(), None);
+        assert_eq!(
+            expected_version(&headers("if-match", "3"))
+                .unwrap_err()
+                .status,
+            412
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(require_json(&headers("content-type", "application/json; charset=utf-8")).is_ok());
+        assert!(require_json(&headers("content-type", "application/merge-patch+json")).is_ok());
+        assert_eq!(
+            require_json(&headers("content-type", "text/plain"))
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(require_json(&HeaderMap::new()).unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn list_query_reports_every_bad_parameter() {
+        let pairs = vec![
+            ("limit".to_owned(), "0".to_owned()),
+            ("status".to_owned(), "gone".to_owned()),
+            ("cursor".to_owned(), "%%%".to_owned()),
+        ];
+        let problem = list_query(&pairs).unwrap_err();
+        let mut fields: Vec<&str> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(fields, ["cursor", "limit", "status"]);
+    }
+}

@@ -1,0 +1,507 @@
+//! The customer repository: create (collision-safe BANs), read, list with filters and cursor
+//! paging, version-guarded update and soft delete. Every write inserts its outbox row in the
+//! same transaction and returns the outbox id for the caller to publish after commit.
+
+use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
+use crate::outbox::{self, OutboxOperation};
+use crate::{Database, StoreError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+use warp_domain::customer::{
+    Ban, CompanyName, CreditLimit, Customer, CustomerPatch, CustomerType, Domain, Money,
+    NewCustomer, Status,
+};
+
+const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
+                       contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
+
+/// How many fresh BANs a create tries before giving up (a collision is already rare: 6.8e11 BANs).
+const BAN_ATTEMPTS: usize = 16;
+
+/// A write's result and the id of the outbox row written with it.
+#[derive(Debug, Clone)]
+pub struct Written<T> {
+    pub value: T,
+    /// None when nothing was written (deleting an already deleted customer).
+    pub outbox_id: Option<i64>,
+}
+
+/// A create's outcome: a new customer, or the stored answer to an earlier identical request.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// Boxed: a customer is much larger than a stored answer.
+    New(Box<Written<Customer>>, Option<StoredResponse>),
+    Replayed(StoredResponse),
+}
+
+/// Makes the answer stored with an idempotency key from the created customer.
+pub type RenderResponse = dyn Fn(&Customer) -> StoredResponse + Sync;
+
+/// A full replace (PUT) or a partial update (PATCH).
+#[derive(Debug, Clone)]
+pub enum Update {
+    Patch(CustomerPatch),
+    /// `keep_external_ids`: the body had no `external_ids`, so the sync links stay.
+    Replace {
+        fields: NewCustomer,
+        keep_external_ids: bool,
+    },
+}
+
+/// Filters and paging for a list. Soft-deleted customers are listed only when
+/// `status = CLOSED` is asked for (they are CLOSED): a plain list shows live accounts.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Partial, case-insensitive match on name, contact e-mail and domain; exact BAN.
+    pub q: Option<String>,
+    pub status: Option<Status>,
+    pub customer_type: Option<CustomerType>,
+    /// 1..=100 (clamped).
+    pub limit: u32,
+    /// Only ids after this one (the cursor).
+    pub after: Option<Uuid>,
+}
+
+/// One page of a list, in id order (uuid v7: creation order).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Customer>,
+    /// The cursor for the next page, when there may be one.
+    pub next_cursor: Option<String>,
+}
+
+/// The opaque cursor for "after this id": URL-safe base64 of the id's bytes.
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<Uuid, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    Uuid::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+}
+
+/// Customers of one HubSpot portal's deployment.
+#[derive(Debug, Clone)]
+pub struct CustomerStore {
+    database: Database,
+    portal_id: i64,
+}
+
+impl CustomerStore {
+    pub fn new(database: Database, portal_id: i64) -> Self {
+        CustomerStore {
+            database,
+            portal_id,
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Inserts a customer with a fresh BAN and its CREATE outbox row. With `idempotency`, the
+    /// key is claimed in the same transaction and `render` makes the answer stored with it.
+    pub async fn create(
+        &self,
+        new: &NewCustomer,
+        idempotency: Option<(&IdempotentRequest, &RenderResponse)>,
+    ) -> Result<Created, StoreError> {
+        self.create_with_bans(new, idempotency, || Ban::generate(&mut rand::rng()))
+            .await
+    }
+
+    /// As [`CustomerStore::create`], trying the BANs `next_ban` gives until one is free (tests
+    /// use it to force a collision).
+    pub async fn create_with_bans(
+        &self,
+        new: &NewCustomer,
+        idempotency: Option<(&IdempotentRequest, &RenderResponse)>,
+        mut next_ban: impl FnMut() -> Ban + Send,
+    ) -> Result<Created, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        if let Some((request, _)) = idempotency
+            && let Claim::Replay(stored) = idempotency::claim(&transaction, request).await?
+        {
+            return Ok(Created::Replayed(stored));
+        }
+        let contact = to_json(&new.contact)?;
+        let address = to_json(&new.address)?;
+        let services = to_json(&new.services)?;
+        let external_ids = to_json(&new.external_ids)?;
+        let credit_limit = new.credit_limit.as_decimal();
+        let current_balance = new.current_balance.as_decimal();
+        let domain = new.domain.as_ref().map(|d| d.as_str());
+        let mut inserted = None;
+        for _ in 0..BAN_ATTEMPTS {
+            let ban = next_ban().to_string();
+            let id = Uuid::now_v7();
+            let sql = format!(
+                "INSERT INTO customers (id, ban, company_name, customer_type, status, credit_limit, current_balance, \
+                 domain, contact, address, services, external_ids) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (ban) DO NOTHING RETURNING {COLUMNS}"
+            );
+            let params: [(&(dyn ToSql + Sync), Type); 12] = [
+                (&id, Type::UUID),
+                (&ban, Type::TEXT),
+                (&new.company_name.as_str(), Type::TEXT),
+                (&new.customer_type.as_str(), Type::TEXT),
+                (&new.status.as_str(), Type::TEXT),
+                (&credit_limit, Type::NUMERIC),
+                (&current_balance, Type::NUMERIC),
+                (&domain, Type::TEXT),
+                (&contact, Type::JSONB),
+                (&address, Type::JSONB),
+                (&services, Type::JSONB),
+                (&external_ids, Type::JSONB),
+            ];
+            if let Some(row) = transaction.query_typed_opt(&sql, &params).await? {
+                inserted = Some(row);
+                break;
+            }
+            tracing::info!("BAN collision on create; retrying with a new BAN");
+        }
+        let row = inserted.ok_or_else(|| StoreError::Conflict("no free BAN found".into()))?;
+        let customer = customer_from_row(&row)?;
+        let outbox_id = outbox::enqueue(
+            &transaction,
+            self.portal_id,
+            customer.id,
+            OutboxOperation::Create,
+            customer.version,
+        )
+        .await?;
+        let stored = match idempotency {
+            Some((request, render)) => {
+                let response = render(&customer);
+                idempotency::complete(&transaction, request, &response).await?;
+                Some(response)
+            }
+            None => None,
+        };
+        transaction.commit().await?;
+        Ok(Created::New(
+            Box::new(Written {
+                value: customer,
+                outbox_id: Some(outbox_id),
+            }),
+            stored,
+        ))
+    }
+
+    /// The customer with this id, deleted or not.
+    pub async fn get(&self, id: Uuid) -> Result<Customer, StoreError> {
+        let client = self.database.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+        let row = client
+            .query_typed_opt(&sql, &[(&id, Type::UUID)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        customer_from_row(&row)
+    }
+
+    /// The customer with this BAN, deleted or not.
+    pub async fn get_by_ban(&self, ban: &Ban) -> Result<Customer, StoreError> {
+        let client = self.database.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE ban = $1");
+        let ban = ban.as_str();
+        let row = client
+            .query_typed_opt(&sql, &[(&ban, Type::TEXT)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        customer_from_row(&row)
+    }
+
+    /// One page of customers matching the filters, ordered by id.
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let limit = i64::from(query.limit.clamp(1, 100));
+        let fetch = limit + 1;
+        let status = query.status.map(|s| s.as_str());
+        let customer_type = query.customer_type.map(|t| t.as_str());
+        let pattern = query
+            .q
+            .as_deref()
+            .map(|q| format!("%{}%", escape_like(&q.to_lowercase())));
+        let ban = query.q.as_deref().map(|q| q.trim().to_uppercase());
+
+        let mut conditions: Vec<String> = Vec::new();
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = Vec::new();
+        fn next<'a>(
+            params: &mut Vec<(&'a (dyn ToSql + Sync), Type)>,
+            value: &'a (dyn ToSql + Sync),
+            ty: Type,
+        ) -> String {
+            params.push((value, ty));
+            format!("${}", params.len())
+        }
+        if let Some(after) = &query.after {
+            conditions.push(format!("id > {}", next(&mut params, after, Type::UUID)));
+        }
+        match &status {
+            Some(status) => conditions.push(format!(
+                "status = {}",
+                next(&mut params, status, Type::TEXT)
+            )),
+            None => conditions.push("deleted_at IS NULL".into()),
+        }
+        if status.is_some_and(|s| s != "CLOSED") {
+            conditions.push("deleted_at IS NULL".into());
+        }
+        if let Some(customer_type) = &customer_type {
+            conditions.push(format!(
+                "customer_type = {}",
+                next(&mut params, customer_type, Type::TEXT)
+            ));
+        }
+        if let (Some(pattern), Some(ban)) = (&pattern, &ban) {
+            let p = next(&mut params, pattern, Type::TEXT);
+            let b = next(&mut params, ban, Type::TEXT);
+            conditions.push(format!(
+                "(lower(company_name) LIKE {p} ESCAPE '\\' OR lower(contact->>'email') LIKE {p} ESCAPE '\\' \
+                 OR lower(domain) LIKE {p} ESCAPE '\\' OR ban = {b})"
+            ));
+        }
+        let limit_param = next(&mut params, &fetch, Type::INT8);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE {} ORDER BY id LIMIT {limit_param}",
+            conditions.join(" AND ")
+        );
+        let client = self.database.client().await?;
+        let rows = client.query_typed(&sql, &params).await?;
+        let mut items = rows
+            .iter()
+            .map(customer_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        let next_cursor = if more {
+            items.last().map(|c| encode_cursor(c.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Applies a PATCH or PUT when `expected_version` (If-Match) is the stored version or absent.
+    /// The row is locked first, so of two concurrent updates with the same version one wins and
+    /// the other gets `VersionMismatch`.
+    pub async fn update(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        update: &Update,
+    ) -> Result<Written<Customer>, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let current = lock(&transaction, id).await?;
+        check_version(&current, expected_version)?;
+        if current.is_deleted() {
+            return Err(StoreError::Conflict("the customer is deleted".into()));
+        }
+        let fields = match update {
+            Update::Patch(patch) => patch.apply_to(&current.writable()),
+            Update::Replace {
+                fields,
+                keep_external_ids,
+            } => {
+                let mut fields = fields.clone();
+                if *keep_external_ids {
+                    fields.external_ids = current.external_ids.clone();
+                }
+                fields
+            }
+        };
+        let contact = to_json(&fields.contact)?;
+        let address = to_json(&fields.address)?;
+        let services = to_json(&fields.services)?;
+        let external_ids = to_json(&fields.external_ids)?;
+        let credit_limit = fields.credit_limit.as_decimal();
+        let current_balance = fields.current_balance.as_decimal();
+        let domain = fields.domain.as_ref().map(|d| d.as_str());
+        let sql = format!(
+            "UPDATE customers SET company_name = $2, customer_type = $3, status = $4, credit_limit = $5, \
+             current_balance = $6, domain = $7, contact = $8, address = $9, services = $10, external_ids = $11, \
+             version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = transaction
+            .query_typed_one(
+                &sql,
+                &[
+                    (&id, Type::UUID),
+                    (&fields.company_name.as_str(), Type::TEXT),
+                    (&fields.customer_type.as_str(), Type::TEXT),
+                    (&fields.status.as_str(), Type::TEXT),
+                    (&credit_limit, Type::NUMERIC),
+                    (&current_balance, Type::NUMERIC),
+                    (&domain, Type::TEXT),
+                    (&contact, Type::JSONB),
+                    (&address, Type::JSONB),
+                    (&services, Type::JSONB),
+                    (&external_ids, Type::JSONB),
+                ],
+            )
+            .await?;
+        let customer = customer_from_row(&row)?;
+        let outbox_id = outbox::enqueue(
+            &transaction,
+            self.portal_id,
+            id,
+            OutboxOperation::Update,
+            customer.version,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(Written {
+            value: customer,
+            outbox_id: Some(outbox_id),
+        })
+    }
+
+    /// Soft delete: status CLOSED, `deleted_at` set, version + 1, a DELETE outbox row.
+    /// Deleting a deleted customer changes nothing (and writes no outbox row).
+    pub async fn soft_delete(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<Written<Customer>, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let current = lock(&transaction, id).await?;
+        check_version(&current, expected_version)?;
+        if current.is_deleted() {
+            return Ok(Written {
+                value: current,
+                outbox_id: None,
+            });
+        }
+        let sql = format!(
+            "UPDATE customers SET status = 'CLOSED', deleted_at = now(), version = version + 1, updated_at = now() \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = transaction
+            .query_typed_one(&sql, &[(&id, Type::UUID)])
+            .await?;
+        let customer = customer_from_row(&row)?;
+        let outbox_id = outbox::enqueue(
+            &transaction,
+            self.portal_id,
+            id,
+            OutboxOperation::Delete,
+            customer.version,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(Written {
+            value: customer,
+            outbox_id: Some(outbox_id),
+        })
+    }
+}
+
+async fn lock(
+    transaction: &tokio_postgres::Transaction<'_>,
+    id: Uuid,
+) -> Result<Customer, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1 FOR UPDATE");
+    let row = transaction
+        .query_typed_opt(&sql, &[(&id, Type::UUID)])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    customer_from_row(&row)
+}
+
+fn check_version(current: &Customer, expected: Option<i64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
+            current: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern with `ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn corrupt(column: &str) -> StoreError {
+    StoreError::Other(format!("stored customer has an invalid {column}"))
+}
+
+fn customer_from_row(row: &Row) -> Result<Customer, StoreError> {
+    fn json<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Result<T, StoreError> {
+        let value: serde_json::Value = row.try_get(column)?;
+        serde_json::from_value(value).map_err(|_| corrupt(column))
+    }
+    let text =
+        |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<_, String>(column)?) };
+    let money = |column: &str| -> Result<Money, StoreError> {
+        Money::from_decimal(row.try_get(column)?).map_err(|_| corrupt(column))
+    };
+    let domain: Option<String> = row.try_get("domain")?;
+    Ok(Customer {
+        id: row.try_get("id")?,
+        ban: Ban::parse(&text("ban")?).map_err(|_| corrupt("ban"))?,
+        company_name: CompanyName::parse(&text("company_name")?)
+            .map_err(|_| corrupt("company_name"))?,
+        customer_type: CustomerType::parse(&text("customer_type")?)
+            .map_err(|_| corrupt("customer_type"))?,
+        status: Status::parse(&text("status")?).map_err(|_| corrupt("status"))?,
+        credit_limit: CreditLimit::new(money("credit_limit")?)
+            .map_err(|_| corrupt("credit_limit"))?,
+        current_balance: money("current_balance")?,
+        domain: domain
+            .map(|d| Domain::parse(&d))
+            .transpose()
+            .map_err(|_| corrupt("domain"))?,
+        contact: json(row, "contact")?,
+        address: json(row, "address")?,
+        services: json(row, "services")?,
+        external_ids: json(row, "external_ids")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        assert!(matches!(
+            decode_cursor("not base64!"),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            decode_cursor("AAAA"),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+}

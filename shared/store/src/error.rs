@@ -1,0 +1,86 @@
+//! The errors every repository returns; the API maps each to an HTTP status.
+
+use crate::DatabaseError;
+use tokio_postgres::error::SqlState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The caller's expected version (If-Match) is not the stored one.
+    #[error("version mismatch: the current version is {current}")]
+    VersionMismatch { current: i64 },
+    /// The database cannot be reached now (refused, closed, pool timeout): retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The write conflicts with stored state (a unique value taken, a deleted customer).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The same idempotency key came with a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this idempotency key has not finished.
+    #[error("a request with this idempotency key is still in progress")]
+    IdempotencyInProgress,
+    /// The database refused a value (SQLSTATE class 22); the input was bad, not the server.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        match error.as_db_error() {
+            Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!(
+                "unique value taken ({})",
+                db.constraint().unwrap_or("unknown")
+            )),
+            Some(db) if db.code().code().starts_with("22") => {
+                StoreError::InvalidValue(db.code().code().to_owned())
+            }
+            Some(db) if is_unavailable_state(db.code()) => {
+                StoreError::Unavailable(db.code().code().to_owned())
+            }
+            Some(db) => StoreError::Other(format!("{}: {}", db.code().code(), db.message())),
+            None if error.is_closed() => StoreError::Unavailable(error.to_string()),
+            // No server answer: the connection failed (I/O) or a value did not convert.
+            None if std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            None => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+/// Server states meaning "not now": shutting down, too many connections, cannot connect.
+fn is_unavailable_state(state: &SqlState) -> bool {
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    ]
+    .contains(state)
+}
+
+impl From<DatabaseError> for StoreError {
+    fn from(error: DatabaseError) -> Self {
+        if error.is_unavailable() {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Other(error.to_string())
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
