@@ -23,8 +23,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let hubspot = crate::hubspot::client(&config, &secrets, &database).await?;
     crate::hubspot::setup(&hubspot).await?;
 
+    let webhook_secret = secrets.resolve(&config.hubspot.webhook_secret).await?;
+    let webhook = warp_webhook::WebhookConfig::from_env(webhook_secret).context("webhook configuration")?;
+    let webhooks = warp_webhook::router(warp_webhook::WebhookState::new(webhook, database.clone()));
+
     let state = warp_api::bootstrap::api_state(&config, database, &secrets).await?;
-    let app = warp_api::router(state);
+    let app = warp_api::router(state).merge(webhooks);
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
@@ -41,6 +45,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
         None => println!("  HubSpot      {}", config.hubspot_base_url()),
     }
+    println!("  webhooks     {base}/webhooks/hubspot (and /webhooks/hubspot/company)");
     println!("  token        make token ROLE=viewer|editor|admin");
     println!("  stop         Ctrl-C");
 
@@ -71,6 +76,10 @@ async fn start_sandbox(
         .expose_secret()
         .to_owned();
     sandbox.portal_id = u64::try_from(config.hubspot.portal_id).context("HUBSPOT_PORTAL_ID")?;
+    // Deliveries go to this same process unless SANDBOX_WEBHOOK_URL says otherwise.
+    sandbox
+        .webhook_target
+        .get_or_insert_with(|| format!("http://{}/webhooks/hubspot", config.http_addr));
     hubspot_sandbox::spawn(sandbox, config.hubspot.sandbox_addr)
         .await
         .with_context(|| {
