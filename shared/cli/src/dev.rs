@@ -24,7 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::hubspot::setup(&hubspot).await?;
 
     let webhook_secret = secrets.resolve(&config.hubspot.webhook_secret).await?;
-    let webhook = warp_webhook::WebhookConfig::from_env(webhook_secret).context("webhook configuration")?;
+    let webhook =
+        warp_webhook::WebhookConfig::from_env(webhook_secret).context("webhook configuration")?;
     let webhooks = warp_webhook::router(warp_webhook::WebhookState::new(webhook, database.clone()));
 
     let state = warp_api::bootstrap::api_state(&config, database, &secrets).await?;

@@ -2,6 +2,7 @@
 //! paging, version-guarded update and soft delete. Every write inserts its outbox row in the
 //! same transaction and returns the outbox id for the caller to publish after commit.
 
+use crate::field_state;
 use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
 use crate::outbox::{self, OutboxOperation};
 use crate::{Database, StoreError};
@@ -14,6 +15,7 @@ use warp_domain::customer::{
     Ban, CompanyName, CreditLimit, Customer, CustomerPatch, CustomerType, Domain, Money,
     NewCustomer, Status,
 };
+use warp_domain::sync::customer_field_values;
 
 const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
                        contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
@@ -169,6 +171,7 @@ impl CustomerStore {
         }
         let row = inserted.ok_or_else(|| StoreError::Conflict("no free BAN found".into()))?;
         let customer = customer_from_row(&row)?;
+        record_warp_side(&transaction, self.portal_id, &customer).await?;
         let outbox_id = outbox::enqueue(
             &transaction,
             self.portal_id,
@@ -348,6 +351,7 @@ impl CustomerStore {
             )
             .await?;
         let customer = customer_from_row(&row)?;
+        record_warp_side(&transaction, self.portal_id, &customer).await?;
         let outbox_id = outbox::enqueue(
             &transaction,
             self.portal_id,
@@ -388,6 +392,7 @@ impl CustomerStore {
             .query_typed_one(&sql, &[(&id, Type::UUID)])
             .await?;
         let customer = customer_from_row(&row)?;
+        record_warp_side(&transaction, self.portal_id, &customer).await?;
         let outbox_id = outbox::enqueue(
             &transaction,
             self.portal_id,
@@ -402,6 +407,23 @@ impl CustomerStore {
             outbox_id: Some(outbox_id),
         })
     }
+}
+
+/// WARP's side of the field state, in the write's own transaction (see [`field_state`]).
+async fn record_warp_side(
+    transaction: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    customer: &Customer,
+) -> Result<(), StoreError> {
+    field_state::record(
+        transaction,
+        portal_id,
+        customer.id,
+        field_state::Side::Warp,
+        &customer_field_values(customer),
+        customer.updated_at,
+    )
+    .await
 }
 
 async fn lock(

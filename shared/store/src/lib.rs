@@ -5,6 +5,7 @@
 pub mod customers;
 pub mod database;
 pub mod error;
+pub mod field_state;
 pub mod idempotency;
 pub mod outbox;
 

@@ -109,3 +109,66 @@ async fn versions_guard_updates_and_deletes_keep_the_row() {
         Err(StoreError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn every_write_records_warps_field_values_and_moves_only_changed_fields_times() {
+    use warp_domain::sync::WarpField;
+    use warp_store::field_state;
+    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let store = CustomerStore::new(database.clone(), 7);
+    let customer = created(&store, &["AB-000000001"]).await.unwrap();
+    let client = database.client().await.unwrap();
+    let before = field_state::load(&**client, 7, &[customer.id])
+        .await
+        .unwrap();
+    let before = &before[&customer.id];
+    assert_eq!(
+        before.len(),
+        WarpField::ALL.len(),
+        "every mapped field recorded on create"
+    );
+    assert_eq!(
+        before[&WarpField::CompanyName].warp_value.as_deref(),
+        Some("Acme")
+    );
+    assert_eq!(
+        before[&WarpField::Ban].warp_value.as_deref(),
+        Some("AB-000000001")
+    );
+    assert!(
+        before[&WarpField::CompanyName].hubspot_changed_at.is_none(),
+        "HubSpot's side unknown"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let patch = CustomerPatch::from_json(&json!({"company_name": "Acme Two"})).unwrap();
+    store
+        .update(customer.id, None, &Update::Patch(patch))
+        .await
+        .unwrap();
+    let after = field_state::load(&**client, 7, &[customer.id])
+        .await
+        .unwrap();
+    let after = &after[&customer.id];
+    assert_eq!(
+        after[&WarpField::CompanyName].warp_value.as_deref(),
+        Some("Acme Two")
+    );
+    assert!(
+        after[&WarpField::CompanyName].warp_changed_at
+            > before[&WarpField::CompanyName].warp_changed_at,
+        "the changed field's time moved"
+    );
+    assert_eq!(
+        after[&WarpField::CustomerType].warp_changed_at,
+        before[&WarpField::CustomerType].warp_changed_at,
+        "an unchanged field keeps its change time"
+    );
+    // Another portal's state is separate.
+    assert!(
+        field_state::load(&**client, 8, &[customer.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

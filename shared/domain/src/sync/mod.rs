@@ -47,6 +47,7 @@
 //! [`classify_drift`] applies the same rules to a full comparison during reconciliation, with
 //! HubSpot's and WARP's per-field change times in place of the event time.
 
+mod customer_values;
 mod drift;
 mod inbound;
 mod mapping;
@@ -54,6 +55,7 @@ mod outbound;
 mod values;
 mod webhook;
 
+pub use customer_values::customer_field_values;
 pub use drift::{
     ChangeTimes, Drift, DriftKind, RecordDrift, Repair, classify_drift, classify_record,
 };

@@ -1,0 +1,120 @@
+//! `hubspot_field_state`: per customer and mapped field, the value each side holds and when
+//! each side last changed it. The outbound diff reads HubSpot's side; the inbound rules and
+//! reconciliation read both.
+//!
+//! WARP's side is written by every customer write, in its transaction, so the time WARP last
+//! changed a field is exact. HubSpot's side is written when a push succeeds or an inbound
+//! change is applied or observed.
+
+use crate::StoreError;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+use warp_domain::sync::{FieldState, FieldValues, WarpField};
+
+/// The field states of one customer, by field (fields never recorded are absent).
+pub type CustomerFieldStates = BTreeMap<WarpField, FieldState>;
+
+/// Which side of the state a write records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Warp,
+    HubSpot,
+}
+
+/// Records `values` as `side`'s values of `customer_id`. A field's change time moves to `at`
+/// only when its value actually changed, so re-recording the same value keeps the original
+/// change time (LATEST_WINS compares those times).
+pub async fn record(
+    client: &impl GenericClient,
+    portal_id: i64,
+    customer_id: Uuid,
+    side: Side,
+    values: &FieldValues,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (fields, values): (Vec<String>, Vec<Option<String>>) = values
+        .iter()
+        .map(|(field, value)| (field.as_str().to_owned(), value.map(str::to_owned)))
+        .unzip();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let (value_column, time_column) = match side {
+        Side::Warp => ("warp_value", "warp_changed_at"),
+        Side::HubSpot => ("hubspot_value", "hubspot_changed_at"),
+    };
+    // For HubSpot's side a NULL value with a time means "known empty", so the time is set even
+    // when the first record is empty; for either side an unchanged value keeps its time.
+    let sql = format!(
+        "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, {value_column}, {time_column}) \
+         SELECT $1, $2, f, v, $5 FROM unnest($3::text[], $4::text[]) AS t(f, v) \
+         ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+           {value_column} = excluded.{value_column}, \
+           {time_column} = CASE WHEN s.{value_column} IS DISTINCT FROM excluded.{value_column} \
+                                  OR s.{time_column} IS NULL \
+                                THEN excluded.{time_column} ELSE s.{time_column} END, \
+           updated_at = now()"
+    );
+    client
+        .execute_typed(
+            &sql,
+            &[
+                (&portal_id, Type::INT8),
+                (&customer_id, Type::UUID),
+                (&fields, Type::TEXT_ARRAY),
+                (&values, Type::TEXT_ARRAY),
+                (&at, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The recorded field states of these customers.
+pub async fn load(
+    client: &impl GenericClient,
+    portal_id: i64,
+    customer_ids: &[Uuid],
+) -> Result<HashMap<Uuid, CustomerFieldStates>, StoreError> {
+    let ids = customer_ids.to_vec();
+    let rows = client
+        .query_typed(
+            "SELECT customer_id, field, warp_value, hubspot_value, warp_changed_at, hubspot_changed_at \
+             FROM hubspot_field_state WHERE portal_id = $1 AND customer_id = ANY($2)",
+            &[(&portal_id, Type::INT8), (&ids, Type::UUID_ARRAY)],
+        )
+        .await?;
+    let mut states: HashMap<Uuid, CustomerFieldStates> = HashMap::new();
+    for row in rows {
+        let field: String = row.try_get(1)?;
+        // A row for a field this build no longer maps is skipped, not an error.
+        let Ok(field) = field.parse::<WarpField>() else {
+            continue;
+        };
+        states.entry(row.try_get(0)?).or_default().insert(
+            field,
+            FieldState {
+                warp_value: row.try_get(2)?,
+                hubspot_value: row.try_get(3)?,
+                warp_changed_at: row.try_get(4)?,
+                hubspot_changed_at: row.try_get(5)?,
+            },
+        );
+    }
+    Ok(states)
+}
+
+/// HubSpot's known values of one customer, for the outbound diff: only fields whose HubSpot
+/// value is known (a value, or no value with a change time).
+pub fn hubspot_known_values(states: &CustomerFieldStates) -> FieldValues {
+    let mut known = FieldValues::new();
+    for (field, state) in states {
+        if state.hubspot_value.is_some() || state.hubspot_changed_at.is_some() {
+            known.set(*field, state.hubspot_value.as_deref());
+        }
+    }
+    known
+}
