@@ -4,10 +4,12 @@
 
 pub mod auth;
 pub mod bootstrap;
+mod conflicts;
 mod customers;
 pub mod dto;
 pub mod openapi;
 pub mod problem;
+mod sync_operations;
 
 pub use auth::{AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token};
 pub use problem::Problem;
@@ -19,33 +21,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
-use utoipa::OpenApi;
 use warp_store::{CustomerStore, Database};
 
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Hands an outbox id to the queue after its transaction committed. Best effort: the
-/// reconciler's relay re-publishes what was never sent, so a failure here only delays the sync.
-pub trait OutboxPublisher: Send + Sync + 'static {
-    fn publish(&self, outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-}
-
-/// Publishes nothing (the relay picks the rows up); the default until SQS is wired in.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoopPublisher;
-
-impl OutboxPublisher for NoopPublisher {
-    fn publish(&self, _outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async {})
-    }
-}
+pub use warp_store::outbox::{NoopPublisher, OutboxPublisher};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -115,6 +100,8 @@ pub fn router(state: ApiState) -> Router {
                 .put(customers::replace_customer)
                 .delete(customers::delete_customer),
         )
+        .merge(sync_operations::routes())
+        .merge(conflicts::routes())
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -208,8 +195,7 @@ pub(crate) async fn health(State(state): State<ApiState>) -> Response {
 )]
 pub(crate) async fn openapi_json() -> Response {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let document =
-        DOCUMENT.get_or_init(|| openapi::ApiDoc::openapi().to_json().unwrap_or_default());
+    let document = DOCUMENT.get_or_init(|| openapi::document().to_json().unwrap_or_default());
     (
         [(header::CONTENT_TYPE, "application/json")],
         document.clone(),
@@ -219,7 +205,7 @@ pub(crate) async fn openapi_json() -> Response {
 
 /// The OpenAPI document as a value (for the CLI or a file export).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    openapi::ApiDoc::openapi()
+    openapi::document()
 }
 
 #[cfg(test)]

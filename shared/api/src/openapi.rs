@@ -35,6 +35,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 )]
 pub struct ApiDoc;
 
+/// The whole document: the customer routes plus the sync operation routes, each module
+/// contributing its own paths and schemas.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::sync_operations::Doc::openapi());
+    document.merge(crate::conflicts::Doc::openapi());
+    document
+}
+
 struct BearerJwt;
 
 impl Modify for BearerJwt {

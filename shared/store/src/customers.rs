@@ -17,7 +17,7 @@ use warp_domain::customer::{
 };
 use warp_domain::sync::customer_field_values;
 
-const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
+pub(crate) const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
                        contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
 
 /// How many fresh BANs a create tries before giving up (a collision is already rare: 6.8e11 BANs).
@@ -459,7 +459,7 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Other(e.to_string()))
 }
 
@@ -467,7 +467,7 @@ fn corrupt(column: &str) -> StoreError {
     StoreError::Other(format!("stored customer has an invalid {column}"))
 }
 
-fn customer_from_row(row: &Row) -> Result<Customer, StoreError> {
+pub(crate) fn customer_from_row(row: &Row) -> Result<Customer, StoreError> {
     fn json<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Result<T, StoreError> {
         let value: serde_json::Value = row.try_get(column)?;
         serde_json::from_value(value).map_err(|_| corrupt(column))

@@ -2,6 +2,8 @@
 //! write's own transaction so both commit or neither does (DESIGN guarantee 1).
 
 use crate::StoreError;
+use std::future::Future;
+use std::pin::Pin;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -57,4 +59,20 @@ pub async fn mark_published(database: &crate::Database, ids: &[i64]) -> Result<u
             &[(&ids, Type::INT8_ARRAY)],
         )
         .await?)
+}
+
+/// Hands an outbox id to the queue after its transaction committed. Best effort: the
+/// reconciler's relay re-publishes what was never sent, so a failure here only delays the sync.
+pub trait OutboxPublisher: Send + Sync + 'static {
+    fn publish(&self, outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// Publishes nothing (the relay picks the rows up); the default until SQS is wired in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopPublisher;
+
+impl OutboxPublisher for NoopPublisher {
+    fn publish(&self, _outbox_id: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }

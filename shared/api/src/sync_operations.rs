@@ -1,0 +1,14 @@
+//! Sync operations (admin): re-sync a customer, retry failed outbox rows.
+
+use crate::ApiState;
+use axum::Router;
+use utoipa::OpenApi;
+
+/// The OpenAPI paths and schemas of this module (merged into the API document).
+#[derive(OpenApi)]
+#[openapi()]
+pub(crate) struct Doc;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+}

@@ -1,0 +1,8 @@
+//! Outbound sync: from the transactional outbox to HubSpot companies (DESIGN §1, §4 guarantees
+//! 1–5). `outbound` is the worker's core (coalesce, diff, batch upsert, record); `relay`
+//! re-publishes outbox rows that were never sent or whose lease expired; `queue` carries outbox
+//! ids over SQS.
+
+pub mod outbound;
+pub mod queue;
+pub mod relay;

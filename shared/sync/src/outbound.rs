@@ -1,0 +1,1 @@
+//! The outbound worker core (being written).
