@@ -13,7 +13,7 @@ CARGO ?= cargo
 WARP := $(CARGO) run --quiet -p warp-cli --bin warp --
 OFFLINE_AWS := AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev test lint fmt postgres venv venv-sam migrate token hubspot-setup sandbox validate clean-test-dbs
+.PHONY: help dev test lint fmt postgres venv venv-sam migrate token hubspot-setup sandbox validate bench clean-test-dbs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -57,6 +57,46 @@ validate: venv-sam ## cfn-lint and sam validate --lint, offline
 	$(OFFLINE_AWS) $(VENV_SAM)/bin/cfn-lint template.yaml
 	$(OFFLINE_AWS) $(VENV_SAM)/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 
+bench: postgres ## every benchmark: target/bench/results.json and a markdown table
+	infra/bench/bench.sh
+
 clean-test-dbs: ## drop databases left by test runs (ones still in use are kept)
 	@psql "$(TEST_DATABASE_URL)" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'warp_test_%'" 2>/dev/null \
 	  | while read -r db; do psql "$(TEST_DATABASE_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\"" >/dev/null 2>&1 || true; done
+
+# --- Lambda packaging and deployment ---------------------------------------------------------
+# cargo-lambda and zig get their own venv: ensure-venv.sh keys a venv on its full package list.
+VENV_LAMBDA := .venv-lambda
+LAMBDA_PACKAGES := cargo-lambda ziglang
+LAMBDA_FUNCTIONS := customer-api sync-worker hubspot-webhook
+LAMBDA_DIR := target/lambda
+LAMBDA_PATH := PATH="$(CURDIR)/$(VENV_LAMBDA)/bin:$$PATH"
+SAMCONFIG := $(CURDIR)/infra/samconfig.toml
+
+.PHONY: venv-lambda build sizes deploy
+
+venv-lambda: ## Python venv with cargo-lambda and zig (cross-linking, no cross gcc needed)
+	@infra/scripts/ensure-venv.sh $(VENV_LAMBDA) $(LAMBDA_PACKAGES)
+
+build: venv-lambda ## release arm64 bootstraps of the three functions in target/lambda/<name>/
+	rustup target add aarch64-unknown-linux-gnu
+	$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir $(LAMBDA_DIR) \
+	  $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	@$(MAKE) --no-print-directory sizes
+
+sizes: ## size of each built bootstrap (bytes, and gzip -9 as a stand-in for the zip)
+	@for name in $(LAMBDA_FUNCTIONS); do \
+	  file=$(LAMBDA_DIR)/$$name/bootstrap; \
+	  if [ -f "$$file" ]; then \
+	    printf '%-16s %10d bytes  %10d gzipped  (%s)\n' "$$name" "$$(stat -c %s "$$file")" \
+	      "$$(gzip -9 -c "$$file" | wc -c)" "$$(file -b "$$file" | cut -d, -f1-2)"; \
+	  else echo "$$name: not built (make build)"; fi; \
+	done
+
+deploy: venv-lambda venv-sam validate ## sam build + sam deploy (guided the first time; answers kept in infra/samconfig.toml)
+	$(LAMBDA_PATH) $(VENV_SAM)/bin/sam build --template-file template.yaml
+	@if [ -f "$(SAMCONFIG)" ]; then \
+	  $(VENV_SAM)/bin/sam deploy --config-file "$(SAMCONFIG)"; \
+	else \
+	  $(VENV_SAM)/bin/sam deploy --guided --config-file "$(SAMCONFIG)" --capabilities CAPABILITY_IAM; \
+	fi

@@ -5,13 +5,17 @@
 
 use crate::{ApiState, AuthConfig, KeySource, router};
 use secrecy::ExposeSecret;
+use std::sync::Arc;
 use warp_runtime::{Config, SecretsCache, SecretsError};
 use warp_store::{Database, DatabaseError};
+use warp_sync::queue::SqsPublisher;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("reading a secret: {0}")]
     Secret(#[from] SecretsError),
+    #[error("the outbox queue: {0}")]
+    Queue(#[from] warp_sync::wiring::WiringError),
     #[error("connecting to the database: {0}")]
     Database(#[from] DatabaseError),
     #[error("no token keys: set JWT_JWKS_URL or JWT_HS256_SECRET(_ARN)")]
@@ -38,14 +42,23 @@ pub async fn auth_config(
     })
 }
 
-/// The handlers' state over an already prepared `database`.
+/// The handlers' state over an already prepared `database`. With `SQS_QUEUE_URL`, every
+/// committed write's outbox id is sent to the queue (and marked published); without it the
+/// rows wait for the relay or the local outbox loop.
 pub async fn api_state(
     config: &Config,
     database: Database,
     secrets: &SecretsCache,
 ) -> Result<ApiState, BootstrapError> {
     let auth = auth_config(config, secrets).await?;
-    Ok(ApiState::new(database, auth, config.hubspot.portal_id))
+    let state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
+    if config.sqs_queue_url.is_none() {
+        return Ok(state);
+    }
+    let (client, queue_url) = warp_sync::wiring::sqs_queue(config).await?;
+    Ok(state.with_outbox_publisher(Arc::new(
+        SqsPublisher::new(client, queue_url).marking_published_in(database),
+    )))
 }
 
 /// The whole router for Lambda: resolves secrets, opens the pool (and one connection, during

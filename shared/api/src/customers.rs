@@ -197,7 +197,7 @@ pub(crate) async fn get_customer(
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
     let customer = state.customers().get(parse_id(&id)?).await?;
-    Ok(customer_response(StatusCode::OK, customer))
+    customer_with_sync_state(&state, customer).await
 }
 
 /// GET /v1/customers/by-ban/{ban}
@@ -224,7 +224,25 @@ pub(crate) async fn get_customer_by_ban(
     principal.require(Role::Viewer)?;
     let ban = Ban::parse(&ban.trim().to_ascii_uppercase()).map_err(|_| Problem::not_found())?;
     let customer = state.customers().get_by_ban(&ban).await?;
-    Ok(customer_response(StatusCode::OK, customer))
+    customer_with_sync_state(&state, customer).await
+}
+
+/// A single-customer read: the customer plus where its HubSpot sync stands (one query more).
+async fn customer_with_sync_state(
+    state: &ApiState,
+    customer: Customer,
+) -> Result<Response, Problem> {
+    let client = state
+        .customers()
+        .database()
+        .client()
+        .await
+        .map_err(warp_store::StoreError::from)?;
+    let sync = warp_store::sync_log::customer_sync_state(&**client, customer.id).await?;
+    let version = customer.version;
+    let mut body = CustomerResponse::from(customer);
+    body.sync = Some(sync.into());
+    Ok(json_response(StatusCode::OK, &body, Some(version)))
 }
 
 /// PATCH /v1/customers/{id}
@@ -521,7 +539,11 @@ fn customer_response(status: StatusCode, customer: Customer) -> Response {
 
 /// The 201 answer to a create, in the form kept for idempotent replays.
 fn created_response(customer: &Customer) -> StoredResponse {
-    let body = serde_json::to_vec(&CustomerResponse::from(customer.clone())).unwrap_or_default();
+    // A new customer's only outbox row was written with it: its sync state is exactly
+    // "pending", the same answer a read right after the create gives.
+    let mut response = CustomerResponse::from(customer.clone());
+    response.sync = Some(crate::dto::CustomerSyncResponse::pending_first_push());
+    let body = serde_json::to_vec(&response).unwrap_or_default();
     StoredResponse {
         status: StatusCode::CREATED.as_u16(),
         headers: vec![

@@ -33,6 +33,62 @@ pub struct CustomerResponse {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// Set when the customer was deleted (soft delete; the status is then CLOSED).
     pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the HubSpot sync of this customer stands (in single-customer reads and the
+    /// create answer; absent from lists and update answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<CustomerSyncResponse>,
+}
+
+/// Where the outbound HubSpot sync of a customer stands, from the outbox and the sync log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerSyncResponse {
+    /// `failed` while any change failed (retried with backoff, or waiting for an operator);
+    /// else `pending` while a change waits; else `synced`; `never` when nothing was sent.
+    #[schema(example = "synced")]
+    pub state: SyncStateSchema,
+    /// Why the last failed attempt failed (no field values).
+    pub last_error: Option<String>,
+    /// The HubSpot company id of the last successful push.
+    pub hubspot_company_id: Option<String>,
+    pub last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStateSchema {
+    Pending,
+    Synced,
+    Failed,
+    Never,
+}
+
+impl CustomerSyncResponse {
+    /// The state of a customer just created: its first push waits.
+    pub fn pending_first_push() -> Self {
+        CustomerSyncResponse {
+            state: SyncStateSchema::Pending,
+            last_error: None,
+            hubspot_company_id: None,
+            last_synced_at: None,
+        }
+    }
+}
+
+impl From<warp_store::sync_log::CustomerSyncState> for CustomerSyncResponse {
+    fn from(state: warp_store::sync_log::CustomerSyncState) -> Self {
+        use warp_store::sync_log::SyncState;
+        CustomerSyncResponse {
+            state: match state.state {
+                SyncState::Pending => SyncStateSchema::Pending,
+                SyncState::Synced => SyncStateSchema::Synced,
+                SyncState::Failed => SyncStateSchema::Failed,
+                SyncState::Never => SyncStateSchema::Never,
+            },
+            last_error: state.last_error,
+            hubspot_company_id: state.hubspot_company_id,
+            last_synced_at: state.last_synced_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,6 +209,7 @@ impl From<Customer> for CustomerResponse {
             created_at: c.created_at,
             updated_at: c.updated_at,
             deleted_at: c.deleted_at,
+            sync: None,
         }
     }
 }

@@ -1,14 +1,108 @@
 //! Sync operations (admin): re-sync a customer, retry failed outbox rows.
 
 use crate::ApiState;
+use crate::auth::{Principal, Role};
+use crate::problem::Problem;
 use axum::Router;
-use utoipa::OpenApi;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+use warp_store::outbox;
 
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(resync_customer, retry_failed),
+    components(schemas(ResyncAccepted, RetryResult, crate::dto::CustomerSyncResponse, crate::dto::SyncStateSchema)),
+    tags((name = "sync", description = "HubSpot sync operations (admin)"))
+)]
 pub(crate) struct Doc;
 
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/v1/sync/customers/{id}/resync", post(resync_customer))
+        .route("/v1/sync/failed/retry", post(retry_failed))
+}
+
+/// A re-sync was queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResyncAccepted {
+    /// The outbox row carrying the re-sync.
+    pub outbox_id: i64,
+}
+
+/// Failed rows were queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryResult {
+    /// How many FAILED rows became PENDING.
+    pub requeued: u64,
+}
+
+/// POST /v1/sync/customers/{id}/resync
+#[utoipa::path(
+    post,
+    path = "/v1/sync/customers/{id}/resync",
+    tag = "sync",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 202, description = "A full push of the customer's mapped fields is queued", body = ResyncAccepted),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn resync_customer(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Admin)?;
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    // The portal is the one the customer's own outbox rows carry (ApiState does not expose
+    // the deployment's portal id to this module).
+    let outbox_id = outbox::enqueue_resync(state.customers().database(), None, id).await?;
+    tracing::info!(customer_id = %id, outbox_id, "re-sync queued");
+    state.publish(outbox_id).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ResyncAccepted { outbox_id }),
+    )
+        .into_response())
+}
+
+/// POST /v1/sync/failed/retry
+#[utoipa::path(
+    post,
+    path = "/v1/sync/failed/retry",
+    tag = "sync",
+    responses(
+        (status = 200, description = "Every FAILED outbound row is PENDING again, attempts reset", body = RetryResult),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn retry_failed(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Response, Problem> {
+    principal.require(Role::Admin)?;
+    let ids = outbox::requeue_failed(state.customers().database()).await?;
+    tracing::info!(rows = ids.len(), "failed outbox rows requeued");
+    for id in &ids {
+        state.publish(*id).await;
+    }
+    let body = RetryResult {
+        requeued: ids.len() as u64,
+    };
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

@@ -2,9 +2,47 @@
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
+use warp_sync::outbound::{OutboundWorker, run_outbox_loop};
+use warp_sync::queue::{SqsPublisher, run_sqs_loop};
+use warp_sync::relay::relay_once;
+use warp_webhook::{InboundProcessor, run_inbound_loop_with_kick};
+
+/// How often the background loops look for work they were not woken for.
+const LOOP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How soon the outbox loop looks again after it found nothing to push.
+const OUTBOX_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// The relay re-sends rows unpublished for this long (the API publishes right after commit).
+const RELAY_AFTER: Duration = Duration::from_secs(30);
+const RELAY_BATCH: usize = 500;
+
+/// Tells every background loop to stop when the server does.
+#[derive(Clone)]
+struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    fn new() -> Self {
+        Shutdown(watch::channel(false).0)
+    }
+
+    fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+
+    fn signalled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.0.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stopped| *stopped).await;
+        }
+    }
+}
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let database = Database::prepare(
@@ -26,7 +64,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let webhook_secret = secrets.resolve(&config.hubspot.webhook_secret).await?;
     let webhook =
         warp_webhook::WebhookConfig::from_env(webhook_secret).context("webhook configuration")?;
-    let webhooks = warp_webhook::router(warp_webhook::WebhookState::new(webhook, database.clone()));
+    let shutdown = Shutdown::new();
+    let kick = Arc::new(Notify::new());
+    let inbound = Arc::new(InboundProcessor {
+        database: database.clone(),
+        hubspot: Some(hubspot.clone()),
+        map: FieldMap::default_mapping(),
+        portal_id: config.hubspot.portal_id,
+    });
+    tokio::spawn(run_inbound_loop_with_kick(
+        inbound,
+        LOOP_INTERVAL,
+        Some(kick.clone()),
+        shutdown.signalled(),
+    ));
+    start_outbound(&config, &database, &hubspot, &shutdown).await?;
+    let webhooks = warp_webhook::router(
+        warp_webhook::WebhookState::new(webhook, database.clone()).with_processing_kick(kick),
+    );
 
     let state = warp_api::bootstrap::api_state(&config, database, &secrets).await?;
     let app = warp_api::router(state).merge(webhooks);
@@ -51,12 +106,58 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     println!("  stop         Ctrl-C");
 
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move {
+                let _ = tokio::signal::ctrl_c().await;
+                shutdown.trigger();
+            }
         })
         .await
         .context("serving HTTP")?;
     drop(sandbox);
+    Ok(())
+}
+
+/// The outbound worker as local loops: over SQS when `SQS_QUEUE_URL` names a queue (moto's, say),
+/// with the relay re-sending what was never published; otherwise straight over the outbox.
+async fn start_outbound(
+    config: &Config,
+    database: &Database,
+    hubspot: &warp_hubspot::HubSpotClient,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let worker = Arc::new(OutboundWorker::new(
+        database.clone(),
+        hubspot.clone(),
+        config.hubspot.portal_id,
+    ));
+    if config.sqs_queue_url.is_none() {
+        tokio::spawn(run_outbox_loop(
+            worker,
+            OUTBOX_POLL_INTERVAL,
+            shutdown.signalled(),
+        ));
+        return Ok(());
+    }
+    let (client, queue_url) = warp_sync::wiring::sqs_queue(config).await?;
+    let publisher =
+        SqsPublisher::new(client.clone(), queue_url.clone()).marking_published_in(database.clone());
+    let stop = shutdown.signalled();
+    tokio::spawn(async move { run_sqs_loop(client, queue_url, worker.as_ref(), stop).await });
+    let (database, stop) = (database.clone(), shutdown.signalled());
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            if let Err(error) = relay_once(&database, &publisher, RELAY_AFTER, RELAY_BATCH).await {
+                tracing::warn!(%error, "relay pass failed");
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(LOOP_INTERVAL) => {}
+            }
+        }
+    });
     Ok(())
 }
 

@@ -1,27 +1,18 @@
 //! Building the HubSpot client of a process and the property bootstrap command.
 
 use anyhow::Context;
-use std::sync::Arc;
-use warp_hubspot::{
-    HubSpotClient, HubSpotClientConfig, PostgresRateBudget, ensure_warp_properties,
-};
+use warp_hubspot::{HubSpotClient, ensure_warp_properties};
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
 
-/// The client, drawing on the portal's request budget shared through Postgres.
+/// The client, drawing on the portal's request budget shared through Postgres (built by
+/// `warp_sync::wiring`, the same code the Lambda functions use).
 pub async fn client(
     config: &Config,
     secrets: &SecretsCache,
     database: &Database,
 ) -> anyhow::Result<HubSpotClient> {
-    let token = secrets.resolve(&config.hubspot.token).await?;
-    let client_config = HubSpotClientConfig::from_runtime(config, token)?;
-    let budget = PostgresRateBudget::new(
-        database.pool().clone(),
-        config.hubspot.portal_id,
-        &client_config.rate_limit,
-    );
-    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?)
+    Ok(warp_sync::wiring::hubspot_client(config, secrets, database).await?)
 }
 
 /// Creates the `warp` property group and the `warp_*` properties, idempotently, and prints

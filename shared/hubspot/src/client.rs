@@ -73,7 +73,8 @@ impl Default for ListOptions {
 }
 
 /// A HubSpot CRM client for one portal. Cheap to share behind an `Arc`; build it once per
-/// process (it holds the connection pool).
+/// process (it holds the connection pool). Clones share the pool and the rate budget.
+#[derive(Clone)]
 pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: url::Url,

@@ -2,12 +2,15 @@
 //! `migrations/`. Queries use `query_typed*` (unnamed statements) so nothing pins an RDS Proxy
 //! connection.
 
+pub mod conflicts;
 pub mod customers;
 pub mod database;
 pub mod error;
 pub mod field_state;
 pub mod idempotency;
+pub mod inbound;
 pub mod outbox;
+pub mod sync_log;
 
 pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
 pub use database::{Database, DatabaseError};

@@ -76,3 +76,519 @@ impl OutboxPublisher for NoopPublisher {
         Box::pin(async {})
     }
 }
+
+// ----- the worker's side: claiming, finishing, retrying -----
+
+/// One outbox row a worker holds a lease on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRow {
+    pub id: i64,
+    pub portal_id: i64,
+    pub customer_id: Uuid,
+    /// CREATE, UPDATE, DELETE, RESYNC or PUSH_BACK.
+    pub operation: String,
+    /// The customer's version the write produced (None for rows written without one).
+    pub customer_version: Option<i64>,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+/// How failed rows are retried: jittered exponential backoff, then an operator's retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The delay after the first failed attempt (before jitter).
+    pub base: std::time::Duration,
+    /// No delay is longer than this.
+    pub cap: std::time::Duration,
+    /// After this many attempts a FAILED row is no longer due: it waits for
+    /// [`requeue_failed`].
+    pub max_attempts: i32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: std::time::Duration::from_secs(2),
+            cap: std::time::Duration::from_secs(15 * 60),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before the next attempt after `attempts` failed ones: `base · 2^(attempts−1)`,
+    /// capped, then scaled by `jitter` in 0.5..=1 so retries of many rows spread out.
+    pub fn delay(&self, attempts: i32, jitter: f64) -> std::time::Duration {
+        let exponent = attempts.saturating_sub(1).clamp(0, 30) as u32;
+        let full = self
+            .base
+            .checked_mul(1u32 << exponent)
+            .unwrap_or(self.cap)
+            .min(self.cap);
+        full.mul_f64(jitter.clamp(0.5, 1.0))
+    }
+
+    /// [`RetryPolicy::delay`] with a random jitter.
+    pub fn jittered_delay(&self, attempts: i32) -> std::time::Duration {
+        self.delay(attempts, rand::random_range(0.5..=1.0))
+    }
+}
+
+/// Which rows may be claimed: PENDING and due, FAILED and due with attempts left (fewer than
+/// the parameter `max_attempts_param`), or IN_FLIGHT with an expired lease (its worker died).
+/// `q` is the queue's alias.
+fn claimable(max_attempts_param: &str) -> String {
+    format!(
+        "q.direction = 'OUTBOUND' AND ( \
+           (q.status = 'PENDING' AND q.next_attempt_at <= now()) \
+        OR (q.status = 'FAILED' AND q.next_attempt_at <= now() AND q.attempts < {max_attempts_param}) \
+        OR (q.status = 'IN_FLIGHT' AND q.lease_until < now()))"
+    )
+}
+
+/// Claims the claimable rows among `ids` for `lease`: they become IN_FLIGHT with
+/// `lease_until = now + lease` and one more attempt. Rows already DONE, leased by another
+/// worker, not yet due, or belonging to a customer another worker is pushing right now are
+/// left alone (so duplicate and redelivered queue messages are harmless, and one customer is
+/// never pushed by two workers at once, which could let an older state overwrite a newer one).
+pub async fn claim_by_ids(
+    database: &crate::Database,
+    portal_id: i64,
+    ids: &[i64],
+    lease: std::time::Duration,
+    max_attempts: i32,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut client = database.client().await?;
+    let transaction = client.transaction().await?;
+    let claimed = claim_in(&transaction, portal_id, ids, lease, max_attempts).await?;
+    transaction.commit().await?;
+    Ok(claimed)
+}
+
+/// Claims up to `limit` due rows, oldest first (the local outbox loop, which has no queue
+/// message naming them). Rows another claimer holds a lock on are skipped.
+pub async fn claim_due(
+    database: &crate::Database,
+    portal_id: i64,
+    limit: usize,
+    lease: std::time::Duration,
+    max_attempts: i32,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    let mut client = database.client().await?;
+    let transaction = client.transaction().await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let candidates: Vec<i64> = transaction
+        .query_typed(
+            &format!(
+                "SELECT q.id FROM hubspot_sync_queue q WHERE q.portal_id = $3 AND {} \
+                 ORDER BY q.id LIMIT $1",
+                claimable("$2")
+            ),
+            &[
+                (&limit, Type::INT8),
+                (&max_attempts, Type::INT4),
+                (&portal_id, Type::INT8),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let claimed = claim_in(&transaction, portal_id, &candidates, lease, max_attempts).await?;
+    transaction.commit().await?;
+    Ok(claimed)
+}
+
+/// The claim itself. Locking order, the same for every claimer: the customers (by id) first,
+/// then the queue rows; customer writes also lock the customer first, so nothing can deadlock.
+/// Holding the customer lock makes the "no valid lease on this customer" check race-free.
+/// That check reads the customer's rows through the customer index only (OFFSET 0 fences the
+/// status predicate off the status index, which status churn bloats).
+async fn claim_in(
+    transaction: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    ids: &[i64],
+    lease: std::time::Duration,
+    max_attempts: i32,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = ids.to_vec();
+    transaction
+        .query_typed(
+            "SELECT c.id FROM customers c WHERE c.id IN \
+               (SELECT customer_id FROM hubspot_sync_queue WHERE id = ANY($1)) \
+             ORDER BY c.id FOR NO KEY UPDATE",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await?;
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let claimable = claimable("$3");
+    const ROWS_OF_CUSTOMER: &str = "SELECT o.status, o.lease_until FROM hubspot_sync_queue o \
+         WHERE o.customer_id = q.customer_id OFFSET 0";
+    let sql = format!(
+        "UPDATE hubspot_sync_queue q SET status = 'IN_FLIGHT', \
+           lease_until = now() + make_interval(secs => $2::bigint / 1000.0), \
+           attempts = q.attempts + 1, updated_at = now() \
+         WHERE q.id = ANY($1) AND q.portal_id = $4 AND {claimable} \
+           AND NOT EXISTS (SELECT 1 FROM ({ROWS_OF_CUSTOMER}) o \
+                           WHERE o.status = 'IN_FLIGHT' AND o.lease_until >= now()) \
+         RETURNING q.id, q.portal_id, q.customer_id, q.operation, q.customer_version, q.attempts"
+    );
+    let rows = transaction
+        .query_typed(
+            &sql,
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&lease_ms, Type::INT8),
+                (&max_attempts, Type::INT4),
+                (&portal_id, Type::INT8),
+            ],
+        )
+        .await?;
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            Ok(ClaimedRow {
+                id: row.try_get(0)?,
+                portal_id: row.try_get(1)?,
+                customer_id: row.try_get(2)?,
+                operation: row.try_get(3)?,
+                customer_version: row.try_get(4)?,
+                attempts: row.try_get(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claimed.sort_by_key(|row| row.id);
+    Ok(claimed)
+}
+
+/// Where an outbox row stands, for rows a claim left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowStatus {
+    pub id: i64,
+    pub status: String,
+    pub attempts: i32,
+    /// True while a worker's lease on the row is valid.
+    pub leased: bool,
+    pub outbound: bool,
+}
+
+/// The status of these rows (ids that do not exist are absent).
+pub async fn statuses(
+    database: &crate::Database,
+    ids: &[i64],
+) -> Result<Vec<RowStatus>, StoreError> {
+    let client = database.client().await?;
+    let ids = ids.to_vec();
+    let rows = client
+        .query_typed(
+            "SELECT id, status, attempts, coalesce(lease_until >= now(), false), direction = 'OUTBOUND' \
+             FROM hubspot_sync_queue WHERE id = ANY($1) ORDER BY id",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RowStatus {
+                id: row.try_get(0)?,
+                status: row.try_get(1)?,
+                attempts: row.try_get(2)?,
+                leased: row.try_get(3)?,
+                outbound: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks these rows DONE. With `superseded_up_to` = (customer, version), also every other
+/// PENDING or FAILED outbound row of that customer whose version is not newer: the state
+/// HubSpot accepted already contains their change (the diff is against HubSpot's known
+/// values, not per row). RESYNC rows are never superseded: they ask for a full push. Returns
+/// the ids marked.
+pub async fn mark_done(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[i64],
+    superseded_up_to: &[(Uuid, i64)],
+) -> Result<Vec<i64>, StoreError> {
+    let ids = ids.to_vec();
+    let (customers, versions): (Vec<Uuid>, Vec<i64>) = superseded_up_to.iter().copied().unzip();
+    let rows = client
+        .query_typed(
+            // The customer index finds the superseded rows; OFFSET 0 keeps the planner from
+            // also ANDing in the status index, which every status change bloats (it grew the
+            // cost of each pass with the size of the queue).
+            "UPDATE hubspot_sync_queue q SET status = 'DONE', lease_until = NULL, last_error = NULL, updated_at = now() \
+             FROM (SELECT unnest($1::bigint[]) AS id \
+                   UNION \
+                   SELECT o.id FROM unnest($2::uuid[], $3::bigint[]) AS s(customer_id, version) \
+                   CROSS JOIN LATERAL (SELECT id, status, direction, operation, customer_version \
+                       FROM hubspot_sync_queue WHERE customer_id = s.customer_id OFFSET 0) o \
+                   WHERE o.status IN ('PENDING', 'FAILED') AND o.direction = 'OUTBOUND' \
+                     AND o.operation <> 'RESYNC' AND o.customer_version <= s.version) AS t \
+             WHERE q.id = t.id \
+             RETURNING q.id",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&customers, Type::UUID_ARRAY),
+                (&versions, Type::INT8_ARRAY),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect::<Result<Vec<i64>, StoreError>>()
+}
+
+/// Marks these rows FAILED with `error` (our message or HubSpot's category and message, never
+/// property values), due again after `retry_after`.
+pub async fn mark_failed(
+    client: &impl tokio_postgres::GenericClient,
+    failures: &[(i64, String, std::time::Duration)],
+) -> Result<(), StoreError> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(failures.len());
+    let mut errors = Vec::with_capacity(failures.len());
+    let mut delays_ms = Vec::with_capacity(failures.len());
+    for (id, error, delay) in failures {
+        ids.push(*id);
+        errors.push(truncate(error, 2_000));
+        delays_ms.push(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+    }
+    client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue q SET status = 'FAILED', lease_until = NULL, last_error = f.error, \
+               next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000.0), updated_at = now() \
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS f(id, error, delay_ms) \
+             WHERE q.id = f.id AND q.status = 'IN_FLIGHT'",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&errors, Type::TEXT_ARRAY),
+                (&delays_ms, Type::INT8_ARRAY),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Gives rows back without counting the attempt against them (the worker could not even
+/// start, e.g. the database failed after the claim): PENDING, due now.
+pub async fn release(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    let ids = ids.to_vec();
+    client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue SET status = 'PENDING', lease_until = NULL, \
+               attempts = greatest(attempts - 1, 0), updated_at = now() \
+             WHERE id = ANY($1) AND status = 'IN_FLIGHT'",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The operator's retry: every FAILED outbound row becomes PENDING, due now, with its
+/// attempts reset and unpublished (so the relay sends it if the caller does not). Returns
+/// the ids requeued.
+pub async fn requeue_failed(database: &crate::Database) -> Result<Vec<i64>, StoreError> {
+    let client = database.client().await?;
+    let rows = client
+        .query_typed(
+            "UPDATE hubspot_sync_queue SET status = 'PENDING', attempts = 0, next_attempt_at = now(), \
+               lease_until = NULL, published_at = NULL, updated_at = now() \
+             WHERE status = 'FAILED' AND direction = 'OUTBOUND' RETURNING id",
+            &[],
+        )
+        .await?;
+    let mut ids = rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Enqueues a RESYNC (a full push of every mapped field) for one customer; `NotFound` when
+/// there is no such customer. `portal_id` None means the portal of the customer's latest
+/// outbox row (every customer write leaves one).
+pub async fn enqueue_resync(
+    database: &crate::Database,
+    portal_id: Option<i64>,
+    customer_id: Uuid,
+) -> Result<i64, StoreError> {
+    let client = database.client().await?;
+    let row = client
+        .query_typed_opt(
+            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
+             SELECT p.portal_id, c.id, 'RESYNC', 'OUTBOUND', 'PENDING', c.version FROM customers c \
+             CROSS JOIN LATERAL (SELECT coalesce($2, (SELECT portal_id FROM hubspot_sync_queue \
+                 WHERE customer_id = c.id ORDER BY id DESC LIMIT 1)) AS portal_id) p \
+             WHERE c.id = $1 AND p.portal_id IS NOT NULL RETURNING id",
+            &[(&customer_id, Type::UUID), (&portal_id, Type::INT8)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row.try_get(0)?)
+}
+
+/// The rows the relay should (re-)publish, oldest first: never published or last published
+/// before `older_than` ago, and still waiting: PENDING and due, FAILED and due with attempts
+/// left (below `max_attempts`), or IN_FLIGHT with an expired lease.
+pub async fn due_for_relay(
+    database: &crate::Database,
+    older_than: std::time::Duration,
+    limit: usize,
+    max_attempts: i32,
+) -> Result<Vec<i64>, StoreError> {
+    let client = database.client().await?;
+    let older_than_ms = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT q.id FROM hubspot_sync_queue q WHERE {} \
+           AND coalesce(q.published_at, q.created_at) <= now() - make_interval(secs => $1::bigint / 1000.0) \
+         ORDER BY q.id LIMIT $2",
+        claimable("$3")
+    );
+    let rows = client
+        .query_typed(
+            &sql,
+            &[
+                (&older_than_ms, Type::INT8),
+                (&limit, Type::INT8),
+                (&max_attempts, Type::INT4),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect::<Result<Vec<i64>, StoreError>>()
+}
+
+/// Records that the relay (re-)published these rows now, whether or not they had been before.
+pub async fn mark_republished(database: &crate::Database, ids: &[i64]) -> Result<u64, StoreError> {
+    let client = database.client().await?;
+    let ids = ids.to_vec();
+    Ok(client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue SET published_at = now(), updated_at = now() WHERE id = ANY($1)",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await?)
+}
+
+/// These customers, deleted or not, in one query (the worker loads every customer of a batch).
+pub async fn load_customers(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, warp_domain::customer::Customer>, StoreError> {
+    let ids = ids.to_vec();
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id = ANY($1)",
+        crate::customers::COLUMNS
+    );
+    let rows = client
+        .query_typed(&sql, &[(&ids, Type::UUID_ARRAY)])
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let customer = crate::customers::customer_from_row(row)?;
+            Ok((customer.id, customer))
+        })
+        .collect()
+}
+
+/// Links customers to their HubSpot companies (`external_ids.hubspot_company_id`) after a
+/// push. Not a customer write: the version stays, no outbox row, no WARP-side field state.
+/// Returns the links not stored because another customer already holds that company id
+/// (checked first, so one clash fails alone and the caller's transaction stays usable).
+pub async fn link_hubspot_companies(
+    client: &impl tokio_postgres::GenericClient,
+    links: &[(Uuid, String)],
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let companies: Vec<String> = links.iter().map(|(_, company)| company.clone()).collect();
+    let holders: std::collections::HashMap<String, Uuid> = client
+        .query_typed(
+            // `?` lets the planner use the partial unique index on the company id.
+            "SELECT external_ids->>'hubspot_company_id', id FROM customers \
+             WHERE external_ids ? 'hubspot_company_id' AND external_ids->>'hubspot_company_id' = ANY($1)",
+            &[(&companies, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let (clashes, free): (Vec<_>, Vec<_>) =
+        links.iter().cloned().partition(|(customer, company)| {
+            holders
+                .get(company)
+                .is_some_and(|holder| holder != customer)
+        });
+    if !free.is_empty() {
+        let (customers, companies): (Vec<Uuid>, Vec<String>) = free.into_iter().unzip();
+        client
+            .execute_typed(
+                "UPDATE customers c SET external_ids = jsonb_set(c.external_ids, '{hubspot_company_id}', to_jsonb(l.company_id)) \
+                 FROM unnest($1::uuid[], $2::text[]) AS l(customer_id, company_id) \
+                 WHERE c.id = l.customer_id AND c.external_ids->>'hubspot_company_id' IS DISTINCT FROM l.company_id",
+                &[(&customers, Type::UUID_ARRAY), (&companies, Type::TEXT_ARRAY)],
+            )
+            .await?;
+    }
+    Ok(clashes)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jitter_keeps_half_to_all() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(900),
+            max_attempts: 10,
+        };
+        assert_eq!(policy.delay(1, 1.0), Duration::from_secs(2));
+        assert_eq!(policy.delay(2, 1.0), Duration::from_secs(4));
+        assert_eq!(policy.delay(5, 1.0), Duration::from_secs(32));
+        assert_eq!(policy.delay(20, 1.0), Duration::from_secs(900));
+        assert_eq!(policy.delay(i32::MAX, 1.0), Duration::from_secs(900));
+        assert_eq!(policy.delay(0, 1.0), Duration::from_secs(2));
+        assert_eq!(policy.delay(3, 0.5), Duration::from_secs(4));
+        assert_eq!(
+            policy.delay(3, 0.1),
+            Duration::from_secs(4),
+            "jitter floor 0.5"
+        );
+        for attempts in 1..40 {
+            let delay = policy.jittered_delay(attempts);
+            let full = policy.delay(attempts, 1.0);
+            assert!(delay <= full && delay >= full / 2, "{attempts}: {delay:?}");
+        }
+    }
+
+    #[test]
+    fn truncation_is_by_characters() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("äöüß", 2), "äö…");
+    }
+}

@@ -6,3 +6,4 @@
 pub mod outbound;
 pub mod queue;
 pub mod relay;
+pub mod wiring;

@@ -1,1 +1,872 @@
-//! The outbound worker core (being written).
+//! The outbound worker: from outbox rows to HubSpot companies (DESIGN §1 `sync-worker`, §4
+//! guarantees 1–5).
+//!
+//! One pass: claim the rows (a lease, so duplicate or redelivered messages are harmless) →
+//! coalesce them per customer (one push per customer however many rows) → load the customers
+//! and their field states → per customer, the fields to send: everything for a customer not
+//! yet linked to a company or asked to RESYNC, else only the fields whose value differs from
+//! the value HubSpot is known to hold → customers with nothing to send are DONE at once, no
+//! HubSpot call (guarantee 3) → the rest go in batch upserts keyed by `warp_ban`, 100 a call
+//! (guarantee 2: a retry updates, it cannot create a second company) → per customer HubSpot
+//! accepted: link the company id, record the sent values as HubSpot's known values, mark its
+//! rows DONE, log SUCCESS; per customer it refused: mark its rows FAILED with backoff.
+//!
+//! A row is DONE only after HubSpot accepted the values it carried. The customer is loaded
+//! after its rows were claimed, so every claimed row's change is in what is sent; a change
+//! committed meanwhile has a newer row, which is not claimed and stays PENDING for the next
+//! pass.
+
+use chrono::Utc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use warp_domain::customer::Customer;
+use warp_domain::sync::{
+    FieldChange, FieldMap, FieldValues, WarpField, customer_field_values, full_push, outbound_diff,
+};
+use warp_hubspot::{
+    BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, HubSpotClient, HubSpotError,
+    WARP_BAN_PROPERTY,
+};
+use warp_store::field_state::{self, Side};
+use warp_store::outbox::{self, ClaimedRow, RetryPolicy};
+use warp_store::sync_log::{self, LogStatus, OutboundLogEntry};
+use warp_store::{Database, StoreError};
+
+/// How long a claim holds rows by default: longer than one pass can take (10 batch calls
+/// paced by the rate budget), short enough that a crashed worker's rows come back soon.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+/// How many batch calls of one pass may be in flight at once.
+pub const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// How many due rows the local loop claims per pass.
+pub const LOOP_BATCH: usize = 500;
+
+/// What stops a pass before it could process anything.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("outbox store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessReport {
+    /// Rows that are DONE, or need nothing from this caller (already done, being processed by
+    /// another worker, out of attempts): a queue may forget them.
+    pub succeeded: Vec<i64>,
+    /// Rows not done, with why (no values, never PII): a queue should deliver them again.
+    pub failed: Vec<(i64, String)>,
+    /// Customers whose values HubSpot accepted in this pass.
+    pub pushed_customers: usize,
+    /// Batch calls made to HubSpot (not counting the client's own retries).
+    pub hubspot_calls: usize,
+}
+
+impl ProcessReport {
+    fn absorb(&mut self, other: ProcessReport) {
+        self.succeeded.extend(other.succeeded);
+        self.failed.extend(other.failed);
+        self.pushed_customers += other.pushed_customers;
+        self.hubspot_calls += other.hubspot_calls;
+    }
+
+    /// Ids in ascending order, whatever order the calls finished in.
+    fn sorted(mut self) -> Self {
+        self.succeeded.sort_unstable();
+        self.failed.sort_by_key(|(id, _)| *id);
+        self
+    }
+
+    fn fail_all(ids: impl IntoIterator<Item = i64>, why: &str) -> Self {
+        ProcessReport {
+            failed: ids.into_iter().map(|id| (id, why.to_owned())).collect(),
+            ..ProcessReport::default()
+        }
+    }
+
+    /// How many rows this pass looked at.
+    pub fn rows(&self) -> usize {
+        self.succeeded.len() + self.failed.len()
+    }
+}
+
+/// Pushes outbox rows to HubSpot. Build it once per process; it is cheap to share in an `Arc`.
+pub struct OutboundWorker {
+    database: Database,
+    hubspot: HubSpotClient,
+    field_map: FieldMap,
+    portal_id: i64,
+    lease: Duration,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for OutboundWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundWorker")
+            .field("portal_id", &self.portal_id)
+            .field("lease", &self.lease)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One customer's push in a pass.
+struct Push {
+    customer: Customer,
+    rows: Vec<ClaimedRow>,
+    changes: Vec<FieldChange>,
+    operation: String,
+}
+
+impl Push {
+    fn row_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.rows.iter().map(|row| row.id)
+    }
+
+    fn newest_row(&self) -> i64 {
+        self.rows.iter().map(|row| row.id).max().unwrap_or_default()
+    }
+
+    fn field_names(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .map(|change| change.field.as_str().to_owned())
+            .collect()
+    }
+
+    /// The upsert input: keyed by BAN, the BAN always among the properties.
+    fn upsert_input(&self) -> BatchUpsertInput {
+        let ban = self.customer.ban.as_str().to_owned();
+        let mut properties: BTreeMap<String, String> = self
+            .changes
+            .iter()
+            .map(|change| {
+                (
+                    change.hubspot_property.clone(),
+                    change.hubspot_value().to_owned(),
+                )
+            })
+            .collect();
+        properties.insert(WARP_BAN_PROPERTY.to_owned(), ban.clone());
+        BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, properties)
+    }
+
+    /// The values HubSpot holds once it accepted this push.
+    fn pushed_values(&self) -> FieldValues {
+        let mut values: FieldValues = self
+            .changes
+            .iter()
+            .map(|change| (change.field, change.value.as_deref()))
+            .collect();
+        values.set(WarpField::Ban, Some(self.customer.ban.as_str()));
+        values
+    }
+}
+
+/// What HubSpot said about one customer's input.
+enum Answer {
+    /// `written_at`: HubSpot's own time of the write (the company's `updatedAt`), recorded as
+    /// when HubSpot's side changed, so the webhook echo of this very write is not newer.
+    Accepted {
+        company_id: String,
+        written_at: chrono::DateTime<Utc>,
+    },
+    Refused {
+        error: String,
+    },
+}
+
+impl Answer {
+    fn accepted(upserted: &warp_hubspot::UpsertedCompany) -> Self {
+        Answer::Accepted {
+            company_id: upserted.company.id.as_str().to_owned(),
+            written_at: upserted.company.updated_at,
+        }
+    }
+}
+
+impl OutboundWorker {
+    pub fn new(database: Database, hubspot: HubSpotClient, portal_id: i64) -> Self {
+        OutboundWorker {
+            database,
+            hubspot,
+            field_map: FieldMap::default_mapping(),
+            portal_id,
+            lease: DEFAULT_LEASE,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Uses this field mapping (e.g. read from `hubspot_sync_config`) instead of the default.
+    pub fn with_field_map(mut self, field_map: FieldMap) -> Self {
+        self.field_map = field_map;
+        self
+    }
+
+    /// How long a claim holds its rows.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How failed rows are retried.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Processes these outbox rows; returns the ids that FAILED (to be retried by SQS); rows
+    /// that are DONE, skipped as duplicates or already processed count as success.
+    pub async fn process(&self, outbox_ids: &[i64]) -> ProcessReport {
+        let mut ids = outbox_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let claimed = match outbox::claim_by_ids(
+            &self.database,
+            self.portal_id,
+            &ids,
+            self.lease,
+            self.retry.max_attempts,
+        )
+        .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(error = %error, rows = ids.len(), "could not claim outbox rows");
+                return ProcessReport::fail_all(ids, &format!("could not claim: {error}"));
+            }
+        };
+        let claimed_ids: HashSet<i64> = claimed.iter().map(|row| row.id).collect();
+        let unclaimed: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !claimed_ids.contains(id))
+            .collect();
+        let mut report = self.classify_unclaimed(&unclaimed).await;
+        report.absorb(self.process_claimed(claimed).await);
+        report.sorted()
+    }
+
+    /// Claims up to `limit` due rows itself and processes them (the local loop).
+    pub async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        let claimed = outbox::claim_due(
+            &self.database,
+            self.portal_id,
+            limit,
+            self.lease,
+            self.retry.max_attempts,
+        )
+        .await?;
+        Ok(self.process_claimed(claimed).await.sorted())
+    }
+
+    /// Why rows a claim left alone were left alone, and whether a queue should retry them.
+    async fn classify_unclaimed(&self, ids: &[i64]) -> ProcessReport {
+        if ids.is_empty() {
+            return ProcessReport::default();
+        }
+        let statuses = match outbox::statuses(&self.database, ids).await {
+            Ok(statuses) => statuses,
+            Err(error) => {
+                return ProcessReport::fail_all(
+                    ids.iter().copied(),
+                    &format!("could not read the rows: {error}"),
+                );
+            }
+        };
+        let by_id: HashMap<i64, &outbox::RowStatus> = statuses.iter().map(|s| (s.id, s)).collect();
+        let mut report = ProcessReport::default();
+        for id in ids {
+            let Some(status) = by_id.get(id) else {
+                // No such row: a retry cannot make it appear.
+                tracing::warn!(outbox_id = id, "unknown outbox id skipped");
+                report.succeeded.push(*id);
+                continue;
+            };
+            let done_for_the_queue = !status.outbound
+                || status.status == "DONE"
+                || (status.status == "IN_FLIGHT" && status.leased)
+                || (status.status == "FAILED" && status.attempts >= self.retry.max_attempts);
+            if done_for_the_queue {
+                report.succeeded.push(*id);
+            } else if status.status == "FAILED" {
+                report
+                    .failed
+                    .push((*id, "waiting for its retry time".to_owned()));
+            } else {
+                report
+                    .failed
+                    .push((*id, "another push of this customer is in flight".to_owned()));
+            }
+        }
+        report
+    }
+
+    /// Everything after the claim. A database failure gives the rows back (PENDING) and
+    /// reports them failed; the lease would bring them back anyway.
+    async fn process_claimed(&self, claimed: Vec<ClaimedRow>) -> ProcessReport {
+        if claimed.is_empty() {
+            return ProcessReport::default();
+        }
+        let ids: Vec<i64> = claimed.iter().map(|row| row.id).collect();
+        match self.push_claimed(claimed).await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(error = %error, rows = ids.len(), "outbound pass failed after the claim");
+                if let Ok(client) = self.database.client().await {
+                    let done = outbox::statuses(&self.database, &ids)
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|s| s.status == "IN_FLIGHT")
+                        .map(|s| s.id)
+                        .collect::<Vec<_>>();
+                    let _ = outbox::release(&**client, &done).await;
+                }
+                ProcessReport::fail_all(ids, &format!("outbound pass failed: {error}"))
+            }
+        }
+    }
+
+    async fn push_claimed(&self, claimed: Vec<ClaimedRow>) -> Result<ProcessReport, StoreError> {
+        let started_at = Utc::now();
+        let mut rows_by_customer: BTreeMap<Uuid, Vec<ClaimedRow>> = BTreeMap::new();
+        for row in claimed {
+            rows_by_customer
+                .entry(row.customer_id)
+                .or_default()
+                .push(row);
+        }
+        let customer_ids: Vec<Uuid> = rows_by_customer.keys().copied().collect();
+        let client = self.database.client().await?;
+        let mut customers = outbox::load_customers(&**client, &customer_ids).await?;
+        let states = field_state::load(&**client, self.portal_id, &customer_ids).await?;
+
+        let mut report = ProcessReport::default();
+        let mut unchanged: Vec<Push> = Vec::new();
+        let mut to_send: Vec<Push> = Vec::new();
+        let mut missing: Vec<(i64, String, Duration)> = Vec::new();
+        for (customer_id, rows) in rows_by_customer {
+            let Some(customer) = customers.remove(&customer_id) else {
+                for row in &rows {
+                    let why = "the customer does not exist".to_owned();
+                    report.failed.push((row.id, why.clone()));
+                    missing.push((row.id, why, self.retry.jittered_delay(row.attempts)));
+                }
+                continue;
+            };
+            let resync = rows.iter().any(|row| row.operation == "RESYNC");
+            let operation = if resync {
+                "RESYNC".to_owned()
+            } else {
+                rows.iter()
+                    .max_by_key(|row| row.id)
+                    .map(|row| row.operation.clone())
+                    .unwrap_or_default()
+            };
+            let warp = customer_field_values(&customer);
+            let changes = if resync || customer.external_ids.hubspot_company_id.is_none() {
+                full_push(&self.field_map, &warp)
+            } else {
+                let known = states
+                    .get(&customer_id)
+                    .map(field_state::hubspot_known_values)
+                    .unwrap_or_default();
+                outbound_diff(&self.field_map, &warp, &known)
+            };
+            let push = Push {
+                customer,
+                rows,
+                changes,
+                operation,
+            };
+            if push.changes.is_empty() {
+                unchanged.push(push);
+            } else {
+                to_send.push(push);
+            }
+        }
+        outbox::mark_failed(&**client, &missing).await?;
+
+        // Guarantee 3: nothing differs from what HubSpot holds, so nothing is sent.
+        if !unchanged.is_empty() {
+            let ids: Vec<i64> = unchanged.iter().flat_map(Push::row_ids).collect();
+            let superseded: Vec<(Uuid, i64)> = unchanged
+                .iter()
+                .map(|push| (push.customer.id, push.customer.version))
+                .collect();
+            outbox::mark_done(&**client, &ids, &superseded).await?;
+            let entries: Vec<OutboundLogEntry> = unchanged
+                .iter()
+                .map(|push| OutboundLogEntry {
+                    portal_id: self.portal_id,
+                    queue_id: push.newest_row(),
+                    customer_id: push.customer.id,
+                    operation: push.operation.clone(),
+                    status: LogStatus::Skipped,
+                    fields: Vec::new(),
+                    hubspot_company_id: push.customer.external_ids.hubspot_company_id.clone(),
+                    error: None,
+                    started_at,
+                })
+                .collect();
+            sync_log::insert_outbound(&**client, &entries).await?;
+            report.succeeded.extend(ids);
+        }
+        drop(client);
+
+        // Chunks of one batch call each, recorded as soon as HubSpot answered, so a crash
+        // loses at most one call's bookkeeping (which the upsert makes safe to repeat).
+        let mut chunks = Vec::new();
+        let mut rest = to_send;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(BATCH_INPUT_LIMIT));
+            chunks.push(std::mem::replace(&mut rest, tail));
+        }
+        // A few calls in flight at once, so one call's bookkeeping overlaps the next call;
+        // the rate budget still paces the calls. Chunks hold different customers.
+        use futures::StreamExt;
+        let outcomes: Vec<Result<ProcessReport, StoreError>> = futures::stream::iter(chunks)
+            .map(|chunk| self.push_chunk(chunk, started_at))
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(chunk_report) => report.absorb(chunk_report),
+                Err(error) => first_error = first_error.or(Some(error)),
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// One batch upsert of at most 100 customers, and its bookkeeping.
+    async fn push_chunk(
+        &self,
+        chunk: Vec<Push>,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Result<ProcessReport, StoreError> {
+        let inputs: Vec<BatchUpsertInput> = chunk.iter().map(Push::upsert_input).collect();
+        let result = self.hubspot.batch_upsert_companies(&inputs).await;
+        let mut report = ProcessReport {
+            hubspot_calls: result.calls,
+            ..ProcessReport::default()
+        };
+        let mut answers = answers_by_input(&inputs, &result);
+
+        // The bookkeeping of one call is one transaction: one commit instead of one per
+        // customer, and never a row DONE without HubSpot's values recorded.
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let connection: &tokio_postgres::Transaction<'_> = &transaction;
+        let links: Vec<(Uuid, String)> = chunk
+            .iter()
+            .zip(&answers)
+            .filter_map(|(push, answer)| match answer {
+                Answer::Accepted { company_id, .. }
+                    if push.customer.external_ids.hubspot_company_id.as_deref()
+                        != Some(company_id.as_str()) =>
+                {
+                    Some((push.customer.id, company_id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let clashes = outbox::link_hubspot_companies(connection, &links).await?;
+        let mut records = Vec::new();
+        for (push, answer) in chunk.iter().zip(answers.iter_mut()) {
+            if let Answer::Accepted {
+                company_id,
+                written_at,
+            } = answer
+            {
+                let written_at = *written_at;
+                // HubSpot holds the values either way; record them so the next diff is right.
+                let values = push.pushed_values();
+                records.push(async move {
+                    field_state::record(
+                        connection,
+                        self.portal_id,
+                        push.customer.id,
+                        Side::HubSpot,
+                        &values,
+                        written_at,
+                    )
+                    .await
+                });
+                if clashes
+                    .iter()
+                    .any(|(customer, _)| *customer == push.customer.id)
+                {
+                    *answer = Answer::Refused {
+                        error: format!(
+                            "HubSpot company {company_id} is already linked to another customer"
+                        ),
+                    };
+                }
+            }
+        }
+        // Sent together on one connection: tokio-postgres pipelines them.
+        for outcome in futures::future::join_all(records).await {
+            outcome?;
+        }
+
+        let mut done_ids = Vec::new();
+        let mut superseded = Vec::new();
+        let mut failures = Vec::new();
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (push, answer) in chunk.iter().zip(&answers) {
+            let (status, company_id, error) = match answer {
+                Answer::Accepted { company_id, .. } => {
+                    done_ids.extend(push.row_ids());
+                    superseded.push((push.customer.id, push.customer.version));
+                    report.succeeded.extend(push.row_ids());
+                    report.pushed_customers += 1;
+                    (LogStatus::Success, Some(company_id.clone()), None)
+                }
+                Answer::Refused { error } => {
+                    for row in &push.rows {
+                        failures.push((
+                            row.id,
+                            error.clone(),
+                            self.retry.jittered_delay(row.attempts),
+                        ));
+                        report.failed.push((row.id, error.clone()));
+                    }
+                    (
+                        LogStatus::Failed,
+                        push.customer.external_ids.hubspot_company_id.clone(),
+                        Some(error.clone()),
+                    )
+                }
+            };
+            entries.push(OutboundLogEntry {
+                portal_id: self.portal_id,
+                queue_id: push.newest_row(),
+                customer_id: push.customer.id,
+                operation: push.operation.clone(),
+                status,
+                fields: push.field_names(),
+                hubspot_company_id: company_id,
+                error,
+                started_at,
+            });
+        }
+        outbox::mark_done(connection, &done_ids, &superseded).await?;
+        outbox::mark_failed(connection, &failures).await?;
+        sync_log::insert_outbound(connection, &entries).await?;
+        transaction.commit().await?;
+        tracing::info!(
+            customers = chunk.len(),
+            accepted = report.pushed_customers,
+            refused = chunk.len() - report.pushed_customers,
+            calls = report.hubspot_calls,
+            "outbound batch pushed"
+        );
+        Ok(report)
+    }
+}
+
+/// Matches HubSpot's answer to each input: results by their `warp_ban`, per-input errors by
+/// the unique values in their context, whole-call failures by their input range. An input
+/// with no answer at all counts as refused (the upsert is safe to send again).
+fn answers_by_input(
+    inputs: &[BatchUpsertInput],
+    result: &warp_hubspot::BatchResult<warp_hubspot::UpsertedCompany>,
+) -> Vec<Answer> {
+    let index_of: HashMap<&str, usize> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| (input.unique_value.as_str(), index))
+        .collect();
+    let mut answers: Vec<Option<Answer>> = inputs.iter().map(|_| None).collect();
+    let mut unmatched_results = Vec::new();
+    for upserted in &result.results {
+        let ban = upserted.company.property(WARP_BAN_PROPERTY);
+        match ban.and_then(|ban| index_of.get(ban)) {
+            Some(&index) => answers[index] = Some(Answer::accepted(upserted)),
+            None => unmatched_results.push(upserted),
+        }
+    }
+    // HubSpot's answer may omit the unique property; a complete answer with one result per
+    // input is then in input order.
+    if !unmatched_results.is_empty() && result.is_complete() && result.results.len() == inputs.len()
+    {
+        for (index, upserted) in result.results.iter().enumerate() {
+            answers[index] = Some(Answer::accepted(upserted));
+        }
+    }
+    let mut unattributed = None;
+    for error in &result.errors {
+        let description = describe_item_error(error);
+        let named: Vec<usize> = error
+            .context
+            .get("ids")
+            .into_iter()
+            .flatten()
+            .filter_map(|id| index_of.get(id.as_str()).copied())
+            .collect();
+        if named.is_empty() {
+            unattributed = Some(description);
+            continue;
+        }
+        for index in named {
+            answers[index] = Some(Answer::Refused {
+                error: description.clone(),
+            });
+        }
+    }
+    for failed in &result.failed_calls {
+        let description = describe_call_error(&failed.error);
+        for index in failed.inputs.clone() {
+            if let Some(answer) = answers.get_mut(index) {
+                *answer = Some(Answer::Refused {
+                    error: description.clone(),
+                });
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| Answer::Refused {
+                error: unattributed
+                    .clone()
+                    .unwrap_or_else(|| "HubSpot's answer did not include this input".to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// A per-input error as stored: status, category and the properties at fault (their names).
+/// HubSpot's messages are left out: they may quote the values, which are PII.
+fn describe_item_error(error: &BatchItemError) -> String {
+    let properties: Vec<&str> = error
+        .errors
+        .iter()
+        .filter_map(|detail| detail.location.as_deref())
+        .collect();
+    let mut text = format!("HubSpot refused the input ({}", error.category);
+    if !error.status.is_empty() && error.status != "error" {
+        text.push_str(&format!(", {}", error.status));
+    }
+    text.push(')');
+    if !properties.is_empty() {
+        text.push_str(&format!(" on properties: {}", properties.join(", ")));
+    }
+    text
+}
+
+/// A whole-call failure as stored: its kind, status and HubSpot's category, without messages.
+fn describe_call_error(error: &HubSpotError) -> String {
+    let kind = match error {
+        HubSpotError::RateLimited { .. } => "rate limited",
+        HubSpotError::Unauthorized { .. } => "credentials refused",
+        HubSpotError::NotFound { .. } => "not found",
+        HubSpotError::Conflict { .. } => "conflict",
+        HubSpotError::Validation { .. } => "request refused",
+        HubSpotError::Locked { .. } => "record locked",
+        HubSpotError::Server { .. } => "server error",
+        HubSpotError::UnexpectedStatus { .. } => "unexpected answer",
+        HubSpotError::Timeout => "no answer in time",
+        HubSpotError::Connect(_) => "could not connect",
+        HubSpotError::Transport(_) => "connection failed",
+        HubSpotError::Decode(_) => "unreadable answer",
+        HubSpotError::Budget(_) => "rate budget unavailable",
+        HubSpotError::InvalidRequest(_) => "invalid request",
+    };
+    let mut text = format!("HubSpot batch call failed: {kind}");
+    if let Some(status) = error.status() {
+        text.push_str(&format!(" ({status})"));
+    }
+    if let Some(category) = error.body().and_then(|body| body.category.as_deref()) {
+        text.push_str(&format!(", {category}"));
+    }
+    if let HubSpotError::Validation { field_errors, .. } = error {
+        let properties: Vec<&str> = field_errors
+            .iter()
+            .filter_map(|detail| detail.location.as_deref())
+            .collect();
+        if !properties.is_empty() {
+            text.push_str(&format!(" on properties: {}", properties.join(", ")));
+        }
+    }
+    if error.is_retryable() {
+        text.push_str(" (retryable)");
+    }
+    text
+}
+
+/// The local outbox loop (`make dev`): every `interval`, processes due rows until none are
+/// left, until `shutdown` completes. Errors are logged and the loop goes on.
+pub async fn run_outbox_loop(
+    worker: Arc<OutboundWorker>,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        loop {
+            let pass = tokio::select! {
+                _ = &mut shutdown => return,
+                pass = worker.process_due(LOOP_BATCH) => pass,
+            };
+            match pass {
+                Ok(report) if report.rows() > 0 => {
+                    tracing::debug!(
+                        succeeded = report.succeeded.len(),
+                        failed = report.failed.len(),
+                        calls = report.hubspot_calls,
+                        "outbox pass"
+                    );
+                    // A full pass may have left more rows; an all-failed one waits.
+                    if report.rows() < LOOP_BATCH || report.succeeded.is_empty() {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "outbox pass failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use warp_hubspot::{BatchResult, Company, CompanyId, ErrorDetail, UpsertedCompany};
+
+    fn input(ban: &str) -> BatchUpsertInput {
+        BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, BTreeMap::new())
+    }
+
+    fn upserted(id: &str, ban: Option<&str>) -> UpsertedCompany {
+        let now = Utc::now();
+        let mut properties = BTreeMap::new();
+        if let Some(ban) = ban {
+            properties.insert(WARP_BAN_PROPERTY.to_owned(), Some(ban.to_owned()));
+        }
+        UpsertedCompany {
+            company: Company {
+                id: CompanyId::parse(id).unwrap(),
+                properties,
+                properties_with_history: BTreeMap::new(),
+                created_at: now,
+                updated_at: now,
+                archived: false,
+                archived_at: None,
+            },
+            created: true,
+        }
+    }
+
+    fn accepted(answer: &Answer) -> Option<&str> {
+        match answer {
+            Answer::Accepted { company_id, .. } => Some(company_id),
+            Answer::Refused { .. } => None,
+        }
+    }
+
+    #[test]
+    fn results_and_errors_are_matched_by_ban_not_position() {
+        let inputs = [
+            input("ZT-000000001"),
+            input("ZT-000000002"),
+            input("ZT-000000003"),
+        ];
+        let mut context = BTreeMap::new();
+        context.insert("ids".to_owned(), vec!["ZT-000000002".to_owned()]);
+        let result = BatchResult {
+            results: vec![
+                upserted("30", Some("ZT-000000003")),
+                upserted("10", Some("ZT-000000001")),
+            ],
+            errors: vec![BatchItemError {
+                status: "error".into(),
+                category: "VALIDATION_ERROR".into(),
+                message: "RESELLER is not a valid option".into(),
+                context,
+                errors: vec![ErrorDetail {
+                    location: Some("warp_customer_type".into()),
+                    ..ErrorDetail::default()
+                }],
+                sub_category: None,
+            }],
+            failed_calls: Vec::new(),
+            calls: 1,
+        };
+        let answers = answers_by_input(&inputs, &result);
+        assert_eq!(accepted(&answers[0]), Some("10"));
+        assert_eq!(accepted(&answers[2]), Some("30"));
+        let Answer::Refused { error } = &answers[1] else {
+            panic!("the second input was refused")
+        };
+        assert!(error.contains("VALIDATION_ERROR"), "{error}");
+        assert!(error.contains("warp_customer_type"), "{error}");
+        assert!(!error.contains("RESELLER"), "no values in errors: {error}");
+    }
+
+    #[test]
+    fn results_without_the_ban_fall_back_to_order_only_when_complete() {
+        let inputs = [input("ZT-000000001"), input("ZT-000000002")];
+        let complete = BatchResult {
+            results: vec![upserted("10", None), upserted("20", None)],
+            ..BatchResult::default()
+        };
+        let answers = answers_by_input(&inputs, &complete);
+        assert_eq!(accepted(&answers[0]), Some("10"));
+        assert_eq!(accepted(&answers[1]), Some("20"));
+
+        let partial = BatchResult {
+            results: vec![upserted("10", None)],
+            ..BatchResult::default()
+        };
+        let answers = answers_by_input(&inputs, &partial);
+        assert!(answers.iter().all(|a| accepted(a).is_none()));
+    }
+
+    #[test]
+    fn a_failed_call_refuses_every_input_it_carried() {
+        let inputs = [input("ZT-000000001"), input("ZT-000000002")];
+        let result: BatchResult<UpsertedCompany> = BatchResult {
+            failed_calls: vec![warp_hubspot::FailedBatchCall {
+                inputs: 0..2,
+                error: HubSpotError::Timeout,
+            }],
+            calls: 1,
+            ..BatchResult::default()
+        };
+        let answers = answers_by_input(&inputs, &result);
+        for answer in &answers {
+            let Answer::Refused { error } = answer else {
+                panic!("refused")
+            };
+            assert!(error.contains("no answer in time"));
+            assert!(error.contains("retryable"));
+        }
+    }
+}

@@ -33,6 +33,9 @@ const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 pub struct WebhookState {
     config: Arc<WebhookConfig>,
     database: Database,
+    /// Signalled after a delivery stored new events, so a local processing loop starts at once
+    /// (see `process::run_inbound_loop_with_kick`); a cheap, non-blocking call.
+    processing_kick: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl WebhookState {
@@ -40,7 +43,14 @@ impl WebhookState {
         WebhookState {
             config: Arc::new(config),
             database,
+            processing_kick: None,
         }
+    }
+
+    /// Wakes `kick` whenever a delivery stored at least one new event.
+    pub fn with_processing_kick(mut self, kick: Arc<tokio::sync::Notify>) -> Self {
+        self.processing_kick = Some(kick);
+        self
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -148,6 +158,11 @@ async fn receive_delivery(State(state): State<WebhookState>, request: Request) -
                 first_event_id = events.first().map(|(event, _)| event.event_id),
                 "webhook delivery stored"
             );
+            if stored > 0
+                && let Some(kick) = &state.processing_kick
+            {
+                kick.notify_one();
+            }
             let receipt = DeliveryReceipt {
                 received,
                 stored,

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, side by side, into target/bench/results.json and a markdown table.
+# Load comes from separate processes (wrk, pgbench, the webhook load example) over loopback and
+# every run is bounded in time or count. BENCH_SECONDS (10) sets each timed run's length.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=target/bench
+mkdir -p "$OUT"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CUSTOMERS="${BENCH_CUSTOMERS:-100000}"
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+SERVER="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB_NAME=warp_bench
+DB_URL="${SERVER%/*}/$DB_NAME"
+HTTP=127.0.0.1:3100
+SANDBOX=127.0.0.1:3101
+RESULTS="$OUT/parts"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+
+echo "== building release binaries"
+cargo build --quiet --profile perf -p warp-cli --bin warp
+cargo build --quiet --profile perf -p warp-webhook --example webhook_load
+WARP=target/perf/warp
+
+echo "== database $DB_NAME with $CUSTOMERS customers"
+psql "$SERVER" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null
+DATABASE_URL="$DB_URL" $WARP migrate >/dev/null
+psql "$DB_URL" -q -v customers="$CUSTOMERS" -f infra/bench/seed.sql
+psql "$DB_URL" -qc "VACUUM ANALYZE customers"
+
+echo "== local system on $HTTP"
+DATABASE_URL="$DB_URL" DATABASE_POOL_SIZE="$CONNECTIONS" HTTP_ADDR="$HTTP" HUBSPOT_SANDBOX_ADDR="$SANDBOX" \
+  RUST_LOG=warn LOG_FORMAT=json $WARP dev > "$OUT/dev.log" 2>&1 &
+DEV_PID=$!
+trap 'kill $DEV_PID 2>/dev/null || true; wait $DEV_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "http://$HTTP/health" >/dev/null && break; sleep 0.2; done
+curl -sf "http://$HTTP/health" >/dev/null || { echo "the local system did not start; see $OUT/dev.log" >&2; exit 1; }
+TOKEN=$($WARP token --role viewer)
+
+echo "== API GET /v1/customers/{id}: wrk, $CONNECTIONS connections, ${SECONDS_PER_RUN}s"
+BENCH_CUSTOMERS="$CUSTOMERS" wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+  -H "Authorization: Bearer $TOKEN" -s infra/bench/get_by_id.lua "http://$HTTP" > "$OUT/wrk.txt"
+api_rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$OUT/wrk.txt"); non2xx=${non2xx:-0}
+
+echo "== pgbench select by id: $CONNECTIONS connections, ${SECONDS_PER_RUN}s"
+pgbench -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -D customers="$CUSTOMERS" \
+  -f infra/bench/select_by_id.sql "$DB_URL" > "$OUT/pgbench.txt" 2>&1
+pg_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench.txt")
+echo "{\"api_get_rps\": $api_rps, \"api_get_non_2xx\": $non2xx, \"pgbench_select_rps\": $pg_tps}" > "$RESULTS/api.json"
+
+echo "== webhook: signed 100-event deliveries, 10 in flight"
+target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
+  --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
+
+# Parts written by other benchmarks (outbound, reconciliation, sizes) join the table when present.
+for extra in infra/bench/parts/*.sh; do [ -x "$extra" ] && "$extra" "$RESULTS"; done 2>/dev/null || true
+
+python3 infra/bench/report.py "$RESULTS" "$OUT/results.json"

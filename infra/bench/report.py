@@ -1,0 +1,32 @@
+"""Merges the benchmark parts into results.json and prints them as a markdown table."""
+import json
+import pathlib
+import sys
+
+parts, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+results = {}
+for part in sorted(parts.glob("*.json")):
+    for line in part.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            results.update(json.loads(line))
+
+if "api_get_rps" in results and results.get("pgbench_select_rps"):
+    results["api_vs_pgbench_ratio"] = round(results["api_get_rps"] / results["pgbench_select_rps"], 3)
+
+GOALS = {
+    "api_vs_pgbench_ratio": ">= 0.5",
+    "webhook_ack_p99_ms": "< 50",
+    "outbound_ceiling_ratio": ">= 0.90",
+    "change_to_hubspot_p99_ms": "< 3000",
+    "webhook_apply_p99_ms": "< 2000",
+    "reconcile_ratio_to_floor": "<= 1.3",
+}
+out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+print("| measure | value | goal |")
+print("|---|---|---|")
+for key in sorted(results):
+    value = results[key]
+    shown = f"{value:,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+    print(f"| {key} | {shown} | {GOALS.get(key, '')} |")
+print(f"\nwritten to {out}")

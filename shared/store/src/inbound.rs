@@ -1,0 +1,498 @@
+//! Customer writes that come from HubSpot (webhook events, conflict resolutions): finding and
+//! locking the customer linked to a company, writing one mapped field parsed into its domain
+//! type, linking and unlinking companies, recording what HubSpot is known to hold, and the
+//! inbound rows of the outbox and the sync log.
+//!
+//! Every function takes the caller's client or transaction: the inbound processor applies an
+//! event, records the field state, queues a push-back and marks the event in one transaction,
+//! so an event's effect commits exactly once with its PROCESSED mark.
+//!
+//! Field-state times, and why:
+//! - HubSpot's side moves only forward ([`observe_hubspot_value`]): an event older than what is
+//!   already known must not overwrite a newer value (out-of-order delivery is normal).
+//! - An applied HubSpot value updates WARP's *value* but keeps WARP's change time
+//!   ([`write_inbound_field`] + [`record_warp_value`]): `warp_changed_at` stays "when WARP itself
+//!   last changed the field", which is what LATEST_WINS compares a later HubSpot edit with. If
+//!   the applied value took a fresh WARP time, two quick HubSpot edits would look like a
+//!   simultaneous WARP/HubSpot conflict.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+use warp_domain::customer::{
+    Ban, CompanyName, CreditLimit, Customer, CustomerType, Domain, Email, Money, NewCustomer,
+    Phone, Status,
+};
+use warp_domain::sync::WarpField;
+
+use crate::StoreError;
+use crate::customers::{COLUMNS, customer_from_row, to_json};
+
+/// The `external_ids` key that keeps a deleted company's id, so a restore can relink it and
+/// the sync state can say "unlinked".
+pub const UNLINKED_KEY: &str = "unlinked_hubspot_company_id";
+
+/// A HubSpot value that is not a valid value of the WARP field. The reason never contains the
+/// value (it may be personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("HubSpot's value is not a valid {field}: {reason}")]
+pub struct InvalidFieldValue {
+    pub field: WarpField,
+    pub reason: String,
+}
+
+/// Why writing one field failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteFieldError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidFieldValue),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<tokio_postgres::Error> for WriteFieldError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        WriteFieldError::Store(error.into())
+    }
+}
+
+/// The writable fields of `current` with `field` set to `value` (canonical text, `None` for no
+/// value), parsed into the field's domain type.
+pub fn with_field_value(
+    current: &Customer,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<NewCustomer, InvalidFieldValue> {
+    let invalid = |reason: &str| InvalidFieldValue {
+        field,
+        reason: reason.to_owned(),
+    };
+    let required = || value.ok_or_else(|| invalid("a value is required"));
+    let mut fields = current.writable();
+    match field {
+        WarpField::Ban => return Err(invalid("the BAN is set by WARP and never changes")),
+        WarpField::CompanyName => {
+            fields.company_name = CompanyName::parse(required()?).map_err(|e| invalid(e.0))?;
+        }
+        WarpField::Domain => {
+            fields.domain = value
+                .map(Domain::parse)
+                .transpose()
+                .map_err(|e| invalid(e.0))?;
+        }
+        WarpField::Status => {
+            fields.status = Status::parse(required()?).map_err(|e| invalid(e.0))?;
+        }
+        WarpField::CustomerType => {
+            fields.customer_type = CustomerType::parse(required()?).map_err(|e| invalid(e.0))?;
+        }
+        WarpField::CreditLimit => {
+            let money = Money::parse(required()?).map_err(|e| invalid(&e.to_string()))?;
+            fields.credit_limit = CreditLimit::new(money).map_err(|e| invalid(&e.to_string()))?;
+        }
+        WarpField::CurrentBalance => {
+            fields.current_balance =
+                Money::parse(required()?).map_err(|e| invalid(&e.to_string()))?;
+        }
+        WarpField::ServicesVoice | WarpField::ServicesMessaging | WarpField::ServicesData => {
+            let enabled = match value {
+                Some("true") => true,
+                Some("false") | None => false,
+                Some(_) => return Err(invalid("must be true or false")),
+            };
+            let flags = match field {
+                WarpField::ServicesVoice => &mut fields.services.voice,
+                WarpField::ServicesMessaging => &mut fields.services.messaging,
+                _ => &mut fields.services.data,
+            };
+            flags.enabled = enabled;
+        }
+        WarpField::ContactEmail => {
+            fields.contact.email = value
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| invalid(e.0))?;
+        }
+        WarpField::ContactPhone => {
+            fields.contact.phone = value
+                .map(Phone::parse)
+                .transpose()
+                .map_err(|e| invalid(e.0))?;
+        }
+    }
+    Ok(fields)
+}
+
+/// Writes `field` = `value` into the (locked) customer: one UPDATE, version + 1, `updated_at`.
+/// Records nothing in the field state and queues nothing: the caller decides both.
+pub async fn write_inbound_field(
+    client: &impl GenericClient,
+    current: &Customer,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<Customer, WriteFieldError> {
+    let fields = with_field_value(current, field, value)?;
+    let contact = to_json(&fields.contact)?;
+    let services = to_json(&fields.services)?;
+    let credit_limit = fields.credit_limit.as_decimal();
+    let current_balance = fields.current_balance.as_decimal();
+    let domain = fields.domain.as_ref().map(|d| d.as_str());
+    let sql = format!(
+        "UPDATE customers SET company_name = $2, customer_type = $3, status = $4, credit_limit = $5, \
+         current_balance = $6, domain = $7, contact = $8, services = $9, \
+         version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let params: [(&(dyn ToSql + Sync), Type); 9] = [
+        (&current.id, Type::UUID),
+        (&fields.company_name.as_str(), Type::TEXT),
+        (&fields.customer_type.as_str(), Type::TEXT),
+        (&fields.status.as_str(), Type::TEXT),
+        (&credit_limit, Type::NUMERIC),
+        (&current_balance, Type::NUMERIC),
+        (&domain, Type::TEXT),
+        (&contact, Type::JSONB),
+        (&services, Type::JSONB),
+    ];
+    let row = client.query_typed_one(&sql, &params).await?;
+    Ok(customer_from_row(&row)?)
+}
+
+async fn lock_one(
+    client: &impl GenericClient,
+    condition: &str,
+    value: &str,
+) -> Result<Option<Customer>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE {condition} LIMIT 1 FOR UPDATE");
+    client
+        .query_typed_opt(&sql, &[(&value, Type::TEXT)])
+        .await?
+        .as_ref()
+        .map(customer_from_row)
+        .transpose()
+}
+
+/// Locks the customer linked to this HubSpot company (through the unique index on
+/// `external_ids->>'hubspot_company_id'`), deleted or not.
+pub async fn lock_by_hubspot_company(
+    client: &impl GenericClient,
+    company_id: &str,
+) -> Result<Option<Customer>, StoreError> {
+    lock_one(
+        client,
+        "external_ids->>'hubspot_company_id' = $1",
+        company_id,
+    )
+    .await
+}
+
+/// Locks a customer whose link to this company was removed by a deletion and that has no
+/// other link now (the most recently updated one if several).
+pub async fn lock_by_unlinked_hubspot_company(
+    client: &impl GenericClient,
+    company_id: &str,
+) -> Result<Option<Customer>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE external_ids->>'{UNLINKED_KEY}' = $1 \
+         AND NOT external_ids ? 'hubspot_company_id' ORDER BY updated_at DESC LIMIT 1 FOR UPDATE"
+    );
+    client
+        .query_typed_opt(&sql, &[(&company_id, Type::TEXT)])
+        .await?
+        .as_ref()
+        .map(customer_from_row)
+        .transpose()
+}
+
+/// Locks the customer with this BAN, deleted or not.
+pub async fn lock_by_ban(
+    client: &impl GenericClient,
+    ban: &Ban,
+) -> Result<Option<Customer>, StoreError> {
+    lock_one(client, "ban = $1", ban.as_str()).await
+}
+
+/// Locks a customer by id.
+pub async fn lock_by_id(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<Customer>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1 FOR UPDATE");
+    client
+        .query_typed_opt(&sql, &[(&id, Type::UUID)])
+        .await?
+        .as_ref()
+        .map(customer_from_row)
+        .transpose()
+}
+
+/// Links the customer to a HubSpot company (version + 1); forgets an earlier unlinked id. A
+/// company already linked to another customer is a `StoreError::Conflict` (unique index).
+pub async fn link_company(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    company_id: &str,
+) -> Result<Customer, StoreError> {
+    let sql = format!(
+        "UPDATE customers SET external_ids = (external_ids - '{UNLINKED_KEY}') \
+         || jsonb_build_object('hubspot_company_id', $2::text), \
+         version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_typed_one(
+            &sql,
+            &[(&customer_id, Type::UUID), (&company_id, Type::TEXT)],
+        )
+        .await?;
+    customer_from_row(&row)
+}
+
+/// Removes the customer's link (version + 1), keeping the old id under [`UNLINKED_KEY`].
+pub async fn unlink_company(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<Customer, StoreError> {
+    let sql = format!(
+        "UPDATE customers SET external_ids = (external_ids - 'hubspot_company_id') \
+         || jsonb_build_object('{UNLINKED_KEY}', external_ids->>'hubspot_company_id'), \
+         version = version + 1, updated_at = now() \
+         WHERE id = $1 AND external_ids ? 'hubspot_company_id' RETURNING {COLUMNS}"
+    );
+    match client
+        .query_typed_opt(&sql, &[(&customer_id, Type::UUID)])
+        .await?
+    {
+        Some(row) => customer_from_row(&row),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+/// Records what HubSpot holds for one field, as seen at `at` (an event's occurredAt). Moves
+/// only forward: a row already holding a newer HubSpot time is left alone. Returns whether it
+/// was recorded.
+pub async fn observe_hubspot_value(
+    client: &impl GenericClient,
+    portal_id: i64,
+    customer_id: Uuid,
+    field: WarpField,
+    value: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let field = field.as_str();
+    let changed = client
+        .execute_typed(
+            "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, hubspot_value, hubspot_changed_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+               hubspot_value = excluded.hubspot_value, \
+               hubspot_changed_at = excluded.hubspot_changed_at, updated_at = now() \
+             WHERE s.hubspot_changed_at IS NULL OR s.hubspot_changed_at <= excluded.hubspot_changed_at",
+            &[
+                (&portal_id, Type::INT8),
+                (&customer_id, Type::UUID),
+                (&field, Type::TEXT),
+                (&value, Type::TEXT),
+                (&at, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+/// Records WARP's new value of one field after an applied HubSpot change, keeping WARP's own
+/// change time (see the module doc).
+pub async fn record_warp_value(
+    client: &impl GenericClient,
+    portal_id: i64,
+    customer_id: Uuid,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<(), StoreError> {
+    let field = field.as_str();
+    client
+        .execute_typed(
+            "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, warp_value) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+               warp_value = excluded.warp_value, updated_at = now()",
+            &[
+                (&portal_id, Type::INT8),
+                (&customer_id, Type::UUID),
+                (&field, Type::TEXT),
+                (&value, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// What an inbound outbox row asks the outbound worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundRequest {
+    /// WARP's value must go back over a HubSpot change that was not applied.
+    PushBack,
+    /// WARP's value changed (a conflict resolved with a chosen value).
+    Update,
+    /// A (re)linked company: compare everything and push what differs.
+    Resync,
+}
+
+impl OutboundRequest {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundRequest::PushBack => "PUSH_BACK",
+            OutboundRequest::Update => "UPDATE",
+            OutboundRequest::Resync => "RESYNC",
+        }
+    }
+}
+
+/// Queues a PENDING outbound outbox row in the caller's transaction; returns its id. The
+/// worker diffs against HubSpot's known values, so it sends only what differs.
+pub async fn enqueue_outbound(
+    client: &impl GenericClient,
+    portal_id: i64,
+    customer_id: Uuid,
+    request: OutboundRequest,
+    customer_version: i64,
+) -> Result<i64, StoreError> {
+    let operation = request.as_str();
+    let row = client
+        .query_typed_one(
+            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
+             VALUES ($1, $2, $3, 'OUTBOUND', 'PENDING', $4) RETURNING id",
+            &[
+                (&portal_id, Type::INT8),
+                (&customer_id, Type::UUID),
+                (&operation, Type::TEXT),
+                (&customer_version, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The outcome of one inbound sync attempt, as `hubspot_sync_log` stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundLogStatus {
+    Success,
+    Failed,
+    Skipped,
+    Overridden,
+    Conflict,
+}
+
+impl InboundLogStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundLogStatus::Success => "SUCCESS",
+            InboundLogStatus::Failed => "FAILED",
+            InboundLogStatus::Skipped => "SKIPPED",
+            InboundLogStatus::Overridden => "OVERRIDDEN",
+            InboundLogStatus::Conflict => "CONFLICT",
+        }
+    }
+}
+
+/// One inbound row of the sync log: ids and field names only, never values.
+#[derive(Debug, Clone)]
+pub struct InboundLogEntry<'a> {
+    pub portal_id: i64,
+    pub customer_id: Option<Uuid>,
+    /// The outbox row this attempt queued (a push-back), if any.
+    pub queue_id: Option<i64>,
+    /// PROPERTY_CHANGE, CREATION, DELETION, RESTORE, MERGE, CONFLICT_RESOLUTION.
+    pub operation: &'a str,
+    pub status: InboundLogStatus,
+    pub fields: Vec<String>,
+    pub hubspot_company_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Appends an INBOUND row to `hubspot_sync_log` (completed now).
+pub async fn log_inbound(
+    client: &impl GenericClient,
+    entry: &InboundLogEntry<'_>,
+) -> Result<i64, StoreError> {
+    let status = entry.status.as_str();
+    let row = client
+        .query_typed_one(
+            "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
+             fields_synced, hubspot_company_id, error, completed_at) \
+             VALUES ($1, $2, $3, 'INBOUND', $4, $5, $6, $7, $8, now()) RETURNING id",
+            &[
+                (&entry.portal_id, Type::INT8),
+                (&entry.queue_id, Type::INT8),
+                (&entry.customer_id, Type::UUID),
+                (&entry.operation, Type::TEXT),
+                (&status, Type::TEXT),
+                (&entry.fields, Type::TEXT_ARRAY),
+                (&entry.hubspot_company_id, Type::TEXT),
+                (&entry.error, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp_domain::customer::{CompanyName, CustomerType, NewCustomer};
+
+    fn customer() -> Customer {
+        let new = NewCustomer::new(CompanyName::parse("Acme").unwrap(), CustomerType::Postpaid);
+        let now = Utc::now();
+        Customer {
+            id: Uuid::nil(),
+            ban: Ban::parse("ZT-487392012").unwrap(),
+            company_name: new.company_name,
+            customer_type: new.customer_type,
+            status: new.status,
+            credit_limit: new.credit_limit,
+            current_balance: new.current_balance,
+            domain: new.domain,
+            contact: new.contact,
+            address: new.address,
+            services: new.services,
+            external_ids: new.external_ids,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn valid_hubspot_values_parse_into_domain_types() {
+        let current = customer();
+        let fields = with_field_value(&current, WarpField::CreditLimit, Some("2500.00")).unwrap();
+        assert_eq!(fields.credit_limit.to_string(), "2500.00");
+        let fields = with_field_value(&current, WarpField::Domain, Some("acme.example")).unwrap();
+        assert_eq!(fields.domain.unwrap().as_str(), "acme.example");
+        let fields = with_field_value(&current, WarpField::Domain, None).unwrap();
+        assert!(fields.domain.is_none());
+        let fields = with_field_value(&current, WarpField::ServicesData, Some("true")).unwrap();
+        assert!(fields.services.data.enabled);
+        let fields = with_field_value(&current, WarpField::Status, Some("SUSPENDED")).unwrap();
+        assert_eq!(fields.status, Status::Suspended);
+    }
+
+    #[test]
+    fn invalid_hubspot_values_are_refused_without_echoing_the_value() {
+        let current = customer();
+        for (field, value) in [
+            (WarpField::CreditLimit, Some("-100.00")),
+            (WarpField::CreditLimit, None),
+            (WarpField::CompanyName, None),
+            (WarpField::Status, Some("SECRET-VALUE")),
+            (WarpField::ServicesVoice, Some("SECRET-VALUE")),
+            (WarpField::Ban, Some("ZT-000000001")),
+        ] {
+            let error = with_field_value(&current, field, value).unwrap_err();
+            assert_eq!(error.field, field);
+            assert!(!error.to_string().contains("SECRET"), "{error}");
+            assert!(!error.to_string().contains("-100"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `hubspot_sync_log`: the audit trail, one row per sync attempt of a customer. It holds ids,
+//! field NAMES, the outcome and an error text (ours, or HubSpot's category and message), never
+//! field values: the log must stay free of PII (DESIGN guarantee 7). Also the per-customer
+//! sync state the API shows, derived from the outbox and this log.
+
+use crate::StoreError;
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// How a sync attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStatus {
+    Success,
+    Failed,
+    /// Nothing to send: HubSpot already holds every value.
+    Skipped,
+}
+
+impl LogStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStatus::Success => "SUCCESS",
+            LogStatus::Failed => "FAILED",
+            LogStatus::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// One outbound attempt for one customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundLogEntry {
+    pub portal_id: i64,
+    /// The newest outbox row the attempt carried.
+    pub queue_id: i64,
+    pub customer_id: Uuid,
+    pub operation: String,
+    pub status: LogStatus,
+    /// Names of the fields sent (never their values).
+    pub fields: Vec<String>,
+    pub hubspot_company_id: Option<String>,
+    /// Our own message or HubSpot's category and message; never property values.
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Inserts outbound log entries in one statement; completed now.
+pub async fn insert_outbound(
+    client: &impl GenericClient,
+    entries: &[OutboundLogEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut portal_ids = Vec::with_capacity(entries.len());
+    let mut queue_ids = Vec::with_capacity(entries.len());
+    let mut customer_ids = Vec::with_capacity(entries.len());
+    let mut operations = Vec::with_capacity(entries.len());
+    let mut statuses = Vec::with_capacity(entries.len());
+    // Field lists go as one comma-joined text each: unnest cannot take a ragged text[][].
+    let mut fields = Vec::with_capacity(entries.len());
+    let mut company_ids = Vec::with_capacity(entries.len());
+    let mut errors = Vec::with_capacity(entries.len());
+    let mut started = Vec::with_capacity(entries.len());
+    for entry in entries {
+        portal_ids.push(entry.portal_id);
+        queue_ids.push(entry.queue_id);
+        customer_ids.push(entry.customer_id);
+        operations.push(entry.operation.clone());
+        statuses.push(entry.status.as_str().to_owned());
+        fields.push(entry.fields.join(","));
+        company_ids.push(entry.hubspot_company_id.clone());
+        errors.push(entry.error.clone());
+        started.push(entry.started_at);
+    }
+    client
+        .execute_typed(
+            "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
+               fields_synced, hubspot_company_id, error, started_at, completed_at) \
+             SELECT p, q, c, 'OUTBOUND', o, s, \
+               CASE WHEN f = '' THEN '{}'::text[] ELSE string_to_array(f, ',') END, h, e, t, now() \
+             FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+                         $7::text[], $8::text[], $9::timestamptz[]) AS x(p, q, c, o, s, f, h, e, t)",
+            &[
+                (&portal_ids, Type::INT8_ARRAY),
+                (&queue_ids, Type::INT8_ARRAY),
+                (&customer_ids, Type::UUID_ARRAY),
+                (&operations, Type::TEXT_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+                (&fields, Type::TEXT_ARRAY),
+                (&company_ids, Type::TEXT_ARRAY),
+                (&errors, Type::TEXT_ARRAY),
+                (&started, Type::TIMESTAMPTZ_ARRAY),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Where a customer's outbound sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// A change waits to be sent (or is being sent).
+    Pending,
+    /// HubSpot holds WARP's values as of the last change.
+    Synced,
+    /// The last attempt failed; it is retried with backoff or waits for an operator.
+    Failed,
+    /// Nothing was ever sent for this customer.
+    Never,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Synced => "synced",
+            SyncState::Failed => "failed",
+            SyncState::Never => "never",
+        }
+    }
+}
+
+/// A customer's sync state as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSyncState {
+    pub state: SyncState,
+    /// The error of the newest FAILED row, if any row is FAILED.
+    pub last_error: Option<String>,
+    /// The company id the newest successful push reported.
+    pub hubspot_company_id: Option<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+/// The sync state of one customer, in one query. A FAILED row wins over waiting rows (the
+/// problem must show), then waiting rows, then any finished row or successful push.
+pub async fn customer_sync_state(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<CustomerSyncState, StoreError> {
+    let row = client
+        .query_typed_one(
+            "SELECT \
+               (SELECT last_error FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
+                  AND status = 'FAILED' ORDER BY id DESC LIMIT 1) AS failed_error, \
+               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
+                  AND status = 'FAILED') AS any_failed, \
+               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
+                  AND status IN ('PENDING', 'IN_FLIGHT')) AS any_waiting, \
+               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
+                  AND status = 'DONE') AS any_done, \
+               l.hubspot_company_id, l.completed_at \
+             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+               SELECT hubspot_company_id, completed_at FROM hubspot_sync_log \
+               WHERE customer_id = $1 AND direction = 'OUTBOUND' AND status IN ('SUCCESS', 'SKIPPED') \
+               ORDER BY id DESC LIMIT 1) l ON true",
+            &[(&customer_id, Type::UUID)],
+        )
+        .await?;
+    let failed_error: Option<String> = row.try_get(0)?;
+    let any_failed: bool = row.try_get(1)?;
+    let any_waiting: bool = row.try_get(2)?;
+    let any_done: bool = row.try_get(3)?;
+    let hubspot_company_id: Option<String> = row.try_get(4)?;
+    let last_synced_at: Option<DateTime<Utc>> = row.try_get(5)?;
+    let state = if any_failed {
+        SyncState::Failed
+    } else if any_waiting {
+        SyncState::Pending
+    } else if any_done || last_synced_at.is_some() {
+        SyncState::Synced
+    } else {
+        SyncState::Never
+    };
+    Ok(CustomerSyncState {
+        state,
+        last_error: if any_failed { failed_error } else { None },
+        hubspot_company_id,
+        last_synced_at,
+    })
+}

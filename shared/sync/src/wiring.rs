@@ -1,0 +1,140 @@
+//! Building a process's long-lived parts from the runtime configuration, once, at start: the
+//! database pool (password from Secrets Manager in Lambda), the HubSpot client drawing on the
+//! portal's shared rate budget, the outbound worker and the SQS client. Shared by the Lambda
+//! binaries and the `warp` CLI so they cannot drift apart.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
+use warp_runtime::{Config, SecretsCache, SecretsError};
+use warp_store::{Database, DatabaseError};
+
+use crate::outbound::OutboundWorker;
+
+/// Why a process could not be wired up; each names the part that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("reading a secret: {0}")]
+    Secret(#[from] SecretsError),
+    #[error("opening the database pool: {0}")]
+    Database(#[from] DatabaseError),
+    #[error("HubSpot client configuration: {0}")]
+    HubSpotConfig(#[from] warp_hubspot::ConfigError),
+    #[error("building the HubSpot client: {0}")]
+    HubSpotClient(#[from] warp_hubspot::HubSpotError),
+    #[error("SQS_QUEUE_URL must be set")]
+    NoQueueUrl,
+}
+
+/// The database pool `config` asks for. In Lambda the password comes from Secrets Manager
+/// (`DATABASE_SECRET_ARN`), never from the URL in an environment variable. One connection is
+/// opened now, during init, so the first invocation does not pay for it; failing that is
+/// logged, not fatal (the pool connects on first use).
+pub async fn database(config: &Config, secrets: &SecretsCache) -> Result<Database, WiringError> {
+    let password = match &config.database.password {
+        Some(secret) => Some(secrets.resolve(secret).await?),
+        None => None,
+    };
+    let database = Database::connect_with_password(
+        config.database.url.expose_secret(),
+        password.as_ref().map(|p| p.expose_secret()),
+        config.database.pool_size,
+    )?;
+    if let Err(error) = database.client().await {
+        tracing::warn!(%error, "no database connection during init");
+    }
+    Ok(database)
+}
+
+/// The HubSpot client, drawing on the portal's request budget shared through Postgres (so
+/// every Lambda instance and local process stays inside one 100 / 10 s allowance).
+pub async fn hubspot_client(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: &Database,
+) -> Result<HubSpotClient, WiringError> {
+    let token = secrets.resolve(&config.hubspot.token).await?;
+    let client_config = HubSpotClientConfig::from_runtime(config, token)?;
+    let budget = PostgresRateBudget::new(
+        database.pool().clone(),
+        config.hubspot.portal_id,
+        &client_config.rate_limit,
+    );
+    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?)
+}
+
+/// The outbound worker over `database`, with its HubSpot client.
+pub async fn outbound_worker(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: Database,
+) -> Result<OutboundWorker, WiringError> {
+    let hubspot = hubspot_client(config, secrets, &database).await?;
+    Ok(OutboundWorker::new(
+        database,
+        hubspot,
+        config.hubspot.portal_id,
+    ))
+}
+
+/// The SQS client (endpoint from `AWS_ENDPOINT_URL` when set: moto locally) and the queue URL.
+pub async fn sqs_queue(config: &Config) -> Result<(aws_sdk_sqs::Client, String), WiringError> {
+    let queue_url = config
+        .sqs_queue_url
+        .clone()
+        .ok_or(WiringError::NoQueueUrl)?;
+    let sdk = warp_runtime::aws::sdk_config().await;
+    Ok((aws_sdk_sqs::Client::new(&sdk), queue_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_wiring_failure_names_its_part() {
+        let secrets = SecretsCache::values_only();
+        assert!(matches!(
+            sqs_queue(&config(&[])).await,
+            Err(WiringError::NoQueueUrl)
+        ));
+
+        // The pool opens lazily, so no server is needed to reach the HubSpot checks.
+        let database = Database::connect("postgres://postgres@127.0.0.1:1/none", 1).unwrap();
+        let bad_budget = config(&[("HUBSPOT_RATE_LIMIT_MAX", "7")]);
+        let error = hubspot_client(&bad_budget, &secrets, &database)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, WiringError::HubSpotConfig(_)), "{error}");
+        assert!(
+            error.to_string().contains("HUBSPOT_RATE_LIMIT_MAX"),
+            "{error}"
+        );
+
+        // An ARN cannot be resolved without a Secrets Manager client: a typed error, no panic.
+        let arn_token = config(&[(
+            "HUBSPOT_TOKEN_SECRET_ARN",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:warp/hubspot",
+        )]);
+        let error = hubspot_client(&arn_token, &secrets, &database)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, WiringError::Secret(_)), "{error}");
+
+        let bad_url = config(&[("DATABASE_URL", "postgres://u@h:notaport/db")]);
+        assert!(matches!(
+            super::database(&bad_url, &secrets).await,
+            Err(WiringError::Database(_))
+        ));
+    }
+}

@@ -1,0 +1,779 @@
+//! Inbound processing end to end: real Postgres (a fresh database per test), the webhook
+//! router on a loopback port, the real HubSpot sandbox delivering signed webhooks (or
+//! hand-signed deliveries for exact `occurredAt` control), then the processor.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hubspot_sandbox::{Faults, SandboxConfig, SandboxHandle};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use warp_domain::customer::{CompanyName, Customer, CustomerPatch, CustomerType, NewCustomer};
+use warp_domain::sync::{FieldChange, FieldMap, WarpField, customer_field_values, outbound_diff};
+use warp_hubspot::{
+    CompanyId, HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings,
+    ensure_warp_properties,
+};
+use warp_store::field_state::{self, Side, hubspot_known_values};
+use warp_store::{Created, CustomerStore, Database, Update};
+use warp_webhook::{InboundProcessor, InboundReport, WebhookConfig, WebhookState, router, sign_v3};
+
+const SECRET: &str = "test-webhook-secret";
+const APP_TOKEN: &str = "sandbox-app-token";
+const USER_TOKEN: &str = "sandbox-user-token";
+const PORTAL: i64 = 62515;
+const COMPANIES: &str = "/crm/v3/objects/companies";
+const JWT_SECRET: &str = "inbound-test-jwt-secret";
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn hubspot_client(base_url: &str) -> HubSpotClient {
+    let config = HubSpotClientConfig::new(
+        url::Url::parse(base_url).unwrap(),
+        SecretString::from(APP_TOKEN),
+        PORTAL,
+    );
+    HubSpotClient::new(
+        &config,
+        Arc::new(InProcessRateBudget::new(&RateLimitSettings::default())),
+    )
+    .unwrap()
+}
+
+struct World {
+    database: Database,
+    receiver: String,
+    sandbox: SandboxHandle,
+    hubspot: HubSpotClient,
+    processor: InboundProcessor,
+    customers: CustomerStore,
+    http: reqwest::Client,
+}
+
+async fn world() -> World {
+    world_with_kick(None).await
+}
+
+async fn world_with_kick(kick: Option<Arc<tokio::sync::Notify>>) -> World {
+    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let mut state = WebhookState::new(
+        WebhookConfig::new(SecretString::from(SECRET)),
+        database.clone(),
+    );
+    if let Some(kick) = kick {
+        state = state.with_processing_kick(kick);
+    }
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sandbox = hubspot_sandbox::spawn(
+        SandboxConfig {
+            webhook_secret: SECRET.to_owned(),
+            webhook_target: Some(format!("{receiver}/webhooks/hubspot")),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let hubspot = hubspot_client(&sandbox.base_url());
+    ensure_warp_properties(&hubspot).await.unwrap();
+    let processor = InboundProcessor {
+        database: database.clone(),
+        hubspot: Some(hubspot_client(&sandbox.base_url())),
+        map: FieldMap::default_mapping(),
+        portal_id: PORTAL,
+    };
+    World {
+        customers: CustomerStore::new(database.clone(), PORTAL),
+        database,
+        receiver,
+        sandbox,
+        hubspot,
+        processor,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl World {
+    /// A customer and its company, linked as the outbound worker leaves them: the company
+    /// holds WARP's values and they are recorded as HubSpot's known values.
+    async fn linked_customer(&self, name: &str) -> (Customer, String) {
+        let mut new = NewCustomer::new(CompanyName::parse(name).unwrap(), CustomerType::Postpaid);
+        new.credit_limit = warp_domain::customer::CreditLimit::new(
+            warp_domain::customer::Money::parse("1000.00").unwrap(),
+        )
+        .unwrap();
+        let Created::New(written, _) = self.customers.create(&new, None).await.unwrap() else {
+            panic!("not created");
+        };
+        let customer = written.value;
+        let values = customer_field_values(&customer);
+        let properties: BTreeMap<String, String> =
+            warp_domain::sync::full_push(&self.processor.map, &values)
+                .into_iter()
+                .filter_map(|change| Some((change.hubspot_property, change.value?)))
+                .collect();
+        let company = self.hubspot.create_company(&properties).await.unwrap();
+        let company_id = company.id.as_str().to_owned();
+        let client = self.database.client().await.unwrap();
+        client
+            .execute(
+                "UPDATE customers SET external_ids = jsonb_build_object('hubspot_company_id', $2::text) WHERE id = $1",
+                &[&customer.id, &company_id],
+            )
+            .await
+            .unwrap();
+        let pg: &tokio_postgres::Client = &client;
+        field_state::record(pg, PORTAL, customer.id, Side::HubSpot, &values, Utc::now())
+            .await
+            .unwrap();
+        self.settle().await;
+        (self.customers.get(customer.id).await.unwrap(), company_id)
+    }
+
+    async fn event_count(&self) -> i64 {
+        let client = self.database.client().await.unwrap();
+        client
+            .query_one("SELECT count(*) FROM hubspot_webhook_events", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Waits until deliveries stop arriving, then processes everything pending.
+    async fn settle(&self) -> InboundReport {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = -1;
+        let mut stable_since = Instant::now();
+        loop {
+            let count = self.event_count().await;
+            if count != last {
+                last = count;
+                stable_since = Instant::now();
+            } else if stable_since.elapsed() > Duration::from_millis(700) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "deliveries never settled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.processor.process_pending(100).await.unwrap()
+    }
+
+    async fn user_patch(&self, company_id: &str, properties: Value) {
+        self.http
+            .patch(format!(
+                "{}{COMPANIES}/{company_id}",
+                self.sandbox.base_url()
+            ))
+            .bearer_auth(USER_TOKEN)
+            .json(&json!({ "properties": properties }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    async fn warp_patch(&self, id: Uuid, patch: Value) -> Customer {
+        let patch = CustomerPatch::from_json(&patch).unwrap();
+        self.customers
+            .update(id, None, &Update::Patch(patch))
+            .await
+            .unwrap()
+            .value
+    }
+
+    /// The outbound diff for the customer, computed with the domain functions.
+    async fn outbound_diff(&self, customer: &Customer) -> Vec<FieldChange> {
+        let client = self.database.client().await.unwrap();
+        let pg: &tokio_postgres::Client = &client;
+        let states = field_state::load(pg, PORTAL, &[customer.id]).await.unwrap();
+        let known = states
+            .get(&customer.id)
+            .map(hubspot_known_values)
+            .unwrap_or_default();
+        outbound_diff(
+            &self.processor.map,
+            &customer_field_values(customer),
+            &known,
+        )
+    }
+
+    async fn field_state(&self, customer: Uuid, field: WarpField) -> warp_domain::sync::FieldState {
+        let client = self.database.client().await.unwrap();
+        let pg: &tokio_postgres::Client = &client;
+        field_state::load(pg, PORTAL, &[customer])
+            .await
+            .unwrap()
+            .remove(&customer)
+            .and_then(|mut states| states.remove(&field))
+            .unwrap_or_default()
+    }
+
+    /// (status, error) of the sync-log rows for this customer and field, oldest first.
+    async fn log(&self, customer: Uuid, field: &str) -> Vec<(String, Option<String>)> {
+        let client = self.database.client().await.unwrap();
+        client
+            .query(
+                "SELECT status, error FROM hubspot_sync_log WHERE customer_id = $1 AND direction = 'INBOUND' \
+                 AND $2 = ANY(fields_synced) ORDER BY id",
+                &[&customer, &field],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    }
+
+    async fn push_backs(&self, customer: Uuid) -> i64 {
+        let client = self.database.client().await.unwrap();
+        client
+            .query_one(
+                "SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = $1 AND operation = 'PUSH_BACK' \
+                 AND direction = 'OUTBOUND' AND status = 'PENDING'",
+                &[&customer],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Posts hand-made events, v3-signed, to the receiver.
+    async fn deliver(&self, events: &[Value]) {
+        let body = serde_json::to_vec(events).unwrap();
+        let url = format!("{}/webhooks/hubspot", self.receiver);
+        let headers = sign_v3(SECRET, "POST", &url, &body, Utc::now().timestamp_millis());
+        let mut request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+
+    async fn event_status(&self, event_id: i64) -> (String, Option<String>) {
+        let client = self.database.client().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT status, error FROM hubspot_webhook_events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    async fn external_ids(&self, customer: Uuid) -> Value {
+        let client = self.database.client().await.unwrap();
+        client
+            .query_one(
+                "SELECT external_ids FROM customers WHERE id = $1",
+                &[&customer],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+fn name_event(
+    event_id: i64,
+    company_id: &str,
+    value: &str,
+    at: DateTime<Utc>,
+    source: &str,
+) -> Value {
+    json!({
+        "eventId": event_id, "subscriptionId": 1_000_003, "portalId": PORTAL, "appId": 54321,
+        "occurredAt": at.timestamp_millis(), "subscriptionType": "company.propertyChange",
+        "attemptNumber": 0, "objectId": company_id.parse::<i64>().unwrap(), "changeSource": source,
+        "propertyName": "name", "propertyValue": value,
+    })
+}
+
+#[tokio::test]
+async fn ui_edit_of_a_latest_wins_field_is_applied_once_and_leaves_no_outbound_diff() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Acme Telecom").await;
+    world.sandbox.set_faults(Faults {
+        duplicate_webhooks: 1.0,
+        ..Faults::default()
+    });
+    // More than a second after WARP created the name: LATEST_WINS can order the two.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    world
+        .user_patch(&company_id, json!({"name": "Acme Renamed"}))
+        .await;
+    let report = world.settle().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    // More duplicate deliveries and more runs change nothing more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = world.settle().await;
+    assert_eq!(again.applied, 0, "{again:?}");
+    assert!(world.sandbox.stats().webhook_events_duplicated > 0);
+
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Acme Renamed");
+    assert_eq!(after.version, customer.version + 1);
+    let state = world.field_state(customer.id, WarpField::CompanyName).await;
+    assert_eq!(state.warp_value.as_deref(), Some("Acme Renamed"));
+    assert_eq!(state.hubspot_value.as_deref(), Some("Acme Renamed"));
+    assert!(world.outbound_diff(&after).await.is_empty());
+    let log = world.log(customer.id, "company_name").await;
+    assert_eq!(
+        log.iter().filter(|(status, _)| status == "SUCCESS").count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(world.push_backs(customer.id).await, 0);
+}
+
+#[tokio::test]
+async fn hubspot_wins_credit_limit_applies_over_a_newer_warp_change_and_invalid_values_are_pushed_back()
+ {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Credit Co").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // WARP changes the field, then HubSpot's older-or-newer edit wins anyway.
+    world
+        .warp_patch(customer.id, json!({"credit_limit": "900.00"}))
+        .await;
+    world
+        .user_patch(&company_id, json!({"warp_credit_limit": "2500"}))
+        .await;
+    let report = world.settle().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.credit_limit.to_string(), "2500.00");
+    let diff = world.outbound_diff(&after).await;
+    assert!(
+        diff.iter().all(|c| c.field != WarpField::CreditLimit),
+        "{diff:?}"
+    );
+
+    // A negative credit limit typed in HubSpot is not applied: FAILED, pushed back.
+    world
+        .user_patch(&company_id, json!({"warp_credit_limit": "-100"}))
+        .await;
+    let report = world.settle().await;
+    assert_eq!(report.invalid_values, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.credit_limit.to_string(), "2500.00");
+    let log = world.log(customer.id, "credit_limit").await;
+    let (status, error) = log.last().unwrap();
+    assert_eq!(status, "FAILED");
+    let error = error.as_deref().unwrap();
+    assert!(
+        error.contains("credit_limit") && !error.contains("-100"),
+        "{error}"
+    );
+    assert_eq!(world.push_backs(customer.id).await, 1);
+    let diff = world.outbound_diff(&after).await;
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert_eq!(diff[0].field, WarpField::CreditLimit);
+    assert_eq!(diff[0].value.as_deref(), Some("2500.00"));
+}
+
+#[tokio::test]
+async fn warp_wins_status_edited_in_hubspot_is_overridden_and_pushed_back() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Status Co").await;
+    world
+        .user_patch(&company_id, json!({"warp_status": "SUSPENDED"}))
+        .await;
+    let report = world.settle().await;
+    assert_eq!(report.overridden, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.status.as_str(), "ACTIVE");
+    assert_eq!(after.version, customer.version);
+    assert_eq!(world.push_backs(customer.id).await, 1);
+    let log = world.log(customer.id, "status").await;
+    assert_eq!(log.last().unwrap().0, "OVERRIDDEN");
+    let diff = world.outbound_diff(&after).await;
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert_eq!(diff[0].field, WarpField::Status);
+    assert_eq!(diff[0].hubspot_property, "warp_status");
+    assert_eq!(diff[0].value.as_deref(), Some("ACTIVE"));
+}
+
+#[tokio::test]
+async fn an_older_event_after_a_newer_one_is_stale_and_our_own_write_is_an_echo() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Order Co").await;
+    let base = Utc::now() + TimeDelta::seconds(5);
+    world
+        .deliver(&[name_event(
+            9_001,
+            &company_id,
+            "Newer",
+            base + TimeDelta::seconds(2),
+            "CRM_UI",
+        )])
+        .await;
+    world.processor.process_pending(100).await.unwrap();
+    world
+        .deliver(&[name_event(
+            9_002,
+            &company_id,
+            "Older",
+            base + TimeDelta::seconds(1),
+            "CRM_UI",
+        )])
+        .await;
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(report.stale, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Newer");
+    assert_eq!(world.event_status(9_002).await.0, "SKIPPED");
+    assert_eq!(
+        world
+            .log(customer.id, "company_name")
+            .await
+            .last()
+            .unwrap()
+            .0,
+        "SKIPPED"
+    );
+
+    // WARP changes the name; the app's own write of it comes back from HubSpot: an echo.
+    let changed = world
+        .warp_patch(customer.id, json!({"company_name": "Via WARP"}))
+        .await;
+    world
+        .deliver(&[name_event(
+            9_003,
+            &company_id,
+            "Via WARP",
+            base + TimeDelta::seconds(10),
+            "INTEGRATION",
+        )])
+        .await;
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(report.echoes, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.version, changed.version);
+    assert_eq!(
+        world.event_status(9_003).await,
+        ("PROCESSED".to_owned(), Some("echo".to_owned()))
+    );
+    assert!(world.outbound_diff(&after).await.is_empty());
+    assert_eq!(world.push_backs(customer.id).await, 0);
+}
+
+async fn api(database: &Database) -> (String, String) {
+    let secret = SecretString::from(JWT_SECRET);
+    let state = warp_api::ApiState::new(
+        database.clone(),
+        warp_api::AuthConfig::hs256(secret.clone()),
+        PORTAL,
+    );
+    let app = warp_api::router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = warp_api::issue_dev_token(
+        &secret,
+        warp_api::AuthConfig::DEFAULT_ISSUER,
+        warp_api::AuthConfig::DEFAULT_AUDIENCE,
+        "admin-1",
+        &["admin"],
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    (base, token)
+}
+
+#[tokio::test]
+async fn simultaneous_changes_make_a_conflict_resolved_through_the_api() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Conflict Co").await;
+    let (api_base, token) = api(&world.database).await;
+    let http = &world.http;
+    let mut event_id = 7_000;
+    // WARP changes the name; HubSpot reports another name within the same second.
+    let mut conflict = async |warp_name: &str, hubspot_name: &str| -> Value {
+        let changed = world
+            .warp_patch(customer.id, json!({"company_name": warp_name}))
+            .await;
+        event_id += 1;
+        world
+            .deliver(&[name_event(
+                event_id,
+                &company_id,
+                hubspot_name,
+                changed.updated_at + TimeDelta::milliseconds(300),
+                "CRM_UI",
+            )])
+            .await;
+        let report = world.processor.process_pending(100).await.unwrap();
+        assert_eq!(report.conflicts, 1, "{report:?}");
+        let list: Value = http
+            .get(format!("{api_base}/v1/sync/conflicts?status=OPEN"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["warp_value"], warp_name);
+        assert_eq!(items[0]["hubspot_value"], hubspot_name);
+        assert!(
+            items[0]["warp_changed_at"].is_string() && items[0]["hubspot_changed_at"].is_string()
+        );
+        items[0].clone()
+    };
+    let resolve = async |id: &str, body: Value| -> (u16, Value) {
+        let answer = http
+            .post(format!("{api_base}/v1/sync/conflicts/{id}/resolve"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            answer.status().as_u16(),
+            answer.json().await.unwrap_or(Value::Null),
+        )
+    };
+
+    // Nothing was applied or recorded by the conflict itself.
+    let first = conflict("W1", "H1").await;
+    assert_eq!(
+        world
+            .customers
+            .get(customer.id)
+            .await
+            .unwrap()
+            .company_name
+            .as_str(),
+        "W1"
+    );
+    assert_eq!(
+        world
+            .log(customer.id, "company_name")
+            .await
+            .last()
+            .unwrap()
+            .0,
+        "CONFLICT"
+    );
+    let id = first["id"].as_str().unwrap();
+    let (status, body) = resolve(id, json!({"winner": "nobody"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "winner");
+    let (status, body) = resolve(id, json!({"winner": "hubspot"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "RESOLVED");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "H1");
+    assert!(world.outbound_diff(&after).await.is_empty());
+    let (status, _) = resolve(id, json!({"winner": "hubspot"})).await;
+    assert_eq!(status, 409);
+    let (status, _) = resolve(&Uuid::now_v7().to_string(), json!({"winner": "warp"})).await;
+    assert_eq!(status, 404);
+
+    // WARP wins: WARP's value stays and is queued for HubSpot.
+    let second = conflict("W2", "H2").await;
+    let (status, body) = resolve(second["id"].as_str().unwrap(), json!({"winner": "warp"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["resolution"]["outbox_id"].is_i64(), "{body}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "W2");
+    let diff = world.outbound_diff(&after).await;
+    assert_eq!(diff.len(), 1);
+    assert_eq!(diff[0].value.as_deref(), Some("W2"));
+
+    // A chosen value: applied, and queued because HubSpot holds another one.
+    let third = conflict("W3", "H3").await;
+    let id = third["id"].as_str().unwrap();
+    let (status, body) = resolve(id, json!({"value": "   "})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "value");
+    let (status, body) = resolve(id, json!({"value": "Chosen Name"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["resolution"]["outbox_id"].is_i64(), "{body}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Chosen Name");
+    let diff = world.outbound_diff(&after).await;
+    assert_eq!(diff.len(), 1);
+    assert_eq!(diff[0].value.as_deref(), Some("Chosen Name"));
+}
+
+#[tokio::test]
+async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Lifecycle Co").await;
+
+    world
+        .hubspot
+        .archive_company(&CompanyId::parse(company_id.clone()).unwrap())
+        .await
+        .unwrap();
+    let report = world.settle().await;
+    assert_eq!(report.unlinked, 1, "{report:?}");
+    let ids = world.external_ids(customer.id).await;
+    assert!(ids.get("hubspot_company_id").is_none(), "{ids}");
+    assert_eq!(ids["unlinked_hubspot_company_id"], company_id.as_str());
+
+    world
+        .http
+        .post(format!(
+            "{}/_sandbox/companies/{company_id}/restore",
+            world.sandbox.base_url()
+        ))
+        .bearer_auth(USER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let report = world.settle().await;
+    assert_eq!(report.linked, 1, "{report:?}");
+    let ids = world.external_ids(customer.id).await;
+    assert_eq!(ids["hubspot_company_id"], company_id.as_str());
+    assert!(ids.get("unlinked_hubspot_company_id").is_none(), "{ids}");
+
+    // Merge the linked company into another one: the customer follows the survivor, whose
+    // name (newer than WARP's, LATEST_WINS) is read back and applied.
+    let survivor = world
+        .hubspot
+        .create_company(&BTreeMap::from([(
+            "name".to_owned(),
+            "Survivor Inc".to_owned(),
+        )]))
+        .await
+        .unwrap();
+    world.settle().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world
+        .hubspot
+        .merge_companies(&survivor.id, &CompanyId::parse(company_id.clone()).unwrap())
+        .await
+        .unwrap();
+    let report = world.settle().await;
+    assert!(report.linked >= 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(
+        after.external_ids.hubspot_company_id.as_deref(),
+        Some(survivor.id.as_str())
+    );
+    assert_eq!(after.company_name.as_str(), "Survivor Inc");
+    let client = world.database.client().await.unwrap();
+    let merge_logs: i64 = client
+        .query_one(
+            "SELECT count(*) FROM hubspot_sync_log WHERE customer_id = $1 AND operation = 'MERGE' AND status = 'SUCCESS'",
+            &[&customer.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(merge_logs >= 1);
+}
+
+#[tokio::test]
+async fn concurrent_processors_never_claim_one_event_twice() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Claims Co").await;
+    let base = Utc::now() + TimeDelta::seconds(5);
+    let events: Vec<Value> = (0..40)
+        .map(|i| {
+            name_event(
+                5_000 + i,
+                &company_id,
+                &format!("Name {i}"),
+                base + TimeDelta::seconds(i),
+                "CRM_UI",
+            )
+        })
+        .collect();
+    world.deliver(&events).await;
+    let other = InboundProcessor {
+        database: world.database.clone(),
+        hubspot: None,
+        map: FieldMap::default_mapping(),
+        portal_id: PORTAL,
+    };
+    let mut claimed = 0;
+    loop {
+        let (a, b) = tokio::join!(world.processor.process_pending(3), other.process_pending(3));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        claimed += a.claimed + b.claimed;
+        if a.claimed + b.claimed == 0 {
+            break;
+        }
+    }
+    assert_eq!(claimed, 40);
+    let log = world.log(customer.id, "company_name").await;
+    let decided = log
+        .iter()
+        .filter(|(status, _)| status == "SUCCESS" || status == "SKIPPED")
+        .count();
+    // Each event decided exactly once (applied, or stale when the other processor's newer
+    // event went first), and the newest name stands. The +1 is the sandbox's own creation-time
+    // name event, older than the known HubSpot state recorded at linking: stale.
+    assert_eq!(decided, 40 + 1, "{log:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Name 39");
+}
+
+#[tokio::test]
+async fn the_receivers_kick_starts_processing_without_waiting_for_the_interval() {
+    let kick = Arc::new(tokio::sync::Notify::new());
+    let world = world_with_kick(Some(Arc::clone(&kick))).await;
+    let (customer, company_id) = world.linked_customer("Kick Co").await;
+    let processor = Arc::new(InboundProcessor {
+        database: world.database.clone(),
+        hubspot: None,
+        map: FieldMap::default_mapping(),
+        portal_id: PORTAL,
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(warp_webhook::run_inbound_loop_with_kick(
+        processor,
+        Duration::from_secs(3600),
+        Some(kick),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Let the loop finish its first pass and wait on the kick.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at = Utc::now() + TimeDelta::seconds(5);
+    world
+        .deliver(&[name_event(6_001, &company_id, "Kicked", at, "CRM_UI")])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = world.customers.get(customer.id).await.unwrap();
+        if now.company_name.as_str() == "Kicked" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kick did not start processing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+}
