@@ -57,6 +57,6 @@ target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret
   --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
 
 # Parts written by other benchmarks (outbound, reconciliation, sizes) join the table when present.
-for extra in infra/bench/parts/*.sh; do [ -x "$extra" ] && "$extra" "$RESULTS"; done 2>/dev/null || true
+for extra in infra/bench/parts/*.sh; do echo "== $(basename "$extra" .sh)"; "$extra" "$RESULTS" || echo "   ($extra failed; its figures are missing)"; done
 
 python3 infra/bench/report.py "$RESULTS" "$OUT/results.json"

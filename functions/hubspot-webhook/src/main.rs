@@ -2,11 +2,20 @@
 //! signature is the authentication). Function URLs send API Gateway v2-shaped events, which
 //! lambda_http turns into the request the `warp_webhook` router verifies and stores; the raw
 //! path, query string and Host header reach the signature check unchanged. The client secret
-//! (HUBSPOT_WEBHOOK_SECRET_ARN) and the database pool are set up once, during init.
+//! (HUBSPOT_WEBHOOK_SECRET_ARN), the database pool and the HubSpot client are set up once,
+//! during init. Stored events are applied before the answer, within a budget: a frozen Lambda
+//! cannot work after answering.
 
+use std::sync::Arc;
+use std::time::Duration;
+use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache, telemetry};
 use warp_sync::wiring;
-use warp_webhook::{WebhookConfig, WebhookState};
+use warp_webhook::{InboundProcessor, WebhookConfig, WebhookState};
+
+/// Events are stored (durably) before processing starts, so HubSpot's 5 s timeout only bounds
+/// how much is applied inline; the rest stays RECEIVED for the reconciler's frequent schedule.
+const INLINE_BUDGET: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -18,9 +27,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Inside Lambda the default scheme is https (Function URLs are HTTPS only).
     let webhook_config = WebhookConfig::from_env(secret)?;
     let database = wiring::database(&config, &secrets).await?;
-    lambda_http::run(warp_webhook::router(WebhookState::new(
-        webhook_config,
-        database,
-    )))
-    .await
+    let processor = InboundProcessor {
+        database: database.clone(),
+        hubspot: Some(wiring::hubspot_client(&config, &secrets, &database).await?),
+        map: FieldMap::default_mapping(),
+        portal_id: config.hubspot.portal_id,
+    };
+    let state = WebhookState::new(webhook_config, database)
+        .with_inline_processing(Arc::new(processor), INLINE_BUDGET);
+    lambda_http::run(warp_webhook::router(state)).await
 }

@@ -36,6 +36,9 @@ pub struct WebhookState {
     /// Signalled after a delivery stored new events, so a local processing loop starts at once
     /// (see `process::run_inbound_loop_with_kick`); a cheap, non-blocking call.
     processing_kick: Option<Arc<tokio::sync::Notify>>,
+    /// In Lambda: apply what was stored before answering, within a time budget (a frozen
+    /// function cannot work after its answer); leftovers wait for the reconciler's schedule.
+    inline_processing: Option<(Arc<crate::process::InboundProcessor>, std::time::Duration)>,
 }
 
 impl WebhookState {
@@ -44,7 +47,18 @@ impl WebhookState {
             config: Arc::new(config),
             database,
             processing_kick: None,
+            inline_processing: None,
         }
+    }
+
+    /// Applies stored events before answering, for at most `budget` (Lambda: HubSpot waits 5 s).
+    pub fn with_inline_processing(
+        mut self,
+        processor: Arc<crate::process::InboundProcessor>,
+        budget: std::time::Duration,
+    ) -> Self {
+        self.inline_processing = Some((processor, budget));
+        self
     }
 
     /// Wakes `kick` whenever a delivery stored at least one new event.
@@ -69,6 +83,9 @@ pub fn router(state: WebhookState) -> Router {
         .route(COMPANY_WEBHOOK_PATH, post(receive_delivery))
         .with_state(state)
 }
+
+/// Events claimed per inline processing batch.
+const INLINE_BATCH: u32 = 100;
 
 /// The 200 answer.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -162,6 +179,16 @@ async fn receive_delivery(State(state): State<WebhookState>, request: Request) -
                 && let Some(kick) = &state.processing_kick
             {
                 kick.notify_one();
+            }
+            if stored > 0
+                && let Some((processor, budget)) = &state.inline_processing
+            {
+                let report = processor.process_within(*budget, INLINE_BATCH).await;
+                tracing::info!(
+                    processed = report.processed,
+                    retry_later = report.retry_later,
+                    "applied inline"
+                );
             }
             let receipt = DeliveryReceipt {
                 received,

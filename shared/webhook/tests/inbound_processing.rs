@@ -61,6 +61,11 @@ async fn world() -> World {
 }
 
 async fn world_with_kick(kick: Option<Arc<tokio::sync::Notify>>) -> World {
+    world_with(kick, false).await
+}
+
+/// `inline`: the receiver applies what it stored before answering, as the Lambda does.
+async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> World {
     let database = Database::fresh_for_test(&server_url()).await.unwrap();
     let mut state = WebhookState::new(
         WebhookConfig::new(SecretString::from(SECRET)),
@@ -68,6 +73,15 @@ async fn world_with_kick(kick: Option<Arc<tokio::sync::Notify>>) -> World {
     );
     if let Some(kick) = kick {
         state = state.with_processing_kick(kick);
+    }
+    if inline {
+        let processor = InboundProcessor {
+            database: database.clone(),
+            hubspot: None,
+            map: FieldMap::default_mapping(),
+            portal_id: PORTAL,
+        };
+        state = state.with_inline_processing(Arc::new(processor), Duration::from_secs(2));
     }
     let app = router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -776,4 +790,24 @@ async fn the_receivers_kick_starts_processing_without_waiting_for_the_interval()
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn with_inline_processing_the_answer_comes_after_the_event_is_applied() {
+    let world = world_with(None, true).await;
+    let (customer, company_id) = world.linked_customer("Inline Co").await;
+    let at = Utc::now() + TimeDelta::seconds(5);
+    world
+        .deliver(&[name_event(
+            7_001,
+            &company_id,
+            "Applied Inline",
+            at,
+            "CRM_UI",
+        )])
+        .await;
+    // No loop runs and nothing waits: the 200 itself means the event was applied.
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Applied Inline");
+    assert_eq!(world.event_status(7_001).await.0, "PROCESSED");
 }
