@@ -7,11 +7,11 @@ mod common;
 
 use common::{PORTAL, setup};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warp_api::auth::{AuthConfig, KeySource, issue_dev_token};
 use warp_api::{ApiState, router};
+use warp_runtime::testing::MotoServer;
 use warp_store::Database;
 use warp_sync::queue::{PollSettings, SqsPublisher, run_sqs_loop_with};
 
@@ -21,53 +21,6 @@ const JWT_SECRET: &str = "sqs-moto-test-secret";
 const VISIBILITY_TIMEOUT_SECONDS: &str = "1";
 const MAX_RECEIVE_COUNT: usize = 3;
 
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let binary = std::env::var("WARP_MOTO_SERVER").unwrap_or_else(|_| {
-            format!("{}/../../.venv/bin/moto_server", env!("CARGO_MANIFEST_DIR"))
-        });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let moto = Moto {
-            child: Command::new(&binary)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {binary} ({e}): run `make venv`, which installs moto")
-                }),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto did not start on {}", moto.url);
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Queues {
     client: aws_sdk_sqs::Client,
     url: String,
@@ -75,8 +28,8 @@ struct Queues {
 }
 
 /// A standard queue with a short visibility timeout and a redrive policy to its DLQ.
-async fn queues(moto: &Moto) -> Queues {
-    let sdk = warp_runtime::aws::sdk_config_for_endpoint(&moto.url, "us-east-1").await;
+async fn queues(moto: &MotoServer) -> Queues {
+    let sdk = warp_runtime::aws::sdk_config_for_endpoint(moto.url(), "us-east-1").await;
     let client = aws_sdk_sqs::Client::new(&sdk);
     let dead_letter_url = client
         .create_queue()
@@ -217,7 +170,7 @@ async fn queue_is_empty(client: &aws_sdk_sqs::Client, queue_url: &str) -> bool {
 
 #[tokio::test]
 async fn the_api_publishes_the_loop_syncs_and_a_poison_message_reaches_the_dlq() {
-    let moto = Moto::start().await;
+    let moto = MotoServer::start().await;
     let queues = queues(&moto).await;
     let setup = setup().await;
     let publisher = SqsPublisher::new(queues.client.clone(), queues.url.clone())
@@ -287,10 +240,10 @@ async fn the_api_publishes_the_loop_syncs_and_a_poison_message_reaches_the_dlq()
 
 #[tokio::test]
 async fn a_failed_send_leaves_the_row_unpublished_and_the_write_succeeds() {
-    let moto = Moto::start().await;
+    let moto = MotoServer::start().await;
     let queues = queues(&moto).await;
     let setup = setup().await;
-    let missing_queue = format!("{}/123456789012/no-such-queue", moto.url);
+    let missing_queue = format!("{}/123456789012/no-such-queue", moto.url());
     let publisher = SqsPublisher::new(queues.client.clone(), missing_queue)
         .marking_published_in(setup.database.clone());
     let api = serve_api(setup.database.clone(), publisher).await;

@@ -5,6 +5,8 @@ pub mod aws;
 pub mod config;
 pub mod secrets;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{Config, ConfigError};
 pub use secrets::{SecretRef, SecretsCache, SecretsError};

@@ -1,62 +1,14 @@
 //! The Secrets Manager cache through the real AWS SDK against moto's server.
 
 use secrecy::ExposeSecret;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use warp_runtime::testing::MotoServer;
 use warp_runtime::{SecretRef, SecretsCache, aws};
-
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let binary = std::env::var("WARP_MOTO_SERVER").unwrap_or_else(|_| {
-            format!("{}/../../.venv/bin/moto_server", env!("CARGO_MANIFEST_DIR"))
-        });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Owned by the guard at once, so it is killed and reaped on every path.
-        let moto = Moto {
-            child: Command::new(&binary)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {binary} ({e}): run `make test`, which installs moto")
-                }),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto did not start on {}", moto.url);
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn secrets_are_read_by_arn_cached_and_refreshed_after_the_ttl() {
-    let moto = Moto::start().await;
-    let sdk = aws::sdk_config_for_endpoint(&moto.url, "us-east-1").await;
+    let moto = MotoServer::start().await;
+    let sdk = aws::sdk_config_for_endpoint(moto.url(), "us-east-1").await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let created = client
         .create_secret()
