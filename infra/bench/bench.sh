@@ -54,7 +54,19 @@ echo "{\"api_get_rps\": $api_rps, \"api_get_non_2xx\": $non2xx, \"pgbench_select
 
 echo "== webhook: signed 100-event deliveries, 10 in flight"
 target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
-  --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
+  --customers "$CUSTOMERS" --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
+# Applied latency: from the row's arrival to its processing, as Postgres recorded both; waits
+# (bounded) for the processing loop to drain what the load stored.
+for _ in $(seq 1 120); do
+  left=$(psql "$DB_URL" -Atc "SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
+  [ "$left" = 0 ] && break; sleep 1
+done
+psql "$DB_URL" -Atc "SELECT json_build_object(
+    'webhook_apply_p50_ms', round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1),
+    'webhook_apply_p99_ms', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1),
+    'webhook_events_applied', count(*) FILTER (WHERE status = 'PROCESSED'),
+    'webhook_events_left_unprocessed', (SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'))
+  FROM hubspot_webhook_events WHERE processed_at IS NOT NULL" > "$RESULTS/webhook_apply.json"
 
 # Parts written by other benchmarks (outbound, reconciliation, sizes) join the table when present.
 for extra in infra/bench/parts/*.sh; do echo "== $(basename "$extra" .sh)"; "$extra" "$RESULTS" || echo "   ($extra failed; its figures are missing)"; done

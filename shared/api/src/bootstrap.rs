@@ -2,10 +2,12 @@
 //! secrets resolved once, the database pool, and the token checks (JWKS when configured, else
 //! the HS256 secret). The outbox publisher stays the no-op until one is set with
 //! [`ApiState::with_outbox_publisher`] (the reconciler's relay sends what was not published).
+//! With `SYNC_CREATE_MODE=strict` creates are pushed to HubSpot before they commit.
 
 use crate::{ApiState, AuthConfig, KeySource, router};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use warp_runtime::config::SyncCreateMode;
 use warp_runtime::{Config, SecretsCache, SecretsError};
 use warp_store::{Database, DatabaseError};
 use warp_sync::queue::SqsPublisher;
@@ -16,6 +18,8 @@ pub enum BootstrapError {
     Secret(#[from] SecretsError),
     #[error("the outbox queue: {0}")]
     Queue(#[from] warp_sync::wiring::WiringError),
+    #[error("the HubSpot client for strict create mode: {0}")]
+    HubSpot(warp_sync::wiring::WiringError),
     #[error("connecting to the database: {0}")]
     Database(#[from] DatabaseError),
     #[error("no token keys: set JWT_JWKS_URL or JWT_HS256_SECRET(_ARN)")]
@@ -51,7 +55,13 @@ pub async fn api_state(
     secrets: &SecretsCache,
 ) -> Result<ApiState, BootstrapError> {
     let auth = auth_config(config, secrets).await?;
-    let state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
+    let mut state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
+    if config.sync_create_mode == SyncCreateMode::Strict {
+        let hubspot = warp_sync::wiring::hubspot_client(config, secrets, &database)
+            .await
+            .map_err(BootstrapError::HubSpot)?;
+        state = state.with_strict_create(hubspot);
+    }
     if config.sqs_queue_url.is_none() {
         return Ok(state);
     }

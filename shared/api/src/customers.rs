@@ -15,8 +15,13 @@ use uuid::Uuid;
 use warp_domain::customer::{
     Ban, Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
 };
-use warp_store::customers::{RenderResponse, decode_cursor};
+use warp_domain::sync::{FieldMap, customer_field_values, full_push};
+use warp_hubspot::HubSpotClient;
+use warp_store::customers::{
+    LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse, decode_cursor,
+};
 use warp_store::{Created, IdempotentRequest, ListQuery, StoredResponse, Update};
+use warp_sync::outbound::{self, Answer, Push};
 
 const JSON: &str = "application/json";
 
@@ -38,6 +43,7 @@ const JSON: &str = "application/json";
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Strict create mode: HubSpot refused the company; nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))
@@ -58,15 +64,18 @@ pub(crate) async fn create_customer(
         request_hash: request_hash("POST /v1/customers", &value),
     });
     let render = |customer: &Customer| created_response(customer);
-    let created = state
-        .customers()
-        .create(
-            &new,
-            idempotency
-                .as_ref()
-                .map(|request| (request, &render as &RenderResponse)),
-        )
-        .await?;
+    let idempotency = idempotency
+        .as_ref()
+        .map(|request| (request, &render as &RenderResponse));
+    let created = match state.strict_create() {
+        Some(hook) => {
+            state
+                .customers()
+                .create_with_hook(&new, idempotency, hook)
+                .await?
+        }
+        None => state.customers().create(&new, idempotency).await?,
+    };
     match created {
         Created::New(written, stored) => {
             tracing::info!(customer_id = %written.value.id, outbox_id = ?written.outbox_id, "customer created");
@@ -82,6 +91,75 @@ pub(crate) async fn create_customer(
             tracing::info!("idempotent replay");
             Ok(replay(stored, true))
         }
+    }
+}
+
+/// Strict create mode (`SYNC_CREATE_MODE=strict`): the new customer's company is upserted in
+/// HubSpot, keyed by BAN with every mapped field (the worker's own full push), before the
+/// create commits; HubSpot's refusal rolls the create back.
+pub(crate) struct StrictCreate {
+    hubspot: HubSpotClient,
+    field_map: FieldMap,
+}
+
+impl StrictCreate {
+    pub(crate) fn new(hubspot: HubSpotClient) -> Self {
+        StrictCreate {
+            hubspot,
+            field_map: FieldMap::default_mapping(),
+        }
+    }
+
+    async fn push(&self, customer: &Customer) -> Result<LinkedCompany, PreCommitRefusal> {
+        let push = Push {
+            customer: customer.clone(),
+            rows: Vec::new(),
+            changes: full_push(&self.field_map, &customer_field_values(customer)),
+            operation: "CREATE".to_owned(),
+        };
+        let inputs = [push.upsert_input()];
+        let result = self.hubspot.batch_upsert_companies(&inputs).await;
+        match outbound::answers_by_input(&inputs, &result).pop() {
+            Some(Answer::Accepted {
+                company_id,
+                written_at,
+            }) => Ok(LinkedCompany {
+                company_id,
+                values: push.pushed_values(),
+                written_at,
+            }),
+            Some(Answer::Refused { error }) => {
+                let mut fields: Vec<String> = result
+                    .errors
+                    .iter()
+                    .flat_map(outbound::item_error_properties)
+                    .chain(
+                        result
+                            .failed_calls
+                            .iter()
+                            .flat_map(|failed| outbound::call_error_properties(&failed.error)),
+                    )
+                    .map(str::to_owned)
+                    .collect();
+                fields.sort();
+                fields.dedup();
+                tracing::warn!(error = %error, "HubSpot refused a strict create");
+                Err(PreCommitRefusal {
+                    detail: error,
+                    fields,
+                })
+            }
+            None => Err(PreCommitRefusal {
+                detail: "HubSpot gave no answer".to_owned(),
+                fields: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl PreCommit for StrictCreate {
+    fn before_commit<'a>(&'a self, customer: &'a Customer) -> PreCommitFuture<'a> {
+        Box::pin(self.push(customer))
     }
 }
 

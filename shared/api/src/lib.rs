@@ -39,6 +39,8 @@ pub struct ApiState {
     customers: CustomerStore,
     authenticator: Arc<Authenticator>,
     publisher: Arc<dyn OutboxPublisher>,
+    /// Set in strict create mode: pushes a new customer to HubSpot before its commit.
+    strict_create: Option<Arc<customers::StrictCreate>>,
 }
 
 impl ApiState {
@@ -48,6 +50,7 @@ impl ApiState {
             database,
             authenticator: Arc::new(Authenticator::new(auth)),
             publisher: Arc::new(NoopPublisher),
+            strict_create: None,
         }
     }
 
@@ -55,6 +58,19 @@ impl ApiState {
     pub fn with_outbox_publisher(mut self, publisher: Arc<dyn OutboxPublisher>) -> Self {
         self.publisher = publisher;
         self
+    }
+
+    /// Strict create mode: `POST /v1/customers` upserts the company in HubSpot before the
+    /// commit and stores nothing when HubSpot refuses (502).
+    pub fn with_strict_create(mut self, hubspot: warp_hubspot::HubSpotClient) -> Self {
+        self.strict_create = Some(Arc::new(customers::StrictCreate::new(hubspot)));
+        self
+    }
+
+    pub(crate) fn strict_create(&self) -> Option<&dyn warp_store::customers::PreCommit> {
+        self.strict_create
+            .as_deref()
+            .map(|hook| hook as &dyn warp_store::customers::PreCommit)
     }
 
     pub(crate) fn customers(&self) -> &CustomerStore {

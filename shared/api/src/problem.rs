@@ -52,6 +52,7 @@ impl Problem {
                 "https://warp.example/problems/unsupported-media-type"
             }
             StatusCode::UNPROCESSABLE_ENTITY => "https://warp.example/problems/validation-failed",
+            StatusCode::BAD_GATEWAY => "https://warp.example/problems/hubspot-refused",
             StatusCode::SERVICE_UNAVAILABLE => "https://warp.example/problems/service-unavailable",
             _ => "https://warp.example/problems/internal-error",
         };
@@ -156,6 +157,20 @@ impl From<StoreError> for Problem {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "a value was refused by the database",
             ),
+            StoreError::Refused { detail, fields } => {
+                let mut problem = Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("HubSpot refused the customer; nothing was stored: {detail}"),
+                );
+                problem.errors = fields
+                    .into_iter()
+                    .map(|field| ProblemField {
+                        field,
+                        message: "HubSpot refused this property's value".to_owned(),
+                    })
+                    .collect();
+                problem
+            }
             StoreError::InvalidCursor => {
                 Problem::invalid_field("cursor", "is not a cursor this API returned")
             }

@@ -15,7 +15,7 @@ use warp_domain::customer::{
     Ban, CompanyName, CreditLimit, Customer, CustomerPatch, CustomerType, Domain, Money,
     NewCustomer, Status,
 };
-use warp_domain::sync::customer_field_values;
+use warp_domain::sync::{FieldValues, customer_field_values};
 
 pub(crate) const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
                        contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
@@ -41,6 +41,35 @@ pub enum Created {
 
 /// Makes the answer stored with an idempotency key from the created customer.
 pub type RenderResponse = dyn Fn(&Customer) -> StoredResponse + Sync;
+
+/// The company a pre-commit step wrote in HubSpot for a new customer: linked to it and its
+/// values recorded as HubSpot's known values, in the create's own transaction.
+#[derive(Debug, Clone)]
+pub struct LinkedCompany {
+    pub company_id: String,
+    /// The values HubSpot holds now (so the CREATE outbox row later finds nothing to send).
+    pub values: FieldValues,
+    /// HubSpot's own time of the write.
+    pub written_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Why a pre-commit step refused a create: a description and the HubSpot properties at fault
+/// (names only, never values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreCommitRefusal {
+    pub detail: String,
+    pub fields: Vec<String>,
+}
+
+pub type PreCommitFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<LinkedCompany, PreCommitRefusal>> + Send + 'a>,
+>;
+
+/// A step run inside the create's transaction, after the insert and before the commit (the
+/// strict create mode pushes the company to HubSpot here). A refusal rolls the create back.
+pub trait PreCommit: Send + Sync {
+    fn before_commit<'a>(&'a self, customer: &'a Customer) -> PreCommitFuture<'a>;
+}
 
 /// A full replace (PUT) or a partial update (PATCH).
 #[derive(Debug, Clone)]
@@ -123,7 +152,34 @@ impl CustomerStore {
         &self,
         new: &NewCustomer,
         idempotency: Option<(&IdempotentRequest, &RenderResponse)>,
+        next_ban: impl FnMut() -> Ban + Send,
+    ) -> Result<Created, StoreError> {
+        self.create_inner(new, idempotency, next_ban, None).await
+    }
+
+    /// As [`CustomerStore::create`], running `hook` after the insert and before the commit:
+    /// its refusal rolls everything back ([`StoreError::Refused`]); its company is linked.
+    pub async fn create_with_hook(
+        &self,
+        new: &NewCustomer,
+        idempotency: Option<(&IdempotentRequest, &RenderResponse)>,
+        hook: &dyn PreCommit,
+    ) -> Result<Created, StoreError> {
+        self.create_inner(
+            new,
+            idempotency,
+            || Ban::generate(&mut rand::rng()),
+            Some(hook),
+        )
+        .await
+    }
+
+    async fn create_inner(
+        &self,
+        new: &NewCustomer,
+        idempotency: Option<(&IdempotentRequest, &RenderResponse)>,
         mut next_ban: impl FnMut() -> Ban + Send,
+        hook: Option<&dyn PreCommit>,
     ) -> Result<Created, StoreError> {
         let mut client = self.database.client().await?;
         let transaction = client.transaction().await?;
@@ -170,7 +226,28 @@ impl CustomerStore {
             tracing::info!("BAN collision on create; retrying with a new BAN");
         }
         let row = inserted.ok_or_else(|| StoreError::Conflict("no free BAN found".into()))?;
-        let customer = customer_from_row(&row)?;
+        let mut customer = customer_from_row(&row)?;
+        if let Some(hook) = hook {
+            // Dropping the transaction on a refusal rolls the insert back.
+            let linked =
+                hook.before_commit(&customer)
+                    .await
+                    .map_err(|refusal| StoreError::Refused {
+                        detail: refusal.detail,
+                        fields: refusal.fields,
+                    })?;
+            customer = link_company(&transaction, customer.id, &linked.company_id).await?;
+            let connection: &tokio_postgres::Transaction<'_> = &transaction;
+            field_state::record(
+                connection,
+                self.portal_id,
+                customer.id,
+                field_state::Side::HubSpot,
+                &linked.values,
+                linked.written_at,
+            )
+            .await?;
+        }
         record_warp_side(&transaction, self.portal_id, &customer).await?;
         let outbox_id = outbox::enqueue(
             &transaction,
@@ -424,6 +501,22 @@ async fn record_warp_side(
         customer.updated_at,
     )
     .await
+}
+
+/// Links a new customer to its HubSpot company (no version change: it is the same create).
+async fn link_company(
+    transaction: &tokio_postgres::Transaction<'_>,
+    id: Uuid,
+    company_id: &str,
+) -> Result<Customer, StoreError> {
+    let sql = format!(
+        "UPDATE customers SET external_ids = jsonb_set(external_ids, '{{hubspot_company_id}}', to_jsonb($2::text)) \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let row = transaction
+        .query_typed_one(&sql, &[(&id, Type::UUID), (&company_id, Type::TEXT)])
+        .await?;
+    customer_from_row(&row)
 }
 
 async fn lock(

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The database refused a value (SQLSTATE class 22); the input was bad, not the server.
     #[error("invalid value: {0}")]
     InvalidValue(String),
+    /// A pre-commit step (HubSpot, in strict create mode) refused the write; nothing was
+    /// stored. `fields` names the properties at fault, never their values.
+    #[error("refused before commit: {detail}")]
+    Refused { detail: String, fields: Vec<String> },
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("{0}")]

@@ -114,12 +114,12 @@ impl std::fmt::Debug for OutboundWorker {
     }
 }
 
-/// One customer's push in a pass.
-struct Push {
-    customer: Customer,
-    rows: Vec<ClaimedRow>,
-    changes: Vec<FieldChange>,
-    operation: String,
+/// One customer's push in a pass (also built, with no rows, by the API's strict create).
+pub struct Push {
+    pub customer: Customer,
+    pub rows: Vec<ClaimedRow>,
+    pub changes: Vec<FieldChange>,
+    pub operation: String,
 }
 
 impl Push {
@@ -139,7 +139,7 @@ impl Push {
     }
 
     /// The upsert input: keyed by BAN, the BAN always among the properties.
-    fn upsert_input(&self) -> BatchUpsertInput {
+    pub fn upsert_input(&self) -> BatchUpsertInput {
         let ban = self.customer.ban.as_str().to_owned();
         let mut properties: BTreeMap<String, String> = self
             .changes
@@ -156,7 +156,7 @@ impl Push {
     }
 
     /// The values HubSpot holds once it accepted this push.
-    fn pushed_values(&self) -> FieldValues {
+    pub fn pushed_values(&self) -> FieldValues {
         let mut values: FieldValues = self
             .changes
             .iter()
@@ -168,7 +168,7 @@ impl Push {
 }
 
 /// What HubSpot said about one customer's input.
-enum Answer {
+pub enum Answer {
     /// `written_at`: HubSpot's own time of the write (the company's `updatedAt`), recorded as
     /// when HubSpot's side changed, so the webhook echo of this very write is not newer.
     Accepted {
@@ -586,7 +586,7 @@ impl OutboundWorker {
 /// Matches HubSpot's answer to each input: results by their `warp_ban`, per-input errors by
 /// the unique values in their context, whole-call failures by their input range. An input
 /// with no answer at all counts as refused (the upsert is safe to send again).
-fn answers_by_input(
+pub fn answers_by_input(
     inputs: &[BatchUpsertInput],
     result: &warp_hubspot::BatchResult<warp_hubspot::UpsertedCompany>,
 ) -> Vec<Answer> {
@@ -657,11 +657,7 @@ fn answers_by_input(
 /// A per-input error as stored: status, category and the properties at fault (their names).
 /// HubSpot's messages are left out: they may quote the values, which are PII.
 fn describe_item_error(error: &BatchItemError) -> String {
-    let properties: Vec<&str> = error
-        .errors
-        .iter()
-        .filter_map(|detail| detail.location.as_deref())
-        .collect();
+    let properties = item_error_properties(error);
     let mut text = format!("HubSpot refused the input ({}", error.category);
     if !error.status.is_empty() && error.status != "error" {
         text.push_str(&format!(", {}", error.status));
@@ -671,6 +667,26 @@ fn describe_item_error(error: &BatchItemError) -> String {
         text.push_str(&format!(" on properties: {}", properties.join(", ")));
     }
     text
+}
+
+/// The HubSpot properties a per-input error names (never their values).
+pub fn item_error_properties(error: &BatchItemError) -> Vec<&str> {
+    error
+        .errors
+        .iter()
+        .filter_map(|detail| detail.location.as_deref())
+        .collect()
+}
+
+/// The HubSpot properties a refused (400) call names; none for other failures.
+pub fn call_error_properties(error: &HubSpotError) -> Vec<&str> {
+    match error {
+        HubSpotError::Validation { field_errors, .. } => field_errors
+            .iter()
+            .filter_map(|detail| detail.location.as_deref())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A whole-call failure as stored: its kind, status and HubSpot's category, without messages.
@@ -698,14 +714,9 @@ fn describe_call_error(error: &HubSpotError) -> String {
     if let Some(category) = error.body().and_then(|body| body.category.as_deref()) {
         text.push_str(&format!(", {category}"));
     }
-    if let HubSpotError::Validation { field_errors, .. } = error {
-        let properties: Vec<&str> = field_errors
-            .iter()
-            .filter_map(|detail| detail.location.as_deref())
-            .collect();
-        if !properties.is_empty() {
-            text.push_str(&format!(" on properties: {}", properties.join(", ")));
-        }
+    let properties = call_error_properties(error);
+    if !properties.is_empty() {
+        text.push_str(&format!(" on properties: {}", properties.join(", ")));
     }
     if error.is_retryable() {
         text.push_str(" (retryable)");

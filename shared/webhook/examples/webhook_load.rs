@@ -1,6 +1,7 @@
 //! Load for the webhook receiver, from a second process over loopback: signed deliveries of
 //! 100 events (HubSpot's shape) with up to 10 in flight (HubSpot's default per app), then one
-//! JSON line of ack latency and throughput. Bounded by `--deliveries`; stops by itself.
+//! JSON line of ack latency and throughput. Bounded by `--deliveries`; stops by itself. The
+//! events change the names of the companies `make bench` links to its seeded customers.
 //!
 //! cargo run --release -p warp-webhook --example webhook_load -- \
 //!     --url http://127.0.0.1:3100/webhooks/hubspot --secret sandbox-webhook-secret
@@ -15,6 +16,7 @@ struct Options {
     events_per_delivery: usize,
     in_flight: usize,
     portal_id: i64,
+    customers: i64,
 }
 
 fn options() -> Options {
@@ -25,6 +27,7 @@ fn options() -> Options {
         events_per_delivery: 100,
         in_flight: 10,
         portal_id: 62515,
+        customers: 100_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -38,22 +41,30 @@ fn options() -> Options {
             }
             "--in-flight" => options.in_flight = value.parse().unwrap_or(options.in_flight),
             "--portal-id" => options.portal_id = value.parse().unwrap_or(options.portal_id),
+            "--customers" => options.customers = value.parse().unwrap_or(options.customers).max(1),
             other => eprintln!("ignoring unknown option {other}"),
         }
     }
     options
 }
 
-/// One delivery's body: propertyChange events for objects no customer is linked to, so the
-/// load measures receiving and storing, not customer updates.
-fn delivery(portal_id: i64, first_event_id: i64, events: usize, now_ms: i64) -> Vec<u8> {
+/// One delivery's body: name changes (LATEST_WINS) of the companies linked to the bench's
+/// customers (company id 9000000000 + n for customer n of 1..=customers), so every event is
+/// received, stored and then applied to a customer.
+fn delivery(
+    portal_id: i64,
+    customers: i64,
+    first_event_id: i64,
+    events: usize,
+    now_ms: i64,
+) -> Vec<u8> {
     let events: Vec<serde_json::Value> = (0..events as i64)
         .map(|i| {
             let event_id = first_event_id + i;
             serde_json::json!({
                 "eventId": event_id, "subscriptionId": 1, "portalId": portal_id, "appId": 54321,
                 "occurredAt": now_ms, "subscriptionType": "company.propertyChange", "attemptNumber": 0,
-                "objectId": 9_000_000_000_i64 + event_id, "propertyName": "name",
+                "objectId": 9_000_000_001_i64 + event_id.rem_euclid(customers), "propertyName": "name",
                 "propertyValue": format!("Load {event_id}"), "changeSource": "CRM_UI", "sourceId": "userId:1"
             })
         })
@@ -91,6 +102,7 @@ async fn main() {
                 let first = run_id + (n * options.events_per_delivery) as i64;
                 let body = delivery(
                     options.portal_id,
+                    options.customers,
                     first,
                     options.events_per_delivery,
                     now_ms,
