@@ -191,21 +191,7 @@ impl HubSpotClient {
             query.push(("idProperty", property.to_owned()));
         }
         let path = [COMPANIES, &[segment]].concat();
-        match self
-            .call(
-                Method::GET,
-                &path,
-                &query,
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await
-        {
-            Ok(company) => Ok(Some(company)),
-            Err(HubSpotError::NotFound { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
+        self.get_if_exists(&path, &query).await
     }
 
     /// `PATCH /crm/v3/objects/companies/{id}`; an empty string clears a property.
@@ -473,21 +459,7 @@ impl HubSpotClient {
     /// `GET /crm/v3/properties/companies/{name}`; `None` when it does not exist.
     pub async fn get_company_property(&self, name: &str) -> Result<Option<Property>, HubSpotError> {
         let path = [COMPANY_PROPERTIES, &[name]].concat();
-        match self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await
-        {
-            Ok(property) => Ok(Some(property)),
-            Err(HubSpotError::NotFound { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
+        self.get_if_exists(&path, &[]).await
     }
 
     /// `POST /crm/v3/properties/companies`; [`HubSpotError::Conflict`] when it exists. A retry
@@ -529,21 +501,7 @@ impl HubSpotClient {
         name: &str,
     ) -> Result<Option<PropertyGroup>, HubSpotError> {
         let path = [COMPANY_PROPERTIES, &["groups", name]].concat();
-        match self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await
-        {
-            Ok(group) => Ok(Some(group)),
-            Err(HubSpotError::NotFound { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
+        self.get_if_exists(&path, &[]).await
     }
 
     /// `POST /crm/v3/properties/companies/groups`; [`HubSpotError::Conflict`] when it exists.
@@ -614,6 +572,29 @@ impl HubSpotClient {
             }
         }
         outcome
+    }
+
+    /// A GET whose 404 means "there is none" rather than an error.
+    async fn get_if_exists<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, HubSpotError> {
+        match self
+            .call(
+                Method::GET,
+                path,
+                query,
+                None::<&()>,
+                Bucket::Default,
+                Repeatable::Yes,
+            )
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(HubSpotError::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     async fn call<B, T>(

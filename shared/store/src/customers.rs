@@ -248,13 +248,11 @@ impl CustomerStore {
             )
             .await?;
         }
-        record_warp_side(&transaction, self.portal_id, &customer).await?;
-        let outbox_id = outbox::enqueue(
+        let outbox_id = record_write(
             &transaction,
             self.portal_id,
-            customer.id,
+            &customer,
             OutboxOperation::Create,
-            customer.version,
         )
         .await?;
         let stored = match idempotency {
@@ -428,13 +426,11 @@ impl CustomerStore {
             )
             .await?;
         let customer = customer_from_row(&row)?;
-        record_warp_side(&transaction, self.portal_id, &customer).await?;
-        let outbox_id = outbox::enqueue(
+        let outbox_id = record_write(
             &transaction,
             self.portal_id,
-            id,
+            &customer,
             OutboxOperation::Update,
-            customer.version,
         )
         .await?;
         transaction.commit().await?;
@@ -469,13 +465,11 @@ impl CustomerStore {
             .query_typed_one(&sql, &[(&id, Type::UUID)])
             .await?;
         let customer = customer_from_row(&row)?;
-        record_warp_side(&transaction, self.portal_id, &customer).await?;
-        let outbox_id = outbox::enqueue(
+        let outbox_id = record_write(
             &transaction,
             self.portal_id,
-            id,
+            &customer,
             OutboxOperation::Delete,
-            customer.version,
         )
         .await?;
         transaction.commit().await?;
@@ -486,12 +480,14 @@ impl CustomerStore {
     }
 }
 
-/// WARP's side of the field state, in the write's own transaction (see [`field_state`]).
-async fn record_warp_side(
+/// What every customer write adds in its own transaction (guarantee 1): WARP's side of the
+/// field state (see [`field_state`]) and the outbox row; returns the outbox id.
+async fn record_write(
     transaction: &tokio_postgres::Transaction<'_>,
     portal_id: i64,
     customer: &Customer,
-) -> Result<(), StoreError> {
+    operation: OutboxOperation,
+) -> Result<i64, StoreError> {
     field_state::record(
         transaction,
         portal_id,
@@ -499,6 +495,14 @@ async fn record_warp_side(
         field_state::Side::Warp,
         &customer_field_values(customer),
         customer.updated_at,
+    )
+    .await?;
+    outbox::enqueue(
+        transaction,
+        portal_id,
+        customer.id,
+        operation,
+        customer.version,
     )
     .await
 }
