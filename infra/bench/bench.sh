@@ -52,21 +52,37 @@ pgbench -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -D customers="$CUSTOMERS
 pg_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench.txt")
 echo "{\"api_get_rps\": $api_rps, \"api_get_non_2xx\": $non2xx, \"pgbench_select_rps\": $pg_tps}" > "$RESULTS/api.json"
 
-echo "== webhook: signed 100-event deliveries, 10 in flight"
+echo "== webhook burst: signed 100-event deliveries, 10 in flight"
 target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
   --customers "$CUSTOMERS" --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
-# Applied latency: from the row's arrival to its processing, as Postgres recorded both; waits
-# (bounded) for the processing loop to drain what the load stored.
-for _ in $(seq 1 120); do
-  left=$(psql "$DB_URL" -Atc "SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
-  [ "$left" = 0 ] && break; sleep 1
-done
+# Waits (bounded) for the processing loop to drain what the burst stored, then reads how fast it
+# applied it, from the times Postgres recorded.
+drain() {
+  for _ in $(seq 1 120); do
+    left=$(psql "$DB_URL" -Atc "SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
+    [ "$left" = 0 ] && break; sleep 1
+  done
+}
+drain
+psql "$DB_URL" -Atc "SELECT json_build_object(
+    'webhook_burst_apply_events_per_s', round((count(*) / greatest(extract(epoch FROM max(processed_at) - min(received_at)), 0.001))::numeric, 0),
+    'webhook_burst_apply_p99_ms', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1))
+  FROM hubspot_webhook_events WHERE processed_at IS NOT NULL" > "$RESULTS/webhook_burst_apply.json"
+
+STEADY_RATE="${BENCH_WEBHOOK_RATE:-20}"
+echo "== webhook steady: $STEADY_RATE deliveries/s of 100 events for ${SECONDS_PER_RUN}s; applied latency"
+since=$(psql "$DB_URL" -Atc "SELECT now()")
+target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
+  --customers "$CUSTOMERS" --rate "$STEADY_RATE" --deliveries $((STEADY_RATE * SECONDS_PER_RUN)) > /dev/null
+drain
+# Applied latency: from the row's arrival to its processing, as Postgres recorded both.
 psql "$DB_URL" -Atc "SELECT json_build_object(
     'webhook_apply_p50_ms', round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1),
     'webhook_apply_p99_ms', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1),
+    'webhook_apply_events_per_s_offered', $STEADY_RATE * 100,
     'webhook_events_applied', count(*) FILTER (WHERE status = 'PROCESSED'),
     'webhook_events_left_unprocessed', (SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'))
-  FROM hubspot_webhook_events WHERE processed_at IS NOT NULL" > "$RESULTS/webhook_apply.json"
+  FROM hubspot_webhook_events WHERE processed_at IS NOT NULL AND received_at >= '$since'" > "$RESULTS/webhook_apply.json"
 
 # Parts written by other benchmarks (outbound, reconciliation, sizes) join the table when present.
 for extra in infra/bench/parts/*.sh; do echo "== $(basename "$extra" .sh)"; "$extra" "$RESULTS" || echo "   ($extra failed; its figures are missing)"; done

@@ -21,6 +21,10 @@ GOALS = {
     "change_to_hubspot_p99_ms": "< 3000",
     "webhook_apply_p99_ms": "< 2000",
     "reconcile_ratio_to_floor": "<= 1.3",
+    "reconcile_seconds_100k": "<= 130 (floor: 1,000 list pages at 10/s = 100 s)",
+    "reconcile_peak_heap_mb_100k": "< 128",
+    **{f"{f}_bootstrap_bytes": "<= 8,000,000 (arm64, stripped)" for f in ("customer-api", "sync-worker", "hubspot-webhook", "reconciler")},
+    **{f"{f}_init_ms": "reported (local, x86_64)" for f in ("customer_api", "sync_worker", "hubspot_webhook", "reconciler")},
 }
 out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 print("| measure | value | goal |")

@@ -733,6 +733,30 @@ async fn values_the_database_cannot_store_are_422_not_500() {
 }
 
 #[tokio::test]
+async fn extreme_numbers_in_services_read_back_exactly() {
+    // Postgres keeps JSON numbers as exact decimals: f64::MAX comes back as a 309-digit
+    // integer and 1e-300 as 300 decimal places; both must read back as the same f64.
+    let app = spawn_app().await;
+    let services = json!({"data": {"enabled": true, "limits": [f64::MAX, -f64::MAX, 1e-300, 1.0466878449461658e57, 9525530194u64, -6.66871435299571e-178]}});
+    let response = app
+        .post_customer(
+            &json!({"company_name": "Extreme", "customer_type": "PREPAID", "services": services}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["services"]["data"], services["data"]);
+    let id = created["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&format!("/v1/customers/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["services"]["data"], services["data"]);
+}
+
+#[tokio::test]
 async fn a_key_whose_first_request_is_unfinished_is_409() {
     use sha2::Digest;
     let app = spawn_app().await;

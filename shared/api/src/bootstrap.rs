@@ -4,8 +4,8 @@
 //! [`ApiState::with_outbox_publisher`] (the reconciler's relay sends what was not published).
 //! With `SYNC_CREATE_MODE=strict` creates are pushed to HubSpot before they commit.
 
+use crate::sync_status::DeadLetterQueue;
 use crate::{ApiState, AuthConfig, KeySource, router};
-use secrecy::ExposeSecret;
 use std::sync::Arc;
 use warp_runtime::config::SyncCreateMode;
 use warp_runtime::{Config, SecretsCache, SecretsError};
@@ -22,6 +22,8 @@ pub enum BootstrapError {
     HubSpot(warp_sync::wiring::WiringError),
     #[error("connecting to the database: {0}")]
     Database(#[from] DatabaseError),
+    #[error("setting up the database connection: {0}")]
+    DatabaseSetup(warp_sync::wiring::WiringError),
     #[error("no token keys: set JWT_JWKS_URL or JWT_HS256_SECRET(_ARN)")]
     NoTokenKeys,
 }
@@ -56,11 +58,27 @@ pub async fn api_state(
 ) -> Result<ApiState, BootstrapError> {
     let auth = auth_config(config, secrets).await?;
     let mut state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
-    if config.sync_create_mode == SyncCreateMode::Strict {
-        let hubspot = warp_sync::wiring::hubspot_client(config, secrets, &database)
-            .await
-            .map_err(BootstrapError::HubSpot)?;
-        state = state.with_strict_create(hubspot);
+    let strict = config.sync_create_mode == SyncCreateMode::Strict;
+    // One client serves strict create mode and the company search and link routes. Outside
+    // strict mode, a client that cannot be built only turns those two routes into 503s.
+    match warp_sync::wiring::hubspot_client(config, secrets, &database).await {
+        Ok(hubspot) => {
+            if strict {
+                state = state.with_strict_create(hubspot.clone());
+            }
+            state = state.with_hubspot(hubspot);
+        }
+        Err(error) if strict => return Err(BootstrapError::HubSpot(error)),
+        Err(error) => {
+            tracing::warn!(%error, "no HubSpot client: company search and link answer 503");
+        }
+    }
+    if let Some(dlq_url) = &config.sqs_dlq_url {
+        let sdk = warp_runtime::aws::sdk_config().await;
+        state = state.with_dead_letter_queue(DeadLetterQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            dlq_url.clone(),
+        ));
     }
     if config.sqs_queue_url.is_none() {
         return Ok(state);
@@ -76,19 +94,11 @@ pub async fn api_state(
 /// the database endpoint, not through RDS Proxy.
 pub async fn lambda_router(config: &Config) -> Result<axum::Router, BootstrapError> {
     let secrets = SecretsCache::for_config(config).await;
-    let password = match &config.database.password {
-        Some(secret) => Some(secrets.resolve(secret).await?),
-        None => None,
-    };
-    let database = Database::connect_with_password(
-        config.database.url.expose_secret(),
-        password.as_ref().map(|p| p.expose_secret()),
-        config.database.pool_size,
-    )?;
-    if let Err(error) = database.client().await {
-        // Not fatal: /health answers 503 and the pool retries on the next request.
-        tracing::warn!(%error, "no database connection during init");
-    }
+    // Password or IAM token, verified TLS; a failed first connect is not fatal (/health answers
+    // 503 and the pool retries on the next request).
+    let database = warp_sync::wiring::database(config, &secrets)
+        .await
+        .map_err(BootstrapError::DatabaseSetup)?;
     let state = api_state(config, database, &secrets).await?;
     Ok(router(state))
 }
@@ -96,6 +106,7 @@ pub async fn lambda_router(config: &Config) -> Result<axum::Router, BootstrapErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Config {

@@ -11,11 +11,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::json::json;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_store::conflicts::{
@@ -251,20 +253,6 @@ fn parse_resolution(body: &serde_json::Value) -> Result<Resolution, Problem> {
             "winner",
             "give winner (\"warp\" or \"hubspot\") or value",
         )),
-    }
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => {
-            let mut response = (status, bytes).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        Err(_) => Problem::internal().into_response(),
     }
 }
 

@@ -18,7 +18,8 @@ use warp_domain::customer::{
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
 use warp_hubspot::HubSpotClient;
 use warp_store::customers::{
-    LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse, decode_cursor,
+    CustomerKey, LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse,
+    decode_cursor,
 };
 use warp_store::{Created, IdempotentRequest, ListQuery, StoredResponse, Update};
 use warp_sync::outbound::{self, Answer, Push};
@@ -274,8 +275,7 @@ pub(crate) async fn get_customer(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
-    let customer = state.customers().get(parse_id(&id)?).await?;
-    customer_with_sync_state(&state, customer).await
+    customer_with_sync_state(&state, CustomerKey::Id(parse_id(&id)?)).await
 }
 
 /// GET /v1/customers/by-ban/{ban}
@@ -301,22 +301,15 @@ pub(crate) async fn get_customer_by_ban(
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
     let ban = Ban::parse(&ban.trim().to_ascii_uppercase()).map_err(|_| Problem::not_found())?;
-    let customer = state.customers().get_by_ban(&ban).await?;
-    customer_with_sync_state(&state, customer).await
+    customer_with_sync_state(&state, CustomerKey::Ban(&ban)).await
 }
 
-/// A single-customer read: the customer plus where its HubSpot sync stands (one query more).
+/// A single-customer read: the customer plus where its HubSpot sync stands (one query).
 async fn customer_with_sync_state(
     state: &ApiState,
-    customer: Customer,
+    key: CustomerKey<'_>,
 ) -> Result<Response, Problem> {
-    let client = state
-        .customers()
-        .database()
-        .client()
-        .await
-        .map_err(warp_store::StoreError::from)?;
-    let sync = warp_store::sync_log::customer_sync_state(&**client, customer.id).await?;
+    let (customer, sync) = state.customers().get_with_sync_state(key).await?;
     let version = customer.version;
     let mut body = CustomerResponse::from(customer);
     body.sync = Some(sync.into());
@@ -596,15 +589,8 @@ fn json_response<T: serde::Serialize>(
     body: &T,
     version: Option<i64>,
 ) -> Response {
-    let bytes = match serde_json::to_vec(body) {
-        Ok(bytes) => bytes,
-        Err(_) => return Problem::internal().into_response(),
-    };
-    let mut response = (status, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-    if let Some(version) = version {
+    let mut response = crate::json::json(status, body);
+    if let Some(version) = version.filter(|_| response.status() == status) {
         response.headers_mut().insert(header::ETAG, etag(version));
     }
     response

@@ -7,9 +7,13 @@ pub mod bootstrap;
 mod conflicts;
 mod customers;
 pub mod dto;
+mod hubspot_links;
+mod json;
 pub mod openapi;
 pub mod problem;
+mod reconciliations;
 mod sync_operations;
+pub mod sync_status;
 
 pub use auth::{AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token};
 pub use problem::Problem;
@@ -41,6 +45,11 @@ pub struct ApiState {
     publisher: Arc<dyn OutboxPublisher>,
     /// Set in strict create mode: pushes a new customer to HubSpot before its commit.
     strict_create: Option<Arc<customers::StrictCreate>>,
+    /// For the company search and link routes; they answer 503 without one.
+    hubspot: Option<warp_hubspot::HubSpotClient>,
+    /// The DLQ whose depth `GET /v1/sync/status` reports, when configured.
+    dead_letter_queue: Option<Arc<sync_status::DeadLetterQueue>>,
+    portal_id: i64,
 }
 
 impl ApiState {
@@ -51,7 +60,34 @@ impl ApiState {
             authenticator: Arc::new(Authenticator::new(auth)),
             publisher: Arc::new(NoopPublisher),
             strict_create: None,
+            hubspot: None,
+            dead_letter_queue: None,
+            portal_id,
         }
+    }
+
+    /// The HubSpot client the company search and link routes use.
+    pub fn with_hubspot(mut self, hubspot: warp_hubspot::HubSpotClient) -> Self {
+        self.hubspot = Some(hubspot);
+        self
+    }
+
+    /// The dead-letter queue whose depth the sync status reports.
+    pub fn with_dead_letter_queue(mut self, queue: sync_status::DeadLetterQueue) -> Self {
+        self.dead_letter_queue = Some(Arc::new(queue));
+        self
+    }
+
+    pub(crate) fn hubspot(&self) -> Option<&warp_hubspot::HubSpotClient> {
+        self.hubspot.as_ref()
+    }
+
+    pub(crate) fn dead_letter_queue(&self) -> Option<&sync_status::DeadLetterQueue> {
+        self.dead_letter_queue.as_deref()
+    }
+
+    pub(crate) fn portal_id(&self) -> i64 {
+        self.portal_id
     }
 
     /// Replaces the after-commit publisher (the lead wires SQS here).
@@ -118,6 +154,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(sync_operations::routes())
         .merge(conflicts::routes())
+        .merge(reconciliations::routes())
+        .merge(sync_status::routes())
+        .merge(hubspot_links::routes())
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

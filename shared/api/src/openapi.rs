@@ -41,6 +41,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(crate::sync_operations::Doc::openapi());
     document.merge(crate::conflicts::Doc::openapi());
+    document.merge(crate::reconciliations::Doc::openapi());
+    document.merge(crate::sync_status::Doc::openapi());
+    document.merge(crate::hubspot_links::Doc::openapi());
     document
 }
 

@@ -9,34 +9,25 @@ use tokio::sync::{Notify, watch};
 use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
-use warp_sync::outbound::{OutboundWorker, run_outbox_loop};
-use warp_sync::queue::{SqsPublisher, run_sqs_loop};
-use warp_sync::relay::relay_once;
 use warp_webhook::{InboundProcessor, run_inbound_loop_with_kick};
 
 /// How often the background loops look for work they were not woken for.
 const LOOP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How soon the outbox loop looks again after it found nothing to push.
-const OUTBOX_POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// The relay re-sends rows unpublished for this long (the API publishes right after commit).
-const RELAY_AFTER: Duration = Duration::from_secs(30);
-const RELAY_BATCH: usize = 500;
-
 /// Tells every background loop to stop when the server does.
 #[derive(Clone)]
-struct Shutdown(watch::Sender<bool>);
+pub(crate) struct Shutdown(watch::Sender<bool>);
 
 impl Shutdown {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Shutdown(watch::channel(false).0)
     }
 
-    fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         let _ = self.0.send(true);
     }
 
-    fn signalled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub(crate) fn signalled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut receiver = self.0.subscribe();
         async move {
             let _ = receiver.wait_for(|stopped| *stopped).await;
@@ -78,7 +69,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(kick.clone()),
         shutdown.signalled(),
     ));
-    start_outbound(&config, &database, &hubspot, &shutdown).await?;
+    if config.outbound.in_dev {
+        crate::worker::start_outbound(&config, &database, &hubspot, &shutdown).await?;
+    }
+    start_reconciler(&config, &secrets, &database, &shutdown).await?;
     let webhooks = warp_webhook::router(
         warp_webhook::WebhookState::new(webhook, database.clone()).with_processing_kick(kick),
     );
@@ -119,42 +113,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The outbound worker as local loops: over SQS when `SQS_QUEUE_URL` names a queue (moto's, say),
-/// with the relay re-sending what was never published; otherwise straight over the outbox.
-async fn start_outbound(
+/// The reconciler's two schedules as local timers: requested runs picked up every
+/// `RECONCILE_POLL_SECS`, a full reconciliation every `RECONCILE_INTERVAL_SECS` (the first one
+/// after one interval, not at start). Its pushes go through the outbox loops above.
+async fn start_reconciler(
     config: &Config,
+    secrets: &SecretsCache,
     database: &Database,
-    hubspot: &warp_hubspot::HubSpotClient,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let worker = Arc::new(OutboundWorker::new(
-        database.clone(),
-        hubspot.clone(),
-        config.hubspot.portal_id,
-    ));
-    if config.sqs_queue_url.is_none() {
-        tokio::spawn(run_outbox_loop(
-            worker,
-            OUTBOX_POLL_INTERVAL,
-            shutdown.signalled(),
-        ));
-        return Ok(());
-    }
-    let (client, queue_url) = warp_sync::wiring::sqs_queue(config).await?;
-    let publisher =
-        SqsPublisher::new(client.clone(), queue_url.clone()).marking_published_in(database.clone());
+    let reconciler =
+        warp_reconcile::wiring::reconciler(config, secrets, database.clone(), None).await?;
+    let (poll, interval) = (config.reconcile.poll, config.reconcile.interval);
     let stop = shutdown.signalled();
-    tokio::spawn(async move { run_sqs_loop(client, queue_url, worker.as_ref(), stop).await });
-    let (database, stop) = (database.clone(), shutdown.signalled());
     tokio::spawn(async move {
         tokio::pin!(stop);
+        let mut next_full = tokio::time::Instant::now() + interval;
         loop {
-            if let Err(error) = relay_once(&database, &publisher, RELAY_AFTER, RELAY_BATCH).await {
-                tracing::warn!(%error, "relay pass failed");
+            if let Err(error) = warp_reconcile::jobs::run_requested(&reconciler, None).await {
+                tracing::warn!(%error, "picking up requested reconciliations failed");
+            }
+            if tokio::time::Instant::now() >= next_full {
+                next_full = tokio::time::Instant::now() + interval;
+                if let Err(error) =
+                    warp_reconcile::jobs::reconcile_now(&reconciler, false, "dev timer", None).await
+                {
+                    tracing::warn!(%error, "the timed reconciliation could not be recorded");
+                }
             }
             tokio::select! {
                 _ = &mut stop => break,
-                _ = tokio::time::sleep(LOOP_INTERVAL) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
         }
     });

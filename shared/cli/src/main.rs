@@ -3,6 +3,8 @@
 
 mod dev;
 mod hubspot;
+mod reconcile;
+mod worker;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -22,10 +24,20 @@ struct Cli {
 enum Command {
     /// Run the whole system locally: API and webhook on HTTP_ADDR, the HubSpot sandbox, loops.
     Dev,
+    /// Run only the outbound worker (the outbox loop), next to `warp dev` with DEV_OUTBOUND=false.
+    Worker,
     /// Create the database at DATABASE_URL when missing and apply every migration.
     Migrate,
     /// Create the `warp` property group and `warp_*` properties in HubSpot (idempotent).
     HubspotSetup,
+    /// Compare every customer with HubSpot and repair the drift (or only report it).
+    Reconcile {
+        /// Report the drift, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Push every customer to HubSpot (resumable: a new backfill continues an interrupted one).
+    Backfill,
     /// Print a development JWT signed with the local HS256 secret.
     Token {
         /// viewer, editor or admin
@@ -48,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init(config.log_format);
             dev::run(config).await
         }
+        Command::Worker => {
+            telemetry::init(config.log_format);
+            worker::run(config).await
+        }
         Command::Migrate => {
             telemetry::init(config.log_format);
             let url = secrecy::ExposeSecret::expose_secret(&config.database.url).to_owned();
@@ -66,6 +82,14 @@ async fn main() -> anyhow::Result<()> {
                 .context("preparing the database")?;
             let client = hubspot::client(&config, &secrets, &database).await?;
             hubspot::setup(&client).await
+        }
+        Command::Reconcile { dry_run } => {
+            telemetry::init(config.log_format);
+            reconcile::reconcile(config, dry_run).await
+        }
+        Command::Backfill => {
+            telemetry::init(config.log_format);
+            reconcile::backfill(config).await
         }
         Command::Token { role, subject, ttl } => {
             let secrets = SecretsCache::values_only();

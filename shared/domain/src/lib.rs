@@ -2,5 +2,6 @@
 //! (field mapping, diffing, conflict decisions). No I/O, no async, no AWS or Lambda types.
 
 pub mod customer;
+pub mod fuzz_checks;
 pub mod hubspot_signature;
 pub mod sync;

@@ -61,12 +61,47 @@ pub struct HubSpotSettings {
     pub sandbox_addr: SocketAddr,
 }
 
+/// How the database login is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseAuth {
+    /// The URL's password, or `DATABASE_SECRET_ARN`'s (Secrets Manager) in Lambda.
+    Password,
+    /// An RDS IAM auth token per connection, signed with the function's role (`rds-db:connect`).
+    Iam,
+}
+
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// The connection URL; in Lambda its password may come from `password` instead.
+    /// The connection URL; in Lambda its password may come from `password` instead. TLS follows
+    /// its `sslmode` (`disable`, `require`, `verify-full`) and `sslrootcert` parameters; Lambda
+    /// defaults to `verify-full` and refuses `disable`.
     pub url: SecretString,
     pub password: Option<SecretRef>,
+    pub auth: DatabaseAuth,
     pub pool_size: usize,
+}
+
+/// The reconciler's local timers (`warp dev`); in AWS the EventBridge schedules set these.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    /// How often a full reconciliation runs (`RECONCILE_INTERVAL_SECS`, default a day).
+    pub interval: Duration,
+    /// How often requested runs are picked up (`RECONCILE_POLL_SECS`, default 5 s).
+    pub poll: Duration,
+}
+
+/// Where the outbox loop runs locally and how it claims rows (`warp dev`, `warp worker`).
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// Whether `warp dev` runs the outbox loop itself (`DEV_OUTBOUND`, default true); false when
+    /// a separate `warp worker` process does, e.g. so the chaos run can kill it.
+    pub in_dev: bool,
+    /// How long a claim holds its rows (`OUTBOX_LEASE_SECS`, default 120): a killed worker's
+    /// rows come back after this.
+    pub lease: Duration,
+    /// The wait before a failed row's first retry, doubled each attempt
+    /// (`OUTBOX_RETRY_BASE_MS`, default 2000).
+    pub retry_base: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -77,9 +112,13 @@ pub struct Config {
     pub jwt: JwtSettings,
     pub hubspot: HubSpotSettings,
     pub sqs_queue_url: Option<String>,
+    /// The outbox queue's dead-letter queue; its depth shows in `GET /v1/sync/status`.
+    pub sqs_dlq_url: Option<String>,
     pub sync_create_mode: SyncCreateMode,
     pub secrets_cache_ttl: Duration,
     pub log_format: LogFormat,
+    pub reconcile: ReconcileSettings,
+    pub outbound: OutboundSettings,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warp";
@@ -175,20 +214,45 @@ impl Config {
         }
 
         let database = DatabaseSettings {
-            url: SecretString::from(
+            url: SecretString::from(database_url(
                 get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-            ),
+                mode,
+            )?),
             password: secret("DATABASE_PASSWORD", "DATABASE_SECRET_ARN", None)?,
+            auth: match get("DATABASE_AUTH").as_deref() {
+                None | Some("password") => DatabaseAuth::Password,
+                Some("iam") => DatabaseAuth::Iam,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "DATABASE_AUTH",
+                        message: format!("expected password or iam, got {other:?}"),
+                    });
+                }
+            },
             pool_size: parse(&get, "DATABASE_POOL_SIZE", if local { 16 } else { 1 })?,
+        };
+
+        let reconcile = ReconcileSettings {
+            interval: Duration::from_secs(parse(&get, "RECONCILE_INTERVAL_SECS", 86_400)?.max(1)),
+            poll: Duration::from_secs(parse(&get, "RECONCILE_POLL_SECS", 5)?.max(1)),
+        };
+
+        let outbound = OutboundSettings {
+            in_dev: parse(&get, "DEV_OUTBOUND", true)?,
+            lease: Duration::from_secs(parse(&get, "OUTBOX_LEASE_SECS", 120)?.max(1)),
+            retry_base: Duration::from_millis(parse(&get, "OUTBOX_RETRY_BASE_MS", 2_000)?.max(1)),
         };
 
         Ok(Config {
             mode,
+            reconcile,
+            outbound,
             http_addr: parse(&get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
             database,
             jwt,
             hubspot,
             sqs_queue_url: get("SQS_QUEUE_URL"),
+            sqs_dlq_url: get("SQS_DLQ_URL"),
             sync_create_mode: match get("SYNC_CREATE_MODE").as_deref() {
                 None | Some("async") => SyncCreateMode::Async,
                 Some("strict") => SyncCreateMode::Strict,
@@ -222,6 +286,26 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.hubspot.sandbox_addr))
     }
+}
+
+/// `url` with its TLS mode checked: Lambda reaches RDS Proxy over the network, so it gets
+/// `verify-full` unless the URL says `require`, and never plain text.
+fn database_url(url: String, mode: RunMode) -> Result<String, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        name: "DATABASE_URL",
+        message,
+    };
+    let (_, tls) = warp_store::tls::split_tls_options(&url).map_err(|e| invalid(e.to_string()))?;
+    if mode == RunMode::Local || url.contains("sslmode=") {
+        return match tls.mode {
+            warp_store::tls::SslMode::Disable if mode == RunMode::Lambda => Err(invalid(
+                "sslmode=disable is for local mode only; use verify-full".into(),
+            )),
+            _ => Ok(url),
+        };
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{separator}sslmode=verify-full"))
 }
 
 fn parse<T: std::str::FromStr>(
@@ -304,12 +388,87 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
     }
 
+    fn lambda_database(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![
+            ("AWS_LAMBDA_FUNCTION_NAME", "sync-worker"),
+            ("JWT_JWKS_URL", "https://issuer/.well-known/jwks.json"),
+            ("HUBSPOT_BASE_URL", "https://api.hubapi.com"),
+            (
+                "HUBSPOT_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:t",
+            ),
+            (
+                "HUBSPOT_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:w",
+            ),
+        ];
+        all.extend_from_slice(vars);
+        config(&all)
+    }
+
+    #[test]
+    fn lambda_connects_with_verified_tls_unless_told_require_and_never_plain() {
+        use secrecy::ExposeSecret;
+        let c =
+            lambda_database(&[("DATABASE_URL", "postgres://warp_app@proxy:5432/warp")]).unwrap();
+        assert_eq!(
+            c.database.url.expose_secret(),
+            "postgres://warp_app@proxy:5432/warp?sslmode=verify-full"
+        );
+        assert_eq!(c.database.auth, DatabaseAuth::Password);
+        let c = lambda_database(&[(
+            "DATABASE_URL",
+            "postgres://warp_app@proxy:5432/warp?application_name=warp&sslmode=require",
+        )])
+        .unwrap();
+        assert!(c.database.url.expose_secret().ends_with("&sslmode=require"));
+        let err = lambda_database(&[(
+            "DATABASE_URL",
+            "postgres://warp_app@proxy:5432/warp?sslmode=disable",
+        )])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_URL"), "{err}");
+        let err =
+            lambda_database(&[("DATABASE_URL", "postgres://h/warp?sslmode=prefer")]).unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_URL"), "{err}");
+        // Local mode keeps the URL as written (plain text to the local server by default).
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database.url.expose_secret(), DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn database_auth_is_password_or_iam() {
+        let c = lambda_database(&[("DATABASE_AUTH", "iam")]).unwrap();
+        assert_eq!(c.database.auth, DatabaseAuth::Iam);
+        let err = lambda_database(&[("DATABASE_AUTH", "kerberos")]).unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_AUTH"), "{err}");
+    }
+
     #[test]
     fn bad_values_name_the_variable() {
         let err = config(&[("HTTP_ADDR", "not an address")]).unwrap_err();
         assert!(err.to_string().starts_with("HTTP_ADDR"), "{err}");
         let err = config(&[("SYNC_CREATE_MODE", "sometimes")]).unwrap_err();
         assert!(err.to_string().starts_with("SYNC_CREATE_MODE"), "{err}");
+    }
+
+    #[test]
+    fn outbound_settings_default_to_the_loop_in_dev_and_parse_overrides() {
+        let c = config(&[]).unwrap();
+        assert!(c.outbound.in_dev);
+        assert_eq!(c.outbound.lease, Duration::from_secs(120));
+        assert_eq!(c.outbound.retry_base, Duration::from_secs(2));
+        let c = config(&[
+            ("DEV_OUTBOUND", "false"),
+            ("OUTBOX_LEASE_SECS", "7"),
+            ("OUTBOX_RETRY_BASE_MS", "250"),
+        ])
+        .unwrap();
+        assert!(!c.outbound.in_dev);
+        assert_eq!(c.outbound.lease, Duration::from_secs(7));
+        assert_eq!(c.outbound.retry_base, Duration::from_millis(250));
+        let err = config(&[("DEV_OUTBOUND", "sometimes")]).unwrap_err();
+        assert!(err.to_string().starts_with("DEV_OUTBOUND"), "{err}");
     }
 
     #[test]

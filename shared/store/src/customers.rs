@@ -20,6 +20,13 @@ use warp_domain::sync::{FieldValues, customer_field_values};
 pub(crate) const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
                        contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
 
+/// How a single customer is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum CustomerKey<'a> {
+    Id(Uuid),
+    Ban(&'a Ban),
+}
+
 /// How many fresh BANs a create tries before giving up (a collision is already rare: 6.8e11 BANs).
 const BAN_ATTEMPTS: usize = 16;
 
@@ -284,6 +291,37 @@ impl CustomerStore {
         customer_from_row(&row)
     }
 
+    /// The customer and where its HubSpot sync stands, in one query: by id, or by BAN.
+    pub async fn get_with_sync_state(
+        &self,
+        key: CustomerKey<'_>,
+    ) -> Result<(Customer, crate::sync_log::CustomerSyncState), StoreError> {
+        let client = self.database.client().await?;
+        let (sync, joins) = (
+            crate::sync_log::SYNC_STATE_COLUMNS,
+            crate::sync_log::SYNC_STATE_JOINS,
+        );
+        let row = match key {
+            CustomerKey::Id(id) => {
+                let sql =
+                    format!("SELECT {COLUMNS}, {sync} FROM customers c {joins} WHERE c.id = $1");
+                client.query_typed_opt(&sql, &[(&id, Type::UUID)]).await?
+            }
+            CustomerKey::Ban(ban) => {
+                let sql =
+                    format!("SELECT {COLUMNS}, {sync} FROM customers c {joins} WHERE c.ban = $1");
+                client
+                    .query_typed_opt(&sql, &[(&ban.as_str(), Type::TEXT)])
+                    .await?
+            }
+        }
+        .ok_or(StoreError::NotFound)?;
+        Ok((
+            customer_from_row(&row)?,
+            crate::sync_log::sync_state_from_row(&row)?,
+        ))
+    }
+
     /// The customer with this BAN, deleted or not.
     pub async fn get_by_ban(&self, ban: &Ban) -> Result<Customer, StoreError> {
         let client = self.database.client().await?;
@@ -402,9 +440,14 @@ impl CustomerStore {
         let credit_limit = fields.credit_limit.as_decimal();
         let current_balance = fields.current_balance.as_decimal();
         let domain = fields.domain.as_ref().map(|d| d.as_str());
+        // The typed external ids model only the link. Without a link, keys kept beside it (the
+        // id of a company deleted in HubSpot, for a restore to relink) survive the write; a new
+        // link replaces them, as linking does.
         let sql = format!(
             "UPDATE customers SET company_name = $2, customer_type = $3, status = $4, credit_limit = $5, \
-             current_balance = $6, domain = $7, contact = $8, address = $9, services = $10, external_ids = $11, \
+             current_balance = $6, domain = $7, contact = $8, address = $9, services = $10, \
+             external_ids = CASE WHEN $11::jsonb ? 'hubspot_company_id' THEN $11::jsonb \
+                                 ELSE (external_ids - 'hubspot_company_id') || $11::jsonb END, \
              version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row = transaction

@@ -59,9 +59,13 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// Server states meaning "not now": shutting down, too many connections, cannot connect.
+/// Server states meaning "not now": shutting down, too many connections, cannot connect, or
+/// a transaction chosen as a deadlock or serialization victim (the same work succeeds when
+/// retried).
 fn is_unavailable_state(state: &SqlState) -> bool {
     [
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::T_R_SERIALIZATION_FAILURE,
         SqlState::ADMIN_SHUTDOWN,
         SqlState::CRASH_SHUTDOWN,
         SqlState::CANNOT_CONNECT_NOW,

@@ -124,6 +124,30 @@ pub fn with_field_value(
     Ok(fields)
 }
 
+/// `current` with `field` set to `value` (canonical text, `None` for no value) as its next
+/// version: what [`write_inbound_customers`] then stores. Pure, so a batch of events can be
+/// decided in memory and written at once.
+pub fn customer_with_field(
+    current: &Customer,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<Customer, InvalidFieldValue> {
+    let fields = with_field_value(current, field, value)?;
+    Ok(Customer {
+        company_name: fields.company_name,
+        customer_type: fields.customer_type,
+        status: fields.status,
+        credit_limit: fields.credit_limit,
+        current_balance: fields.current_balance,
+        domain: fields.domain,
+        contact: fields.contact,
+        services: fields.services,
+        version: current.version + 1,
+        updated_at: Utc::now(),
+        ..current.clone()
+    })
+}
+
 /// Writes `field` = `value` into the (locked) customer: one UPDATE, version + 1, `updated_at`.
 /// Records nothing in the field state and queues nothing: the caller decides both.
 pub async fn write_inbound_field(
@@ -132,30 +156,79 @@ pub async fn write_inbound_field(
     field: WarpField,
     value: Option<&str>,
 ) -> Result<Customer, WriteFieldError> {
-    let fields = with_field_value(current, field, value)?;
-    let contact = to_json(&fields.contact)?;
-    let services = to_json(&fields.services)?;
-    let credit_limit = fields.credit_limit.as_decimal();
-    let current_balance = fields.current_balance.as_decimal();
-    let domain = fields.domain.as_ref().map(|d| d.as_str());
+    let next = customer_with_field(current, field, value)?;
+    write_inbound_customers(client, std::slice::from_ref(&next))
+        .await?
+        .pop()
+        .ok_or(WriteFieldError::Store(StoreError::NotFound))
+}
+
+/// Stores the fields HubSpot can write (name, type, status, money, domain, contact, services)
+/// and the version of these customers, which the caller holds locked, in one statement; returns
+/// them as stored.
+pub async fn write_inbound_customers(
+    client: &impl GenericClient,
+    customers: &[Customer],
+) -> Result<Vec<Customer>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::with_capacity(customers.len());
+    let mut names = Vec::with_capacity(customers.len());
+    let mut types = Vec::with_capacity(customers.len());
+    let mut statuses = Vec::with_capacity(customers.len());
+    let mut credit_limits = Vec::with_capacity(customers.len());
+    let mut balances = Vec::with_capacity(customers.len());
+    let mut domains = Vec::with_capacity(customers.len());
+    let mut contacts = Vec::with_capacity(customers.len());
+    let mut services = Vec::with_capacity(customers.len());
+    let mut versions = Vec::with_capacity(customers.len());
+    for customer in customers {
+        ids.push(customer.id);
+        names.push(customer.company_name.as_str());
+        types.push(customer.customer_type.as_str());
+        statuses.push(customer.status.as_str());
+        credit_limits.push(customer.credit_limit.as_decimal());
+        balances.push(customer.current_balance.as_decimal());
+        domains.push(customer.domain.as_ref().map(|d| d.as_str()));
+        contacts.push(to_json(&customer.contact)?);
+        services.push(to_json(&customer.services)?);
+        versions.push(customer.version);
+    }
+    let returning = COLUMNS
+        .split(", ")
+        .map(|column| format!("c.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "UPDATE customers SET company_name = $2, customer_type = $3, status = $4, credit_limit = $5, \
-         current_balance = $6, domain = $7, contact = $8, services = $9, \
-         version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE customers c SET company_name = u.company_name, customer_type = u.customer_type, \
+         status = u.status, credit_limit = u.credit_limit, current_balance = u.current_balance, \
+         domain = u.domain, contact = u.contact, services = u.services, version = u.version, \
+         updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], \
+                     $7::text[], $8::jsonb[], $9::jsonb[], $10::int8[]) \
+           AS u(id, company_name, customer_type, status, credit_limit, current_balance, domain, \
+                contact, services, version) \
+         WHERE c.id = u.id RETURNING {returning}"
     );
-    let params: [(&(dyn ToSql + Sync), Type); 9] = [
-        (&current.id, Type::UUID),
-        (&fields.company_name.as_str(), Type::TEXT),
-        (&fields.customer_type.as_str(), Type::TEXT),
-        (&fields.status.as_str(), Type::TEXT),
-        (&credit_limit, Type::NUMERIC),
-        (&current_balance, Type::NUMERIC),
-        (&domain, Type::TEXT),
-        (&contact, Type::JSONB),
-        (&services, Type::JSONB),
+    let params: [(&(dyn ToSql + Sync), Type); 10] = [
+        (&ids, Type::UUID_ARRAY),
+        (&names, Type::TEXT_ARRAY),
+        (&types, Type::TEXT_ARRAY),
+        (&statuses, Type::TEXT_ARRAY),
+        (&credit_limits, Type::NUMERIC_ARRAY),
+        (&balances, Type::NUMERIC_ARRAY),
+        (&domains, Type::TEXT_ARRAY),
+        (&contacts, Type::JSONB_ARRAY),
+        (&services, Type::JSONB_ARRAY),
+        (&versions, Type::INT8_ARRAY),
     ];
-    let row = client.query_typed_one(&sql, &params).await?;
-    Ok(customer_from_row(&row)?)
+    client
+        .query_typed(&sql, &params)
+        .await?
+        .iter()
+        .map(customer_from_row)
+        .collect()
 }
 
 async fn lock_one(
@@ -202,6 +275,44 @@ pub async fn lock_by_unlinked_hubspot_company(
         .as_ref()
         .map(customer_from_row)
         .transpose()
+}
+
+/// Locks the customers linked to these HubSpot companies (in id order, so concurrent batches
+/// cannot deadlock), deleted or not.
+pub async fn lock_by_hubspot_companies(
+    client: &impl GenericClient,
+    company_ids: &[String],
+) -> Result<Vec<Customer>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE external_ids->>'hubspot_company_id' = ANY($1) \
+         ORDER BY id FOR UPDATE"
+    );
+    client
+        .query_typed(&sql, &[(&company_ids, Type::TEXT_ARRAY)])
+        .await?
+        .iter()
+        .map(customer_from_row)
+        .collect()
+}
+
+/// Which of these HubSpot companies some customer is linked to (no lock taken).
+pub async fn linked_companies(
+    client: &impl GenericClient,
+    company_ids: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    if company_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    client
+        .query_typed(
+            "SELECT external_ids->>'hubspot_company_id' FROM customers \
+             WHERE external_ids->>'hubspot_company_id' = ANY($1)",
+            &[(&company_ids, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 /// Locks the customer with this BAN, deleted or not.
@@ -267,9 +378,17 @@ pub async fn unlink_company(
     }
 }
 
-/// Records what HubSpot holds for one field, as seen at `at` (an event's occurredAt). Moves
-/// only forward: a row already holding a newer HubSpot time is left alone. Returns whether it
-/// was recorded.
+/// What HubSpot holds for one field of one customer, as seen at `at` (an event's occurredAt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSpotObservation {
+    pub customer_id: Uuid,
+    pub field: WarpField,
+    pub value: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Records what HubSpot holds for one field, as seen at `at`. Moves only forward: a row
+/// already holding a newer HubSpot time is left alone. Returns whether it was recorded.
 pub async fn observe_hubspot_value(
     client: &impl GenericClient,
     portal_id: i64,
@@ -278,25 +397,47 @@ pub async fn observe_hubspot_value(
     value: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let field = field.as_str();
-    let changed = client
+    let observation = HubSpotObservation {
+        customer_id,
+        field,
+        value: value.map(str::to_owned),
+        at,
+    };
+    Ok(observe_hubspot_values(client, portal_id, &[observation]).await? > 0)
+}
+
+/// [`observe_hubspot_value`] for many fields in one statement. At most one observation per
+/// customer and field (Postgres cannot update a row twice in one upsert); returns how many
+/// were recorded.
+pub async fn observe_hubspot_values(
+    client: &impl GenericClient,
+    portal_id: i64,
+    observations: &[HubSpotObservation],
+) -> Result<u64, StoreError> {
+    if observations.is_empty() {
+        return Ok(0);
+    }
+    let customers: Vec<Uuid> = observations.iter().map(|o| o.customer_id).collect();
+    let fields: Vec<&str> = observations.iter().map(|o| o.field.as_str()).collect();
+    let values: Vec<Option<&str>> = observations.iter().map(|o| o.value.as_deref()).collect();
+    let times: Vec<DateTime<Utc>> = observations.iter().map(|o| o.at).collect();
+    Ok(client
         .execute_typed(
             "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, hubspot_value, hubspot_changed_at) \
-             VALUES ($1, $2, $3, $4, $5) \
+             SELECT $1, c, f, v, t FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS u(c, f, v, t) \
              ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
                hubspot_value = excluded.hubspot_value, \
                hubspot_changed_at = excluded.hubspot_changed_at, updated_at = now() \
              WHERE s.hubspot_changed_at IS NULL OR s.hubspot_changed_at <= excluded.hubspot_changed_at",
             &[
                 (&portal_id, Type::INT8),
-                (&customer_id, Type::UUID),
-                (&field, Type::TEXT),
-                (&value, Type::TEXT),
-                (&at, Type::TIMESTAMPTZ),
+                (&customers, Type::UUID_ARRAY),
+                (&fields, Type::TEXT_ARRAY),
+                (&values, Type::TEXT_ARRAY),
+                (&times, Type::TIMESTAMPTZ_ARRAY),
             ],
         )
-        .await?;
-    Ok(changed > 0)
+        .await?)
 }
 
 /// Records WARP's new value of one field after an applied HubSpot change, keeping WARP's own
@@ -308,18 +449,40 @@ pub async fn record_warp_value(
     field: WarpField,
     value: Option<&str>,
 ) -> Result<(), StoreError> {
-    let field = field.as_str();
+    record_warp_values(
+        client,
+        portal_id,
+        &[(customer_id, field, value.map(str::to_owned))],
+    )
+    .await
+}
+
+/// [`record_warp_value`] for many fields in one statement, at most one per customer and field.
+pub async fn record_warp_values(
+    client: &impl GenericClient,
+    portal_id: i64,
+    values: &[(Uuid, WarpField, Option<String>)],
+) -> Result<(), StoreError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let customers: Vec<Uuid> = values.iter().map(|(id, _, _)| *id).collect();
+    let fields: Vec<&str> = values.iter().map(|(_, field, _)| field.as_str()).collect();
+    let texts: Vec<Option<&str>> = values
+        .iter()
+        .map(|(_, _, value)| value.as_deref())
+        .collect();
     client
         .execute_typed(
             "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, warp_value) \
-             VALUES ($1, $2, $3, $4) \
+             SELECT $1, c, f, v FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(c, f, v) \
              ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
                warp_value = excluded.warp_value, updated_at = now()",
             &[
                 (&portal_id, Type::INT8),
-                (&customer_id, Type::UUID),
-                (&field, Type::TEXT),
-                (&value, Type::TEXT),
+                (&customers, Type::UUID_ARRAY),
+                (&fields, Type::TEXT_ARRAY),
+                (&texts, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -356,20 +519,48 @@ pub async fn enqueue_outbound(
     request: OutboundRequest,
     customer_version: i64,
 ) -> Result<i64, StoreError> {
+    enqueue_outbound_many(
+        client,
+        portal_id,
+        request,
+        &[(customer_id, customer_version)],
+    )
+    .await?
+    .pop()
+    .map(|(_, id)| id)
+    .ok_or(StoreError::NotFound)
+}
+
+/// [`enqueue_outbound`] for many `(customer, version)` pairs in one statement; returns each
+/// customer's new outbox id.
+pub async fn enqueue_outbound_many(
+    client: &impl GenericClient,
+    portal_id: i64,
+    request: OutboundRequest,
+    customers: &[(Uuid, i64)],
+) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
     let operation = request.as_str();
-    let row = client
-        .query_typed_one(
+    let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
+    let versions: Vec<i64> = customers.iter().map(|(_, version)| *version).collect();
+    client
+        .query_typed(
             "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             VALUES ($1, $2, $3, 'OUTBOUND', 'PENDING', $4) RETURNING id",
+             SELECT $1, c, $2, 'OUTBOUND', 'PENDING', v FROM unnest($3::uuid[], $4::int8[]) AS u(c, v) \
+             RETURNING customer_id, id",
             &[
                 (&portal_id, Type::INT8),
-                (&customer_id, Type::UUID),
                 (&operation, Type::TEXT),
-                (&customer_version, Type::INT8),
+                (&ids, Type::UUID_ARRAY),
+                (&versions, Type::INT8_ARRAY),
             ],
         )
-        .await?;
-    Ok(row.try_get(0)?)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
 }
 
 /// The outcome of one inbound sync attempt, as `hubspot_sync_log` stores it.
@@ -413,26 +604,52 @@ pub struct InboundLogEntry<'a> {
 pub async fn log_inbound(
     client: &impl GenericClient,
     entry: &InboundLogEntry<'_>,
-) -> Result<i64, StoreError> {
-    let status = entry.status.as_str();
-    let row = client
-        .query_typed_one(
+) -> Result<(), StoreError> {
+    log_inbound_many(client, std::slice::from_ref(entry)).await
+}
+
+/// [`log_inbound`] for many entries in one statement.
+pub async fn log_inbound_many(
+    client: &impl GenericClient,
+    entries: &[InboundLogEntry<'_>],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let portals: Vec<i64> = entries.iter().map(|e| e.portal_id).collect();
+    let queue_ids: Vec<Option<i64>> = entries.iter().map(|e| e.queue_id).collect();
+    let customers: Vec<Option<Uuid>> = entries.iter().map(|e| e.customer_id).collect();
+    let operations: Vec<&str> = entries.iter().map(|e| e.operation).collect();
+    let statuses: Vec<&str> = entries.iter().map(|e| e.status.as_str()).collect();
+    // text[] per row cannot be unnested from a 2-D array (rows differ in length), so each row's
+    // field names travel as one comma-joined text (field names never contain commas).
+    let fields: Vec<String> = entries.iter().map(|e| e.fields.join(",")).collect();
+    let companies: Vec<Option<&str>> = entries
+        .iter()
+        .map(|e| e.hubspot_company_id.as_deref())
+        .collect();
+    let errors: Vec<Option<&str>> = entries.iter().map(|e| e.error.as_deref()).collect();
+    client
+        .execute_typed(
             "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
              fields_synced, hubspot_company_id, error, completed_at) \
-             VALUES ($1, $2, $3, 'INBOUND', $4, $5, $6, $7, $8, now()) RETURNING id",
+             SELECT p, q, c, 'INBOUND', o, s, \
+                    CASE WHEN f = '' THEN '{}'::text[] ELSE string_to_array(f, ',') END, h, e, now() \
+             FROM unnest($1::int8[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+                         $7::text[], $8::text[]) AS u(p, q, c, o, s, f, h, e)",
             &[
-                (&entry.portal_id, Type::INT8),
-                (&entry.queue_id, Type::INT8),
-                (&entry.customer_id, Type::UUID),
-                (&entry.operation, Type::TEXT),
-                (&status, Type::TEXT),
-                (&entry.fields, Type::TEXT_ARRAY),
-                (&entry.hubspot_company_id, Type::TEXT),
-                (&entry.error, Type::TEXT),
+                (&portals, Type::INT8_ARRAY),
+                (&queue_ids, Type::INT8_ARRAY),
+                (&customers, Type::UUID_ARRAY),
+                (&operations, Type::TEXT_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+                (&fields, Type::TEXT_ARRAY),
+                (&companies, Type::TEXT_ARRAY),
+                (&errors, Type::TEXT_ARRAY),
             ],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    Ok(())
 }
 
 #[cfg(test)]

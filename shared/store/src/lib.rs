@@ -10,10 +10,13 @@ pub mod field_state;
 pub mod idempotency;
 pub mod inbound;
 pub mod outbox;
+pub mod reconciliation_runs;
 pub mod sync_log;
+pub mod sync_reports;
+pub mod tls;
 
 pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
-pub use database::{Database, DatabaseError};
+pub use database::{Credentials, Database, DatabaseError, PasswordSource};
 pub use error::StoreError;
 pub use idempotency::{IdempotentRequest, StoredResponse};
 pub use outbox::OutboxOperation;

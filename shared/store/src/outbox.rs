@@ -2,6 +2,7 @@
 //! write's own transaction so both commit or neither does (DESIGN guarantee 1).
 
 use crate::StoreError;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use tokio_postgres::types::Type;
@@ -342,6 +343,46 @@ pub async fn mark_done(
     rows.iter()
         .map(|row| Ok(row.try_get(0)?))
         .collect::<Result<Vec<i64>, StoreError>>()
+}
+
+/// Locks these customers in id order (the order every multi-customer writer takes, and the
+/// API's single-row writes cannot invert) and returns their current versions.
+pub async fn lock_customer_versions(
+    client: &impl tokio_postgres::GenericClient,
+    customer_ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    client
+        .query_typed(
+            "SELECT id, version FROM customers WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[(&ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Which of these customers still have an outbound row waiting (PENDING, IN_FLIGHT, FAILED).
+pub async fn customers_with_open_rows(
+    client: &impl tokio_postgres::GenericClient,
+    customer_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    if customer_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    client
+        .query_typed(
+            "SELECT DISTINCT customer_id FROM hubspot_sync_queue WHERE customer_id = ANY($1) \
+             AND direction = 'OUTBOUND' AND status IN ('PENDING', 'IN_FLIGHT', 'FAILED')",
+            &[(&customer_ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 /// Marks these rows FAILED with `error` (our message or HubSpot's category and message, never

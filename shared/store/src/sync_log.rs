@@ -133,37 +133,29 @@ pub struct CustomerSyncState {
     pub last_synced_at: Option<DateTime<Utc>>,
 }
 
-/// The sync state of one customer, in one query. A FAILED row wins over waiting rows (the
-/// problem must show), then waiting rows, then any finished row or successful push.
-pub async fn customer_sync_state(
-    client: &impl GenericClient,
-    customer_id: Uuid,
+/// The columns that give the sync state of the customer `c`, with [`SYNC_STATE_JOINS`] after
+/// its FROM item, so a customer read and its sync state are one query. The state comes from the
+/// `customer_sync_state` function of migration V3, whose inner plans Postgres caches per
+/// connection: this statement is planned on every call (unnamed, for RDS Proxy), and planning
+/// the same lookups inline cost more than running them.
+pub(crate) const SYNC_STATE_COLUMNS: &str = "\
+    sync.failed_error AS sync_failed_error, sync.any_failed AS sync_any_failed, \
+    sync.any_waiting AS sync_any_waiting, sync.any_done AS sync_any_done, \
+    sync.company_id AS sync_company_id, sync.completed_at AS sync_completed_at";
+
+/// The FROM items [`SYNC_STATE_COLUMNS`] reads.
+pub(crate) const SYNC_STATE_JOINS: &str = "CROSS JOIN LATERAL customer_sync_state(c.id) sync";
+
+/// Reads [`SYNC_STATE_COLUMNS`] from a row.
+pub(crate) fn sync_state_from_row(
+    row: &tokio_postgres::Row,
 ) -> Result<CustomerSyncState, StoreError> {
-    let row = client
-        .query_typed_one(
-            "SELECT \
-               (SELECT last_error FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
-                  AND status = 'FAILED' ORDER BY id DESC LIMIT 1) AS failed_error, \
-               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
-                  AND status = 'FAILED') AS any_failed, \
-               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
-                  AND status IN ('PENDING', 'IN_FLIGHT')) AS any_waiting, \
-               EXISTS (SELECT 1 FROM hubspot_sync_queue WHERE customer_id = $1 AND direction = 'OUTBOUND' \
-                  AND status = 'DONE') AS any_done, \
-               l.hubspot_company_id, l.completed_at \
-             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
-               SELECT hubspot_company_id, completed_at FROM hubspot_sync_log \
-               WHERE customer_id = $1 AND direction = 'OUTBOUND' AND status IN ('SUCCESS', 'SKIPPED') \
-               ORDER BY id DESC LIMIT 1) l ON true",
-            &[(&customer_id, Type::UUID)],
-        )
-        .await?;
-    let failed_error: Option<String> = row.try_get(0)?;
-    let any_failed: bool = row.try_get(1)?;
-    let any_waiting: bool = row.try_get(2)?;
-    let any_done: bool = row.try_get(3)?;
-    let hubspot_company_id: Option<String> = row.try_get(4)?;
-    let last_synced_at: Option<DateTime<Utc>> = row.try_get(5)?;
+    let failed_error: Option<String> = row.try_get("sync_failed_error")?;
+    let any_failed: bool = row.try_get("sync_any_failed")?;
+    let any_waiting: bool = row.try_get("sync_any_waiting")?;
+    let any_done: bool = row.try_get("sync_any_done")?;
+    let hubspot_company_id: Option<String> = row.try_get("sync_company_id")?;
+    let last_synced_at: Option<DateTime<Utc>> = row.try_get("sync_completed_at")?;
     let state = if any_failed {
         SyncState::Failed
     } else if any_waiting {

@@ -7,12 +7,10 @@
 //! Needs Postgres (TEST_DATABASE_URL or the local server); spawns its own sandbox with the real
 //! limit. Prints one JSON line.
 
-use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warp_domain::customer::CustomerPatch;
-use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget, RateLimitSettings};
 use warp_store::{CustomerStore, Database, Update};
 use warp_sync::outbound::OutboundWorker;
 
@@ -32,19 +30,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let database = Database::fresh_for_test(&server_url).await?;
 
-    let settings = RateLimitSettings::default(); // 100 requests / 10 s, as HubSpot's Free tier
-    let mut config = HubSpotClientConfig::new(
-        warp_hubspot::config::parse_base_url(&sandbox.base_url())?,
-        SecretString::from("sandbox-app-token"),
-        PORTAL,
-    );
-    config.rate_limit = settings;
-    let budget = Arc::new(PostgresRateBudget::new(
-        database.pool().clone(),
-        PORTAL,
-        &settings,
-    ));
-    let client = HubSpotClient::new(&config, budget)?;
+    // The production wiring, pointed at the sandbox: the default budget is HubSpot's Free tier
+    // (100 requests / 10 s), shared through Postgres.
+    let config = warp_runtime::Config::from_lookup(|name| {
+        (name == "HUBSPOT_BASE_URL").then(|| sandbox.base_url())
+    })?;
+    let client = warp_sync::wiring::hubspot_client(
+        &config,
+        &warp_runtime::SecretsCache::values_only(),
+        &database,
+    )
+    .await?;
     warp_hubspot::ensure_warp_properties(&client).await?;
     let worker = Arc::new(OutboundWorker::new(database.clone(), client, PORTAL));
 

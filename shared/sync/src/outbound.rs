@@ -475,6 +475,10 @@ impl OutboundWorker {
         let mut client = self.database.client().await?;
         let transaction = client.transaction().await?;
         let connection: &tokio_postgres::Transaction<'_> = &transaction;
+        // The customers first: API writes lock a customer before its field state, so taking
+        // them in that order here too means bookkeeping cannot deadlock with them.
+        let customer_ids: Vec<Uuid> = chunk.iter().map(|push| push.customer.id).collect();
+        let current_versions = outbox::lock_customer_versions(connection, &customer_ids).await?;
         let links: Vec<(Uuid, String)> = chunk
             .iter()
             .zip(&answers)
@@ -569,6 +573,27 @@ impl OutboundWorker {
             });
         }
         outbox::mark_done(connection, &done_ids, &superseded).await?;
+        // A customer that changed after it was loaded, with no outbox row of its own (a HubSpot
+        // edit applied meanwhile), may just have had that change overwritten in HubSpot by this
+        // push: queue a push-back, whose diff sends WARP's value back over the stale one.
+        let changed: Vec<Uuid> = superseded
+            .iter()
+            .filter(|(id, pushed)| current_versions.get(id).is_some_and(|now| now > pushed))
+            .map(|(id, _)| *id)
+            .collect();
+        let queued = outbox::customers_with_open_rows(connection, &changed).await?;
+        let push_backs: Vec<(Uuid, i64)> = changed
+            .into_iter()
+            .filter(|id| !queued.contains(id))
+            .filter_map(|id| Some((id, *current_versions.get(&id)?)))
+            .collect();
+        warp_store::inbound::enqueue_outbound_many(
+            connection,
+            self.portal_id,
+            warp_store::inbound::OutboundRequest::PushBack,
+            &push_backs,
+        )
+        .await?;
         outbox::mark_failed(connection, &failures).await?;
         sync_log::insert_outbound(connection, &entries).await?;
         transaction.commit().await?;

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
 use warp_runtime::{Config, SecretsCache, SecretsError};
 use warp_store::{Database, DatabaseError};
@@ -19,6 +18,8 @@ pub enum WiringError {
     Secret(#[from] SecretsError),
     #[error("opening the database pool: {0}")]
     Database(#[from] DatabaseError),
+    #[error("database IAM authentication: {0}")]
+    DatabaseAuth(#[from] warp_runtime::rds_auth::RdsAuthError),
     #[error("HubSpot client configuration: {0}")]
     HubSpotConfig(#[from] warp_hubspot::ConfigError),
     #[error("building the HubSpot client: {0}")]
@@ -28,23 +29,19 @@ pub enum WiringError {
 }
 
 /// The database pool `config` asks for. In Lambda the password comes from Secrets Manager
-/// (`DATABASE_SECRET_ARN`), never from the URL in an environment variable. One connection is
+/// (`DATABASE_SECRET_ARN`) or is an IAM token per connection (`DATABASE_AUTH=iam`), never the
+/// URL in an environment variable. One connection is
 /// opened now, during init, so the first invocation does not pay for it; failing that is
 /// logged, not fatal (the pool connects on first use).
 pub async fn database(config: &Config, secrets: &SecretsCache) -> Result<Database, WiringError> {
-    let password = match &config.database.password {
-        Some(secret) => Some(secrets.resolve(secret).await?),
-        None => None,
-    };
-    let database = Database::connect_with_password(
-        config.database.url.expose_secret(),
-        password.as_ref().map(|p| p.expose_secret()),
-        config.database.pool_size,
-    )?;
-    if let Err(error) = database.client().await {
-        tracing::warn!(%error, "no database connection during init");
-    }
-    Ok(database)
+    use warp_runtime::rds_auth::DatabaseSetupError;
+    warp_runtime::rds_auth::connect_database(config, secrets)
+        .await
+        .map_err(|error| match error {
+            DatabaseSetupError::Secret(e) => WiringError::Secret(e),
+            DatabaseSetupError::Database(e) => WiringError::Database(e),
+            DatabaseSetupError::Auth(e) => WiringError::DatabaseAuth(e),
+        })
 }
 
 /// The HubSpot client, drawing on the portal's request budget shared through Postgres (so

@@ -3,6 +3,8 @@
 //! JSON line of ack latency and throughput. Bounded by `--deliveries`; stops by itself. The
 //! events change the names of the companies `make bench` links to its seeded customers.
 //!
+//! `--rate N` paces the deliveries at N per second (a steady stream rather than a burst).
+//!
 //! cargo run --release -p warp-webhook --example webhook_load -- \
 //!     --url http://127.0.0.1:3100/webhooks/hubspot --secret sandbox-webhook-secret
 
@@ -17,6 +19,8 @@ struct Options {
     in_flight: usize,
     portal_id: i64,
     customers: i64,
+    /// Deliveries per second; unset: as fast as `in_flight` allows.
+    rate: Option<f64>,
 }
 
 fn options() -> Options {
@@ -28,6 +32,7 @@ fn options() -> Options {
         in_flight: 10,
         portal_id: 62515,
         customers: 100_000,
+        rate: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -42,6 +47,7 @@ fn options() -> Options {
             "--in-flight" => options.in_flight = value.parse().unwrap_or(options.in_flight),
             "--portal-id" => options.portal_id = value.parse().unwrap_or(options.portal_id),
             "--customers" => options.customers = value.parse().unwrap_or(options.customers).max(1),
+            "--rate" => options.rate = value.parse().ok().filter(|rate: &f64| *rate > 0.0),
             other => eprintln!("ignoring unknown option {other}"),
         }
     }
@@ -97,6 +103,11 @@ async fn main() {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if n >= options.deliveries {
                     break;
+                }
+                if let Some(rate) = options.rate {
+                    // Paced: delivery n leaves at n / rate seconds, like a steady stream.
+                    let due = started + Duration::from_secs_f64(n as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let first = run_id + (n * options.events_per_delivery) as i64;

@@ -4,12 +4,21 @@
 //! # Claiming and exactly-once effect
 //! [`InboundProcessor::process_pending`] claims up to `limit` RECEIVED events, oldest first,
 //! with `FOR UPDATE SKIP LOCKED` inside one transaction, so concurrent processors (several
-//! Lambda instances, or the dev loop and a manual run) never take the same event. Each event
-//! then runs in its own savepoint: its customer write, field state, conflict, push-back outbox
-//! row, sync-log row and its PROCESSED / SKIPPED / FAILED mark commit together, or (on a
-//! transient error: database or HubSpot unavailable) are rolled back and the event stays
-//! RECEIVED for the next run. Duplicate deliveries never reach this point twice: the receiver
-//! stores each event once under its full dedupe key.
+//! Lambda instances, or the dev loop and a manual run) never take the same event. Effects and
+//! marks commit with the claim, so an event's effect happens exactly once with its PROCESSED /
+//! SKIPPED / FAILED mark; on a transient error (database or HubSpot unavailable) the affected
+//! events are rolled back and stay RECEIVED for the next run. Duplicate deliveries never reach
+//! this point twice: the receiver stores each event once under its full dedupe key.
+//!
+//! # Batched, then one by one
+//! The property changes of companies that have nothing but property changes in the claim are
+//! decided together in one savepoint ([`batch::DecisionBatch`]): one statement locks their
+//! customers, one reads their field states, decisions run in memory, and the writes go out as
+//! one statement per table. That is what makes a burst of edits cheap (a few statements per
+//! claim instead of several per event). A company with a creation, deletion, restore or merge in
+//! the claim has its events handled one by one, each in its own savepoint with the same
+//! decision code; so does the whole batch when one of its writes is refused, so that the bad
+//! event fails alone.
 //!
 //! # Order
 //! Claimed events are ordered by company, then `occurredAt` (then event id), so each company's
@@ -35,6 +44,7 @@
 //!
 //! Logs and `hubspot_sync_log` carry ids, field names and reasons, never property values.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,25 +52,43 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_postgres::types::Type;
+use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer};
 use warp_domain::sync::{
-    EventKind, FieldMap, FieldMapping, FieldState, InboundChange, InboundDecision, WarpField,
-    WebhookEvent, canonical_opt, customer_field_values, decide_inbound,
+    EventKind, FieldMap, FieldMapping, WarpField, WebhookEvent, canonical_opt,
 };
 use warp_hubspot::{
     Company, CompanyId, CompanyLookup, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY,
 };
-use warp_store::conflicts::{self, NewConflict};
-use warp_store::field_state;
-use warp_store::inbound::{
-    self, InboundLogEntry, InboundLogStatus, OutboundRequest, WriteFieldError,
-};
+use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus, OutboundRequest};
 use warp_store::{Database, DatabaseError, StoreError};
 
 /// Events claimed per transaction by the loops.
-pub const DEFAULT_BATCH: u32 = 100;
+pub const DEFAULT_BATCH: u32 = 500;
 
 type Tx<'a> = tokio_postgres::Transaction<'a>;
+
+/// Claimed events with their row ids.
+type Claimed = Vec<(i64, WebhookEvent)>;
+
+/// Companies a claim's creations and merges need, read from HubSpot before any customer is
+/// locked: a read can wait on the shared rate budget and retry for seconds, and customers
+/// locked meanwhile would hold up the API's writes to them.
+#[derive(Default)]
+struct CompanyReads(HashMap<i64, Result<Option<Company>, HandleError>>);
+
+impl CompanyReads {
+    fn get(&self, id: i64) -> Result<Option<Company>, HandleError> {
+        self.0.get(&id).cloned().unwrap_or_else(|| {
+            Err(HandleError::RetryLater(
+                "the company was not read before processing".into(),
+            ))
+        })
+    }
+}
+
+mod batch;
+use batch::DecisionBatch;
 
 /// Applies stored webhook events. Build once per process and share it (`Arc`).
 pub struct InboundProcessor {
@@ -175,7 +203,7 @@ impl Outcome {
 }
 
 /// Why handling one event stopped.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 enum HandleError {
     /// Transient: roll the event back and leave it RECEIVED.
     #[error("{0}")]
@@ -210,18 +238,55 @@ impl From<HubSpotError> for HandleError {
     }
 }
 
-/// One field decision's result: the customer afterwards and what it counted.
-struct FieldOutcome {
-    customer: Customer,
-    status: EventStatus,
-    note: Option<String>,
-    tally: InboundReport,
-}
-
 const CLAIM: &str = "SELECT id, raw FROM hubspot_webhook_events WHERE status = 'RECEIVED' \
                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
-const MARK: &str = "UPDATE hubspot_webhook_events SET status = $2, processed_at = now(), error = $3 \
-                    WHERE id = $1";
+const MARK: &str = "UPDATE hubspot_webhook_events e SET status = u.status, processed_at = now(), \
+                    error = u.note FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, status, note) \
+                    WHERE e.id = u.id";
+
+/// The final marks of a claim's events, written in one statement at its end.
+#[derive(Default)]
+struct Marks {
+    ids: Vec<i64>,
+    statuses: Vec<&'static str>,
+    notes: Vec<Option<String>>,
+}
+
+impl Marks {
+    fn push(&mut self, id: i64, status: EventStatus, note: Option<String>) {
+        self.ids.push(id);
+        self.statuses.push(status.as_str());
+        self.notes.push(note);
+    }
+
+    async fn write(&self, tx: &Tx<'_>) -> Result<(), tokio_postgres::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute_typed(
+            MARK,
+            &[
+                (&self.ids, Type::INT8_ARRAY),
+                (&self.statuses, Type::TEXT_ARRAY),
+                (&self.notes, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Counts a finished event and queues its mark.
+fn settle(report: &mut InboundReport, marks: &mut Marks, id: i64, outcome: Outcome) {
+    let status = outcome.status();
+    report.add(&outcome.tally);
+    match status {
+        EventStatus::Processed => report.processed += 1,
+        EventStatus::Skipped => report.skipped += 1,
+        EventStatus::Failed => report.failed += 1,
+    }
+    marks.push(id, status, outcome.note);
+}
 
 impl InboundProcessor {
     /// Claims up to `limit` RECEIVED events and applies them (see the module doc).
@@ -236,22 +301,22 @@ impl InboundProcessor {
             claimed: rows.len() as u64,
             ..InboundReport::default()
         };
+        let mut marks = Marks::default();
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get(0)?;
             let raw: serde_json::Value = row.try_get(1)?;
             match serde_json::from_value::<WebhookEvent>(raw) {
                 Ok(event) => events.push((id, event)),
-                Err(_) => {
-                    mark(
-                        &transaction,
-                        id,
+                Err(_) => settle(
+                    &mut report,
+                    &mut marks,
+                    id,
+                    Outcome::new(
                         EventStatus::Failed,
-                        Some("the stored event does not parse"),
-                    )
-                    .await?;
-                    report.failed += 1;
-                }
+                        Some("the stored event does not parse".into()),
+                    ),
+                ),
             }
         }
         events.sort_by(|(a_id, a), (b_id, b)| {
@@ -271,20 +336,49 @@ impl InboundProcessor {
                 ))
         });
 
-        for (id, event) in &events {
+        let (bulk, single) = self.partition(events, &mut report, &mut marks);
+        let reads = self.read_companies(&transaction, &single).await?;
+        let mut single_events = Vec::new();
+        if !bulk.is_empty() {
             let savepoint = transaction.transaction().await?;
-            let result = self.handle(&savepoint, event).await;
+            match self.property_changes(&savepoint, &bulk).await {
+                Ok(outcomes) => {
+                    savepoint.commit().await?;
+                    for (id, outcome) in outcomes {
+                        settle(&mut report, &mut marks, id, outcome);
+                    }
+                }
+                Err(HandleError::RetryLater(reason)) => {
+                    savepoint.rollback().await?;
+                    tracing::warn!(events = bulk.len(), %reason, "inbound events left for a retry");
+                    report.retry_later += bulk.len() as u64;
+                }
+                Err(HandleError::Failed(reason)) => {
+                    // One event's write was refused: apply them one by one, so it fails alone.
+                    savepoint.rollback().await?;
+                    tracing::warn!(events = bulk.len(), %reason, "batched apply refused; applying event by event");
+                    single_events = bulk;
+                }
+            }
+        }
+        single_events.extend(single);
+        single_events.sort_by_key(|(id, event)| (event.object_id, event.occurred_at, *id));
+
+        for (id, event) in &single_events {
+            let savepoint = transaction.transaction().await?;
+            let mut batch = DecisionBatch::new(self.portal_id);
+            let result = match self.handle(&savepoint, &mut batch, &reads, event).await {
+                Ok(outcome) => batch
+                    .flush(&savepoint)
+                    .await
+                    .map(|()| outcome)
+                    .map_err(HandleError::from),
+                Err(error) => Err(error),
+            };
             match result {
                 Ok(outcome) => {
-                    let status = outcome.status();
-                    mark(&savepoint, *id, status, outcome.note.as_deref()).await?;
                     savepoint.commit().await?;
-                    report.add(&outcome.tally);
-                    match status {
-                        EventStatus::Processed => report.processed += 1,
-                        EventStatus::Skipped => report.skipped += 1,
-                        EventStatus::Failed => report.failed += 1,
-                    }
+                    settle(&mut report, &mut marks, *id, outcome);
                 }
                 Err(HandleError::RetryLater(reason)) => {
                     savepoint.rollback().await?;
@@ -294,16 +388,98 @@ impl InboundProcessor {
                 Err(HandleError::Failed(reason)) => {
                     savepoint.rollback().await?;
                     tracing::warn!(event_row = id, %reason, "inbound event failed");
-                    mark(&transaction, *id, EventStatus::Failed, Some(&reason)).await?;
-                    report.failed += 1;
+                    settle(
+                        &mut report,
+                        &mut marks,
+                        *id,
+                        Outcome::new(EventStatus::Failed, Some(reason)),
+                    );
                 }
             }
         }
+        marks.write(&transaction).await?;
         transaction.commit().await?;
         if report.claimed > 0 {
             tracing::info!(?report, "inbound events processed");
         }
         Ok(report)
+    }
+
+    /// Settles the events the rules skip without reading anything, and splits the rest: the
+    /// property changes of companies that have only property changes in this claim are decided
+    /// together (`bulk`); a company with a creation, deletion, restore or merge in the claim has
+    /// all its events handled one by one in order (`single`), since those change its link.
+    fn partition(
+        &self,
+        events: Claimed,
+        report: &mut InboundReport,
+        marks: &mut Marks,
+    ) -> (Claimed, Claimed) {
+        let mut lifecycle = std::collections::HashSet::new();
+        for (_, event) in &events {
+            match event.kind() {
+                EventKind::PropertyChange => {}
+                EventKind::Merge { survivor } => {
+                    lifecycle.insert(event.object_id);
+                    lifecycle.insert(survivor);
+                    lifecycle.extend(event.merged_object_ids.iter().copied());
+                    lifecycle.extend(event.primary_object_id);
+                }
+                _ => {
+                    lifecycle.insert(event.object_id);
+                }
+            }
+        }
+        let (mut bulk, mut single) = (Vec::new(), Vec::new());
+        for (id, event) in events {
+            if let Some(outcome) = self.not_synced(&event) {
+                settle(report, marks, id, outcome);
+            } else if event.kind() == EventKind::PropertyChange
+                && !lifecycle.contains(&event.object_id)
+            {
+                match self.property_mapping(&event) {
+                    Ok(_) => bulk.push((id, event)),
+                    Err(why) => settle(report, marks, id, Outcome::skipped(why)),
+                }
+            } else {
+                single.push((id, event));
+            }
+        }
+        (bulk, single)
+    }
+
+    /// Decides property changes of companies without lifecycle events in the claim: one lock of
+    /// all their customers, one read of their field states, decisions in memory, one flush.
+    async fn property_changes(
+        &self,
+        tx: &Tx<'_>,
+        events: &[(i64, WebhookEvent)],
+    ) -> Result<Vec<(i64, Outcome)>, HandleError> {
+        let mut company_ids: Vec<String> = events
+            .iter()
+            .map(|(_, event)| event.object_id.to_string())
+            .collect();
+        company_ids.sort_unstable();
+        company_ids.dedup();
+        let customers = inbound::lock_by_hubspot_companies(tx, &company_ids).await?;
+        let linked: HashMap<String, Uuid> = customers
+            .iter()
+            .filter_map(|customer| {
+                let company = customer.external_ids.hubspot_company_id.clone()?;
+                Some((company, customer.id))
+            })
+            .collect();
+        let mut batch = DecisionBatch::new(self.portal_id);
+        batch.admit(tx, customers).await?;
+        let outcomes = events
+            .iter()
+            .map(|(id, event)| {
+                let customer = linked.get(&event.object_id.to_string()).copied();
+                (*id, self.property_change(&mut batch, event, customer))
+            })
+            .collect();
+        batch.flush(tx).await?;
+        Ok(outcomes)
     }
 
     /// Runs [`Self::process_pending`] in batches until nothing is left or `budget` is spent
@@ -330,271 +506,89 @@ impl InboundProcessor {
         total
     }
 
-    async fn handle(&self, tx: &Tx<'_>, event: &WebhookEvent) -> Result<Outcome, HandleError> {
+    /// Events the sync ignores whatever the database holds.
+    fn not_synced(&self, event: &WebhookEvent) -> Option<Outcome> {
         if event.portal_id != self.portal_id {
-            return Ok(Outcome::skipped("the event is for another portal"));
+            return Some(Outcome::skipped("the event is for another portal"));
         }
         if event.object_type() != "company" {
-            return Ok(Outcome::skipped("not a company event"));
+            return Some(Outcome::skipped("not a company event"));
         }
         match event.kind() {
-            EventKind::PropertyChange => self.property_change(tx, event).await,
-            EventKind::Creation => self.creation(tx, event).await,
+            EventKind::AssociationChange | EventKind::Other => {
+                Some(Outcome::skipped("event type not synced"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Handles one event; its writes are in `batch` (flushed by the caller) or already made.
+    async fn handle(
+        &self,
+        tx: &Tx<'_>,
+        batch: &mut DecisionBatch,
+        reads: &CompanyReads,
+        event: &WebhookEvent,
+    ) -> Result<Outcome, HandleError> {
+        if let Some(outcome) = self.not_synced(event) {
+            return Ok(outcome);
+        }
+        match event.kind() {
+            EventKind::PropertyChange => {
+                if let Err(why) = self.property_mapping(event) {
+                    return Ok(Outcome::skipped(why));
+                }
+                let company_id = event.object_id.to_string();
+                let customer = inbound::lock_by_hubspot_company(tx, &company_id).await?;
+                let customer_id = customer.as_ref().map(|c| c.id);
+                batch.admit(tx, customer.into_iter().collect()).await?;
+                Ok(self.property_change(batch, event, customer_id))
+            }
+            EventKind::Creation => self.creation(tx, batch, reads, event).await,
             EventKind::Deletion => self.deletion(tx, event).await,
             EventKind::Restore => self.restore(tx, event).await,
-            EventKind::Merge { survivor } => self.merge(tx, event, survivor).await,
+            EventKind::Merge { survivor } => self.merge(tx, batch, reads, event, survivor).await,
             EventKind::AssociationChange | EventKind::Other => {
                 Ok(Outcome::skipped("event type not synced"))
             }
         }
     }
 
-    async fn property_change(
-        &self,
-        tx: &Tx<'_>,
-        event: &WebhookEvent,
-    ) -> Result<Outcome, HandleError> {
+    /// The mapping of the property a propertyChange names, or why the event is skipped.
+    fn property_mapping(&self, event: &WebhookEvent) -> Result<&FieldMapping, &'static str> {
         let Some(property) = event.property_name.as_deref() else {
-            return Ok(Outcome::skipped("the event names no property"));
+            return Err("the event names no property");
         };
-        let Some(mapping) = self.map.by_hubspot_property(property) else {
-            return Ok(Outcome::skipped("unmapped property"));
+        self.map
+            .by_hubspot_property(property)
+            .ok_or("unmapped property")
+    }
+
+    /// Decides a propertyChange for the customer linked to its company (admitted to `batch`).
+    fn property_change(
+        &self,
+        batch: &mut DecisionBatch,
+        event: &WebhookEvent,
+        customer_id: Option<Uuid>,
+    ) -> Outcome {
+        let mapping = match self.property_mapping(event) {
+            Ok(mapping) => mapping,
+            Err(why) => return Outcome::skipped(why),
         };
-        let company_id = event.object_id.to_string();
-        let Some(customer) = inbound::lock_by_hubspot_company(tx, &company_id).await? else {
-            return Ok(Outcome::skipped("no customer is linked to the company"));
+        let Some(customer_id) = customer_id else {
+            return Outcome::skipped("no customer is linked to the company");
         };
-        let result = self
-            .decide_field(
-                tx,
-                &customer,
-                mapping,
-                event.property_value.as_deref(),
-                event.occurred_at,
-                "PROPERTY_CHANGE",
-            )
-            .await?;
-        Ok(Outcome {
+        let result = batch.decide_field(
+            customer_id,
+            mapping,
+            event.property_value.as_deref(),
+            event.occurred_at,
+            "PROPERTY_CHANGE",
+        );
+        Outcome {
             status: Some(result.status),
             note: result.note,
             tally: result.tally,
-        })
-    }
-
-    /// Decides one HubSpot value of one field and records exactly what the domain rules say
-    /// (see `warp_domain::sync`): Apply writes the customer and both sides of the state; an
-    /// invalid value, Override and Echo record HubSpot's known value (the first two also
-    /// queue a push-back); Conflict keeps both values in `sync_conflicts`; Stale is logged.
-    async fn decide_field(
-        &self,
-        tx: &Tx<'_>,
-        customer: &Customer,
-        mapping: &FieldMapping,
-        value: Option<&str>,
-        occurred_at: DateTime<Utc>,
-        operation: &str,
-    ) -> Result<FieldOutcome, HandleError> {
-        let field = mapping.field;
-        let stored = field_state::load(tx, self.portal_id, &[customer.id])
-            .await?
-            .remove(&customer.id)
-            .and_then(|mut states| states.remove(&field))
-            .unwrap_or_default();
-        let state = FieldState {
-            warp_value: customer_field_values(customer)
-                .get(field)
-                .flatten()
-                .map(str::to_owned),
-            ..stored
-        };
-        let change = InboundChange {
-            value: value.map(str::to_owned),
-            occurred_at,
-        };
-        let reported = canonical_opt(field, value);
-        let decision = decide_inbound(mapping, &change, &state);
-        let mut tally = InboundReport::default();
-        let log = |status, queue_id, error: Option<String>| InboundLogEntry {
-            portal_id: self.portal_id,
-            customer_id: Some(customer.id),
-            queue_id,
-            operation,
-            status,
-            fields: vec![field.as_str().to_owned()],
-            hubspot_company_id: customer.external_ids.hubspot_company_id.clone(),
-            error,
-        };
-        let done = |customer: Customer, status, note: Option<&str>, tally| FieldOutcome {
-            customer,
-            status,
-            note: note.map(str::to_owned),
-            tally,
-        };
-        match decision {
-            InboundDecision::Apply { value } => {
-                match inbound::write_inbound_field(tx, customer, field, value.as_deref()).await {
-                    Ok(updated) => {
-                        inbound::record_warp_value(
-                            tx,
-                            self.portal_id,
-                            updated.id,
-                            field,
-                            value.as_deref(),
-                        )
-                        .await?;
-                        inbound::observe_hubspot_value(
-                            tx,
-                            self.portal_id,
-                            updated.id,
-                            field,
-                            value.as_deref(),
-                            occurred_at,
-                        )
-                        .await?;
-                        inbound::log_inbound(tx, &log(InboundLogStatus::Success, None, None))
-                            .await?;
-                        tally.applied = 1;
-                        tracing::info!(customer_id = %updated.id, field = field.as_str(), version = updated.version, "HubSpot change applied");
-                        Ok(done(updated, EventStatus::Processed, None, tally))
-                    }
-                    Err(WriteFieldError::Invalid(invalid)) => {
-                        // HubSpot holds the invalid value: recording it makes the outbound
-                        // diff carry WARP's value back.
-                        inbound::observe_hubspot_value(
-                            tx,
-                            self.portal_id,
-                            customer.id,
-                            field,
-                            reported.as_deref(),
-                            occurred_at,
-                        )
-                        .await?;
-                        let queue_id = inbound::enqueue_outbound(
-                            tx,
-                            self.portal_id,
-                            customer.id,
-                            OutboundRequest::PushBack,
-                            customer.version,
-                        )
-                        .await?;
-                        let reason = invalid.to_string();
-                        inbound::log_inbound(
-                            tx,
-                            &log(
-                                InboundLogStatus::Failed,
-                                Some(queue_id),
-                                Some(reason.clone()),
-                            ),
-                        )
-                        .await?;
-                        tally.invalid_values = 1;
-                        tracing::warn!(customer_id = %customer.id, field = field.as_str(), %reason, "HubSpot value refused; WARP's value pushed back");
-                        Ok(done(
-                            customer.clone(),
-                            EventStatus::Failed,
-                            Some(&reason),
-                            tally,
-                        ))
-                    }
-                    Err(WriteFieldError::Store(error)) => Err(error.into()),
-                }
-            }
-            InboundDecision::Override { .. } => {
-                inbound::observe_hubspot_value(
-                    tx,
-                    self.portal_id,
-                    customer.id,
-                    field,
-                    reported.as_deref(),
-                    occurred_at,
-                )
-                .await?;
-                let queue_id = inbound::enqueue_outbound(
-                    tx,
-                    self.portal_id,
-                    customer.id,
-                    OutboundRequest::PushBack,
-                    customer.version,
-                )
-                .await?;
-                inbound::log_inbound(tx, &log(InboundLogStatus::Overridden, Some(queue_id), None))
-                    .await?;
-                tally.overridden = 1;
-                Ok(done(customer.clone(), EventStatus::Processed, None, tally))
-            }
-            InboundDecision::Echo => {
-                inbound::observe_hubspot_value(
-                    tx,
-                    self.portal_id,
-                    customer.id,
-                    field,
-                    reported.as_deref(),
-                    occurred_at,
-                )
-                .await?;
-                tally.echoes = 1;
-                Ok(done(
-                    customer.clone(),
-                    EventStatus::Processed,
-                    Some("echo"),
-                    tally,
-                ))
-            }
-            InboundDecision::Stale => {
-                let note = "older than the newest HubSpot change already seen";
-                inbound::log_inbound(
-                    tx,
-                    &log(InboundLogStatus::Skipped, None, Some(note.to_owned())),
-                )
-                .await?;
-                tally.stale = 1;
-                Ok(done(
-                    customer.clone(),
-                    EventStatus::Skipped,
-                    Some(note),
-                    tally,
-                ))
-            }
-            InboundDecision::Conflict {
-                warp_value,
-                hubspot_value,
-            } => {
-                let conflict_id = conflicts::insert(
-                    tx,
-                    &NewConflict {
-                        portal_id: self.portal_id,
-                        customer_id: customer.id,
-                        field,
-                        warp_value: warp_value.as_deref(),
-                        hubspot_value: hubspot_value.as_deref(),
-                        warp_changed_at: state.warp_changed_at,
-                        hubspot_changed_at: occurred_at,
-                    },
-                )
-                .await?;
-                inbound::log_inbound(
-                    tx,
-                    &log(
-                        InboundLogStatus::Conflict,
-                        None,
-                        Some(format!("conflict {conflict_id} kept for a person")),
-                    ),
-                )
-                .await?;
-                tally.conflicts = 1;
-                Ok(done(
-                    customer.clone(),
-                    EventStatus::Processed,
-                    Some("conflict"),
-                    tally,
-                ))
-            }
-            InboundDecision::Ignored => Ok(done(
-                customer.clone(),
-                EventStatus::Skipped,
-                Some("the field's mapping is disabled"),
-                tally,
-            )),
         }
     }
 
@@ -603,11 +597,14 @@ impl InboundProcessor {
     async fn decide_company(
         &self,
         tx: &Tx<'_>,
-        mut customer: Customer,
+        batch: &mut DecisionBatch,
+        customer: Customer,
         company: &Company,
         occurred_at: DateTime<Utc>,
-        operation: &str,
+        operation: &'static str,
     ) -> Result<InboundReport, HandleError> {
+        let customer_id = customer.id;
+        batch.admit(tx, vec![customer]).await?;
         let mut tally = InboundReport::default();
         for mapping in self.map.iter() {
             if !mapping.enabled || mapping.field == WarpField::Ban {
@@ -616,20 +613,51 @@ impl InboundProcessor {
             let Some(value) = company.properties.get(&mapping.hubspot_property) else {
                 continue;
             };
-            let result = self
-                .decide_field(
-                    tx,
-                    &customer,
-                    mapping,
-                    value.as_deref(),
-                    occurred_at,
-                    operation,
-                )
-                .await?;
+            let result = batch.decide_field(
+                customer_id,
+                mapping,
+                value.as_deref(),
+                occurred_at,
+                operation,
+            );
             tally.add(&result.tally);
-            customer = result.customer;
         }
         Ok(tally)
+    }
+
+    /// Reads what the creations (of companies no customer is linked to yet) and merges
+    /// (their survivors) among `events` need, while the claim holds no customer lock.
+    async fn read_companies(
+        &self,
+        tx: &Tx<'_>,
+        events: &[(i64, WebhookEvent)],
+    ) -> Result<CompanyReads, ProcessError> {
+        let mut reads = CompanyReads::default();
+        let Some(client) = &self.hubspot else {
+            return Ok(reads);
+        };
+        let created: Vec<String> = events
+            .iter()
+            .filter(|(_, event)| event.kind() == EventKind::Creation)
+            .map(|(_, event)| event.object_id.to_string())
+            .collect();
+        let linked = inbound::linked_companies(tx, &created).await?;
+        let mut ids: Vec<i64> = events
+            .iter()
+            .filter_map(|(_, event)| match event.kind() {
+                EventKind::Creation if !linked.contains(&event.object_id.to_string()) => {
+                    Some(event.object_id)
+                }
+                EventKind::Merge { survivor } => Some(survivor),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            reads.0.insert(id, self.read_company(client, id).await);
+        }
+        Ok(reads)
     }
 
     async fn read_company(
@@ -667,7 +695,13 @@ impl InboundProcessor {
 
     /// A company created in HubSpot with the `warp_ban` of an unlinked customer is linked to
     /// it, and its mapped properties are decided at the creation time.
-    async fn creation(&self, tx: &Tx<'_>, event: &WebhookEvent) -> Result<Outcome, HandleError> {
+    async fn creation(
+        &self,
+        tx: &Tx<'_>,
+        batch: &mut DecisionBatch,
+        reads: &CompanyReads,
+        event: &WebhookEvent,
+    ) -> Result<Outcome, HandleError> {
         let company_id = event.object_id.to_string();
         if inbound::lock_by_hubspot_company(tx, &company_id)
             .await?
@@ -678,12 +712,12 @@ impl InboundProcessor {
                 Some("already linked".into()),
             ));
         }
-        let Some(client) = &self.hubspot else {
+        if self.hubspot.is_none() {
             return Ok(Outcome::skipped(
                 "no HubSpot client configured to read the company's warp_ban",
             ));
-        };
-        let Some(company) = self.read_company(client, event.object_id).await? else {
+        }
+        let Some(company) = reads.get(event.object_id)? else {
             return Ok(Outcome::skipped("the company no longer exists in HubSpot"));
         };
         let ban_property = self
@@ -731,7 +765,7 @@ impl InboundProcessor {
         .await?;
         let mut outcome = Outcome::new(EventStatus::Processed, Some("linked".into()));
         outcome.tally = self
-            .decide_company(tx, linked, &company, event.occurred_at, "CREATION")
+            .decide_company(tx, batch, linked, &company, event.occurred_at, "CREATION")
             .await?;
         outcome.tally.linked += 1;
         Ok(outcome)
@@ -850,6 +884,8 @@ impl InboundProcessor {
     async fn merge(
         &self,
         tx: &Tx<'_>,
+        batch: &mut DecisionBatch,
+        reads: &CompanyReads,
         event: &WebhookEvent,
         survivor: i64,
     ) -> Result<Outcome, HandleError> {
@@ -917,18 +953,18 @@ impl InboundProcessor {
                 "no customer is linked to the merged companies",
             ));
         };
-        let Some(client) = &self.hubspot else {
+        if self.hubspot.is_none() {
             notes.push("survivor not re-read: no HubSpot client configured".into());
             return Ok(Outcome {
                 status: Some(EventStatus::Processed),
                 note: Some(notes.join("; ")),
                 tally,
             });
-        };
-        match self.read_company(client, survivor).await? {
+        }
+        match reads.get(survivor)? {
             Some(company) => {
                 let decided = self
-                    .decide_company(tx, customer, &company, event.occurred_at, "MERGE")
+                    .decide_company(tx, batch, customer, &company, event.occurred_at, "MERGE")
                     .await?;
                 tally.add(&decided);
             }
@@ -940,25 +976,6 @@ impl InboundProcessor {
             tally,
         })
     }
-}
-
-async fn mark(
-    tx: &Tx<'_>,
-    id: i64,
-    status: EventStatus,
-    note: Option<&str>,
-) -> Result<(), tokio_postgres::Error> {
-    let status = status.as_str();
-    tx.execute_typed(
-        MARK,
-        &[
-            (&id, Type::INT8),
-            (&status, Type::TEXT),
-            (&note, Type::TEXT),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Processes pending events every `interval` until `shutdown` completes.

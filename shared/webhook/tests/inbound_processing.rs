@@ -318,10 +318,33 @@ fn name_event(
     })
 }
 
+/// Writes the app (our worker) made to the sandbox: any non-read call with the app's token.
+fn app_writes(stats: &hubspot_sandbox::Stats) -> u64 {
+    stats
+        .requests_by_route_and_token
+        .iter()
+        .filter(|(route, _)| {
+            ["app POST ", "app PATCH ", "app PUT ", "app DELETE "]
+                .iter()
+                .any(|prefix| route.starts_with(prefix))
+                && !route.ends_with("/search")
+                && !route.ends_with("/batch/read")
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
 #[tokio::test]
 async fn ui_edit_of_a_latest_wins_field_is_applied_once_and_leaves_no_outbound_diff() {
     let world = world().await;
     let (customer, company_id) = world.linked_customer("Acme Telecom").await;
+    // The real outbound worker, as `warp dev` and the sync-worker Lambda run it.
+    let worker = warp_sync::outbound::OutboundWorker::new(
+        world.database.clone(),
+        world.hubspot.clone(),
+        PORTAL,
+    );
+    worker.process_due(100).await.unwrap();
     world.sandbox.set_faults(Faults {
         duplicate_webhooks: 1.0,
         ..Faults::default()
@@ -354,6 +377,22 @@ async fn ui_edit_of_a_latest_wins_field_is_applied_once_and_leaves_no_outbound_d
         "{log:?}"
     );
     assert_eq!(world.push_backs(customer.id).await, 0);
+
+    // The worker runs and sends nothing back: the sandbox counted no write of the app's.
+    let writes_before = app_writes(&world.sandbox.stats());
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        app_writes(&world.sandbox.stats()),
+        writes_before,
+        "echoed back"
+    );
+    // The counter does move when WARP itself changes something.
+    world
+        .warp_patch(customer.id, json!({"company_name": "Acme Renamed Again"}))
+        .await;
+    worker.process_due(100).await.unwrap();
+    assert!(app_writes(&world.sandbox.stats()) > writes_before);
 }
 
 #[tokio::test]
@@ -422,6 +461,26 @@ async fn warp_wins_status_edited_in_hubspot_is_overridden_and_pushed_back() {
     assert_eq!(diff[0].field, WarpField::Status);
     assert_eq!(diff[0].hubspot_property, "warp_status");
     assert_eq!(diff[0].value.as_deref(), Some("ACTIVE"));
+
+    // The real outbound worker restores WARP's status in HubSpot.
+    let worker = warp_sync::outbound::OutboundWorker::new(
+        world.database.clone(),
+        world.hubspot.clone(),
+        PORTAL,
+    );
+    let pushed = worker.process_due(100).await.unwrap();
+    assert!(pushed.failed.is_empty(), "{pushed:?}");
+    let company = world
+        .hubspot
+        .get_company(
+            &warp_hubspot::CompanyLookup::Id(company_id.parse::<u64>().unwrap().into()),
+            &warp_hubspot::ReadOptions::properties(["warp_status".to_owned()]),
+        )
+        .await
+        .unwrap()
+        .expect("the company exists");
+    assert_eq!(company.property("warp_status"), Some("ACTIVE"));
+    assert!(world.outbound_diff(&after).await.is_empty());
 }
 
 #[tokio::test]
@@ -645,6 +704,12 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     let ids = world.external_ids(customer.id).await;
     assert!(ids.get("hubspot_company_id").is_none(), "{ids}");
     assert_eq!(ids["unlinked_hubspot_company_id"], company_id.as_str());
+    // A WARP edit while unlinked keeps the deleted company's id, so a restore can still relink.
+    world
+        .warp_patch(customer.id, json!({"company_name": "Lifecycle Co Renamed"}))
+        .await;
+    let ids = world.external_ids(customer.id).await;
+    assert_eq!(ids["unlinked_hubspot_company_id"], company_id.as_str());
 
     world
         .http
@@ -810,4 +875,76 @@ async fn with_inline_processing_the_answer_comes_after_the_event_is_applied() {
     let after = world.customers.get(customer.id).await.unwrap();
     assert_eq!(after.company_name.as_str(), "Applied Inline");
     assert_eq!(world.event_status(7_001).await.0, "PROCESSED");
+}
+
+fn property_event(
+    event_id: i64,
+    company_id: &str,
+    property: &str,
+    value: &str,
+    at: DateTime<Utc>,
+) -> Value {
+    let mut event = name_event(event_id, company_id, value, at, "CRM_UI");
+    event["propertyName"] = json!(property);
+    event
+}
+
+#[tokio::test]
+async fn one_claim_of_many_companies_is_decided_in_time_order_with_every_rule() {
+    let world = world().await;
+    let (a, a_company) = world.linked_customer("Batch A").await;
+    let (b, b_company) = world.linked_customer("Batch B").await;
+    let (c, c_company) = world.linked_customer("Batch C").await;
+    // Whole milliseconds, as HubSpot's occurredAt carries them.
+    let base = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() + 5_000).unwrap();
+    let at = |seconds| base + TimeDelta::seconds(seconds);
+    // Delivered out of order, in one delivery: the claim sorts each company's events by time.
+    world
+        .deliver(&[
+            name_event(7_002, &a_company, "A second", at(2), "CRM_UI"),
+            property_event(7_010, &b_company, "warp_credit_limit", "2500.00", at(1)),
+            name_event(7_001, &a_company, "A first", at(1), "CRM_UI"),
+            property_event(7_011, &b_company, "warp_status", "SUSPENDED", at(1)),
+            property_event(7_020, &c_company, "warp_credit_limit", "-5", at(1)),
+            name_event(7_030, "987654321", "Nobody's", at(1), "CRM_UI"),
+        ])
+        .await;
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(report.claimed, 6, "{report:?}");
+    assert_eq!(report.applied, 3, "{report:?}");
+    assert_eq!(report.overridden, 1, "{report:?}");
+    assert_eq!(report.invalid_values, 1, "{report:?}");
+    assert_eq!(report.skipped, 1, "{report:?}");
+    assert_eq!(report.retry_later, 0, "{report:?}");
+
+    let a_after = world.customers.get(a.id).await.unwrap();
+    assert_eq!(a_after.company_name.as_str(), "A second");
+    assert_eq!(
+        a_after.version,
+        a.version + 2,
+        "each applied change is a version"
+    );
+    let a_state = world.field_state(a.id, WarpField::CompanyName).await;
+    assert_eq!(a_state.hubspot_value.as_deref(), Some("A second"));
+    assert_eq!(a_state.hubspot_changed_at, Some(at(2)));
+    assert!(world.outbound_diff(&a_after).await.is_empty());
+
+    let b_after = world.customers.get(b.id).await.unwrap();
+    assert_eq!(b_after.credit_limit.to_string(), "2500.00");
+    assert_eq!(b_after.status.as_str(), "ACTIVE");
+    assert_eq!(world.push_backs(b.id).await, 1);
+
+    let c_after = world.customers.get(c.id).await.unwrap();
+    assert_eq!(c_after.credit_limit, c.credit_limit);
+    assert_eq!(world.push_backs(c.id).await, 1);
+    assert_eq!(world.event_status(7_020).await.0, "FAILED");
+    assert_eq!(world.event_status(7_030).await.0, "SKIPPED");
+    for event in [7_001, 7_002, 7_010, 7_011] {
+        assert_eq!(world.event_status(event).await.0, "PROCESSED", "{event}");
+    }
+    let log = world.log(b.id, "status").await;
+    assert_eq!(
+        log.last().map(|(status, _)| status.as_str()),
+        Some("OVERRIDDEN")
+    );
 }

@@ -21,6 +21,10 @@ use crate::time::{iso_millis, now_ms};
 /// Batch endpoints take at most this many inputs.
 const MAX_BATCH_INPUTS: usize = 100;
 const MAX_LIST_LIMIT: usize = 100;
+/// HubSpot lowers the per-request maximum when property history is asked for
+/// (`propertiesWithHistory` "will reduce the maximum number of companies that can be read by a
+/// single request"): 50 on a list page, and the sandbox holds batch reads to the same.
+const MAX_WITH_HISTORY: usize = 50;
 const DEFAULT_LIST_LIMIT: usize = 10;
 
 type Shared = State<Arc<SandboxState>>;
@@ -155,6 +159,7 @@ pub async fn list(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Json<
     };
     let archived = query.flag("archived")?;
     let shape = read_shape(&query);
+    check_history_limit(&shape, limit, "limit")?;
     let store = lock(&state.store);
     let (page, next) = store.list(after, limit, archived);
     let results: Vec<Value> = page
@@ -220,6 +225,17 @@ fn id_text(value: &Value) -> String {
         Value::String(text) => text.clone(),
         other => other.to_string(),
     }
+}
+
+/// Refuses more than [`MAX_WITH_HISTORY`] companies in one read that asks for history.
+fn check_history_limit(shape: &ReadShape, count: usize, what: &str) -> Result<(), ApiError> {
+    if shape.properties_with_history.is_empty() || count <= MAX_WITH_HISTORY {
+        return Ok(());
+    }
+    Err(ApiError::validation(format!(
+        "Too many {what}: {count}; with propertiesWithHistory a request reads at most {MAX_WITH_HISTORY} companies"
+    ))
+    .with_context(what, vec![count.to_string()]))
 }
 
 fn check_batch_size(count: usize) -> Result<(), ApiError> {
@@ -290,6 +306,7 @@ pub async fn batch_read(
         properties_with_history: input.properties_with_history.clone().unwrap_or_default(),
         as_of_ms: None,
     };
+    check_history_limit(&shape, input.inputs.len(), "inputs")?;
     let store = lock(&state.store);
     let mut results = Vec::new();
     let mut errors = Vec::new();

@@ -240,6 +240,6 @@ mod tests {
         let granted = (0..30)
             .filter(|_| budget.take_at(Bucket::Default, start) == Admission::Granted)
             .count();
-        assert_eq!(granted, 20, "the burst is a fifth of the limit");
+        assert_eq!(granted, 5, "the burst is a twentieth of the limit");
     }
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Schemathesis against the whole local system: `warp dev` (API, webhooks, the HubSpot sandbox,
+# the sync loops) on free loopback ports over a fresh database, driven through
+# /v1/openapi.json with an admin token. Passes only with 0 server errors and 0 answers that
+# break the documented status codes, content types or schemas.
+#
+# usage: schemathesis.sh [extra st run options...]
+#   MAX_EXAMPLES  test cases per operation and phase (default 20)
+#   MAX_TIME      time budget of the whole run in seconds (default 120)
+#   ST_CHECKS     schemathesis checks (default: the four below)
+#   DATABASE_SERVER  the PostgreSQL server for the throwaway database
+# Reports (JUnit, the server log) land in target/schemathesis/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+max_examples="${MAX_EXAMPLES:-20}"
+max_time="${MAX_TIME:-120}"
+checks="${ST_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
+server="${DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
+out="$root/target/schemathesis"
+mkdir -p "$out"
+
+infra/scripts/ensure-fuzz-venv.sh
+cargo build --quiet -p warp-cli --bin warp
+warp="$root/target/debug/warp"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+api_port="$(free_port)"
+sandbox_port="$(free_port)"
+database="warp_fuzz_$(date +%s)_$$"
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  psql "$server/postgres" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+export DATABASE_URL="$server/$database"
+export HTTP_ADDR="127.0.0.1:$api_port"
+export HUBSPOT_SANDBOX_ADDR="127.0.0.1:$sandbox_port"
+export LOG_FORMAT=json
+"$warp" dev >"$out/warp.log" 2>&1 &
+server_pid=$!
+
+base="http://127.0.0.1:$api_port"
+for _ in $(seq 1 100); do
+  if curl -fsS "$base/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "warp dev exited; its log:" >&2
+    tail -n 40 "$out/warp.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+curl -fsS "$base/health" >/dev/null
+
+token="$("$warp" token --role admin --subject schemathesis --ttl 7200)"
+echo "schemathesis: $base (database $database), $max_examples examples per operation, at most ${max_time}s"
+
+status=0
+# From the report directory: schemathesis keeps its example database in the working directory.
+cd "$out"
+"$root/.venv-fuzz/bin/st" run "$base/v1/openapi.json" \
+  --url "$base" \
+  --header "Authorization: Bearer $token" \
+  --checks "$checks" \
+  --max-examples "$max_examples" \
+  --max-time "$max_time" \
+  --request-timeout 10 \
+  --workers 1 \
+  --report junit --report-dir "$out" \
+  "$@" || status=$?
+
+# A panic answers a 500 problem (which the checks catch); say so plainly if one was logged.
+if grep -q '"handler panicked"' "$out/warp.log"; then
+  echo "the server log records a panic: $out/warp.log" >&2
+  status=1
+fi
+exit "$status"

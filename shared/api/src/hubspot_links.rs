@@ -1,0 +1,482 @@
+//! Finding and linking existing HubSpot companies: `GET /v1/sync/hubspot/companies/search`
+//! (editor: the portal's "link to an existing company" dialog; editors are the ones creating
+//! customers, and a search spends the portal's shared 5-per-second search budget, so viewers
+//! cannot) and `POST /v1/customers/{id}/hubspot-link` (admin). Both go through the HubSpot
+//! client: 503 when this deployment has none, 502 when HubSpot fails.
+
+use crate::ApiState;
+use crate::auth::{Principal, Role};
+use crate::json::uncached_json as json;
+use crate::problem::Problem;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+use warp_domain::customer::{Ban, FieldError};
+use warp_hubspot::search::{Filter, FilterGroup, SearchRequest};
+use warp_hubspot::{
+    CompanyId, CompanyLookup, HubSpotClient, HubSpotError, ReadOptions,
+    WARP_BAN_PROPERTY as WARP_BAN,
+};
+use warp_store::StoreError;
+use warp_store::sync_reports::{self, LinkError, Linked};
+
+/// The OpenAPI paths and schemas of this module (merged into the API document).
+#[derive(OpenApi)]
+#[openapi(
+    paths(search_companies, link_company),
+    components(schemas(CompanySearchResult, CompanySearchList, HubSpotLinkInput, HubSpotLinkResponse)),
+    tags((name = "sync", description = "HubSpot sync conflicts and operations"))
+)]
+pub(crate) struct Doc;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/sync/hubspot/companies/search", get(search_companies))
+        .route("/v1/customers/{id}/hubspot-link", post(link_company))
+}
+
+const NAME: &str = "name";
+const DOMAIN: &str = "domain";
+/// Longest search text accepted.
+const MAX_QUERY_CHARS: usize = 100;
+/// Most results one search answers.
+const MAX_SEARCH_LIMIT: u32 = 50;
+
+/// One HubSpot company a search found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanySearchResult {
+    /// The HubSpot company id.
+    pub id: String,
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub warp_ban: Option<String>,
+    /// The WARP customer linked to this company, if any.
+    pub linked_customer_id: Option<Uuid>,
+}
+
+/// The companies a search found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanySearchList {
+    pub items: Vec<CompanySearchResult>,
+    /// Matches in HubSpot (more than `items` when over the limit).
+    pub total: u64,
+}
+
+/// GET /v1/sync/hubspot/companies/search
+#[utoipa::path(
+    get,
+    path = "/v1/sync/hubspot/companies/search",
+    tag = "sync",
+    params(
+        ("q" = String, Query, description = "A BAN (exact match on warp_ban) or text matched against HubSpot's name and domain; no control characters, not blank", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
+        ("limit" = Option<u32>, Query, description = "1 to 50, default 10", minimum = 1, maximum = 50),
+    ),
+    responses(
+        (status = 200, description = "Matching HubSpot companies and the customers linked to them", body = CompanySearchList),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "q or limit is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "HubSpot failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn search_companies(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let request = search_request(&pairs)?;
+    let hubspot = hubspot(&state)?;
+    let page = hubspot
+        .search_companies_page(&request)
+        .await
+        .map_err(|error| hubspot_failed(&error, "search"))?;
+    let ids: Vec<String> = page
+        .results
+        .iter()
+        .map(|company| company.id.as_str().to_owned())
+        .collect();
+    let linked = sync_reports::customers_linked_to(&state.database, &ids).await?;
+    let items = page
+        .results
+        .iter()
+        .map(|company| CompanySearchResult {
+            id: company.id.as_str().to_owned(),
+            name: company.property(NAME).map(str::to_owned),
+            domain: company.property(DOMAIN).map(str::to_owned),
+            warp_ban: company.property(WARP_BAN).map(str::to_owned),
+            linked_customer_id: linked.get(company.id.as_str()).copied(),
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &CompanySearchList {
+            items,
+            total: page.total,
+        },
+    ))
+}
+
+/// The HubSpot search for `q`: a BAN is an exact `warp_ban` match (HubSpot's text search does
+/// not look at custom properties); anything else is HubSpot's text query over name and domain.
+fn search_request(pairs: &[(String, String)]) -> Result<SearchRequest, Problem> {
+    let mut q = None;
+    let mut limit = 10;
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "q" => {
+                let text = value.trim();
+                if text.is_empty() {
+                    errors.push(FieldError::new("q", "must not be empty"));
+                } else if text.chars().count() > MAX_QUERY_CHARS {
+                    errors.push(FieldError::new(
+                        "q",
+                        format!("must be at most {MAX_QUERY_CHARS} characters"),
+                    ));
+                } else if text.chars().any(char::is_control) {
+                    errors.push(FieldError::new("q", "must not contain control characters"));
+                } else {
+                    q = Some(text.to_owned());
+                }
+            }
+            "limit" => match value.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_SEARCH_LIMIT).contains(&n) => limit = n,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_SEARCH_LIMIT}"),
+                )),
+            },
+            _ => {}
+        }
+    }
+    if q.is_none() && !errors.iter().any(|e| e.field == "q") {
+        errors.push(FieldError::new("q", "is required"));
+    }
+    let Some(q) = q.filter(|_| errors.is_empty()) else {
+        return Err(Problem::invalid(errors));
+    };
+    let mut request = SearchRequest {
+        properties: vec![NAME.to_owned(), DOMAIN.to_owned(), WARP_BAN.to_owned()],
+        limit,
+        ..SearchRequest::default()
+    };
+    match Ban::parse(&q.to_ascii_uppercase()) {
+        Ok(ban) => {
+            request.filter_groups = vec![FilterGroup {
+                filters: vec![Filter::eq(WARP_BAN, ban.as_str())],
+            }];
+        }
+        Err(_) => request.query = Some(q),
+    }
+    Ok(request)
+}
+
+/// `{"hubspot_company_id": "..."}`; no other field.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
+pub struct HubSpotLinkInput {
+    /// The id of an existing HubSpot company (digits).
+    #[schema(pattern = r"^[0-9]{1,19}$")]
+    pub hubspot_company_id: String,
+}
+
+/// The customer's link after the call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HubSpotLinkResponse {
+    pub customer_id: Uuid,
+    pub ban: String,
+    pub hubspot_company_id: String,
+    /// The customer's version after the call.
+    pub version: i64,
+    /// False when the customer was already linked to this company (nothing changed).
+    pub linked_now: bool,
+    /// The outbox row of the full push that gives HubSpot warp_ban and every mapped value.
+    pub outbox_id: Option<i64>,
+}
+
+/// POST /v1/customers/{id}/hubspot-link
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/hubspot-link",
+    tag = "sync",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    request_body(content = HubSpotLinkInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Linked (or already linked to this company); a full push is queued when newly linked", body = HubSpotLinkResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The company is linked to another customer or carries another BAN, the customer is linked to another company, or it is deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "hubspot_company_id is invalid or no such company exists in HubSpot", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "HubSpot failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn link_company(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Admin)?;
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    let body =
+        body.map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    let company_id = parse_link_input(&value)?;
+    let hubspot = hubspot(&state)?;
+
+    // Cheap refusals first, so they spend none of HubSpot's budget.
+    let customer = state.customers().get(id).await?;
+    if customer.is_deleted() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "the customer is deleted",
+        ));
+    }
+    if customer.external_ids.hubspot_company_id.as_deref() != Some(company_id.as_str()) {
+        // Checked again under lock when linking; checked here so a refused link never
+        // stamps the BAN on a company.
+        if let Some(other) = &customer.external_ids.hubspot_company_id {
+            return Err(customer_linked_elsewhere(other));
+        }
+        let holders = sync_reports::customers_linked_to(
+            &state.database,
+            std::slice::from_ref(&company_id.as_str().to_owned()),
+        )
+        .await?;
+        if let Some(holder) = holders.get(company_id.as_str()) {
+            return Err(company_linked_elsewhere(Some(*holder)));
+        }
+        let company = hubspot
+            .get_company(
+                &CompanyLookup::Id(company_id.clone()),
+                &ReadOptions::properties([WARP_BAN]),
+            )
+            .await
+            .map_err(|error| hubspot_failed(&error, "company read"))?
+            .ok_or_else(|| {
+                Problem::invalid_field("hubspot_company_id", "no such company in HubSpot")
+            })?;
+        match company.property(WARP_BAN) {
+            Some(ban) if ban == customer.ban.as_str() => {}
+            Some(_) => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "the company carries another customer's BAN",
+                ));
+            }
+            // The worker's pushes are upserts keyed by warp_ban: without the BAN on this
+            // company first, the queued push would create a second company instead.
+            None => stamp_ban(hubspot, &company_id, customer.ban.as_str()).await?,
+        }
+    }
+
+    let linked = sync_reports::link_customer_to_company(
+        &state.database,
+        state.portal_id(),
+        id,
+        company_id.as_str(),
+    )
+    .await
+    .map_err(|error| match error {
+        LinkError::CustomerNotFound => Problem::not_found(),
+        LinkError::CustomerDeleted => Problem::new(StatusCode::CONFLICT, "the customer is deleted"),
+        LinkError::CompanyLinkedElsewhere { customer_id } => company_linked_elsewhere(customer_id),
+        LinkError::CustomerLinkedElsewhere { company_id } => customer_linked_elsewhere(&company_id),
+        LinkError::Store(store) => store.into(),
+    })?;
+    let (customer, outbox_id) = match linked {
+        Linked::Already(customer) => (customer, None),
+        Linked::New {
+            customer,
+            outbox_id,
+        } => {
+            tracing::info!(customer_id = %customer.id, hubspot_company_id = %company_id, outbox_id, "customer linked to a HubSpot company");
+            state.publish(outbox_id).await;
+            (customer, Some(outbox_id))
+        }
+    };
+    Ok(json(
+        StatusCode::OK,
+        &HubSpotLinkResponse {
+            customer_id: customer.id,
+            ban: customer.ban.as_str().to_owned(),
+            hubspot_company_id: company_id.as_str().to_owned(),
+            version: customer.version,
+            linked_now: outbox_id.is_some(),
+            outbox_id,
+        },
+    ))
+}
+
+fn company_linked_elsewhere(holder: Option<Uuid>) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        match holder {
+            Some(holder) => format!("the company is linked to customer {holder}"),
+            None => "the company is linked to another customer".to_owned(),
+        },
+    )
+}
+
+fn customer_linked_elsewhere(company_id: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        format!("the customer is linked to HubSpot company {company_id}"),
+    )
+}
+
+/// Writes the customer's BAN to the company. 409 when another company already carries it
+/// (warp_ban is unique in HubSpot).
+async fn stamp_ban(
+    hubspot: &HubSpotClient,
+    company_id: &CompanyId,
+    ban: &str,
+) -> Result<(), Problem> {
+    let properties = std::collections::BTreeMap::from([(WARP_BAN.to_owned(), ban.to_owned())]);
+    match hubspot
+        .update_company(&CompanyLookup::Id(company_id.clone()), &properties)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(HubSpotError::Conflict { .. }) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "another HubSpot company already carries this customer's BAN",
+        )),
+        Err(HubSpotError::NotFound { .. }) => Err(Problem::invalid_field(
+            "hubspot_company_id",
+            "no such company in HubSpot",
+        )),
+        Err(error) => Err(hubspot_failed(&error, "BAN write")),
+    }
+}
+
+/// `{"hubspot_company_id": "<digits>"}`, nothing else.
+fn parse_link_input(body: &serde_json::Value) -> Result<CompanyId, Problem> {
+    let Some(object) = body.as_object() else {
+        return Err(Problem::invalid_field(
+            "body",
+            "must be an object with hubspot_company_id",
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "hubspot_company_id") {
+        return Err(Problem::invalid_field(unknown, "is not a known field"));
+    }
+    let Some(text) = object.get("hubspot_company_id").and_then(|v| v.as_str()) else {
+        return Err(Problem::invalid_field(
+            "hubspot_company_id",
+            "is required and must be a string",
+        ));
+    };
+    CompanyId::parse(text.trim())
+        .map_err(|_| Problem::invalid_field("hubspot_company_id", "must be 1 to 20 digits"))
+}
+
+fn hubspot(state: &ApiState) -> Result<&HubSpotClient, Problem> {
+    state.hubspot().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no HubSpot is configured for this deployment",
+        )
+    })
+}
+
+/// 502 for any HubSpot failure. Logs the kind and status only: HubSpot's messages may quote
+/// the values it was sent.
+fn hubspot_failed(error: &HubSpotError, call: &'static str) -> Problem {
+    tracing::warn!(call, status = ?error.status(), retryable = error.is_retryable(), "HubSpot call failed");
+    match error {
+        HubSpotError::Budget(_) => Problem::from(StoreError::Unavailable("rate budget".into())),
+        _ => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!("HubSpot failed the {call}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_ban_searches_warp_ban_and_text_searches_name_and_domain() {
+        let by_ban = search_request(&pairs(&[("q", " zt-487392012 ")])).unwrap();
+        assert_eq!(by_ban.query, None);
+        assert_eq!(
+            by_ban.filter_groups[0].filters,
+            [Filter::eq(WARP_BAN, "ZT-487392012")]
+        );
+        assert_eq!(by_ban.limit, 10);
+        let by_text = search_request(&pairs(&[("q", "Acme"), ("limit", "50")])).unwrap();
+        assert_eq!(by_text.query.as_deref(), Some("Acme"));
+        assert!(by_text.filter_groups.is_empty());
+        assert_eq!(by_text.limit, 50);
+        assert!(by_text.properties.iter().any(|p| p == WARP_BAN));
+    }
+
+    #[test]
+    fn bad_searches_name_the_parameter() {
+        for (query, field) in [
+            (pairs(&[]), "q"),
+            (pairs(&[("q", "   ")]), "q"),
+            (pairs(&[("q", &"x".repeat(101))]), "q"),
+            (pairs(&[("q", "a\u{0}b")]), "q"),
+            (pairs(&[("q", "Acme"), ("limit", "51")]), "limit"),
+            (pairs(&[("q", "Acme"), ("limit", "-1")]), "limit"),
+        ] {
+            let problem = search_request(&query).unwrap_err();
+            assert_eq!(problem.status, 422);
+            assert_eq!(problem.errors[0].field, field, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn link_bodies_parse_or_name_the_field_at_fault() {
+        assert_eq!(
+            parse_link_input(&json!({"hubspot_company_id": "123"}))
+                .unwrap()
+                .as_str(),
+            "123"
+        );
+        for (body, field) in [
+            (json!({}), "hubspot_company_id"),
+            (json!({"hubspot_company_id": 123}), "hubspot_company_id"),
+            (json!({"hubspot_company_id": "12a"}), "hubspot_company_id"),
+            (json!({"hubspot_company_id": ""}), "hubspot_company_id"),
+            (json!({"hubspot_company_id": "1", "x": 1}), "x"),
+            (json!("123"), "body"),
+        ] {
+            let problem = parse_link_input(&body).unwrap_err();
+            assert_eq!(problem.status, 422, "{body}");
+            assert_eq!(problem.errors[0].field, field, "{body}");
+        }
+    }
+}

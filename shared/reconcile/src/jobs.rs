@@ -1,0 +1,179 @@
+//! The reconciler's jobs, shared by the Lambda (EventBridge schedules) and `warp dev`/`warp
+//! reconcile`, each run recorded in `hubspot_reconciliation_runs`:
+//!
+//! - [`relay_job`], frequent: re-publish stuck outbox rows ([`warp_sync::relay`]), apply
+//!   webhook events the webhook function's inline budget left RECEIVED, and execute runs
+//!   requested through the API.
+//! - [`reconcile_now`], daily or on demand: one full run.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+use warp_store::StoreError;
+use warp_store::outbox::OutboxPublisher;
+use warp_store::reconciliation_runs::{self as runs, ClaimedRun, RunOutcome};
+use warp_webhook::InboundReport;
+
+use crate::engine::{ProgressFn, Reconciler};
+use crate::report::DriftReport;
+
+/// Outbox rows unpublished (or unfinished) this long are re-published by the relay; the API
+/// publishes right after its commit, so younger rows are left to it.
+pub const RELAY_AFTER: Duration = Duration::from_secs(30);
+/// Rows re-published per relay job.
+pub const RELAY_BATCH: usize = 1_000;
+/// Webhook events applied per transaction by the relay job.
+pub const INBOUND_BATCH: u32 = 100;
+/// An executing run silent this long died with its process: it is failed, freeing the portal.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Requested runs one relay job executes at most (the next job takes the rest).
+pub const RUNS_PER_JOB: usize = 3;
+
+/// A run that was executed, and how it ended.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub id: Uuid,
+    pub dry_run: bool,
+    /// The report when the run got to the end.
+    pub report: Option<DriftReport>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+impl FinishedRun {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// What one relay job did.
+#[derive(Debug, Clone, Default)]
+pub struct RelayReport {
+    pub relayed: usize,
+    pub inbound: InboundReport,
+    pub abandoned_runs: u64,
+    pub runs: Vec<FinishedRun>,
+    /// Steps that failed (each logged); the other steps still ran.
+    pub errors: Vec<String>,
+}
+
+/// The frequent job: relay, leftover events within `inbound_budget`, requested runs.
+pub async fn relay_job(
+    reconciler: &Reconciler,
+    publisher: &dyn OutboxPublisher,
+    inbound_budget: Duration,
+) -> RelayReport {
+    let mut report = RelayReport::default();
+    match warp_sync::relay::relay_once(&reconciler.database, publisher, RELAY_AFTER, RELAY_BATCH)
+        .await
+    {
+        Ok(relayed) => report.relayed = relayed,
+        Err(error) => report.errors.push(format!("relay: {error}")),
+    }
+    report.inbound = reconciler
+        .inbound
+        .process_within(inbound_budget, INBOUND_BATCH)
+        .await;
+    match run_requested(reconciler, None).await {
+        Ok((abandoned, finished)) => {
+            report.abandoned_runs = abandoned;
+            report.runs = finished;
+        }
+        Err(error) => report.errors.push(format!("requested runs: {error}")),
+    }
+    for error in &report.errors {
+        tracing::warn!(%error, "relay job step failed");
+    }
+    report
+}
+
+/// Fails abandoned runs, then executes up to [`RUNS_PER_JOB`] requested runs, oldest first;
+/// returns (runs failed as abandoned, runs executed).
+pub async fn run_requested(
+    reconciler: &Reconciler,
+    progress: Option<&ProgressFn>,
+) -> Result<(u64, Vec<FinishedRun>), StoreError> {
+    let abandoned =
+        runs::fail_abandoned(&reconciler.database, reconciler.portal_id, ABANDONED_AFTER).await?;
+    let mut finished = Vec::new();
+    while finished.len() < RUNS_PER_JOB {
+        let Some(claimed) = runs::claim_next(&reconciler.database, reconciler.portal_id).await?
+        else {
+            break;
+        };
+        finished.push(execute(reconciler, claimed, progress).await);
+    }
+    Ok((abandoned, finished))
+}
+
+/// Starts and executes a full run now; `None` when a run of this portal is executing already.
+pub async fn reconcile_now(
+    reconciler: &Reconciler,
+    dry_run: bool,
+    requested_by: &str,
+    progress: Option<&ProgressFn>,
+) -> Result<Option<FinishedRun>, StoreError> {
+    runs::fail_abandoned(&reconciler.database, reconciler.portal_id, ABANDONED_AFTER).await?;
+    let Some(claimed) = runs::start(
+        &reconciler.database,
+        reconciler.portal_id,
+        dry_run,
+        requested_by,
+    )
+    .await?
+    else {
+        tracing::info!("a reconciliation is executing already; this one is skipped");
+        return Ok(None);
+    };
+    Ok(Some(execute(reconciler, claimed, progress).await))
+}
+
+/// Executes a claimed run and records how it ended (a failure to record is logged: the
+/// heartbeat check fails the run later).
+pub async fn execute(
+    reconciler: &Reconciler,
+    claimed: ClaimedRun,
+    progress: Option<&ProgressFn>,
+) -> FinishedRun {
+    tracing::info!(run_id = %claimed.id, dry_run = claimed.dry_run, "reconciliation started");
+    let outcome = reconciler
+        .run(Some(claimed.id), claimed.dry_run, progress)
+        .await;
+    let (finished, status, counts, json) = match outcome {
+        Ok(report) => {
+            let counts = report.counts();
+            let json = report.to_json();
+            (
+                FinishedRun {
+                    id: claimed.id,
+                    dry_run: claimed.dry_run,
+                    report: Some(report),
+                    error: None,
+                },
+                RunOutcome::Succeeded,
+                counts,
+                json,
+            )
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            tracing::error!(run_id = %claimed.id, error = %reason, "reconciliation failed");
+            (
+                FinishedRun {
+                    id: claimed.id,
+                    dry_run: claimed.dry_run,
+                    report: None,
+                    error: Some(reason.clone()),
+                },
+                RunOutcome::Failed,
+                Default::default(),
+                serde_json::json!({ "dry_run": claimed.dry_run, "error": reason }),
+            )
+        }
+    };
+    if let Err(error) = runs::finish(&reconciler.database, claimed.id, status, &counts, &json).await
+    {
+        tracing::error!(run_id = %claimed.id, %error, "could not record the end of the run");
+    }
+    finished
+}

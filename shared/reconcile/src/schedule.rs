@@ -1,0 +1,175 @@
+//! The reconciler Lambda's handler, apart from the binary so fixtures can drive it: an
+//! EventBridge scheduled event names its job in its detail, `{"job":"relay"}` (frequent) or
+//! `{"job":"reconcile"}` (daily; `"dry_run": true` only reports). A schedule target whose
+//! `Input` is just the detail object (`{"job":"relay"}`, no envelope) is accepted too.
+
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+use warp_store::outbox::OutboxPublisher;
+
+use crate::engine::Reconciler;
+use crate::jobs::{self, FinishedRun};
+
+/// How long the relay job applies leftover webhook events before it moves on.
+pub const INBOUND_BUDGET: Duration = Duration::from_secs(20);
+
+/// Which job an event asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Relay,
+    Reconcile { dry_run: bool },
+}
+
+/// Why an event cannot be handled; the Lambda reports it as the invocation's error type.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JobError {
+    #[error("the event names no job: expected detail {{\"job\": \"relay\" | \"reconcile\"}}")]
+    NoJob,
+    #[error("unknown job {0:?}: expected \"relay\" or \"reconcile\"")]
+    UnknownJob(String),
+    #[error("dry_run must be true or false")]
+    InvalidDryRun,
+    #[error("the reconciliation could not be recorded: {0}")]
+    Store(String),
+}
+
+impl JobError {
+    /// The `errorType` Lambda reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            JobError::NoJob | JobError::UnknownJob(_) | JobError::InvalidDryRun => "InvalidEvent",
+            JobError::Store(_) => "StoreUnavailable",
+        }
+    }
+}
+
+/// The job an event asks for: its `detail` (an EventBridge envelope) or the object itself.
+pub fn job_of(event: &Value) -> Result<Job, JobError> {
+    let detail = match serde_json::from_value::<EventBridgeEvent<Value>>(event.clone()) {
+        Ok(envelope) => envelope.detail,
+        Err(_) => event.clone(),
+    };
+    let job = detail
+        .get("job")
+        .and_then(Value::as_str)
+        .ok_or(JobError::NoJob)?;
+    match job {
+        "relay" => Ok(Job::Relay),
+        "reconcile" => match detail.get("dry_run") {
+            None | Some(Value::Null) => Ok(Job::Reconcile { dry_run: false }),
+            Some(Value::Bool(dry_run)) => Ok(Job::Reconcile { dry_run: *dry_run }),
+            Some(_) => Err(JobError::InvalidDryRun),
+        },
+        other => Err(JobError::UnknownJob(other.to_owned())),
+    }
+}
+
+/// What an invocation did (its answer, and a log line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobSummary {
+    pub job: &'static str,
+    pub relayed: usize,
+    pub inbound_processed: u64,
+    pub inbound_left_for_retry: u64,
+    pub abandoned_runs: u64,
+    pub runs: Vec<RunSummary>,
+    /// A full reconciliation skipped because another run of the portal was executing.
+    pub skipped_busy: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub id: Uuid,
+    pub dry_run: bool,
+    pub succeeded: bool,
+    pub drift_found: u64,
+    pub drift_fixed: u64,
+}
+
+impl From<&FinishedRun> for RunSummary {
+    fn from(run: &FinishedRun) -> Self {
+        RunSummary {
+            id: run.id,
+            dry_run: run.dry_run,
+            succeeded: run.succeeded(),
+            drift_found: run.report.as_ref().map_or(0, |r| r.drift_found),
+            drift_fixed: run.report.as_ref().map_or(0, |r| r.drift_fixed),
+        }
+    }
+}
+
+/// Handles one scheduled event.
+pub async fn handle_scheduled_event(
+    reconciler: &Reconciler,
+    publisher: &dyn OutboxPublisher,
+    event: &Value,
+) -> Result<JobSummary, JobError> {
+    match job_of(event)? {
+        Job::Relay => {
+            let report = jobs::relay_job(reconciler, publisher, INBOUND_BUDGET).await;
+            Ok(JobSummary {
+                job: "relay",
+                relayed: report.relayed,
+                inbound_processed: report.inbound.processed,
+                inbound_left_for_retry: report.inbound.retry_later,
+                abandoned_runs: report.abandoned_runs,
+                runs: report.runs.iter().map(RunSummary::from).collect(),
+                errors: report.errors,
+                ..JobSummary::default()
+            })
+        }
+        Job::Reconcile { dry_run } => {
+            let finished = jobs::reconcile_now(reconciler, dry_run, "schedule", None)
+                .await
+                .map_err(|error| JobError::Store(error.to_string()))?;
+            Ok(JobSummary {
+                job: "reconcile",
+                skipped_busy: finished.is_none(),
+                runs: finished.iter().map(RunSummary::from).collect(),
+                errors: finished
+                    .iter()
+                    .filter_map(|run| run.error.clone())
+                    .collect(),
+                ..JobSummary::default()
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_detail_names_the_job() {
+        let envelope = |detail: Value| {
+            json!({"version": "0", "id": "1", "detail-type": "Scheduled Event",
+                   "source": "aws.events", "detail": detail})
+        };
+        assert_eq!(job_of(&envelope(json!({"job": "relay"}))), Ok(Job::Relay));
+        assert_eq!(
+            job_of(&envelope(json!({"job": "reconcile"}))),
+            Ok(Job::Reconcile { dry_run: false })
+        );
+        assert_eq!(
+            job_of(&json!({"job": "reconcile", "dry_run": true})),
+            Ok(Job::Reconcile { dry_run: true })
+        );
+        assert_eq!(job_of(&envelope(json!({}))), Err(JobError::NoJob));
+        assert_eq!(
+            job_of(&envelope(json!({"job": "sweep"}))),
+            Err(JobError::UnknownJob("sweep".into()))
+        );
+        assert_eq!(
+            job_of(&json!({"job": "reconcile", "dry_run": "yes"})),
+            Err(JobError::InvalidDryRun)
+        );
+        assert_eq!(job_of(&json!([1])), Err(JobError::NoJob));
+    }
+}

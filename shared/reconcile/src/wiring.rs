@@ -1,0 +1,38 @@
+//! Building a reconciler from the runtime configuration, once per process: shared by the
+//! Lambda, `warp reconcile` and `warp dev` so they cannot drift apart.
+
+use std::sync::Arc;
+
+use warp_domain::sync::FieldMap;
+use warp_runtime::{Config, SecretsCache};
+use warp_store::Database;
+use warp_store::outbox::OutboxPublisher;
+use warp_sync::wiring::{self, WiringError};
+use warp_webhook::InboundProcessor;
+
+use crate::engine::Reconciler;
+
+/// The reconciler over `database`, with its HubSpot client (on the portal's shared budget)
+/// and an inbound processor on the same client; `publisher` receives the outbox rows it queues.
+pub async fn reconciler(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: Database,
+    publisher: Option<Arc<dyn OutboxPublisher>>,
+) -> Result<Reconciler, WiringError> {
+    let hubspot = wiring::hubspot_client(config, secrets, &database).await?;
+    let inbound = Arc::new(InboundProcessor {
+        database: database.clone(),
+        hubspot: Some(hubspot.clone()),
+        map: FieldMap::default_mapping(),
+        portal_id: config.hubspot.portal_id,
+    });
+    Ok(Reconciler {
+        database,
+        hubspot,
+        map: FieldMap::default_mapping(),
+        portal_id: config.hubspot.portal_id,
+        inbound,
+        publisher,
+    })
+}

@@ -1,0 +1,317 @@
+//! Guarantee 6 through real parts (the sandbox over HTTP, Postgres, the outbound worker and the
+//! inbound processor): drift of every kind, made while the sandbox drops every webhook, is found
+//! by a dry run that changes nothing, repaired by one run, and a second run finds zero.
+
+mod common;
+
+use common::harness;
+use hubspot_sandbox::Faults;
+use serde_json::json;
+use std::time::Duration;
+use warp_domain::customer::CustomerPatch;
+use warp_reconcile::RepairKind;
+use warp_store::Update;
+
+/// LATEST_WINS calls changes within one second of each other a conflict: the scenario's
+/// steps are spaced further apart so each side's change is clearly the later one.
+const APART: Duration = Duration::from_millis(1_100);
+
+#[tokio::test]
+async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_after() {
+    let h = harness().await;
+    let (name_changed, _) = h.create("Name Telecom").await;
+    let (limit_changed, _) = h.create("Limit Telecom").await;
+    let (status_changed, _) = h.create("Status Telecom").await;
+    let (domain_lost, _) = h.create("Domain Telecom").await;
+    let (merged_away, merged_ban) = h.create("Merged Telecom").await;
+    let (healthy, _) = h.create("Healthy Telecom").await;
+    h.push_all().await;
+    for customer in [
+        name_changed,
+        limit_changed,
+        status_changed,
+        domain_lost,
+        merged_away,
+        healthy,
+    ] {
+        assert!(h.company_of(customer).await.is_some(), "pushed and linked");
+    }
+    h.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    tokio::time::sleep(APART).await;
+
+    // WARP-side drift: pushes that never reached HubSpot.
+    let (missing, missing_ban) = h.create("Missing Telecom").await;
+    let (unlinked, unlinked_ban) = h.create("Unlinked Telecom").await;
+    let patch = CustomerPatch::from_json(&json!({"domain": "new-domain.example"})).unwrap();
+    h.customers
+        .update(domain_lost, None, &Update::Patch(patch))
+        .await
+        .unwrap();
+    h.lose_pending_pushes().await;
+    tokio::time::sleep(APART).await;
+
+    // HubSpot-side drift, made in the UI while every webhook is dropped.
+    h.ui_update(
+        &h.linked(name_changed).await,
+        json!({"name": "Name Telecom Inc"}),
+    )
+    .await;
+    h.ui_update(
+        &h.linked(limit_changed).await,
+        json!({"warp_credit_limit": "9000"}),
+    )
+    .await;
+    h.ui_update(
+        &h.linked(status_changed).await,
+        json!({"warp_status": "CLOSED"}),
+    )
+    .await;
+    let survivor = h.ui_create(json!({"name": "Merged Holdings"})).await;
+    h.ui_merge(&survivor, &h.linked(merged_away).await).await;
+    let found_by_ban = h
+        .ui_create(json!({"name": "Unlinked Telecom", "warp_ban": unlinked_ban}))
+        .await;
+    assert_eq!(
+        h.scalar("SELECT count(*) FROM hubspot_webhook_events")
+            .await,
+        0,
+        "no webhook reached WARP"
+    );
+
+    // A dry run finds every kind and changes nothing.
+    let before = h.fingerprint().await;
+    let dry = h.reconciler.run(None, true, None).await.unwrap();
+    assert_eq!(h.fingerprint().await, before, "a dry run changes nothing");
+    assert_eq!(dry.errors, 0, "{:?}", dry.error_reasons);
+    assert_eq!(dry.drift_fixed, 0);
+    let kinds: Vec<(&str, u64)> = dry.by_kind.iter().map(|(k, t)| (*k, t.found)).collect();
+    assert!(kinds.contains(&("MISSING_IN_HUBSPOT", 1)), "{kinds:?}");
+    assert!(kinds.contains(&("LINKED_COMPANY_GONE", 1)), "{kinds:?}");
+    assert!(
+        kinds.contains(&("UNLINKED_COMPANY_WITH_OUR_BAN", 1)),
+        "{kinds:?}"
+    );
+    for field in ["company_name", "credit_limit", "status", "domain"] {
+        assert!(
+            dry.by_field.contains_key(field),
+            "{field}: {:?}",
+            dry.by_field
+        );
+    }
+    assert_eq!(dry.customers_checked, 8);
+    let listed = |id| dry.customers.iter().find(|c| c.customer_id == id);
+    assert!(listed(healthy).is_none());
+    assert_eq!(listed(name_changed).unwrap().repairs, [RepairKind::Apply]);
+    assert_eq!(listed(limit_changed).unwrap().repairs, [RepairKind::Apply]);
+    assert_eq!(listed(status_changed).unwrap().repairs, [RepairKind::Push]);
+    assert_eq!(listed(domain_lost).unwrap().repairs, [RepairKind::Push]);
+    assert_eq!(listed(missing).unwrap().repairs, [RepairKind::Create]);
+    assert!(
+        listed(merged_away)
+            .unwrap()
+            .repairs
+            .contains(&RepairKind::Link)
+    );
+    assert!(
+        listed(unlinked)
+            .unwrap()
+            .repairs
+            .contains(&RepairKind::Link)
+    );
+    let report_text = dry.to_json().to_string();
+    for value in [
+        "Name Telecom Inc",
+        "9000",
+        "new-domain.example",
+        "Merged Holdings",
+    ] {
+        assert!(
+            !report_text.contains(value),
+            "the report holds no values: {value}"
+        );
+    }
+
+    // One run repairs; the worker delivers the queued pushes as it would in production.
+    let repaired = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(repaired.errors, 0, "{:?}", repaired.error_reasons);
+    assert_eq!(repaired.drift_found, dry.drift_found);
+    assert_eq!(
+        repaired.drift_fixed, repaired.drift_found,
+        "{:?}",
+        repaired.customers
+    );
+    h.push_all().await;
+
+    assert_eq!(
+        h.text(&format!(
+            "SELECT company_name FROM customers WHERE id = '{name_changed}'"
+        ))
+        .await
+        .as_deref(),
+        Some("Name Telecom Inc"),
+        "HubSpot's later name applied (LATEST_WINS)"
+    );
+    assert_eq!(
+        h.text(&format!(
+            "SELECT credit_limit::text FROM customers WHERE id = '{limit_changed}'"
+        ))
+        .await
+        .as_deref(),
+        Some("9000.00"),
+        "HUBSPOT_WINS applied"
+    );
+    assert_eq!(
+        h.company(&h.linked(status_changed).await).await["warp_status"],
+        "ACTIVE",
+        "WARP_WINS pushed back"
+    );
+    assert_eq!(
+        h.company(&h.linked(domain_lost).await).await["domain"],
+        "new-domain.example",
+        "WARP's later domain pushed (LATEST_WINS)"
+    );
+    assert_eq!(
+        h.linked(merged_away).await,
+        survivor,
+        "relinked to the merge survivor"
+    );
+    assert_eq!(h.company(&survivor).await["warp_ban"], merged_ban);
+    assert_eq!(
+        h.linked(unlinked).await,
+        found_by_ban,
+        "linked to the company with its BAN"
+    );
+    let created = h.companies_with_ban(&missing_ban).await;
+    assert_eq!(created.len(), 1, "the missing company was created once");
+    assert_eq!(h.linked(missing).await, created[0]["id"].as_str().unwrap());
+    let events: i64 = h
+        .scalar(
+            "SELECT count(*) FROM hubspot_webhook_events WHERE change_source = 'RECONCILIATION'",
+        )
+        .await;
+    assert!(
+        events >= 2,
+        "HubSpot values went through the inbound rules as events"
+    );
+
+    // A second run finds zero.
+    let again = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(again.drift_found, 0, "{:?}", again.customers);
+    assert_eq!(again.errors, 0, "{:?}", again.error_reasons);
+}
+
+#[tokio::test]
+async fn a_change_made_on_both_sides_at_once_becomes_one_conflict_however_often_it_is_found() {
+    let h = harness().await;
+    let (customer, _) = h.create("Both Sides").await;
+    h.push_all().await;
+    h.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    tokio::time::sleep(APART).await;
+    let company = h.company_of(customer).await.unwrap();
+    let patch = CustomerPatch::from_json(&json!({"company_name": "Both Sides WARP"})).unwrap();
+    h.customers
+        .update(customer, None, &Update::Patch(patch))
+        .await
+        .unwrap();
+    h.lose_pending_pushes().await;
+    h.ui_update(&company, json!({"name": "Both Sides HubSpot"}))
+        .await;
+
+    for _ in 0..2 {
+        let report = h.reconciler.run(None, false, None).await.unwrap();
+        assert_eq!(report.drift_found, 1);
+        assert_eq!(report.drift_fixed, 0, "a conflict waits for a person");
+        assert_eq!(report.customers[0].repairs, [RepairKind::Conflict]);
+        h.push_all().await;
+    }
+    assert_eq!(
+        h.scalar("SELECT count(*) FROM sync_conflicts WHERE status = 'OPEN'")
+            .await,
+        1,
+        "the same HubSpot change found twice is one conflict"
+    );
+    assert_eq!(
+        h.company(&company).await["name"],
+        "Both Sides HubSpot",
+        "nothing pushed over it"
+    );
+}
+
+#[tokio::test]
+async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_then_relinked() {
+    let h = harness().await;
+    let (customer, _) = h.create("Deleted Telecom").await;
+    h.push_all().await;
+    let company = h.linked(customer).await;
+    h.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    h.ui_delete(&company).await;
+
+    // The archived company still holds the BAN: nothing can be created with it, so nothing is
+    // queued that could only fail; the customer is unlinked and the drift stays unfixed.
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.by_kind["LINKED_COMPANY_GONE"].found, 1);
+    assert_eq!(report.drift_fixed, 0);
+    assert_eq!(report.customers[0].repairs, [RepairKind::RestoreInHubSpot]);
+    assert_eq!(h.company_of(customer).await, None, "unlinked");
+    assert_eq!(
+        h.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'PENDING'")
+            .await,
+        0,
+        "no push that HubSpot must refuse"
+    );
+    let again = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(again.by_kind["MISSING_IN_HUBSPOT"].found, 1);
+    assert_eq!(again.customers[0].repairs, [RepairKind::RestoreInHubSpot]);
+
+    // A person restores it (its webhook is dropped too): the next run relinks, then zero.
+    h.ui_restore(&company).await;
+    let relinked = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(relinked.by_kind["UNLINKED_COMPANY_WITH_OUR_BAN"].fixed, 1);
+    assert_eq!(h.linked(customer).await, company);
+    h.push_all().await;
+    let settled = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(settled.drift_found, 0, "{:?}", settled.customers);
+}
+
+#[tokio::test]
+async fn our_own_older_write_in_hubspot_is_pushed_over_not_applied() {
+    let h = harness().await;
+    let (customer, _) = h.create("Crossed Push").await;
+    h.push_all().await;
+    let company = h.linked(customer).await;
+    // A push of the old credit limit crossed a HubSpot edit that WARP applied meanwhile: WARP
+    // holds the edit, HubSpot (and the value it is known to hold) our older write. The rules
+    // call HubSpot's value an echo, so applying it changes nothing; WARP's must go back.
+    h.sql(&format!(
+        "UPDATE customers SET credit_limit = 3100.00, version = version + 1 WHERE id = '{customer}'; \
+         UPDATE hubspot_field_state SET warp_value = '3100.00' \
+          WHERE customer_id = '{customer}' AND field = 'credit_limit'"
+    ))
+    .await;
+
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.drift_found, 1, "{report:?}");
+    assert_eq!(report.drift_fixed, 1, "{report:?}");
+    h.push_all().await;
+    assert_eq!(h.company(&company).await["warp_credit_limit"], "3100.00");
+    assert_eq!(
+        h.text(&format!(
+            "SELECT credit_limit::text FROM customers WHERE id = '{customer}'"
+        ))
+        .await
+        .as_deref(),
+        Some("3100.00"),
+        "WARP's value stands"
+    );
+    let again = h.reconciler.run(None, true, None).await.unwrap();
+    assert_eq!(again.drift_found, 0, "{again:?}");
+}

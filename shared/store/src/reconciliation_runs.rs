@@ -1,0 +1,488 @@
+//! The reconciler's bookkeeping: `hubspot_reconciliation_runs` (runs requested, claimed,
+//! executed and reported), the compact customer reads a full reconciliation streams, and the
+//! resumable position of `warp backfill`.
+//!
+//! A run's life: the API inserts it queued (`status = 'running'`, `claimed_at` NULL); a
+//! reconciler claims the oldest queued run with `FOR UPDATE SKIP LOCKED`, so two reconcilers
+//! never take the same one; the partial unique index of V2 allows one executing run per portal,
+//! so a claim while another run executes leaves the run queued. The executing run beats a
+//! heartbeat; a run whose heartbeat stopped (its process died) is failed by
+//! [`fail_abandoned`], which frees the portal for the next one.
+
+use crate::customers::{decode_cursor, encode_cursor};
+use crate::{Database, StoreError};
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// The counts a run reports, written at each heartbeat and at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub customers_checked: i64,
+    pub companies_checked: i64,
+    pub drift_found: i64,
+    pub drift_fixed: i64,
+    pub errors: i64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconciliationRun {
+    pub id: Uuid,
+    /// None while a run requested through the API waits to be claimed.
+    pub portal_id: Option<i64>,
+    /// `running` (queued or executing), `succeeded` or `failed`.
+    pub status: String,
+    pub dry_run: bool,
+    pub requested_at: DateTime<Utc>,
+    pub requested_by: Option<String>,
+    /// When a reconciler took it; None while queued.
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub counts: RunCounts,
+    pub duration_ms: Option<i64>,
+    /// Drift by kind and field, errors, the per-customer list (ids, kinds, fields; no values).
+    pub report: serde_json::Value,
+}
+
+impl ReconciliationRun {
+    pub fn is_queued(&self) -> bool {
+        self.status == "running" && self.claimed_at.is_none()
+    }
+}
+
+/// A run this process now executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedRun {
+    pub id: Uuid,
+    pub dry_run: bool,
+}
+
+const COLUMNS: &str = "id, portal_id, status, dry_run, requested_at, requested_by, claimed_at, started_at, \
+     finished_at, heartbeat_at, customers_checked, companies_checked, drift_found, drift_fixed, errors, \
+     duration_ms, report";
+
+fn run_from_row(row: &tokio_postgres::Row) -> Result<ReconciliationRun, StoreError> {
+    Ok(ReconciliationRun {
+        id: row.try_get(0)?,
+        portal_id: row.try_get(1)?,
+        status: row.try_get(2)?,
+        dry_run: row.try_get(3)?,
+        requested_at: row.try_get(4)?,
+        requested_by: row.try_get(5)?,
+        claimed_at: row.try_get(6)?,
+        started_at: row.try_get(7)?,
+        finished_at: row.try_get(8)?,
+        heartbeat_at: row.try_get(9)?,
+        counts: RunCounts {
+            customers_checked: row.try_get(10)?,
+            companies_checked: row.try_get(11)?,
+            drift_found: row.try_get(12)?,
+            drift_fixed: row.try_get(13)?,
+            errors: row.try_get(14)?,
+        },
+        duration_ms: row.try_get(15)?,
+        report: row.try_get(16)?,
+    })
+}
+
+/// Queues a run for a reconciler to claim (what the API does); returns it.
+pub async fn request(
+    database: &Database,
+    dry_run: bool,
+    requested_by: &str,
+) -> Result<ReconciliationRun, StoreError> {
+    let client = database.client().await?;
+    let sql = format!(
+        "INSERT INTO hubspot_reconciliation_runs (id, status, dry_run, requested_by) \
+         VALUES ($1, 'running', $2, $3) RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_typed_one(
+            &sql,
+            &[
+                (&Uuid::now_v7(), Type::UUID),
+                (&dry_run, Type::BOOL),
+                (&requested_by, Type::TEXT),
+            ],
+        )
+        .await?;
+    run_from_row(&row)
+}
+
+/// Claims the oldest queued run for `portal_id`. `None` when nothing is queued, or when a run
+/// of this portal is executing already (the queued run waits for it).
+pub async fn claim_next(
+    database: &Database,
+    portal_id: i64,
+) -> Result<Option<ClaimedRun>, StoreError> {
+    let client = database.client().await?;
+    let claimed = client
+        .query_typed_opt(
+            "UPDATE hubspot_reconciliation_runs r SET claimed_at = now(), started_at = now(), \
+               heartbeat_at = now(), portal_id = $1 \
+             WHERE r.id = (SELECT id FROM hubspot_reconciliation_runs \
+                           WHERE claimed_at IS NULL AND status = 'running' \
+                             AND (portal_id IS NULL OR portal_id = $1) \
+                           ORDER BY requested_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING r.id, r.dry_run",
+            &[(&portal_id, Type::INT8)],
+        )
+        .await;
+    claimed_or_busy(claimed)
+}
+
+/// Starts a run at once (the schedule, the CLI); `None` when a run of this portal is executing.
+pub async fn start(
+    database: &Database,
+    portal_id: i64,
+    dry_run: bool,
+    requested_by: &str,
+) -> Result<Option<ClaimedRun>, StoreError> {
+    let client = database.client().await?;
+    let started = client
+        .query_typed_opt(
+            "INSERT INTO hubspot_reconciliation_runs \
+               (id, portal_id, status, dry_run, requested_by, claimed_at, heartbeat_at) \
+             VALUES ($1, $2, 'running', $3, $4, now(), now()) RETURNING id, dry_run",
+            &[
+                (&Uuid::now_v7(), Type::UUID),
+                (&portal_id, Type::INT8),
+                (&dry_run, Type::BOOL),
+                (&requested_by, Type::TEXT),
+            ],
+        )
+        .await;
+    claimed_or_busy(started)
+}
+
+/// The one-executing-run index refusing the claim means "busy", not a failure.
+fn claimed_or_busy(
+    result: Result<Option<tokio_postgres::Row>, tokio_postgres::Error>,
+) -> Result<Option<ClaimedRun>, StoreError> {
+    match result {
+        Ok(Some(row)) => Ok(Some(ClaimedRun {
+            id: row.try_get(0)?,
+            dry_run: row.try_get(1)?,
+        })),
+        Ok(None) => Ok(None),
+        Err(error)
+            if error.as_db_error().is_some_and(|db| {
+                db.constraint() == Some("hubspot_reconciliation_runs_one_executing")
+            }) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Records progress so far (and that the run is alive).
+pub async fn heartbeat(
+    database: &Database,
+    id: Uuid,
+    counts: &RunCounts,
+) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "UPDATE hubspot_reconciliation_runs SET heartbeat_at = now(), customers_checked = $2, \
+               companies_checked = $3, drift_found = $4, drift_fixed = $5, errors = $6 \
+             WHERE id = $1 AND status = 'running'",
+            &[
+                (&id, Type::UUID),
+                (&counts.customers_checked, Type::INT8),
+                (&counts.companies_checked, Type::INT8),
+                (&counts.drift_found, Type::INT8),
+                (&counts.drift_fixed, Type::INT8),
+                (&counts.errors, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Ends a run with its counts and report.
+pub async fn finish(
+    database: &Database,
+    id: Uuid,
+    outcome: RunOutcome,
+    counts: &RunCounts,
+    report: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    let status = outcome.as_str();
+    client
+        .execute_typed(
+            "UPDATE hubspot_reconciliation_runs SET status = $2, finished_at = now(), heartbeat_at = now(), \
+               duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, \
+               customers_checked = $3, companies_checked = $4, drift_found = $5, drift_fixed = $6, \
+               errors = $7, report = $8 \
+             WHERE id = $1",
+            &[
+                (&id, Type::UUID),
+                (&status, Type::TEXT),
+                (&counts.customers_checked, Type::INT8),
+                (&counts.companies_checked, Type::INT8),
+                (&counts.drift_found, Type::INT8),
+                (&counts.drift_fixed, Type::INT8),
+                (&counts.errors, Type::INT8),
+                (report, Type::JSONB),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Fails the executing runs of `portal_id` whose heartbeat is older than `silent_for` (their
+/// process died); returns how many.
+pub async fn fail_abandoned(
+    database: &Database,
+    portal_id: i64,
+    silent_for: std::time::Duration,
+) -> Result<u64, StoreError> {
+    let client = database.client().await?;
+    let silent_ms = i64::try_from(silent_for.as_millis()).unwrap_or(i64::MAX);
+    Ok(client
+        .execute_typed(
+            "UPDATE hubspot_reconciliation_runs SET status = 'failed', finished_at = now(), \
+               report = report || jsonb_build_object('error', 'abandoned: the run stopped beating') \
+             WHERE portal_id = $1 AND status = 'running' AND claimed_at IS NOT NULL \
+               AND coalesce(heartbeat_at, claimed_at) < now() - make_interval(secs => $2::bigint / 1000.0)",
+            &[(&portal_id, Type::INT8), (&silent_ms, Type::INT8)],
+        )
+        .await?)
+}
+
+/// One run by id.
+pub async fn get(database: &Database, id: Uuid) -> Result<ReconciliationRun, StoreError> {
+    let client = database.client().await?;
+    let sql = format!("SELECT {COLUMNS} FROM hubspot_reconciliation_runs WHERE id = $1");
+    let row = client
+        .query_typed_opt(&sql, &[(&id, Type::UUID)])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    run_from_row(&row)
+}
+
+/// One page of runs, newest first (ids are v7 uuids: creation order).
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    pub items: Vec<ReconciliationRun>,
+    pub next_cursor: Option<String>,
+}
+
+/// Runs newest first; `limit` is clamped to 1..=100; `cursor` is a previous `next_cursor`.
+pub async fn list(
+    database: &Database,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<RunPage, StoreError> {
+    let limit = i64::from(limit.clamp(1, 100));
+    let before = cursor.map(decode_cursor).transpose()?;
+    let fetch = limit + 1;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM hubspot_reconciliation_runs WHERE ($1::uuid IS NULL OR id < $1) \
+         ORDER BY id DESC LIMIT $2"
+    );
+    let client = database.client().await?;
+    let rows = client
+        .query_typed(&sql, &[(&before, Type::UUID), (&fetch, Type::INT8)])
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(run_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|run| encode_cursor(run.id))
+    } else {
+        None
+    };
+    Ok(RunPage { items, next_cursor })
+}
+
+// ----- the compact customer reads of a full reconciliation -----
+
+/// What a reconciliation needs of every customer to classify its link: no field values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLink {
+    pub id: Uuid,
+    pub ban: String,
+    pub hubspot_company_id: Option<String>,
+    pub version: i64,
+    pub deleted: bool,
+}
+
+/// One keyset page of customers (deleted ones included), in id order after `after`.
+pub async fn customer_links_page(
+    client: &impl GenericClient,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<CustomerLink>, StoreError> {
+    let limit = i64::from(limit.max(1));
+    client
+        .query_typed(
+            "SELECT id, ban, external_ids->>'hubspot_company_id', version, deleted_at IS NOT NULL \
+             FROM customers WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+            &[(&after, Type::UUID), (&limit, Type::INT8)],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(CustomerLink {
+                id: row.try_get(0)?,
+                ban: row.try_get(1)?,
+                hubspot_company_id: row.try_get(2)?,
+                version: row.try_get(3)?,
+                deleted: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// The customers linked to these HubSpot companies, as (company id, customer id).
+pub async fn customers_linked_to(
+    client: &impl GenericClient,
+    company_ids: &[String],
+) -> Result<Vec<(String, Uuid)>, StoreError> {
+    if company_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    client
+        .query_typed(
+            // `?` lets the planner use the partial unique index on the company id.
+            "SELECT external_ids->>'hubspot_company_id', id FROM customers \
+             WHERE external_ids ? 'hubspot_company_id' AND external_ids->>'hubspot_company_id' = ANY($1)",
+            &[(&company_ids, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Which of these customers have an outbound row waiting (PENDING or FAILED with retries
+/// left is not distinguished: either means a push is on its way).
+pub async fn customers_with_waiting_push(
+    client: &impl GenericClient,
+    customer_ids: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    client
+        .query_typed(
+            "SELECT DISTINCT customer_id FROM hubspot_sync_queue \
+             WHERE customer_id = ANY($1) AND direction = 'OUTBOUND' AND status IN ('PENDING', 'FAILED')",
+            &[(&customer_ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+// ----- `warp backfill` -----
+
+/// Where a backfill of `portal_id` stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillProgress {
+    /// The last customer (in id order) whose push was queued; None before the first.
+    pub last_customer_id: Option<Uuid>,
+    pub customers_queued: i64,
+    pub finished: bool,
+}
+
+/// The backfill position; a finished backfill (or none) starts over from the first customer.
+pub async fn backfill_start(
+    database: &Database,
+    portal_id: i64,
+) -> Result<BackfillProgress, StoreError> {
+    let client = database.client().await?;
+    let row = client
+        .query_typed_one(
+            "INSERT INTO hubspot_backfill_progress AS p (portal_id) VALUES ($1) \
+             ON CONFLICT (portal_id) DO UPDATE SET \
+               last_customer_id = CASE WHEN p.finished_at IS NULL THEN p.last_customer_id END, \
+               customers_queued = CASE WHEN p.finished_at IS NULL THEN p.customers_queued ELSE 0 END, \
+               started_at = CASE WHEN p.finished_at IS NULL THEN p.started_at ELSE now() END, \
+               finished_at = NULL, updated_at = now() \
+             RETURNING last_customer_id, customers_queued",
+            &[(&portal_id, Type::INT8)],
+        )
+        .await?;
+    Ok(BackfillProgress {
+        last_customer_id: row.try_get(0)?,
+        customers_queued: row.try_get(1)?,
+        finished: false,
+    })
+}
+
+/// Queues a RESYNC (full push) for each of `customers` and moves the backfill position to
+/// `through` (the last customer of the page read, pushed or not), in one transaction: a crash
+/// repeats at most this page. Returns the outbox ids.
+pub async fn backfill_page(
+    database: &Database,
+    portal_id: i64,
+    customers: &[(Uuid, i64)],
+    through: Uuid,
+) -> Result<Vec<i64>, StoreError> {
+    let last = through;
+    let mut client = database.client().await?;
+    let transaction = client.transaction().await?;
+    let connection: &tokio_postgres::Transaction<'_> = &transaction;
+    let queued = crate::inbound::enqueue_outbound_many(
+        connection,
+        portal_id,
+        crate::inbound::OutboundRequest::Resync,
+        customers,
+    )
+    .await?;
+    let count = i64::try_from(queued.len()).unwrap_or(i64::MAX);
+    connection
+        .execute_typed(
+            "UPDATE hubspot_backfill_progress SET last_customer_id = $2, \
+               customers_queued = customers_queued + $3, updated_at = now() WHERE portal_id = $1",
+            &[
+                (&portal_id, Type::INT8),
+                (&last, Type::UUID),
+                (&count, Type::INT8),
+            ],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(queued.into_iter().map(|(_, id)| id).collect())
+}
+
+/// Marks the backfill of `portal_id` finished (the next one starts over).
+pub async fn backfill_finish(database: &Database, portal_id: i64) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "UPDATE hubspot_backfill_progress SET finished_at = now(), updated_at = now() WHERE portal_id = $1",
+            &[(&portal_id, Type::INT8)],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,1206 @@
+//! The chaos run (issue 9, item 1): drives a running `warp dev` (started with
+//! `DEV_OUTBOUND=false`) and its sandbox under injected faults, owns the outbound worker as a
+//! child process so it can SIGKILL it mid-batch, then turns the faults off, reconciles once and
+//! checks DESIGN §4's guarantees end to end. `infra/scripts/chaos.sh` starts everything.
+//!
+//! Every wait is bounded by `--timeout-secs`; on failure it says what it was waiting for.
+
+use anyhow::{Context, bail, ensure};
+use clap::Parser;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+use warp_domain::sync::{ConflictRule, FieldMap, WarpField, canonical_opt, customer_field_values};
+use warp_store::Database;
+use warp_store::customers::CustomerStore;
+
+/// The sandbox's token for a person editing in HubSpot's UI: never faulted, never limited.
+const USER_TOKEN: &str = "sandbox-user-token";
+/// API writes in flight at once during the change phase.
+const WRITERS: usize = 16;
+/// HubSpot UI edits in flight at once.
+const EDITORS: usize = 4;
+/// How long the system must show no activity before it counts as settled.
+const QUIET_FOR: Duration = Duration::from_secs(3);
+/// How long a kill waits for the worker to hold claimed rows.
+const KILL_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Parser, Debug)]
+#[command(about = "Chaos end-to-end run against a local `warp dev` and `warp worker`")]
+struct Args {
+    /// Base URL of `warp dev` (API and webhooks).
+    #[arg(long, env = "CHAOS_API_URL")]
+    api: String,
+    /// Base URL of the HubSpot sandbox.
+    #[arg(long, env = "CHAOS_SANDBOX_URL")]
+    sandbox: String,
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The `warp` binary: started as `warp worker`, and `warp token` for the admin token.
+    #[arg(long, default_value = "target/debug/warp")]
+    warp_bin: String,
+    /// Where the worker processes' output is appended.
+    #[arg(long, default_value = "target/chaos/worker.log")]
+    worker_log: String,
+    #[arg(long, env = "HUBSPOT_PORTAL_ID", default_value_t = 62515)]
+    portal_id: i64,
+    #[arg(long, default_value_t = 1_000)]
+    customers: usize,
+    /// API writes in all, the creates included.
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    #[arg(long, default_value_t = 2_000)]
+    hubspot_edits: usize,
+    /// SIGKILLs of the worker while it holds claimed rows.
+    #[arg(long, default_value_t = 2)]
+    kills: usize,
+    /// The whole run must finish within this.
+    #[arg(long, default_value_t = 900)]
+    timeout_secs: u64,
+    /// Faults injected during the run (the sandbox's `POST /_sandbox/faults` body).
+    #[arg(
+        long,
+        default_value = r#"{"rate_429":0.1,"rate_5xx":0.05,"rate_timeout":0.02,"duplicate_webhooks":0.05,"reorder_webhooks":0.2}"#
+    )]
+    faults: String,
+}
+
+/// What the API acknowledged for one customer's WARP_WINS fields, as sent (raw).
+#[derive(Clone, Debug, Default)]
+struct Written {
+    values: BTreeMap<WarpField, Option<String>>,
+}
+
+struct Customer {
+    id: Uuid,
+    ban: String,
+    written: Mutex<Written>,
+}
+
+#[derive(Default)]
+struct Counters {
+    creates: AtomicUsize,
+    patches: AtomicUsize,
+    api_rejected: AtomicUsize,
+    api_unavailable_retried: AtomicUsize,
+    /// API writes with no answer within the client's timeout: committed or not, unknown.
+    api_timed_out: AtomicUsize,
+    edits: AtomicUsize,
+    edits_by_rule: Mutex<BTreeMap<&'static str, usize>>,
+}
+
+struct Run {
+    args: Args,
+    http: reqwest::Client,
+    token: String,
+    database: Database,
+    deadline: Instant,
+    counters: Counters,
+}
+
+impl Run {
+    fn left(&self, what: &str) -> anyhow::Result<()> {
+        if Instant::now() > self.deadline {
+            bail!("timed out after {} s while {what}", self.args.timeout_secs);
+        }
+        Ok(())
+    }
+
+    fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.args.api))
+            .bearer_auth(&self.token)
+    }
+
+    async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        let client = self.database.client().await?;
+        Ok(client.query_one(sql, &[]).await?.get(0))
+    }
+
+    async fn grouped(&self, sql: &str) -> anyhow::Result<BTreeMap<String, i64>> {
+        let client = self.database.client().await?;
+        let rows = client.query(sql, &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn set_faults(&self, faults: &Value) -> anyhow::Result<()> {
+        let answer = self
+            .http
+            .post(format!("{}/_sandbox/faults", self.args.sandbox))
+            .json(faults)
+            .send()
+            .await?;
+        ensure!(
+            answer.status().is_success(),
+            "setting sandbox faults: {}",
+            answer.status()
+        );
+        Ok(())
+    }
+
+    async fn sandbox_stats(&self) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}/_sandbox/stats", self.args.sandbox))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let token = admin_token(&args.warp_bin)?;
+    let database = Database::connect(&args.database_url, 4).context("connecting to Postgres")?;
+    let run = Arc::new(Run {
+        deadline: started + Duration::from_secs(args.timeout_secs),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        token,
+        database,
+        counters: Counters::default(),
+        args,
+    });
+    match chaos(&run, started).await {
+        Ok(report) => {
+            print!("{report}");
+            println!("chaos: PASSED in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!(
+                "chaos: FAILED after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Err(error)
+        }
+    }
+}
+
+async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
+    let args = &run.args;
+    ensure!(
+        args.changes >= args.customers && args.customers > 0,
+        "--changes counts the creates: it must be at least --customers (> 0)"
+    );
+    wait_healthy(run).await?;
+    let faults: Value = serde_json::from_str(&args.faults).context("--faults is not JSON")?;
+    run.set_faults(&faults).await?;
+    let mut worker = Worker::start(run)?;
+
+    let customers = Arc::new(create_customers(run).await?);
+    let patches = args.changes - customers.len();
+    let progress = Arc::new(AtomicUsize::new(0));
+    let writers = spawn_patchers(run, &customers, patches, &progress);
+    let editors = spawn_editors(run, &customers, patches, &progress);
+    let mut kills = Vec::new();
+    for kill in 0..args.kills {
+        let due = patches * (kill + 1) / (args.kills + 1);
+        while progress.load(Ordering::Relaxed) < due && !writers.iter().all(|w| w.is_finished()) {
+            run.left("waiting for the change phase to reach the next kill")?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        kills.push(worker.kill_mid_batch(run).await?);
+        worker = Worker::start(run)?;
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    for editor in editors {
+        editor.await??;
+    }
+    let writes_done = started.elapsed();
+
+    // The backlog drains under the same faults; only then is HubSpot healthy again.
+    settle(run, "the outbox and webhooks drain under faults").await?;
+    let stats_under_faults = run.sandbox_stats().await?;
+    run.set_faults(&json!({})).await?;
+    settle(run, "the system settles after the faults").await?;
+    let (conflicts, resolution_rows) = resolve_conflicts(run).await?;
+    if conflicts > 0 {
+        settle(run, "conflict resolutions are pushed").await?;
+    }
+    let repair = reconcile(run, false).await?;
+    settle(run, "the reconciliation's repairs are pushed").await?;
+    let check = reconcile(run, true).await?;
+    let verdict = verify(run, &customers, &resolution_rows).await?;
+    worker.stop();
+
+    let stats = run.sandbox_stats().await?;
+    let outbox = run
+        .grouped("SELECT operation || ' ' || status, count(*) FROM hubspot_sync_queue GROUP BY 1 ORDER BY 1")
+        .await?;
+    let events = run
+        .grouped("SELECT status, count(*) FROM hubspot_webhook_events GROUP BY 1 ORDER BY 1")
+        .await?;
+
+    let mut failures = verdict.failures.clone();
+    let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
+    if drift_left != 0 {
+        failures.push(format!(
+            "the dry-run reconciliation after the repair found {drift_left} drift (expected 0); \
+             the repair run's errors: {}; what is left: {}",
+            repair["details"]["error_reasons"], check["details"]["customers"]
+        ));
+    }
+
+    let mut out = String::new();
+    let c = &run.counters;
+    let row = |out: &mut String, name: &str, value: String| {
+        let _ = writeln!(out, "| {name:<44} | {value:>14} |");
+    };
+    let _ = writeln!(out, "\n| chaos run{:<36} | {:>14} |", "", "count");
+    let _ = writeln!(out, "|{:-<46}|{:-<16}|", "", "");
+    row(
+        &mut out,
+        "customers created (API)",
+        c.creates.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "customer updates (API PATCH)",
+        c.patches.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "API writes refused (4xx)",
+        c.api_rejected.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "API 503s retried (database refused the write)",
+        c.api_unavailable_retried
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    row(
+        &mut out,
+        "API writes unanswered within 30 s",
+        c.api_timed_out.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "HubSpot UI edits (user token)",
+        c.edits.load(Ordering::Relaxed).to_string(),
+    );
+    for (rule, n) in c.edits_by_rule.lock().await.iter() {
+        row(
+            &mut out,
+            &format!("  of which on {rule} fields"),
+            n.to_string(),
+        );
+    }
+    for (i, in_flight) in kills.iter().enumerate() {
+        row(
+            &mut out,
+            &format!("worker SIGKILL {} (rows IN_FLIGHT then)", i + 1),
+            in_flight.to_string(),
+        );
+    }
+    row(
+        &mut out,
+        "app requests to HubSpot while faulty",
+        stats_under_faults["requests_by_token"]["app"].to_string(),
+    );
+    for (name, key) in [
+        ("sandbox 429 injected", "rate_limited_injected"),
+        ("sandbox 429 real (rate limit)", "rate_limited_real"),
+        ("sandbox 5xx injected", "server_errors_injected"),
+        ("sandbox timeouts injected", "timeouts_injected"),
+        ("webhook events duplicated", "webhook_events_duplicated"),
+    ] {
+        row(&mut out, name, stats_under_faults[key].to_string());
+    }
+    for (name, key) in [
+        ("sandbox API requests (whole run)", "requests_total"),
+        (
+            "webhook events delivered (whole run)",
+            "webhook_events_delivered",
+        ),
+        ("HubSpot companies", "companies"),
+    ] {
+        row(&mut out, name, stats[key].to_string());
+    }
+    for (key, n) in &outbox {
+        row(&mut out, &format!("outbox {key}"), n.to_string());
+    }
+    for (key, n) in &events {
+        row(&mut out, &format!("webhook events {key}"), n.to_string());
+    }
+    row(
+        &mut out,
+        "conflicts resolved before reconciling",
+        conflicts.to_string(),
+    );
+    row(
+        &mut out,
+        "reconciliation: drift found",
+        repair["drift_found"].to_string(),
+    );
+    row(
+        &mut out,
+        "reconciliation: drift fixed",
+        repair["drift_fixed"].to_string(),
+    );
+    row(
+        &mut out,
+        "dry-run reconciliation after: drift found",
+        check["drift_found"].to_string(),
+    );
+    row(
+        &mut out,
+        "customers with exactly one company",
+        verdict.one_company.to_string(),
+    );
+    row(
+        &mut out,
+        "fields compared (customers x mapped fields)",
+        verdict.fields_compared.to_string(),
+    );
+    row(&mut out, "field mismatches", verdict.mismatches.to_string());
+    row(
+        &mut out,
+        "writes done after (s)",
+        format!("{:.1}", writes_done.as_secs_f64()),
+    );
+    row(
+        &mut out,
+        "total (s)",
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    );
+    if failures.is_empty() {
+        Ok(out)
+    } else {
+        print!("{out}");
+        for failure in failures.iter().take(30) {
+            eprintln!("chaos: {failure}");
+        }
+        bail!("{} check(s) failed", failures.len())
+    }
+}
+
+/// Sends an API write, retrying a 503 (the database refused the transaction, e.g. as a
+/// deadlock victim: nothing was committed) as a client following the problem's "retry later".
+/// `None`: no answer within the client's timeout (counted; the write may or may not commit).
+async fn send_write(
+    run: &Run,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> anyhow::Result<Option<reqwest::Response>> {
+    let mut delay = Duration::from_millis(50);
+    for _ in 0..8 {
+        let answer = match request().send().await {
+            Ok(answer) => answer,
+            Err(error) if error.is_timeout() => {
+                run.counters.api_timed_out.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(error) => {
+                return Err(anyhow::Error::from(error).context("API write not answered"));
+            }
+        };
+        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(Some(answer));
+        }
+        run.counters
+            .api_unavailable_retried
+            .fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+    bail!("the API answered 503 eight times in a row")
+}
+
+fn admin_token(warp_bin: &str) -> anyhow::Result<String> {
+    let output = Command::new(warp_bin)
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--subject",
+            "chaos",
+            "--ttl",
+            "7200",
+        ])
+        .output()
+        .with_context(|| format!("running {warp_bin} token"))?;
+    ensure!(
+        output.status.success(),
+        "{warp_bin} token failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+async fn wait_healthy(run: &Run) -> anyhow::Result<()> {
+    loop {
+        let health = run
+            .http
+            .get(format!("{}/health", run.args.api))
+            .send()
+            .await;
+        if health.is_ok_and(|answer| answer.status().is_success()) {
+            return Ok(());
+        }
+        run.left("waiting for the API's /health")?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The outbound worker process (`warp worker`), killed for real.
+struct Worker {
+    child: Child,
+}
+
+impl Drop for Worker {
+    /// A failed run must not leave a worker behind (a no-op once it has exited).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Worker {
+    fn start(run: &Run) -> anyhow::Result<Self> {
+        let log_path = std::path::Path::new(&run.args.worker_log);
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)?;
+        let child = Command::new(&run.args.warp_bin)
+            .arg("worker")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} worker", run.args.warp_bin))?;
+        // chaos.sh's cleanup kills these if this driver dies without dropping its worker.
+        let mut pids = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{}.pids", run.args.worker_log))?;
+        std::io::Write::write_all(&mut pids, format!("{}\n", child.id()).as_bytes())?;
+        Ok(Worker { child })
+    }
+
+    /// Waits until the worker holds claimed rows (a pass in progress), then SIGKILLs it; returns
+    /// how many rows were IN_FLIGHT under a live lease just before the kill.
+    async fn kill_mid_batch(&mut self, run: &Run) -> anyhow::Result<i64> {
+        let until = Instant::now() + KILL_WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the worker exited by itself ({status}); see {}",
+                    run.args.worker_log
+                );
+            }
+            let in_flight = run
+                .scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'IN_FLIGHT' AND lease_until > now()")
+                .await?;
+            if in_flight > 0 {
+                self.child.kill()?;
+                self.child.wait()?;
+                return Ok(in_flight);
+            }
+            run.left("waiting for the worker to hold rows to kill it")?;
+            ensure!(
+                Instant::now() < until,
+                "the worker held no claimed rows for {} s: no batch to kill it in",
+                KILL_WAIT.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        // SIGTERM lets it finish; it is idle by now.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn name(rng: &mut impl Rng, tag: &str) -> String {
+    format!("Chaos {tag} {}", rng.random_range(100_000..999_999))
+}
+
+fn phone(rng: &mut impl Rng) -> String {
+    format!("+1415{}", rng.random_range(1_000_000..9_999_999))
+}
+
+fn email(rng: &mut impl Rng) -> String {
+    format!("billing{}@chaos.example", rng.random_range(1_000..9_999))
+}
+
+fn money(rng: &mut impl Rng, max: u32) -> String {
+    format!(
+        "{}.{:02}",
+        rng.random_range(0..max),
+        rng.random_range(0..100)
+    )
+}
+
+fn services(rng: &mut impl Rng) -> (Value, [bool; 3]) {
+    let flags = [
+        rng.random_bool(0.5),
+        rng.random_bool(0.5),
+        rng.random_bool(0.5),
+    ];
+    (
+        json!({"voice": {"enabled": flags[0]}, "messaging": {"enabled": flags[1]}, "data": {"enabled": flags[2]}}),
+        flags,
+    )
+}
+
+fn record_services(written: &mut Written, flags: [bool; 3]) {
+    for (field, flag) in [
+        WarpField::ServicesVoice,
+        WarpField::ServicesMessaging,
+        WarpField::ServicesData,
+    ]
+    .into_iter()
+    .zip(flags)
+    {
+        written.values.insert(field, Some(flag.to_string()));
+    }
+}
+
+async fn create_customers(run: &Arc<Run>) -> anyhow::Result<Vec<Customer>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let (run, next) = (run.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < run.args.customers {
+                run.left("creating customers")?;
+                made.push(create_one(&run).await?);
+            }
+            anyhow::Ok(made)
+        }));
+    }
+    let mut customers = Vec::new();
+    for task in tasks {
+        customers.extend(task.await??);
+    }
+    Ok(customers)
+}
+
+async fn create_one(run: &Run) -> anyhow::Result<Customer> {
+    let (body, written) = {
+        let mut rng = rand::rng();
+        let (services, flags) = services(&mut rng);
+        let customer_type = *["PREPAID", "POSTPAID", "RESELLER"]
+            .choose(&mut rng)
+            .unwrap();
+        let (email, phone, balance) = (email(&mut rng), phone(&mut rng), money(&mut rng, 500));
+        let body = json!({
+            "company_name": name(&mut rng, "Co"),
+            "customer_type": customer_type,
+            "credit_limit": money(&mut rng, 10_000),
+            "current_balance": balance,
+            "domain": format!("c{}.chaos.example", rng.random_range(0..1_000_000)),
+            "contact": {"name": "Chaos Contact", "email": email, "phone": phone},
+            "services": services,
+        });
+        let mut written = Written::default();
+        written
+            .values
+            .insert(WarpField::Status, Some("ACTIVE".into()));
+        written
+            .values
+            .insert(WarpField::CustomerType, Some(customer_type.into()));
+        written
+            .values
+            .insert(WarpField::CurrentBalance, Some(balance));
+        written.values.insert(WarpField::ContactEmail, Some(email));
+        written.values.insert(WarpField::ContactPhone, Some(phone));
+        record_services(&mut written, flags);
+        (body, written)
+    };
+    // The key makes a retried create safe whatever became of the first attempt.
+    let key = Uuid::new_v4().to_string();
+    let mut answer = None;
+    for _ in 0..3 {
+        answer = send_write(run, || {
+            run.api(reqwest::Method::POST, "/v1/customers")
+                .header("Idempotency-Key", &key)
+                .json(&body)
+        })
+        .await?;
+        if answer.is_some() {
+            break;
+        }
+    }
+    let answer = answer.context("a create got no answer three times")?;
+    let status = answer.status();
+    let created: Value = answer.json().await?;
+    ensure!(
+        status.as_u16() == 201,
+        "create answered {status}: {created}"
+    );
+    run.counters.creates.fetch_add(1, Ordering::Relaxed);
+    Ok(Customer {
+        id: created["id"].as_str().context("id")?.parse()?,
+        ban: created["ban"].as_str().context("ban")?.to_owned(),
+        written: Mutex::new(written),
+    })
+}
+
+/// `WRITERS` tasks, each patching its own share of the customers (so one customer's writes
+/// are sequential and the last acknowledged value is known).
+fn spawn_patchers(
+    run: &Arc<Run>,
+    customers: &Arc<Vec<Customer>>,
+    patches: usize,
+    progress: &Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    (0..WRITERS)
+        .map(|lane| {
+            let (run, customers, progress) = (run.clone(), customers.clone(), progress.clone());
+            tokio::spawn(async move {
+                let mine: Vec<usize> = (lane..customers.len()).step_by(WRITERS).collect();
+                let count = patches / WRITERS + usize::from(lane < patches % WRITERS);
+                if mine.is_empty() {
+                    return Ok(());
+                }
+                for _ in 0..count {
+                    run.left("sending customer changes")?;
+                    let index = *mine.choose(&mut rand::rng()).unwrap();
+                    patch_one(&run, &customers[index]).await?;
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+async fn patch_one(run: &Run, customer: &Customer) -> anyhow::Result<()> {
+    let mut written = customer.written.lock().await;
+    let (body, changed) = {
+        let mut rng = rand::rng();
+        let mut body = serde_json::Map::new();
+        let mut changed: Vec<(WarpField, String)> = Vec::new();
+        while body.is_empty() {
+            if rng.random_bool(0.3) {
+                body.insert("company_name".into(), json!(name(&mut rng, "Renamed")));
+            }
+            if rng.random_bool(0.15) {
+                let domain = format!("d{}.chaos.example", rng.random_range(0..1_000_000));
+                body.insert("domain".into(), json!(domain));
+            }
+            if rng.random_bool(0.2) {
+                body.insert("credit_limit".into(), json!(money(&mut rng, 10_000)));
+            }
+            if rng.random_bool(0.3) {
+                let balance = money(&mut rng, 500);
+                changed.push((WarpField::CurrentBalance, balance.clone()));
+                body.insert("current_balance".into(), json!(balance));
+            }
+            if rng.random_bool(0.15) {
+                let status = *["ACTIVE", "SUSPENDED"].choose(&mut rng).unwrap();
+                changed.push((WarpField::Status, status.into()));
+                body.insert("status".into(), json!(status));
+            }
+            if rng.random_bool(0.15) {
+                let (email, phone) = (email(&mut rng), phone(&mut rng));
+                changed.push((WarpField::ContactEmail, email.clone()));
+                changed.push((WarpField::ContactPhone, phone.clone()));
+                body.insert(
+                    "contact".into(),
+                    json!({"name": "Chaos Contact", "email": email, "phone": phone}),
+                );
+            }
+            if rng.random_bool(0.1) {
+                let (services, flags) = services(&mut rng);
+                for (field, flag) in [
+                    WarpField::ServicesVoice,
+                    WarpField::ServicesMessaging,
+                    WarpField::ServicesData,
+                ]
+                .into_iter()
+                .zip(flags)
+                {
+                    changed.push((field, flag.to_string()));
+                }
+                body.insert("services".into(), services);
+            }
+        }
+        (Value::Object(body), changed)
+    };
+    let path = format!("/v1/customers/{}", customer.id);
+    let Some(answer) =
+        send_write(run, || run.api(reqwest::Method::PATCH, &path).json(&body)).await?
+    else {
+        // It may still commit: its fields' last value is unknown, so they are not checked.
+        for (field, _) in changed {
+            written.values.remove(&field);
+        }
+        return Ok(());
+    };
+    let status = answer.status();
+    if status.is_success() {
+        run.counters.patches.fetch_add(1, Ordering::Relaxed);
+        for (field, value) in changed {
+            written.values.insert(field, Some(value));
+        }
+        return Ok(());
+    }
+    let problem = answer.text().await.unwrap_or_default();
+    ensure!(
+        status.is_client_error(),
+        "PATCH answered {status} (a server error is a bug): {problem}"
+    );
+    run.counters.api_rejected.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `EDITORS` tasks making the HubSpot UI edits with the user token, paced with the API
+/// changes so both sides change the same companies at the same time.
+fn spawn_editors(
+    run: &Arc<Run>,
+    customers: &Arc<Vec<Customer>>,
+    patches: usize,
+    progress: &Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let by_ban: Arc<HashMap<String, usize>> = Arc::new(
+        customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.ban.clone(), i))
+            .collect(),
+    );
+    (0..EDITORS)
+        .map(|_| {
+            let (run, next, progress, by_ban) =
+                (run.clone(), next.clone(), progress.clone(), by_ban.clone());
+            tokio::spawn(async move {
+                let total = run.args.hubspot_edits;
+                loop {
+                    let edit = next.fetch_add(1, Ordering::Relaxed);
+                    if edit >= total {
+                        return Ok(());
+                    }
+                    // Edit i waits until the API changes are at i / total of their way.
+                    while progress.load(Ordering::Relaxed) * total < edit * patches {
+                        run.left("pacing HubSpot edits with the API changes")?;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    let companies = linked_companies(&run, &by_ban).await?;
+                    let Some((company_id, _)) = companies.choose(&mut rand::rng()).cloned() else {
+                        // Nothing pushed yet: try again shortly.
+                        next.fetch_sub(1, Ordering::Relaxed);
+                        run.left("waiting for a first company to edit in HubSpot")?;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    edit_company(&run, &company_id).await?;
+                }
+            })
+        })
+        .collect()
+}
+
+/// (company id, BAN) of the customers linked so far.
+async fn linked_companies(
+    run: &Run,
+    by_ban: &HashMap<String, usize>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let client = run.database.client().await?;
+    let rows = client
+        .query(
+            "SELECT external_ids->>'hubspot_company_id', ban FROM customers \
+             WHERE external_ids ? 'hubspot_company_id'",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .filter(|(_, ban)| by_ban.contains_key(ban))
+        .collect())
+}
+
+async fn edit_company(run: &Run, company_id: &str) -> anyhow::Result<()> {
+    let (property, value) = {
+        let mut rng = rand::rng();
+        match rng.random_range(0..100) {
+            0..40 => ("name", name(&mut rng, "HubSpot")),
+            40..55 => (
+                "domain",
+                format!("h{}.chaos.example", rng.random_range(0..1_000_000)),
+            ),
+            55..80 => ("warp_credit_limit", money(&mut rng, 10_000)),
+            80..87 => ("warp_status", "SUSPENDED".to_owned()),
+            87..93 => ("warp_current_balance", money(&mut rng, 500)),
+            _ => ("phone", phone(&mut rng)),
+        }
+    };
+    let answer = run
+        .http
+        .patch(format!(
+            "{}/crm/v3/objects/companies/{company_id}",
+            run.args.sandbox
+        ))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!({"properties": {property: value}}))
+        .send()
+        .await?;
+    let status = answer.status();
+    ensure!(
+        status.is_success(),
+        "HubSpot edit of company {company_id} ({property}) answered {status}: {}",
+        answer.text().await.unwrap_or_default()
+    );
+    run.counters.edits.fetch_add(1, Ordering::Relaxed);
+    let rule = FieldMap::default_mapping()
+        .iter()
+        .find(|m| m.hubspot_property == property)
+        .map_or("UNMAPPED", |m| rule_name(m.rule));
+    *run.counters
+        .edits_by_rule
+        .lock()
+        .await
+        .entry(rule)
+        .or_default() += 1;
+    Ok(())
+}
+
+fn rule_name(rule: ConflictRule) -> &'static str {
+    match rule {
+        ConflictRule::WarpWins => "WARP_WINS",
+        ConflictRule::HubSpotWins => "HUBSPOT_WINS",
+        ConflictRule::LatestWins => "LATEST_WINS",
+    }
+}
+
+/// Waits until nothing moves: no outbox row left to process, no webhook event left to apply,
+/// and the sandbox's counters (requests, deliveries) still for `QUIET_FOR`.
+async fn settle(run: &Run, what: &str) -> anyhow::Result<()> {
+    let mut last = None;
+    let mut quiet_since = Instant::now();
+    loop {
+        run.left(&format!("waiting until {what}"))?;
+        let active = run
+            .scalar(
+                "SELECT count(*) FROM hubspot_sync_queue WHERE status IN ('PENDING', 'IN_FLIGHT') \
+                 OR (status = 'FAILED' AND attempts < 10)",
+            )
+            .await?;
+        let received = run
+            .scalar("SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
+            .await?;
+        let stats = run.sandbox_stats().await?;
+        let fingerprint = (
+            stats["requests_total"].as_u64(),
+            stats["webhook_requests_sent"].as_u64(),
+            active,
+            received,
+        );
+        if active > 0 || received > 0 || last.as_ref() != Some(&fingerprint) {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= QUIET_FOR {
+            return Ok(());
+        }
+        last = Some(fingerprint);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Resolves the LATEST_WINS conflicts the run left for a person (both sides changed a field
+/// within a second), HubSpot's value winning: what an operator does before reconciling.
+/// Returns how many were resolved and the outbox rows the resolutions wrote (customer writes
+/// too).
+async fn resolve_conflicts(run: &Run) -> anyhow::Result<(usize, Vec<i64>)> {
+    let mut resolved = (0, Vec::new());
+    loop {
+        run.left("resolving open conflicts")?;
+        let page: Value = run
+            .api(
+                reqwest::Method::GET,
+                "/v1/sync/conflicts?status=OPEN&limit=100",
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            return Ok(resolved);
+        }
+        for item in items {
+            let id = item["id"].as_str().context("conflict id")?;
+            let answer = run
+                .api(
+                    reqwest::Method::POST,
+                    &format!("/v1/sync/conflicts/{id}/resolve"),
+                )
+                .json(&json!({"winner": "hubspot"}))
+                .send()
+                .await?;
+            let status = answer.status();
+            let body: Value = answer.json().await.unwrap_or_default();
+            ensure!(
+                status.is_success(),
+                "resolving conflict {id} answered {status}: {}",
+                body["title"]
+            );
+            ensure!(
+                body["status"] == "RESOLVED",
+                "conflict {id} is {} after its resolution",
+                body["status"]
+            );
+            resolved.0 += 1;
+            // No row when WARP already held the winning value.
+            resolved.1.extend(body["resolution"]["outbox_id"].as_i64());
+        }
+    }
+}
+
+/// Requests a reconciliation and waits for it to finish; returns the finished run.
+async fn reconcile(run: &Run, dry_run: bool) -> anyhow::Result<Value> {
+    let answer = run
+        .api(reqwest::Method::POST, "/v1/sync/reconciliations")
+        .json(&json!({"dry_run": dry_run}))
+        .send()
+        .await?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    ensure!(
+        status.as_u16() == 202,
+        "POST /v1/sync/reconciliations answered {status}: {body}"
+    );
+    let id = serde_json::from_str::<Value>(&body)?["id"]
+        .as_str()
+        .context("reconciliation id")?
+        .to_owned();
+    loop {
+        run.left(&format!(
+            "waiting for reconciliation {id} (dry_run {dry_run})"
+        ))?;
+        let state: Value = run
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/sync/reconciliations/{id}"),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        match state["status"].as_str() {
+            Some("succeeded") => return Ok(state),
+            Some("failed") => bail!("reconciliation {id} failed: {state}"),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+struct Verdict {
+    one_company: usize,
+    fields_compared: usize,
+    mismatches: usize,
+    failures: Vec<String>,
+}
+
+/// Every company in the sandbox (the user token: the check must not fight the rate limit).
+async fn all_companies(
+    run: &Run,
+) -> anyhow::Result<Vec<(String, BTreeMap<String, Option<String>>)>> {
+    let properties: Vec<String> = FieldMap::default_mapping()
+        .iter()
+        .map(|m| m.hubspot_property.clone())
+        .collect();
+    let mut companies = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        run.left("listing HubSpot companies")?;
+        let mut query = vec![
+            ("limit".to_owned(), "100".to_owned()),
+            ("properties".to_owned(), properties.join(",")),
+        ];
+        if let Some(after) = &after {
+            query.push(("after".to_owned(), after.clone()));
+        }
+        let page: Value = run
+            .http
+            .get(format!("{}/crm/v3/objects/companies", run.args.sandbox))
+            .bearer_auth(USER_TOKEN)
+            .query(&query)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for company in page["results"].as_array().context("results")? {
+            let id = company["id"].as_str().context("company id")?.to_owned();
+            let props = company["properties"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            companies.push((id, props));
+        }
+        match page["paging"]["next"]["after"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return Ok(companies),
+        }
+    }
+}
+
+async fn verify(
+    run: &Run,
+    customers: &[Customer],
+    resolution_rows: &[i64],
+) -> anyhow::Result<Verdict> {
+    let mut failures = Vec::new();
+    let companies = all_companies(run).await?;
+    let mut by_ban: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, (_, props)) in companies.iter().enumerate() {
+        let ban = props.get("warp_ban").cloned().flatten().unwrap_or_default();
+        by_ban.entry(ban).or_default().push(index);
+    }
+    let store = CustomerStore::new(run.database.clone(), run.args.portal_id);
+    let map = FieldMap::default_mapping();
+    let (mut one_company, mut fields_compared, mut mismatches) = (0, 0, 0);
+    for customer in customers {
+        let stored = store.get(customer.id).await?;
+        let found = by_ban.get(&customer.ban).map_or(&[][..], Vec::as_slice);
+        let [index] = found else {
+            failures.push(format!(
+                "customer {} has {} HubSpot companies with its BAN (expected 1)",
+                customer.id,
+                found.len()
+            ));
+            continue;
+        };
+        one_company += 1;
+        let (company_id, props) = &companies[*index];
+        if stored.external_ids.hubspot_company_id.as_deref() != Some(company_id.as_str()) {
+            failures.push(format!(
+                "customer {} is linked to {:?}, its BAN's company is {company_id}",
+                customer.id, stored.external_ids.hubspot_company_id
+            ));
+        }
+        let warp = customer_field_values(&stored);
+        let written = customer.written.lock().await;
+        for mapping in map.iter().filter(|m| m.enabled) {
+            fields_compared += 1;
+            let field = mapping.field;
+            let warp_value = warp.get(field).flatten().map(str::to_owned);
+            let hubspot_value = canonical_opt(
+                field,
+                props
+                    .get(&mapping.hubspot_property)
+                    .cloned()
+                    .flatten()
+                    .as_deref(),
+            );
+            // Every rule ends with both sides equal; names only, never values (PII).
+            if warp_value != hubspot_value {
+                mismatches += 1;
+                failures.push(format!(
+                    "customer {} field {} ({}): WARP and HubSpot differ",
+                    customer.id,
+                    field.as_str(),
+                    rule_name(mapping.rule)
+                ));
+                continue;
+            }
+            // WARP_WINS: HubSpot edits never change WARP, so WARP holds the last API write.
+            if mapping.rule == ConflictRule::WarpWins
+                && let Some(sent) = written.values.get(&field)
+                && canonical_opt(field, sent.as_deref()) != warp_value
+            {
+                mismatches += 1;
+                failures.push(format!(
+                    "customer {} field {} (WARP_WINS) is not the last value the API acknowledged",
+                    customer.id,
+                    field.as_str()
+                ));
+            }
+        }
+    }
+    let ours: std::collections::HashSet<&str> = customers.iter().map(|c| c.ban.as_str()).collect();
+    let strays = by_ban
+        .keys()
+        .filter(|ban| !ours.contains(ban.as_str()))
+        .count();
+    if strays > 0 {
+        failures.push(format!(
+            "{strays} BAN(s) in HubSpot belong to no customer of the run"
+        ));
+    }
+    let not_done = run
+        .grouped(
+            "SELECT status, count(*) FROM hubspot_sync_queue WHERE status <> 'DONE' GROUP BY 1",
+        )
+        .await?;
+    for (status, n) in &not_done {
+        failures.push(format!(
+            "{n} outbox row(s) left {status} (every row must be DONE)"
+        ));
+    }
+    let api_writes = (run.counters.creates.load(Ordering::Relaxed)
+        + run.counters.patches.load(Ordering::Relaxed)) as i64;
+    let unanswered = run.counters.api_timed_out.load(Ordering::Relaxed) as i64;
+    if unanswered > 0 {
+        failures.push(format!(
+            "{unanswered} API write(s) got no answer within 30 s (a lock held too long?)"
+        ));
+    }
+    let api_rows: i64 = run
+        .database
+        .client()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM hubspot_sync_queue \
+             WHERE operation IN ('CREATE', 'UPDATE', 'DELETE') AND NOT (id = ANY($1))",
+            &[&resolution_rows],
+        )
+        .await?
+        .get(0);
+    // A write that timed out may have committed (one row) or not (none).
+    if api_rows < api_writes || api_rows > api_writes + unanswered {
+        failures.push(format!(
+            "{api_rows} outbox rows from API writes, {api_writes} writes acknowledged and \
+             {unanswered} unanswered (expected one row per acknowledged write)"
+        ));
+    }
+    let received = run
+        .scalar("SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
+        .await?;
+    if received > 0 {
+        failures.push(format!("{received} webhook event(s) never applied"));
+    }
+    Ok(Verdict {
+        one_company,
+        fields_compared,
+        mismatches,
+        failures,
+    })
+}
