@@ -297,21 +297,19 @@ impl CustomerStore {
         key: CustomerKey<'_>,
     ) -> Result<(Customer, crate::sync_log::CustomerSyncState), StoreError> {
         let client = self.database.client().await?;
-        let (sync, joins) = (
-            crate::sync_log::SYNC_STATE_COLUMNS,
-            crate::sync_log::SYNC_STATE_JOINS,
-        );
+        // customer_read* (migration V4): the join is planned once per connection, in PL/pgSQL.
         let row = match key {
             CustomerKey::Id(id) => {
-                let sql =
-                    format!("SELECT {COLUMNS}, {sync} FROM customers c {joins} WHERE c.id = $1");
-                client.query_typed_opt(&sql, &[(&id, Type::UUID)]).await?
+                client
+                    .query_typed_opt("SELECT * FROM customer_read($1)", &[(&id, Type::UUID)])
+                    .await?
             }
             CustomerKey::Ban(ban) => {
-                let sql =
-                    format!("SELECT {COLUMNS}, {sync} FROM customers c {joins} WHERE c.ban = $1");
                 client
-                    .query_typed_opt(&sql, &[(&ban.as_str(), Type::TEXT)])
+                    .query_typed_opt(
+                        "SELECT * FROM customer_read_by_ban($1)",
+                        &[(&ban.as_str(), Type::TEXT)],
+                    )
                     .await?
             }
         }

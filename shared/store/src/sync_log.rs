@@ -133,20 +133,7 @@ pub struct CustomerSyncState {
     pub last_synced_at: Option<DateTime<Utc>>,
 }
 
-/// The columns that give the sync state of the customer `c`, with [`SYNC_STATE_JOINS`] after
-/// its FROM item, so a customer read and its sync state are one query. The state comes from the
-/// `customer_sync_state` function of migration V3, whose inner plans Postgres caches per
-/// connection: this statement is planned on every call (unnamed, for RDS Proxy), and planning
-/// the same lookups inline cost more than running them.
-pub(crate) const SYNC_STATE_COLUMNS: &str = "\
-    sync.failed_error AS sync_failed_error, sync.any_failed AS sync_any_failed, \
-    sync.any_waiting AS sync_any_waiting, sync.any_done AS sync_any_done, \
-    sync.company_id AS sync_company_id, sync.completed_at AS sync_completed_at";
-
-/// The FROM items [`SYNC_STATE_COLUMNS`] reads.
-pub(crate) const SYNC_STATE_JOINS: &str = "CROSS JOIN LATERAL customer_sync_state(c.id) sync";
-
-/// Reads [`SYNC_STATE_COLUMNS`] from a row.
+/// Reads the `sync_*` columns of a `customer_reads` row (migration V4).
 pub(crate) fn sync_state_from_row(
     row: &tokio_postgres::Row,
 ) -> Result<CustomerSyncState, StoreError> {
