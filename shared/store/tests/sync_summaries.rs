@@ -38,17 +38,8 @@ async fn customers(client: &Client, count: u32) -> Vec<Uuid> {
 async fn stale_summaries(client: &Client) -> Vec<String> {
     client
         .query(
-            "SELECT format('%s: summary %s, truth %s', c.id, \
-                    row(s.failed_error, coalesce(s.any_failed, false), coalesce(s.any_waiting, false), \
-                        coalesce(s.any_done, false), s.company_id, s.completed_at), \
-                    row(t.failed_error, t.any_failed, t.any_waiting, t.any_done, t.company_id, t.completed_at)) \
-               FROM customers c \
-               LEFT JOIN customer_sync_summaries s ON s.customer_id = c.id \
-              CROSS JOIN LATERAL customer_sync_state(c.id) t \
-              WHERE row(s.failed_error, coalesce(s.any_failed, false), coalesce(s.any_waiting, false), \
-                        coalesce(s.any_done, false), s.company_id, s.completed_at) \
-                    IS DISTINCT FROM \
-                    row(t.failed_error, t.any_failed, t.any_waiting, t.any_done, t.company_id, t.completed_at)",
+            "SELECT format('%s: summary %s, computed %s', customer_id, summary, computed) \
+               FROM customer_sync_summary_drift",
             &[],
         )
         .await
