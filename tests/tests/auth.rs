@@ -1,6 +1,5 @@
-//! The auth matrix: every /v1 route refuses a missing, malformed, badly signed, expired,
-//! wrong-issuer or wrong-audience token (401 with a Bearer challenge) and a too-weak role
-//! (403); JWKS keys (ES256, generated here) are fetched, cached and refetched on rotation.
+//! Who may write, what needs no token, and JWKS keys (ES256, generated here) fetched, cached
+//! and refetched on rotation. The 401/403 matrix over every route is in security.rs.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -24,145 +23,11 @@ fn claims(roles: &[&str]) -> Value {
     json!({"sub": "someone", "iss": "warp-local", "aud": "warp-api", "exp": now() + 300, "iat": now(), "roles": roles})
 }
 
-fn hs256(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// Every /v1 route: method, path, body, and the role it needs.
-fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>, &'static str)> {
-    use reqwest::Method;
-    vec![
-        (Method::GET, "/v1/customers".into(), None, "viewer"),
-        (Method::POST, "/v1/customers".into(), Some(acme()), "editor"),
-        (Method::GET, format!("/v1/customers/{id}"), None, "viewer"),
-        (
-            Method::GET,
-            "/v1/customers/by-ban/ZT-000000001".into(),
-            None,
-            "viewer",
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/customers/{id}"),
-            Some(json!({"status": "ACTIVE"})),
-            "editor",
-        ),
-        (
-            Method::PUT,
-            format!("/v1/customers/{id}"),
-            Some(acme()),
-            "editor",
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/customers/{id}"),
-            None,
-            "editor",
-        ),
-    ]
-}
-
-async fn call(
-    app: &TestApp,
-    method: &reqwest::Method,
-    path: &str,
-    body: &Option<Value>,
-    token: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method.clone(), app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.unwrap()
-}
-
+// The token and role matrix over every documented route is in security.rs; these are what
+// it does not cover: who may write, and what needs no token.
 #[tokio::test]
-async fn every_route_refuses_bad_tokens_with_401() {
+async fn editors_and_admins_may_write_and_health_needs_no_token() {
     let app = spawn_app().await;
-    let id = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
-    let mut expired = claims(&["admin"]);
-    expired["exp"] = json!(now() - 3600);
-    let mut wrong_issuer = claims(&["admin"]);
-    wrong_issuer["iss"] = json!("someone-else");
-    let mut wrong_audience = claims(&["admin"]);
-    wrong_audience["aud"] = json!("another-api");
-    let mut no_expiry = claims(&["admin"]);
-    no_expiry.as_object_mut().unwrap().remove("exp");
-    let bad_tokens = [
-        ("malformed", "not-a-jwt".to_owned()),
-        (
-            "bad signature",
-            hs256(&claims(&["admin"]), "some-other-secret-0123456789"),
-        ),
-        ("expired", hs256(&expired, TEST_SECRET)),
-        ("wrong issuer", hs256(&wrong_issuer, TEST_SECRET)),
-        ("wrong audience", hs256(&wrong_audience, TEST_SECRET)),
-        ("no expiry", hs256(&no_expiry, TEST_SECRET)),
-    ];
-    for (method, path, body, _) in routes(&id) {
-        let response = call(&app, &method, &path, &body, None).await;
-        assert_eq!(
-            response.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .split(' ')
-                .next(),
-            Some("Bearer")
-        );
-        expect_problem(response, 401).await;
-        let basic = app
-            .client
-            .request(method.clone(), app.url(&path))
-            .header("authorization", "Basic dXNlcjpwdw==")
-            .send()
-            .await
-            .unwrap();
-        expect_problem(basic, 401).await;
-        for (what, token) in &bad_tokens {
-            let response = call(&app, &method, &path, &body, Some(token)).await;
-            assert_eq!(response.status(), 401, "{what} on {method} {path}");
-            expect_problem(response, 401).await;
-        }
-    }
-    // Nothing was changed by any refused request.
-    let current: Value = app
-        .get(&format!("/v1/customers/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(current["version"], 1);
-    assert_eq!(app.scalar("SELECT count(*) FROM customers").await, 1);
-}
-
-#[tokio::test]
-async fn roles_decide_what_a_caller_may_do() {
-    let app = spawn_app().await;
-    let id = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
-    let no_role = hs256(&claims(&[]), TEST_SECRET);
-    let unknown_role = hs256(&claims(&["superuser"]), TEST_SECRET);
-    for (method, path, body, needed) in routes(&id) {
-        for token in [&no_role, &unknown_role] {
-            expect_problem(call(&app, &method, &path, &body, Some(token)).await, 403).await;
-        }
-        let viewer_answer = call(&app, &method, &path, &body, Some(&viewer())).await;
-        if needed == "editor" {
-            expect_problem(viewer_answer, 403).await;
-        } else {
-            assert_ne!(viewer_answer.status(), 403, "{method} {path}");
-            assert_ne!(viewer_answer.status(), 401, "{method} {path}");
-        }
-    }
-    assert_eq!(app.scalar("SELECT count(*) FROM customers").await, 1);
-    // editor and admin (which includes editor) may write.
     for token in [editor(), admin()] {
         let response = app
             .client
@@ -174,25 +39,20 @@ async fn roles_decide_what_a_caller_may_do() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    // Health and the OpenAPI document need no token.
-    assert_eq!(
-        app.client
-            .get(app.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/v1/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let viewer_write = app
+        .client
+        .post(app.url("/v1/customers"))
+        .bearer_auth(viewer())
+        .json(&acme())
+        .send()
+        .await
+        .unwrap();
+    expect_problem(viewer_write, 403).await;
+    assert_eq!(app.scalar("SELECT count(*) FROM customers").await, 2);
+    for path in ["/health", "/v1/openapi.json"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
 }
 
 /// A JWKS endpoint on a local port serving `keys`, counting fetches.

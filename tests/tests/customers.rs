@@ -702,6 +702,34 @@ async fn openapi_documents_every_route() {
     assert_eq!(schemes["bearerFormat"], "JWT");
     let customer = &document["components"]["schemas"]["CustomerResponse"]["properties"];
     assert_eq!(customer["credit_limit"]["type"], "string");
+    // The conditional and idempotency headers say which values the API accepts.
+    let header = |path: &str, method: &str, name: &str| {
+        paths[path][method]["parameters"]
+            .as_array()
+            .and_then(|params| {
+                params
+                    .iter()
+                    .find(|p| p["name"] == name && p["in"] == "header")
+            })
+            .map(|p| {
+                p["schema"]["pattern"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    };
+    for method in ["put", "patch", "delete"] {
+        let pattern = header("/v1/customers/{id}", method, "If-Match");
+        assert!(
+            pattern.as_deref().is_some_and(|p| p.contains("W/")),
+            "{method} If-Match: {pattern:?}"
+        );
+    }
+    let pattern = header("/v1/customers", "post", "Idempotency-Key");
+    assert!(
+        pattern.as_deref().is_some_and(|p| p.contains("255")),
+        "{pattern:?}"
+    );
 }
 
 #[tokio::test]

@@ -26,13 +26,33 @@ use warp_sync::outbound::{self, Answer, Push};
 
 const JSON: &str = "application/json";
 
+/// The `If-Match` header of PUT, PATCH and DELETE, as documented: `"3"`, `W/"3"` or `*`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only: the handlers read the header with `expected_version`
+struct IfMatchHeader {
+    /// The ETag last read; a stale one gives 412
+    #[param(rename = "If-Match", pattern = r#"^\s*(\*|(W/)?"[0-9]{1,18}")\s*$"#)]
+    if_match: Option<String>,
+}
+
+/// The `Idempotency-Key` header of POST /v1/customers.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only: the handler reads the header with `idempotency_key`
+struct IdempotencyKeyHeader {
+    /// Makes retries safe: the same key and body get the first answer again
+    #[param(rename = "Idempotency-Key", pattern = r"^\s*[!-~]{1,255}\s*$")]
+    idempotency_key: Option<String>,
+}
+
 /// POST /v1/customers
 #[utoipa::path(
     post,
     path = "/v1/customers",
     tag = "customers",
     request_body(content = CustomerInput, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body get the first answer again")),
+    params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = CustomerResponse,
             headers(("Location" = String, description = "/v1/customers/{id}"), ("ETag" = String, description = "\"<version>\""))),
@@ -323,7 +343,7 @@ async fn customer_with_sync_state(
     tag = "customers",
     params(
         ("id" = Uuid, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+        IfMatchHeader,
     ),
     request_body(content = CustomerPatchInput, content_type = "application/merge-patch+json"),
     responses(
@@ -373,7 +393,7 @@ pub(crate) async fn patch_customer(
     tag = "customers",
     params(
         ("id" = Uuid, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+        IfMatchHeader,
     ),
     request_body(content = CustomerInput, content_type = "application/json",
         description = "Every writable field; absent optional fields are reset, except external_ids which is kept when absent"),
@@ -432,7 +452,7 @@ pub(crate) async fn replace_customer(
     tag = "customers",
     params(
         ("id" = Uuid, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+        IfMatchHeader,
     ),
     responses(
         (status = 204, description = "Deleted (soft: status CLOSED, deleted_at set); deleting again is a no-op"),

@@ -234,9 +234,33 @@ pub struct Health {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum MoneyInput {
-    Text(String),
-    Number(f64),
+    Text(MoneyText),
+    Number(MoneyNumber),
 }
+
+/// Money as text: `-?digits(.d{1,2})?`, at most 12 integer digits (leading zeros aside),
+/// trailing zeros after two places allowed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(pattern = r"^-?0*[0-9]{1,12}(\.[0-9]{1,2}0*)?$", example = "1500.00")]
+pub struct MoneyText(pub String);
+
+/// Money as a JSON number: whole cents, at most 12 integer digits.
+#[derive(Debug, Serialize)]
+pub struct MoneyNumber(pub f64);
+
+// utoipa's derive takes no bounds on a newtype; the schema is written out instead.
+impl utoipa::PartialSchema for MoneyNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .minimum(Some(-999_999_999_999.99))
+            .maximum(Some(999_999_999_999.99))
+            .multiple_of(Some(0.01))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MoneyNumber {}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +346,7 @@ pub struct CustomerPatchInput {
     pub customer_type: Option<CustomerTypeSchema>,
     #[schema(nullable = false)]
     pub status: Option<StatusSchema>,
+    /// Not negative.
     #[schema(nullable = false)]
     pub credit_limit: Option<MoneyInput>,
     #[schema(nullable = false)]

@@ -110,7 +110,7 @@ pub struct ReconciliationInput {
     post,
     path = "/v1/sync/reconciliations",
     tag = "sync",
-    request_body(content = ReconciliationInput, content_type = "application/json",
+    request_body(content = Option<ReconciliationInput>, content_type = "application/json",
         description = r#"{"dry_run": bool}; an empty body means a repairing run"#),
     responses(
         (status = 202, description = "The run is queued; the reconciler executes it shortly", body = ReconciliationResponse),
@@ -231,6 +231,10 @@ fn parse_input(body: &[u8]) -> Result<bool, Problem> {
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    // The body is optional: JSON null says "no options" as an empty body does.
+    if value.is_null() {
+        return Ok(false);
+    }
     let Some(object) = value.as_object() else {
         return Err(Problem::invalid_field(
             "body",
@@ -255,6 +259,7 @@ mod tests {
     fn bodies_parse_or_name_the_field_at_fault() {
         assert!(!parse_input(b"").unwrap());
         assert!(!parse_input(b"{}").unwrap());
+        assert!(!parse_input(b"null").unwrap());
         assert!(parse_input(br#"{"dry_run": true}"#).unwrap());
         assert!(!parse_input(br#"{"dry_run": false}"#).unwrap());
         assert_eq!(parse_input(b"{nope").unwrap_err().status, 400);
