@@ -4,6 +4,9 @@
 
 use warp_runtime::{Config, telemetry};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     warp_runtime::install_crypto_provider();

@@ -17,6 +17,9 @@ use warp_webhook::{InboundProcessor, WebhookConfig, WebhookState};
 /// how much is applied inline; the rest stays RECEIVED for the reconciler's frequent schedule.
 const INLINE_BUDGET: Duration = Duration::from_secs(2);
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     warp_runtime::install_crypto_provider();

@@ -25,6 +25,9 @@ impl From<Failure> for Diagnostic {
     }
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     warp_runtime::install_crypto_provider();

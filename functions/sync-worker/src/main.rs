@@ -9,6 +9,9 @@ use std::convert::Infallible;
 use warp_runtime::{Config, SecretsCache, telemetry};
 use warp_sync::{queue, wiring};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     warp_runtime::install_crypto_provider();
