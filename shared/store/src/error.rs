@@ -35,6 +35,18 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// The transaction was chosen as a deadlock or serialization victim. Unlike the other
+    /// "not now" states, the locks the transaction still holds are what the other side waits
+    /// for, so it should end at once rather than go on to more work.
+    pub fn is_lock_conflict(&self) -> bool {
+        matches!(self, StoreError::Unavailable(code)
+            if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE]
+                .iter()
+                .any(|state| state.code() == code))
+    }
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {

@@ -18,7 +18,10 @@
 //! claim instead of several per event). A company with a creation, deletion, restore or merge in
 //! the claim has its events handled one by one, each in its own savepoint with the same
 //! decision code; so does the whole batch when one of its writes is refused, so that the bad
-//! event fails alone.
+//! event fails alone. Before any of that, a claim with such events locks every customer it
+//! names in one id-ordered statement, like the worker's sweep, so the two cannot deadlock; and
+//! if a deadlock happens anyway (a customer found by BAN, say), the claim ends at the victim
+//! and commits what it settled, instead of keeping its locks through the next events.
 //!
 //! # Order
 //! Claimed events are ordered by company, then `occurredAt` (then event id), so each company's
@@ -208,6 +211,10 @@ enum HandleError {
     /// Transient: roll the event back and leave it RECEIVED.
     #[error("{0}")]
     RetryLater(String),
+    /// A deadlock or serialization victim: roll the event back and end the claim, so the
+    /// customers it already locked are released at once (the other side waits for them).
+    #[error("{0}")]
+    LockConflict(String),
     /// Permanent: roll its effects back and mark it FAILED with this reason.
     #[error("{0}")]
     Failed(String),
@@ -216,6 +223,9 @@ enum HandleError {
 impl From<StoreError> for HandleError {
     fn from(error: StoreError) -> Self {
         match error {
+            conflict if conflict.is_lock_conflict() => {
+                HandleError::LockConflict(conflict.to_string())
+            }
             StoreError::Unavailable(reason) => HandleError::RetryLater(reason),
             other => HandleError::Failed(other.to_string()),
         }
@@ -274,6 +284,20 @@ impl Marks {
         .await?;
         Ok(())
     }
+}
+
+/// Every HubSpot company the events name (merges name several), sorted and deduplicated.
+fn companies_named<'a>(events: impl Iterator<Item = &'a (i64, WebhookEvent)>) -> Vec<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for (_, event) in events {
+        ids.insert(event.object_id);
+        if let EventKind::Merge { survivor } = event.kind() {
+            ids.insert(survivor);
+        }
+        ids.extend(event.merged_object_ids.iter().copied());
+        ids.extend(event.primary_object_id);
+    }
+    ids.into_iter().map(|id| id.to_string()).collect()
 }
 
 /// Counts a finished event and queues its mark.
@@ -338,7 +362,16 @@ impl InboundProcessor {
 
         let (bulk, single) = self.partition(events, &mut report, &mut marks);
         let reads = self.read_companies(&transaction, &single).await?;
+        if !single.is_empty() {
+            // Single events lock their customers one at a time and keep them across
+            // savepoints. Taken piecemeal, those locks can close a cycle with the worker's
+            // id-ordered sweep; taken here in one id-ordered sweep, they cannot.
+            let companies = companies_named(bulk.iter().chain(&single));
+            let claim: &Tx<'_> = &transaction;
+            inbound::lock_by_hubspot_companies(claim, &companies).await?;
+        }
         let mut single_events = Vec::new();
+        let mut conflict_ended = false;
         if !bulk.is_empty() {
             let savepoint = transaction.transaction().await?;
             match self.property_changes(&savepoint, &bulk).await {
@@ -353,6 +386,13 @@ impl InboundProcessor {
                     tracing::warn!(events = bulk.len(), %reason, "inbound events left for a retry");
                     report.retry_later += bulk.len() as u64;
                 }
+                Err(HandleError::LockConflict(reason)) => {
+                    savepoint.rollback().await?;
+                    let left = bulk.len() + single.len();
+                    tracing::warn!(events = left, %reason, "lock conflict: the claim ends here, its events wait for a retry");
+                    report.retry_later += left as u64;
+                    conflict_ended = true;
+                }
                 Err(HandleError::Failed(reason)) => {
                     // One event's write was refused: apply them one by one, so it fails alone.
                     savepoint.rollback().await?;
@@ -361,10 +401,12 @@ impl InboundProcessor {
                 }
             }
         }
-        single_events.extend(single);
+        if !conflict_ended {
+            single_events.extend(single);
+        }
         single_events.sort_by_key(|(id, event)| (event.object_id, event.occurred_at, *id));
 
-        for (id, event) in &single_events {
+        for (index, (id, event)) in single_events.iter().enumerate() {
             let savepoint = transaction.transaction().await?;
             let mut batch = DecisionBatch::new(self.portal_id);
             let result = match self.handle(&savepoint, &mut batch, &reads, event).await {
@@ -384,6 +426,13 @@ impl InboundProcessor {
                     savepoint.rollback().await?;
                     tracing::warn!(event_row = id, %reason, "inbound event left for a retry");
                     report.retry_later += 1;
+                }
+                Err(HandleError::LockConflict(reason)) => {
+                    savepoint.rollback().await?;
+                    let left = single_events.len() - index;
+                    tracing::warn!(event_row = id, events = left, %reason, "lock conflict: the claim ends here, its events wait for a retry");
+                    report.retry_later += left as u64;
+                    break;
                 }
                 Err(HandleError::Failed(reason)) => {
                     savepoint.rollback().await?;

@@ -948,3 +948,196 @@ async fn one_claim_of_many_companies_is_decided_in_time_order_with_every_rule() 
         Some("OVERRIDDEN")
     );
 }
+
+fn creation_event(event_id: i64, company_id: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "eventId": event_id, "subscriptionId": 1_000_001, "portalId": PORTAL, "appId": 54321,
+        "occurredAt": at.timestamp_millis(), "subscriptionType": "company.creation",
+        "attemptNumber": 0, "objectId": company_id.parse::<i64>().unwrap(), "changeSource": "CRM_UI",
+    })
+}
+
+/// Backends of this database waiting for a lock.
+async fn lock_waiters(database: &Database) -> i64 {
+    let client = database.client().await.unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// How long a transaction that holds `held` and asks for `wanted` is kept waiting by one claim
+/// (run with the world's HubSpot client), after a blocker on `blocking` lets go. The blocker
+/// stops the claim while the other side starts waiting, so the other side's one deadlock check
+/// (deadlock_timeout is 1 s) passes before any cycle closes, as the worker's sweep does in
+/// production. Processes everything left afterwards.
+async fn held_up_by_a_claim(world: &World, held: Uuid, wanted: Uuid, blocking: Uuid) -> Duration {
+    const LOCK: &str = "SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE";
+    let (holds, held_now) = tokio::sync::oneshot::channel();
+    let (ask, asked) = tokio::sync::oneshot::channel::<()>();
+    let database = world.database.clone();
+    let other = tokio::spawn(async move {
+        let mut client = database.client().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        tx.query(LOCK, &[&held]).await.unwrap();
+        holds.send(()).unwrap();
+        asked.await.unwrap();
+        // Granted, or refused as a deadlock victim: either way no longer held up.
+        let outcome = tx.query(LOCK, &[&wanted]).await;
+        let answered = Instant::now();
+        match outcome {
+            Ok(_) => tx.commit().await.unwrap(),
+            Err(_) => tx.rollback().await.unwrap(),
+        }
+        answered
+    });
+    held_now.await.unwrap();
+    let mut blocker = world.database.client().await.unwrap();
+    let blocker = blocker.transaction().await.unwrap();
+    blocker.query(LOCK, &[&blocking]).await.unwrap();
+    let processor = InboundProcessor {
+        database: world.database.clone(),
+        hubspot: Some(hubspot_client(&world.sandbox.base_url())),
+        map: FieldMap::default_mapping(),
+        portal_id: PORTAL,
+    };
+    let first_run = tokio::spawn(async move { processor.process_pending(100).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock_waiters(&world.database).await == 0 {
+        assert!(Instant::now() < deadline, "the claim never waited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ask.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    blocker.commit().await.unwrap();
+    let released = Instant::now();
+    let answered = other.await.unwrap();
+    // The first run may have been the deadlock victim; nothing it claimed is lost either way.
+    let _ = first_run.await.unwrap();
+    for _ in 0..5 {
+        if world.processor.process_pending(100).await.unwrap().claimed == 0 {
+            break;
+        }
+    }
+    answered.saturating_duration_since(released)
+}
+
+/// A claim whose companies have lifecycle events handles them one by one. Had it locked their
+/// customers one at a time too, it could hold `early` while waiting for `late`, held by a
+/// transaction that already waits for `early`. The claim is then the deadlock victim at every
+/// next event of `late`, keeping `early` throughout, and holds the other side (in production
+/// the worker, and the API writes queued behind it) for a deadlock timeout per event. The
+/// chaos run found exactly that; the claim now locks its customers in one id-ordered sweep.
+#[tokio::test]
+async fn a_claim_meeting_a_held_customer_never_holds_the_other_side_for_long() {
+    let world = world().await;
+    let mut linked = vec![
+        world.linked_customer("Sweep A").await,
+        world.linked_customer("Sweep B").await,
+        world.linked_customer("Sweep C").await,
+    ];
+    // The claim handles companies in id order.
+    linked.sort_by_key(|(_, company)| company.parse::<i64>().unwrap());
+    let [
+        (early, early_company),
+        (middle, middle_company),
+        (late, late_company),
+    ] = <[_; 3]>::try_from(linked).unwrap();
+    let base = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() + 5_000).unwrap();
+    let at = |seconds| base + TimeDelta::seconds(seconds);
+    const LATE_EDITS: i64 = 12;
+    let mut events = vec![
+        creation_event(8_000, &early_company, at(0)),
+        name_event(8_001, &early_company, "Early Renamed", at(1), "CRM_UI"),
+        creation_event(8_050, &middle_company, at(0)),
+        name_event(8_051, &middle_company, "Middle Renamed", at(1), "CRM_UI"),
+        creation_event(8_100, &late_company, at(0)),
+    ];
+    events.extend((1..=LATE_EDITS).map(|i| {
+        name_event(
+            8_100 + i,
+            &late_company,
+            &format!("Late {i}"),
+            at(i),
+            "CRM_UI",
+        )
+    }));
+    world.deliver(&events).await;
+
+    let held_for = held_up_by_a_claim(&world, late.id, early.id, middle.id).await;
+    assert!(
+        held_for < Duration::from_secs(5),
+        "the other side waited {held_for:?} after the blocker let go ({LATE_EDITS} events on `late`)"
+    );
+    for event in [8_000, 8_001, 8_050, 8_051, 8_100, 8_100 + LATE_EDITS] {
+        assert_eq!(world.event_status(event).await.0, "PROCESSED", "{event}");
+    }
+    for (customer, name) in [
+        (early.id, "Early Renamed".to_owned()),
+        (middle.id, "Middle Renamed".to_owned()),
+        (late.id, format!("Late {LATE_EDITS}")),
+    ] {
+        let after = world.customers.get(customer).await.unwrap();
+        assert_eq!(after.company_name.as_str(), name);
+    }
+}
+
+/// Creations of companies no customer is linked to yet find their customer by BAN, which no
+/// sweep can take beforehand. A deadlock there ends the claim at once: the customers it
+/// already linked are released instead of held through the next events that wait for the
+/// same customer.
+#[tokio::test]
+async fn a_deadlock_victim_ends_its_claim_and_releases_what_it_locked() {
+    let world = world().await;
+    let mut unlinked = Vec::new();
+    for name in ["By BAN A", "By BAN B", "By BAN C"] {
+        let new = NewCustomer::new(CompanyName::parse(name).unwrap(), CustomerType::Postpaid);
+        let Created::New(written, _) = world.customers.create(&new, None).await.unwrap() else {
+            panic!("not created");
+        };
+        let customer = written.value;
+        let company = world
+            .hubspot
+            .create_company(&BTreeMap::from([
+                ("name".to_owned(), name.to_owned()),
+                ("warp_ban".to_owned(), customer.ban.as_str().to_owned()),
+            ]))
+            .await
+            .unwrap();
+        unlinked.push((customer, company.id.as_str().to_owned()));
+    }
+    unlinked.sort_by_key(|(_, company)| company.parse::<i64>().unwrap());
+    let [(early, _), (middle, _), (late, late_company)] = <[_; 3]>::try_from(unlinked).unwrap();
+    // The sandbox delivers each creation; repeated creations of `late` (redeliveries with new
+    // event ids) each look for its customer by BAN again.
+    const REPEATS: i64 = 12;
+    let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let repeats: Vec<Value> = (1..=REPEATS)
+        .map(|i| creation_event(9_000 + i, &late_company, at))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while world.event_count().await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox never delivered the creations"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    world.deliver(&repeats).await;
+
+    let held_for = held_up_by_a_claim(&world, late.id, early.id, middle.id).await;
+    assert!(
+        held_for < Duration::from_secs(5),
+        "the other side waited {held_for:?} after the blocker let go ({REPEATS} creations of `late`)"
+    );
+    for customer in [early.id, middle.id, late.id] {
+        let ids = world.external_ids(customer).await;
+        assert!(ids.get("hubspot_company_id").is_some(), "{customer}: {ids}");
+    }
+    assert_eq!(world.event_status(9_000 + REPEATS).await.0, "PROCESSED");
+}
