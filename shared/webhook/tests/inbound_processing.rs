@@ -971,6 +971,25 @@ async fn lock_waiters(database: &Database) -> i64 {
         .get(0)
 }
 
+/// Starts a claim (with the world's HubSpot client) and returns once it waits for a lock.
+async fn claim_until_it_waits(
+    world: &World,
+) -> tokio::task::JoinHandle<Result<InboundReport, warp_webhook::ProcessError>> {
+    let processor = InboundProcessor {
+        database: world.database.clone(),
+        hubspot: Some(hubspot_client(&world.sandbox.base_url())),
+        map: FieldMap::default_mapping(),
+        portal_id: PORTAL,
+    };
+    let claim = tokio::spawn(async move { processor.process_pending(100).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock_waiters(&world.database).await == 0 {
+        assert!(Instant::now() < deadline, "the claim never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    claim
+}
+
 /// How long a transaction that holds `held` and asks for `wanted` is kept waiting by one claim
 /// (run with the world's HubSpot client), after a blocker on `blocking` lets go. The blocker
 /// stops the claim while the other side starts waiting, so the other side's one deadlock check
@@ -1000,18 +1019,7 @@ async fn held_up_by_a_claim(world: &World, held: Uuid, wanted: Uuid, blocking: U
     let mut blocker = world.database.client().await.unwrap();
     let blocker = blocker.transaction().await.unwrap();
     blocker.query(LOCK, &[&blocking]).await.unwrap();
-    let processor = InboundProcessor {
-        database: world.database.clone(),
-        hubspot: Some(hubspot_client(&world.sandbox.base_url())),
-        map: FieldMap::default_mapping(),
-        portal_id: PORTAL,
-    };
-    let first_run = tokio::spawn(async move { processor.process_pending(100).await });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_waiters(&world.database).await == 0 {
-        assert!(Instant::now() < deadline, "the claim never waited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let first_run = claim_until_it_waits(world).await;
     ask.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     blocker.commit().await.unwrap();
@@ -1140,4 +1148,56 @@ async fn a_deadlock_victim_ends_its_claim_and_releases_what_it_locked() {
         assert!(ids.get("hubspot_company_id").is_some(), "{customer}: {ids}");
     }
     assert_eq!(world.event_status(9_000 + REPEATS).await.0, "PROCESSED");
+}
+
+/// Property changes of companies without lifecycle events are decided together after one
+/// id-ordered lock of their customers. Should that lock still be a deadlock victim (another
+/// transaction holding a later customer and asking for an earlier one), the claim ends there:
+/// nothing is marked FAILED, what it locked is released at once, and the next claim applies
+/// every event.
+#[tokio::test]
+async fn a_deadlock_victim_among_batched_property_changes_leaves_them_for_the_next_claim() {
+    const LOCK: &str = "SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE";
+    let world = world().await;
+    let mut linked = vec![
+        world.linked_customer("Bulk A").await,
+        world.linked_customer("Bulk B").await,
+    ];
+    // The claim locks customers in id order.
+    linked.sort_by_key(|(customer, _)| customer.id);
+    let [(first, first_company), (second, second_company)] = <[_; 2]>::try_from(linked).unwrap();
+    let base = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() + 5_000).unwrap();
+    world
+        .deliver(&[
+            name_event(9_500, &first_company, "Bulk A Renamed", base, "CRM_UI"),
+            name_event(9_501, &second_company, "Bulk B Renamed", base, "CRM_UI"),
+        ])
+        .await;
+
+    let mut other = world.database.client().await.unwrap();
+    let other = other.transaction().await.unwrap();
+    other.query(LOCK, &[&second.id]).await.unwrap();
+    let claim = claim_until_it_waits(&world).await;
+    // The claim holds `first` and waits for `second`; asking for `first` now closes the cycle
+    // before the claim's one deadlock check (deadlock_timeout is 1 s), so the claim is the
+    // victim.
+    let asked = Instant::now();
+    other.query(LOCK, &[&first.id]).await.expect(
+        "this side was the victim: the claim checked before the cycle closed (a 1 s stall)",
+    );
+    let waited = asked.elapsed();
+    other.commit().await.unwrap();
+    let report = claim.await.unwrap().unwrap();
+
+    assert!(waited < Duration::from_secs(3), "held for {waited:?}");
+    assert_eq!((report.claimed, report.retry_later), (2, 2), "{report:?}");
+    for event in [9_500, 9_501] {
+        assert_eq!(world.event_status(event).await.0, "RECEIVED", "{event}");
+    }
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!((report.claimed, report.retry_later), (2, 0), "{report:?}");
+    for (customer, name) in [(first.id, "Bulk A Renamed"), (second.id, "Bulk B Renamed")] {
+        let after = world.customers.get(customer).await.unwrap();
+        assert_eq!(after.company_name.as_str(), name);
+    }
 }
