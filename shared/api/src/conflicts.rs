@@ -100,9 +100,9 @@ pub struct ResolveConflictInput {
     path = "/v1/sync/conflicts",
     tag = "sync",
     params(
-        ("status" = Option<String>, Query, description = "OPEN or RESOLVED; all when absent"),
+        ("status" = Option<String>, Query, description = "OPEN or RESOLVED; all when absent", pattern = r"^\s*(OPEN|RESOLVED)\s*$"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "One page of conflicts, oldest first", body = ConflictList),

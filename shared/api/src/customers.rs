@@ -194,7 +194,7 @@ impl PreCommit for StrictCreate {
         ("status" = Option<String>, Query, description = "ACTIVE, SUSPENDED or CLOSED; deleted customers are listed only with CLOSED"),
         ("customer_type" = Option<String>, Query, description = "PREPAID, POSTPAID or RESELLER"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "One page of customers, in creation order", body = CustomerList),
