@@ -41,9 +41,7 @@ impl StoreError {
     /// for, so it should end at once rather than go on to more work.
     pub fn is_lock_conflict(&self) -> bool {
         matches!(self, StoreError::Unavailable(code)
-            if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE]
-                .iter()
-                .any(|state| state.code() == code))
+            if LOCK_CONFLICT_STATES.iter().any(|state| state.code() == code))
     }
 }
 
@@ -71,22 +69,27 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+/// A deadlock or serialization victim.
+const LOCK_CONFLICT_STATES: [SqlState; 2] = [
+    SqlState::T_R_DEADLOCK_DETECTED,
+    SqlState::T_R_SERIALIZATION_FAILURE,
+];
+
 /// Server states meaning "not now": shutting down, too many connections, cannot connect, or
 /// a transaction chosen as a deadlock or serialization victim (the same work succeeds when
 /// retried).
 fn is_unavailable_state(state: &SqlState) -> bool {
-    [
-        SqlState::T_R_DEADLOCK_DETECTED,
-        SqlState::T_R_SERIALIZATION_FAILURE,
-        SqlState::ADMIN_SHUTDOWN,
-        SqlState::CRASH_SHUTDOWN,
-        SqlState::CANNOT_CONNECT_NOW,
-        SqlState::TOO_MANY_CONNECTIONS,
-        SqlState::CONNECTION_EXCEPTION,
-        SqlState::CONNECTION_FAILURE,
-        SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-    ]
-    .contains(state)
+    LOCK_CONFLICT_STATES.contains(state)
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        ]
+        .contains(state)
 }
 
 impl From<DatabaseError> for StoreError {
