@@ -54,11 +54,16 @@ pub async fn serve(router: axum::Router) -> String {
 
 /// An HS256 token signed with [`TEST_SECRET`].
 pub fn token(roles: &[&str]) -> String {
+    token_for("test-user", roles)
+}
+
+/// An HS256 token signed with [`TEST_SECRET`] for `subject`.
+pub fn token_for(subject: &str, roles: &[&str]) -> String {
     warp_api::issue_dev_token(
         &SecretString::from(TEST_SECRET),
         AuthConfig::DEFAULT_ISSUER,
         AuthConfig::DEFAULT_AUDIENCE,
-        "test-user",
+        subject,
         roles,
         Duration::from_secs(300),
     )
@@ -122,6 +127,13 @@ impl TestApp {
             request = request.header("if-match", tag);
         }
         request.send().await.expect("PATCH")
+    }
+
+    /// The customer as a viewer reads it (panics unless 200).
+    pub async fn customer(&self, id: &str) -> Value {
+        let response = self.get(&format!("/v1/customers/{id}")).await;
+        assert_eq!(response.status(), 200, "GET /v1/customers/{id}");
+        response.json().await.expect("customer JSON")
     }
 
     /// One number from SQL (count(*) and the like).

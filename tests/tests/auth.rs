@@ -104,6 +104,7 @@ async fn jwks_keys_are_fetched_cached_and_rotated() {
             url,
             ttl: Duration::from_secs(1),
         },
+        max_lifetime: AuthConfig::DEFAULT_MAX_LIFETIME,
     };
     let app = spawn_app_with_auth(auth).await;
     let list = |token: String| {
@@ -177,6 +178,7 @@ async fn an_unreachable_jwks_is_503_not_401() {
             url: "http://127.0.0.1:1/jwks.json".into(),
             ttl: Duration::from_secs(60),
         },
+        max_lifetime: AuthConfig::DEFAULT_MAX_LIFETIME,
     };
     let app = spawn_app_with_auth(auth).await;
     let (key, _) = es256_key("one");

@@ -46,9 +46,7 @@ async fn create_then_read_by_id_and_ban() {
     assert_eq!(by_id.headers()["etag"], "\"1\"");
     assert_eq!(by_id.json::<Value>().await.unwrap(), created);
 
-    let by_ban = app
-        .get(&format!("/v1/customers/by-ban/{}", ban.to_lowercase()))
-        .await;
+    let by_ban = app.get(&format!("/v1/customers/by-ban/{ban}")).await;
     assert_eq!(by_ban.status(), 200);
     assert_eq!(by_ban.json::<Value>().await.unwrap()["id"], id);
 
@@ -189,7 +187,7 @@ async fn unknown_ids_routes_and_methods() {
         .patch(
             &uuid::Uuid::now_v7().to_string(),
             &json!({"status": "SUSPENDED"}),
-            None,
+            Some("*"),
         )
         .await;
     expect_problem(missing, 404).await;
@@ -357,6 +355,7 @@ async fn list_filters_and_pages_with_a_stable_cursor() {
         .client
         .delete(app.url(&format!("/v1/customers/{}", ids[0])))
         .bearer_auth(editor())
+        .header("if-match", "*")
         .send()
         .await
         .unwrap();
@@ -399,11 +398,15 @@ async fn patch_merges_and_put_replaces() {
             "customer_type": "POSTPAID",
             "domain": "acme.example",
             "contact": {"name": "Ann", "email": "ann@acme.example"},
-            "services": {"voice": {"enabled": true, "plan": "gold"}},
-            "external_ids": {"hubspot_company_id": "123"}
+            "services": {"voice": {"enabled": true, "plan": "gold"}}
         }))
         .await;
     let id = created["id"].as_str().unwrap();
+    // Linked as the admin link route would (writes cannot set the link themselves).
+    app.execute(&format!(
+        "UPDATE customers SET external_ids = '{{\"hubspot_company_id\":\"123\"}}' WHERE id = '{id}'"
+    ))
+    .await;
     let response = app
         .patch(id, &json!({"domain": null, "contact": {"email": null, "phone": "+4930123456"}, "services": {"voice": {"plan": null}}, "credit_limit": "99.9"}), Some("\"1\""))
         .await;
@@ -423,7 +426,7 @@ async fn patch_merges_and_put_replaces() {
         app.patch(
             id,
             &json!({"company_name": null, "ban": "XX-000000000"}),
-            None,
+            Some("*"),
         )
         .await,
         422,
@@ -522,17 +525,22 @@ async fn delete_is_soft_and_idempotent() {
     assert_eq!(deleted["status"], "CLOSED");
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(deleted["version"], 2);
-    // Deleting again with the old ETag is a stale precondition; without one it is a no-op.
+    // Deleting again with the old ETag is a stale precondition; with `*` it is a no-op.
     expect_problem(delete().await.unwrap(), 412).await;
     let again = app
         .client
         .delete(app.url(&format!("/v1/customers/{id}")))
         .bearer_auth(editor())
+        .header("if-match", "*")
         .send()
         .await
         .unwrap();
     assert_eq!(again.status(), 204);
-    expect_problem(app.patch(id, &json!({"status": "ACTIVE"}), None).await, 409).await;
+    expect_problem(
+        app.patch(id, &json!({"status": "ACTIVE"}), Some("*")).await,
+        409,
+    )
+    .await;
     let outbox = app
         .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = '{id}' AND operation = 'DELETE' AND customer_version = 2"))
         .await;
@@ -614,7 +622,7 @@ async fn a_failing_outbox_insert_leaves_no_customer() {
     )
     .await;
     expect_problem(
-        app.patch(id, &json!({"company_name": "Changed"}), None)
+        app.patch(id, &json!({"company_name": "Changed"}), Some("*"))
             .await,
         500,
     )

@@ -90,6 +90,12 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
 
     // Reads, a search by name, a rename, refusals that quote nothing back.
     assert_eq!(app.get(&format!("/v1/customers/{id}")).await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/v1/customers/by-ban/{ban}"))
+            .await
+            .status(),
+        200
+    );
     let listed = app
         .client
         .get(app.url("/v1/customers"))
@@ -100,7 +106,7 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
         .unwrap();
     assert_eq!(listed.status(), 200);
     assert_eq!(
-        app.patch(&id, &json!({"company_name": RENAMED}), None)
+        app.patch(&id, &json!({"company_name": RENAMED}), Some("*"))
             .await
             .status(),
         200
@@ -225,6 +231,8 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
         "customer linked to a HubSpot company",
         "outbound batch pushed",
         "HubSpot call failed",
+        // Requests are logged by route template: paths carry BANs.
+        "/v1/customers/by-ban/{ban}",
     ] {
         assert!(
             logs.contains(expected),
@@ -251,6 +259,7 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
         APP_TOKEN,
         USER_TOKEN,
         "sandbox-webhook-secret",
+        ban.as_str(),
     ] {
         assert!(
             !lowered.contains(&secret.to_lowercase()),

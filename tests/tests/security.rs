@@ -27,6 +27,21 @@ fn claims(roles: &[&str]) -> Value {
            "exp": now() + 300, "iat": now(), "roles": roles})
 }
 
+/// An HS256 token over `payload` exactly as written: it may repeat a claim, which no JSON
+/// serialiser produces.
+fn hs256_raw(payload: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let message = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(payload.as_bytes())
+    );
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+    format!("{message}.{signature}")
+}
+
 fn hs256(claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -118,6 +133,24 @@ fn concrete(path: &str, customer_id: &str, ban: &str) -> String {
         }
     }
     out
+}
+
+/// The path with the customer's id or BAN spelled in every non-canonical way a parser might
+/// accept: braces, URN, no hyphens, upper case; a lower-case BAN.
+fn non_canonical(path: &str, customer_id: &str, ban: &str) -> Vec<String> {
+    let ids = [
+        format!("{{{customer_id}}}"),
+        format!("urn:uuid:{customer_id}"),
+        customer_id.replace('-', ""),
+        customer_id.to_uppercase(),
+    ];
+    if path.contains("{ban}") {
+        vec![path.replace("{ban}", &ban.to_lowercase())]
+    } else if path.starts_with("/v1/customers/{id}") {
+        ids.iter().map(|id| path.replace("{id}", id)).collect()
+    } else {
+        Vec::new()
+    }
 }
 
 async fn call(
@@ -216,6 +249,20 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
     wrong_issuer["iss"] = json!("someone-else");
     let mut no_expiry = claims(&["admin"]);
     no_expiry.as_object_mut().unwrap().remove("exp");
+    let mut not_yet_valid = claims(&["admin"]);
+    not_yet_valid["nbf"] = json!(now() + 600);
+    let mut issued_in_the_future = claims(&["admin"]);
+    issued_in_the_future["iat"] = json!(now() + 600);
+    let mut never_expiring = claims(&["admin"]);
+    never_expiring["exp"] = json!(u64::MAX);
+    let mut too_long = claims(&["admin"]);
+    too_long["exp"] = json!(now() + 30 * 86_400);
+    // `roles` twice: a last-wins reader would see admin.
+    let repeated_roles = format!(
+        r#"{{"sub":"security-test","iss":"warp-local","aud":"warp-api","exp":{},"iat":{},"roles":["viewer"],"roles":["admin"]}}"#,
+        now() + 300,
+        now()
+    );
     let unauthenticated = [
         ("no token", None),
         ("basic auth", Some("Basic dXNlcjpwdw==".to_owned())),
@@ -242,6 +289,32 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
         (
             "no expiry",
             Some(format!("Bearer {}", hs256(&no_expiry, TEST_SECRET))),
+        ),
+        (
+            "nbf in the future",
+            Some(format!("Bearer {}", hs256(&not_yet_valid, TEST_SECRET))),
+        ),
+        (
+            "iat in the future",
+            Some(format!(
+                "Bearer {}",
+                hs256(&issued_in_the_future, TEST_SECRET)
+            )),
+        ),
+        (
+            "exp of 2^64-1",
+            Some(format!("Bearer {}", hs256(&never_expiring, TEST_SECRET))),
+        ),
+        (
+            "a lifetime over the maximum",
+            Some(format!("Bearer {}", hs256(&too_long, TEST_SECRET))),
+        ),
+        (
+            "roles twice",
+            Some(format!(
+                "Bearer {}",
+                hs256_raw(&repeated_roles, TEST_SECRET)
+            )),
         ),
     ];
     let before = table_counts(app).await;
@@ -279,7 +352,8 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
             expect_problem(response, 403).await;
             checked += 1;
         }
-        // The documented role itself is let through (reads only: writes would change tables).
+        // The documented role itself is let through (reads only: writes would change tables),
+        // and no cache may keep what it reads.
         if operation.method == Method::GET {
             let allowed = format!("Bearer {}", token(&[role]));
             let response = call(app, &operation.method, &path, Some(&allowed)).await;
@@ -288,6 +362,26 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
                 "{role} refused on {route}: {}",
                 response.status()
             );
+            assert_eq!(
+                response
+                    .headers()
+                    .get("cache-control")
+                    .map(|v| v.to_str().unwrap()),
+                Some("no-store"),
+                "{route} may be cached"
+            );
+        }
+        // An id in any spelling but the canonical one names nothing.
+        for variant in non_canonical(&operation.path, &id, &ban) {
+            let response = call(
+                app,
+                &operation.method,
+                &variant,
+                Some(&format!("Bearer {}", admin())),
+            )
+            .await;
+            assert_eq!(response.status(), 404, "{} {variant}", operation.method);
+            checked += 1;
         }
     }
     assert!(checked >= secured.len() * 10);
@@ -380,13 +474,14 @@ async fn injection_shaped_text_is_stored_verbatim_and_harmless() {
         let id = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
         stored += 1;
         let patched = app
-            .patch(&id, &json!({"company_name": injection}), None)
+            .patch(&id, &json!({"company_name": injection}), Some("*"))
             .await;
         assert_eq!(patched.status(), 200);
         let replaced = app
             .client
             .put(app.url(&format!("/v1/customers/{id}")))
             .bearer_auth(editor())
+            .header("if-match", "*")
             .json(&with_value("/address/city", injection))
             .send()
             .await

@@ -628,6 +628,7 @@ async fn linking_checks_hubspot_refuses_clashes_and_pushes_the_ban() {
         .client
         .delete(app.url(&format!("/v1/customers/{second_id}")))
         .bearer_auth(editor())
+        .header("if-match", "*")
         .send()
         .await
         .unwrap();

@@ -27,6 +27,7 @@ impl Lambda {
             issuer: "warp-local".into(),
             audience: "warp-api".into(),
             keys: KeySource::Hs256(SECRET.to_owned().into()),
+            max_lifetime: AuthConfig::DEFAULT_MAX_LIFETIME,
         };
         let token = issue_dev_token(
             &SECRET.to_owned().into(),

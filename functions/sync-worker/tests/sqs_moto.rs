@@ -83,6 +83,7 @@ async fn serve_api(database: Database, publisher: SqsPublisher) -> String {
         issuer: "warp-local".into(),
         audience: "warp-api".into(),
         keys: KeySource::Hs256(JWT_SECRET.to_owned().into()),
+        max_lifetime: AuthConfig::DEFAULT_MAX_LIFETIME,
     };
     let state = ApiState::new(database, auth, PORTAL).with_outbox_publisher(Arc::new(publisher));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

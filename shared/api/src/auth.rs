@@ -50,11 +50,15 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub keys: KeySource,
+    /// The longest life a token may claim: `exp` − `iat` and `exp` − now above it are refused.
+    pub max_lifetime: Duration,
 }
 
 impl AuthConfig {
     pub const DEFAULT_ISSUER: &'static str = "warp-local";
     pub const DEFAULT_AUDIENCE: &'static str = "warp-api";
+    /// A day: the longest an identity provider such as Cognito issues access tokens for.
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
     /// The local default: HS256 with `secret`, issuer `warp-local`, audience `warp-api`.
     pub fn hs256(secret: SecretString) -> Self {
@@ -62,6 +66,7 @@ impl AuthConfig {
             issuer: Self::DEFAULT_ISSUER.to_owned(),
             audience: Self::DEFAULT_AUDIENCE.to_owned(),
             keys: KeySource::Hs256(secret),
+            max_lifetime: Self::DEFAULT_MAX_LIFETIME,
         }
     }
 }
@@ -160,7 +165,11 @@ pub(crate) struct Authenticator {
     issuer: String,
     audience: String,
     keys: Keys,
+    max_lifetime: Duration,
 }
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECONDS: u64 = 60;
 
 enum Keys {
     Hs256(DecodingKey),
@@ -179,6 +188,7 @@ impl Authenticator {
             issuer: config.issuer,
             audience: config.audience,
             keys,
+            max_lifetime: config.max_lifetime,
         }
     }
 
@@ -211,12 +221,16 @@ impl Authenticator {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        let data = decode::<serde_json::Value>(token, &key, &validation).map_err(|error| {
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        decode::<serde_json::Value>(token, &key, &validation).map_err(|error| {
             use jsonwebtoken::errors::ErrorKind;
             match error.kind() {
                 ErrorKind::ExpiredSignature => {
                     Problem::unauthorized("the bearer token has expired")
+                }
+                ErrorKind::ImmatureSignature => {
+                    Problem::unauthorized("the bearer token is not valid yet")
                 }
                 ErrorKind::InvalidAudience => {
                     Problem::unauthorized("the bearer token is for another audience")
@@ -227,14 +241,20 @@ impl Authenticator {
                 _ => invalid("signature or claims"),
             }
         })?;
-        let subject = data
-            .claims
+        // The signature holds: read the claims again, strictly. jsonwebtoken keeps the last of
+        // repeated claims (a second `roles` would win), so a payload naming one twice is refused.
+        let claims = strict_claims(token).ok_or_else(|| invalid("claims repeated or malformed"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        check_times(&claims, now, self.max_lifetime)?;
+        let subject = claims
             .get("sub")
             .and_then(|s| s.as_str())
             .ok_or_else(|| invalid("sub"))?
             .to_owned();
-        let role = data
-            .claims
+        let role = claims
             .get("roles")
             .and_then(|roles| roles.as_array())
             .map(|roles| {
@@ -251,6 +271,61 @@ impl Authenticator {
         match self.keys {
             Keys::Hs256(_) => "hs256",
             Keys::Jwks(_) => "jwks",
+        }
+    }
+}
+
+/// The payload of a verified token, parsed refusing repeated claims.
+fn strict_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match warp_domain::strict_json::parse_strict(&bytes).ok()? {
+        serde_json::Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+/// The time claims jsonwebtoken does not check: `iat` must not be in the future, and the
+/// token's life (from `iat`, and from now) must not exceed `max_lifetime`.
+fn check_times(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    now: u64,
+    max_lifetime: Duration,
+) -> Result<(), Problem> {
+    let refuse = |reason: &'static str, detail: &'static str| {
+        tracing::info!(reason, "token rejected");
+        Problem::unauthorized(detail)
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| refuse("exp", "the bearer token is invalid"))?;
+    let max = max_lifetime.as_secs();
+    if exp.saturating_sub(now) > max.saturating_add(LEEWAY_SECONDS) {
+        return Err(refuse(
+            "lifetime",
+            "the bearer token lives longer than this API accepts",
+        ));
+    }
+    match claims.get("iat") {
+        None => Ok(()),
+        Some(iat) => {
+            let iat = iat
+                .as_u64()
+                .ok_or_else(|| refuse("iat", "the bearer token is invalid"))?;
+            if iat > now.saturating_add(LEEWAY_SECONDS) {
+                Err(refuse("iat", "the bearer token was issued in the future"))
+            } else if exp.saturating_sub(iat) > max {
+                Err(refuse(
+                    "lifetime",
+                    "the bearer token lives longer than this API accepts",
+                ))
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -455,5 +530,85 @@ mod tests {
         ] {
             assert_eq!(auth.verify(&token).await.unwrap_err().status, 401);
         }
+    }
+
+    /// A token signed with the test secret over `payload` exactly as written (so a payload can
+    /// repeat a claim, which no JSON serialiser would produce).
+    fn signed(payload: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let message = format!(
+            "{}.{}",
+            b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+            b64(payload.as_bytes())
+        );
+        let key = EncodingKey::from_secret(b"test-secret-of-some-length");
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn claims(extra: &str, exp: u64) -> String {
+        format!(
+            r#"{{"sub":"a","iss":"warp-local","aud":"warp-api","exp":{exp},"roles":["viewer"]{extra}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn time_claims_are_checked_with_a_minute_of_leeway() {
+        let auth = Authenticator::new(config());
+        let now = now();
+        let hour = now + 3600;
+        // Accepted: ordinary, and clocks a little apart.
+        for payload in [
+            claims(&format!(r#","iat":{now},"nbf":{now}"#), hour),
+            claims(&format!(r#","iat":{},"nbf":{}"#, now + 30, now + 30), hour),
+            claims("", hour),
+        ] {
+            assert!(auth.verify(&signed(&payload)).await.is_ok(), "{payload}");
+        }
+        // Refused: not valid yet, issued in the future, never expiring, living too long.
+        for payload in [
+            claims(&format!(r#","nbf":{}"#, now + 600), hour),
+            claims(&format!(r#","iat":{}"#, now + 600), hour),
+            claims(&format!(r#","iat":{now}"#), u64::MAX),
+            claims("", u64::MAX),
+            claims(&format!(r#","iat":{now}"#), now + 2 * 86_400),
+            claims(&format!(r#","iat":{}"#, now - 86_400), now + 3600),
+        ] {
+            assert_eq!(
+                auth.verify(&signed(&payload)).await.unwrap_err().status,
+                401,
+                "{payload}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_claim_is_refused_whichever_it_is() {
+        let auth = Authenticator::new(config());
+        let exp = now() + 3600;
+        for repeated in [
+            r#","roles":["admin"]"#,
+            r#","sub":"b""#,
+            r#","iss":"warp-local""#,
+            &format!(r#","exp":{exp}"#),
+        ] {
+            let payload = claims(repeated, exp);
+            assert_eq!(
+                auth.verify(&signed(&payload)).await.unwrap_err().status,
+                401,
+                "{payload}"
+            );
+        }
+        // The same payload without the repeat passes: the refusal is the repeat's.
+        assert!(auth.verify(&signed(&claims("", exp))).await.is_ok());
     }
 }

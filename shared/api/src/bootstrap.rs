@@ -45,6 +45,7 @@ pub async fn auth_config(
         issuer: config.jwt.issuer.clone(),
         audience: config.jwt.audience.clone(),
         keys,
+        max_lifetime: config.jwt.max_lifetime,
     })
 }
 

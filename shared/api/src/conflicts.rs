@@ -185,11 +185,8 @@ pub(crate) async fn resolve_conflict(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
-    let body =
-        body.map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    let id = crate::ids::path_id(&id)?;
+    let value = crate::body::json(body)?;
     let resolution = parse_resolution(&value)?;
     let resolved = conflicts::resolve(&state.database, id, &resolution, &principal.subject)
         .await

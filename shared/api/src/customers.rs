@@ -3,6 +3,7 @@
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
+use crate::body;
 use crate::dto::{CustomerInput, CustomerList, CustomerPatchInput, CustomerResponse};
 use crate::problem::Problem;
 use axum::body::Bytes;
@@ -11,17 +12,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 use warp_domain::customer::{
-    Ban, Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
+    Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
 };
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
 use warp_hubspot::HubSpotClient;
+use warp_store::customers::LINK_FIELD;
 use warp_store::customers::{
     CustomerKey, LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse,
     decode_cursor,
 };
-use warp_store::{Created, IdempotentRequest, ListQuery, StoredResponse, Update};
+use warp_store::{Created, IdempotentRequest, ListQuery, StoreError, StoredResponse, Update};
 use warp_sync::outbound::{self, Answer, Push};
 
 const JSON: &str = "application/json";
@@ -31,9 +32,9 @@ const JSON: &str = "application/json";
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // documentation only: the handlers read the header with `expected_version`
 struct IfMatchHeader {
-    /// The ETag last read; a stale one gives 412
+    /// The ETag last read (a stale one gives 412), or `*` to write whatever the version
     #[param(rename = "If-Match", pattern = r#"^\s*(\*|(W/)?"[0-9]{1,18}")\s*$"#)]
-    if_match: Option<String>,
+    if_match: String,
 }
 
 /// The `Idempotency-Key` header of POST /v1/customers.
@@ -76,9 +77,13 @@ pub(crate) async fn create_customer(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Editor)?;
-    require_json(&headers)?;
-    let value = parse_json(body)?;
+    body::require_json(&headers)?;
+    let value = body::json(body)?;
     let new = NewCustomer::from_json(&value).map_err(invalid)?;
+    if new.external_ids.hubspot_company_id.is_some() {
+        // A new customer has no link; the link route makes one, with its checks.
+        return Err(StoreError::ReadOnlyField(LINK_FIELD).into());
+    }
     let idempotency = idempotency_key(&headers)?.map(|key| IdempotentRequest {
         principal: principal.subject.clone(),
         key,
@@ -295,7 +300,7 @@ pub(crate) async fn get_customer(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
-    customer_with_sync_state(&state, CustomerKey::Id(parse_id(&id)?)).await
+    customer_with_sync_state(&state, CustomerKey::Id(crate::ids::path_id(&id)?)).await
 }
 
 /// GET /v1/customers/by-ban/{ban}
@@ -303,7 +308,7 @@ pub(crate) async fn get_customer(
     get,
     path = "/v1/customers/by-ban/{ban}",
     tag = "customers",
-    params(("ban" = String, Path, description = "Billing account number (case-insensitive)", example = "ZT-487392012")),
+    params(("ban" = String, Path, description = "Billing account number, as the API returns it", example = "ZT-487392012")),
     responses(
         (status = 200, description = "The customer", body = CustomerResponse, headers(("ETag" = String, description = "\"<version>\""))),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
@@ -320,7 +325,7 @@ pub(crate) async fn get_customer_by_ban(
     Path(ban): Path<String>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
-    let ban = Ban::parse(&ban.trim().to_ascii_uppercase()).map_err(|_| Problem::not_found())?;
+    let ban = crate::ids::path_ban(&ban)?;
     customer_with_sync_state(&state, CustomerKey::Ban(&ban)).await
 }
 
@@ -354,6 +359,7 @@ async fn customer_with_sync_state(
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer is deleted, or a unique value is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -370,9 +376,9 @@ pub(crate) async fn patch_customer(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Editor)?;
-    let id = parse_id(&id)?;
-    require_json(&headers)?;
-    let value = parse_json(body)?;
+    let id = crate::ids::path_id(&id)?;
+    body::require_json(&headers)?;
+    let value = body::json(body)?;
     let patch = CustomerPatch::from_json(&value).map_err(invalid)?;
     let expected = expected_version(&headers)?;
     let written = state
@@ -405,6 +411,7 @@ pub(crate) async fn patch_customer(
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer is deleted, or a unique value is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -421,9 +428,9 @@ pub(crate) async fn replace_customer(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Editor)?;
-    let id = parse_id(&id)?;
-    require_json(&headers)?;
-    let value = parse_json(body)?;
+    let id = crate::ids::path_id(&id)?;
+    body::require_json(&headers)?;
+    let value = body::json(body)?;
     let fields = NewCustomer::from_json(&value).map_err(invalid)?;
     let keep_external_ids = value.get("external_ids").is_none();
     let expected = expected_version(&headers)?;
@@ -460,6 +467,7 @@ pub(crate) async fn replace_customer(
         (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -472,7 +480,7 @@ pub(crate) async fn delete_customer(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     principal.require(Role::Editor)?;
-    let id = parse_id(&id)?;
+    let id = crate::ids::path_id(&id)?;
     let expected = expected_version(&headers)?;
     let written = state.customers().soft_delete(id, expected).await?;
     tracing::info!(customer_id = %id, version = written.value.version, "customer deleted");
@@ -489,57 +497,6 @@ pub(crate) async fn delete_customer(
 fn invalid(errors: Vec<FieldError>) -> Problem {
     tracing::info!(fields = ?errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), "invalid input");
     Problem::invalid(errors)
-}
-
-/// Ids that are not UUIDs name no customer: 404, like any unknown id.
-fn parse_id(id: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(id).map_err(|_| Problem::not_found())
-}
-
-/// 415 unless the body is declared JSON (`application/json` or any `+json` type).
-fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    match essence.as_deref() {
-        Some(JSON) => Ok(()),
-        Some(other) if other.starts_with("application/") && other.ends_with("+json") => Ok(()),
-        _ => Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be application/json",
-        )),
-    }
-}
-
-/// 413 over the body limit, 400 for JSON that does not parse (naming where it broke).
-fn parse_json(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, Problem> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 1 MiB")
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "the body could not be read")
-        }
-    })?;
-    serde_json::from_slice(&body).map_err(|error| {
-        let kind = match error.classify() {
-            serde_json::error::Category::Eof => "the JSON ends early",
-            serde_json::error::Category::Syntax => "the JSON is malformed",
-            serde_json::error::Category::Data => "the JSON has an invalid value",
-            serde_json::error::Category::Io => "the body could not be read",
-        };
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("{kind} at line {} column {}", error.line(), error.column()),
-        )
-        .with_fields(vec![FieldError::new("body", kind)])
-    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -577,10 +534,19 @@ fn request_hash(route: &str, body: &serde_json::Value) -> String {
         .collect()
 }
 
-/// The If-Match version: `"3"`, `W/"3"` or `*` (any). Anything else matches nothing: 412.
+/// The If-Match version: `"3"`, `W/"3"` or `*` (any, said on purpose). Anything else matches
+/// nothing: 412. Absent: 428, since a write without it could silently undo another client's
+/// change (RFC 6585); a client that means "whatever the version" sends `*`.
 fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "If-Match is required: send the ETag last read, or * to write whatever the version",
+        )
+        .with_fields(vec![FieldError::new(
+            "If-Match",
+            "is required on PUT, PATCH and DELETE",
+        )]));
     };
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {
@@ -672,8 +638,8 @@ mod tests {
     }
 
     #[test]
-    fn if_match_accepts_strong_weak_and_star() {
-        assert_eq!(expected_version(&HeaderMap::new()).unwrap(), None);
+    fn if_match_accepts_strong_weak_and_star_and_is_required() {
+        assert_eq!(expected_version(&HeaderMap::new()).unwrap_err().status, 428);
         assert_eq!(
             expected_version(&headers("if-match", "\"3\"")).unwrap(),
             Some(3)
@@ -689,19 +655,6 @@ mod tests {
                 .status,
             412
         );
-    }
-
-    #[test]
-    fn content_types() {
-        assert!(require_json(&headers("content-type", "application/json; charset=utf-8")).is_ok());
-        assert!(require_json(&headers("content-type", "application/merge-patch+json")).is_ok());
-        assert_eq!(
-            require_json(&headers("content-type", "text/plain"))
-                .unwrap_err()
-                .status,
-            415
-        );
-        assert_eq!(require_json(&HeaderMap::new()).unwrap_err().status, 415);
     }
 
     #[test]

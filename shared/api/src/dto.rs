@@ -308,6 +308,9 @@ pub struct ServicesInput {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalIdsInput {
+    /// Read-only here: null on create, or the value last read on PUT and PATCH (422 otherwise).
+    /// Links change through `POST /v1/customers/{id}/hubspot-link` (admin), which checks the
+    /// company in HubSpot first.
     #[schema(pattern = "^[0-9]{1,32}$")]
     pub hubspot_company_id: Option<String>,
 }

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -84,6 +84,7 @@ pub struct CompanySearchList {
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "q or limit is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This caller has too many searches outstanding; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "HubSpot failed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
@@ -100,6 +101,10 @@ pub(crate) async fn search_companies(
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
     let request = search_request(&pairs)?;
     let hubspot = hubspot(&state)?;
+    let _admitted = match state.search_admission().admit(&principal.subject) {
+        Ok(admitted) => admitted,
+        Err(refused) => return Ok(refused.into_response()),
+    };
     let page = hubspot
         .search_companies_page(&request)
         .await
@@ -237,11 +242,8 @@ pub(crate) async fn link_company(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
-    let body =
-        body.map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    let id = crate::ids::path_id(&id)?;
+    let value = crate::body::json(body)?;
     let company_id = parse_link_input(&value)?;
     let hubspot = hubspot(&state)?;
 

@@ -3,15 +3,18 @@
 //! runs in a span carrying its request id (never customer values or tokens).
 
 pub mod auth;
+mod body;
 pub mod bootstrap;
 mod conflicts;
 mod customers;
 pub mod dto;
 mod hubspot_links;
+mod ids;
 mod json;
 pub mod openapi;
 pub mod problem;
 mod reconciliations;
+mod search_admission;
 mod sync_operations;
 pub mod sync_status;
 
@@ -20,7 +23,7 @@ pub use problem::Problem;
 
 use auth::Authenticator;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +52,8 @@ pub struct ApiState {
     hubspot: Option<warp_hubspot::HubSpotClient>,
     /// The DLQ whose depth `GET /v1/sync/status` reports, when configured.
     dead_letter_queue: Option<Arc<sync_status::DeadLetterQueue>>,
+    /// Outstanding HubSpot searches per caller (429 past a few).
+    search_admission: search_admission::SearchAdmission,
     portal_id: i64,
 }
 
@@ -62,6 +67,7 @@ impl ApiState {
             strict_create: None,
             hubspot: None,
             dead_letter_queue: None,
+            search_admission: search_admission::SearchAdmission::default(),
             portal_id,
         }
     }
@@ -84,6 +90,10 @@ impl ApiState {
 
     pub(crate) fn dead_letter_queue(&self) -> Option<&sync_status::DeadLetterQueue> {
         self.dead_letter_queue.as_deref()
+    }
+
+    pub(crate) fn search_admission(&self) -> &search_admission::SearchAdmission {
+        &self.search_admission
     }
 
     pub(crate) fn portal_id(&self) -> i64 {
@@ -177,7 +187,10 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Gives every request a span with its request id (taken from `x-request-id` when sane,
-/// generated otherwise) and echoes the id in the answer.
+/// generated otherwise) and echoes the id in the answer. The span names the route template
+/// (`/v1/customers/by-ban/{ban}`), never the path itself: paths carry BANs and ids.
+/// Answers under `/v1` hold customer data or operational state, so no cache may keep them
+/// unless the handler says otherwise (the OpenAPI document is public and unchanging).
 async fn request_context(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -186,11 +199,17 @@ async fn request_context(request: Request, next: Next) -> Response {
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str)
+        .to_owned();
+    let private = request.uri().path().starts_with("/v1/") && route != "/v1/openapi.json";
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %request.method(),
-        path = %request.uri().path(),
+        route = %route,
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -203,6 +222,11 @@ async fn request_context(request: Request, next: Next) -> Response {
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    if private && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

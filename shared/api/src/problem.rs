@@ -47,6 +47,10 @@ impl Problem {
             StatusCode::METHOD_NOT_ALLOWED => "https://warp.example/problems/method-not-allowed",
             StatusCode::CONFLICT => "https://warp.example/problems/conflict",
             StatusCode::PRECONDITION_FAILED => "https://warp.example/problems/precondition-failed",
+            StatusCode::PRECONDITION_REQUIRED => {
+                "https://warp.example/problems/precondition-required"
+            }
+            StatusCode::TOO_MANY_REQUESTS => "https://warp.example/problems/too-many-requests",
             StatusCode::PAYLOAD_TOO_LARGE => "https://warp.example/problems/payload-too-large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 "https://warp.example/problems/unsupported-media-type"
@@ -171,6 +175,10 @@ impl From<StoreError> for Problem {
                     .collect();
                 problem
             }
+            StoreError::ReadOnlyField(field) => Problem::invalid_field(
+                field,
+                "is changed only through POST /v1/customers/{id}/hubspot-link (admin); send the value last read, or leave it out",
+            ),
             StoreError::InvalidCursor => {
                 Problem::invalid_field("cursor", "is not a cursor this API returned")
             }

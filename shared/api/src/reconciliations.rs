@@ -128,9 +128,7 @@ pub(crate) async fn request_reconciliation(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let body =
-        body.map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
-    let dry_run = parse_input(&body)?;
+    let dry_run = parse_input(&crate::body::bytes(body)?)?;
     let run = runs::request(&state.database, dry_run, &principal.subject).await?;
     tracing::info!(run_id = %run.id, dry_run, "reconciliation requested");
     let location = HeaderValue::from_str(&format!("/v1/sync/reconciliations/{}", run.id));
@@ -219,7 +217,7 @@ pub(crate) async fn get_reconciliation(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    let id = crate::ids::path_id(&id)?;
     let run = runs::get(&state.database, id).await?;
     Ok(json(StatusCode::OK, &ReconciliationResponse::from(run)))
 }
@@ -229,8 +227,7 @@ fn parse_input(body: &[u8]) -> Result<bool, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(false);
     }
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body is not valid JSON"))?;
+    let value = crate::body::parse(body)?;
     // The body is optional: JSON null says "no options" as an empty body does.
     if value.is_null() {
         return Ok(false);

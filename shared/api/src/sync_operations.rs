@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
-use uuid::Uuid;
 use warp_store::outbox;
 
 /// The OpenAPI paths and schemas of this module (merged into the API document).
@@ -64,7 +63,7 @@ pub(crate) async fn resync_customer(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    let id = crate::ids::path_id(&id)?;
     // The portal is the one the customer's own outbox rows carry (ApiState does not expose
     // the deployment's portal id to this module).
     let outbox_id = outbox::enqueue_resync(state.customers().database(), None, id).await?;

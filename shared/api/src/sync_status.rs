@@ -331,9 +331,9 @@ fn log_query(pairs: &[(String, String)]) -> Result<SyncLogQuery, Problem> {
                 Some(direction) => query.direction = Some(direction),
                 None => errors.push(FieldError::new("direction", expected(&LOG_DIRECTIONS))),
             },
-            "customer_id" => match Uuid::parse_str(value) {
+            "customer_id" => match crate::ids::query_id("customer_id", value) {
                 Ok(id) => query.customer_id = Some(id),
-                Err(_) => errors.push(FieldError::new("customer_id", "must be a UUID")),
+                Err(error) => errors.push(error),
             },
             "limit" => match value.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LOG_LIMIT).contains(&limit) => query.limit = limit,

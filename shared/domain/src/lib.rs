@@ -4,4 +4,5 @@
 pub mod customer;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
+pub mod strict_json;
 pub mod sync;

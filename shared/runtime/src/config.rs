@@ -43,6 +43,9 @@ pub struct JwtSettings {
     pub jwks_cache_ttl: Duration,
     pub issuer: String,
     pub audience: String,
+    /// The longest life a token may claim (`exp` − `iat`, and `exp` − now): a token that
+    /// never expires is refused, not trusted forever.
+    pub max_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +179,7 @@ impl Config {
             jwks_cache_ttl: Duration::from_secs(parse(&get, "JWT_JWKS_CACHE_SECONDS", 300)?),
             issuer: get("JWT_ISSUER").unwrap_or_else(|| "warp-local".into()),
             audience: get("JWT_AUDIENCE").unwrap_or_else(|| "warp-api".into()),
+            max_lifetime: Duration::from_secs(parse(&get, "JWT_MAX_LIFETIME_SECONDS", 86_400)?),
         };
         if jwt.hs256_secret.is_none() && jwt.jwks_url.is_none() {
             return Err(ConfigError::Missing(

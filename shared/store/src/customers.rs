@@ -78,6 +78,9 @@ pub trait PreCommit: Send + Sync {
     fn before_commit<'a>(&'a self, customer: &'a Customer) -> PreCommitFuture<'a>;
 }
 
+/// The body field holding the HubSpot link, which customer writes may not change.
+pub const LINK_FIELD: &str = "external_ids.hubspot_company_id";
+
 /// A full replace (PUT) or a partial update (PATCH).
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -431,6 +434,12 @@ impl CustomerStore {
                 fields
             }
         };
+        // The HubSpot link changes only through the link route, which checks the company in
+        // HubSpot and stamps its BAN; a link written here would be swapped for a new company
+        // by the next push. Sending back the value read is fine (GET, edit, PUT).
+        if fields.external_ids.hubspot_company_id != current.external_ids.hubspot_company_id {
+            return Err(StoreError::ReadOnlyField(LINK_FIELD));
+        }
         let contact = to_json(&fields.contact)?;
         let address = to_json(&fields.address)?;
         let services = to_json(&fields.services)?;

@@ -31,6 +31,9 @@ pub enum StoreError {
     Refused { detail: String, fields: Vec<String> },
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The write would change a field that has its own route (the HubSpot link).
+    #[error("the field {0} cannot be changed by this write")]
+    ReadOnlyField(&'static str),
     #[error("{0}")]
     Other(String),
 }
@@ -48,10 +51,11 @@ impl StoreError {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {
-            Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!(
-                "unique value taken ({})",
-                db.constraint().unwrap_or("unknown")
-            )),
+            // The constraint's name is ours, not the caller's business: logged, not answered.
+            Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => {
+                tracing::info!(constraint = db.constraint(), "unique value taken");
+                StoreError::Conflict("a value that must be unique is already taken".to_owned())
+            }
             Some(db) if db.code().code().starts_with("22") => {
                 StoreError::InvalidValue(db.code().code().to_owned())
             }

@@ -748,8 +748,12 @@ async fn patch_one(run: &Run, customer: &Customer) -> anyhow::Result<()> {
         (Value::Object(body), changed)
     };
     let path = format!("/v1/customers/{}", customer.id);
-    let Some(answer) =
-        send_write(run, || run.api(reqwest::Method::PATCH, &path).json(&body)).await?
+    let Some(answer) = send_write(run, || {
+        run.api(reqwest::Method::PATCH, &path)
+            .header("if-match", "*")
+            .json(&body)
+    })
+    .await?
     else {
         // It may still commit: its fields' last value is unknown, so they are not checked.
         for (field, _) in changed {
