@@ -299,3 +299,66 @@ async fn one_run_executes_per_portal_and_silent_runs_are_failed() {
             .contains("abandoned")
     );
 }
+
+/// A run that got to the end with errors is recorded and served as `completed_with_errors`
+/// (migration V5), not `succeeded`; the OpenAPI document lists every status.
+#[tokio::test]
+async fn a_run_with_errors_is_completed_with_errors_not_succeeded() {
+    let app = spawn_app().await;
+    let queued: Value = request(&app, &admin(), None).await.json().await.unwrap();
+    let claimed = runs::claim_next(&app.database, PORTAL_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let counts = RunCounts {
+        customers_checked: 3,
+        companies_checked: 3,
+        drift_found: 3,
+        drift_fixed: 2,
+        errors: 1,
+    };
+    assert_eq!(
+        RunOutcome::finished_with(1),
+        RunOutcome::CompletedWithErrors
+    );
+    assert_eq!(RunOutcome::finished_with(0), RunOutcome::Succeeded);
+    let report = json!({"error_reasons": ["customer …: company_name: …"]});
+    runs::finish(
+        &app.database,
+        claimed.id,
+        RunOutcome::finished_with(1),
+        &counts,
+        &report,
+    )
+    .await
+    .unwrap();
+    let done: Value = get_as(
+        &app,
+        &admin(),
+        &format!(
+            "/v1/sync/reconciliations/{}",
+            queued["id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(done["status"], "completed_with_errors");
+    assert_eq!(done["errors"], 1);
+    assert_eq!(done["drift_fixed"], 2);
+
+    let document: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["components"]["schemas"]["ReconciliationStatus"]["enum"],
+        json!(["running", "succeeded", "completed_with_errors", "failed"])
+    );
+}

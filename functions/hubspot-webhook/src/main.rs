@@ -1,7 +1,8 @@
 //! The HubSpot webhook receiver as a Lambda behind a Function URL (auth NONE: HubSpot's v3
 //! signature is the authentication). Function URLs send API Gateway v2-shaped events, which
 //! lambda_http turns into the request the `warp_webhook` router verifies and stores; the raw
-//! path, query string and Host header reach the signature check unchanged. The client secret
+//! path and query string reach the signature check unchanged, behind WEBHOOK_PUBLIC_URL (the
+//! Function URL or its custom domain, required: see `template.yaml`). The client secret
 //! (HUBSPOT_WEBHOOK_SECRET_ARN), the database pool and the HubSpot client are set up once,
 //! during init. Stored events are applied before the answer, within a budget: a frozen Lambda
 //! cannot work after answering.
@@ -27,8 +28,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(config.log_format);
     let secrets = SecretsCache::for_config(&config).await;
     let secret = secrets.resolve(&config.hubspot.webhook_secret).await?;
-    // Inside Lambda the default scheme is https (Function URLs are HTTPS only).
-    let webhook_config = WebhookConfig::from_env(secret)?;
+    // Inside Lambda WEBHOOK_PUBLIC_URL is required: the signature covers the URL HubSpot
+    // called, and the Host header alone is the caller's to choose. Without it, init fails here.
+    let webhook_config = WebhookConfig::from_env(secret).inspect_err(|error| {
+        tracing::error!(%error, "webhook configuration refused; the function cannot start");
+    })?;
     let database = wiring::database(&config, &secrets).await?;
     let processor = InboundProcessor {
         database: database.clone(),

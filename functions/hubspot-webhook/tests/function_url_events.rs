@@ -11,7 +11,9 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use secrecy::SecretString;
 use serde_json::Value;
 use warp_store::Database;
-use warp_webhook::{Scheme, WebhookConfig, WebhookState, router, sign_v3};
+use warp_webhook::{
+    PublicUrl, SignedUrlBase, WebhookConfig, WebhookConfigError, WebhookState, router, sign_v3,
+};
 
 const SECRET: &str = "function-url-test-secret";
 const HOST: &str = "q7lx2kd4c3mzbexample.lambda-url.eu-west-1.on.aws";
@@ -29,12 +31,18 @@ impl Lambda {
         let database = Database::fresh_for_test(&server)
             .await
             .expect("test database");
-        // Configured as main() does inside Lambda (AWS_LAMBDA_FUNCTION_NAME set).
-        let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| {
-            (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hubspot-webhook".to_owned())
+        // Configured as main() does inside Lambda, with the template's WEBHOOK_PUBLIC_URL.
+        let public_url = format!("https://{HOST}/");
+        let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("hubspot-webhook".to_owned()),
+            "WEBHOOK_PUBLIC_URL" => Some(public_url.clone()),
+            _ => None,
         })
         .unwrap();
-        assert_eq!(config.default_scheme, Scheme::Https);
+        assert_eq!(
+            config.signed_url,
+            SignedUrlBase::Fixed(PublicUrl::parse(&format!("https://{HOST}")).unwrap())
+        );
         Lambda {
             router: router(WebhookState::new(config, database.clone())),
             database,
@@ -216,10 +224,37 @@ async fn a_wrong_secret_or_any_other_url_is_rejected_and_nothing_is_stored() {
     tampered["body"] = Value::String(body);
     assert_eq!(status(&lambda.invoke(tampered).await), 401);
 
+    // Signed for another host, with that Host header and the forwarding headers a proxy would
+    // add: the URL checked is the configured one, so it fails too.
+    let evil = format!("https://evil.example/webhooks/hubspot?{RAW_QUERY}");
+    let mut probe = signed(fixture("company_property_change.json"), SECRET, &evil);
+    probe["headers"]["host"] = Value::String("evil.example".into());
+    probe["headers"]["x-forwarded-host"] = Value::String("evil.example".into());
+    probe["headers"]["x-forwarded-proto"] = Value::String("https".into());
+    probe["requestContext"]["domainName"] = Value::String("evil.example".into());
+    assert_eq!(status(&lambda.invoke(probe).await), 401);
+
     // Unsigned placeholders as they sit in the fixture.
     assert_eq!(
         status(&lambda.invoke(fixture("company_property_change.json")).await),
         401
     );
     assert!(lambda.stored_event_ids().await.is_empty());
+}
+
+#[test]
+fn without_webhook_public_url_the_function_refuses_to_start() {
+    let refused = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| {
+        (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hubspot-webhook".to_owned())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(refused, WebhookConfigError::PublicUrlRequiredInLambda),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("WEBHOOK_PUBLIC_URL must be set in Lambda")
+    );
 }

@@ -99,6 +99,8 @@ try:
                    JWT_JWKS_URL=f"http://{stub_addr}/jwks.json",
                    JWT_ISSUER="init-bench",
                    SQS_QUEUE_URL=queue_url, SQS_DLQ_URL=dlq_url,
+                   # template.yaml's WebhookPublicUrl: required in Lambda mode.
+                   WEBHOOK_PUBLIC_URL="https://init-bench.lambda-url.us-east-1.on.aws",
                    RUST_LOG="warn", LOG_FORMAT="json")
         times = []
         for _ in range(runs):

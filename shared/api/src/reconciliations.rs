@@ -26,7 +26,12 @@ use warp_store::reconciliation_runs::{self as runs, ReconciliationRun};
 #[derive(OpenApi)]
 #[openapi(
     paths(request_reconciliation, list_reconciliations, get_reconciliation),
-    components(schemas(ReconciliationResponse, ReconciliationList, ReconciliationInput)),
+    components(schemas(
+        ReconciliationResponse,
+        ReconciliationList,
+        ReconciliationInput,
+        ReconciliationStatus
+    )),
     tags((name = "sync", description = "HubSpot sync conflicts and operations"))
 )]
 pub(crate) struct Doc;
@@ -40,11 +45,24 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/sync/reconciliations/{id}", get(get_reconciliation))
 }
 
+/// How a run stands: `running` (queued or executing), `succeeded`, `completed_with_errors` (it
+/// got to the end but could not repair everything: see `errors` and `details.error_reasons`)
+/// or `failed` (it stopped before the end).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the values of `status`, which is served as stored
+pub enum ReconciliationStatus {
+    Running,
+    Succeeded,
+    CompletedWithErrors,
+    Failed,
+}
+
 /// One reconciliation run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconciliationResponse {
     pub id: Uuid,
-    /// `running` (queued or executing), `succeeded` or `failed`.
+    #[schema(value_type = ReconciliationStatus)]
     pub status: String,
     /// True while the run waits for the reconciler to take it.
     pub queued: bool,

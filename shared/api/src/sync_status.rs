@@ -107,7 +107,7 @@ impl From<OutboxCounts> for OutboxCountsResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconciliationSummaryResponse {
     pub id: Uuid,
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded`, `completed_with_errors` or `failed`.
     pub status: String,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,

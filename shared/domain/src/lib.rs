@@ -4,5 +4,6 @@
 pub mod customer;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
+pub mod storable;
 pub mod strict_json;
 pub mod sync;

@@ -38,6 +38,10 @@
 //! - "Gone" and "missing" are checked once more against HubSpot before any repair: a company
 //!   created while the list was being read is not in pass 1's sets.
 //! - Unlinked company with our BAN: link, then compare its values like any linked pair.
+//! - A HubSpot value WARP would take (apply, or keep in a conflict) that holds a NUL character
+//!   (U+0000) cannot be stored: it is the run's error (customer and field, never the value),
+//!   left unfixed for a person to correct in HubSpot, and the rest of the batch is repaired as
+//!   usual. A run with errors ends `completed_with_errors` (see `jobs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -46,6 +50,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use warp_domain::customer::Customer;
+use warp_domain::storable::{has_nul, nul_reason};
 use warp_domain::sync::{
     ChangeTimes, DriftKind, FieldMap, FieldMapping, FieldValues, RecordDrift, Repair, WarpField,
     WebhookEvent, classify_drift, classify_record, customer_field_values,
@@ -631,6 +636,9 @@ impl Reconciler {
 
         let mut repairs = PairRepairs::default();
         let mut planned: Vec<Planned> = Vec::new();
+        // Fields whose HubSpot value WARP cannot take because Postgres cannot store it (a NUL):
+        // reported as errors and left for a person, while the rest of the batch is repaired.
+        let mut unstorable: HashSet<(Uuid, WarpField)> = HashSet::new();
         for pair in &pairs {
             let warp = customer_field_values(&pair.customer);
             let hubspot = hubspot_values(&self.map, &pair.company);
@@ -644,6 +652,24 @@ impl Reconciler {
             );
             if drifts.is_empty() && !record_kinds.contains_key(&pair.customer.id) {
                 continue;
+            }
+            for drift in &drifts {
+                let takes_hubspot_value =
+                    matches!(drift.repair, Repair::ApplyToWarp | Repair::Conflict);
+                let unstorable_value = self
+                    .map
+                    .get(drift.field)
+                    .and_then(|mapping| pair.company.property(&mapping.hubspot_property))
+                    .is_some_and(has_nul);
+                if takes_hubspot_value && unstorable_value {
+                    report.error(format!(
+                        "customer {}: {}: {}; correct it in HubSpot",
+                        pair.customer.id,
+                        drift.field.as_str(),
+                        nul_reason("HubSpot's value")
+                    ));
+                    unstorable.insert((pair.customer.id, drift.field));
+                }
             }
             if !report.dry_run {
                 for drift in &drifts {
@@ -666,6 +692,8 @@ impl Reconciler {
                                 .pushes
                                 .insert(pair.customer.id, pair.customer.version);
                         }
+                        Repair::ApplyToWarp | Repair::Conflict
+                            if unstorable.contains(&(pair.customer.id, drift.field)) => {}
                         Repair::ApplyToWarp | Repair::Conflict => {
                             repairs.events.push(self.synthetic_event(
                                 &pair.company,
@@ -692,7 +720,7 @@ impl Reconciler {
             match self.apply_events(&repairs.events, report).await {
                 Ok(()) => {
                     applied_ok = self
-                        .fields_now_equal(&pairs, &planned, &mut repairs, report)
+                        .fields_now_equal(&pairs, &planned, &unstorable, &mut repairs, report)
                         .await?;
                 }
                 Err(error) => report.error(format!("applying HubSpot values: {error}")),
@@ -719,8 +747,9 @@ impl Reconciler {
                         }
                         Repair::ApplyToWarp => {
                             repair_kinds.push(RepairKind::Apply);
-                            applied_ok.contains(&(customer_id, *field))
-                                || pushed_ok.contains(&customer_id)
+                            !unstorable.contains(&(customer_id, *field))
+                                && (applied_ok.contains(&(customer_id, *field))
+                                    || pushed_ok.contains(&customer_id))
                         }
                         Repair::Conflict => {
                             repair_kinds.push(RepairKind::Conflict);
@@ -841,6 +870,7 @@ impl Reconciler {
         &self,
         pairs: &[Pair],
         planned: &[Planned],
+        unstorable: &HashSet<(Uuid, WarpField)>,
         repairs: &mut PairRepairs,
         report: &mut DriftReport,
     ) -> Result<HashSet<(Uuid, WarpField)>, ReconcileError> {
@@ -869,7 +899,7 @@ impl Reconciler {
             let hubspot = hubspot_values(&self.map, &pair.company);
             for (id, _, drifts) in planned.iter().filter(|(id, _, _)| *id == customer.id) {
                 for (field, repair) in drifts {
-                    if *repair != Repair::ApplyToWarp {
+                    if *repair != Repair::ApplyToWarp || unstorable.contains(&(*id, *field)) {
                         continue;
                     }
                     if warp.get(*field) == hubspot.get(*field) || pushing.contains(id) {

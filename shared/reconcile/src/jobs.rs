@@ -41,8 +41,17 @@ pub struct FinishedRun {
 }
 
 impl FinishedRun {
+    /// How the run ended, as recorded: a run that got to the end with errors has not
+    /// succeeded.
+    pub fn outcome(&self) -> RunOutcome {
+        match (&self.error, &self.report) {
+            (Some(_), _) | (None, None) => RunOutcome::Failed,
+            (None, Some(report)) => RunOutcome::finished_with(report.errors),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
-        self.error.is_none()
+        self.outcome() == RunOutcome::Succeeded
     }
 }
 
@@ -143,6 +152,10 @@ pub async fn execute(
         Ok(report) => {
             let counts = report.counts();
             let json = report.to_json();
+            let outcome = RunOutcome::finished_with(report.errors);
+            if outcome != RunOutcome::Succeeded {
+                tracing::warn!(run_id = %claimed.id, errors = report.errors, "reconciliation completed with errors");
+            }
             (
                 FinishedRun {
                     id: claimed.id,
@@ -150,7 +163,7 @@ pub async fn execute(
                     report: Some(report),
                     error: None,
                 },
-                RunOutcome::Succeeded,
+                outcome,
                 counts,
                 json,
             )

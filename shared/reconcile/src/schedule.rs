@@ -86,9 +86,11 @@ pub struct JobSummary {
 pub struct RunSummary {
     pub id: Uuid,
     pub dry_run: bool,
+    /// False when the run failed or got to the end with errors (`completed_with_errors`).
     pub succeeded: bool,
     pub drift_found: u64,
     pub drift_fixed: u64,
+    pub errors: u64,
 }
 
 impl From<&FinishedRun> for RunSummary {
@@ -99,6 +101,7 @@ impl From<&FinishedRun> for RunSummary {
             succeeded: run.succeeded(),
             drift_found: run.report.as_ref().map_or(0, |r| r.drift_found),
             drift_fixed: run.report.as_ref().map_or(0, |r| r.drift_fixed),
+            errors: run.report.as_ref().map_or(0, |r| r.errors),
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 use warp_domain::customer::Customer;
+use warp_domain::storable::{storable, storable_opt};
 use warp_domain::sync::{WarpField, canonical_opt, customer_field_values};
 
 use crate::customers::{decode_cursor, encode_cursor};
@@ -101,6 +102,9 @@ pub async fn insert(
 ) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
     let field = conflict.field.as_str();
+    // HubSpot's value, as reported: a NUL would fail the statement (and the batch it is in).
+    let warp_value = storable_opt(conflict.warp_value);
+    let hubspot_value = storable_opt(conflict.hubspot_value);
     client
         .execute_typed(
             "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
@@ -110,8 +114,8 @@ pub async fn insert(
                 (&conflict.portal_id, Type::INT8),
                 (&conflict.customer_id, Type::UUID),
                 (&field, Type::TEXT),
-                (&conflict.warp_value, Type::TEXT),
-                (&conflict.hubspot_value, Type::TEXT),
+                (&warp_value, Type::TEXT),
+                (&hubspot_value, Type::TEXT),
                 (&conflict.warp_changed_at, Type::TIMESTAMPTZ),
                 (&conflict.hubspot_changed_at, Type::TIMESTAMPTZ),
             ],
@@ -349,7 +353,7 @@ pub async fn resolve(
 
     let resolution_json = serde_json::json!({
         "winner": resolution.describe(),
-        "resolved_by": resolved_by,
+        "resolved_by": storable(resolved_by),
         "outbox_id": outbox_id,
         "customer_version": customer.version,
     });

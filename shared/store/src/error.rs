@@ -62,7 +62,7 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) if is_unavailable_state(db.code()) => {
                 StoreError::Unavailable(db.code().code().to_owned())
             }
-            Some(db) => StoreError::Other(format!("{}: {}", db.code().code(), db.message())),
+            Some(db) => StoreError::Other(describe_db_error(db)),
             None if error.is_closed() => StoreError::Unavailable(error.to_string()),
             // No server answer: the connection failed (I/O) or a value did not convert.
             None if std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()) => {
@@ -72,6 +72,52 @@ impl From<tokio_postgres::Error> for StoreError {
         }
     }
 }
+
+/// What a Postgres error may say in a log line or an error text: its SQLSTATE, the names of the
+/// constraint, table and column when the server gave them, and its message only for the
+/// SQLSTATE classes whose messages never quote a value. Data exceptions (class 22: `invalid
+/// input syntax for type numeric: "…"`), integrity details, raised exceptions and internal
+/// errors can carry the very value that was refused (personal data, or a HubSpot value), so
+/// theirs is left out: the SQLSTATE and names are enough to find the cause.
+pub fn describe_db_error(db: &tokio_postgres::error::DbError) -> String {
+    let code = db.code().code();
+    let mut text = format!("SQLSTATE {code}");
+    for (what, name) in [
+        ("constraint", db.constraint()),
+        ("table", db.table()),
+        ("column", db.column()),
+    ] {
+        if let Some(name) = name {
+            text.push_str(&format!(", {what} {name}"));
+        }
+    }
+    if MESSAGE_WITHOUT_VALUES
+        .iter()
+        .any(|class| code.starts_with(class))
+    {
+        text.push_str(": ");
+        text.push_str(db.message());
+    }
+    text
+}
+
+/// [`describe_db_error`] for any error of the Postgres client; errors that are not the
+/// server's (I/O, a closed connection, a parameter that did not convert) quote no value.
+pub fn describe_postgres_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => describe_db_error(db),
+        None => error.to_string(),
+    }
+}
+
+/// SQLSTATE classes whose messages name objects, types or states but never quote a value:
+/// connection, feature not supported, transaction state, authorization, rollback (deadlocks),
+/// syntax and access rules, resources, limits, object state, operator intervention, system.
+/// Class 23 (integrity) is left out too: its message is safe but its detail is not, and one
+/// rule for the whole class is easier to keep right.
+const MESSAGE_WITHOUT_VALUES: [&str; 12] = [
+    "08", "0A", "25", "28", "3D", "3F", "40", "42", "53", "54", "55", "57",
+];
 
 /// A deadlock or serialization victim.
 const LOCK_CONFLICT_STATES: [SqlState; 2] = [

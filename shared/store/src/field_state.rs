@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
+use warp_domain::storable::storable;
 use warp_domain::sync::{FieldState, FieldValues, WarpField};
 
 /// The field states of one customer, by field (fields never recorded are absent).
@@ -37,7 +38,10 @@ pub async fn record(
 ) -> Result<(), StoreError> {
     let (fields, values): (Vec<String>, Vec<Option<String>>) = values
         .iter()
-        .map(|(field, value)| (field.as_str().to_owned(), value.map(str::to_owned)))
+        .map(|(field, value)| {
+            let value = value.map(|text| storable(text).into_owned());
+            (field.as_str().to_owned(), value)
+        })
         .unzip();
     if fields.is_empty() {
         return Ok(());

@@ -3,7 +3,9 @@
 //! back, a retry with another body is refused.
 
 use crate::StoreError;
+use std::borrow::Cow;
 use tokio_postgres::types::Type;
+use warp_domain::storable::storable;
 
 /// A request that carries an `Idempotency-Key`.
 #[derive(Debug, Clone)]
@@ -35,11 +37,12 @@ pub(crate) async fn claim(
     transaction: &tokio_postgres::Transaction<'_>,
     request: &IdempotentRequest,
 ) -> Result<Claim, StoreError> {
+    let (principal, key) = stored_key(request);
     let inserted = transaction
         .query_typed_opt(
             "INSERT INTO idempotency_keys (principal, idempotency_key, request_hash) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING RETURNING 1",
-            &[(&request.principal, Type::TEXT), (&request.key, Type::TEXT), (&request.request_hash, Type::TEXT)],
+            &[(&principal, Type::TEXT), (&key, Type::TEXT), (&request.request_hash, Type::TEXT)],
         )
         .await?;
     if inserted.is_some() {
@@ -49,7 +52,7 @@ pub(crate) async fn claim(
         .query_typed_opt(
             "SELECT request_hash, status_code, response_headers, response_body FROM idempotency_keys \
              WHERE principal = $1 AND idempotency_key = $2",
-            &[(&request.principal, Type::TEXT), (&request.key, Type::TEXT)],
+            &[(&principal, Type::TEXT), (&key, Type::TEXT)],
         )
         .await?
         .ok_or(StoreError::IdempotencyInProgress)?;
@@ -74,6 +77,12 @@ pub(crate) async fn claim(
     }))
 }
 
+/// The principal (a token subject: the identity provider's text) and key as stored, any NUL
+/// replaced (`warp_domain::storable`): Postgres text cannot hold one.
+fn stored_key(request: &IdempotentRequest) -> (Cow<'_, str>, Cow<'_, str>) {
+    (storable(&request.principal), storable(&request.key))
+}
+
 /// Stores the answer for a claimed key, in the same transaction as the write.
 pub(crate) async fn complete(
     transaction: &tokio_postgres::Transaction<'_>,
@@ -84,13 +93,14 @@ pub(crate) async fn complete(
         .map_err(|_| StoreError::Other("status out of range".into()))?;
     let headers =
         serde_json::to_value(&response.headers).map_err(|e| StoreError::Other(e.to_string()))?;
+    let (principal, key) = stored_key(request);
     transaction
         .execute_typed(
             "UPDATE idempotency_keys SET status_code = $3, response_headers = $4, response_body = $5, completed_at = now() \
              WHERE principal = $1 AND idempotency_key = $2",
             &[
-                (&request.principal, Type::TEXT),
-                (&request.key, Type::TEXT),
+                (&principal, Type::TEXT),
+                (&key, Type::TEXT),
                 (&status, Type::INT2),
                 (&headers, Type::JSONB),
                 (&response.body, Type::BYTEA),

@@ -16,6 +16,8 @@
 //!   the applied value took a fresh WARP time, two quick HubSpot edits would look like a
 //!   simultaneous WARP/HubSpot conflict.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::{ToSql, Type};
@@ -24,6 +26,7 @@ use warp_domain::customer::{
     Ban, CompanyName, CreditLimit, Customer, CustomerType, Domain, Email, Money, NewCustomer,
     Phone, Status,
 };
+use warp_domain::storable::storable_opt;
 use warp_domain::sync::WarpField;
 
 use crate::StoreError;
@@ -419,7 +422,11 @@ pub async fn observe_hubspot_values(
     }
     let customers: Vec<Uuid> = observations.iter().map(|o| o.customer_id).collect();
     let fields: Vec<&str> = observations.iter().map(|o| o.field.as_str()).collect();
-    let values: Vec<Option<&str>> = observations.iter().map(|o| o.value.as_deref()).collect();
+    // HubSpot's text: a NUL would fail the statement and every observation it carries.
+    let values: Vec<Option<Cow<'_, str>>> = observations
+        .iter()
+        .map(|o| storable_opt(o.value.as_deref()))
+        .collect();
     let times: Vec<DateTime<Utc>> = observations.iter().map(|o| o.at).collect();
     Ok(client
         .execute_typed(
@@ -624,11 +631,15 @@ pub async fn log_inbound_many(
     // text[] per row cannot be unnested from a 2-D array (rows differ in length), so each row's
     // field names travel as one comma-joined text (field names never contain commas).
     let fields: Vec<String> = entries.iter().map(|e| e.fields.join(",")).collect();
-    let companies: Vec<Option<&str>> = entries
+    let companies: Vec<Option<Cow<'_, str>>> = entries
         .iter()
-        .map(|e| e.hubspot_company_id.as_deref())
+        .map(|e| storable_opt(e.hubspot_company_id.as_deref()))
         .collect();
-    let errors: Vec<Option<&str>> = entries.iter().map(|e| e.error.as_deref()).collect();
+    // Error texts may quote HubSpot's messages.
+    let errors: Vec<Option<Cow<'_, str>>> = entries
+        .iter()
+        .map(|e| storable_opt(e.error.as_deref()))
+        .collect();
     client
         .execute_typed(
             "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
@@ -693,6 +704,25 @@ mod tests {
         assert!(fields.services.data.enabled);
         let fields = with_field_value(&current, WarpField::Status, Some("SUSPENDED")).unwrap();
         assert_eq!(fields.status, Status::Suspended);
+    }
+
+    #[test]
+    fn no_field_takes_a_value_with_a_nul_character() {
+        let current = customer();
+        for field in WarpField::ALL {
+            for value in [
+                "Acme\0Ltd",
+                "acme\0.example",
+                "25\0",
+                "true\0",
+                "+1415555\u{0}0100",
+            ] {
+                assert!(
+                    with_field_value(&current, field, Some(value)).is_err(),
+                    "{field}: {value:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
+use warp_domain::storable::storable;
 
 /// What happened to the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,7 +400,8 @@ pub async fn mark_failed(
     let mut delays_ms = Vec::with_capacity(failures.len());
     for (id, error, delay) in failures {
         ids.push(*id);
-        errors.push(truncate(error, 2_000));
+        // Often HubSpot's message, which may quote a value.
+        errors.push(truncate(&storable(error), 2_000));
         delays_ms.push(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
     }
     client

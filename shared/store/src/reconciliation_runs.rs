@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
+use warp_domain::storable::{storable, storable_json};
 
 /// The counts a run reports, written at each heartbeat and at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +30,13 @@ pub struct RunCounts {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
+    /// It got to the end and every step worked (drift a person must settle, such as a
+    /// conflict, is not an error).
     Succeeded,
+    /// It got to the end, repairing what it could, but some steps failed (a record it could
+    /// not repair, a HubSpot read that failed): the report's `error_reasons` say which.
+    CompletedWithErrors,
+    /// It stopped before the end (or its process died).
     Failed,
 }
 
@@ -37,7 +44,17 @@ impl RunOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Succeeded => "succeeded",
+            RunOutcome::CompletedWithErrors => "completed_with_errors",
             RunOutcome::Failed => "failed",
+        }
+    }
+
+    /// How a run that got to the end with `errors` errors ended.
+    pub fn finished_with(errors: u64) -> Self {
+        if errors == 0 {
+            RunOutcome::Succeeded
+        } else {
+            RunOutcome::CompletedWithErrors
         }
     }
 }
@@ -48,7 +65,8 @@ pub struct ReconciliationRun {
     pub id: Uuid,
     /// None while a run requested through the API waits to be claimed.
     pub portal_id: Option<i64>,
-    /// `running` (queued or executing), `succeeded` or `failed`.
+    /// `running` (queued or executing), `succeeded`, `completed_with_errors` or `failed`
+    /// ([`RunOutcome`]).
     pub status: String,
     pub dry_run: bool,
     pub requested_at: DateTime<Utc>,
@@ -112,6 +130,7 @@ pub async fn request(
     requested_by: &str,
 ) -> Result<ReconciliationRun, StoreError> {
     let client = database.client().await?;
+    let requested_by = storable(requested_by);
     let sql = format!(
         "INSERT INTO hubspot_reconciliation_runs (id, status, dry_run, requested_by) \
          VALUES ($1, 'running', $2, $3) RETURNING {COLUMNS}"
@@ -159,6 +178,7 @@ pub async fn start(
     requested_by: &str,
 ) -> Result<Option<ClaimedRun>, StoreError> {
     let client = database.client().await?;
+    let requested_by = storable(requested_by);
     let started = client
         .query_typed_opt(
             "INSERT INTO hubspot_reconciliation_runs \
@@ -231,6 +251,9 @@ pub async fn finish(
 ) -> Result<(), StoreError> {
     let client = database.client().await?;
     let status = outcome.as_str();
+    // Error reasons may quote HubSpot's messages.
+    let mut report = report.clone();
+    storable_json(&mut report);
     client
         .execute_typed(
             "UPDATE hubspot_reconciliation_runs SET status = $2, finished_at = now(), heartbeat_at = now(), \
@@ -246,7 +269,7 @@ pub async fn finish(
                 (&counts.drift_found, Type::INT8),
                 (&counts.drift_fixed, Type::INT8),
                 (&counts.errors, Type::INT8),
-                (report, Type::JSONB),
+                (&report, Type::JSONB),
             ],
         )
         .await?;

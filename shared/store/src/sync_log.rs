@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
+use warp_domain::storable::storable_opt;
 
 /// How a sync attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +71,9 @@ pub async fn insert_outbound(
         operations.push(entry.operation.clone());
         statuses.push(entry.status.as_str().to_owned());
         fields.push(entry.fields.join(","));
-        company_ids.push(entry.hubspot_company_id.clone());
-        errors.push(entry.error.clone());
+        company_ids.push(storable_opt(entry.hubspot_company_id.as_deref()));
+        // Often HubSpot's message, which may quote a value.
+        errors.push(storable_opt(entry.error.as_deref()));
         started.push(entry.started_at);
     }
     client

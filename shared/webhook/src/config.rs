@@ -1,12 +1,18 @@
 //! The receiver's configuration: the app's client secret, how to rebuild the URL HubSpot
 //! signed, whether legacy (v1/v2) signatures are accepted, and the body size limit.
+//!
+//! The signed URL is the deployment's own, never the caller's word: `WEBHOOK_PUBLIC_URL`
+//! (required in Lambda), or locally the listener's `http://HTTP_ADDR`. The request's Host,
+//! `X-Forwarded-Proto` and `X-Forwarded-Host` are believed only when
+//! `WEBHOOK_TRUST_FORWARDED_HEADERS=true` says a proxy in front sets them.
 
 use secrecy::SecretString;
 
 /// Largest body accepted; HubSpot sends fewer than 100 events, far below this.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The scheme assumed when the request does not say (no `X-Forwarded-Proto`).
+/// A URL scheme HubSpot calls; with trusted forwarding headers, the one assumed when the
+/// request does not say (no `X-Forwarded-Proto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Http,
@@ -66,24 +72,56 @@ impl PublicUrl {
     }
 }
 
+/// How the receiver knows the URL HubSpot signed (v2 and v3 signatures cover it, so a
+/// delivery signed for another URL, another deployment's or an attacker's, must not verify).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedUrlBase {
+    /// This base followed by the request's raw path and query; the request's Host and
+    /// forwarding headers are ignored (the caller chooses them). `WEBHOOK_PUBLIC_URL`, or
+    /// locally, without it, the listener's own `http://HTTP_ADDR`.
+    Fixed(PublicUrl),
+    /// Rebuilt from the request: `X-Forwarded-Proto` (else `default_scheme`) + `://` +
+    /// `X-Forwarded-Host` (else Host) + raw path and query. Only with
+    /// `WEBHOOK_TRUST_FORWARDED_HEADERS=true`, behind a proxy that sets these headers itself
+    /// and drops the client's.
+    ForwardedHeaders { default_scheme: Scheme },
+}
+
 /// Why the environment does not make a [`WebhookConfig`].
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookConfigError {
     #[error("WEBHOOK_PUBLIC_URL is not a usable public base URL: {reason}")]
     InvalidPublicUrl { reason: String },
+    #[error(
+        "WEBHOOK_PUBLIC_URL must be set in Lambda: the base URL HubSpot calls (the webhook \
+         Function URL, https://<id>.lambda-url.<region>.on.aws, or its custom domain). \
+         HubSpot's signature covers that URL, and without it the receiver would have to \
+         believe the Host header, which the caller chooses"
+    )]
+    PublicUrlRequiredInLambda,
+    #[error(
+        "WEBHOOK_PUBLIC_URL and WEBHOOK_TRUST_FORWARDED_HEADERS=true are both set: give the \
+         public URL, or trust the proxy's headers, not both"
+    )]
+    PublicUrlAndForwardedHeaders,
+    #[error("WEBHOOK_TRUST_FORWARDED_HEADERS must be true or false, got {value:?}")]
+    InvalidTrustForwarded { value: String },
     #[error("WEBHOOK_ACCEPT_LEGACY_SIGNATURES must be true or false, got {value:?}")]
     InvalidAcceptLegacy { value: String },
+    #[error("HTTP_ADDR must be an address such as 127.0.0.1:3000, got {value:?}")]
+    InvalidHttpAddr { value: String },
 }
+
+/// The local listener's address when `HTTP_ADDR` is not set (as `warp_runtime::Config`).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:3000";
 
 /// Everything the receiver needs. `Debug` never shows the secret (`SecretString`).
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// The HubSpot app's client secret, the key of every signature recipe.
     pub secret: SecretString,
-    /// Where HubSpot calls us when a proxy or custom domain hides it from the Host header.
-    pub public_url: Option<PublicUrl>,
-    /// `http` locally, `https` in Lambda (Function URLs are HTTPS only).
-    pub default_scheme: Scheme,
+    /// How the URL HubSpot signed is rebuilt.
+    pub signed_url: SignedUrlBase,
     /// Accept v1/v2 signatures when no v3 signature is sent. Off by default: they carry no
     /// timestamp, so a captured delivery could be replayed forever.
     pub accept_legacy: bool,
@@ -91,19 +129,21 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// Local defaults: no public URL, `http`, v3 only, 1 MiB.
-    pub fn new(secret: SecretString) -> Self {
+    /// A receiver HubSpot calls at `public_url` (plus the webhook path): v3 only, 1 MiB.
+    pub fn new(secret: SecretString, public_url: PublicUrl) -> Self {
         WebhookConfig {
             secret,
-            public_url: None,
-            default_scheme: Scheme::Http,
+            signed_url: SignedUrlBase::Fixed(public_url),
             accept_legacy: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 
-    /// Reads `WEBHOOK_PUBLIC_URL` and `WEBHOOK_ACCEPT_LEGACY_SIGNATURES`; the default scheme is
-    /// `https` inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set). The secret comes from the caller
+    /// Reads `WEBHOOK_PUBLIC_URL`, `WEBHOOK_TRUST_FORWARDED_HEADERS`,
+    /// `WEBHOOK_ACCEPT_LEGACY_SIGNATURES` and `HTTP_ADDR`. Inside Lambda
+    /// (`AWS_LAMBDA_FUNCTION_NAME` set) the public URL is required; locally it defaults to the
+    /// listener's own `http://HTTP_ADDR`, and the request's Host and forwarding headers count
+    /// only with `WEBHOOK_TRUST_FORWARDED_HEADERS=true`. The secret comes from the caller
     /// (Secrets Manager in Lambda, an environment variable locally).
     pub fn from_env(secret: SecretString) -> Result<Self, WebhookConfigError> {
         Self::from_lookup(secret, |name| std::env::var(name).ok())
@@ -118,25 +158,50 @@ impl WebhookConfig {
         let public_url = set("WEBHOOK_PUBLIC_URL")
             .map(|text| PublicUrl::parse(&text))
             .transpose()?;
+        let in_lambda = set("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let trust_forwarded = match set("WEBHOOK_TRUST_FORWARDED_HEADERS") {
+            None => false,
+            Some(value) => {
+                parse_flag(&value).ok_or(WebhookConfigError::InvalidTrustForwarded { value })?
+            }
+        };
         let accept_legacy = match set("WEBHOOK_ACCEPT_LEGACY_SIGNATURES") {
             None => false,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(WebhookConfigError::InvalidAcceptLegacy { value }),
-            },
+            Some(value) => {
+                parse_flag(&value).ok_or(WebhookConfigError::InvalidAcceptLegacy { value })?
+            }
         };
-        let default_scheme = if set("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-            Scheme::Https
-        } else {
-            Scheme::Http
+        let signed_url = match (public_url, trust_forwarded) {
+            (Some(_), true) => return Err(WebhookConfigError::PublicUrlAndForwardedHeaders),
+            (Some(public_url), false) => SignedUrlBase::Fixed(public_url),
+            (None, _) if in_lambda => return Err(WebhookConfigError::PublicUrlRequiredInLambda),
+            (None, true) => SignedUrlBase::ForwardedHeaders {
+                default_scheme: Scheme::Http,
+            },
+            (None, false) => {
+                let value = set("HTTP_ADDR").unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_owned());
+                let address: std::net::SocketAddr = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| WebhookConfigError::InvalidHttpAddr { value })?;
+                SignedUrlBase::Fixed(PublicUrl::parse(&format!("http://{address}"))?)
+            }
         };
         Ok(WebhookConfig {
-            public_url,
-            default_scheme,
+            secret,
+            signed_url,
             accept_legacy,
-            ..WebhookConfig::new(secret)
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
+    }
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no`, any case.
+fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 
@@ -154,36 +219,83 @@ mod tests {
         WebhookConfig::from_lookup(SecretString::from("s3cret"), |name| vars.get(name).cloned())
     }
 
+    fn fixed(url: &str) -> SignedUrlBase {
+        SignedUrlBase::Fixed(PublicUrl::parse(url).unwrap())
+    }
+
     #[test]
-    fn defaults_are_local_v3_only_and_one_mebibyte() {
+    fn locally_the_signed_url_is_the_listeners_own_v3_only_and_one_mebibyte() {
         let config = from(&[]).unwrap();
-        assert_eq!(config.public_url, None);
-        assert_eq!(config.default_scheme, Scheme::Http);
+        assert_eq!(config.signed_url, fixed("http://127.0.0.1:3000"));
         assert!(!config.accept_legacy);
         assert_eq!(config.max_body_bytes, 1024 * 1024);
         assert_eq!(config.secret.expose_secret(), "s3cret");
         assert!(!format!("{config:?}").contains("s3cret"));
+        let config = from(&[("HTTP_ADDR", "127.0.0.1:3100")]).unwrap();
+        assert_eq!(config.signed_url, fixed("http://127.0.0.1:3100"));
     }
 
     #[test]
-    fn reads_public_url_legacy_flag_and_lambda_scheme() {
+    fn reads_public_url_and_legacy_flag() {
         let config = from(&[
             ("WEBHOOK_PUBLIC_URL", "https://hooks.example.com/prod/"),
             ("WEBHOOK_ACCEPT_LEGACY_SIGNATURES", "TRUE"),
             ("AWS_LAMBDA_FUNCTION_NAME", "hubspot-webhook"),
         ])
         .unwrap();
-        assert_eq!(
-            config.public_url.unwrap().as_str(),
-            "https://hooks.example.com/prod"
-        );
+        assert_eq!(config.signed_url, fixed("https://hooks.example.com/prod"));
         assert!(config.accept_legacy);
-        assert_eq!(config.default_scheme, Scheme::Https);
         assert!(
             !from(&[("WEBHOOK_ACCEPT_LEGACY_SIGNATURES", "false")])
                 .unwrap()
                 .accept_legacy
         );
+    }
+
+    #[test]
+    fn lambda_refuses_to_start_without_the_public_url() {
+        for vars in [
+            &[("AWS_LAMBDA_FUNCTION_NAME", "hubspot-webhook")][..],
+            &[
+                ("AWS_LAMBDA_FUNCTION_NAME", "hubspot-webhook"),
+                ("WEBHOOK_PUBLIC_URL", "  "),
+            ],
+            &[
+                ("AWS_LAMBDA_FUNCTION_NAME", "hubspot-webhook"),
+                ("WEBHOOK_TRUST_FORWARDED_HEADERS", "true"),
+            ],
+        ] {
+            let error = from(vars).unwrap_err();
+            assert!(
+                matches!(error, WebhookConfigError::PublicUrlRequiredInLambda),
+                "{vars:?}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("WEBHOOK_PUBLIC_URL must be set in Lambda")
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_are_trusted_only_when_configured_and_never_with_a_public_url() {
+        let config = from(&[("WEBHOOK_TRUST_FORWARDED_HEADERS", "true")]).unwrap();
+        assert_eq!(
+            config.signed_url,
+            SignedUrlBase::ForwardedHeaders {
+                default_scheme: Scheme::Http
+            }
+        );
+        let config = from(&[("WEBHOOK_TRUST_FORWARDED_HEADERS", "no")]).unwrap();
+        assert_eq!(config.signed_url, fixed("http://127.0.0.1:3000"));
+        assert!(matches!(
+            from(&[
+                ("WEBHOOK_TRUST_FORWARDED_HEADERS", "true"),
+                ("WEBHOOK_PUBLIC_URL", "https://hooks.example.com"),
+            ]),
+            Err(WebhookConfigError::PublicUrlAndForwardedHeaders)
+        ));
     }
 
     #[test]
@@ -205,6 +317,14 @@ mod tests {
         assert!(matches!(
             from(&[("WEBHOOK_ACCEPT_LEGACY_SIGNATURES", "maybe")]),
             Err(WebhookConfigError::InvalidAcceptLegacy { .. })
+        ));
+        assert!(matches!(
+            from(&[("WEBHOOK_TRUST_FORWARDED_HEADERS", "sometimes")]),
+            Err(WebhookConfigError::InvalidTrustForwarded { .. })
+        ));
+        assert!(matches!(
+            from(&[("HTTP_ADDR", "localhost")]),
+            Err(WebhookConfigError::InvalidHttpAddr { .. })
         ));
     }
 }

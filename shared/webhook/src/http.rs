@@ -3,8 +3,9 @@
 //! Order, each step only after the one before passed: body size (413) → signature over the
 //! raw body (401, nothing stored) → parse (400) → store once (503/500 when the database
 //! fails, so HubSpot retries) → 200 `{"received", "stored", "duplicates"}`. Events stay
-//! RECEIVED: applying them to customers is a later step. Logs carry ids and counts, never
-//! property values.
+//! RECEIVED: applying them to customers is a later step (an event holding a NUL character is
+//! stored FAILED instead, see [`crate::store`]). Logs carry ids and counts, never property
+//! values, and database errors by SQLSTATE, never the server's message.
 
 use std::sync::Arc;
 
@@ -126,12 +127,7 @@ async fn receive_delivery(State(state): State<WebhookState>, request: Request) -
         .extensions
         .get::<OriginalUri>()
         .map_or(&parts.uri, |original| &original.0);
-    let url = match signed_url(
-        state.config.public_url.as_ref(),
-        state.config.default_scheme,
-        &parts.headers,
-        uri,
-    ) {
+    let url = match signed_url(&state.config.signed_url, &parts.headers, uri) {
         Ok(url) => url,
         Err(error) => {
             tracing::warn!(%error, "webhook rejected");

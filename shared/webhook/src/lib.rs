@@ -4,7 +4,7 @@
 //! stored; events are stored with status RECEIVED under their full dedupe key, and
 //! [`process`] applies them afterwards.
 //!
-//! - [`config`]: the secret, public URL, default scheme, legacy switch, body limit.
+//! - [`config`]: the secret, the signed URL's base, legacy switch, body limit.
 //! - [`signed_url`]: rebuilding the URL HubSpot signed.
 //! - [`verify`]: which signature header to check, and with which recipe.
 //! - [`store`]: one `INSERT ... SELECT FROM unnest ... ON CONFLICT DO NOTHING` per delivery.
@@ -18,7 +18,7 @@ pub mod signed_url;
 pub mod store;
 pub mod verify;
 
-pub use config::{PublicUrl, Scheme, WebhookConfig, WebhookConfigError};
+pub use config::{PublicUrl, Scheme, SignedUrlBase, WebhookConfig, WebhookConfigError};
 pub use http::{COMPANY_WEBHOOK_PATH, DeliveryReceipt, WEBHOOK_PATH, WebhookState, router};
 pub use process::{
     InboundProcessor, InboundReport, ProcessError, run_inbound_loop, run_inbound_loop_with_kick,

@@ -57,6 +57,7 @@ use tokio::sync::Notify;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer};
+use warp_domain::storable::into_storable;
 use warp_domain::sync::{
     EventKind, FieldMap, FieldMapping, WarpField, WebhookEvent, canonical_opt,
 };
@@ -120,6 +121,9 @@ pub struct InboundReport {
     pub conflicts: u64,
     /// HubSpot values refused because they are not valid WARP values (pushed back).
     pub invalid_values: u64,
+    /// HubSpot values refused because they hold a NUL character, which cannot be stored (not
+    /// pushed back: a person corrects them in HubSpot).
+    pub unstorable: u64,
     pub linked: u64,
     pub unlinked: u64,
 }
@@ -137,6 +141,7 @@ impl InboundReport {
         self.stale += other.stale;
         self.conflicts += other.conflicts;
         self.invalid_values += other.invalid_values;
+        self.unstorable += other.unstorable;
         self.linked += other.linked;
         self.unlinked += other.unlinked;
     }
@@ -266,7 +271,8 @@ impl Marks {
     fn push(&mut self, id: i64, status: EventStatus, note: Option<String>) {
         self.ids.push(id);
         self.statuses.push(status.as_str());
-        self.notes.push(note);
+        // A reason may quote HubSpot's error message.
+        self.notes.push(note.map(into_storable));
     }
 
     async fn write(&self, tx: &Tx<'_>) -> Result<(), tokio_postgres::Error> {

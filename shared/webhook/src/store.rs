@@ -2,9 +2,19 @@
 //! the table's full UNIQUE key (portal, eventId, type, object, occurredAt, property): eventId
 //! alone is not unique. One statement per delivery (arrays through `unnest`), so the answer
 //! stays fast, and `query_typed` (an unnamed statement) so nothing pins an RDS Proxy connection.
+//!
+//! An event holding a NUL character (U+0000), which PostgreSQL stores neither in `text` nor in
+//! `jsonb`, would fail the statement and lose the whole delivery, at every redelivery. Such an
+//! event is stored all the same, with U+FFFD in place of each NUL (`warp_domain::storable`),
+//! and marked FAILED at once with the reason (which member held the NUL, never the value): it
+//! is not the event HubSpot sent, so it must not be applied. The delivery's other events are
+//! stored RECEIVED as usual.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 use tokio_postgres::types::Type;
+use warp_domain::storable::{into_storable, json_has_nul, nul_reason, storable, storable_json};
 use warp_domain::sync::WebhookEvent;
 use warp_store::{Database, DatabaseError};
 
@@ -20,7 +30,8 @@ pub struct StoreOutcome {
 pub enum StoreEventsError {
     #[error(transparent)]
     Database(#[from] DatabaseError),
-    #[error("storing webhook events failed")]
+    /// Displayed by SQLSTATE and names only: the server's message could quote a value.
+    #[error("storing webhook events failed: {}", warp_store::error::describe_postgres_error(.0))]
     Postgres(#[from] tokio_postgres::Error),
 }
 
@@ -37,14 +48,17 @@ impl StoreEventsError {
 const INSERT_EVENTS: &str = "\
 INSERT INTO hubspot_webhook_events
     (portal_id, event_id, subscription_type, object_id, occurred_at_ms, property_name,
-     change_source, attempt_number, raw)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[], $8::integer[], $9::jsonb[])
+     change_source, attempt_number, raw, status, error, processed_at)
+SELECT p, e, t, o, a, n, c, m, r, s, x, CASE WHEN s = 'RECEIVED' THEN NULL ELSE now() END
+  FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+              $6::text[], $7::text[], $8::integer[], $9::jsonb[], $10::text[], $11::text[])
+       AS u(p, e, t, o, a, n, c, m, r, s, x)
 ON CONFLICT (portal_id, event_id, subscription_type, object_id, occurred_at_ms, property_name)
     DO NOTHING
 RETURNING id";
 
-/// Inserts every event not stored yet, with its raw JSON as received, in one statement.
+/// Inserts every event not stored yet, with its raw JSON as received (but for NULs, see the
+/// module doc), in one statement.
 pub async fn store_events(
     database: &Database,
     events: &[(WebhookEvent, Value)],
@@ -61,18 +75,40 @@ pub async fn store_events(
     let mut change_sources = Vec::with_capacity(events.len());
     let mut attempt_numbers = Vec::with_capacity(events.len());
     let mut raws = Vec::with_capacity(events.len());
+    let mut statuses = Vec::with_capacity(events.len());
+    let mut errors = Vec::with_capacity(events.len());
+    let mut refused = 0;
     for (event, raw) in events {
         let key = event.dedupe_key();
         portal_ids.push(key.portal_id);
         event_ids.push(key.event_id);
-        subscription_types.push(key.subscription_type);
+        subscription_types.push(into_storable(key.subscription_type));
         object_ids.push(key.object_id);
         occurred_at_ms.push(key.occurred_at_ms);
-        property_names.push(key.property_name);
-        change_sources.push(event.change_source.as_deref());
+        property_names.push(into_storable(key.property_name));
+        change_sources.push(event.change_source.as_deref().map(storable));
         attempt_numbers.push(event.attempt_number);
-        raws.push(raw);
+        if json_has_nul(raw) {
+            let mut replaced = raw.clone();
+            let holding_nul = storable_json(&mut replaced);
+            refused += 1;
+            statuses.push("FAILED");
+            errors.push(Some(nul_reason(&holding_nul.join(", "))));
+            raws.push(Cow::Owned(replaced));
+        } else {
+            statuses.push("RECEIVED");
+            errors.push(None);
+            raws.push(Cow::Borrowed(raw));
+        }
     }
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            reason = "a NUL character (U+0000)",
+            "webhook events stored as FAILED: they cannot be stored as received"
+        );
+    }
+    let raws: Vec<&Value> = raws.iter().map(Cow::as_ref).collect();
     let client = database.client().await?;
     let inserted = client
         .query_typed(
@@ -87,6 +123,8 @@ pub async fn store_events(
                 (&change_sources, Type::TEXT_ARRAY),
                 (&attempt_numbers, Type::INT4_ARRAY),
                 (&raws, Type::JSONB_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+                (&errors, Type::TEXT_ARRAY),
             ],
         )
         .await?;

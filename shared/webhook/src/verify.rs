@@ -137,7 +137,10 @@ mod tests {
     fn config(accept_legacy: bool) -> WebhookConfig {
         WebhookConfig {
             accept_legacy,
-            ..WebhookConfig::new(SecretString::from(SECRET))
+            ..WebhookConfig::new(
+                SecretString::from(SECRET),
+                crate::config::PublicUrl::parse("https://www.example.com").unwrap(),
+            )
         }
     }
 

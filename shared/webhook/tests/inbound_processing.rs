@@ -19,7 +19,9 @@ use warp_hubspot::{
 };
 use warp_store::field_state::{self, Side, hubspot_known_values};
 use warp_store::{Created, CustomerStore, Database, Update};
-use warp_webhook::{InboundProcessor, InboundReport, WebhookConfig, WebhookState, router, sign_v3};
+use warp_webhook::{
+    InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router, sign_v3,
+};
 
 const SECRET: &str = "test-webhook-secret";
 const APP_TOKEN: &str = "sandbox-app-token";
@@ -67,8 +69,14 @@ async fn world_with_kick(kick: Option<Arc<tokio::sync::Notify>>) -> World {
 /// `inline`: the receiver applies what it stored before answering, as the Lambda does.
 async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> World {
     let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    // The sandbox signs the URL it calls: the receiver's own.
     let mut state = WebhookState::new(
-        WebhookConfig::new(SecretString::from(SECRET)),
+        WebhookConfig::new(
+            SecretString::from(SECRET),
+            PublicUrl::parse(&receiver).unwrap(),
+        ),
         database.clone(),
     );
     if let Some(kick) = kick {
@@ -84,8 +92,6 @@ async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> Wor
         state = state.with_inline_processing(Arc::new(processor), Duration::from_secs(2));
     }
     let app = router(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let sandbox = hubspot_sandbox::spawn(
         SandboxConfig {
@@ -1200,4 +1206,192 @@ async fn a_deadlock_victim_among_batched_property_changes_leaves_them_for_the_ne
         let after = world.customers.get(customer).await.unwrap();
         assert_eq!(after.company_name.as_str(), name);
     }
+}
+
+/// Every text column a HubSpot value or message can reach, with how many rows hold a NUL
+/// (always 0: Postgres refuses it, so a NUL would have failed the statement) and how many
+/// hold the U+FFFD that replaces it.
+async fn replacement_characters(database: &Database) -> i64 {
+    let client = database.client().await.unwrap();
+    client
+        .query_one(
+            "SELECT (SELECT count(*) FROM hubspot_webhook_events WHERE raw::text LIKE '%' || U&'\\FFFD' || '%') \
+                  + (SELECT count(*) FROM hubspot_field_state WHERE hubspot_value LIKE '%' || U&'\\FFFD' || '%') \
+                  + (SELECT count(*) FROM sync_conflicts WHERE hubspot_value LIKE '%' || U&'\\FFFD' || '%')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Issue 17: a HubSpot value with a NUL character (U+0000), which Postgres can store neither in
+/// `text` nor in `jsonb`. Edited in the HubSpot UI together with another property, it comes as
+/// one signed delivery of two events: the delivery is answered 200 and stored, the NUL event
+/// alone fails with a reason (its raw JSON kept with U+FFFD in place of the NUL), and the other
+/// event is applied.
+#[tokio::test]
+async fn a_nul_character_in_a_hubspot_value_fails_its_event_alone_and_the_delivery_is_applied() {
+    // Everything our crates log meanwhile (the receiver, the store, the processor run on this
+    // test's thread), to check that the value never reaches a log line.
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_env_filter("trace,hubspot_sandbox=off")
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Nul Co").await;
+    // More than a second after WARP set the name: LATEST_WINS would apply a valid new name.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = world.event_count().await;
+
+    world
+        .user_patch(
+            &company_id,
+            json!({"name": "Quillnul\u{0}Marmalade", "warp_credit_limit": "3000"}),
+        )
+        .await;
+    let report = world.settle().await;
+    let stats = world.sandbox.stats();
+    assert_eq!(
+        stats.webhook_requests_failed, 0,
+        "every delivery answered 200: {stats:?}"
+    );
+    assert_eq!(
+        world.event_count().await,
+        before + 2,
+        "both events stored: {report:?}"
+    );
+    assert_eq!(report.applied, 1, "{report:?}");
+
+    let client = world.database.client().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT property_name, status, error, raw FROM hubspot_webhook_events \
+             ORDER BY id DESC LIMIT 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    let by_property: BTreeMap<String, (String, Option<String>, Value)> = rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+        .collect();
+    let (status, error, raw) = &by_property["name"];
+    assert_eq!(status, "FAILED");
+    assert_eq!(
+        error.as_deref(),
+        Some("propertyValue contains a NUL character (U+0000), which cannot be stored")
+    );
+    assert_eq!(
+        raw["propertyValue"], "Quillnul\u{FFFD}Marmalade",
+        "kept, NUL replaced"
+    );
+    assert_eq!(by_property["warp_credit_limit"].0, "PROCESSED");
+
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(
+        after.company_name.as_str(),
+        "Nul Co",
+        "the bad name is not applied"
+    );
+    assert_eq!(
+        after.credit_limit.to_string(),
+        "3000.00",
+        "the other event is"
+    );
+    // Nothing is pushed over HubSpot's name: a person corrects it there.
+    let diff = world.outbound_diff(&after).await;
+    assert!(diff.is_empty(), "{diff:?}");
+    assert_eq!(replacement_characters(&world.database).await, 1);
+    let logged = logs.text();
+    assert!(
+        logged.contains("webhook events stored as FAILED"),
+        "{logged}"
+    );
+    for value in ["Quillnul", "Marmalade"] {
+        assert!(!logged.contains(value), "a value reached the log: {value}");
+    }
+}
+
+/// Collects what a test logs.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The same NUL met where processing reads the company from HubSpot (a creation carrying our
+/// BAN): the link is made and the other properties are decided; only the NUL field fails, with
+/// a sync-log row that names the field and the reason, never the value.
+#[tokio::test]
+async fn a_company_created_with_a_nul_in_its_name_is_linked_and_its_other_values_applied() {
+    let world = world().await;
+    let new = NewCustomer::new(
+        CompanyName::parse("Created Co").unwrap(),
+        CustomerType::Postpaid,
+    );
+    let Created::New(written, _) = world.customers.create(&new, None).await.unwrap() else {
+        panic!("not created");
+    };
+    let customer = written.value;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let created: Value = world
+        .http
+        .post(format!("{}{COMPANIES}", world.sandbox.base_url()))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!({"properties": {
+            "name": "Nul\u{0}Holdings",
+            "warp_ban": customer.ban.as_str(),
+            "warp_credit_limit": "4000",
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let company_id = created["id"].as_str().unwrap().to_owned();
+    let report = world.settle().await;
+    assert_eq!(world.sandbox.stats().webhook_requests_failed, 0);
+    assert_eq!(report.linked, 1, "{report:?}");
+
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(
+        after.external_ids.hubspot_company_id.as_deref(),
+        Some(company_id.as_str())
+    );
+    assert_eq!(after.company_name.as_str(), "Created Co");
+    assert_eq!(after.credit_limit.to_string(), "4000.00");
+    let log = world.log(customer.id, "company_name").await;
+    let (status, error) = log.last().expect("a sync-log row for the name");
+    assert_eq!(status, "FAILED");
+    assert_eq!(
+        error.as_deref(),
+        Some("HubSpot's company_name contains a NUL character (U+0000), which cannot be stored")
+    );
 }

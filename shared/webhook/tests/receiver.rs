@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use warp_store::Database;
-use warp_webhook::{WebhookConfig, WebhookState, router, sign_v3};
+use warp_webhook::{PublicUrl, WebhookConfig, WebhookState, router, sign_v3};
 
 const SECRET: &str = "test-webhook-secret";
 const USER_TOKEN: &str = "sandbox-user-token";
@@ -31,18 +31,30 @@ struct Receiver {
 }
 
 async fn start_receiver(accept_legacy: bool) -> Receiver {
+    let legacy = accept_legacy.to_string();
+    start_receiver_with(&[("WEBHOOK_ACCEPT_LEGACY_SIGNATURES", legacy.as_str())]).await
+}
+
+/// A receiver configured as `warp dev` configures it from these environment variables, with
+/// `HTTP_ADDR` the loopback port it listens on.
+async fn start_receiver_with(vars: &[(&str, &str)]) -> Receiver {
     let database = Database::fresh_for_test(&server_url()).await.unwrap();
-    let config = WebhookConfig {
-        accept_legacy,
-        ..WebhookConfig::new(SecretString::from(SECRET))
-    };
-    let app = router(WebhookState::new(config, database.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap().to_string();
+    let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| {
+        if name == "HTTP_ADDR" {
+            return Some(address.clone());
+        }
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    })
+    .unwrap();
+    let app = router(WebhookState::new(config, database.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Receiver {
         database,
-        base,
+        base: format!("http://{address}"),
         http: reqwest::Client::new(),
     }
 }
@@ -332,10 +344,15 @@ async fn deliveries_that_fail_a_check_store_nothing_and_valid_ones_count_duplica
         assert_eq!(receiver.count().await, 0, "{what} stored something");
     }
 
-    // Signed for https but sent without X-Forwarded-Proto: the URL does not match.
+    // Signed for https: the URL does not match, whatever X-Forwarded-Proto says (the receiver
+    // trusts no forwarding header unless configured to).
     let https_url = url.replacen("http://", "https://", 1);
     let https_signed = sign_v3(SECRET, "POST", &https_url, &body, now_ms());
     let (status, ..) = receiver.post(path, body.clone(), &https_signed).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let mut with_proto = https_signed.to_vec();
+    with_proto.push(("x-forwarded-proto", "https".to_owned()));
+    let (status, ..) = receiver.post(path, body.clone(), &with_proto).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(receiver.count().await, 0);
 
@@ -357,10 +374,8 @@ async fn deliveries_that_fail_a_check_store_nothing_and_valid_ones_count_duplica
     }
     assert_eq!(receiver.count().await, 0);
 
-    // The signed https URL is accepted once the proxy says https.
-    let mut with_proto = https_signed.to_vec();
-    with_proto.push(("x-forwarded-proto", "https".to_owned()));
-    let (status, _, receipt) = receiver.post(path, body.clone(), &with_proto).await;
+    // Signed for the receiver's own URL: stored.
+    let (status, _, receipt) = receiver.post_signed(path, body.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         receipt,
@@ -483,7 +498,10 @@ async fn streamed_oversized_body_is_413_and_a_nested_router_verifies_the_origina
     use tower::ServiceExt as _;
     let database = Database::fresh_for_test(&server_url()).await.unwrap();
     let state = WebhookState::new(
-        WebhookConfig::new(SecretString::from(SECRET)),
+        WebhookConfig::new(
+            SecretString::from(SECRET),
+            PublicUrl::parse("http://h.test").unwrap(),
+        ),
         database.clone(),
     );
     let request = axum::http::Request::post("/webhooks/hubspot")
@@ -521,4 +539,68 @@ async fn streamed_oversized_body_is_413_and_a_nested_router_verifies_the_origina
         .unwrap()[0]
         .get(0);
     assert_eq!(count, 1);
+}
+
+/// Issue 17: the signed URL must be the deployment's own. A body signed for
+/// `https://evil.example/webhooks/hubspot` and sent with that Host (and the forwarding headers
+/// a proxy would add) is refused, and nothing is stored: without configuration the receiver
+/// trusts none of those headers and checks the signature against its own listener's URL.
+#[tokio::test]
+async fn a_delivery_signed_for_another_host_is_refused_whatever_the_host_headers_say() {
+    let receiver = start_receiver_with(&[]).await;
+    let path = "/webhooks/hubspot";
+    let body = body_of(&[event(1, 10, None)]);
+    let evil = format!("https://evil.example{path}");
+    let probes: [&[(&str, &str)]; 3] = [
+        &[("host", "evil.example"), ("x-forwarded-proto", "https")],
+        &[
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+        ],
+        &[
+            ("host", "evil.example:443"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+        ],
+    ];
+    for probe in probes {
+        let mut headers = sign_v3(SECRET, "POST", &evil, &body, now_ms()).to_vec();
+        headers.extend(
+            probe
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
+        let (status, content_type, _) = receiver.post(path, body.clone(), &headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{probe:?}");
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(receiver.count().await, 0, "{probe:?} stored something");
+    }
+
+    // The normal delivery, signed for the receiver's own URL, is stored.
+    let (status, _, receipt) = receiver.post_signed(path, body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receipt["stored"], 1);
+}
+
+/// Behind a proxy that sets the forwarding headers itself, `WEBHOOK_TRUST_FORWARDED_HEADERS`
+/// makes the receiver rebuild the URL from them: a delivery signed for the proxy's public
+/// https URL verifies, and one signed for the bare listener no longer does.
+#[tokio::test]
+async fn forwarded_headers_count_only_when_the_proxy_is_trusted() {
+    let receiver = start_receiver_with(&[("WEBHOOK_TRUST_FORWARDED_HEADERS", "true")]).await;
+    let path = "/webhooks/hubspot";
+    let body = body_of(&[event(1, 10, None)]);
+    let public = format!("https://hooks.example.com{path}");
+    let mut headers = sign_v3(SECRET, "POST", &public, &body, now_ms()).to_vec();
+    headers.push(("x-forwarded-host", "hooks.example.com".to_owned()));
+    headers.push(("x-forwarded-proto", "https".to_owned()));
+    let (status, _, receipt) = receiver.post(path, body.clone(), &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receipt["stored"], 1);
+
+    // Without the proxy's headers the URL is rebuilt from Host alone: the https signature
+    // made for the public URL does not verify.
+    let bare = sign_v3(SECRET, "POST", &public, &body, now_ms());
+    let (status, ..) = receiver.post(path, body, &bare).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

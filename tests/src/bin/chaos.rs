@@ -1016,6 +1016,9 @@ async fn reconcile(run: &Run, dry_run: bool) -> anyhow::Result<Value> {
         match state["status"].as_str() {
             Some("succeeded") => return Ok(state),
             Some("failed") => bail!("reconciliation {id} failed: {state}"),
+            Some("completed_with_errors") => {
+                bail!("reconciliation {id} completed with errors: {state}")
+            }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }

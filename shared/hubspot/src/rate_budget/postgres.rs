@@ -10,6 +10,7 @@ use crate::config::RateLimitSettings;
 use deadpool_postgres::Pool;
 use std::time::Duration;
 use tokio_postgres::types::Type;
+use warp_domain::storable::storable;
 
 /// Creates the bucket's row, full, unless it exists.
 const CREATE_BUCKET: &str = "\
@@ -170,7 +171,8 @@ impl PostgresRateBudget {
                 .or(observation.interval)
                 .unwrap_or(shape.interval);
             let seconds = block.as_secs_f64();
-            let policy = observation.policy_name.as_deref();
+            // HubSpot's text: stored with any NUL replaced, as every outside text.
+            let policy = observation.policy_name.as_deref().map(storable);
             let (capacity, interval_ms) = row_limits(&shape);
             self.client()
                 .await?
@@ -191,7 +193,7 @@ impl PostgresRateBudget {
                 portal_id = self.portal_id,
                 bucket = name,
                 block_ms = block.as_millis() as u64,
-                policy,
+                policy = policy.as_deref(),
                 "HubSpot rate limited us; bucket blocked"
             );
             return Ok(());

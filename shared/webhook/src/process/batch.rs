@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use warp_domain::customer::Customer;
+use warp_domain::storable::{has_nul, nul_reason};
 use warp_domain::sync::{
     FieldMapping, FieldState, InboundChange, InboundDecision, WarpField, canonical_opt,
     customer_field_values, decide_inbound,
@@ -105,7 +106,8 @@ impl DecisionBatch {
     /// the domain rules say (see `warp_domain::sync`): Apply writes the customer and both sides
     /// of the state; an invalid value, Override and Echo record HubSpot's known value (the
     /// first two also queue a push-back); Conflict keeps both values for a person; Stale is
-    /// logged.
+    /// logged. A value with a NUL character that would be applied or kept in a conflict fails
+    /// alone, recording nothing but its sync-log row.
     pub fn decide_field(
         &mut self,
         customer_id: Uuid,
@@ -153,7 +155,26 @@ impl DecisionBatch {
             error,
         };
         let mut tally = InboundReport::default();
-        match decide_inbound(mapping, &change, &state) {
+        let decision = decide_inbound(mapping, &change, &state);
+        // A value Postgres cannot store (a NUL) is neither applied nor kept in a conflict: the
+        // stored text would not be HubSpot's value. WARP's value stands and nothing is pushed
+        // over HubSpot's, so a person corrects it there (the reconciliation reports it until
+        // then). Where WARP's value wins anyway, the rules below go on as for any value.
+        if matches!(
+            decision,
+            InboundDecision::Apply { .. } | InboundDecision::Conflict { .. }
+        ) && value.is_some_and(has_nul)
+        {
+            let reason = nul_reason(&format!("HubSpot's {}", field.as_str()));
+            tracing::warn!(%customer_id, field = field.as_str(), "HubSpot value with a NUL character not applied");
+            self.logs.push((
+                entry(InboundLogStatus::Failed, Some(reason.clone())),
+                LogLink::None,
+            ));
+            tally.unstorable = 1;
+            return outcome(EventStatus::Failed, Some(&reason), tally);
+        }
+        match decision {
             InboundDecision::Apply { value } => {
                 match inbound::customer_with_field(customer, field, value.as_deref()) {
                     Ok(updated) => {

@@ -1,0 +1,68 @@
+//! What a Postgres error may say once it is a `StoreError` (logged, stored as an event's or a
+//! run's error, sometimes answered): the SQLSTATE and the names of the constraint, table and
+//! column, never a value the server's message or detail quoted.
+
+use warp_store::{Database, StoreError};
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[tokio::test]
+async fn database_errors_name_their_sqlstate_and_objects_but_never_a_value() {
+    let db = Database::fresh_for_test(&server_url()).await.unwrap();
+    let client = db.client().await.unwrap();
+    let error_of = |result: Result<u64, tokio_postgres::Error>| -> String {
+        StoreError::from(result.unwrap_err()).to_string()
+    };
+
+    // A raised exception may format anything, a value included.
+    let raised = error_of(
+        client
+            .execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'refused %', 'Secret Customer Name'; END $$",
+                &[],
+            )
+            .await,
+    );
+    assert!(raised.contains("SQLSTATE P0001"), "{raised}");
+    assert!(!raised.contains("Secret"), "{raised}");
+
+    // A check constraint: its detail quotes the whole failing row.
+    let checked = error_of(
+        client
+            .execute(
+                "INSERT INTO customers (id, ban, company_name, customer_type, credit_limit) \
+                 VALUES (gen_random_uuid(), 'ZT-000000001', 'Secret Customer Name', 'PREPAID', -5)",
+                &[],
+            )
+            .await,
+    );
+    assert!(
+        checked.contains("SQLSTATE 23514")
+            && checked.contains("customers_credit_limit_check")
+            && checked.contains("table customers"),
+        "{checked}"
+    );
+    assert!(!checked.contains("Secret"), "{checked}");
+
+    // A value Postgres cannot take (class 22) says only its SQLSTATE.
+    let nul = StoreError::from(
+        client
+            .query_one("SELECT $1::text", &[&"Secret\u{0}Name"])
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(nul, StoreError::InvalidValue(ref code) if code == "22021"),
+        "{nul}"
+    );
+
+    // Errors whose messages name only objects keep them: they say what is wrong.
+    let missing = error_of(client.execute("SELECT * FROM no_such_table", &[]).await);
+    assert!(
+        missing.contains("SQLSTATE 42P01") && missing.contains("no_such_table"),
+        "{missing}"
+    );
+}
