@@ -227,6 +227,9 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
 fn parse_problem_detail(error: &WebhookParseError) -> String {
     match error {
         WebhookParseError::InvalidJson(_) => "the body is not valid JSON".to_owned(),
+        WebhookParseError::DuplicateKey { path } => {
+            format!("the key '{path}' appears more than once")
+        }
         WebhookParseError::NotAnArray => "the body is not a JSON array of events".to_owned(),
         WebhookParseError::TooManyEvents { count } => {
             format!("the body has {count} events, more than a delivery may carry")

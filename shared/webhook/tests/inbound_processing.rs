@@ -1395,3 +1395,50 @@ async fn a_company_created_with_a_nul_in_its_name_is_linked_and_its_other_values
         Some("HubSpot's company_name contains a NUL character (U+0000), which cannot be stored")
     );
 }
+
+/// HubSpot reads of companies the sandbox answered: one per id, or one per batch of ids.
+fn company_reads(stats: &hubspot_sandbox::Stats) -> u64 {
+    stats
+        .requests_by_route
+        .iter()
+        .filter(|(route, _)| {
+            route.ends_with("/batch/read")
+                || (route.starts_with("GET ") && route.contains("/objects/companies/{"))
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_flood_of_creations_of_unknown_companies_is_read_in_batches() {
+    let world = world().await;
+    let (customer, company) = world.linked_customer("Behind The Flood").await;
+    let reads_before = company_reads(&world.sandbox.stats());
+    let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() + 5_000).unwrap();
+    let mut events: Vec<Value> = (0..250)
+        .map(|i| creation_event(8_000 + i, &(900_000_000 + i).to_string(), at))
+        .collect();
+    // A property change delivered after the flood.
+    events.push(name_event(8_999, &company, "After The Flood", at, "CRM_UI"));
+    world.deliver(&events).await;
+    let report = world.processor.process_pending(500).await.unwrap();
+    assert_eq!(report.claimed, 251, "{report:?}");
+    assert_eq!(report.retry_later, 0, "{report:?}");
+    assert_eq!(report.skipped, 250, "{report:?}");
+    assert_eq!(report.applied, 1, "{report:?}");
+    let reads = company_reads(&world.sandbox.stats()) - reads_before;
+    assert!(
+        (1..=3).contains(&reads),
+        "250 creations cost {reads} HubSpot reads"
+    );
+    assert_eq!(
+        world
+            .customers
+            .get(customer.id)
+            .await
+            .unwrap()
+            .company_name
+            .as_str(),
+        "After The Flood"
+    );
+}

@@ -121,6 +121,9 @@ impl WebhookEvent {
 pub enum WebhookParseError {
     #[error("webhook body is not valid JSON")]
     InvalidJson(#[source] serde_json::Error),
+    /// An object names a key twice: which one a reader takes would be a guess.
+    #[error("webhook body repeats the key '{path}'")]
+    DuplicateKey { path: String },
     #[error("webhook body is not a JSON array")]
     NotAnArray,
     #[error("webhook body has {count} events, more than {MAX_EVENTS_PER_BATCH}")]
@@ -146,8 +149,12 @@ pub fn parse_webhook_batch(body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookPars
 pub fn parse_webhook_batch_with_raw(
     body: &[u8],
 ) -> Result<Vec<(WebhookEvent, serde_json::Value)>, WebhookParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(WebhookParseError::InvalidJson)?;
+    let value = crate::strict_json::parse_strict(body).map_err(|error| match error {
+        crate::strict_json::StrictJsonError::DuplicateKey { path } => {
+            WebhookParseError::DuplicateKey { path }
+        }
+        crate::strict_json::StrictJsonError::Syntax(error) => WebhookParseError::InvalidJson(error),
+    })?;
     let serde_json::Value::Array(items) = value else {
         return Err(WebhookParseError::NotAnArray);
     };
@@ -294,6 +301,16 @@ mod tests {
     use super::*;
 
     const FACTS_V1_BODY: &str = r#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
+
+    #[test]
+    fn an_event_repeating_a_key_refuses_the_delivery_naming_the_key() {
+        let body = br#"[{"eventId":1,"portalId":1,"occurredAt":5,"subscriptionType":"company.propertyChange",
+            "objectId":42,"propertyName":"name","propertyValue":"a","propertyValue":"b"}]"#;
+        match parse_webhook_batch(body) {
+            Err(WebhookParseError::DuplicateKey { path }) => assert_eq!(path, "[0].propertyValue"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn parses_the_documented_example() {
