@@ -1,5 +1,5 @@
 //! Contract: the JSON bodies the client puts on the wire validate against the request schemas
-//! of HubSpot's published OpenAPI specs (read at test time from shared/hubspot/specs). A local
+//! of HubSpot's published OpenAPI specs (read at test time from vendor/hubspot-specs). A local
 //! server captures what the client really sends; a small validator walks the schema.
 
 mod common;
@@ -20,7 +20,7 @@ use warp_hubspot::{
 type Captured = Arc<Mutex<Vec<(Method, String, Value)>>>;
 
 fn specs_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/hubspot/specs")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vendor/hubspot-specs")
 }
 
 fn load_spec(file: &str) -> Value {

@@ -126,7 +126,7 @@ pub async fn create_warp_properties(api: &Api) {
 
 pub fn spec(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/hubspot/specs")
+        .join("../../vendor/hubspot-specs")
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("cannot read spec {}: {error}", path.display()));
