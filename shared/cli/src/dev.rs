@@ -99,16 +99,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     println!("  token        make token ROLE=viewer|editor|admin");
     println!("  stop         Ctrl-C");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move {
-                let _ = tokio::signal::ctrl_c().await;
-                shutdown.trigger();
-            }
-        })
-        .await
-        .context("serving HTTP")?;
+    let limits = warp_http_server::ServerLimits {
+        header_read_timeout: config.http_server.header_read_timeout,
+        request_timeout: config.http_server.request_timeout,
+        idle_timeout: config.http_server.idle_timeout,
+        max_connections: config.http_server.max_connections,
+    };
+    warp_http_server::raise_open_files_limit();
+    warp_http_server::serve(listener, app, limits, {
+        let shutdown = shutdown.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.trigger();
+        }
+    })
+    .await
+    .context("serving HTTP")?;
     drop(sandbox);
     Ok(())
 }

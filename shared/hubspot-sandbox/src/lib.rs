@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use warp_http_server::ServerLimits;
 
 pub use config::{Faults, SandboxConfig, SandboxConfigError};
 pub use http::router;
@@ -55,11 +56,10 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
     let app = router(Arc::clone(&state));
     let mut stopped = state.shutdown.subscribe();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stopped| *stopped).await;
-            })
-            .await
+        warp_http_server::serve(listener, app, ServerLimits::default(), async move {
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        })
+        .await
     });
     let dispatcher = tokio::spawn(webhooks::run_dispatcher(Arc::clone(&state)));
     Ok(SandboxHandle {

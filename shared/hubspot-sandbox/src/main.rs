@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    warp_http_server::raise_open_files_limit();
     let handle = match spawn(config, addr).await {
         Ok(handle) => handle,
         Err(error) => {

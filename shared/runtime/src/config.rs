@@ -48,6 +48,15 @@ pub struct JwtSettings {
     pub max_lifetime: Duration,
 }
 
+/// Limits of the local HTTP server, as production HTTP servers have them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpServerSettings {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct HubSpotSettings {
     /// None: use the built-in sandbox (local mode).
@@ -111,6 +120,8 @@ pub struct OutboundSettings {
 pub struct Config {
     pub mode: RunMode,
     pub http_addr: SocketAddr,
+    /// The local HTTP server's limits (`warp dev`; Lambda has its own front end).
+    pub http_server: HttpServerSettings,
     pub database: DatabaseSettings,
     pub jwt: JwtSettings,
     pub hubspot: HubSpotSettings,
@@ -252,6 +263,20 @@ impl Config {
             reconcile,
             outbound,
             http_addr: parse(&get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
+            http_server: HttpServerSettings {
+                header_read_timeout: Duration::from_millis(parse(
+                    &get,
+                    "HTTP_HEADER_TIMEOUT_MS",
+                    10_000,
+                )?),
+                request_timeout: Duration::from_millis(parse(
+                    &get,
+                    "HTTP_REQUEST_TIMEOUT_MS",
+                    30_000,
+                )?),
+                idle_timeout: Duration::from_millis(parse(&get, "HTTP_IDLE_TIMEOUT_MS", 60_000)?),
+                max_connections: parse(&get, "HTTP_MAX_CONNECTIONS", 1024)?,
+            },
             database,
             jwt,
             hubspot,
