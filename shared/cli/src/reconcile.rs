@@ -65,7 +65,18 @@ pub async fn reconcile(config: Config, dry_run: bool) -> anyhow::Result<()> {
     };
     bar.finish_and_clear();
     match (&finished.report, &finished.error) {
-        (Some(report), _) => print_report(finished.id, report, pushed),
+        (Some(report), _) => {
+            print_report(finished.id, report, pushed);
+            // The run got to the end but could not repair everything: a script running
+            // `make reconcile` must see it, as the API's `completed_with_errors` says.
+            if report.errors > 0 {
+                anyhow::bail!(
+                    "reconciliation {} completed with {} error(s)",
+                    finished.id,
+                    report.errors
+                );
+            }
+        }
         (None, Some(error)) => anyhow::bail!("reconciliation {} failed: {error}", finished.id),
         (None, None) => anyhow::bail!("reconciliation {} left no report", finished.id),
     }
