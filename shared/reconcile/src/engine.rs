@@ -46,6 +46,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -59,7 +60,7 @@ use warp_hubspot::{
     Company, HubSpotClient, HubSpotError, ListOptions, ReadOptions, WARP_BAN_PROPERTY,
 };
 use warp_store::field_state;
-use warp_store::inbound::{self, HubSpotObservation, OutboundRequest};
+use warp_store::inbound::{self, HubSpotObservation};
 use warp_store::outbox::{self, OutboxPublisher};
 use warp_store::reconciliation_runs::{self as runs, CustomerLink};
 use warp_store::{Database, StoreError};
@@ -540,7 +541,7 @@ impl Reconciler {
                 queued = inbound::enqueue_outbound_many(
                     connection,
                     self.portal_id,
-                    OutboundRequest::Resync,
+                    OutboxOperation::Resync,
                     &resync,
                 )
                 .await?;
@@ -941,7 +942,7 @@ impl Reconciler {
         let queued = inbound::enqueue_outbound_many(
             connection,
             self.portal_id,
-            OutboundRequest::PushBack,
+            OutboxOperation::PushBack,
             &pushes,
         )
         .await?;

@@ -6,6 +6,7 @@
 //! must change, in one transaction with marking the conflict RESOLVED, so a conflict is
 //! resolved at most once.
 
+use crate::outbox::OutboxOperation;
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row};
@@ -16,7 +17,7 @@ use warp_domain::sync::{WarpField, canonical_opt, customer_field_values};
 
 use crate::customers::{decode_cursor, encode_cursor};
 use crate::field_state::{self, Side};
-use crate::inbound::{self, OutboundRequest, WriteFieldError};
+use crate::inbound::{self, WriteFieldError};
 use crate::{Database, StoreError};
 
 const COLUMNS: &str = "id, portal_id, customer_id, field, warp_value, hubspot_value, warp_changed_at, \
@@ -335,9 +336,9 @@ pub async fn resolve(
         None
     } else {
         let request = if warp_changes {
-            OutboundRequest::Update
+            OutboxOperation::Update
         } else {
-            OutboundRequest::PushBack
+            OutboxOperation::PushBack
         };
         Some(
             inbound::enqueue_outbound(

@@ -31,6 +31,7 @@ use warp_domain::sync::WarpField;
 
 use crate::StoreError;
 use crate::customers::{COLUMNS, customer_from_row, to_json};
+use crate::outbox::OutboxOperation;
 
 /// The `external_ids` key that keeps a deleted company's id, so a restore can relink it and
 /// the sync state can say "unlinked".
@@ -496,34 +497,13 @@ pub async fn record_warp_values(
     Ok(())
 }
 
-/// What an inbound outbox row asks the outbound worker to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboundRequest {
-    /// WARP's value must go back over a HubSpot change that was not applied.
-    PushBack,
-    /// WARP's value changed (a conflict resolved with a chosen value).
-    Update,
-    /// A (re)linked company: compare everything and push what differs.
-    Resync,
-}
-
-impl OutboundRequest {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboundRequest::PushBack => "PUSH_BACK",
-            OutboundRequest::Update => "UPDATE",
-            OutboundRequest::Resync => "RESYNC",
-        }
-    }
-}
-
 /// Queues a PENDING outbound outbox row in the caller's transaction; returns its id. The
 /// worker diffs against HubSpot's known values, so it sends only what differs.
 pub async fn enqueue_outbound(
     client: &impl GenericClient,
     portal_id: i64,
     customer_id: Uuid,
-    request: OutboundRequest,
+    request: OutboxOperation,
     customer_version: i64,
 ) -> Result<i64, StoreError> {
     enqueue_outbound_many(
@@ -543,7 +523,7 @@ pub async fn enqueue_outbound(
 pub async fn enqueue_outbound_many(
     client: &impl GenericClient,
     portal_id: i64,
-    request: OutboundRequest,
+    request: OutboxOperation,
     customers: &[(Uuid, i64)],
 ) -> Result<Vec<(Uuid, i64)>, StoreError> {
     if customers.is_empty() {

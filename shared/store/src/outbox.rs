@@ -9,22 +9,80 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::storable;
 
-/// What happened to the customer.
+/// What an outbox row asks the outbound worker to do (`hubspot_sync_queue.operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxOperation {
+    /// The customer was created, updated or deleted through WARP.
     Create,
     Update,
     Delete,
+    /// A (re)linked company, or an operator's request: compare everything and push what differs.
+    Resync,
+    /// WARP's value must go back over a HubSpot change that was not applied.
+    PushBack,
 }
 
 impl OutboxOperation {
+    const ALL: [OutboxOperation; 5] = [
+        OutboxOperation::Create,
+        OutboxOperation::Update,
+        OutboxOperation::Delete,
+        OutboxOperation::Resync,
+        OutboxOperation::PushBack,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             OutboxOperation::Create => "CREATE",
             OutboxOperation::Update => "UPDATE",
             OutboxOperation::Delete => "DELETE",
+            OutboxOperation::Resync => "RESYNC",
+            OutboxOperation::PushBack => "PUSH_BACK",
         }
     }
+
+    /// The operation stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == text)
+    }
+}
+
+/// Where an outbox row stands (`hubspot_sync_queue.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    InFlight,
+    Done,
+    Failed,
+}
+
+impl OutboxStatus {
+    const ALL: [OutboxStatus; 4] = [
+        OutboxStatus::Pending,
+        OutboxStatus::InFlight,
+        OutboxStatus::Done,
+        OutboxStatus::Failed,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "PENDING",
+            OutboxStatus::InFlight => "IN_FLIGHT",
+            OutboxStatus::Done => "DONE",
+            OutboxStatus::Failed => "FAILED",
+        }
+    }
+
+    /// The status stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// A text column that must hold one of an enum's values (the table's CHECK guarantees it;
+/// anything else is a schema out of step with the code).
+fn parsed<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Result<T, StoreError> {
+    parse(&value).ok_or_else(|| StoreError::Other(format!("unexpected {column} {value:?}")))
 }
 
 /// Inserts a PENDING outbound row inside the caller's transaction; returns its id.
@@ -87,8 +145,7 @@ pub struct ClaimedRow {
     pub id: i64,
     pub portal_id: i64,
     pub customer_id: Uuid,
-    /// CREATE, UPDATE, DELETE, RESYNC or PUSH_BACK.
-    pub operation: String,
+    pub operation: OutboxOperation,
     /// The customer's version the write produced (None for rows written without one).
     pub customer_version: Option<i64>,
     /// Attempts including this one.
@@ -259,7 +316,7 @@ async fn claim_in(
                 id: row.try_get(0)?,
                 portal_id: row.try_get(1)?,
                 customer_id: row.try_get(2)?,
-                operation: row.try_get(3)?,
+                operation: parsed(row.try_get(3)?, OutboxOperation::parse, "operation")?,
                 customer_version: row.try_get(4)?,
                 attempts: row.try_get(5)?,
             })
@@ -273,7 +330,7 @@ async fn claim_in(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowStatus {
     pub id: i64,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i32,
     /// True while a worker's lease on the row is valid.
     pub leased: bool,
@@ -298,7 +355,7 @@ pub async fn statuses(
         .map(|row| {
             Ok(RowStatus {
                 id: row.try_get(0)?,
-                status: row.try_get(1)?,
+                status: parsed(row.try_get(1)?, OutboxStatus::parse, "status")?,
                 attempts: row.try_get(2)?,
                 leased: row.try_get(3)?,
                 outbound: row.try_get(4)?,
@@ -633,5 +690,28 @@ mod retry_tests {
     fn truncation_is_by_characters() {
         assert_eq!(truncate("abc", 5), "abc");
         assert_eq!(truncate("äöüß", 2), "äö…");
+    }
+}
+
+#[cfg(test)]
+mod enum_tests {
+    use super::*;
+
+    /// The texts are the table's CHECK values: each reads back as itself, and nothing else reads.
+    #[test]
+    fn every_operation_and_status_reads_back_from_its_text() {
+        for operation in OutboxOperation::ALL {
+            assert_eq!(OutboxOperation::parse(operation.as_str()), Some(operation));
+        }
+        for status in OutboxStatus::ALL {
+            assert_eq!(OutboxStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(OutboxOperation::parse("create"), None);
+        assert_eq!(OutboxStatus::parse("RUNNING"), None);
+        let schema = include_str!("../../../migrations/V1__customers_and_sync.sql");
+        assert!(
+            schema.contains("operation IN ('CREATE', 'UPDATE', 'DELETE', 'RESYNC', 'PUSH_BACK')")
+        );
+        assert!(schema.contains("status IN ('PENDING', 'IN_FLIGHT', 'DONE', 'FAILED')"));
     }
 }

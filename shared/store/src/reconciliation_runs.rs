@@ -10,6 +10,7 @@
 //! [`fail_abandoned`], which frees the portal for the next one.
 
 use crate::customers::{decode_cursor, encode_cursor};
+use crate::outbox::OutboxOperation;
 use crate::{Database, StoreError};
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -478,7 +479,7 @@ pub async fn backfill_page(
     let queued = crate::inbound::enqueue_outbound_many(
         connection,
         portal_id,
-        crate::inbound::OutboundRequest::Resync,
+        OutboxOperation::Resync,
         customers,
     )
     .await?;

@@ -3,6 +3,7 @@
 //! existing HubSpot company. Every read here is of ids, counts, times and field names; none
 //! returns customer values.
 
+use crate::outbox::OutboxOperation;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::Customer;
 
-use crate::inbound::{self, InboundLogEntry, InboundLogStatus, OutboundRequest};
+use crate::inbound::{self, InboundLogEntry, InboundLogStatus};
 use crate::{Database, StoreError};
 
 /// Outbox rows by state (every direction).
@@ -316,7 +317,7 @@ pub async fn link_customer_to_company(
         tx,
         portal_id,
         customer.id,
-        OutboundRequest::Resync,
+        OutboxOperation::Resync,
         customer.version,
     )
     .await?;

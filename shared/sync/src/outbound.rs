@@ -32,6 +32,7 @@ use warp_hubspot::{
 };
 use warp_store::field_state::{self, Side};
 use warp_store::outbox::{self, ClaimedRow, RetryPolicy};
+use warp_store::outbox::{OutboxOperation, OutboxStatus};
 use warp_store::sync_log::{self, LogStatus, OutboundLogEntry};
 use warp_store::{Database, StoreError};
 
@@ -296,12 +297,15 @@ impl OutboundWorker {
                 continue;
             };
             let done_for_the_queue = !status.outbound
-                || status.status == "DONE"
-                || (status.status == "IN_FLIGHT" && status.leased)
-                || (status.status == "FAILED" && status.attempts >= self.retry.max_attempts);
+                || match status.status {
+                    OutboxStatus::Done => true,
+                    OutboxStatus::InFlight => status.leased,
+                    OutboxStatus::Failed => status.attempts >= self.retry.max_attempts,
+                    OutboxStatus::Pending => false,
+                };
             if done_for_the_queue {
                 report.succeeded.push(*id);
-            } else if status.status == "FAILED" {
+            } else if status.status == OutboxStatus::Failed {
                 report
                     .failed
                     .push((*id, "waiting for its retry time".to_owned()));
@@ -330,7 +334,7 @@ impl OutboundWorker {
                         .await
                         .unwrap_or_default()
                         .into_iter()
-                        .filter(|s| s.status == "IN_FLIGHT")
+                        .filter(|s| s.status == OutboxStatus::InFlight)
                         .map(|s| s.id)
                         .collect::<Vec<_>>();
                     let _ = outbox::release(&**client, &done).await;
@@ -367,13 +371,15 @@ impl OutboundWorker {
                 }
                 continue;
             };
-            let resync = rows.iter().any(|row| row.operation == "RESYNC");
+            let resync = rows
+                .iter()
+                .any(|row| row.operation == OutboxOperation::Resync);
             let operation = if resync {
-                "RESYNC".to_owned()
+                OutboxOperation::Resync.as_str().to_owned()
             } else {
                 rows.iter()
                     .max_by_key(|row| row.id)
-                    .map(|row| row.operation.clone())
+                    .map(|row| row.operation.as_str().to_owned())
                     .unwrap_or_default()
             };
             let warp = customer_field_values(&customer);
@@ -590,7 +596,7 @@ impl OutboundWorker {
         warp_store::inbound::enqueue_outbound_many(
             connection,
             self.portal_id,
-            warp_store::inbound::OutboundRequest::PushBack,
+            OutboxOperation::PushBack,
             &push_backs,
         )
         .await?;

@@ -51,6 +51,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -62,7 +63,7 @@ use warp_domain::sync::{
     EventKind, FieldMap, FieldMapping, WarpField, WebhookEvent, canonical_opt,
 };
 use warp_hubspot::{Company, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY};
-use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus, OutboundRequest};
+use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::{Database, DatabaseError, StoreError};
 
 /// Events claimed per transaction by the loops.
@@ -946,7 +947,7 @@ impl InboundProcessor {
             tx,
             self.portal_id,
             relinked.id,
-            OutboundRequest::Resync,
+            OutboxOperation::Resync,
             relinked.version,
         )
         .await?;

@@ -9,6 +9,7 @@
 //! number of events per flush differs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -21,9 +22,7 @@ use warp_domain::sync::{
 use warp_store::StoreError;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, CustomerFieldStates};
-use warp_store::inbound::{
-    self, HubSpotObservation, InboundLogEntry, InboundLogStatus, OutboundRequest,
-};
+use warp_store::inbound::{self, HubSpotObservation, InboundLogEntry, InboundLogStatus};
 
 use super::{EventStatus, InboundReport, Tx};
 
@@ -318,7 +317,7 @@ impl DecisionBatch {
         let queue_ids: HashMap<Uuid, i64> = inbound::enqueue_outbound_many(
             tx,
             self.portal_id,
-            OutboundRequest::PushBack,
+            OutboxOperation::PushBack,
             &push_backs,
         )
         .await?
