@@ -288,6 +288,16 @@ fn strict_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Valu
     }
 }
 
+/// A NumericDate (RFC 7519: seconds, possibly fractional) as whole seconds; None unless finite
+/// and not negative.
+fn numeric_date(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let seconds = value.as_f64()?;
+        // `as` saturates at u64::MAX, which the lifetime check then refuses.
+        (seconds.is_finite() && seconds >= 0.0).then(|| seconds.floor() as u64)
+    })
+}
+
 /// The time claims jsonwebtoken does not check: `iat` must not be in the future, and the
 /// token's life (from `iat`, and from now) must not exceed `max_lifetime`.
 fn check_times(
@@ -301,7 +311,7 @@ fn check_times(
     };
     let exp = claims
         .get("exp")
-        .and_then(serde_json::Value::as_u64)
+        .and_then(numeric_date)
         .ok_or_else(|| refuse("exp", "the bearer token is invalid"))?;
     let max = max_lifetime.as_secs();
     if exp.saturating_sub(now) > max.saturating_add(LEEWAY_SECONDS) {
@@ -313,9 +323,8 @@ fn check_times(
     match claims.get("iat") {
         None => Ok(()),
         Some(iat) => {
-            let iat = iat
-                .as_u64()
-                .ok_or_else(|| refuse("iat", "the bearer token is invalid"))?;
+            let iat =
+                numeric_date(iat).ok_or_else(|| refuse("iat", "the bearer token is invalid"))?;
             if iat > now.saturating_add(LEEWAY_SECONDS) {
                 Err(refuse("iat", "the bearer token was issued in the future"))
             } else if exp.saturating_sub(iat) > max {
@@ -571,6 +580,9 @@ mod tests {
             claims(&format!(r#","iat":{now},"nbf":{now}"#), hour),
             claims(&format!(r#","iat":{},"nbf":{}"#, now + 30, now + 30), hour),
             claims("", hour),
+            // NumericDates may be fractional (RFC 7519 §2).
+            claims(&format!(r#","iat":{now}.5"#), hour)
+                .replace(&format!("\"exp\":{hour}"), &format!("\"exp\":{hour}.25")),
         ] {
             assert!(auth.verify(&signed(&payload)).await.is_ok(), "{payload}");
         }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -29,11 +28,15 @@ use tower_http::timeout::TimeoutLayer;
 /// The limits; [`ServerLimits::default`] suits local development and tests of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// How long a client may take to send a request's headers (HTTP/1).
+    /// How long a client may take to send a request's headers, from the first byte (or, on a
+    /// kept-alive connection, from the previous answer): trickling does not extend it. It also
+    /// closes kept-alive connections left unused that long.
     pub header_read_timeout: Duration,
     /// How long one request may take, reading its body and answering included (408 past it).
     pub request_timeout: Duration,
-    /// How long a connection may stay open with nothing read or written.
+    /// How long a connection may stay open with nothing read or written (a backstop; must be
+    /// longer than `request_timeout`, or a slow handler's connection would be cut instead of
+    /// answered 408).
     pub idle_timeout: Duration,
     /// Open connections at most; further ones are closed as soon as they are accepted.
     pub max_connections: usize,
@@ -122,15 +125,12 @@ pub async fn serve(
                 .clone()
                 .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
         );
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        // HTTP/1 only: hyper's header read timeout is an HTTP/1 setting, and an HTTP/2 client
+        // could trickle frames forever past it. Nothing local needs HTTP/2.
+        let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(io, service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _slot = slot;

@@ -98,6 +98,35 @@ async fn slow_headers_slow_bodies_and_idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn trickled_headers_are_cut_off_at_the_header_timeout() {
+    let addr = start(LIMITS).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // A byte every 100 ms: well inside the idle timeout, so only the header deadline can end it.
+    let mut cut_off = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if stream.write_all(b"x").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut probe = [0u8; 64];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe)).await
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a trickling client kept its connection for 3 s");
+    assert!(started.elapsed() < LIMITS.idle_timeout + Duration::from_millis(500));
+}
+
+#[tokio::test]
 async fn past_the_cap_new_connections_are_closed_and_the_server_recovers() {
     let addr = start(LIMITS).await;
     let mut held = Vec::new();

@@ -40,6 +40,17 @@ pub struct SeedError {
     pub message: String,
 }
 
+/// The sandbox's server limits: the defaults, except that a kept-alive connection stays open
+/// longer than the HubSpot client keeps an idle one in its pool (60 s), so the client does not
+/// race the server's close when it reuses a connection (hyper closes an unused kept-alive
+/// connection at the header read timeout).
+const SANDBOX_LIMITS: ServerLimits = ServerLimits {
+    header_read_timeout: std::time::Duration::from_secs(75),
+    request_timeout: std::time::Duration::from_secs(30),
+    idle_timeout: std::time::Duration::from_secs(120),
+    max_connections: 1024,
+};
+
 /// A running sandbox. Dropping it stops the server and the webhook dispatcher.
 pub struct SandboxHandle {
     addr: SocketAddr,
@@ -56,7 +67,7 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
     let app = router(Arc::clone(&state));
     let mut stopped = state.shutdown.subscribe();
     let server = tokio::spawn(async move {
-        warp_http_server::serve(listener, app, ServerLimits::default(), async move {
+        warp_http_server::serve(listener, app, SANDBOX_LIMITS, async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
         })
         .await

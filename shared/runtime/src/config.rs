@@ -57,6 +57,26 @@ pub struct HttpServerSettings {
     pub max_connections: usize,
 }
 
+impl HttpServerSettings {
+    /// The idle timeout is a backstop behind the request timeout: the other way round, a
+    /// slow handler's connection would be cut without an answer instead of getting its 408.
+    fn checked(self) -> Result<Self, ConfigError> {
+        if self.idle_timeout <= self.request_timeout {
+            return Err(ConfigError::Invalid {
+                name: "HTTP_IDLE_TIMEOUT_MS",
+                message: "must be longer than HTTP_REQUEST_TIMEOUT_MS".into(),
+            });
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                name: "HTTP_MAX_CONNECTIONS",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(self)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubSpotSettings {
     /// None: use the built-in sandbox (local mode).
@@ -276,7 +296,8 @@ impl Config {
                 )?),
                 idle_timeout: Duration::from_millis(parse(&get, "HTTP_IDLE_TIMEOUT_MS", 60_000)?),
                 max_connections: parse(&get, "HTTP_MAX_CONNECTIONS", 1024)?,
-            },
+            }
+            .checked()?,
             database,
             jwt,
             hubspot,
@@ -380,6 +401,20 @@ mod tests {
         assert_eq!(c.hubspot_base_url(), "http://127.0.0.1:3001");
         assert_eq!(c.sync_create_mode, SyncCreateMode::Async);
         assert!(matches!(c.jwt.hs256_secret, Some(SecretRef::Value(_))));
+    }
+
+    #[test]
+    fn http_limits_default_and_an_idle_timeout_under_the_request_timeout_is_refused() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.http_server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.http_server.max_connections, 1024);
+        let err = config(&[
+            ("HTTP_REQUEST_TIMEOUT_MS", "30000"),
+            ("HTTP_IDLE_TIMEOUT_MS", "20000"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("HTTP_IDLE_TIMEOUT_MS"), "{err}");
+        assert!(config(&[("HTTP_MAX_CONNECTIONS", "0")]).is_err());
     }
 
     #[test]

@@ -757,6 +757,27 @@ impl InboundProcessor {
                 }
             }
         }
+        // Only "not found" means gone; any other item error is retried. An error that names
+        // no ids may concern any id not returned.
+        for error in result
+            .errors
+            .iter()
+            .filter(|error| error.category != "OBJECT_NOT_FOUND")
+        {
+            let named = error.context.get("ids");
+            for (id, read) in &mut reads {
+                let concerned = match named {
+                    Some(ids) => ids.iter().any(|named| *named == id.to_string()),
+                    None => matches!(read, Ok(None)),
+                };
+                if concerned && matches!(read, Ok(None)) {
+                    *read = Err(HandleError::RetryLater(format!(
+                        "HubSpot could not read the company: {}",
+                        error.category
+                    )));
+                }
+            }
+        }
         reads
     }
 
