@@ -40,12 +40,7 @@ async fn a_repeated_json_key_is_refused_on_every_body_naming_the_key() {
     let app = &s.app;
     let created = app.create(&acme()).await;
     let id = created["id"].as_str().unwrap();
-    app.execute(&format!(
-        "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-           warp_changed_at, hubspot_changed_at) \
-         VALUES ('00000000-0000-7000-8000-00000000d0b1', {PORTAL}, '{id}', 'company_name', 'a', 'b', now(), now())"
-    ))
-    .await;
+    open_conflict(app, "00000000-0000-7000-8000-00000000d0b1", id, "a", "b").await;
     let post = reqwest::Method::POST;
     let cases = [
         (

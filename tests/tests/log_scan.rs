@@ -152,12 +152,13 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
     );
 
     // A conflict resolved with a chosen value, then the operator's views.
-    app.execute(&format!(
-        "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-           warp_changed_at, hubspot_changed_at) \
-         VALUES ('00000000-0000-7000-8000-0000000001a5', {PORTAL}, '{id}', 'company_name', \
-           '{RENAMED}', '{NAME}', now(), now())"
-    ))
+    open_conflict(
+        app,
+        "00000000-0000-7000-8000-0000000001a5",
+        &id,
+        RENAMED,
+        NAME,
+    )
     .await;
     let resolved = app
         .client

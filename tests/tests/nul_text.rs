@@ -132,12 +132,7 @@ async fn a_nul_in_sync_bodies_is_refused_naming_the_field() {
     let app = &s.app;
     let created = app.create(&acme()).await;
     let id = created["id"].as_str().unwrap();
-    app.execute(&format!(
-        "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-           warp_changed_at, hubspot_changed_at) \
-         VALUES ('00000000-0000-7000-8000-00000000d0b1', {PORTAL}, '{id}', 'company_name', 'a', 'b', now(), now())"
-    ))
-    .await;
+    open_conflict(app, "00000000-0000-7000-8000-00000000d0b1", id, "a", "b").await;
     let post = |path: String, body: Value| {
         app.client
             .post(app.url(&path))
@@ -222,11 +217,13 @@ async fn a_nul_in_the_token_subject_is_never_a_server_error() {
     assert_eq!(run["requested_by"], "user\u{FFFD}1");
 
     let id = first["id"].as_str().unwrap();
-    app.execute(&format!(
-        "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-           warp_changed_at, hubspot_changed_at) \
-         VALUES ('00000000-0000-7000-8000-00000000d0b2', {PORTAL}, '{id}', 'company_name', 'Acme Telecom', 'Acme HubSpot', now(), now())"
-    ))
+    open_conflict(
+        app,
+        "00000000-0000-7000-8000-00000000d0b2",
+        id,
+        "Acme Telecom",
+        "Acme HubSpot",
+    )
     .await;
     let resolved = app
         .client

@@ -607,12 +607,13 @@ async fn injection_shaped_text_is_stored_verbatim_and_harmless() {
     // A conflict resolved with an injection-shaped value applies it verbatim.
     let id = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
     stored += 1;
-    app.execute(&format!(
-        "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-           warp_changed_at, hubspot_changed_at) \
-         VALUES ('00000000-0000-7000-8000-0000000000c1', {PORTAL}, '{id}', 'company_name', \
-           'Acme Telecom', 'Other', now(), now())"
-    ))
+    open_conflict(
+        app,
+        "00000000-0000-7000-8000-0000000000c1",
+        &id,
+        "Acme Telecom",
+        "Other",
+    )
     .await;
     let resolved = app
         .client

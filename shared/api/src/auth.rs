@@ -223,7 +223,9 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        decode::<serde_json::Value>(token, &key, &validation).map_err(|error| {
+        // Only the signature and the standard claims are checked here (nothing kept): the
+        // claims are read once, strictly, below.
+        decode::<serde::de::IgnoredAny>(token, &key, &validation).map_err(|error| {
             use jsonwebtoken::errors::ErrorKind;
             match error.kind() {
                 ErrorKind::ExpiredSignature => {

@@ -74,16 +74,18 @@ pub(crate) fn parse(body: &[u8]) -> Result<serde_json::Value, Problem> {
     })
 }
 
+/// A header map with one header, for the tests of header parsing.
+#[cfg(test)]
+pub(crate) fn one_header(name: &'static str, value: &'static str) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert(name, axum::http::HeaderValue::from_static(value));
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.insert(name, HeaderValue::from_static(value));
-        map
-    }
+    use one_header as headers;
 
     #[test]
     fn content_types() {

@@ -631,11 +631,7 @@ fn replay(stored: StoredResponse, replayed: bool) -> Response {
 mod tests {
     use super::*;
 
-    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.insert(name, HeaderValue::from_static(value));
-        map
-    }
+    use crate::body::one_header as headers;
 
     #[test]
     fn if_match_accepts_strong_weak_and_star_and_is_required() {

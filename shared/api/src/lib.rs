@@ -199,11 +199,9 @@ async fn request_context(request: Request, next: Next) -> Response {
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)", MatchedPath::as_str)
-        .to_owned();
+    // A MatchedPath is an `Arc<str>`: cloning it copies no text.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("(unmatched)", MatchedPath::as_str);
     let private = request.uri().path().starts_with("/v1/") && route != "/v1/openapi.json";
     let span = tracing::info_span!(
         "request",

@@ -46,7 +46,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -61,7 +60,7 @@ use warp_hubspot::{
 };
 use warp_store::field_state;
 use warp_store::inbound::{self, HubSpotObservation};
-use warp_store::outbox::{self, OutboxPublisher};
+use warp_store::outbox::{self, OutboxOperation, OutboxPublisher};
 use warp_store::reconciliation_runs::{self as runs, CustomerLink};
 use warp_store::{Database, StoreError};
 use warp_webhook::InboundProcessor;
@@ -538,7 +537,7 @@ impl Reconciler {
                         resync.push((link.id, version));
                     }
                 }
-                queued = inbound::enqueue_outbound_many(
+                queued = outbox::enqueue_many(
                     connection,
                     self.portal_id,
                     OutboxOperation::Resync,
@@ -939,7 +938,7 @@ impl Reconciler {
             .iter()
             .map(|(id, version)| (*id, current.get(id).map_or(*version, |c| c.version)))
             .collect();
-        let queued = inbound::enqueue_outbound_many(
+        let queued = outbox::enqueue_many(
             connection,
             self.portal_id,
             OutboxOperation::PushBack,

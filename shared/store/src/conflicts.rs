@@ -6,7 +6,7 @@
 //! must change, in one transaction with marking the conflict RESOLVED, so a conflict is
 //! resolved at most once.
 
-use crate::outbox::OutboxOperation;
+use crate::outbox::{self, OutboxOperation};
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row};
@@ -341,7 +341,7 @@ pub async fn resolve(
             OutboxOperation::PushBack
         };
         Some(
-            inbound::enqueue_outbound(
+            outbox::enqueue(
                 tx,
                 conflict.portal_id,
                 customer.id,

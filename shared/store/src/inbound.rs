@@ -31,7 +31,6 @@ use warp_domain::sync::WarpField;
 
 use crate::StoreError;
 use crate::customers::{COLUMNS, customer_from_row, to_json};
-use crate::outbox::OutboxOperation;
 
 /// The `external_ids` key that keeps a deleted company's id, so a restore can relink it and
 /// the sync state can say "unlinked".
@@ -495,59 +494,6 @@ pub async fn record_warp_values(
         )
         .await?;
     Ok(())
-}
-
-/// Queues a PENDING outbound outbox row in the caller's transaction; returns its id. The
-/// worker diffs against HubSpot's known values, so it sends only what differs.
-pub async fn enqueue_outbound(
-    client: &impl GenericClient,
-    portal_id: i64,
-    customer_id: Uuid,
-    request: OutboxOperation,
-    customer_version: i64,
-) -> Result<i64, StoreError> {
-    enqueue_outbound_many(
-        client,
-        portal_id,
-        request,
-        &[(customer_id, customer_version)],
-    )
-    .await?
-    .pop()
-    .map(|(_, id)| id)
-    .ok_or(StoreError::NotFound)
-}
-
-/// [`enqueue_outbound`] for many `(customer, version)` pairs in one statement; returns each
-/// customer's new outbox id.
-pub async fn enqueue_outbound_many(
-    client: &impl GenericClient,
-    portal_id: i64,
-    request: OutboxOperation,
-    customers: &[(Uuid, i64)],
-) -> Result<Vec<(Uuid, i64)>, StoreError> {
-    if customers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let operation = request.as_str();
-    let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
-    let versions: Vec<i64> = customers.iter().map(|(_, version)| *version).collect();
-    client
-        .query_typed(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             SELECT $1, c, $2, 'OUTBOUND', 'PENDING', v FROM unnest($3::uuid[], $4::int8[]) AS u(c, v) \
-             RETURNING customer_id, id",
-            &[
-                (&portal_id, Type::INT8),
-                (&operation, Type::TEXT),
-                (&ids, Type::UUID_ARRAY),
-                (&versions, Type::INT8_ARRAY),
-            ],
-        )
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
 }
 
 /// The outcome of one inbound sync attempt, as `hubspot_sync_log` stores it.

@@ -5,6 +5,7 @@ use crate::StoreError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::storable;
@@ -85,28 +86,58 @@ fn parsed<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Resul
     parse(&value).ok_or_else(|| StoreError::Other(format!("unexpected {column} {value:?}")))
 }
 
-/// Inserts a PENDING outbound row inside the caller's transaction; returns its id.
-pub(crate) async fn enqueue(
-    transaction: &tokio_postgres::Transaction<'_>,
+/// Queues a PENDING outbound row inside the caller's transaction (every customer write does,
+/// guarantee 1; so do push-backs and resyncs); returns its id. The worker diffs against
+/// HubSpot's known values, so it sends only what differs.
+pub async fn enqueue(
+    client: &impl GenericClient,
     portal_id: i64,
     customer_id: Uuid,
     operation: OutboxOperation,
     customer_version: i64,
 ) -> Result<i64, StoreError> {
+    enqueue_many(
+        client,
+        portal_id,
+        operation,
+        &[(customer_id, customer_version)],
+    )
+    .await?
+    .pop()
+    .map(|(_, id)| id)
+    .ok_or(StoreError::NotFound)
+}
+
+/// [`enqueue`] for many `(customer, version)` pairs in one statement; returns each
+/// customer's new outbox id.
+pub async fn enqueue_many(
+    client: &impl GenericClient,
+    portal_id: i64,
+    operation: OutboxOperation,
+    customers: &[(Uuid, i64)],
+) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
     let operation = operation.as_str();
-    let row = transaction
-        .query_typed_one(
+    let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
+    let versions: Vec<i64> = customers.iter().map(|(_, version)| *version).collect();
+    client
+        .query_typed(
             "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             VALUES ($1, $2, $3, 'OUTBOUND', 'PENDING', $4) RETURNING id",
+             SELECT $1, c, $2, 'OUTBOUND', 'PENDING', v FROM unnest($3::uuid[], $4::int8[]) AS u(c, v) \
+             RETURNING customer_id, id",
             &[
                 (&portal_id, Type::INT8),
-                (&customer_id, Type::UUID),
                 (&operation, Type::TEXT),
-                (&customer_version, Type::INT8),
+                (&ids, Type::UUID_ARRAY),
+                (&versions, Type::INT8_ARRAY),
             ],
         )
-        .await?;
-    Ok(row.try_get(0)?)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
 }
 
 /// Records that these outbox ids were handed to the queue (the relay skips them).

@@ -10,7 +10,7 @@
 //! [`fail_abandoned`], which frees the portal for the next one.
 
 use crate::customers::{decode_cursor, encode_cursor};
-use crate::outbox::OutboxOperation;
+use crate::outbox::{self, OutboxOperation};
 use crate::{Database, StoreError};
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -476,13 +476,8 @@ pub async fn backfill_page(
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let connection: &tokio_postgres::Transaction<'_> = &transaction;
-    let queued = crate::inbound::enqueue_outbound_many(
-        connection,
-        portal_id,
-        OutboxOperation::Resync,
-        customers,
-    )
-    .await?;
+    let queued =
+        outbox::enqueue_many(connection, portal_id, OutboxOperation::Resync, customers).await?;
     let count = i64::try_from(queued.len()).unwrap_or(i64::MAX);
     connection
         .execute_typed(

@@ -3,7 +3,7 @@
 //! existing HubSpot company. Every read here is of ids, counts, times and field names; none
 //! returns customer values.
 
-use crate::outbox::OutboxOperation;
+use crate::outbox::{self, OutboxOperation};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -313,7 +313,7 @@ pub async fn link_customer_to_company(
         }
         Err(other) => return Err(other.into()),
     };
-    let outbox_id = inbound::enqueue_outbound(
+    let outbox_id = outbox::enqueue(
         tx,
         portal_id,
         customer.id,

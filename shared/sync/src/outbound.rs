@@ -31,8 +31,7 @@ use warp_hubspot::{
     WARP_BAN_PROPERTY,
 };
 use warp_store::field_state::{self, Side};
-use warp_store::outbox::{self, ClaimedRow, RetryPolicy};
-use warp_store::outbox::{OutboxOperation, OutboxStatus};
+use warp_store::outbox::{self, ClaimedRow, OutboxOperation, OutboxStatus, RetryPolicy};
 use warp_store::sync_log::{self, LogStatus, OutboundLogEntry};
 use warp_store::{Database, StoreError};
 
@@ -593,7 +592,7 @@ impl OutboundWorker {
             .filter(|id| !queued.contains(id))
             .filter_map(|id| Some((id, *current_versions.get(&id)?)))
             .collect();
-        warp_store::inbound::enqueue_outbound_many(
+        warp_store::outbox::enqueue_many(
             connection,
             self.portal_id,
             OutboxOperation::PushBack,

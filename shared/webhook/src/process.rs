@@ -51,7 +51,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -64,6 +63,7 @@ use warp_domain::sync::{
 };
 use warp_hubspot::{Company, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
+use warp_store::outbox::{self, OutboxOperation};
 use warp_store::{Database, DatabaseError, StoreError};
 
 /// Events claimed per transaction by the loops.
@@ -964,7 +964,7 @@ impl InboundProcessor {
             }
             Err(other) => return Err(other.into()),
         };
-        let queue_id = inbound::enqueue_outbound(
+        let queue_id = outbox::enqueue(
             tx,
             self.portal_id,
             relinked.id,

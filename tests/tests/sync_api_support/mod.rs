@@ -114,3 +114,30 @@ impl SyncApp {
             .unwrap()
     }
 }
+
+/// An open `company_name` conflict of `customer_id` (portal [`PORTAL`]), as the inbound rules
+/// leave one, with the id `conflict_id`.
+pub async fn open_conflict(
+    app: &TestApp,
+    conflict_id: &str,
+    customer_id: &str,
+    warp_value: &str,
+    hubspot_value: &str,
+) {
+    let client = app.database.client().await.expect("client");
+    client
+        .execute(
+            "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, \
+               hubspot_value, warp_changed_at, hubspot_changed_at) \
+             VALUES ($1::text::uuid, $2, $3::text::uuid, 'company_name', $4, $5, now(), now())",
+            &[
+                &conflict_id,
+                &PORTAL,
+                &customer_id,
+                &warp_value,
+                &hubspot_value,
+            ],
+        )
+        .await
+        .expect("conflict inserted");
+}

@@ -9,7 +9,6 @@
 //! number of events per flush differs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use warp_store::outbox::OutboxOperation;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -23,6 +22,7 @@ use warp_store::StoreError;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, CustomerFieldStates};
 use warp_store::inbound::{self, HubSpotObservation, InboundLogEntry, InboundLogStatus};
+use warp_store::outbox::{self, OutboxOperation};
 
 use super::{EventStatus, InboundReport, Tx};
 
@@ -314,15 +314,11 @@ impl DecisionBatch {
             .into_iter()
             .filter_map(|id| self.customers.get(&id).map(|c| (id, c.version)))
             .collect();
-        let queue_ids: HashMap<Uuid, i64> = inbound::enqueue_outbound_many(
-            tx,
-            self.portal_id,
-            OutboxOperation::PushBack,
-            &push_backs,
-        )
-        .await?
-        .into_iter()
-        .collect();
+        let queue_ids: HashMap<Uuid, i64> =
+            outbox::enqueue_many(tx, self.portal_id, OutboxOperation::PushBack, &push_backs)
+                .await?
+                .into_iter()
+                .collect();
         let mut conflict_ids = Vec::with_capacity(self.conflicts.len());
         for conflict in std::mem::take(&mut self.conflicts) {
             let id = conflicts::insert(
