@@ -121,8 +121,9 @@ impl WebhookEvent {
 pub enum WebhookParseError {
     #[error("webhook body is not valid JSON")]
     InvalidJson(#[source] serde_json::Error),
-    /// An object names a key twice: which one a reader takes would be a guess.
-    #[error("webhook body repeats the key '{path}'")]
+    /// An object names a key twice: which one a reader takes would be a guess. The path is
+    /// the sender's text: the answer names it, the Display (what logs print) does not.
+    #[error("webhook body repeats a key")]
     DuplicateKey { path: String },
     #[error("webhook body is not a JSON array")]
     NotAnArray,
