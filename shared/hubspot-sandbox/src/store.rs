@@ -586,10 +586,14 @@ impl Store {
             None => properties::DEFAULT_READ_PROPERTIES
                 .iter()
                 .for_each(|name| put(name)),
+            // HubSpot answers a read that names properties with those plus the ones it
+            // computes for every record; HubSpot's SDKs rely on them being there.
             Some(names) => names
                 .iter()
-                .filter(|name| self.properties.contains_key(name.as_str()))
-                .for_each(|name| put(name)),
+                .map(String::as_str)
+                .filter(|name| self.properties.contains_key(*name))
+                .chain([OBJECT_ID, CREATE_DATE, LAST_MODIFIED])
+                .for_each(&mut put),
         }
         let mut object = json!({
             "id": company.id.to_string(),
@@ -620,13 +624,12 @@ impl Store {
 
     /// The JSON answered after a write: every property the company holds plus computed ones.
     pub fn render_written(&self, company: &Company) -> Value {
-        let mut names: Vec<String> = company
+        let names: Vec<String> = company
             .properties
             .iter()
             .filter(|stored| stored.history.last().is_some_and(|e| !e.value.is_empty()))
             .map(|stored| stored.name.to_string())
             .collect();
-        names.extend([OBJECT_ID, CREATE_DATE, LAST_MODIFIED].map(str::to_owned));
         self.render(
             company,
             &ReadShape {

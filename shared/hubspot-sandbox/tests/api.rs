@@ -44,6 +44,24 @@ async fn companies_answers_fit_hubspots_schemas() {
         &read,
     );
     assert_eq!(read.body["properties"]["warp_ban"], "ZT-000000001");
+    // A read naming properties also carries the ones HubSpot computes for every record.
+    assert_eq!(read.body["properties"]["hs_object_id"], json!(id));
+    assert!(
+        read.body["properties"]["createdate"].is_string(),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body["properties"]["hs_lastmodifieddate"].is_string(),
+        "{}",
+        read.body
+    );
+    assert_eq!(
+        read.body["properties"].as_object().unwrap().len(),
+        5,
+        "{}",
+        read.body
+    );
 
     let patched = api
         .patch(
@@ -215,6 +233,15 @@ async fn errors_use_hubspots_body_for_auth_and_unknown_routes() {
     assert_eq!(unknown.body["status"], "error");
     assert!(unknown.body["correlationId"].is_string());
     assert!(unknown.body["message"].is_string());
+
+    // The token is checked before the path: a route the sandbox lacks answers 401 without one.
+    for path in ["/crm/v3/objects/widgets/1", "/crm/v4/nothing-here"] {
+        let anonymous_unknown = anonymous.get(path).await;
+        assert_eq!(anonymous_unknown.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(anonymous_unknown.body["category"], "INVALID_AUTHENTICATION");
+        let wrong_unknown = Api::new(&sandbox, "pat-na1-wrong").get(path).await;
+        assert_eq!(wrong_unknown.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 fn uuid_like(text: &str) -> bool {

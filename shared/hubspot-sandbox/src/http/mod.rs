@@ -104,8 +104,19 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .with_state(state)
 }
 
-async fn unknown_route(request: Request) -> ApiError {
-    ApiError::route_not_found(request.method().as_str(), request.uri().path())
+/// HubSpot checks the token before it looks at the path, so a caller without a valid one
+/// learns nothing about which routes exist; the sandbox's own control routes take none.
+async fn unknown_route(State(state): State<Arc<SandboxState>>, request: Request) -> ApiError {
+    let path = request.uri().path();
+    if !path.starts_with("/_sandbox/")
+        && matches!(
+            caller(&state, request.headers()),
+            Caller::Invalid | Caller::Missing
+        )
+    {
+        return ApiError::unauthorized();
+    }
+    ApiError::route_not_found(request.method().as_str(), path)
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
