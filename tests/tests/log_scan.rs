@@ -142,8 +142,7 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
         .await
         .unwrap();
     assert_eq!(linked["linked_now"], true, "{linked}");
-    let worker =
-        warp_sync::outbound::OutboundWorker::new(app.database.clone(), s.hubspot.clone(), PORTAL);
+    let worker = s.outbound_worker().await;
     let report = worker.process_due(100).await.unwrap();
     assert!(!report.succeeded.is_empty(), "{report:?}");
     assert_eq!(

@@ -471,8 +471,7 @@ async fn linking_checks_hubspot_refuses_clashes_and_pushes_the_ban() {
     assert_eq!(logs["items"][0]["operation"], "LINK");
 
     // The queued full push gives the linked company WARP's BAN and values.
-    let worker =
-        warp_sync::outbound::OutboundWorker::new(app.database.clone(), s.hubspot.clone(), PORTAL);
+    let worker = s.outbound_worker().await;
     let report = worker.process(&[outbox_id]).await;
     assert_eq!(report.succeeded, [outbox_id], "{report:?}");
     let in_hubspot = s.company(&company).await;

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache, telemetry};
 use warp_sync::wiring;
 use warp_webhook::{InboundProcessor, WebhookConfig, WebhookState};
@@ -37,7 +36,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let processor = InboundProcessor {
         database: database.clone(),
         hubspot: Some(wiring::hubspot_client(&config, &secrets, &database).await?),
-        map: FieldMap::default_mapping(),
+        map: wiring::field_mapping(&config, &database).await?,
         portal_id: config.hubspot.portal_id,
     };
     let state = WebhookState::new(webhook_config, database)

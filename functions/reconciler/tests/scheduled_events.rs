@@ -105,9 +105,10 @@ async fn the_relay_job_republishes_stuck_rows_applies_leftover_events_and_runs_r
          '{{\"eventId\":77,\"portalId\":{PORTAL},\"occurredAt\":1700000000000,\"subscriptionType\":\"company.creation\",\"objectId\":1}}')"
     ))
     .await;
-    let requested = reconciliation_runs::request(&s.database, true, "admin-user")
-        .await
-        .unwrap();
+    let requested =
+        reconciliation_runs::request(&**s.database.client().await.unwrap(), true, "admin-user")
+            .await
+            .unwrap();
 
     let summary = handle_scheduled_event(
         &s.reconciler,

@@ -24,6 +24,8 @@ pub enum BootstrapError {
     Database(#[from] DatabaseError),
     #[error("setting up the database connection: {0}")]
     DatabaseSetup(warp_sync::wiring::WiringError),
+    #[error("the field mapping for strict create mode: {0}")]
+    Mapping(warp_sync::wiring::WiringError),
     #[error("no token keys: set JWT_JWKS_URL or JWT_HS256_SECRET(_ARN)")]
     NoTokenKeys,
 }
@@ -65,7 +67,10 @@ pub async fn api_state(
     match warp_sync::wiring::hubspot_client(config, secrets, &database).await {
         Ok(hubspot) => {
             if strict {
-                state = state.with_strict_create(hubspot.clone());
+                let mapping = warp_sync::wiring::field_mapping(config, &database)
+                    .await
+                    .map_err(BootstrapError::Mapping)?;
+                state = state.with_strict_create(hubspot.clone(), mapping);
             }
             state = state.with_hubspot(hubspot);
         }

@@ -15,13 +15,14 @@ use sha2::{Digest, Sha256};
 use warp_domain::customer::{
     Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
 };
-use warp_domain::sync::{FieldMap, customer_field_values, full_push};
+use warp_domain::sync::{customer_field_values, full_push};
 use warp_hubspot::HubSpotClient;
 use warp_store::customers::LINK_FIELD;
 use warp_store::customers::{
     CustomerKey, LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse,
     decode_cursor,
 };
+use warp_store::sync_config::MappingSource;
 use warp_store::{Created, IdempotentRequest, ListQuery, StoreError, StoredResponse, Update};
 use warp_sync::outbound::{self, Answer, Push};
 
@@ -125,22 +126,22 @@ pub(crate) async fn create_customer(
 /// create commits; HubSpot's refusal rolls the create back.
 pub(crate) struct StrictCreate {
     hubspot: HubSpotClient,
-    field_map: FieldMap,
+    mapping: MappingSource,
 }
 
 impl StrictCreate {
-    pub(crate) fn new(hubspot: HubSpotClient) -> Self {
-        StrictCreate {
-            hubspot,
-            field_map: FieldMap::default_mapping(),
-        }
+    pub(crate) fn new(hubspot: HubSpotClient, mapping: MappingSource) -> Self {
+        StrictCreate { hubspot, mapping }
     }
 
     async fn push(&self, customer: &Customer) -> Result<LinkedCompany, PreCommitRefusal> {
         let push = Push {
             customer: customer.clone(),
             rows: Vec::new(),
-            changes: full_push(&self.field_map, &customer_field_values(customer)),
+            changes: full_push(
+                &*self.mapping.fresh().await,
+                &customer_field_values(customer),
+            ),
             operation: "CREATE".to_owned(),
         };
         let inputs = [push.upsert_input()];

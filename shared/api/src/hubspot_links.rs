@@ -394,7 +394,7 @@ fn parse_link_input(body: &serde_json::Value) -> Result<CompanyId, Problem> {
         .map_err(|_| Problem::invalid_field("hubspot_company_id", "must be 1 to 20 digits"))
 }
 
-fn hubspot(state: &ApiState) -> Result<&HubSpotClient, Problem> {
+pub(crate) fn hubspot(state: &ApiState) -> Result<&HubSpotClient, Problem> {
     state.hubspot().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -405,7 +405,7 @@ fn hubspot(state: &ApiState) -> Result<&HubSpotClient, Problem> {
 
 /// 502 for any HubSpot failure. Logs the kind and status only: HubSpot's messages may quote
 /// the values it was sent.
-fn hubspot_failed(error: &HubSpotError, call: &'static str) -> Problem {
+pub(crate) fn hubspot_failed(error: &HubSpotError, call: &'static str) -> Problem {
     tracing::warn!(call, status = ?error.status(), retryable = error.is_retryable(), "HubSpot call failed");
     match error {
         HubSpotError::Budget(_) => Problem::from(StoreError::Unavailable("rate budget".into())),

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod problem;
 mod reconciliations;
 mod search_admission;
+mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
 
@@ -108,8 +109,12 @@ impl ApiState {
 
     /// Strict create mode: `POST /v1/customers` upserts the company in HubSpot before the
     /// commit and stores nothing when HubSpot refuses (502).
-    pub fn with_strict_create(mut self, hubspot: warp_hubspot::HubSpotClient) -> Self {
-        self.strict_create = Some(Arc::new(customers::StrictCreate::new(hubspot)));
+    pub fn with_strict_create(
+        mut self,
+        hubspot: warp_hubspot::HubSpotClient,
+        mapping: warp_store::sync_config::MappingSource,
+    ) -> Self {
+        self.strict_create = Some(Arc::new(customers::StrictCreate::new(hubspot, mapping)));
         self
     }
 
@@ -163,6 +168,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(customers::delete_customer),
         )
         .merge(sync_operations::routes())
+        .merge(sync_mappings::routes())
         .merge(conflicts::routes())
         .merge(reconciliations::routes())
         .merge(sync_status::routes())

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::json::json;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
+use warp_store::StoreError;
 use warp_store::reconciliation_runs::{self as runs, ReconciliationRun};
 
 /// The OpenAPI paths and schemas of this module (merged into the API document).
@@ -147,7 +148,8 @@ pub(crate) async fn request_reconciliation(
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
     let dry_run = parse_input(&crate::body::bytes(body)?)?;
-    let run = runs::request(&state.database, dry_run, &principal.subject).await?;
+    let client = state.database.client().await.map_err(StoreError::from)?;
+    let run = runs::request(&**client, dry_run, &principal.subject).await?;
     tracing::info!(run_id = %run.id, dry_run, "reconciliation requested");
     let location = HeaderValue::from_str(&format!("/v1/sync/reconciliations/{}", run.id));
     let mut response = json(StatusCode::ACCEPTED, &ReconciliationResponse::from(run));

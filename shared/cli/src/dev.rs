@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
 use warp_webhook::{InboundProcessor, run_inbound_loop_with_kick};
@@ -60,7 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let inbound = Arc::new(InboundProcessor {
         database: database.clone(),
         hubspot: Some(hubspot.clone()),
-        map: FieldMap::default_mapping(),
+        map: warp_sync::wiring::field_mapping(&config, &database).await?,
         portal_id: config.hubspot.portal_id,
     });
     tokio::spawn(run_inbound_loop_with_kick(

@@ -57,10 +57,16 @@ pub async fn start_outbound(
         base: config.outbound.retry_base,
         ..RetryPolicy::default()
     };
+    let mapping = warp_sync::wiring::field_mapping(config, database).await?;
     let worker = Arc::new(
-        OutboundWorker::new(database.clone(), hubspot.clone(), config.hubspot.portal_id)
-            .with_lease(config.outbound.lease)
-            .with_retry_policy(retry),
+        OutboundWorker::new(
+            database.clone(),
+            hubspot.clone(),
+            config.hubspot.portal_id,
+            mapping,
+        )
+        .with_lease(config.outbound.lease)
+        .with_retry_policy(retry),
     );
     if config.sqs_queue_url.is_none() {
         tokio::spawn(run_outbox_loop(

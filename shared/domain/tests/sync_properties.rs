@@ -58,12 +58,17 @@ fn any_map() -> impl Strategy<Value = FieldMap> {
                     "HUBSPOT_TO_WARP" => "HUBSPOT_WINS",
                     _ => ["WARP_WINS", "HUBSPOT_WINS", "LATEST_WINS"][rule],
                 };
+                if field == WarpField::Ban {
+                    // The key's row is fixed (FieldMapError::KeyFieldFixed).
+                    return FieldMap::default_mapping().get(field).unwrap().to_row();
+                }
                 FieldMappingRow {
                     warp_field: field.as_str().to_owned(),
                     hubspot_property: format!("p_{}", field.as_str().replace('.', "_")),
                     direction: direction.to_owned(),
                     conflict_rule: rule.to_owned(),
                     enabled,
+                    never_overwrite_with_empty: !enabled,
                 }
             });
         FieldMap::from_rows(rows).expect("generated rows are valid")
@@ -82,13 +87,15 @@ fn any_mapping() -> impl Strategy<Value = FieldMapping> {
             (SyncDirection::Both, ConflictRule::LatestWins),
         ]),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(field, (direction, rule), enabled)| FieldMapping {
+        .prop_map(|(field, (direction, rule), enabled, keep)| FieldMapping {
             field,
             hubspot_property: "p".to_owned(),
             direction,
             rule,
             enabled: enabled || field != WarpField::Ban,
+            never_overwrite_with_empty: keep,
         })
 }
 
@@ -276,18 +283,22 @@ proptest! {
     fn decisions_follow_direction_and_rule(
         mapping in any_mapping(), state in any_state(), change in any_change(),
     ) {
+        let warp_value = state.warp_value.as_deref().and_then(|v| canonical(mapping.field, v));
+        let keep = mapping.never_overwrite_with_empty;
         match decide_inbound(&mapping, &change, &state) {
-            InboundDecision::Apply { .. } => {
+            InboundDecision::Apply { value } => {
                 prop_assert!(mapping.direction.includes_inbound());
-                prop_assert!(mapping.rule != ConflictRule::WarpWins);
+                // Never-empty turns WARP_WINS's push of an empty value into an apply.
+                prop_assert!(mapping.rule != ConflictRule::WarpWins || (keep && warp_value.is_none()));
+                prop_assert!(!(keep && value.is_none() && warp_value.is_some()));
             }
             InboundDecision::Override { push_back } => {
-                prop_assert_eq!(
-                    push_back,
-                    state.warp_value.as_deref().and_then(|v| canonical(mapping.field, v))
-                );
-                prop_assert!(mapping.rule != ConflictRule::HubSpotWins);
+                prop_assert_eq!(&push_back, &warp_value);
+                // Never-empty turns HUBSPOT_WINS's apply of an empty value into a push back.
+                prop_assert!(mapping.rule != ConflictRule::HubSpotWins || keep);
+                prop_assert!(!(keep && push_back.is_none()));
             }
+            InboundDecision::KeptNonEmpty => prop_assert!(keep),
             InboundDecision::Conflict { warp_value, hubspot_value } => {
                 prop_assert_eq!(mapping.rule, ConflictRule::LatestWins);
                 prop_assert_ne!(warp_value, hubspot_value);

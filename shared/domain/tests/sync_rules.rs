@@ -24,6 +24,7 @@ fn seed_rows() -> Vec<FieldMappingRow> {
                 direction: quoted[2].to_owned(),
                 conflict_rule: quoted[3].to_owned(),
                 enabled: true,
+                never_overwrite_with_empty: false,
             }
         })
         .collect()
@@ -142,6 +143,7 @@ fn row(field: &str, property: &str, direction: &str, rule: &str) -> FieldMapping
         direction: direction.into(),
         conflict_rule: rule.into(),
         enabled: true,
+        never_overwrite_with_empty: false,
     }
 }
 
@@ -162,33 +164,43 @@ fn from_rows_rejects_invalid_rows() {
     ));
     assert!(matches!(
         err(vec![
-            row("ban", "a", "BOTH", "WARP_WINS"),
-            row("ban", "b", "BOTH", "WARP_WINS")
+            row("domain", "a", "BOTH", "WARP_WINS"),
+            row("domain", "b", "BOTH", "WARP_WINS")
         ]),
         FieldMapError::DuplicateField {
-            field: WarpField::Ban
+            field: WarpField::Domain
         }
     ));
     assert!(matches!(
         err(vec![
-            row("ban", "a", "BOTH", "WARP_WINS"),
+            row("domain", "a", "BOTH", "WARP_WINS"),
             row("status", "a", "BOTH", "WARP_WINS")
         ]),
         FieldMapError::DuplicateProperty { .. }
     ));
     assert!(matches!(
-        err(vec![row("ban", " ", "BOTH", "WARP_WINS")]),
+        err(vec![row("domain", " ", "BOTH", "WARP_WINS")]),
         FieldMapError::InvalidProperty { .. }
     ));
     assert!(matches!(
-        err(vec![row("ban", "a", "WARP_TO_HUBSPOT", "HUBSPOT_WINS")]),
+        err(vec![row("domain", "a", "WARP_TO_HUBSPOT", "HUBSPOT_WINS")]),
         FieldMapError::ContradictoryRule { .. }
     ));
     assert!(matches!(
-        err(vec![row("ban", "a", "HUBSPOT_TO_WARP", "LATEST_WINS")]),
+        err(vec![row("domain", "a", "HUBSPOT_TO_WARP", "LATEST_WINS")]),
         FieldMapError::ContradictoryRule { .. }
     ));
-    assert!(FieldMap::from_rows(vec![row("ban", "a", "HUBSPOT_TO_WARP", "HUBSPOT_WINS")]).is_ok());
+    assert!(
+        FieldMap::from_rows(vec![row("domain", "a", "HUBSPOT_TO_WARP", "HUBSPOT_WINS")]).is_ok()
+    );
+    // The key's row is fixed: only its never-empty flag may differ.
+    assert!(matches!(
+        err(vec![row("ban", "warp_ban", "BOTH", "WARP_WINS")]),
+        FieldMapError::KeyFieldFixed { .. }
+    ));
+    assert!(
+        FieldMap::from_rows(vec![row("ban", "warp_ban", "WARP_TO_HUBSPOT", "WARP_WINS")]).is_ok()
+    );
 }
 
 /// Three distinct values of a field (the last may be "no value"), plus another spelling of the

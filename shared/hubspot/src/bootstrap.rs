@@ -286,6 +286,8 @@ mod tests {
             hidden: false,
             hubspot_defined: false,
             archived: false,
+            calculated: false,
+            modification_metadata: None,
         };
         assert_eq!(mismatch(ban, &found), None);
         found.has_unique_value = false;

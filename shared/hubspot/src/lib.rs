@@ -30,8 +30,8 @@ pub use company::{
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
 pub use properties::{
-    FieldType, Property, PropertyCreate, PropertyGroup, PropertyGroupCreate, PropertyOption,
-    PropertyType,
+    FieldType, ModificationMetadata, Property, PropertyCreate, PropertyGroup, PropertyGroupCreate,
+    PropertyOption, PropertyType,
 };
 pub use rate_budget::{
     Admission, Bucket, BucketShape, BudgetError, InProcessRateBudget, PostgresRateBudget,

@@ -106,6 +106,35 @@ pub struct Property {
     pub hubspot_defined: bool,
     #[serde(default)]
     pub archived: bool,
+    /// HubSpot computes the value (a calculation, rollup or score).
+    #[serde(default)]
+    pub calculated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modification_metadata: Option<ModificationMetadata>,
+}
+
+impl Property {
+    /// Whether an integration can set the property's value: not computed by HubSpot and not
+    /// marked `readOnlyValue`.
+    pub fn accepts_writes(&self) -> bool {
+        !self.calculated
+            && !self
+                .modification_metadata
+                .as_ref()
+                .is_some_and(|metadata| metadata.read_only_value)
+    }
+}
+
+/// What may be changed about a property and its value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModificationMetadata {
+    #[serde(default)]
+    pub archivable: bool,
+    #[serde(default)]
+    pub read_only_definition: bool,
+    #[serde(default)]
+    pub read_only_value: bool,
 }
 
 /// The body of `POST /crm/v3/properties/companies/groups`.

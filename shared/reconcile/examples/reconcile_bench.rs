@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
 use warp_reconcile::Reconciler;
+use warp_store::sync_config::MappingSource;
 use warp_store::{Database, outbox};
 use warp_webhook::InboundProcessor;
 
@@ -78,15 +79,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the 10-second window refill so the run starts from a steady budget.
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
 
+    let map =
+        MappingSource::load(database.clone(), PORTAL, std::time::Duration::from_secs(30)).await?;
     let reconciler = Reconciler {
         database: database.clone(),
         hubspot: hubspot.clone(),
-        map: FieldMap::default_mapping(),
+        map: map.clone(),
         portal_id: PORTAL,
         inbound: Arc::new(InboundProcessor {
             database: database.clone(),
             hubspot: Some(hubspot),
-            map: FieldMap::default_mapping(),
+            map,
             portal_id: PORTAL,
         }),
         publisher: None,

@@ -62,6 +62,7 @@ use warp_store::field_state;
 use warp_store::inbound::{self, HubSpotObservation};
 use warp_store::outbox::{self, OutboxOperation, OutboxPublisher};
 use warp_store::reconciliation_runs::{self as runs, CustomerLink};
+use warp_store::sync_config::MappingSource;
 use warp_store::{Database, StoreError};
 use warp_webhook::InboundProcessor;
 
@@ -114,7 +115,8 @@ pub type ProgressFn = dyn Fn(Progress) + Send + Sync;
 pub struct Reconciler {
     pub database: Database,
     pub hubspot: HubSpotClient,
-    pub map: FieldMap,
+    /// The company mapping (re-read when stale at the start of each run).
+    pub map: MappingSource,
     pub portal_id: i64,
     /// Applies the synthetic events (the same processor the webhook path uses).
     pub inbound: Arc<InboundProcessor>,
@@ -156,6 +158,7 @@ impl Reconciler {
         dry_run: bool,
         progress: Option<&ProgressFn>,
     ) -> Result<DriftReport, ReconcileError> {
+        self.map.fresh().await;
         let mut report = DriftReport::new(dry_run);
         let mut heartbeat = Heartbeat::new(run_id);
         let seen = self
@@ -177,6 +180,7 @@ impl Reconciler {
 
     fn mapped_properties(&self) -> Vec<String> {
         self.map
+            .current()
             .hubspot_properties()
             .into_iter()
             .map(str::to_owned)
@@ -257,6 +261,7 @@ impl Reconciler {
         seen: &mut Seen,
         report: &mut DriftReport,
     ) -> Result<Vec<Pair>, ReconcileError> {
+        let map = self.map.current();
         report.companies_checked += companies.len() as u64;
         for company in &companies {
             let id = company.id.as_u64();
@@ -286,8 +291,8 @@ impl Reconciler {
             })
             .filter(|pair| {
                 let warp = customer_field_values(&pair.customer);
-                let hubspot = hubspot_values(&self.map, &pair.company);
-                !classify_drift(&self.map, &warp, &hubspot, &no_times, &no_times).is_empty()
+                let hubspot = hubspot_values(&map, &pair.company);
+                !classify_drift(&map, &warp, &hubspot, &no_times, &no_times).is_empty()
             })
             .collect())
     }
@@ -584,6 +589,7 @@ impl Reconciler {
         report: &mut DriftReport,
         record_kinds: &HashMap<Uuid, &'static str>,
     ) -> Result<(), ReconcileError> {
+        let map = self.map.current();
         if pairs.is_empty() {
             return Ok(());
         }
@@ -607,15 +613,15 @@ impl Reconciler {
         let mut history_wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for pair in &pairs {
             let warp = customer_field_values(&pair.customer);
-            let hubspot = hubspot_values(&self.map, &pair.company);
+            let hubspot = hubspot_values(&map, &pair.company);
             for drift in classify_drift(
-                &self.map,
+                &map,
                 &warp,
                 &hubspot,
                 &ChangeTimes::new(),
                 &warp_times(&pair.customer.id),
             ) {
-                if let Some(mapping) = self.map.get(drift.field)
+                if let Some(mapping) = map.get(drift.field)
                     && mapping.direction.includes_inbound()
                 {
                     history_wanted
@@ -641,10 +647,10 @@ impl Reconciler {
         let mut unstorable: HashSet<(Uuid, WarpField)> = HashSet::new();
         for pair in &pairs {
             let warp = customer_field_values(&pair.customer);
-            let hubspot = hubspot_values(&self.map, &pair.company);
-            let hubspot_times = history_times(&self.map, &pair.company);
+            let hubspot = hubspot_values(&map, &pair.company);
+            let hubspot_times = history_times(&map, &pair.company);
             let drifts = classify_drift(
-                &self.map,
+                &map,
                 &warp,
                 &hubspot,
                 &hubspot_times,
@@ -656,8 +662,7 @@ impl Reconciler {
             for drift in &drifts {
                 let takes_hubspot_value =
                     matches!(drift.repair, Repair::ApplyToWarp | Repair::Conflict);
-                let unstorable_value = self
-                    .map
+                let unstorable_value = map
                     .get(drift.field)
                     .and_then(|mapping| pair.company.property(&mapping.hubspot_property))
                     .is_some_and(has_nul);
@@ -673,7 +678,7 @@ impl Reconciler {
             }
             if !report.dry_run {
                 for drift in &drifts {
-                    let Some(mapping) = self.map.get(drift.field) else {
+                    let Some(mapping) = map.get(drift.field) else {
                         continue;
                     };
                     let changed_at = hubspot_times
@@ -874,6 +879,7 @@ impl Reconciler {
         repairs: &mut PairRepairs,
         report: &mut DriftReport,
     ) -> Result<HashSet<(Uuid, WarpField)>, ReconcileError> {
+        let map = self.map.current();
         let wanted: Vec<Uuid> = planned
             .iter()
             .filter(|(_, _, drifts)| drifts.iter().any(|(_, r)| *r == Repair::ApplyToWarp))
@@ -896,7 +902,7 @@ impl Reconciler {
                 continue;
             };
             let warp = customer_field_values(customer);
-            let hubspot = hubspot_values(&self.map, &pair.company);
+            let hubspot = hubspot_values(&map, &pair.company);
             for (id, _, drifts) in planned.iter().filter(|(id, _, _)| *id == customer.id) {
                 for (field, repair) in drifts {
                     if *repair != Repair::ApplyToWarp || unstorable.contains(&(*id, *field)) {

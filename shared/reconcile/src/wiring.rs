@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use warp_domain::sync::FieldMap;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
 use warp_store::outbox::OutboxPublisher;
@@ -21,16 +20,18 @@ pub async fn reconciler(
     publisher: Option<Arc<dyn OutboxPublisher>>,
 ) -> Result<Reconciler, WiringError> {
     let hubspot = wiring::hubspot_client(config, secrets, &database).await?;
+    // One mapping for both: the inbound processor applies what the reconciler decided by it.
+    let map = wiring::field_mapping(config, &database).await?;
     let inbound = Arc::new(InboundProcessor {
         database: database.clone(),
         hubspot: Some(hubspot.clone()),
-        map: FieldMap::default_mapping(),
+        map: map.clone(),
         portal_id: config.hubspot.portal_id,
     });
     Ok(Reconciler {
         database,
         hubspot,
-        map: FieldMap::default_mapping(),
+        map,
         portal_id: config.hubspot.portal_id,
         inbound,
         publisher,

@@ -91,6 +91,10 @@ pub struct HubSpotSettings {
     pub timeout: Duration,
     pub max_retries: u32,
     pub sandbox_addr: SocketAddr,
+    /// How long a process uses the field mapping it read from `hubspot_sync_config` before
+    /// reading it again: the longest a change made through the admin API takes to reach
+    /// every running worker, webhook and reconciler.
+    pub mapping_max_age: Duration,
 }
 
 /// How the database login is proven.
@@ -238,6 +242,7 @@ impl Config {
             search_per_second: parse(&get, "HUBSPOT_SEARCH_PER_SECOND", 5)?,
             timeout: Duration::from_millis(parse(&get, "HUBSPOT_TIMEOUT_MS", 10_000)?),
             max_retries: parse(&get, "HUBSPOT_MAX_RETRIES", 6)?,
+            mapping_max_age: Duration::from_secs(parse(&get, "SYNC_MAPPING_MAX_AGE_SECONDS", 30)?),
             sandbox_addr: parse(
                 &get,
                 "HUBSPOT_SANDBOX_ADDR",

@@ -305,6 +305,18 @@ impl Database {
         Ok(())
     }
 
+    /// Applies the migrations up to and including `version` only: for tests that start from
+    /// an older schema with data in it.
+    pub async fn migrate_to(&self, version: i32) -> Result<(), DatabaseError> {
+        let mut client = self.client().await?;
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(version))
+            .run_async(&mut **client)
+            .await
+            .map_err(|e| DatabaseError::Migration(e.to_string()))?;
+        Ok(())
+    }
+
     /// Creates the database named in `url` when it does not exist, by connecting to the
     /// server's `postgres` database. Idempotent and safe when several processes race.
     pub async fn create_if_missing(url: &str) -> Result<(), DatabaseError> {
@@ -351,9 +363,17 @@ impl Database {
     /// A fresh, migrated database with a random name on the server of `server_url`, for one
     /// test. Dropped by [`Database::drop_test_database`] or left for inspection.
     pub async fn fresh_for_test(server_url: &str) -> Result<Self, DatabaseError> {
+        let db = Self::empty_for_test(server_url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// [`Database::fresh_for_test`] without the migrations (see [`Database::migrate_to`]).
+    pub async fn empty_for_test(server_url: &str) -> Result<Self, DatabaseError> {
         let name = format!("warp_test_{}", uuid::Uuid::new_v4().simple());
         let url = with_dbname(server_url, &name);
-        Self::prepare(&url, 16).await
+        Self::create_if_missing(&url).await?;
+        Self::connect(&url, 16)
     }
 
     pub fn url(&self) -> &str {

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod outbox;
 pub mod reconciliation_runs;
+pub mod sync_config;
 pub mod sync_log;
 pub mod sync_reports;
 pub mod tls;

@@ -126,11 +126,10 @@ fn run_from_row(row: &tokio_postgres::Row) -> Result<ReconciliationRun, StoreErr
 
 /// Queues a run for a reconciler to claim (what the API does); returns it.
 pub async fn request(
-    database: &Database,
+    client: &impl GenericClient,
     dry_run: bool,
     requested_by: &str,
 ) -> Result<ReconciliationRun, StoreError> {
-    let client = database.client().await?;
     let requested_by = storable(requested_by);
     let sql = format!(
         "INSERT INTO hubspot_reconciliation_runs (id, status, dry_run, requested_by) \

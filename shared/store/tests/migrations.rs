@@ -40,7 +40,7 @@ async fn migrations_create_every_table_and_are_idempotent() {
     }
     let mappings: i64 = client
         .query_one(
-            "SELECT count(*) FROM hubspot_sync_config WHERE portal_id = 0",
+            "SELECT count(*) FROM hubspot_sync_config WHERE portal_id = 0 AND object_type = 'companies'",
             &[],
         )
         .await

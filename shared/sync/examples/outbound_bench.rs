@@ -42,7 +42,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     warp_hubspot::ensure_warp_properties(&client).await?;
-    let worker = Arc::new(OutboundWorker::new(database.clone(), client, PORTAL));
+    let worker = Arc::new(OutboundWorker::new(
+        database.clone(),
+        client,
+        PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL)
+            .await
+            .unwrap(),
+    ));
 
     insert_customers(&database, customers).await?;
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use uuid::Uuid;
 use warp_domain::customer::Customer;
 use warp_domain::sync::{
-    FieldChange, FieldMap, FieldValues, WarpField, customer_field_values, full_push, outbound_diff,
+    FieldChange, FieldValues, WarpField, customer_field_values, full_push, outbound_diff,
 };
 use warp_hubspot::{
     BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, HubSpotClient, HubSpotError,
@@ -32,6 +32,7 @@ use warp_hubspot::{
 };
 use warp_store::field_state::{self, Side};
 use warp_store::outbox::{self, ClaimedRow, OutboxOperation, OutboxStatus, RetryPolicy};
+use warp_store::sync_config::MappingSource;
 use warp_store::sync_log::{self, LogStatus, OutboundLogEntry};
 use warp_store::{Database, StoreError};
 
@@ -98,7 +99,7 @@ impl ProcessReport {
 pub struct OutboundWorker {
     database: Database,
     hubspot: HubSpotClient,
-    field_map: FieldMap,
+    mapping: MappingSource,
     portal_id: i64,
     lease: Duration,
     retry: RetryPolicy,
@@ -190,21 +191,22 @@ impl Answer {
 }
 
 impl OutboundWorker {
-    pub fn new(database: Database, hubspot: HubSpotClient, portal_id: i64) -> Self {
+    /// A worker for `portal_id` that pushes by the mapping `mapping` serves (read from
+    /// `hubspot_sync_config`, see [`MappingSource::load`]).
+    pub fn new(
+        database: Database,
+        hubspot: HubSpotClient,
+        portal_id: i64,
+        mapping: MappingSource,
+    ) -> Self {
         OutboundWorker {
             database,
             hubspot,
-            field_map: FieldMap::default_mapping(),
+            mapping,
             portal_id,
             lease: DEFAULT_LEASE,
             retry: RetryPolicy::default(),
         }
-    }
-
-    /// Uses this field mapping (e.g. read from `hubspot_sync_config`) instead of the default.
-    pub fn with_field_map(mut self, field_map: FieldMap) -> Self {
-        self.field_map = field_map;
-        self
     }
 
     /// How long a claim holds its rows.
@@ -353,6 +355,7 @@ impl OutboundWorker {
                 .push(row);
         }
         let customer_ids: Vec<Uuid> = rows_by_customer.keys().copied().collect();
+        let field_map = self.mapping.fresh().await;
         let client = self.database.client().await?;
         let mut customers = outbox::load_customers(&**client, &customer_ids).await?;
         let states = field_state::load(&**client, self.portal_id, &customer_ids).await?;
@@ -383,13 +386,13 @@ impl OutboundWorker {
             };
             let warp = customer_field_values(&customer);
             let changes = if resync || customer.external_ids.hubspot_company_id.is_none() {
-                full_push(&self.field_map, &warp)
+                full_push(&field_map, &warp)
             } else {
                 let known = states
                     .get(&customer_id)
                     .map(field_state::hubspot_known_values)
                     .unwrap_or_default();
-                outbound_diff(&self.field_map, &warp, &known)
+                outbound_diff(&field_map, &warp, &known)
             };
             let push = Push {
                 customer,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
 use warp_runtime::{Config, SecretsCache, SecretsError};
+use warp_store::sync_config::{MappingSource, SyncConfigError};
 use warp_store::{Database, DatabaseError};
 
 use crate::outbound::OutboundWorker;
@@ -26,6 +27,22 @@ pub enum WiringError {
     HubSpotClient(#[from] warp_hubspot::HubSpotError),
     #[error("SQS_QUEUE_URL must be set")]
     NoQueueUrl,
+    #[error("reading the field mapping: {0}")]
+    Mapping(#[from] SyncConfigError),
+}
+
+/// The company field mapping of the deployment's portal, read from `hubspot_sync_config` now
+/// and again when older than `SYNC_MAPPING_MAX_AGE_SECONDS`.
+pub async fn field_mapping(
+    config: &Config,
+    database: &Database,
+) -> Result<MappingSource, WiringError> {
+    Ok(MappingSource::load(
+        database.clone(),
+        config.hubspot.portal_id,
+        config.hubspot.mapping_max_age,
+    )
+    .await?)
 }
 
 /// The database pool `config` asks for. In Lambda the password comes from Secrets Manager
@@ -68,10 +85,12 @@ pub async fn outbound_worker(
     database: Database,
 ) -> Result<OutboundWorker, WiringError> {
     let hubspot = hubspot_client(config, secrets, &database).await?;
+    let mapping = field_mapping(config, &database).await?;
     Ok(OutboundWorker::new(
         database,
         hubspot,
         config.hubspot.portal_id,
+        mapping,
     ))
 }
 

@@ -480,6 +480,9 @@ async fn two_workers_given_the_same_rows_push_each_customer_once() {
         h.database.clone(),
         hubspot_client(&h.sandbox, 100, 10_000),
         PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(h.database.clone(), PORTAL)
+            .await
+            .unwrap(),
     );
     let mut ids = Vec::new();
     for n in 0..60 {

@@ -45,14 +45,19 @@ async fn post_customer(app: &axum::Router, body: Value) -> (u16, String, Value) 
     )
 }
 
-fn strict_app(h: &Harness, recorder: &SharedRecorder) -> axum::Router {
+async fn strict_app(h: &Harness, recorder: &SharedRecorder) -> axum::Router {
     let state = ApiState::new(
         h.database.clone(),
         AuthConfig::hs256(SecretString::from(SECRET)),
         PORTAL,
     )
     .with_outbox_publisher(Arc::new(recorder.clone()))
-    .with_strict_create(hubspot_client(&h.sandbox, 100, 10_000));
+    .with_strict_create(
+        hubspot_client(&h.sandbox, 100, 10_000),
+        warp_store::sync_config::MappingSource::read_every_time(h.database.clone(), PORTAL)
+            .await
+            .unwrap(),
+    );
     warp_api::router(state)
 }
 
@@ -60,7 +65,7 @@ fn strict_app(h: &Harness, recorder: &SharedRecorder) -> axum::Router {
 async fn a_strict_create_is_in_hubspot_and_linked_when_it_answers() {
     let h = harness().await;
     let recorder = SharedRecorder::default();
-    let app = strict_app(&h, &recorder);
+    let app = strict_app(&h, &recorder).await;
 
     let (status, _, created) = post_customer(
         &app,
@@ -127,7 +132,7 @@ async fn a_strict_create_hubspot_refuses_stores_nothing_and_names_the_property()
         .unwrap();
     assert!(answer.status().is_success(), "{}", answer.status());
     let recorder = SharedRecorder::default();
-    let app = strict_app(&h, &recorder);
+    let app = strict_app(&h, &recorder).await;
 
     let (status, content_type, problem) = post_customer(
         &app,

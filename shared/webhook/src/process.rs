@@ -58,12 +58,11 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer};
 use warp_domain::storable::into_storable;
-use warp_domain::sync::{
-    EventKind, FieldMap, FieldMapping, WarpField, WebhookEvent, canonical_opt,
-};
+use warp_domain::sync::{EventKind, FieldMapping, WarpField, WebhookEvent, canonical_opt};
 use warp_hubspot::{Company, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
+use warp_store::sync_config::MappingSource;
 use warp_store::{Database, DatabaseError, StoreError};
 
 /// Events claimed per transaction by the loops.
@@ -99,7 +98,8 @@ pub struct InboundProcessor {
     /// Reads a company's `warp_ban` (creation) and a merge survivor's properties. Without it,
     /// creations are SKIPPED with a note and merges relink without re-reading.
     pub hubspot: Option<HubSpotClient>,
-    pub map: FieldMap,
+    /// The company mapping (re-read when stale at the start of each pass).
+    pub map: MappingSource,
     pub portal_id: i64,
 }
 
@@ -326,6 +326,8 @@ fn settle(report: &mut InboundReport, marks: &mut Marks, id: i64, outcome: Outco
 impl InboundProcessor {
     /// Claims up to `limit` RECEIVED events and applies them (see the module doc).
     pub async fn process_pending(&self, limit: u32) -> Result<InboundReport, ProcessError> {
+        // Before the claim: a re-read must not hold the claimed events' locks.
+        self.map.fresh().await;
         let limit = i64::from(limit.max(1));
         let mut client = self.database.client().await?;
         let mut transaction = client.transaction().await?;
@@ -615,12 +617,14 @@ impl InboundProcessor {
     }
 
     /// The mapping of the property a propertyChange names, or why the event is skipped.
-    fn property_mapping(&self, event: &WebhookEvent) -> Result<&FieldMapping, &'static str> {
+    fn property_mapping(&self, event: &WebhookEvent) -> Result<FieldMapping, &'static str> {
         let Some(property) = event.property_name.as_deref() else {
             return Err("the event names no property");
         };
         self.map
+            .current()
             .by_hubspot_property(property)
+            .cloned()
             .ok_or("unmapped property")
     }
 
@@ -640,7 +644,7 @@ impl InboundProcessor {
         };
         let result = batch.decide_field(
             customer_id,
-            mapping,
+            &mapping,
             event.property_value.as_deref(),
             event.occurred_at,
             "PROPERTY_CHANGE",
@@ -666,7 +670,8 @@ impl InboundProcessor {
         let customer_id = customer.id;
         batch.admit(tx, vec![customer]).await?;
         let mut tally = InboundReport::default();
-        for mapping in self.map.iter() {
+        let map = self.map.current();
+        for mapping in map.iter() {
             if !mapping.enabled || mapping.field == WarpField::Ban {
                 continue;
             }
@@ -738,7 +743,8 @@ impl InboundProcessor {
             return Vec::new();
         }
         let texts: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let options = ReadOptions::properties(self.map.hubspot_properties());
+        let map = self.map.current();
+        let options = ReadOptions::properties(map.hubspot_properties());
         let result = client.batch_read_companies(&texts, None, &options).await;
         let mut found: HashMap<String, Company> = result
             .results
@@ -828,12 +834,9 @@ impl InboundProcessor {
         let Some(company) = reads.get(event.object_id)? else {
             return Ok(Outcome::skipped("the company no longer exists in HubSpot"));
         };
-        let ban_property = self
-            .map
-            .get(WarpField::Ban)
-            .map_or(WARP_BAN_PROPERTY, |m| m.hubspot_property.as_str());
+        // The key's property is fixed (FieldMapError::KeyFieldFixed).
         let Some(ban) = company
-            .property(ban_property)
+            .property(WARP_BAN_PROPERTY)
             .and_then(|text| canonical_opt(WarpField::Ban, Some(text)))
         else {
             return Ok(Outcome::skipped("the company has no warp_ban"));

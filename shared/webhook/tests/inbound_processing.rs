@@ -12,12 +12,13 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use warp_domain::customer::{CompanyName, Customer, CustomerPatch, CustomerType, NewCustomer};
-use warp_domain::sync::{FieldChange, FieldMap, WarpField, customer_field_values, outbound_diff};
+use warp_domain::sync::{FieldChange, WarpField, customer_field_values, outbound_diff};
 use warp_hubspot::{
     CompanyId, HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings,
     ensure_warp_properties,
 };
 use warp_store::field_state::{self, Side, hubspot_known_values};
+use warp_store::sync_config::MappingSource;
 use warp_store::{Created, CustomerStore, Database, Update};
 use warp_webhook::{
     InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router, sign_v3,
@@ -86,7 +87,9 @@ async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> Wor
         let processor = InboundProcessor {
             database: database.clone(),
             hubspot: None,
-            map: FieldMap::default_mapping(),
+            map: MappingSource::read_every_time(database.clone(), PORTAL)
+                .await
+                .unwrap(),
             portal_id: PORTAL,
         };
         state = state.with_inline_processing(Arc::new(processor), Duration::from_secs(2));
@@ -108,7 +111,9 @@ async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> Wor
     let processor = InboundProcessor {
         database: database.clone(),
         hubspot: Some(hubspot_client(&sandbox.base_url())),
-        map: FieldMap::default_mapping(),
+        map: MappingSource::read_every_time(database.clone(), PORTAL)
+            .await
+            .unwrap(),
         portal_id: PORTAL,
     };
     World {
@@ -137,7 +142,7 @@ impl World {
         let customer = written.value;
         let values = customer_field_values(&customer);
         let properties: BTreeMap<String, String> =
-            warp_domain::sync::full_push(&self.processor.map, &values)
+            warp_domain::sync::full_push(&self.processor.map.current(), &values)
                 .into_iter()
                 .filter_map(|change| Some((change.hubspot_property, change.value?)))
                 .collect();
@@ -221,7 +226,7 @@ impl World {
             .map(hubspot_known_values)
             .unwrap_or_default();
         outbound_diff(
-            &self.processor.map,
+            &self.processor.map.current(),
             &customer_field_values(customer),
             &known,
         )
@@ -349,6 +354,9 @@ async fn ui_edit_of_a_latest_wins_field_is_applied_once_and_leaves_no_outbound_d
         world.database.clone(),
         world.hubspot.clone(),
         PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(world.database.clone(), PORTAL)
+            .await
+            .unwrap(),
     );
     worker.process_due(100).await.unwrap();
     world.sandbox.set_faults(Faults {
@@ -473,6 +481,9 @@ async fn warp_wins_status_edited_in_hubspot_is_overridden_and_pushed_back() {
         world.database.clone(),
         world.hubspot.clone(),
         PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(world.database.clone(), PORTAL)
+            .await
+            .unwrap(),
     );
     let pushed = worker.process_due(100).await.unwrap();
     assert!(pushed.failed.is_empty(), "{pushed:?}");
@@ -792,7 +803,9 @@ async fn concurrent_processors_never_claim_one_event_twice() {
     let other = InboundProcessor {
         database: world.database.clone(),
         hubspot: None,
-        map: FieldMap::default_mapping(),
+        map: MappingSource::read_every_time(world.database.clone(), PORTAL)
+            .await
+            .unwrap(),
         portal_id: PORTAL,
     };
     let mut claimed = 0;
@@ -826,7 +839,9 @@ async fn the_receivers_kick_starts_processing_without_waiting_for_the_interval()
     let processor = Arc::new(InboundProcessor {
         database: world.database.clone(),
         hubspot: None,
-        map: FieldMap::default_mapping(),
+        map: MappingSource::read_every_time(world.database.clone(), PORTAL)
+            .await
+            .unwrap(),
         portal_id: PORTAL,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -984,7 +999,9 @@ async fn claim_until_it_waits(
     let processor = InboundProcessor {
         database: world.database.clone(),
         hubspot: Some(hubspot_client(&world.sandbox.base_url())),
-        map: FieldMap::default_mapping(),
+        map: MappingSource::read_every_time(world.database.clone(), PORTAL)
+            .await
+            .unwrap(),
         portal_id: PORTAL,
     };
     let claim = tokio::spawn(async move { processor.process_pending(100).await });

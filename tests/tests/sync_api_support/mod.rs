@@ -76,6 +76,20 @@ pub async fn spawn_sync_app() -> SyncApp {
 }
 
 impl SyncApp {
+    /// An outbound worker over this app's database and sandbox, reading the field mapping from
+    /// the table before every batch (as a deployed worker does once its cache is stale).
+    pub async fn outbound_worker(&self) -> warp_sync::outbound::OutboundWorker {
+        let database = self.app.database.clone();
+        warp_sync::outbound::OutboundWorker::new(
+            database.clone(),
+            self.hubspot.clone(),
+            PORTAL,
+            warp_store::sync_config::MappingSource::read_every_time(database, PORTAL)
+                .await
+                .expect("the mapping reads"),
+        )
+    }
+
     /// Creates a company in the sandbox as a person would (user token); answers its id.
     pub async fn create_company(&self, properties: Value) -> String {
         let answer: Value = self

@@ -77,14 +77,16 @@ pub fn classify_drift(
             if warp_value == hubspot_value {
                 return None;
             }
+            let repair = field_repair(
+                mapping,
+                hubspot_changed_at.get(&mapping.field).copied(),
+                warp_changed_at.get(&mapping.field).copied(),
+            );
+            let repair = keep_non_empty(mapping, repair, warp_value, hubspot_value)?;
             Some(Drift {
                 field: mapping.field,
                 kind: DriftKind::ValueDiffers,
-                repair: field_repair(
-                    mapping,
-                    hubspot_changed_at.get(&mapping.field).copied(),
-                    warp_changed_at.get(&mapping.field).copied(),
-                ),
+                repair,
             })
         })
         .collect()
@@ -113,6 +115,30 @@ fn field_repair(
                 (None, _) => Repair::PushToHubSpot,
             }
         }
+    }
+}
+
+/// "Never overwrite with an empty value": a repair that would clear a side fills that side
+/// instead when the direction lets the value flow that way, and is no repair at all (the
+/// difference is accepted, so runs still converge) when it does not.
+fn keep_non_empty(
+    mapping: &FieldMapping,
+    repair: Repair,
+    warp_value: Option<&str>,
+    hubspot_value: Option<&str>,
+) -> Option<Repair> {
+    let clears = match repair {
+        Repair::PushToHubSpot => mapping.refuses_empty_over(warp_value, hubspot_value),
+        Repair::ApplyToWarp => mapping.refuses_empty_over(hubspot_value, warp_value),
+        Repair::Conflict => false,
+    };
+    if !clears {
+        return Some(repair);
+    }
+    match repair {
+        Repair::PushToHubSpot if mapping.direction.includes_inbound() => Some(Repair::ApplyToWarp),
+        Repair::ApplyToWarp if mapping.direction.includes_outbound() => Some(Repair::PushToHubSpot),
+        _ => None,
     }
 }
 

@@ -56,6 +56,9 @@ pub enum InboundDecision {
     },
     /// The mapping is disabled: the field is not synced at all.
     Ignored,
+    /// "Never overwrite with an empty value" stops the rules' decision and the value cannot
+    /// flow the other way either: each side keeps what it holds.
+    KeptNonEmpty,
 }
 
 /// Decides one inbound change; pure and deterministic. Values are compared in their
@@ -83,6 +86,52 @@ pub fn decide_inbound(
         return InboundDecision::Echo;
     }
 
+    let decision = decide_by_rules(mapping, change, state, value.clone(), warp_value.clone());
+    keep_non_empty(mapping, decision, value, warp_value)
+}
+
+/// "Never overwrite with an empty value" over a decision of the rules, matching
+/// reconciliation's repair: the side holding a value keeps it, and the empty side is filled
+/// from it when the direction lets the value flow that way.
+fn keep_non_empty(
+    mapping: &FieldMapping,
+    decision: InboundDecision,
+    value: Option<String>,
+    warp_value: Option<String>,
+) -> InboundDecision {
+    if !mapping.never_overwrite_with_empty {
+        return decision;
+    }
+    match decision {
+        InboundDecision::Apply { value: None } if warp_value.is_some() => {
+            if mapping.direction.includes_outbound() {
+                InboundDecision::Override {
+                    push_back: warp_value,
+                }
+            } else {
+                InboundDecision::KeptNonEmpty
+            }
+        }
+        // WARP's empty value would be pushed over HubSpot's (the event's value is not empty:
+        // it differs from WARP's, or the decision would have been an echo).
+        InboundDecision::Override { push_back: None } => {
+            if mapping.direction.includes_inbound() {
+                InboundDecision::Apply { value }
+            } else {
+                InboundDecision::KeptNonEmpty
+            }
+        }
+        other => other,
+    }
+}
+
+fn decide_by_rules(
+    mapping: &FieldMapping,
+    change: &InboundChange,
+    state: &FieldState,
+    value: Option<String>,
+    warp_value: Option<String>,
+) -> InboundDecision {
     if !mapping.direction.includes_inbound() {
         return InboundDecision::Override {
             push_back: warp_value,

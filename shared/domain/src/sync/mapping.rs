@@ -195,6 +195,11 @@ pub struct FieldMapping {
     pub rule: ConflictRule,
     /// A disabled mapping is neither pushed nor applied; its events are ignored.
     pub enabled: bool,
+    /// An empty value never replaces a non-empty one on either side: WARP does not push its
+    /// empty value, a value cleared in HubSpot is not applied (WARP's value is pushed back when
+    /// the direction allows), and reconciliation fills the empty side instead of clearing the
+    /// other.
+    pub never_overwrite_with_empty: bool,
 }
 
 impl FieldMapping {
@@ -210,6 +215,7 @@ impl FieldMapping {
             direction,
             rule,
             enabled: true,
+            never_overwrite_with_empty: false,
         }
     }
 
@@ -222,6 +228,24 @@ impl FieldMapping {
     pub fn is_inbound(&self) -> bool {
         self.enabled && self.direction.includes_inbound()
     }
+
+    /// Whether writing `new` over `current` is refused by "never overwrite with an empty
+    /// value" (both canonical: `None` is empty).
+    pub fn refuses_empty_over(&self, new: Option<&str>, current: Option<&str>) -> bool {
+        self.never_overwrite_with_empty && new.is_none() && current.is_some()
+    }
+
+    /// The `hubspot_sync_config` row this mapping is stored as.
+    pub fn to_row(&self) -> FieldMappingRow {
+        FieldMappingRow {
+            warp_field: self.field.as_str().to_owned(),
+            hubspot_property: self.hubspot_property.clone(),
+            direction: self.direction.as_str().to_owned(),
+            conflict_rule: self.rule.as_str().to_owned(),
+            enabled: self.enabled,
+            never_overwrite_with_empty: self.never_overwrite_with_empty,
+        }
+    }
 }
 
 /// One `hubspot_sync_config` row as read from the database, before validation.
@@ -232,6 +256,7 @@ pub struct FieldMappingRow {
     pub direction: String,
     pub conflict_rule: String,
     pub enabled: bool,
+    pub never_overwrite_with_empty: bool,
 }
 
 /// Why a set of `hubspot_sync_config` rows is not a valid mapping.
@@ -251,7 +276,7 @@ pub enum FieldMapError {
         first: WarpField,
         second: WarpField,
     },
-    #[error("field {field}: HubSpot property name {property:?} is empty or contains whitespace")]
+    #[error("field {field}: {property:?} is not a HubSpot internal property name")]
     InvalidProperty { field: WarpField, property: String },
     /// A one-way field whose rule would make the other side win. WARP_TO_HUBSPOT with
     /// HUBSPOT_WINS would apply HubSpot's value against the direction; HUBSPOT_TO_WARP with
@@ -263,7 +288,19 @@ pub enum FieldMapError {
         direction: SyncDirection,
         rule: ConflictRule,
     },
+    /// The BAN is the key companies are upserted and found by (`warp_ban`, unique in HubSpot):
+    /// disabling it, renaming its property or letting HubSpot write it would break identity.
+    #[error(
+        "field {field} is the record's key: it stays enabled, WARP_TO_HUBSPOT with WARP_WINS, on property {property}"
+    )]
+    KeyFieldFixed {
+        field: WarpField,
+        property: &'static str,
+    },
 }
+
+/// The property the company key ([`WarpField::Ban`]) is stored in; upserts use it as `idProperty`.
+pub const KEY_PROPERTY: &str = "warp_ban";
 
 /// The whole mapping for a portal: at most one [`FieldMapping`] per field and per HubSpot
 /// property.
@@ -278,7 +315,7 @@ impl FieldMap {
         use ConflictRule::*;
         use SyncDirection::*;
         let mappings = [
-            FieldMapping::new(WarpField::Ban, "warp_ban", WarpToHubSpot, WarpWins),
+            FieldMapping::new(WarpField::Ban, KEY_PROPERTY, WarpToHubSpot, WarpWins),
             FieldMapping::new(WarpField::CompanyName, "name", Both, LatestWins),
             FieldMapping::new(WarpField::Domain, "domain", Both, LatestWins),
             FieldMapping::new(WarpField::Status, "warp_status", WarpToHubSpot, WarpWins),
@@ -361,6 +398,17 @@ impl FieldMap {
                     rule,
                 });
             }
+            if field == WarpField::Ban
+                && !(row.enabled
+                    && property == KEY_PROPERTY
+                    && direction == SyncDirection::WarpToHubSpot
+                    && rule == ConflictRule::WarpWins)
+            {
+                return Err(FieldMapError::KeyFieldFixed {
+                    field,
+                    property: KEY_PROPERTY,
+                });
+            }
             if by_field.contains_key(&field) {
                 return Err(FieldMapError::DuplicateField { field });
             }
@@ -380,10 +428,23 @@ impl FieldMap {
                     direction,
                     rule,
                     enabled: row.enabled,
+                    never_overwrite_with_empty: row.never_overwrite_with_empty,
                 },
             );
         }
         Ok(FieldMap { by_field })
+    }
+
+    /// This mapping with `row` in place of its field's current mapping (or added), checked as
+    /// a whole: a change may not make two fields share a property, contradict its direction or
+    /// touch the key.
+    pub fn with_row(&self, row: FieldMappingRow) -> Result<Self, FieldMapError> {
+        let field: WarpField = row.warp_field.parse()?;
+        let others = self
+            .iter()
+            .filter(|m| m.field != field)
+            .map(FieldMapping::to_row);
+        FieldMap::from_rows(others.chain([row]))
     }
 
     /// The mapping of `field`, if it is mapped (enabled or not).

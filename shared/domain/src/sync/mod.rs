@@ -51,7 +51,9 @@ mod customer_values;
 mod drift;
 mod inbound;
 mod mapping;
+mod object_type;
 mod outbound;
+mod property_check;
 mod values;
 mod webhook;
 
@@ -63,10 +65,12 @@ pub use inbound::{
     FieldState, InboundChange, InboundDecision, SIMULTANEOUS_WITHIN, decide_inbound,
 };
 pub use mapping::{
-    ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow, SyncDirection,
-    UnknownConflictRule, UnknownSyncDirection, UnknownWarpField, WarpField,
+    ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow, KEY_PROPERTY,
+    SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField, WarpField,
 };
+pub use object_type::{ObjectType, UnknownObjectType};
 pub use outbound::{FieldChange, full_push, outbound_diff, record_pushed};
+pub use property_check::{PropertyFacts, PropertyMismatch, ValueKind, check_property};
 pub use values::{FieldValues, canonical, canonical_opt};
 pub use webhook::{
     EventKind, MAX_EVENTS_PER_BATCH, WebhookDedupeKey, WebhookEvent, WebhookParseError,

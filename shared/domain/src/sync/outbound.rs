@@ -32,7 +32,12 @@ pub fn outbound_diff(
     map.outbound_fields()
         .filter_map(|mapping| {
             let value = warp.get(mapping.field)?;
-            if hubspot_known.get(mapping.field) == Some(value) {
+            let known = hubspot_known.get(mapping.field);
+            if known == Some(value) {
+                return None;
+            }
+            // HubSpot's value is kept when unknown too: an empty value may overwrite nothing.
+            if mapping.never_overwrite_with_empty && value.is_none() {
                 return None;
             }
             Some(FieldChange {
@@ -130,7 +135,7 @@ mod tests {
                 "HUBSPOT_WINS",
                 true,
             ),
-            ("ban", "warp_ban", "WARP_TO_HUBSPOT", "WARP_WINS", false),
+            ("domain", "domain", "BOTH", "LATEST_WINS", false),
             (
                 "credit_limit",
                 "warp_credit_limit",
@@ -145,6 +150,7 @@ mod tests {
             direction: d.into(),
             conflict_rule: r.into(),
             enabled: e,
+            never_overwrite_with_empty: false,
         });
         let map = FieldMap::from_rows(rows).unwrap();
         assert_eq!(

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 use warp_domain::customer::NewCustomer;
-use warp_domain::sync::FieldMap;
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings};
 use warp_reconcile::Reconciler;
+use warp_store::sync_config::MappingSource;
 use warp_store::{Created, CustomerStore, Database};
 use warp_sync::outbound::OutboundWorker;
 use warp_webhook::InboundProcessor;
@@ -60,19 +60,22 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
     warp_hubspot::ensure_warp_properties(&hubspot)
         .await
         .unwrap();
+    let map = MappingSource::read_every_time(database.clone(), PORTAL)
+        .await
+        .unwrap();
     let inbound = Arc::new(InboundProcessor {
         database: database.clone(),
         hubspot: Some(hubspot.clone()),
-        map: FieldMap::default_mapping(),
+        map: map.clone(),
         portal_id: PORTAL,
     });
     Harness {
         customers: CustomerStore::new(database.clone(), PORTAL),
-        worker: OutboundWorker::new(database.clone(), hubspot.clone(), PORTAL),
+        worker: OutboundWorker::new(database.clone(), hubspot.clone(), PORTAL, map.clone()),
         reconciler: Reconciler {
             database: database.clone(),
             hubspot,
-            map: FieldMap::default_mapping(),
+            map,
             portal_id: PORTAL,
             inbound,
             publisher: None,

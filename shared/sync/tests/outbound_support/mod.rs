@@ -63,8 +63,15 @@ pub async fn harness_with(mut config: SandboxConfig, max: u32, interval_ms: u64)
     warp_hubspot::ensure_warp_properties(&client)
         .await
         .expect("properties ensured");
-    let worker =
-        OutboundWorker::new(database.clone(), client, PORTAL).with_retry_policy(fast_retries());
+    let worker = OutboundWorker::new(
+        database.clone(),
+        client,
+        PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL)
+            .await
+            .unwrap(),
+    )
+    .with_retry_policy(fast_retries());
     Harness {
         customers: CustomerStore::new(database.clone(), PORTAL),
         database,

@@ -249,6 +249,15 @@ impl DecisionBatch {
                 Some("the field's mapping is disabled"),
                 tally,
             ),
+            InboundDecision::KeptNonEmpty => {
+                let note = "an empty value does not overwrite a value (never_overwrite_with_empty)";
+                self.logs.push((
+                    entry(InboundLogStatus::Skipped, Some(note.to_owned())),
+                    LogLink::None,
+                ));
+                self.observe(customer_id, field, reported, occurred_at);
+                outcome(EventStatus::Skipped, Some(note), tally)
+            }
         }
     }
 

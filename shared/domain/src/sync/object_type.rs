@@ -1,0 +1,48 @@
+//! The HubSpot object types the engine syncs, by HubSpot's own names (the `{objectType}` of
+//! `/crm/objects/{version}/{objectType}` and of `hubspot_sync_config.object_type`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A HubSpot object type paired with a WARP entity (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectType {
+    /// HubSpot companies ↔ WARP customers.
+    Companies,
+    /// HubSpot contacts ↔ WARP users.
+    Contacts,
+}
+
+impl ObjectType {
+    pub const ALL: [ObjectType; 2] = [ObjectType::Companies, ObjectType::Contacts];
+
+    /// HubSpot's name of the object type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Companies => "companies",
+            ObjectType::Contacts => "contacts",
+        }
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`ObjectType`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown object type {0:?} (known: companies, contacts)")]
+pub struct UnknownObjectType(pub String);
+
+impl FromStr for ObjectType {
+    type Err = UnknownObjectType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ObjectType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownObjectType(s.to_owned()))
+    }
+}

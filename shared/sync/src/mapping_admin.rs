@@ -1,0 +1,185 @@
+//! Changing the field mapping (DESIGN §7), the use case behind the admin route: a change is
+//! checked as part of the whole mapping and against HubSpot's description of the property, then
+//! stored as the portal's own row in one transaction with the work it causes: a full push of
+//! every linked record when what WARP sends changed, a reconciliation when what HubSpot may
+//! write changed.
+
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+use warp_domain::sync::{
+    FieldMap, FieldMapError, FieldMapping, FieldMappingRow, ObjectType, PropertyFacts,
+    PropertyMismatch, WarpField, check_property,
+};
+use warp_hubspot::{HubSpotClient, HubSpotError, Property};
+use warp_store::reconciliation_runs;
+use warp_store::sync_config::{self, StoredMapping};
+use warp_store::{Database, StoreError};
+
+/// Why a mapping change was refused; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingChangeError {
+    #[error("{0} has no mapping that can be changed yet")]
+    NotSynced(ObjectType),
+    #[error("unknown field {0:?}")]
+    UnknownField(String),
+    #[error(transparent)]
+    Invalid(FieldMapError),
+    #[error(transparent)]
+    Property(#[from] PropertyMismatch),
+    #[error("reading the property from HubSpot: {0}")]
+    HubSpot(#[from] HubSpotError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a stored change did.
+#[derive(Debug, Clone)]
+pub struct MappingChange {
+    pub mapping: StoredMapping,
+    /// False when the row already said this (nothing stored, nothing queued).
+    pub changed: bool,
+    /// Customers whose full push was queued.
+    pub resync_queued: u64,
+    /// The reconciliation queued so HubSpot's values are compared under the new rules.
+    pub reconciliation_id: Option<Uuid>,
+}
+
+/// Checks `row` and stores it as `portal_id`'s mapping of its field; `changed_by` is the
+/// token subject recorded with it.
+pub async fn change_mapping(
+    database: &Database,
+    hubspot: &HubSpotClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    row: FieldMappingRow,
+    changed_by: &str,
+) -> Result<MappingChange, MappingChangeError> {
+    if object_type != ObjectType::Companies {
+        return Err(MappingChangeError::NotSynced(object_type));
+    }
+    let field: WarpField = row
+        .warp_field
+        .parse()
+        .map_err(|_| MappingChangeError::UnknownField(row.warp_field.clone()))?;
+    let current = sync_config::company_field_map(database, portal_id)
+        .await
+        .map_err(stored_mapping_error)?;
+    let proposed = checked(&current, &row)?;
+    // The property is read before the transaction: no lock waits on HubSpot.
+    let property = hubspot
+        .get_company_property(&proposed.hubspot_property)
+        .await?;
+    check_property(&proposed, property.as_ref().map(facts).as_ref())?;
+
+    let mut client = database.client().await.map_err(StoreError::from)?;
+    let transaction = client.transaction().await.map_err(StoreError::from)?;
+    let tx: &tokio_postgres::Transaction<'_> = &transaction;
+    sync_config::lock_for_change(tx, portal_id, object_type).await?;
+    // Read again under the lock: a concurrent change may have taken the property meanwhile.
+    let rows = sync_config::effective_rows(tx, portal_id, object_type).await?;
+    let current = FieldMap::from_rows(rows.iter().map(|stored| stored.row.clone()))
+        .map_err(MappingChangeError::Invalid)?;
+    let proposed = checked(&current, &row)?;
+    let before = current.get(field);
+    if before == Some(&proposed) {
+        let mapping = rows
+            .into_iter()
+            .find(|stored| stored.row.warp_field == row.warp_field)
+            .ok_or(StoreError::NotFound)?;
+        return Ok(MappingChange {
+            mapping,
+            changed: false,
+            resync_queued: 0,
+            reconciliation_id: None,
+        });
+    }
+    let mapping =
+        sync_config::save_portal_row(tx, portal_id, object_type, &row, changed_by).await?;
+    let outbound = before.is_some_and(FieldMapping::is_outbound) || proposed.is_outbound();
+    let resync_queued = if outbound {
+        sync_config::enqueue_company_resync(tx, portal_id).await?
+    } else {
+        0
+    };
+    let reconciliation_id = if proposed.is_inbound() {
+        Some(queue_reconciliation(tx, changed_by).await?)
+    } else {
+        None
+    };
+    transaction.commit().await.map_err(StoreError::from)?;
+    tracing::info!(
+        portal_id,
+        %object_type,
+        field = field.as_str(),
+        resync_queued,
+        reconciliation = ?reconciliation_id,
+        "field mapping changed"
+    );
+    Ok(MappingChange {
+        mapping,
+        changed: true,
+        resync_queued,
+        reconciliation_id,
+    })
+}
+
+/// The mapping `row` would give `field` inside `current`, checked as a whole.
+fn checked(current: &FieldMap, row: &FieldMappingRow) -> Result<FieldMapping, MappingChangeError> {
+    let field: WarpField = row
+        .warp_field
+        .parse()
+        .map_err(|_| MappingChangeError::UnknownField(row.warp_field.clone()))?;
+    // HubSpot's internal names are short ASCII words; anything else cannot name a property
+    // and must not reach a request path.
+    let name = &row.hubspot_property;
+    if name.is_empty()
+        || name.len() > 100
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(MappingChangeError::Invalid(
+            FieldMapError::InvalidProperty {
+                field,
+                property: name.clone(),
+            },
+        ));
+    }
+    let proposed = current
+        .with_row(row.clone())
+        .map_err(MappingChangeError::Invalid)?;
+    proposed
+        .get(field)
+        .cloned()
+        .ok_or_else(|| MappingChangeError::UnknownField(row.warp_field.clone()))
+}
+
+async fn queue_reconciliation(
+    client: &impl GenericClient,
+    changed_by: &str,
+) -> Result<Uuid, StoreError> {
+    let requested_by = format!("mapping change by {changed_by}");
+    Ok(reconciliation_runs::request(client, false, &requested_by)
+        .await?
+        .id)
+}
+
+fn stored_mapping_error(error: sync_config::SyncConfigError) -> MappingChangeError {
+    match error {
+        sync_config::SyncConfigError::Store(store) => MappingChangeError::Store(store),
+        sync_config::SyncConfigError::Invalid(invalid) => MappingChangeError::Invalid(invalid),
+    }
+}
+
+fn facts(property: &Property) -> PropertyFacts {
+    PropertyFacts {
+        name: property.name.clone(),
+        property_type: property.property_type.clone(),
+        options: property
+            .options
+            .iter()
+            .map(|option| option.value.clone())
+            .collect(),
+        read_only: !property.accepts_writes(),
+    }
+}
