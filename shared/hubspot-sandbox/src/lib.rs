@@ -1,13 +1,14 @@
 //! An in-memory HubSpot for development, tests and benchmarks.
 //!
-//! It speaks HubSpot's real paths, bodies, errors and rate-limit headers for CRM companies and
-//! company properties, and posts signed webhook events for every company change, so HubSpot
-//! clients work against it unchanged. Start one with [`spawn`]; control it over HTTP under
+//! It speaks HubSpot's real paths (dated and v3), bodies, errors and rate-limit headers for CRM
+//! companies and contacts and their properties, and posts signed webhook events for every
+//! change, so HubSpot clients work against it unchanged. Start one with [`spawn`]; control it over HTTP under
 //! `/_sandbox` (faults, stats, reset, webhook target) or through [`SandboxHandle`].
 
 mod config;
 pub mod error;
 mod http;
+pub mod objects;
 mod properties;
 mod rate_limit;
 mod search;
@@ -27,6 +28,7 @@ use warp_http_server::ServerLimits;
 
 pub use config::{Faults, SandboxConfig, SandboxConfigError};
 pub use http::router;
+pub use objects::ObjectKind;
 pub use state::SandboxState;
 pub use stats::Stats;
 pub use store::PropertyValues;
@@ -117,9 +119,24 @@ impl SandboxHandle {
     where
         I: IntoIterator<Item = PropertyValues>,
     {
-        let mut store = state::lock(&self.state.store);
+        self.seed(ObjectKind::Companies, companies)
+    }
+
+    /// [`SandboxHandle::seed_companies`] for contacts.
+    pub fn seed_contacts<I>(&self, contacts: I) -> Result<Vec<u64>, SeedError>
+    where
+        I: IntoIterator<Item = PropertyValues>,
+    {
+        self.seed(ObjectKind::Contacts, contacts)
+    }
+
+    fn seed<I>(&self, kind: ObjectKind, records: I) -> Result<Vec<u64>, SeedError>
+    where
+        I: IntoIterator<Item = PropertyValues>,
+    {
+        let mut store = state::lock(self.state.store(kind));
         let now = time::now_ms();
-        companies
+        records
             .into_iter()
             .enumerate()
             .map(|(index, values)| {

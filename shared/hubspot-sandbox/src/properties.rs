@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorDetail};
+use crate::objects::ObjectKind;
 use crate::time::iso_millis;
 
 /// The data type of a property (`type` in HubSpot's schema).
@@ -302,50 +303,104 @@ pub fn check_field_type(field_type: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Property names computed by HubSpot for every company.
+/// Property names computed by HubSpot for every record.
 pub const OBJECT_ID: &str = "hs_object_id";
 pub const CREATE_DATE: &str = "createdate";
 pub const LAST_MODIFIED: &str = "hs_lastmodifieddate";
+/// Contacts keep their last change time under the old name.
+pub const CONTACT_LAST_MODIFIED: &str = "lastmodifieddate";
 
-/// Properties returned when a read names none, as HubSpot does for companies.
-pub const DEFAULT_READ_PROPERTIES: [&str; 5] = [
-    "createdate",
-    "domain",
-    "hs_lastmodifieddate",
-    "hs_object_id",
-    "name",
-];
-
-/// HubSpot's built-in company groups.
-pub fn default_groups() -> BTreeMap<String, PropertyGroup> {
-    [
-        ("companyinformation", "Company information", 0),
-        ("company_activity", "Company activity", 1),
-        ("analyticsinformation", "Web analytics history", 2),
-    ]
-    .into_iter()
-    .map(|(name, label, display_order)| {
-        (
-            name.to_owned(),
-            PropertyGroup {
-                name: name.to_owned(),
-                label: label.to_owned(),
-                display_order,
-            },
-        )
-    })
-    .collect()
+/// HubSpot's built-in groups of an object type.
+pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
+    let groups: &[(&str, &str, i32)] = match kind {
+        ObjectKind::Companies => &[
+            ("companyinformation", "Company information", 0),
+            ("company_activity", "Company activity", 1),
+            ("analyticsinformation", "Web analytics history", 2),
+        ],
+        ObjectKind::Contacts => &[
+            ("contactinformation", "Contact information", 0),
+            ("contact_activity", "Contact activity", 1),
+            ("emailinformation", "Email information", 2),
+        ],
+    };
+    groups
+        .iter()
+        .copied()
+        .map(|(name, label, display_order)| {
+            (
+                name.to_owned(),
+                PropertyGroup {
+                    name: name.to_owned(),
+                    label: label.to_owned(),
+                    display_order,
+                },
+            )
+        })
+        .collect()
 }
 
-/// HubSpot's built-in company properties (a subset large enough for real integrations).
-pub fn default_properties(now_ms: i64) -> BTreeMap<String, PropertyDefinition> {
-    use PropertyType as T;
-    let plain = |name: &str, label: &str, property_type: T, field_type: &str| PropertyDefinition {
+/// HubSpot's built-in properties of an object type (a subset large enough for real
+/// integrations), the computed ones read-only.
+pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, PropertyDefinition> {
+    let mut definitions = match kind {
+        ObjectKind::Companies => company_properties(now_ms),
+        ObjectKind::Contacts => contact_properties(now_ms),
+    };
+    let group = match kind {
+        ObjectKind::Companies => "companyinformation",
+        ObjectKind::Contacts => "contactinformation",
+    };
+    let mut object_id = plain(
+        OBJECT_ID,
+        "Record ID",
+        PropertyType::Number,
+        "number",
+        group,
+        now_ms,
+    );
+    object_id.read_only_value = true;
+    object_id.has_unique_value = true;
+    let mut create_date = plain(
+        CREATE_DATE,
+        "Create Date",
+        PropertyType::Datetime,
+        "date",
+        group,
+        now_ms,
+    );
+    create_date.read_only_value = true;
+    let mut last_modified = plain(
+        kind.last_modified_property(),
+        "Last Modified Date",
+        PropertyType::Datetime,
+        "date",
+        group,
+        now_ms,
+    );
+    last_modified.read_only_value = true;
+    definitions.extend([object_id, create_date, last_modified]);
+    definitions
+        .into_iter()
+        .map(|definition| (definition.name.clone(), definition))
+        .collect()
+}
+
+/// A HubSpot-defined property with no options.
+fn plain(
+    name: &str,
+    label: &str,
+    property_type: PropertyType,
+    field_type: &str,
+    group: &str,
+    now_ms: i64,
+) -> PropertyDefinition {
+    PropertyDefinition {
         name: name.to_owned(),
         label: label.to_owned(),
         property_type,
         field_type: field_type.to_owned(),
-        group_name: "companyinformation".to_owned(),
+        group_name: group.to_owned(),
         description: String::new(),
         options: Vec::new(),
         has_unique_value: false,
@@ -356,20 +411,59 @@ pub fn default_properties(now_ms: i64) -> BTreeMap<String, PropertyDefinition> {
         read_only_value: false,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+    }
+}
+
+fn options(values: &[&str]) -> Vec<PropertyOption> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| PropertyOption {
+            label: (*value).to_owned(),
+            value: (*value).to_owned(),
+            hidden: false,
+            display_order: i32::try_from(index).unwrap_or(i32::MAX),
+            description: None,
+        })
+        .collect()
+}
+
+fn lifecycle_stage(group: &str, now_ms: i64) -> PropertyDefinition {
+    let mut lifecycle = plain(
+        "lifecyclestage",
+        "Lifecycle stage",
+        PropertyType::Enumeration,
+        "radio",
+        group,
+        now_ms,
+    );
+    lifecycle.options = options(&[
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ]);
+    lifecycle
+}
+
+fn company_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(
+            name,
+            label,
+            property_type,
+            field_type,
+            "companyinformation",
+            now_ms,
+        )
     };
-    let options = |values: &[&str]| -> Vec<PropertyOption> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(index, value)| PropertyOption {
-                label: (*value).to_owned(),
-                value: (*value).to_owned(),
-                hidden: false,
-                display_order: i32::try_from(index).unwrap_or(i32::MAX),
-                description: None,
-            })
-            .collect()
-    };
+    let mut company_type = plain("type", "Type", T::Enumeration, "select");
+    company_type.options = options(&["PROSPECT", "PARTNER", "RESELLER", "VENDOR", "OTHER"]);
     let mut definitions = vec![
         plain("name", "Company name", T::String, "text"),
         plain("domain", "Company domain name", T::String, "text"),
@@ -407,35 +501,54 @@ pub fn default_properties(now_ms: i64) -> BTreeMap<String, PropertyDefinition> {
             "date",
         ),
     ];
-    let mut lifecycle = plain("lifecyclestage", "Lifecycle stage", T::Enumeration, "radio");
-    lifecycle.options = options(&[
-        "subscriber",
-        "lead",
-        "marketingqualifiedlead",
-        "salesqualifiedlead",
-        "opportunity",
-        "customer",
-        "evangelist",
-        "other",
-    ]);
-    let mut company_type = plain("type", "Type", T::Enumeration, "select");
-    company_type.options = options(&["PROSPECT", "PARTNER", "RESELLER", "VENDOR", "OTHER"]);
-    let mut object_id = plain(OBJECT_ID, "Record ID", T::Number, "number");
-    object_id.read_only_value = true;
-    object_id.has_unique_value = true;
-    let mut create_date = plain(CREATE_DATE, "Create Date", T::Datetime, "date");
-    create_date.read_only_value = true;
-    let mut last_modified = plain(LAST_MODIFIED, "Last Modified Date", T::Datetime, "date");
-    last_modified.read_only_value = true;
-    definitions.extend([
-        lifecycle,
-        company_type,
-        object_id,
-        create_date,
-        last_modified,
-    ]);
+    definitions.extend([lifecycle_stage("companyinformation", now_ms), company_type]);
     definitions
-        .into_iter()
-        .map(|definition| (definition.name.clone(), definition))
-        .collect()
+}
+
+fn contact_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(
+            name,
+            label,
+            property_type,
+            field_type,
+            "contactinformation",
+            now_ms,
+        )
+    };
+    vec![
+        plain("email", "Email", T::String, "text"),
+        plain("firstname", "First Name", T::String, "text"),
+        plain("lastname", "Last Name", T::String, "text"),
+        plain("phone", "Phone Number", T::String, "phonenumber"),
+        plain(
+            "mobilephone",
+            "Mobile Phone Number",
+            T::String,
+            "phonenumber",
+        ),
+        plain("jobtitle", "Job Title", T::String, "text"),
+        plain("company", "Company Name", T::String, "text"),
+        plain("website", "Website URL", T::String, "text"),
+        plain("city", "City", T::String, "text"),
+        plain("country", "Country/Region", T::String, "text"),
+        plain("hubspot_owner_id", "Contact owner", T::String, "text"),
+        plain(
+            "associatedcompanyid",
+            "Primary Associated Company ID",
+            T::Number,
+            "number",
+        ),
+        lifecycle_stage("contactinformation", now_ms),
+        PropertyDefinition {
+            read_only_value: true,
+            ..plain(
+                "hs_merged_object_ids",
+                "Merged Contact IDs",
+                T::Enumeration,
+                "checkbox",
+            )
+        },
+    ]
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::properties::{OBJECT_ID, PropertyDefinition, PropertyType};
-use crate::store::{Company, Store};
+use crate::store::{Record, Store};
 
 /// HubSpot never pages a search past this many results.
 pub const MAX_SEARCH_WINDOW: usize = 10_000;
@@ -277,7 +277,7 @@ fn glob(text: &str, pattern: &str) -> bool {
 }
 
 impl CompiledFilter<'_> {
-    fn matches(&self, company: &Company, as_of_ms: i64) -> bool {
+    fn matches(&self, company: &Record, as_of_ms: i64) -> bool {
         let value = company.value_as_of(self.property, as_of_ms);
         let definition = self.definition;
         let with_value = |test: &dyn Fn(&str) -> bool| value.as_deref().is_some_and(test);
@@ -358,7 +358,7 @@ pub fn search(
         .filter(|q| !q.is_empty())
         .map(str::to_lowercase);
 
-    let matches = |company: &Company| {
+    let matches = |company: &Record| {
         company.visible_as_of(as_of_ms)
             && (groups.is_empty()
                 || groups
@@ -373,13 +373,13 @@ pub fn search(
             })
     };
 
-    let candidates: Vec<&Company> = match indexed_candidates(store, &groups) {
-        Some(ids) => ids.into_iter().filter_map(|id| store.company(id)).collect(),
-        None => store.companies().collect(),
+    let candidates: Vec<&Record> = match indexed_candidates(store, &groups) {
+        Some(ids) => ids.into_iter().filter_map(|id| store.record(id)).collect(),
+        None => store.records().collect(),
     };
-    let mut found: Vec<&Company> = candidates.into_iter().filter(|c| matches(c)).collect();
+    let mut found: Vec<&Record> = candidates.into_iter().filter(|c| matches(c)).collect();
     if !sorts.is_empty() {
-        let keyed: Vec<(Vec<Option<String>>, &Company)> = found
+        let keyed: Vec<(Vec<Option<String>>, &Record)> = found
             .iter()
             .map(|company| {
                 (

@@ -1,10 +1,12 @@
 //! The state shared by every handler and background task of one sandbox.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 use crate::config::{Faults, SandboxConfig};
+use crate::objects::ObjectKind;
 use crate::rate_limit::RateLimits;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -20,7 +22,8 @@ pub struct SandboxState {
     pub app_id: u64,
     pub search_index_delay_ms: u64,
     rate_limit_settings: (u32, u64, u64, u32),
-    pub store: Mutex<Store>,
+    companies: Mutex<Store>,
+    contacts: Mutex<Store>,
     pub limits: Mutex<RateLimits>,
     faults: Mutex<Faults>,
     webhook_target: Mutex<Option<String>>,
@@ -46,8 +49,19 @@ impl SandboxState {
             config.search_per_second,
         );
         let (shutdown, _) = watch::channel(false);
+        let event_ids = Arc::new(AtomicU64::new(1));
+        let store = |kind| {
+            Mutex::new(Store::new(
+                config.app_id,
+                config.portal_id,
+                kind,
+                Arc::clone(&event_ids),
+                now_ms(),
+            ))
+        };
         Arc::new(Self {
-            store: Mutex::new(Store::new(config.app_id, config.portal_id, now_ms())),
+            companies: store(ObjectKind::Companies),
+            contacts: store(ObjectKind::Contacts),
             limits: Mutex::new(Self::fresh_limits(rate_limit_settings)),
             rate_limit_settings,
             faults: Mutex::new(config.faults),
@@ -66,6 +80,14 @@ impl SandboxState {
 
     fn fresh_limits((max, interval_ms, daily, search): (u32, u64, u64, u32)) -> RateLimits {
         RateLimits::new(max, interval_ms, daily, search)
+    }
+
+    /// The store of one object type.
+    pub fn store(&self, kind: ObjectKind) -> &Mutex<Store> {
+        match kind {
+            ObjectKind::Companies => &self.companies,
+            ObjectKind::Contacts => &self.contacts,
+        }
     }
 
     pub fn faults(&self) -> Faults {
@@ -90,19 +112,29 @@ impl SandboxState {
 
     pub fn stats(&self) -> Stats {
         let mut stats = lock(&self.stats).clone();
-        let store = lock(&self.store);
-        stats.companies = store.active_count() as u64;
-        stats.companies_archived = store.archived_count() as u64;
+        let companies = lock(&self.companies);
+        stats.companies = companies.active_count() as u64;
+        stats.companies_archived = companies.archived_count() as u64;
+        drop(companies);
+        let contacts = lock(&self.contacts);
+        stats.contacts = contacts.active_count() as u64;
+        stats.contacts_archived = contacts.archived_count() as u64;
         stats
     }
 
+    /// Every object type's waiting events, in the order they happened.
     pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
-        std::mem::take(&mut lock(&self.store).pending_events)
+        let mut events = std::mem::take(&mut lock(&self.companies).pending_events);
+        events.append(&mut lock(&self.contacts).pending_events);
+        events.sort_by_key(|event| event.event_id);
+        events
     }
 
     /// Companies and properties back to defaults; stats, faults and limits cleared.
     pub fn reset(&self) {
-        lock(&self.store).reset(now_ms());
+        for kind in ObjectKind::ALL {
+            lock(self.store(kind)).reset(now_ms());
+        }
         *lock(&self.stats) = Stats::default();
         *lock(&self.faults) = Faults::default();
         *lock(&self.limits) = Self::fresh_limits(self.rate_limit_settings);

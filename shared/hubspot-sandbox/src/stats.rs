@@ -41,4 +41,10 @@ pub struct Stats {
     pub companies: u64,
     /// Archived companies.
     pub companies_archived: u64,
+    /// Contacts not archived.
+    #[serde(default)]
+    pub contacts: u64,
+    /// Archived contacts.
+    #[serde(default)]
+    pub contacts_archived: u64,
 }

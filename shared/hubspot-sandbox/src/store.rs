@@ -8,16 +8,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ErrorDetail};
+use crate::objects::ObjectKind;
 use crate::properties::{
-    self, CREATE_DATE, LAST_MODIFIED, OBJECT_ID, PropertyDefinition, PropertyGroup,
-    invalid_property_values, unknown_property,
+    self, CONTACT_LAST_MODIFIED, CREATE_DATE, LAST_MODIFIED, OBJECT_ID, PropertyDefinition,
+    PropertyGroup, invalid_property_values, unknown_property,
 };
 use crate::time::iso_millis;
-use crate::webhooks::{EventKind, WebhookEvent};
+use crate::webhooks::{EventKind, EventOrigin, WebhookEvent};
 
 /// History kept per property; older values are forgotten.
 const HISTORY_LIMIT: usize = 20;
@@ -66,7 +68,7 @@ struct StoredProperty {
 
 /// One company record.
 #[derive(Clone, Debug)]
-pub struct Company {
+pub struct Record {
     pub id: u64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -76,7 +78,7 @@ pub struct Company {
     properties: Vec<StoredProperty>,
 }
 
-impl Company {
+impl Record {
     fn stored(&self, name: &str) -> Option<&StoredProperty> {
         self.properties
             .binary_search_by(|p| (*p.name).cmp(name))
@@ -94,7 +96,9 @@ impl Company {
         match name {
             OBJECT_ID => Some(self.id.to_string()),
             CREATE_DATE => Some(iso_millis(self.created_at_ms)),
-            LAST_MODIFIED => Some(iso_millis(self.updated_at_ms.min(as_of_ms))),
+            LAST_MODIFIED | CONTACT_LAST_MODIFIED => {
+                Some(iso_millis(self.updated_at_ms.min(as_of_ms)))
+            }
             _ => self.stored_value_as_of(name, as_of_ms).map(str::to_owned),
         }
     }
@@ -132,7 +136,7 @@ impl Company {
             entry
         };
         match name {
-            OBJECT_ID | CREATE_DATE | LAST_MODIFIED => self
+            OBJECT_ID | CREATE_DATE | LAST_MODIFIED | CONTACT_LAST_MODIFIED => self
                 .value(name)
                 .map(|value| vec![entry_json(&value, self.created_at_ms, self.created_by)])
                 .unwrap_or_default(),
@@ -170,63 +174,87 @@ pub struct Store {
     pub portal_id: u64,
     pub properties: BTreeMap<String, PropertyDefinition>,
     pub groups: BTreeMap<String, PropertyGroup>,
-    companies: BTreeMap<u64, Company>,
+    /// The object type this store holds.
+    pub kind: ObjectKind,
+    records: BTreeMap<u64, Record>,
     /// Unique property name → lower-cased value → company id (archived companies included).
     unique_index: HashMap<String, HashMap<Box<str>, u64>>,
     interned_names: HashSet<Arc<str>>,
-    next_company_id: u64,
-    active_companies: usize,
-    next_event_id: u64,
+    next_id: u64,
+    active: usize,
+    /// Event ids, shared by the stores of one portal so ids never repeat across object types.
+    event_ids: Arc<AtomicU64>,
     /// Events waiting for the webhook dispatcher.
     pub pending_events: Vec<WebhookEvent>,
     /// Whether changes produce webhook events (off while seeding).
     pub emit_events: bool,
 }
 
-/// First company id handed out; ids keep growing across resets so stale ids never alias.
-const FIRST_COMPANY_ID: u64 = 30_000_000_001;
+/// First record id handed out per object type; ids keep growing across resets so stale ids
+/// never alias.
+fn first_id(kind: ObjectKind) -> u64 {
+    match kind {
+        ObjectKind::Companies => 30_000_000_001,
+        ObjectKind::Contacts => 50_000_000_001,
+    }
+}
 
 impl Store {
-    pub fn new(app_id: u64, portal_id: u64, now_ms: i64) -> Self {
+    pub fn new(
+        app_id: u64,
+        portal_id: u64,
+        kind: ObjectKind,
+        event_ids: Arc<AtomicU64>,
+        now_ms: i64,
+    ) -> Self {
         Self {
             app_id,
             portal_id,
-            properties: properties::default_properties(now_ms),
-            groups: properties::default_groups(),
-            companies: BTreeMap::new(),
-            unique_index: HashMap::new(),
+            kind,
+            properties: properties::default_properties(kind, now_ms),
+            groups: properties::default_groups(kind),
+            records: BTreeMap::new(),
+            unique_index: kind
+                .built_in_unique()
+                .iter()
+                .map(|name| ((*name).to_owned(), HashMap::new()))
+                .collect(),
             interned_names: HashSet::new(),
-            next_company_id: FIRST_COMPANY_ID,
-            active_companies: 0,
-            next_event_id: 1,
+            next_id: first_id(kind),
+            active: 0,
+            event_ids,
             pending_events: Vec::new(),
             emit_events: true,
         }
     }
 
-    /// Back to the built-in properties and no companies (ids keep growing).
+    /// Back to the built-in properties and no records (ids keep growing).
     pub fn reset(&mut self, now_ms: i64) {
-        let next_company_id = self.next_company_id;
-        let next_event_id = self.next_event_id;
-        *self = Self::new(self.app_id, self.portal_id, now_ms);
-        self.next_company_id = next_company_id;
-        self.next_event_id = next_event_id;
+        let next_id = self.next_id;
+        let event_ids = Arc::clone(&self.event_ids);
+        *self = Self::new(self.app_id, self.portal_id, self.kind, event_ids, now_ms);
+        self.next_id = next_id;
+    }
+
+    /// HubSpot's 404 for a record id this store does not hold.
+    pub fn not_found(&self, id: &str) -> ApiError {
+        not_found(self.kind, id)
     }
 
     pub fn active_count(&self) -> usize {
-        self.active_companies
+        self.active
     }
 
     pub fn archived_count(&self) -> usize {
-        self.companies.len() - self.active_companies
+        self.records.len() - self.active
     }
 
-    pub fn company(&self, id: u64) -> Option<&Company> {
-        self.companies.get(&id)
+    pub fn record(&self, id: u64) -> Option<&Record> {
+        self.records.get(&id)
     }
 
-    pub fn companies(&self) -> impl Iterator<Item = &Company> {
-        self.companies.values()
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.records.values()
     }
 
     fn intern(&mut self, name: &str) -> Arc<str> {
@@ -257,7 +285,10 @@ impl Store {
                 .trim()
                 .parse::<u64>()
                 .ok()
-                .filter(|id| self.companies.contains_key(id))),
+                .filter(|id| self.records.contains_key(id))),
+            Some(property) if self.kind.built_in_unique().contains(&property) => {
+                Ok(self.unique_owner(property, id))
+            }
             Some(property) => {
                 let Some(definition) = self.properties.get(property) else {
                     return Err(ApiError::validation(format!(
@@ -303,11 +334,18 @@ impl Store {
             if let Some(existing) = self.unique_owner(name, value)
                 && Some(existing) != owner
             {
-                return Err(ApiError::conflict(format!(
-                    "A company with the value {value:?} for the unique property {name:?} already exists. Existing ID: {existing}"
-                ))
-                .with_context("ids", vec![existing.to_string()])
-                .with_context("propertyName", vec![name.clone()]));
+                let message = match self.kind {
+                    ObjectKind::Contacts if name == "email" => {
+                        format!("Contact already exists. Existing ID: {existing}")
+                    }
+                    kind => format!(
+                        "A {} with the value {value:?} for the unique property {name:?} already exists. Existing ID: {existing}",
+                        kind.singular()
+                    ),
+                };
+                return Err(ApiError::conflict(message)
+                    .with_context("ids", vec![existing.to_string()])
+                    .with_context("propertyName", vec![name.clone()]));
             }
         }
         Ok(())
@@ -326,11 +364,11 @@ impl Store {
     }
 
     fn insert_checked(&mut self, values: &PropertyValues, actor: Actor, now_ms: i64) -> u64 {
-        let id = self.next_company_id;
-        self.next_company_id += 1;
-        self.companies.insert(
+        let id = self.next_id;
+        self.next_id += 1;
+        self.records.insert(
             id,
-            Company {
+            Record {
                 id,
                 created_at_ms: now_ms,
                 updated_at_ms: now_ms,
@@ -339,7 +377,7 @@ impl Store {
                 properties: Vec::with_capacity(values.len()),
             },
         );
-        self.active_companies += 1;
+        self.active += 1;
         self.emit(EventKind::Creation, id, actor, now_ms);
         for (name, value) in values {
             if self.set_value(id, name, value, actor, now_ms) {
@@ -375,9 +413,9 @@ impl Store {
         actor: Actor,
         now_ms: i64,
     ) -> Result<bool, ApiError> {
-        match self.companies.get(&id) {
+        match self.records.get(&id) {
             Some(company) if !company.is_archived() => {}
-            _ => return Err(company_not_found(&id.to_string())),
+            _ => return Err(self.not_found(&id.to_string())),
         }
         self.check_values(values)?;
         self.check_unique(Some(id), values)?;
@@ -396,7 +434,7 @@ impl Store {
                 );
             }
         }
-        if changed && let Some(company) = self.companies.get_mut(&id) {
+        if changed && let Some(company) = self.records.get_mut(&id) {
             company.updated_at_ms = now_ms;
         }
         Ok(changed)
@@ -406,7 +444,7 @@ impl Store {
     fn set_value(&mut self, id: u64, name: &str, value: &str, actor: Actor, now_ms: i64) -> bool {
         let interned = self.intern(name);
         let unique = self.has_unique_index(name);
-        let Some(company) = self.companies.get_mut(&id) else {
+        let Some(company) = self.records.get_mut(&id) else {
             return false;
         };
         let index = match company.properties.binary_search_by(|p| (*p.name).cmp(name)) {
@@ -454,11 +492,11 @@ impl Store {
 
     /// Archives an active company; false when there is none to archive.
     pub fn archive(&mut self, id: u64, actor: Actor, now_ms: i64) -> bool {
-        match self.companies.get_mut(&id) {
+        match self.records.get_mut(&id) {
             Some(company) if !company.is_archived() => {
                 company.archived_at_ms = Some(now_ms);
                 company.updated_at_ms = now_ms;
-                self.active_companies -= 1;
+                self.active -= 1;
                 self.emit(EventKind::Deletion, id, actor, now_ms);
                 true
             }
@@ -468,18 +506,19 @@ impl Store {
 
     /// Brings an archived company back.
     pub fn restore(&mut self, id: u64, actor: Actor, now_ms: i64) -> Result<(), ApiError> {
-        match self.companies.get_mut(&id) {
+        match self.records.get_mut(&id) {
             Some(company) if company.is_archived() => {
                 company.archived_at_ms = None;
                 company.updated_at_ms = now_ms;
-                self.active_companies += 1;
+                self.active += 1;
                 self.emit(EventKind::Restore, id, actor, now_ms);
                 Ok(())
             }
             Some(_) => Err(ApiError::validation(format!(
-                "Company {id} is not archived"
+                "{} {id} is not archived",
+                self.kind.singular()
             ))),
-            None => Err(company_not_found(&id.to_string())),
+            None => Err(self.not_found(&id.to_string())),
         }
     }
 
@@ -493,16 +532,19 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), ApiError> {
         if primary == loser {
-            return Err(ApiError::validation("Cannot merge a company into itself"));
+            return Err(ApiError::validation(format!(
+                "Cannot merge a {} into itself",
+                self.kind.singular()
+            )));
         }
         for id in [primary, loser] {
-            match self.companies.get(&id) {
+            match self.records.get(&id) {
                 Some(company) if !company.is_archived() => {}
-                _ => return Err(company_not_found(&id.to_string())),
+                _ => return Err(self.not_found(&id.to_string())),
             }
         }
         let moved: Vec<(String, String)> =
-            match (self.companies.get(&primary), self.companies.get(&loser)) {
+            match (self.records.get(&primary), self.records.get(&loser)) {
                 (Some(primary_company), Some(loser_company)) => loser_company
                     .properties
                     .iter()
@@ -525,13 +567,13 @@ impl Store {
         for (name, value) in &moved {
             self.set_value(primary, name, value, actor, now_ms);
         }
-        if let Some(company) = self.companies.get_mut(&primary) {
+        if let Some(company) = self.records.get_mut(&primary) {
             company.updated_at_ms = now_ms;
         }
-        if let Some(company) = self.companies.get_mut(&loser) {
+        if let Some(company) = self.records.get_mut(&loser) {
             company.archived_at_ms = Some(now_ms);
             company.updated_at_ms = now_ms;
-            self.active_companies -= 1;
+            self.active -= 1;
         }
         self.emit(
             EventKind::Merge {
@@ -554,12 +596,12 @@ impl Store {
         after: Option<u64>,
         limit: usize,
         archived: bool,
-    ) -> (Vec<&Company>, Option<u64>) {
+    ) -> (Vec<&Record>, Option<u64>) {
         let start = after.map_or(Bound::Unbounded, Bound::Included);
         let mut page = Vec::with_capacity(limit);
         let mut next = None;
         for company in self
-            .companies
+            .records
             .range((start, Bound::Unbounded))
             .map(|(_, company)| company)
             .filter(|company| company.is_archived() == archived)
@@ -574,7 +616,7 @@ impl Store {
     }
 
     /// The `SimplePublicObject` JSON of a company.
-    pub fn render(&self, company: &Company, shape: &ReadShape) -> Value {
+    pub fn render(&self, company: &Record, shape: &ReadShape) -> Value {
         let as_of_ms = shape.as_of_ms.unwrap_or(i64::MAX);
         let mut properties = Map::new();
         let mut put = |name: &str| {
@@ -583,7 +625,9 @@ impl Store {
             }
         };
         match &shape.properties {
-            None => properties::DEFAULT_READ_PROPERTIES
+            None => self
+                .kind
+                .default_read_properties()
                 .iter()
                 .for_each(|name| put(name)),
             // HubSpot answers a read that names properties with those plus the ones it
@@ -592,7 +636,7 @@ impl Store {
                 .iter()
                 .map(String::as_str)
                 .filter(|name| self.properties.contains_key(*name))
-                .chain([OBJECT_ID, CREATE_DATE, LAST_MODIFIED])
+                .chain([OBJECT_ID, CREATE_DATE, self.kind.last_modified_property()])
                 .for_each(&mut put),
         }
         let mut object = json!({
@@ -623,7 +667,7 @@ impl Store {
     }
 
     /// The JSON answered after a write: every property the company holds plus computed ones.
-    pub fn render_written(&self, company: &Company) -> Value {
+    pub fn render_written(&self, company: &Record) -> Value {
         let names: Vec<String> = company
             .properties
             .iter()
@@ -643,16 +687,18 @@ impl Store {
         if !self.emit_events {
             return;
         }
-        let event_id = self.next_event_id;
-        self.next_event_id += 1;
+        let event_id = self.event_ids.fetch_add(1, Ordering::Relaxed);
         self.pending_events.push(WebhookEvent::new(
             event_id,
             kind,
+            EventOrigin {
+                portal_id: self.portal_id,
+                app_id: self.app_id,
+                object: self.kind,
+            },
             object_id,
             actor,
             now_ms,
-            self.portal_id,
-            self.app_id,
         ));
     }
 
@@ -697,8 +743,9 @@ impl Store {
     }
 }
 
-pub fn company_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("No company exists with id {id}"))
+/// HubSpot's 404 for a record id of `kind` that does not exist.
+pub fn not_found(kind: ObjectKind, id: &str) -> ApiError {
+    ApiError::not_found(format!("No {} exists with id {id}", kind.singular()))
         .with_context("ids", vec![id.to_owned()])
 }
 

@@ -8,6 +8,7 @@ use rand::Rng as _;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::objects::ObjectKind;
 use crate::signature;
 use crate::state::SandboxState;
 use crate::store::Actor;
@@ -26,7 +27,7 @@ const RECEIVER_TIMEOUT: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What happened to a company.
+/// What happened to a record.
 #[derive(Clone, Debug)]
 pub enum EventKind {
     Creation,
@@ -42,6 +43,14 @@ pub enum EventKind {
         new_object_id: u64,
         number_of_properties_moved: u32,
     },
+}
+
+/// Where an event comes from: the portal, the app it is sent to, the record's object type.
+#[derive(Clone, Copy, Debug)]
+pub struct EventOrigin {
+    pub portal_id: u64,
+    pub app_id: u64,
+    pub object: ObjectKind,
 }
 
 /// One event as HubSpot posts it.
@@ -78,12 +87,16 @@ impl WebhookEvent {
     pub fn new(
         event_id: u64,
         kind: EventKind,
+        origin: EventOrigin,
         object_id: u64,
         actor: Actor,
         occurred_at: i64,
-        portal_id: u64,
-        app_id: u64,
     ) -> Self {
+        let EventOrigin {
+            portal_id,
+            app_id,
+            object,
+        } = origin;
         let mut event = Self {
             event_id,
             subscription_id: 0,
@@ -103,24 +116,24 @@ impl WebhookEvent {
             new_object_id: None,
             number_of_properties_moved: None,
         };
-        // One subscription per type, as an app configured for companies would have.
+        // One subscription per event and object type, as an app configured for both has.
         let (subscription_id, subscription_type) = match kind {
             EventKind::Creation => {
                 event.change_flag = Some("NEW");
-                (1_000_001, "company.creation")
+                object.subscription("creation")
             }
             EventKind::Deletion => {
                 event.change_flag = Some("DELETED");
-                (1_000_002, "company.deletion")
+                object.subscription("deletion")
             }
             EventKind::PropertyChange { name, value } => {
                 event.property_name = Some(name);
                 event.property_value = Some(value);
-                (1_000_003, "company.propertyChange")
+                object.subscription("propertyChange")
             }
             EventKind::Restore => {
                 event.change_flag = Some("RESTORED");
-                (1_000_004, "company.restore")
+                object.subscription("restore")
             }
             EventKind::Merge {
                 primary_object_id,
@@ -132,7 +145,7 @@ impl WebhookEvent {
                 event.merged_object_ids = Some(merged_object_ids);
                 event.new_object_id = Some(new_object_id);
                 event.number_of_properties_moved = Some(number_of_properties_moved);
-                (1_000_005, "company.merge")
+                object.subscription("merge")
             }
         };
         event.subscription_id = subscription_id;

@@ -226,9 +226,17 @@ async fn errors_use_hubspots_body_for_auth_and_unknown_routes() {
     let user = Api::new(&sandbox, USER_TOKEN).get(COMPANIES).await;
     assert_eq!(user.status, StatusCode::OK);
 
-    let unknown = Api::new(&sandbox, APP_TOKEN)
-        .get("/crm/v3/objects/widgets/1")
-        .await;
+    // An object type HubSpot does not know is HubSpot's 400; a path it does not serve, a 404.
+    let app = Api::new(&sandbox, APP_TOKEN);
+    for path in ["/crm/v3/objects/widgets/1", "/crm/objects/2026-09/widgets"] {
+        let widgets = app.get(path).await;
+        assert_eq!(widgets.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            widgets.body["message"], "Unable to infer object type from: widgets",
+            "{path}"
+        );
+    }
+    let unknown = app.get("/crm/v3/nothing/1").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["status"], "error");
     assert!(unknown.body["correlationId"].is_string());

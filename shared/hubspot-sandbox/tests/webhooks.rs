@@ -381,3 +381,54 @@ async fn webhook_target_can_be_set_and_cleared_over_http() {
         Value::Null
     );
 }
+
+#[tokio::test]
+async fn contact_changes_arrive_as_contact_events_with_their_own_subscriptions() {
+    let (receiver, url) = start_receiver(0).await;
+    let sandbox = start(SandboxConfig {
+        webhook_target: Some(url),
+        ..roomy()
+    })
+    .await;
+    let user = Api::new(&sandbox, USER_TOKEN);
+    let company = user
+        .post(COMPANIES, json!({"properties": {"name": "Co"}}))
+        .await;
+    let contact = user
+        .post(
+            "/crm/objects/2026-09/contacts",
+            json!({"properties": {"email": "ops@co.test"}}),
+        )
+        .await;
+    let contact_id: u64 = contact.body["id"].as_str().unwrap().parse().unwrap();
+    let company_id: u64 = company.body["id"].as_str().unwrap().parse().unwrap();
+    wait_until("both records' events", || receiver.events().len() >= 4).await;
+
+    let events = receiver.events();
+    let of = |kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["subscriptionType"] == kind)
+            .collect()
+    };
+    let contact_created = of("contact.creation");
+    assert_eq!(contact_created.len(), 1, "{events:?}");
+    assert_eq!(contact_created[0]["objectId"], contact_id);
+    let change = of("contact.propertyChange");
+    assert_eq!(change[0]["propertyName"], "email");
+    assert_eq!(change[0]["propertyValue"], "ops@co.test");
+    let company_created = of("company.creation");
+    assert_eq!(company_created[0]["objectId"], company_id);
+    assert_ne!(
+        company_created[0]["subscriptionId"],
+        contact_created[0]["subscriptionId"]
+    );
+    let mut ids: Vec<u64> = events
+        .iter()
+        .map(|e| e["eventId"].as_u64().unwrap())
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "event ids repeat across object types");
+}

@@ -9,12 +9,13 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{Kind, RecordPath};
 use super::{actor_from_optional_token, parse_body};
 use crate::config::Faults;
 use crate::error::ApiError;
 use crate::state::{SandboxState, lock};
 use crate::stats::Stats;
-use crate::store::company_not_found;
+use crate::store::not_found;
 use crate::time::now_ms;
 
 type Shared = State<Arc<SandboxState>>;
@@ -65,18 +66,21 @@ pub async fn read_webhook_target(State(state): Shared) -> Json<Value> {
 
 pub async fn restore(
     State(state): Shared,
+    Kind(kind): Kind,
     headers: HeaderMap,
-    Path(company_id): Path<String>,
+    Path(RecordPath {
+        object_id: company_id,
+    }): Path<RecordPath>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = actor_from_optional_token(&state, &headers);
     let id = company_id
         .trim()
         .parse::<u64>()
-        .map_err(|_| company_not_found(&company_id))?;
-    let mut store = lock(&state.store);
+        .map_err(|_| not_found(kind, &company_id))?;
+    let mut store = lock(state.store(kind));
     store.restore(id, actor, now_ms())?;
     let company = store
-        .company(id)
-        .ok_or_else(|| company_not_found(&company_id))?;
+        .record(id)
+        .ok_or_else(|| not_found(kind, &company_id))?;
     Ok(Json(store.render_written(company)))
 }

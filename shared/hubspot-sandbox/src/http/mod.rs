@@ -2,24 +2,28 @@
 //! rate limits, injected faults, stats), and the `/_sandbox` control routes.
 
 mod admin;
-mod companies;
+mod objects;
 mod properties;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use rand::Rng as _;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::objects::ObjectKind;
 use crate::rate_limit::{Decision, LimitHeaders, Policy};
 use crate::state::{SandboxState, lock};
 use crate::store::Actor;
@@ -27,62 +31,69 @@ use crate::store::Actor;
 /// How long an injected timeout hangs when the client does not give up first.
 const INJECTED_HANG: Duration = Duration::from_secs(30);
 
+/// Where HubSpot serves the CRM APIs: v3 (HubSpot's SDKs still call it) and the dated
+/// version the WARP client uses.
+const OBJECT_PREFIXES: [&str; 2] = ["/crm/v3/objects", "/crm/objects/2026-09"];
+const PROPERTY_PREFIXES: [&str; 2] = ["/crm/v3/properties", "/crm/properties/2026-09"];
+
 /// The complete sandbox application.
 pub fn router(state: Arc<SandboxState>) -> Router {
-    let api = Router::new()
-        .route(
-            "/crm/v3/objects/companies",
-            get(companies::list).post(companies::create),
-        )
-        .route("/crm/v3/objects/companies/search", post(companies::search))
-        .route("/crm/v3/objects/companies/merge", post(companies::merge))
-        .route(
-            "/crm/v3/objects/companies/batch/read",
-            post(companies::batch_read),
-        )
-        .route(
-            "/crm/v3/objects/companies/batch/create",
-            post(companies::batch_create),
-        )
-        .route(
-            "/crm/v3/objects/companies/batch/update",
-            post(companies::batch_update),
-        )
-        .route(
-            "/crm/v3/objects/companies/batch/upsert",
-            post(companies::batch_upsert),
-        )
-        .route(
-            "/crm/v3/objects/companies/batch/archive",
-            post(companies::batch_archive),
-        )
-        .route(
-            "/crm/v3/objects/companies/{company_id}",
-            get(companies::read)
-                .patch(companies::update)
-                .delete(companies::archive),
-        )
-        .route(
-            "/crm/v3/properties/companies",
-            get(properties::list).post(properties::create),
-        )
-        .route(
-            "/crm/v3/properties/companies/groups",
-            get(properties::list_groups).post(properties::create_group),
-        )
-        .route(
-            "/crm/v3/properties/companies/groups/{group_name}",
-            get(properties::read_group)
-                .patch(properties::update_group)
-                .delete(properties::delete_group),
-        )
-        .route(
-            "/crm/v3/properties/companies/{property_name}",
-            get(properties::read)
-                .patch(properties::update)
-                .delete(properties::delete),
-        )
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));
+    let mut api = Router::new();
+    for prefix in OBJECT_PREFIXES {
+        let objects = format!("{prefix}/{{object_type}}");
+        api = api
+            .route(&objects, get(objects::list).post(objects::create))
+            .route(&format!("{objects}/search"), post(objects::search))
+            .route(&format!("{objects}/merge"), post(objects::merge))
+            .route(&format!("{objects}/batch/read"), post(objects::batch_read))
+            .route(
+                &format!("{objects}/batch/create"),
+                post(objects::batch_create),
+            )
+            .route(
+                &format!("{objects}/batch/update"),
+                post(objects::batch_update),
+            )
+            .route(
+                &format!("{objects}/batch/upsert"),
+                post(objects::batch_upsert),
+            )
+            .route(
+                &format!("{objects}/batch/archive"),
+                post(objects::batch_archive),
+            )
+            .route(
+                &format!("{objects}/{{object_id}}"),
+                get(objects::read)
+                    .patch(objects::update)
+                    .delete(objects::archive),
+            );
+    }
+    for prefix in PROPERTY_PREFIXES {
+        let properties_path = format!("{prefix}/{{object_type}}");
+        api = api
+            .route(
+                &properties_path,
+                get(properties::list).post(properties::create),
+            )
+            .route(
+                &format!("{properties_path}/groups"),
+                get(properties::list_groups).post(properties::create_group),
+            )
+            .route(
+                &format!("{properties_path}/groups/{{group_name}}"),
+                get(properties::read_group)
+                    .patch(properties::update_group)
+                    .delete(properties::delete_group),
+            )
+            .route(
+                &format!("{properties_path}/{{property_name}}"),
+                get(properties::read)
+                    .patch(properties::update)
+                    .delete(properties::delete),
+            );
+    }
+    let api = api.route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));
     let control = Router::new()
         .route(
             "/_sandbox/faults",
@@ -95,7 +106,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             axum::routing::put(admin::set_webhook_target).get(admin::read_webhook_target),
         )
         .route(
-            "/_sandbox/companies/{company_id}/restore",
+            "/_sandbox/{object_type}/{object_id}/restore",
             post(admin::restore),
         );
     api.merge(control)
@@ -104,8 +115,61 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .with_state(state)
 }
 
-/// HubSpot checks the token before it looks at the path, so a caller without a valid one
-/// learns nothing about which routes exist; the sandbox's own control routes take none.
+/// The object type a route's `{object_type}` names; HubSpot's 400 when it names none.
+pub(crate) struct Kind(pub ObjectKind);
+
+impl<S: Send + Sync> FromRequestParts<S> for Kind {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::validation("Invalid path parameters"))?;
+        let name = params.get("object_type").map_or("", String::as_str);
+        ObjectKind::from_path(name).map(Kind).ok_or_else(|| {
+            ApiError::validation(format!("Unable to infer object type from: {name}"))
+        })
+    }
+}
+
+/// `{object_id}` of a record route.
+#[derive(Deserialize)]
+pub(crate) struct RecordPath {
+    pub object_id: String,
+}
+
+/// `{property_name}` of a property route.
+#[derive(Deserialize)]
+pub(crate) struct PropertyPath {
+    pub property_name: String,
+}
+
+/// `{group_name}` of a property group route.
+#[derive(Deserialize)]
+pub(crate) struct GroupPath {
+    pub group_name: String,
+}
+
+/// The route a request counts under in the stats: its template with the object type filled
+/// in, so companies and contacts are told apart (`POST /crm/v3/objects/contacts/batch/upsert`).
+fn stats_route(template: &str, path: &str) -> String {
+    if !template.contains("{object_type}") {
+        return template.to_owned();
+    }
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .map(|(template_part, path_part)| {
+            if template_part == "{object_type}" {
+                path_part
+            } else {
+                template_part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 async fn unknown_route(State(state): State<Arc<SandboxState>>, request: Request) -> ApiError {
     let path = request.uri().path();
     if !path.starts_with("/_sandbox/")
@@ -196,7 +260,7 @@ async fn gate(
 ) -> Response {
     let route = matched.as_ref().map_or_else(
         || request.uri().path().to_owned(),
-        |m| m.as_str().to_owned(),
+        |m| stats_route(m.as_str(), request.uri().path()),
     );
     let route_key = format!("{} {route}", request.method());
     let caller = caller(&state, request.headers());

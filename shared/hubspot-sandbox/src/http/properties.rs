@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::parse_body;
+use super::{GroupPath, Kind, PropertyPath};
 use crate::error::ApiError;
 use crate::properties::{
     PropertyCreate, PropertyDefinition, PropertyGroup, PropertyGroupCreate, PropertyGroupUpdate,
@@ -26,8 +27,8 @@ fn group_not_found(name: &str) -> ApiError {
         .with_context("groupName", vec![name.to_owned()])
 }
 
-pub async fn list(State(state): Shared) -> Json<Value> {
-    let store = lock(&state.store);
+pub async fn list(State(state): Shared, Kind(kind): Kind) -> Json<Value> {
+    let store = lock(state.store(kind));
     let results: Vec<Value> = store
         .properties
         .values()
@@ -36,8 +37,14 @@ pub async fn list(State(state): Shared) -> Json<Value> {
     Json(json!({ "results": results }))
 }
 
-pub async fn read(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let store = lock(&state.store);
+pub async fn read(
+    State(state): Shared,
+    Kind(kind): Kind,
+    Path(PropertyPath {
+        property_name: name,
+    }): Path<PropertyPath>,
+) -> Result<Json<Value>, ApiError> {
+    let store = lock(state.store(kind));
     store
         .properties
         .get(&name)
@@ -45,7 +52,11 @@ pub async fn read(State(state): Shared, Path(name): Path<String>) -> Result<Json
         .ok_or_else(|| property_not_found(&name))
 }
 
-pub async fn create(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): Shared,
+    Kind(kind): Kind,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let input: PropertyCreate = parse_body(&body)?;
     check_internal_name(&input.name)?;
     check_field_type(&input.field_type)?;
@@ -74,17 +85,20 @@ pub async fn create(State(state): Shared, body: Bytes) -> Result<Response, ApiEr
         updated_at_ms: now,
     };
     let answer = definition.to_json();
-    lock(&state.store).add_property(definition)?;
+    lock(state.store(kind)).add_property(definition)?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 pub async fn update(
     State(state): Shared,
-    Path(name): Path<String>,
+    Kind(kind): Kind,
+    Path(PropertyPath {
+        property_name: name,
+    }): Path<PropertyPath>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let input: PropertyUpdate = parse_body(&body)?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     if let Some(group) = &input.group_name
         && !store.groups.contains_key(group)
     {
@@ -138,23 +152,27 @@ pub async fn update(
 
 pub async fn delete(
     State(state): Shared,
-    Path(name): Path<String>,
+    Kind(kind): Kind,
+    Path(PropertyPath {
+        property_name: name,
+    }): Path<PropertyPath>,
 ) -> Result<StatusCode, ApiError> {
-    lock(&state.store).remove_property(&name)?;
+    lock(state.store(kind)).remove_property(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_groups(State(state): Shared) -> Json<Value> {
-    let store = lock(&state.store);
+pub async fn list_groups(State(state): Shared, Kind(kind): Kind) -> Json<Value> {
+    let store = lock(state.store(kind));
     let results: Vec<Value> = store.groups.values().map(PropertyGroup::to_json).collect();
     Json(json!({ "results": results }))
 }
 
 pub async fn read_group(
     State(state): Shared,
-    Path(name): Path<String>,
+    Kind(kind): Kind,
+    Path(GroupPath { group_name: name }): Path<GroupPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = lock(&state.store);
+    let store = lock(state.store(kind));
     store
         .groups
         .get(&name)
@@ -162,10 +180,14 @@ pub async fn read_group(
         .ok_or_else(|| group_not_found(&name))
 }
 
-pub async fn create_group(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create_group(
+    State(state): Shared,
+    Kind(kind): Kind,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let input: PropertyGroupCreate = parse_body(&body)?;
     check_internal_name(&input.name)?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     if store.groups.contains_key(&input.name) {
         return Err(ApiError::already_exists(format!(
             "A property group named '{}' already exists.",
@@ -185,11 +207,12 @@ pub async fn create_group(State(state): Shared, body: Bytes) -> Result<Response,
 
 pub async fn update_group(
     State(state): Shared,
-    Path(name): Path<String>,
+    Kind(kind): Kind,
+    Path(GroupPath { group_name: name }): Path<GroupPath>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let input: PropertyGroupUpdate = parse_body(&body)?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let group = store
         .groups
         .get_mut(&name)
@@ -205,9 +228,10 @@ pub async fn update_group(
 
 pub async fn delete_group(
     State(state): Shared,
-    Path(name): Path<String>,
+    Kind(kind): Kind,
+    Path(GroupPath { group_name: name }): Path<GroupPath>,
 ) -> Result<StatusCode, ApiError> {
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     if !store.groups.contains_key(&name) {
         return Err(group_not_found(&name));
     }

@@ -1,4 +1,5 @@
-//! Handlers of `/crm/v3/objects/companies`: CRUD, list, batch, search and merge.
+//! Handlers of `/crm/v3/objects/{objectType}` and `/crm/objects/2026-09/{objectType}`: CRUD,
+//! list, batch, search and merge, for every object type the sandbox serves.
 
 use std::sync::Arc;
 
@@ -10,12 +11,13 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::{Kind, RecordPath};
 use super::{QueryParams, parse_body};
 use crate::error::ApiError;
 use crate::properties::OBJECT_ID;
 use crate::search::{self, SearchRequest};
 use crate::state::{SandboxState, lock};
-use crate::store::{Actor, PropertyValues, ReadShape, Store, company_not_found};
+use crate::store::{Actor, PropertyValues, ReadShape, Store, not_found};
 use crate::time::{iso_millis, now_ms};
 
 /// Batch endpoints take at most this many inputs.
@@ -73,62 +75,72 @@ pub struct SingleInput {
 
 pub async fn create(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let input: SingleInput = parse_body(&body)?;
     let values = property_values(input.properties.as_ref())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let id = store.create(&values, actor, now_ms())?;
     let company = store
-        .company(id)
-        .ok_or_else(|| company_not_found(&id.to_string()))?;
+        .record(id)
+        .ok_or_else(|| not_found(kind, &id.to_string()))?;
     Ok((StatusCode::CREATED, Json(store.render_written(company))).into_response())
 }
 
 pub async fn read(
     State(state): Shared,
-    Path(company_id): Path<String>,
+    Kind(kind): Kind,
+    Path(RecordPath {
+        object_id: company_id,
+    }): Path<RecordPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let archived = query.flag("archived")?;
-    let store = lock(&state.store);
+    let store = lock(state.store(kind));
     let found = store
         .resolve_id(&company_id, query.get("idProperty"))?
-        .and_then(|id| store.company(id))
+        .and_then(|id| store.record(id))
         .filter(|company| company.is_archived() == archived)
-        .ok_or_else(|| company_not_found(&company_id))?;
+        .ok_or_else(|| not_found(kind, &company_id))?;
     Ok(Json(store.render(found, &read_shape(&query))))
 }
 
 pub async fn update(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
-    Path(company_id): Path<String>,
+    Path(RecordPath {
+        object_id: company_id,
+    }): Path<RecordPath>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let input: SingleInput = parse_body(&body)?;
     let values = property_values(input.properties.as_ref())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let id = store
         .resolve_id(&company_id, query.get("idProperty"))?
-        .ok_or_else(|| company_not_found(&company_id))?;
+        .ok_or_else(|| not_found(kind, &company_id))?;
     store.update(id, &values, actor, now_ms())?;
     let company = store
-        .company(id)
-        .ok_or_else(|| company_not_found(&company_id))?;
+        .record(id)
+        .ok_or_else(|| not_found(kind, &company_id))?;
     Ok(Json(store.render_written(company)))
 }
 
 pub async fn archive(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
-    Path(company_id): Path<String>,
+    Path(RecordPath {
+        object_id: company_id,
+    }): Path<RecordPath>,
 ) -> StatusCode {
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     if let Ok(id) = company_id.trim().parse::<u64>() {
         store.archive(id, actor, now_ms());
     }
@@ -136,7 +148,11 @@ pub async fn archive(
     StatusCode::NO_CONTENT
 }
 
-pub async fn list(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): Shared,
+    Kind(kind): Kind,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let limit = match query.get("limit") {
         None => DEFAULT_LIST_LIMIT,
@@ -160,7 +176,7 @@ pub async fn list(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Json<
     let archived = query.flag("archived")?;
     let shape = read_shape(&query);
     check_history_limit(&shape, limit, "limit")?;
-    let store = lock(&state.store);
+    let store = lock(state.store(kind));
     let (page, next) = store.list(after, limit, archived);
     let results: Vec<Value> = page
         .iter()
@@ -293,6 +309,7 @@ fn batch_answer(
 
 pub async fn batch_read(
     State(state): Shared,
+    Kind(kind): Kind,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -307,18 +324,18 @@ pub async fn batch_read(
         as_of_ms: None,
     };
     check_history_limit(&shape, input.inputs.len(), "inputs")?;
-    let store = lock(&state.store);
+    let store = lock(state.store(kind));
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
         let id = id_text(&item.id);
         let found = store
             .resolve_id(&id, input.id_property.as_deref())?
-            .and_then(|found| store.company(found))
+            .and_then(|found| store.record(found))
             .filter(|company| company.is_archived() == archived);
         match found {
             Some(company) => results.push(store.render(company, &shape)),
-            None => errors.push(input_error(company_not_found(&id), index, Some(&id), None)),
+            None => errors.push(input_error(not_found(kind, &id), index, Some(&id), None)),
         }
     }
     Ok(batch_answer(StatusCode::OK, started, results, errors))
@@ -326,13 +343,14 @@ pub async fn batch_read(
 
 pub async fn batch_create(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = now_ms();
     let input: BatchBody<BatchCreateInput> = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
@@ -341,7 +359,7 @@ pub async fn batch_create(
             .and_then(|values| store.create(&values, actor, now_ms()));
         match created {
             Ok(id) => {
-                if let Some(company) = store.company(id) {
+                if let Some(company) = store.record(id) {
                     let mut rendered = store.render_written(company);
                     if let Some(trace) = trace {
                         rendered["objectWriteTraceId"] = json!(trace);
@@ -357,13 +375,14 @@ pub async fn batch_create(
 
 pub async fn batch_update(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = now_ms();
     let input: BatchBody<BatchWriteInput> = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
@@ -372,13 +391,13 @@ pub async fn batch_update(
         let updated = property_values(item.properties.as_ref()).and_then(|values| {
             let found = store
                 .resolve_id(&id, item.id_property.as_deref())?
-                .ok_or_else(|| company_not_found(&id))?;
+                .ok_or_else(|| not_found(kind, &id))?;
             store.update(found, &values, actor, now_ms())?;
             Ok(found)
         });
         match updated {
             Ok(found) => {
-                if let Some(company) = store.company(found) {
+                if let Some(company) = store.record(found) {
                     results.push(store.render_written(company));
                 }
             }
@@ -399,7 +418,7 @@ fn upsert_one(
     let id_property = item.id_property.as_deref().unwrap_or(OBJECT_ID);
     match store.resolve_id(&id, Some(id_property))? {
         Some(existing) => {
-            if store.company(existing).is_some_and(|c| c.is_archived()) {
+            if store.record(existing).is_some_and(|c| c.is_archived()) {
                 return Err(ApiError::conflict(format!(
                     "The company holding {id_property}={id:?} is archived (id {existing}); restore it first"
                 )));
@@ -407,7 +426,7 @@ fn upsert_one(
             store.update(existing, &values, actor, now_ms())?;
             Ok((existing, false))
         }
-        None if id_property == OBJECT_ID => Err(company_not_found(&id)),
+        None if id_property == OBJECT_ID => Err(store.not_found(&id)),
         None => {
             values.insert(id_property.to_owned(), id);
             Ok((store.create(&values, actor, now_ms())?, true))
@@ -417,19 +436,20 @@ fn upsert_one(
 
 pub async fn batch_upsert(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = now_ms();
     let input: BatchBody<BatchWriteInput> = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
         match upsert_one(&mut store, item, actor) {
             Ok((id, created)) => {
-                if let Some(company) = store.company(id) {
+                if let Some(company) = store.record(id) {
                     let mut rendered = store.render_written(company);
                     rendered["new"] = json!(created);
                     results.push(rendered);
@@ -448,12 +468,13 @@ pub async fn batch_upsert(
 
 pub async fn batch_archive(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let input: BatchBody<BatchIdInput> = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     for item in &input.inputs {
         if let Ok(id) = id_text(&item.id).trim().parse::<u64>() {
             store.archive(id, actor, now_ms());
@@ -464,11 +485,15 @@ pub async fn batch_archive(
 
 // ----- search and merge -----
 
-pub async fn search(State(state): Shared, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn search(
+    State(state): Shared,
+    Kind(kind): Kind,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let request: SearchRequest = parse_body(&body)?;
     let delay = i64::try_from(state.search_index_delay_ms).unwrap_or(i64::MAX);
     let as_of_ms = now_ms().saturating_sub(delay);
-    let store = lock(&state.store);
+    let store = lock(state.store(kind));
     let page = search::search(&store, &request, as_of_ms)?;
     let shape = ReadShape {
         properties: request.properties.clone(),
@@ -478,7 +503,7 @@ pub async fn search(State(state): Shared, body: Bytes) -> Result<Json<Value>, Ap
     let results: Vec<Value> = page
         .ids
         .iter()
-        .filter_map(|id| store.company(*id))
+        .filter_map(|id| store.record(*id))
         .map(|company| store.render(company, &shape))
         .collect();
     let mut answer = Map::new();
@@ -502,6 +527,7 @@ pub struct MergeInput {
 
 pub async fn merge(
     State(state): Shared,
+    Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -510,14 +536,14 @@ pub async fn merge(
         let text = id_text(value);
         text.trim()
             .parse::<u64>()
-            .map_err(|_| company_not_found(&text))
+            .map_err(|_| not_found(kind, &text))
     };
     let primary = parse(&input.primary_object_id)?;
     let loser = parse(&input.object_id_to_merge)?;
-    let mut store = lock(&state.store);
+    let mut store = lock(state.store(kind));
     store.merge(primary, loser, actor, now_ms())?;
     let company = store
-        .company(primary)
-        .ok_or_else(|| company_not_found(&primary.to_string()))?;
+        .record(primary)
+        .ok_or_else(|| not_found(kind, &primary.to_string()))?;
     Ok(Json(store.render_written(company)))
 }

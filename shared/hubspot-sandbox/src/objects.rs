@@ -1,0 +1,130 @@
+//! The CRM object types the sandbox serves, and what differs between them: their names in
+//! paths and webhook subscriptions, the properties HubSpot computes and returns by default, and
+//! how a duplicate is described.
+
+/// A HubSpot CRM object type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    Companies,
+    Contacts,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 2] = [ObjectKind::Companies, ObjectKind::Contacts];
+
+    /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
+    pub fn from_path(segment: &str) -> Option<Self> {
+        match segment {
+            "companies" | "company" | "0-2" => Some(ObjectKind::Companies),
+            "contacts" | "contact" | "0-1" => Some(ObjectKind::Contacts),
+            _ => None,
+        }
+    }
+
+    /// The plural name used in paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Companies => "companies",
+            ObjectKind::Contacts => "contacts",
+        }
+    }
+
+    /// The word in messages ("No contact exists with id 5").
+    pub fn singular(self) -> &'static str {
+        match self {
+            ObjectKind::Companies => "company",
+            ObjectKind::Contacts => "contact",
+        }
+    }
+
+    /// HubSpot's object type id.
+    pub fn type_id(self) -> &'static str {
+        match self {
+            ObjectKind::Companies => "0-2",
+            ObjectKind::Contacts => "0-1",
+        }
+    }
+
+    /// The property HubSpot keeps the last change time in (contacts kept the old name).
+    pub fn last_modified_property(self) -> &'static str {
+        match self {
+            ObjectKind::Companies => "hs_lastmodifieddate",
+            ObjectKind::Contacts => "lastmodifieddate",
+        }
+    }
+
+    /// Properties a read that names none returns, as HubSpot does.
+    pub fn default_read_properties(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::Companies => &[
+                "createdate",
+                "domain",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+            ],
+            ObjectKind::Contacts => &[
+                "createdate",
+                "email",
+                "firstname",
+                "hs_object_id",
+                "lastmodifieddate",
+                "lastname",
+            ],
+        }
+    }
+
+    /// Properties whose values identify one record though `hasUniqueValue` is false: HubSpot
+    /// refuses a second contact with an email, and upserts and reads contacts by it.
+    pub fn built_in_unique(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::Companies => &[],
+            ObjectKind::Contacts => &["email"],
+        }
+    }
+
+    /// The webhook subscription type and id of an event kind for this object type.
+    pub fn subscription(self, event: &str) -> (u64, &'static str) {
+        let (base, name) = match (self, event) {
+            (ObjectKind::Companies, "creation") => (1, "company.creation"),
+            (ObjectKind::Companies, "deletion") => (2, "company.deletion"),
+            (ObjectKind::Companies, "propertyChange") => (3, "company.propertyChange"),
+            (ObjectKind::Companies, "restore") => (4, "company.restore"),
+            (ObjectKind::Companies, "merge") => (5, "company.merge"),
+            (ObjectKind::Contacts, "creation") => (1, "contact.creation"),
+            (ObjectKind::Contacts, "deletion") => (2, "contact.deletion"),
+            (ObjectKind::Contacts, "propertyChange") => (3, "contact.propertyChange"),
+            (ObjectKind::Contacts, "restore") => (4, "contact.restore"),
+            (ObjectKind::Contacts, "merge") => (5, "contact.merge"),
+            (ObjectKind::Companies, _) => (9, "company.unknown"),
+            (ObjectKind::Contacts, _) => (9, "contact.unknown"),
+        };
+        let app = match self {
+            ObjectKind::Companies => 1_000_000,
+            ObjectKind::Contacts => 2_000_000,
+        };
+        (app + base, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_take_names_and_type_ids() {
+        for kind in ObjectKind::ALL {
+            assert_eq!(ObjectKind::from_path(kind.name()), Some(kind));
+            assert_eq!(ObjectKind::from_path(kind.type_id()), Some(kind));
+        }
+        assert_eq!(ObjectKind::from_path("widgets"), None);
+    }
+
+    #[test]
+    fn subscriptions_differ_by_object_type() {
+        let company = ObjectKind::Companies.subscription("merge");
+        let contact = ObjectKind::Contacts.subscription("merge");
+        assert_eq!(contact.1, "contact.merge");
+        assert_ne!(company.0, contact.0);
+    }
+}
