@@ -186,7 +186,8 @@ async fn a_changed_mapping_is_pushed_to_the_new_property_for_every_linked_custom
     let s = spawn_sync_app().await;
     let app = &s.app;
     s.hubspot
-        .create_company_property(&PropertyCreate {
+        .companies()
+        .create_property(&PropertyCreate {
             name: "billing_contact_email".into(),
             label: "Billing contact email".into(),
             property_type: PropertyType::String,

@@ -145,7 +145,7 @@ impl StrictCreate {
             operation: "CREATE".to_owned(),
         };
         let inputs = [push.upsert_input()];
-        let result = self.hubspot.batch_upsert_companies(&inputs).await;
+        let result = self.hubspot.companies().batch_upsert(&inputs).await;
         match outbound::answers_by_input(&inputs, &result).pop() {
             Some(Answer::Accepted {
                 company_id,

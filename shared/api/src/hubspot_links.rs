@@ -106,7 +106,8 @@ pub(crate) async fn search_companies(
         Err(refused) => return Ok(refused.into_response()),
     };
     let page = hubspot
-        .search_companies_page(&request)
+        .companies()
+        .search_page(&request)
         .await
         .map_err(|error| hubspot_failed(&error, "search"))?;
     let ids: Vec<String> = page
@@ -270,7 +271,8 @@ pub(crate) async fn link_company(
             return Err(company_linked_elsewhere(Some(*holder)));
         }
         let company = hubspot
-            .get_company(
+            .companies()
+            .get(
                 &CompanyLookup::Id(company_id.clone()),
                 &ReadOptions::properties([WARP_BAN]),
             )
@@ -357,7 +359,8 @@ async fn stamp_ban(
 ) -> Result<(), Problem> {
     let properties = std::collections::BTreeMap::from([(WARP_BAN.to_owned(), ban.to_owned())]);
     match hubspot
-        .update_company(&CompanyLookup::Id(company_id.clone()), &properties)
+        .companies()
+        .update(&CompanyLookup::Id(company_id.clone()), &properties)
         .await
     {
         Ok(_) => Ok(()),

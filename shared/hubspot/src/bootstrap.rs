@@ -150,7 +150,8 @@ pub async fn ensure_warp_properties(
 ) -> Result<BootstrapReport, HubSpotError> {
     let mut report = BootstrapReport::default();
     if client
-        .get_company_property_group(WARP_PROPERTY_GROUP)
+        .companies()
+        .get_property_group(WARP_PROPERTY_GROUP)
         .await?
         .is_none()
     {
@@ -159,14 +160,15 @@ pub async fn ensure_warp_properties(
             label: WARP_PROPERTY_GROUP_LABEL.to_owned(),
             display_order: Some(-1),
         };
-        match client.create_company_property_group(&group).await {
+        match client.companies().create_property_group(&group).await {
             Ok(_) => report.group_created = true,
             Err(HubSpotError::Conflict { .. }) => {}
             Err(other) => return Err(other),
         }
     }
     let existing: BTreeMap<String, Property> = client
-        .list_company_properties()
+        .companies()
+        .list_properties()
         .await?
         .into_iter()
         .map(|p| (p.name.clone(), p))
@@ -180,7 +182,7 @@ pub async fn ensure_warp_properties(
             report.already_existing.push(definition.name);
             continue;
         }
-        match client.create_company_property(&definition).await {
+        match client.companies().create_property(&definition).await {
             Ok(_) => report.created.push(definition.name),
             Err(HubSpotError::Conflict { .. }) => report.already_existing.push(definition.name),
             Err(other) => return Err(other),

@@ -1,9 +1,10 @@
-//! A typed client for HubSpot's CRM companies and properties APIs (v3), paced by a rate
-//! budget shared across processes, plus the idempotent bootstrap of WARP's properties.
+//! A typed client for HubSpot's CRM object and property APIs on the dated paths
+//! ([`API_VERSION`]), paced by a rate budget shared across processes, plus the idempotent
+//! bootstrap of WARP's properties.
 //!
-//! - [`HubSpotClient`]: companies (create, get, update, archive, list, batch read / create /
-//!   update / upsert / archive, search with windowing past 10,000 results, merge) and
-//!   properties and property groups.
+//! - [`HubSpotClient::objects`] (or `companies()`, `contacts()`): one object type's records
+//!   (create, get, update, archive, list, batch read / create / update / upsert / archive,
+//!   search with windowing past 10,000 results, merge) and properties and property groups.
 //! - [`RateBudget`]: [`PostgresRateBudget`] (one row per portal and bucket, shared by every
 //!   Lambda instance) or [`InProcessRateBudget`].
 //! - [`ensure_warp_properties`]: the `warp` group and `warp_*` properties of DESIGN.md §3.
@@ -14,6 +15,7 @@ pub mod client;
 pub mod company;
 pub mod config;
 pub mod error;
+pub mod objects;
 pub mod properties;
 pub mod rate_budget;
 pub mod search;
@@ -29,6 +31,7 @@ pub use company::{
 };
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
+pub use objects::{API_VERSION, ObjectType, Objects};
 pub use properties::{
     FieldType, ModificationMetadata, Property, PropertyCreate, PropertyGroup, PropertyGroupCreate,
     PropertyOption, PropertyType,

@@ -37,20 +37,23 @@ fn company_json(id: &str) -> Value {
 /// Minimal answers the client can read, per endpoint.
 fn answer_for(method: &Method, path: &str) -> (StatusCode, Value) {
     match (method.as_str(), path) {
-        ("POST", "/crm/v3/objects/companies/search") => {
+        ("POST", p) if p.starts_with("/crm/objects/2026-09/") && p.ends_with("/search") => {
             (StatusCode::OK, json!({"total": 0, "results": []}))
         }
-        ("POST", p) if p.starts_with("/crm/v3/objects/companies/batch/") => {
+        ("POST", p) if p.starts_with("/crm/objects/2026-09/") && p.contains("/batch/") => {
             (StatusCode::OK, json!({"status": "COMPLETE", "results": []}))
         }
-        ("POST", "/crm/v3/objects/companies") | ("POST", "/crm/v3/objects/companies/merge") => {
+        ("POST", p)
+            if p.starts_with("/crm/objects/2026-09/")
+                && (p.ends_with("/merge") || p.split('/').count() == 5) =>
+        {
             (StatusCode::CREATED, company_json("1"))
         }
-        ("POST", "/crm/v3/properties/companies/groups") => (
+        ("POST", p) if p.starts_with("/crm/properties/2026-09/") && p.ends_with("/groups") => (
             StatusCode::CREATED,
             json!({"name": "warp", "label": "WARP", "displayOrder": -1, "archived": false}),
         ),
-        ("POST", "/crm/v3/properties/companies") => (
+        ("POST", p) if p.starts_with("/crm/properties/2026-09/") => (
             StatusCode::CREATED,
             json!({"name": "x", "label": "X", "type": "string", "fieldType": "text", "groupName": "warp"}),
         ),
@@ -226,37 +229,58 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
     let upserts: Vec<BatchUpsertInput> = (0..3)
         .map(|n| BatchUpsertInput::new("warp_ban", common::ban(n), props.clone()))
         .collect();
-    assert!(client.batch_upsert_companies(&upserts).await.is_complete());
+    assert!(
+        client
+            .companies()
+            .batch_upsert(&upserts)
+            .await
+            .is_complete()
+    );
     let creates = vec![BatchCreateInput {
         properties: props.clone(),
         object_write_trace_id: Some("t1".into()),
     }];
-    assert!(client.batch_create_companies(&creates).await.is_complete());
+    assert!(
+        client
+            .companies()
+            .batch_create(&creates)
+            .await
+            .is_complete()
+    );
     let updates = vec![BatchUpdateInput {
         id: CompanyId::from(5),
         properties: props.clone(),
         object_write_trace_id: None,
     }];
-    assert!(client.batch_update_companies(&updates).await.is_complete());
+    assert!(
+        client
+            .companies()
+            .batch_update(&updates)
+            .await
+            .is_complete()
+    );
     let options = ReadOptions {
         properties_with_history: vec!["name".into()],
         ..ReadOptions::properties(["name"])
     };
     assert!(
         client
-            .batch_read_companies(&[common::ban(1)], Some("warp_ban"), &options)
+            .companies()
+            .batch_read(&[common::ban(1)], Some("warp_ban"), &options)
             .await
             .is_complete()
     );
     assert!(
         client
-            .batch_archive_companies(&[CompanyId::from(9)])
+            .companies()
+            .batch_archive(&[CompanyId::from(9)])
             .await
             .is_complete()
     );
-    client.create_company(&props).await.unwrap();
+    client.companies().create(&props).await.unwrap();
     client
-        .merge_companies(&CompanyId::from(1), &CompanyId::from(2))
+        .companies()
+        .merge(&CompanyId::from(1), &CompanyId::from(2))
         .await
         .unwrap();
 
@@ -279,18 +303,24 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         limit: 200,
         ..Default::default()
     };
-    client.search_companies_page(&search).await.unwrap();
+    client.companies().search_page(&search).await.unwrap();
     // The windowed form too (sorted by hs_object_id, restarted with a GT filter).
-    let _ =
-        futures::TryStreamExt::try_collect::<Vec<_>>(client.search_all_companies(search).unwrap())
-            .await
-            .unwrap();
+    let _ = futures::TryStreamExt::try_collect::<Vec<_>>(
+        client.companies().search_all(search).unwrap(),
+    )
+    .await
+    .unwrap();
 
     for definition in warp_property_definitions() {
-        client.create_company_property(&definition).await.unwrap();
+        client
+            .companies()
+            .create_property(&definition)
+            .await
+            .unwrap();
     }
     client
-        .create_company_property_group(&warp_hubspot::PropertyGroupCreate {
+        .companies()
+        .create_property_group(&warp_hubspot::PropertyGroupCreate {
             name: "warp".into(),
             label: "WARP".into(),
             display_order: Some(-1),
@@ -298,8 +328,24 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         .await
         .unwrap();
 
-    let companies = load_spec("crm-companies-v3.json");
-    let properties = load_spec("crm-properties-v3.json");
+    // Contacts go through the same object API, on their own path.
+    let contacts_api = client.contacts();
+    let contact = common::properties(&[("email", "ada@example.test"), ("firstname", "Ada")]);
+    let upserts = vec![BatchUpsertInput::new(
+        "warp_user_id",
+        "u-1",
+        contact.clone(),
+    )];
+    assert!(contacts_api.batch_upsert(&upserts).await.is_complete());
+    contacts_api.create(&contact).await.unwrap();
+    contacts_api
+        .merge(&CompanyId::from(3), &CompanyId::from(4))
+        .await
+        .unwrap();
+
+    let companies = load_spec("crm-companies-2026-09.json");
+    let contacts = load_spec("crm-contacts-2026-09.json");
+    let properties = load_spec("crm-properties-2026-09.json");
     let captured = captured.lock().unwrap().clone();
     let mut checked = 0;
     let mut problems = Vec::new();
@@ -307,8 +353,14 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         if body.is_null() {
             continue;
         }
-        let spec = if path.starts_with("/crm/v3/properties/") {
+        assert!(
+            path.contains(&format!("/{}/", warp_hubspot::API_VERSION)),
+            "{method} {path} is not on the dated paths"
+        );
+        let spec = if path.starts_with("/crm/properties/") {
             &properties
+        } else if path.starts_with("/crm/objects/2026-09/contacts") {
+            &contacts
         } else {
             &companies
         };
@@ -324,8 +376,8 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         checked += 1;
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // 7 company calls + 2 searches + 9 properties + 1 group.
-    assert_eq!(checked, 19, "{captured:#?}");
+    // 7 company calls + 2 searches + 9 properties + 1 group, and 3 contact calls.
+    assert_eq!(checked, 22, "{captured:#?}");
     let search_body = &captured
         .iter()
         .find(|(_, p, _)| p.ends_with("/search"))

@@ -15,7 +15,7 @@ use warp_hubspot::{
     ensure_warp_properties,
 };
 
-const UPSERT_ROUTE: &str = "POST /crm/v3/objects/companies/batch/upsert";
+const UPSERT_ROUTE: &str = "POST /crm/objects/2026-09/companies/batch/upsert";
 
 fn upserts(numbers: std::ops::Range<u32>, status: &str) -> Vec<BatchUpsertInput> {
     numbers
@@ -41,7 +41,12 @@ async fn companies_by_ban(
         ],
         ..Default::default()
     };
-    let pages: Vec<_> = client.list_companies(options).try_collect().await.unwrap();
+    let pages: Vec<_> = client
+        .companies()
+        .list(options)
+        .try_collect()
+        .await
+        .unwrap();
     pages
         .into_iter()
         .flatten()
@@ -65,21 +70,24 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
     assert!(second.mismatched.is_empty(), "{second:?}");
 
     let ban_property = client
-        .get_company_property(WARP_BAN_PROPERTY)
+        .companies()
+        .get_property(WARP_BAN_PROPERTY)
         .await
         .unwrap()
         .unwrap();
     assert!(ban_property.has_unique_value);
     assert_eq!(ban_property.group_name, "warp");
     let group = client
-        .get_company_property_group("warp")
+        .companies()
+        .get_property_group("warp")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(group.label, "WARP");
     assert!(
         client
-            .get_company_property("warp_nonexistent")
+            .companies()
+            .get_property("warp_nonexistent")
             .await
             .unwrap()
             .is_none()
@@ -93,7 +101,8 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     ensure_warp_properties(&client).await.unwrap();
 
     let created = client
-        .create_company(&properties(&[
+        .companies()
+        .create(&properties(&[
             ("name", "Acme"),
             (WARP_BAN_PROPERTY, &ban(1)),
             ("warp_status", "ACTIVE"),
@@ -109,7 +118,8 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
         ..ReadOptions::properties(["name", "warp_status"])
     };
     let found = client
-        .get_company(&by_ban, &options)
+        .companies()
+        .get(&by_ban, &options)
         .await
         .unwrap()
         .unwrap();
@@ -117,11 +127,13 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     assert_eq!(found.property("warp_status"), Some("ACTIVE"));
 
     client
-        .update_company(&by_ban, &properties(&[("name", "Acme Renamed")]))
+        .companies()
+        .update(&by_ban, &properties(&[("name", "Acme Renamed")]))
         .await
         .unwrap();
     let after = client
-        .get_company(&CompanyLookup::Id(created.id.clone()), &options)
+        .companies()
+        .get(&CompanyLookup::Id(created.id.clone()), &options)
         .await
         .unwrap()
         .unwrap();
@@ -137,7 +149,8 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
 
     // A value HubSpot refuses is a validation error naming the field, and never retried.
     let refused = client
-        .update_company(&by_ban, &properties(&[("warp_status", "BOGUS")]))
+        .companies()
+        .update(&by_ban, &properties(&[("warp_status", "BOGUS")]))
         .await
         .unwrap_err();
     assert!(
@@ -147,7 +160,8 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     assert!(!refused.is_retryable());
     // A second company with the same unique value is a conflict.
     let duplicate = client
-        .create_company(&properties(&[(WARP_BAN_PROPERTY, &ban(1))]))
+        .companies()
+        .create(&properties(&[(WARP_BAN_PROPERTY, &ban(1))]))
         .await
         .unwrap_err();
     assert!(
@@ -156,19 +170,22 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     );
 
     let other = client
-        .create_company(&properties(&[
+        .companies()
+        .create(&properties(&[
             ("name", "Other"),
             (WARP_BAN_PROPERTY, &ban(2)),
         ]))
         .await
         .unwrap();
     let merged = client
-        .merge_companies(&created.id, &other.id)
+        .companies()
+        .merge(&created.id, &other.id)
         .await
         .unwrap();
     assert_ne!(merged.id, other.id, "the primary survives");
     let survivor = client
-        .get_company(&CompanyLookup::Id(merged.id.clone()), &options)
+        .companies()
+        .get(&CompanyLookup::Id(merged.id.clone()), &options)
         .await
         .unwrap()
         .unwrap();
@@ -177,10 +194,11 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
         Some("Acme Renamed"),
         "the primary keeps its values"
     );
-    client.archive_company(&merged.id).await.unwrap();
+    client.companies().archive(&merged.id).await.unwrap();
     assert!(
         client
-            .get_company(&CompanyLookup::Id(merged.id), &ReadOptions::default())
+            .companies()
+            .get(&CompanyLookup::Id(merged.id), &ReadOptions::default())
             .await
             .unwrap()
             .is_none()
@@ -195,7 +213,7 @@ async fn upserting_250_companies_takes_three_calls_and_a_second_run_only_updates
     ensure_warp_properties(&client).await.unwrap();
     let inputs = upserts(0..250, "ACTIVE");
 
-    let first = client.batch_upsert_companies(&inputs).await;
+    let first = client.companies().batch_upsert(&inputs).await;
     assert!(
         first.is_complete(),
         "{:?} {:?}",
@@ -211,7 +229,8 @@ async fn upserting_250_companies_takes_three_calls_and_a_second_run_only_updates
     );
 
     let second = client
-        .batch_upsert_companies(&upserts(0..250, "SUSPENDED"))
+        .companies()
+        .batch_upsert(&upserts(0..250, "SUSPENDED"))
         .await;
     assert!(second.is_complete());
     assert_eq!(second.results.len(), 250);
@@ -230,7 +249,7 @@ async fn upserting_250_companies_takes_three_calls_and_a_second_run_only_updates
     mixed[4]
         .properties
         .insert("warp_status".into(), "BOGUS".into());
-    let partial = client.batch_upsert_companies(&mixed).await;
+    let partial = client.companies().batch_upsert(&mixed).await;
     assert!(partial.failed_calls.is_empty());
     assert_eq!(partial.errors.len(), 1, "{:?}", partial.errors);
     assert_eq!(partial.results.len(), 9);
@@ -250,7 +269,7 @@ async fn a_burst_past_the_limit_meets_429s_and_still_completes_every_write() {
         let client = Arc::clone(&client);
         async move {
             let input = upserts(n..n + 1, "ACTIVE");
-            client.batch_upsert_companies(&input).await
+            client.companies().batch_upsert(&input).await
         }
     });
     let results = futures::future::join_all(writes).await;
@@ -286,7 +305,8 @@ async fn a_storm_of_429s_5xx_and_timeouts_loses_no_write() {
         ..Default::default()
     });
     let batch = client
-        .batch_upsert_companies(&upserts(0..300, "ACTIVE"))
+        .companies()
+        .batch_upsert(&upserts(0..300, "ACTIVE"))
         .await;
     assert!(
         batch.is_complete(),
@@ -300,7 +320,8 @@ async fn a_storm_of_429s_5xx_and_timeouts_loses_no_write() {
             value: ban(n),
         };
         client
-            .update_company(&lookup, &properties(&[("warp_status", "CLOSED")]))
+            .companies()
+            .update(&lookup, &properties(&[("warp_status", "CLOSED")]))
             .await
             .unwrap();
     }
@@ -343,7 +364,7 @@ async fn two_clients_sharing_a_postgres_budget_never_exceed_the_limit_together()
         for _ in 0..12 {
             let client = Arc::clone(client);
             calls.push(tokio::spawn(async move {
-                client.list_company_properties().await.map(|p| p.len())
+                client.companies().list_properties().await.map(|p| p.len())
             }));
         }
     }
@@ -396,7 +417,8 @@ async fn search_reads_every_match_past_the_10000_cap() {
         ..Default::default()
     };
     let pages: Vec<_> = client
-        .search_all_companies(request)
+        .companies()
+        .search_all(request)
         .unwrap()
         .try_collect()
         .await
@@ -419,7 +441,8 @@ async fn search_reads_every_match_past_the_10000_cap() {
         ..Default::default()
     };
     let found: BTreeSet<String> = small_cap
-        .search_all_companies(active_only)
+        .companies()
+        .search_all(active_only)
         .unwrap()
         .try_collect::<Vec<_>>()
         .await
@@ -437,7 +460,7 @@ async fn a_wrong_token_is_unauthorized_and_not_retried() {
     let mut config = config_for(&sandbox, settings(100, 10_000));
     config.token = secrecy::SecretString::from("pat-wrong");
     let client = client_with(&config);
-    let error = client.list_company_properties().await.unwrap_err();
+    let error = client.companies().list_properties().await.unwrap_err();
     assert!(
         matches!(error, HubSpotError::Unauthorized { status: 401, .. }),
         "{error:?}"

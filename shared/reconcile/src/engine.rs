@@ -204,7 +204,8 @@ impl Reconciler {
         let mut pending: Vec<Pair> = Vec::new();
         let mut next = Some(
             self.hubspot
-                .list_companies_page(&options, None)
+                .companies()
+                .list_page(&options, None)
                 .await
                 .map_err(ReconcileError::HubSpot)?,
         );
@@ -220,7 +221,8 @@ impl Reconciler {
                 match next_after.as_deref() {
                     Some(after) => Some(
                         self.hubspot
-                            .list_companies_page(&options, Some(after))
+                            .companies()
+                            .list_page(&options, Some(after))
                             .await,
                     ),
                     None => None,
@@ -410,7 +412,8 @@ impl Reconciler {
         }
         let read = self
             .hubspot
-            .batch_read_companies(
+            .companies()
+            .batch_read(
                 ids,
                 id_property,
                 &ReadOptions {
@@ -482,7 +485,8 @@ impl Reconciler {
                 .collect();
             let read = self
                 .hubspot
-                .batch_read_companies(
+                .companies()
+                .batch_read(
                     &ids,
                     None,
                     &ReadOptions {
@@ -790,7 +794,8 @@ impl Reconciler {
             let chunk_ids: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
             let read = self
                 .hubspot
-                .batch_read_companies(
+                .companies()
+                .batch_read(
                     &chunk_ids,
                     None,
                     &ReadOptions {

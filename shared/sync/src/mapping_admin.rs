@@ -67,7 +67,8 @@ pub async fn change_mapping(
     let proposed = checked(&current, &row)?;
     // The property is read before the transaction: no lock waits on HubSpot.
     let property = hubspot
-        .get_company_property(&proposed.hubspot_property)
+        .companies()
+        .get_property(&proposed.hubspot_property)
         .await?;
     check_property(&proposed, property.as_ref().map(facts).as_ref())?;
 

@@ -471,7 +471,7 @@ impl OutboundWorker {
         started_at: chrono::DateTime<Utc>,
     ) -> Result<ProcessReport, StoreError> {
         let inputs: Vec<BatchUpsertInput> = chunk.iter().map(Push::upsert_input).collect();
-        let result = self.hubspot.batch_upsert_companies(&inputs).await;
+        let result = self.hubspot.companies().batch_upsert(&inputs).await;
         let mut report = ProcessReport {
             hubspot_calls: result.calls,
             ..ProcessReport::default()

@@ -745,7 +745,7 @@ impl InboundProcessor {
         let texts: Vec<String> = ids.iter().map(i64::to_string).collect();
         let map = self.map.current();
         let options = ReadOptions::properties(map.hubspot_properties());
-        let result = client.batch_read_companies(&texts, None, &options).await;
+        let result = client.companies().batch_read(&texts, None, &options).await;
         let mut found: HashMap<String, Company> = result
             .results
             .into_iter()

@@ -146,7 +146,7 @@ impl World {
                 .into_iter()
                 .filter_map(|change| Some((change.hubspot_property, change.value?)))
                 .collect();
-        let company = self.hubspot.create_company(&properties).await.unwrap();
+        let company = self.hubspot.companies().create(&properties).await.unwrap();
         let company_id = company.id.as_str().to_owned();
         let client = self.database.client().await.unwrap();
         client
@@ -489,7 +489,8 @@ async fn warp_wins_status_edited_in_hubspot_is_overridden_and_pushed_back() {
     assert!(pushed.failed.is_empty(), "{pushed:?}");
     let company = world
         .hubspot
-        .get_company(
+        .companies()
+        .get(
             &warp_hubspot::CompanyLookup::Id(company_id.parse::<u64>().unwrap().into()),
             &warp_hubspot::ReadOptions::properties(["warp_status".to_owned()]),
         )
@@ -713,7 +714,8 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
 
     world
         .hubspot
-        .archive_company(&CompanyId::parse(company_id.clone()).unwrap())
+        .companies()
+        .archive(&CompanyId::parse(company_id.clone()).unwrap())
         .await
         .unwrap();
     let report = world.settle().await;
@@ -750,7 +752,8 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     // name (newer than WARP's, LATEST_WINS) is read back and applied.
     let survivor = world
         .hubspot
-        .create_company(&BTreeMap::from([(
+        .companies()
+        .create(&BTreeMap::from([(
             "name".to_owned(),
             "Survivor Inc".to_owned(),
         )]))
@@ -760,7 +763,8 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     world
         .hubspot
-        .merge_companies(&survivor.id, &CompanyId::parse(company_id.clone()).unwrap())
+        .companies()
+        .merge(&survivor.id, &CompanyId::parse(company_id.clone()).unwrap())
         .await
         .unwrap();
     let report = world.settle().await;
@@ -1134,7 +1138,8 @@ async fn a_deadlock_victim_ends_its_claim_and_releases_what_it_locked() {
         let customer = written.value;
         let company = world
             .hubspot
-            .create_company(&BTreeMap::from([
+            .companies()
+            .create(&BTreeMap::from([
                 ("name".to_owned(), name.to_owned()),
                 ("warp_ban".to_owned(), customer.ban.as_str().to_owned()),
             ]))
@@ -1420,7 +1425,7 @@ fn company_reads(stats: &hubspot_sandbox::Stats) -> u64 {
         .iter()
         .filter(|(route, _)| {
             route.ends_with("/batch/read")
-                || (route.starts_with("GET ") && route.contains("/objects/companies/{"))
+                || (route.starts_with("GET ") && route.contains("/companies/{"))
         })
         .map(|(_, count)| count)
         .sum()

@@ -21,7 +21,7 @@ use warp_sync::outbound::OutboundWorker;
 pub const PORTAL: i64 = 62515;
 pub const APP_TOKEN: &str = "sandbox-app-token";
 pub const USER_TOKEN: &str = "sandbox-user-token";
-pub const UPSERT_ROUTE: &str = "app POST /crm/v3/objects/companies/batch/upsert";
+pub const UPSERT_ROUTE: &str = "app POST /crm/objects/2026-09/companies/batch/upsert";
 
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
