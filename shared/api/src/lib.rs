@@ -6,6 +6,7 @@ pub mod auth;
 mod body;
 pub mod bootstrap;
 mod conflicts;
+mod conventions;
 mod customers;
 pub mod dto;
 mod hubspot_links;
@@ -18,6 +19,7 @@ mod search_admission;
 mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
+mod users;
 
 pub use auth::{AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token};
 pub use problem::Problem;
@@ -45,6 +47,7 @@ pub use warp_store::outbox::{NoopPublisher, OutboxPublisher};
 pub struct ApiState {
     database: Database,
     customers: CustomerStore,
+    users: warp_store::users::UserStore,
     authenticator: Arc<Authenticator>,
     publisher: Arc<dyn OutboxPublisher>,
     /// Set in strict create mode: pushes a new customer to HubSpot before its commit.
@@ -62,6 +65,7 @@ impl ApiState {
     pub fn new(database: Database, auth: AuthConfig, portal_id: i64) -> Self {
         ApiState {
             customers: CustomerStore::new(database.clone(), portal_id),
+            users: warp_store::users::UserStore::new(database.clone()),
             database,
             authenticator: Arc::new(Authenticator::new(auth)),
             publisher: Arc::new(NoopPublisher),
@@ -128,6 +132,10 @@ impl ApiState {
         &self.customers
     }
 
+    pub(crate) fn users(&self) -> &warp_store::users::UserStore {
+        &self.users
+    }
+
     pub(crate) fn authenticator(&self) -> &Authenticator {
         &self.authenticator
     }
@@ -167,6 +175,7 @@ pub fn router(state: ApiState) -> Router {
                 .put(customers::replace_customer)
                 .delete(customers::delete_customer),
         )
+        .merge(users::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())
         .merge(conflicts::routes())

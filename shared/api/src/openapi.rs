@@ -45,6 +45,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::sync_status::Doc::openapi());
     document.merge(crate::hubspot_links::Doc::openapi());
     document.merge(crate::sync_mappings::Doc::openapi());
+    document.merge(crate::users::Doc::openapi());
     document
 }
 

@@ -6,8 +6,10 @@ mod input;
 mod money;
 mod values;
 
-pub use input::{Change, CustomerPatch, FlagsChange, ServicesPatch};
+pub use crate::json_input::Change;
+pub use input::{CustomerPatch, FlagsChange, ServicesPatch};
 pub use money::{CreditLimit, Money, MoneyError};
+pub(crate) use values::text_value;
 pub use values::{Ban, CompanyName, CustomerType, Domain, Email, InvalidValue, Phone, Status};
 
 use chrono::{DateTime, Utc};

@@ -4,6 +4,8 @@
 pub mod customer;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
+mod json_input;
 pub mod storable;
 pub mod strict_json;
 pub mod sync;
+pub mod user;

@@ -7,28 +7,8 @@ use super::{
     Address, CompanyName, Contact, CreditLimit, CustomerType, Domain, Email, ExternalIds,
     FieldError, Money, NewCustomer, Phone, ServiceFlags, Services, Status,
 };
+use crate::json_input::{Change, Reader, join, text};
 use serde_json::{Map, Value};
-
-/// What an update does to an optional field.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Change<T> {
-    /// Absent from the body: keep the current value.
-    #[default]
-    Keep,
-    /// `null` in the body: remove the value.
-    Clear,
-    Set(T),
-}
-
-impl<T: Clone> Change<T> {
-    fn apply(&self, current: &Option<T>) -> Option<T> {
-        match self {
-            Change::Keep => current.clone(),
-            Change::Clear => None,
-            Change::Set(value) => Some(value.clone()),
-        }
-    }
-}
 
 /// What an update does to one service's flags.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -168,123 +148,31 @@ const READ_ONLY: &[&str] = &[
     "deleted_at",
 ];
 
-/// Collects field errors while reading one body.
-struct Reader {
-    errors: Vec<FieldError>,
-}
-
-type Parse<T> = fn(&Value) -> Result<T, String>;
-
-impl Reader {
-    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
-    }
-
-    /// The object at `path`, or an error. Unknown keys are reported.
-    fn object<'v>(
-        &mut self,
-        value: &'v Value,
-        path: &str,
-        known: &[&str],
-    ) -> Option<&'v Map<String, Value>> {
-        let Some(map) = value.as_object() else {
-            self.error(
-                if path.is_empty() { "body" } else { path },
-                "must be a JSON object",
-            );
-            return None;
-        };
-        for key in map.keys() {
-            if !known.contains(&key.as_str()) {
-                let message = if path.is_empty() && READ_ONLY.contains(&key.as_str()) {
-                    "is read-only"
-                } else {
-                    "is not a known field"
-                };
-                self.error(join(path, key), message);
-            }
-        }
-        Some(map)
-    }
-
-    /// A field that may change but never be null.
-    fn required<T>(
-        &mut self,
-        map: &Map<String, Value>,
-        path: &str,
-        key: &str,
-        parse: Parse<T>,
-    ) -> Option<T> {
-        match map.get(key)? {
-            Value::Null => {
-                self.error(join(path, key), "must not be null");
-                None
-            }
-            value => parse(value)
-                .map_err(|message| self.error(join(path, key), message))
-                .ok(),
-        }
-    }
-
-    /// A field that `null` clears.
-    fn clearable<T>(
-        &mut self,
-        map: &Map<String, Value>,
-        path: &str,
-        key: &str,
-        parse: Parse<T>,
-    ) -> Change<T> {
-        match map.get(key) {
-            None => Change::Keep,
-            Some(Value::Null) => Change::Clear,
-            Some(value) => match parse(value) {
-                Ok(parsed) => Change::Set(parsed),
-                Err(message) => {
-                    self.error(join(path, key), message);
-                    Change::Keep
+fn flags(reader: &mut Reader, value: Option<&Value>, path: &str) -> FlagsChange {
+    match value {
+        None => FlagsChange::Keep,
+        Some(Value::Null) => FlagsChange::Reset,
+        Some(Value::Object(map)) => {
+            let enabled = match map.get("enabled") {
+                None => None,
+                Some(Value::Bool(on)) => Some(*on),
+                Some(_) => {
+                    reader.error(join(path, "enabled"), "must be true or false");
+                    None
                 }
-            },
+            };
+            let extra = map
+                .iter()
+                .filter(|(key, _)| key.as_str() != "enabled")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            FlagsChange::Merge { enabled, extra }
+        }
+        Some(_) => {
+            reader.error(path, "must be a JSON object or null");
+            FlagsChange::Keep
         }
     }
-
-    fn flags(&mut self, value: Option<&Value>, path: &str) -> FlagsChange {
-        match value {
-            None => FlagsChange::Keep,
-            Some(Value::Null) => FlagsChange::Reset,
-            Some(Value::Object(map)) => {
-                let enabled = match map.get("enabled") {
-                    None => None,
-                    Some(Value::Bool(on)) => Some(*on),
-                    Some(_) => {
-                        self.error(join(path, "enabled"), "must be true or false");
-                        None
-                    }
-                };
-                let extra = map
-                    .iter()
-                    .filter(|(key, _)| key.as_str() != "enabled")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                FlagsChange::Merge { enabled, extra }
-            }
-            Some(_) => {
-                self.error(path, "must be a JSON object or null");
-                FlagsChange::Keep
-            }
-        }
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn text(value: &Value) -> Result<&str, String> {
-    value.as_str().ok_or_else(|| "must be a string".to_owned())
 }
 
 fn company_name(value: &Value) -> Result<CompanyName, String> {
@@ -325,10 +213,10 @@ fn hubspot_id(value: &Value) -> Result<String, String> {
 
 /// Reads a merge-patch body; the patch holds every field that parsed, the list every error.
 pub(crate) fn parse_patch(value: &Value) -> (CustomerPatch, Vec<FieldError>) {
-    let mut reader = Reader { errors: Vec::new() };
+    let mut reader = Reader::new(READ_ONLY);
     let mut patch = CustomerPatch::default();
     let Some(map) = reader.object(value, "", TOP_LEVEL) else {
-        return (patch, reader.errors);
+        return (patch, reader.into_errors());
     };
     patch.company_name = reader.required(map, "", "company_name", company_name);
     patch.customer_type = reader.required(map, "", "customer_type", customer_type);
@@ -394,10 +282,10 @@ pub(crate) fn parse_patch(value: &Value) -> (CustomerPatch, Vec<FieldError>) {
             if let Some(services) =
                 reader.object(services, "services", &["voice", "messaging", "data"])
             {
-                patch.services.voice = reader.flags(services.get("voice"), "services.voice");
+                patch.services.voice = flags(&mut reader, services.get("voice"), "services.voice");
                 patch.services.messaging =
-                    reader.flags(services.get("messaging"), "services.messaging");
-                patch.services.data = reader.flags(services.get("data"), "services.data");
+                    flags(&mut reader, services.get("messaging"), "services.messaging");
+                patch.services.data = flags(&mut reader, services.get("data"), "services.data");
             }
         }
     }
@@ -412,7 +300,7 @@ pub(crate) fn parse_patch(value: &Value) -> (CustomerPatch, Vec<FieldError>) {
             }
         }
     }
-    (patch, reader.errors)
+    (patch, reader.into_errors())
 }
 
 #[cfg(test)]

@@ -1,0 +1,444 @@
+//! The user routes: a customer's logins (DESIGN §7). Create (with Idempotency-Key) and list
+//! under `/v1/customers/{id}/users`; read, PATCH and disable under `/v1/users/{id}` (If-Match
+//! required on writes); `GET /v1/users?email=` finds a person across customers.
+
+use crate::ApiState;
+use crate::auth::{Principal, Role};
+use crate::body;
+use crate::conventions::{
+    IdempotencyKeyHeader, IfMatchHeader, expected_version, idempotency_key, invalid, json_response,
+    replay, request_hash, stored_created,
+};
+use crate::problem::Problem;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+use warp_domain::customer::FieldError;
+use warp_domain::user::{NewUser, User, UserEmail, UserPatch, UserStatus};
+use warp_store::IdempotentRequest;
+use warp_store::users::{CreatedUser, RenderUser, UserQuery};
+
+/// The OpenAPI paths and schemas of this module (merged into the API document).
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_user, list_customer_users, find_users, get_user, patch_user, disable_user),
+    components(schemas(UserResponse, UserList, UserInput, UserRoleSchema, UserStatusSchema)),
+    tags((name = "users", description = "A customer's logins, synced to HubSpot contacts"))
+)]
+pub(crate) struct Doc;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/v1/customers/{id}/users",
+            get(list_customer_users).post(create_user),
+        )
+        .route("/v1/users", get(find_users))
+        .route("/v1/users/{id}", get(get_user).patch(patch_user))
+        .route("/v1/users/{id}/disable", post(disable_user))
+}
+
+/// What a user may do in WARP.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents `role`, served as stored
+pub enum UserRoleSchema {
+    Admin,
+    Developer,
+    Billing,
+    Readonly,
+}
+
+/// Whether a user can log in: `invited` until WARP enables it, `disabled` after.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents `status`, served as stored
+pub enum UserStatusSchema {
+    Active,
+    Invited,
+    Disabled,
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// Lower-cased; unique per customer.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    #[schema(value_type = UserRoleSchema)]
+    pub role: String,
+    #[schema(value_type = UserStatusSchema)]
+    pub status: String,
+    pub two_factor_enabled: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// How many API keys the user holds (the keys themselves never leave WARP).
+    pub api_key_count: i32,
+    pub last_api_call_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        UserResponse {
+            id: user.id,
+            customer_id: user.customer_id,
+            email: user.email.as_str().to_owned(),
+            first_name: user.first_name.map(String::from),
+            last_name: user.last_name.map(String::from),
+            phone: user.phone.map(String::from),
+            job_title: user.job_title.map(String::from),
+            role: user.role.as_str().to_owned(),
+            status: user.status.as_str().to_owned(),
+            two_factor_enabled: user.two_factor_enabled,
+            last_login_at: user.last_login_at,
+            api_key_count: user.api_key_count,
+            last_api_call_at: user.last_api_call_at,
+            version: user.version,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of a create (every writable field) or a merge-patch (any of them; `null` clears
+/// the optional ones).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the body, which `warp_domain::user` reads field by field
+pub struct UserInput {
+    /// Required on create.
+    #[schema(example = "ada@example.com", max_length = 254)]
+    pub email: String,
+    #[schema(min_length = 1, max_length = 100)]
+    pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub last_name: Option<String>,
+    #[schema(example = "+4791234567", pattern = "^\\+[1-9][0-9]{7,14}$")]
+    pub phone: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub job_title: Option<String>,
+    /// Required on create.
+    #[schema(value_type = UserRoleSchema)]
+    pub role: String,
+    /// `invited` when absent on create.
+    #[schema(value_type = Option<UserStatusSchema>)]
+    pub status: Option<String>,
+    pub two_factor_enabled: Option<bool>,
+}
+
+/// POST /v1/customers/{id}/users
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/users",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "Customer id"), IdempotencyKeyHeader),
+    request_body(content = UserInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = UserResponse,
+            headers(("Location" = String, description = "/v1/users/{id}"), ("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken in this customer, the customer is deleted, or a request with this key is in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn create_user(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(customer_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let customer_id = crate::ids::path_id(&customer_id)?;
+    body::require_json(&headers)?;
+    let value = body::json(body)?;
+    let new = NewUser::from_json(&value).map_err(invalid)?;
+    let idempotency = idempotency_key(&headers)?.map(|key| IdempotentRequest {
+        principal: principal.subject.clone(),
+        key,
+        request_hash: request_hash(&format!("POST /v1/customers/{customer_id}/users"), &value),
+    });
+    let render = |user: &User| created_response(user);
+    let idempotency = idempotency
+        .as_ref()
+        .map(|request| (request, &render as &RenderUser));
+    match state.users().create(customer_id, &new, idempotency).await? {
+        CreatedUser::New(user, stored) => {
+            tracing::info!(user_id = %user.id, %customer_id, "user created");
+            Ok(replay(
+                stored.unwrap_or_else(|| created_response(&user)),
+                false,
+            ))
+        }
+        CreatedUser::Replayed(stored) => Ok(replay(stored, true)),
+    }
+}
+
+fn created_response(user: &User) -> warp_store::StoredResponse {
+    stored_created(
+        &format!("/v1/users/{}", user.id),
+        user.version,
+        &UserResponse::from(user.clone()),
+    )
+}
+
+/// GET /v1/customers/{id}/users
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/users",
+    tag = "users",
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("email" = Option<String>, Query, description = "Only the user with this email (any case)"),
+    ),
+    responses(
+        (status = 200, description = "A page of the customer's users, by id", body = UserList),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit, cursor or email", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn list_customer_users(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(customer_id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let customer_id = crate::ids::path_id(&customer_id)?;
+    let mut query = user_query(query)?;
+    query.customer_id = Some(customer_id);
+    list(&state, &query).await
+}
+
+/// GET /v1/users?email=
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    params(
+        ("email" = String, Query, description = "The email to find (any case), across customers"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Every user with this email, by id", body = UserList),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "email missing or invalid, or a bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn find_users(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let query = user_query(query)?;
+    if query.email.is_none() {
+        return Err(Problem::invalid_field(
+            "email",
+            "is required: users are listed per customer under /v1/customers/{id}/users",
+        ));
+    }
+    list(&state, &query).await
+}
+
+async fn list(state: &ApiState, query: &UserQuery) -> Result<Response, Problem> {
+    let page = state.users().list(query).await?;
+    let body = UserList {
+        items: page.items.into_iter().map(UserResponse::from).collect(),
+        next_cursor: page.next_cursor,
+    };
+    Ok(json_response(StatusCode::OK, &body, None))
+}
+
+/// `limit`, `cursor` and `email`; every bad one named.
+fn user_query(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<UserQuery, Problem> {
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let mut parsed = UserQuery {
+        customer_id: None,
+        email: None,
+        after: None,
+        limit: 20,
+    };
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "limit" => match value.trim().parse::<u32>() {
+                Ok(limit) if (1..=100).contains(&limit) => parsed.limit = limit,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    "must be a whole number from 1 to 100",
+                )),
+            },
+            "cursor" => match warp_store::customers::decode_cursor(&value) {
+                Ok(_) => parsed.after = Some(value),
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned",
+                )),
+            },
+            "email" => match UserEmail::parse(&value) {
+                Ok(email) => parsed.email = Some(email),
+                Err(error) => errors.push(FieldError::new("email", error.to_string())),
+            },
+            other => errors.push(FieldError::new(other, "is not a known parameter")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(Problem::invalid(errors))
+    }
+}
+
+/// GET /v1/users/{id}
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn get_user(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let id = crate::ids::path_id(&id)?;
+    let user = state.users().get(id).await?;
+    Ok(user_response(user))
+}
+
+/// PATCH /v1/users/{id}
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), IfMatchHeader),
+    request_body(content = UserInput, content_type = "application/merge-patch+json",
+        description = "JSON merge-patch (RFC 7396); application/json is accepted too"),
+    responses(
+        (status = 200, description = "The updated user", body = UserResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another user of the customer has the email", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (each named)", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn patch_user(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = crate::ids::path_id(&id)?;
+    body::require_json(&headers)?;
+    let expected = expected_version(&headers)?;
+    let value = body::json(body)?;
+    let patch = UserPatch::from_json(&value).map_err(invalid)?;
+    let user = state.users().update(id, expected, &patch).await?;
+    tracing::info!(user_id = %id, version = user.version, "user updated");
+    Ok(user_response(user))
+}
+
+/// POST /v1/users/{id}/disable
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/disable",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), IfMatchHeader),
+    responses(
+        (status = 200, description = "The user, now disabled (it can no longer log in)", body = UserResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn disable_user(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = crate::ids::path_id(&id)?;
+    let expected = expected_version(&headers)?;
+    let patch = UserPatch {
+        status: Some(UserStatus::Disabled),
+        ..UserPatch::default()
+    };
+    let user = state.users().update(id, expected, &patch).await?;
+    tracing::info!(user_id = %id, "user disabled");
+    Ok(user_response(user))
+}
+
+fn user_response(user: User) -> Response {
+    let version = user.version;
+    json_response(StatusCode::OK, &UserResponse::from(user), Some(version))
+}

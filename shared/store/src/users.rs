@@ -1,0 +1,312 @@
+//! The users repository (`users`, migration V7): a customer's logins. Creates honour an
+//! Idempotency-Key like customers'; updates and disables are guarded by the version
+//! (If-Match); an email is unique per customer.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+use warp_domain::customer::Phone;
+use warp_domain::user::{NewUser, PersonText, User, UserEmail, UserPatch, UserRole, UserStatus};
+
+use crate::customers::{decode_cursor, encode_cursor};
+use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
+use crate::{Database, StoreError};
+
+const COLUMNS: &str = "id, customer_id, email, first_name, last_name, phone, job_title, role, status, \
+     two_factor_enabled, last_login_at, api_key_count, last_api_call_at, version, created_at, updated_at";
+
+/// What a create did: a new user (with the answer kept for replays), or the replay of the
+/// first request with the same Idempotency-Key.
+#[derive(Debug)]
+pub enum CreatedUser {
+    New(Box<User>, Option<StoredResponse>),
+    Replayed(StoredResponse),
+}
+
+/// Renders the answer a create keeps for its key's replays.
+pub type RenderUser = dyn Fn(&User) -> StoredResponse + Sync;
+
+/// One page of users, by id.
+#[derive(Debug)]
+pub struct UserPage {
+    pub items: Vec<User>,
+    pub next_cursor: Option<String>,
+}
+
+/// Which users to list: a customer's, or everyone with an email (any customer).
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    pub customer_id: Option<Uuid>,
+    pub email: Option<UserEmail>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserStore {
+    database: Database,
+}
+
+impl UserStore {
+    pub fn new(database: Database) -> Self {
+        UserStore { database }
+    }
+
+    /// Creates a user of `customer_id`: 404 when there is no such customer, a conflict when it
+    /// is deleted or another of its users has the email.
+    pub async fn create(
+        &self,
+        customer_id: Uuid,
+        new: &NewUser,
+        idempotency: Option<(&IdempotentRequest, &RenderUser)>,
+    ) -> Result<CreatedUser, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        if let Some((request, _)) = idempotency
+            && let Claim::Replay(stored) = idempotency::claim(&transaction, request).await?
+        {
+            return Ok(CreatedUser::Replayed(stored));
+        }
+        // FOR SHARE: a concurrent delete of the customer waits for this user, or this waits.
+        let deleted: Option<DateTime<Utc>> = transaction
+            .query_typed_opt(
+                "SELECT deleted_at FROM customers WHERE id = $1 FOR SHARE",
+                &[(&customer_id, Type::UUID)],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)?;
+        if deleted.is_some() {
+            return Err(StoreError::Conflict("the customer is deleted".into()));
+        }
+        let sql = format!(
+            "INSERT INTO users (id, customer_id, email, first_name, last_name, phone, job_title, role, status, two_factor_enabled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+        );
+        let id = Uuid::now_v7();
+        let values = UserValues::of(new);
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+            vec![(&id, Type::UUID), (&customer_id, Type::UUID)];
+        params.extend(values.params());
+        let row = transaction
+            .query_typed_one(&sql, &params)
+            .await
+            .map_err(email_taken)?;
+        let user = user_from_row(&row)?;
+        let stored = match idempotency {
+            Some((request, render)) => {
+                let response = render(&user);
+                idempotency::complete(&transaction, request, &response).await?;
+                Some(response)
+            }
+            None => None,
+        };
+        transaction.commit().await?;
+        Ok(CreatedUser::New(Box::new(user), stored))
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<User, StoreError> {
+        let client = self.database.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        let row = client
+            .query_typed_opt(&sql, &[(&id, Type::UUID)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    /// A page of users by id; a customer's list is 404 when the customer does not exist.
+    pub async fn list(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+        let client = self.database.client().await?;
+        if let Some(customer_id) = query.customer_id {
+            client
+                .query_typed_opt(
+                    "SELECT 1 FROM customers WHERE id = $1",
+                    &[(&customer_id, Type::UUID)],
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        }
+        let after = query.after.as_deref().map(decode_cursor).transpose()?;
+        let limit = i64::from(query.limit.clamp(1, 100));
+        let fetch = limit + 1;
+        let email = query.email.as_ref().map(UserEmail::as_str);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users \
+             WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR email = $2) \
+               AND ($3::uuid IS NULL OR id > $3) \
+             ORDER BY id LIMIT $4"
+        );
+        let rows = client
+            .query_typed(
+                &sql,
+                &[
+                    (&query.customer_id, Type::UUID),
+                    (&email, Type::TEXT),
+                    (&after, Type::UUID),
+                    (&fetch, Type::INT8),
+                ],
+            )
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| items.last().map(|user| encode_cursor(user.id)))
+            .flatten();
+        Ok(UserPage { items, next_cursor })
+    }
+
+    /// Applies a merge-patch when `expected_version` (If-Match) is the stored one or absent;
+    /// an unchanged user keeps its version.
+    pub async fn update(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        patch: &UserPatch,
+    ) -> Result<User, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+        let current = transaction
+            .query_typed_opt(&sql, &[(&id, Type::UUID)])
+            .await?
+            .ok_or(StoreError::NotFound)
+            .and_then(|row| user_from_row(&row))?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(StoreError::VersionMismatch {
+                current: current.version,
+            });
+        }
+        let after = patch.apply_to(&current);
+        if after == writable(&current) {
+            return Ok(current);
+        }
+        let values = UserValues::of(&after);
+        let sql = format!(
+            "UPDATE users SET email = $2, first_name = $3, last_name = $4, phone = $5, job_title = $6, \
+             role = $7, status = $8, two_factor_enabled = $9, version = version + 1, updated_at = now() \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![(&id, Type::UUID)];
+        params.extend(values.params());
+        let row = transaction
+            .query_typed_one(&sql, &params)
+            .await
+            .map_err(email_taken)?;
+        let user = user_from_row(&row)?;
+        transaction.commit().await?;
+        Ok(user)
+    }
+}
+
+/// A user's writable fields, as stored.
+fn writable(user: &User) -> NewUser {
+    NewUser {
+        email: user.email.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        phone: user.phone.clone(),
+        job_title: user.job_title.clone(),
+        role: user.role,
+        status: user.status,
+        two_factor_enabled: user.two_factor_enabled,
+    }
+}
+
+/// The writable fields as SQL parameters, in the order of the INSERT and UPDATE above.
+struct UserValues<'a> {
+    email: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    phone: Option<&'a str>,
+    job_title: Option<&'a str>,
+    role: &'static str,
+    status: &'static str,
+    two_factor_enabled: bool,
+}
+
+impl<'a> UserValues<'a> {
+    fn of(user: &'a NewUser) -> Self {
+        UserValues {
+            email: user.email.as_str(),
+            first_name: user.first_name.as_ref().map(PersonText::as_str),
+            last_name: user.last_name.as_ref().map(PersonText::as_str),
+            phone: user.phone.as_ref().map(Phone::as_str),
+            job_title: user.job_title.as_ref().map(PersonText::as_str),
+            role: user.role.as_str(),
+            status: user.status.as_str(),
+            two_factor_enabled: user.two_factor_enabled,
+        }
+    }
+
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 8] {
+        [
+            (&self.email, Type::TEXT),
+            (&self.first_name, Type::TEXT),
+            (&self.last_name, Type::TEXT),
+            (&self.phone, Type::TEXT),
+            (&self.job_title, Type::TEXT),
+            (&self.role, Type::TEXT),
+            (&self.status, Type::TEXT),
+            (&self.two_factor_enabled, Type::BOOL),
+        ]
+    }
+}
+
+/// The per-customer email constraint, said plainly; other errors as usual.
+fn email_taken(error: tokio_postgres::Error) -> StoreError {
+    let taken = error
+        .as_db_error()
+        .and_then(|db| db.constraint())
+        .is_some_and(|constraint| constraint == "users_email_per_customer");
+    if taken {
+        StoreError::Conflict("another user of this customer has this email".into())
+    } else {
+        error.into()
+    }
+}
+
+fn corrupt(column: &str) -> StoreError {
+    StoreError::Other(format!("stored user has an invalid {column}"))
+}
+
+fn user_from_row(row: &Row) -> Result<User, StoreError> {
+    let optional = |column: &str| -> Result<Option<PersonText>, StoreError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| PersonText::parse(&t))
+            .transpose()
+            .map_err(|_| corrupt(column))
+    };
+    let email: String = row.try_get("email")?;
+    let phone: Option<String> = row.try_get("phone")?;
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        customer_id: row.try_get("customer_id")?,
+        email: UserEmail::parse(&email).map_err(|_| corrupt("email"))?,
+        first_name: optional("first_name")?,
+        last_name: optional("last_name")?,
+        phone: phone
+            .map(|p| Phone::parse(&p))
+            .transpose()
+            .map_err(|_| corrupt("phone"))?,
+        job_title: optional("job_title")?,
+        role: UserRole::parse(&role).map_err(|_| corrupt("role"))?,
+        status: UserStatus::parse(&status).map_err(|_| corrupt("status"))?,
+        two_factor_enabled: row.try_get("two_factor_enabled")?,
+        last_login_at: row.try_get("last_login_at")?,
+        api_key_count: row.try_get("api_key_count")?,
+        last_api_call_at: row.try_get("last_api_call_at")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
