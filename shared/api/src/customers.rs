@@ -136,7 +136,7 @@ impl StrictCreate {
                 values: push.pushed_values(),
                 written_at,
             }),
-            Some(Answer::Refused { error }) => {
+            Some(Answer::Refused { error, .. }) => {
                 let mut fields: Vec<String> = result
                     .errors
                     .iter()

@@ -5,7 +5,7 @@
 //! (cursor paging without scans), property names are interned, each company keeps a compact
 //! sorted `Vec` of its properties, and unique values are looked up through per-property indexes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,6 +188,9 @@ pub struct Store {
     pub pending_events: Vec<WebhookEvent>,
     /// Whether changes produce webhook events (off while seeding).
     pub emit_events: bool,
+    /// The portal's validation rules: properties a record must hold, enforced on writes
+    /// through the dated paths (docs/hubspot/PLATFORM-2026.md).
+    pub required_properties: BTreeSet<String>,
 }
 
 /// First record id handed out per object type; ids keep growing across resets so stale ids
@@ -225,7 +228,44 @@ impl Store {
             event_ids,
             pending_events: Vec::new(),
             emit_events: true,
+            required_properties: BTreeSet::new(),
         }
+    }
+
+    /// Refuses a write that breaks the portal's validation rules: a create without a required
+    /// property, or an update clearing one. `existing` is the record an update writes to.
+    pub fn check_portal_rules(
+        &self,
+        values: &PropertyValues,
+        existing: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let missing: Vec<String> = self
+            .required_properties
+            .iter()
+            .filter(|name| match (values.get(name.as_str()), existing) {
+                (Some(value), _) => value.trim().is_empty(),
+                (None, None) => true,
+                // An update that leaves the property alone is not judged by it.
+                (None, Some(_)) => false,
+            })
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let details = missing
+            .iter()
+            .map(|name| {
+                ErrorDetail::property(format!("{name} is required"), "REQUIRED_FIELD", name)
+            })
+            .collect();
+        Err(ApiError::validation(format!(
+            "This {} does not meet the portal's validation rules: {} required",
+            self.kind.singular(),
+            missing.join(", ")
+        ))
+        .with_context("propertyName", missing)
+        .with_errors(details))
     }
 
     /// Back to the built-in properties and no records (ids keep growing).

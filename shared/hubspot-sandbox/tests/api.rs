@@ -765,3 +765,69 @@ fn schema_checker_rejects_wrong_shapes() {
         "{errors:?}"
     );
 }
+
+#[tokio::test]
+async fn portal_validation_rules_refuse_dated_writes_only() {
+    let sandbox = start(roomy()).await;
+    let api = Api::new(&sandbox, APP_TOKEN);
+    create_warp_properties(&api).await;
+    let unknown = api
+        .call(
+            reqwest::Method::PUT,
+            "/_sandbox/validation-rules/companies",
+            Some(json!({"required": ["no_such_property"]})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let set = api
+        .call(
+            reqwest::Method::PUT,
+            "/_sandbox/validation-rules/companies",
+            Some(json!({"required": ["industry"]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(
+        api.get("/_sandbox/validation-rules/companies").await.body["required"],
+        json!(["industry"])
+    );
+
+    let dated = "/crm/objects/2026-09/companies";
+    let refused = api
+        .post(dated, json!({"properties": {"name": "No industry"}}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.body["category"], "VALIDATION_ERROR");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("industry")
+    );
+    let batch = api
+        .post(
+            &format!("{dated}/batch/upsert"),
+            json!({"inputs": [
+                {"id": ban(1), "idProperty": "warp_ban", "properties": {"name": "Bare"}},
+                {"id": ban(2), "idProperty": "warp_ban", "properties": {"name": "Full", "industry": "Telecom"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::MULTI_STATUS, "{}", batch.body);
+    assert_eq!(batch.body["results"].as_array().unwrap().len(), 1);
+    assert_eq!(batch.body["errors"][0]["category"], "VALIDATION_ERROR");
+    assert_eq!(batch.body["errors"][0]["context"]["ids"], json!([ban(1)]));
+    // Clearing a required property is refused too; v3 does not enforce the rules.
+    let id = batch.body["results"][0]["id"].as_str().unwrap().to_owned();
+    let cleared = api
+        .patch(
+            &format!("{dated}/{id}"),
+            json!({"properties": {"industry": ""}}),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::BAD_REQUEST);
+    let v3 = api
+        .post(COMPANIES, json!({"properties": {"name": "Old path"}}))
+        .await;
+    assert_eq!(v3.status, StatusCode::CREATED, "{}", v3.body);
+}

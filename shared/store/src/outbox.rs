@@ -547,6 +547,28 @@ pub async fn requeue_failed(database: &crate::Database) -> Result<Vec<i64>, Stor
     Ok(ids)
 }
 
+/// Marks rows FAILED that no automatic retry can help (HubSpot refused the record itself):
+/// their attempts are used up at once, so neither the worker nor the queue sends them again
+/// until an operator's retry (`requeue_failed`) after fixing the record or the portal.
+pub async fn mark_failed_for_good(
+    client: &impl tokio_postgres::GenericClient,
+    failures: &[(i64, String, std::time::Duration)],
+    max_attempts: i32,
+) -> Result<(), StoreError> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    mark_failed(client, failures).await?;
+    let ids: Vec<i64> = failures.iter().map(|(id, _, _)| *id).collect();
+    client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue SET attempts = greatest(attempts, $2) WHERE id = ANY($1) AND status = 'FAILED'",
+            &[(&ids, Type::INT8_ARRAY), (&max_attempts, Type::INT4)],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Enqueues a RESYNC (a full push of every mapped field) for one customer; `NotFound` when
 /// there is no such customer. `portal_id` None means the portal of the customer's latest
 /// outbox row (every customer write leaves one).

@@ -178,6 +178,11 @@ pub enum Answer {
     },
     Refused {
         error: String,
+        /// HubSpot refused the record itself (a `VALIDATION_ERROR`: an invalid value, or a
+        /// rule of the portal's from 2026-09): sending it again cannot help until someone
+        /// changes the record or the portal, so it is not retried by itself
+        /// (docs/hubspot/PLATFORM-2026.md). The retry route brings it back.
+        permanent: bool,
     },
 }
 
@@ -530,6 +535,7 @@ impl OutboundWorker {
                         error: format!(
                             "HubSpot company {company_id} is already linked to another customer"
                         ),
+                        permanent: false,
                     };
                 }
             }
@@ -542,6 +548,7 @@ impl OutboundWorker {
         let mut done_ids = Vec::new();
         let mut superseded = Vec::new();
         let mut failures = Vec::new();
+        let mut permanent_failures = Vec::new();
         let mut entries = Vec::with_capacity(chunk.len());
         for (push, answer) in chunk.iter().zip(&answers) {
             let (status, company_id, error) = match answer {
@@ -552,13 +559,18 @@ impl OutboundWorker {
                     report.pushed_customers += 1;
                     (LogStatus::Success, Some(company_id.clone()), None)
                 }
-                Answer::Refused { error } => {
+                Answer::Refused { error, permanent } => {
                     for row in &push.rows {
-                        failures.push((
+                        let failure = (
                             row.id,
                             error.clone(),
                             self.retry.jittered_delay(row.attempts),
-                        ));
+                        );
+                        if *permanent {
+                            permanent_failures.push(failure);
+                        } else {
+                            failures.push(failure);
+                        }
                         report.failed.push((row.id, error.clone()));
                     }
                     (
@@ -603,6 +615,8 @@ impl OutboundWorker {
         )
         .await?;
         outbox::mark_failed(connection, &failures).await?;
+        outbox::mark_failed_for_good(connection, &permanent_failures, self.retry.max_attempts)
+            .await?;
         sync_log::insert_outbound(connection, &entries).await?;
         transaction.commit().await?;
         tracing::info!(
@@ -648,6 +662,7 @@ pub fn answers_by_input(
     let mut unattributed = None;
     for error in &result.errors {
         let description = describe_item_error(error);
+        let permanent = error.category == "VALIDATION_ERROR";
         let named: Vec<usize> = error
             .context
             .get("ids")
@@ -662,6 +677,7 @@ pub fn answers_by_input(
         for index in named {
             answers[index] = Some(Answer::Refused {
                 error: description.clone(),
+                permanent,
             });
         }
     }
@@ -671,6 +687,7 @@ pub fn answers_by_input(
             if let Some(answer) = answers.get_mut(index) {
                 *answer = Some(Answer::Refused {
                     error: description.clone(),
+                    permanent: false,
                 });
             }
         }
@@ -682,6 +699,7 @@ pub fn answers_by_input(
                 error: unattributed
                     .clone()
                     .unwrap_or_else(|| "HubSpot's answer did not include this input".to_owned()),
+                permanent: false,
             })
         })
         .collect()
@@ -866,7 +884,7 @@ mod tests {
         let answers = answers_by_input(&inputs, &result);
         assert_eq!(accepted(&answers[0]), Some("10"));
         assert_eq!(accepted(&answers[2]), Some("30"));
-        let Answer::Refused { error } = &answers[1] else {
+        let Answer::Refused { error, .. } = &answers[1] else {
             panic!("the second input was refused")
         };
         assert!(error.contains("VALIDATION_ERROR"), "{error}");
@@ -906,7 +924,7 @@ mod tests {
         };
         let answers = answers_by_input(&inputs, &result);
         for answer in &answers {
-            let Answer::Refused { error } = answer else {
+            let Answer::Refused { error, .. } = answer else {
                 panic!("refused")
             };
             assert!(error.contains("no answer in time"));

@@ -84,3 +84,42 @@ pub async fn restore(
         .ok_or_else(|| not_found(kind, &company_id))?;
     Ok(Json(store.render_written(company)))
 }
+
+/// The portal's validation rules for one object type: `{"required": ["industry"]}`.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRules {
+    #[serde(default)]
+    required: Vec<String>,
+}
+
+/// Replaces the rules (`{}` lifts them); enforced on writes through the dated paths.
+pub async fn set_validation_rules(
+    State(state): Shared,
+    Kind(kind): Kind,
+    body: Bytes,
+) -> Result<Json<ValidationRules>, ApiError> {
+    let rules: ValidationRules = parse_body(&body)?;
+    let mut store = lock(state.store(kind));
+    if let Some(unknown) = rules
+        .required
+        .iter()
+        .find(|name| !store.properties.contains_key(name.as_str()))
+    {
+        return Err(crate::store::property_not_found(unknown));
+    }
+    store.required_properties = rules.required.iter().cloned().collect();
+    Ok(Json(ValidationRules {
+        required: store.required_properties.iter().cloned().collect(),
+    }))
+}
+
+pub async fn read_validation_rules(
+    State(state): Shared,
+    Kind(kind): Kind,
+) -> Json<ValidationRules> {
+    let store = lock(state.store(kind));
+    Json(ValidationRules {
+        required: store.required_properties.iter().cloned().collect(),
+    })
+}

@@ -108,6 +108,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route(
             "/_sandbox/{object_type}/{object_id}/restore",
             post(admin::restore),
+        )
+        .route(
+            "/_sandbox/validation-rules/{object_type}",
+            axum::routing::put(admin::set_validation_rules).get(admin::read_validation_rules),
         );
     api.merge(control)
         .fallback(unknown_route)
@@ -128,6 +132,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Kind {
         let name = params.get("object_type").map_or("", String::as_str);
         ObjectKind::from_path(name).map(Kind).ok_or_else(|| {
             ApiError::validation(format!("Unable to infer object type from: {name}"))
+        })
+    }
+}
+
+/// Whether a write is judged by the portal's validation rules: HubSpot enforces them on the
+/// dated paths (2026-09), not on v3.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PortalRules {
+    enforced: bool,
+}
+
+impl PortalRules {
+    pub(crate) fn check(
+        self,
+        store: &crate::store::Store,
+        values: &crate::store::PropertyValues,
+        existing: Option<u64>,
+    ) -> Result<(), ApiError> {
+        if self.enforced {
+            store.check_portal_rules(values, existing)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PortalRules {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let dated = OBJECT_PREFIXES[1];
+        Ok(PortalRules {
+            enforced: parts.uri.path().starts_with(dated),
         })
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Kind, RecordPath};
+use super::{Kind, PortalRules, RecordPath};
 use super::{QueryParams, parse_body};
 use crate::error::ApiError;
 use crate::properties::OBJECT_ID;
@@ -76,12 +76,14 @@ pub struct SingleInput {
 pub async fn create(
     State(state): Shared,
     Kind(kind): Kind,
+    rules: PortalRules,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let input: SingleInput = parse_body(&body)?;
     let values = property_values(input.properties.as_ref())?;
     let mut store = lock(state.store(kind));
+    rules.check(&store, &values, None)?;
     let id = store.create(&values, actor, now_ms())?;
     let company = store
         .record(id)
@@ -111,6 +113,7 @@ pub async fn read(
 pub async fn update(
     State(state): Shared,
     Kind(kind): Kind,
+    rules: PortalRules,
     Extension(actor): Extension<Actor>,
     Path(RecordPath {
         object_id: company_id,
@@ -125,6 +128,7 @@ pub async fn update(
     let id = store
         .resolve_id(&company_id, query.get("idProperty"))?
         .ok_or_else(|| not_found(kind, &company_id))?;
+    rules.check(&store, &values, Some(id))?;
     store.update(id, &values, actor, now_ms())?;
     let company = store
         .record(id)
@@ -344,6 +348,7 @@ pub async fn batch_read(
 pub async fn batch_create(
     State(state): Shared,
     Kind(kind): Kind,
+    rules: PortalRules,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -355,8 +360,10 @@ pub async fn batch_create(
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
         let trace = item.object_write_trace_id.as_deref();
-        let created = property_values(item.properties.as_ref())
-            .and_then(|values| store.create(&values, actor, now_ms()));
+        let created = property_values(item.properties.as_ref()).and_then(|values| {
+            rules.check(&store, &values, None)?;
+            store.create(&values, actor, now_ms())
+        });
         match created {
             Ok(id) => {
                 if let Some(company) = store.record(id) {
@@ -376,6 +383,7 @@ pub async fn batch_create(
 pub async fn batch_update(
     State(state): Shared,
     Kind(kind): Kind,
+    rules: PortalRules,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -392,6 +400,7 @@ pub async fn batch_update(
             let found = store
                 .resolve_id(&id, item.id_property.as_deref())?
                 .ok_or_else(|| not_found(kind, &id))?;
+            rules.check(&store, &values, Some(found))?;
             store.update(found, &values, actor, now_ms())?;
             Ok(found)
         });
@@ -410,6 +419,7 @@ pub async fn batch_update(
 /// Creates or updates one upsert input; `Ok((id, created))`.
 fn upsert_one(
     store: &mut Store,
+    rules: PortalRules,
     item: &BatchWriteInput,
     actor: Actor,
 ) -> Result<(u64, bool), ApiError> {
@@ -423,12 +433,14 @@ fn upsert_one(
                     "The company holding {id_property}={id:?} is archived (id {existing}); restore it first"
                 )));
             }
+            rules.check(store, &values, Some(existing))?;
             store.update(existing, &values, actor, now_ms())?;
             Ok((existing, false))
         }
         None if id_property == OBJECT_ID => Err(store.not_found(&id)),
         None => {
             values.insert(id_property.to_owned(), id);
+            rules.check(store, &values, None)?;
             Ok((store.create(&values, actor, now_ms())?, true))
         }
     }
@@ -437,6 +449,7 @@ fn upsert_one(
 pub async fn batch_upsert(
     State(state): Shared,
     Kind(kind): Kind,
+    rules: PortalRules,
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -447,7 +460,7 @@ pub async fn batch_upsert(
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (index, item) in input.inputs.iter().enumerate() {
-        match upsert_one(&mut store, item, actor) {
+        match upsert_one(&mut store, rules, item, actor) {
             Ok((id, created)) => {
                 if let Some(company) = store.record(id) {
                     let mut rendered = store.render_written(company);
