@@ -189,6 +189,17 @@ impl From<StoreError> for Problem {
                     "the database is unavailable; retry later",
                 )
             }
+            temporary @ StoreError::Postgres { .. } if temporary.is_temporary() => {
+                tracing::warn!(reason = %temporary, "database unavailable");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                )
+            }
+            fault @ StoreError::Postgres { .. } => {
+                tracing::error!(reason = %fault, "database fault");
+                Problem::internal()
+            }
             StoreError::Other(reason) => {
                 tracing::error!(%reason, "store error");
                 Problem::internal()

@@ -34,8 +34,39 @@ pub enum StoreError {
     /// The write would change a field that has its own route (the HubSpot link).
     #[error("the field {0} cannot be changed by this write")]
     ReadOnlyField(&'static str),
+    /// Postgres failed the statement; `failure` is what its SQLSTATE (or the lack of an
+    /// answer) means for the caller. The text is [`describe_postgres_error`]'s: it never
+    /// quotes a value.
+    #[error("{}", postgres_text(*.failure, .source))]
+    Postgres {
+        failure: PostgresFailure,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A fault that is not the database's (a stored row that no longer parses, say).
     #[error("{0}")]
     Other(String),
+}
+
+/// What a Postgres error means for the caller, decided by SQLSTATE class, never by text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostgresFailure {
+    /// A deadlock or serialization victim (class 40): end the transaction at once and retry.
+    LockConflict,
+    /// The server or the connection cannot serve now (shutting down, too many connections, a
+    /// closed connection, I/O): retry later.
+    NotNow,
+    /// Anything else: a fault to look at.
+    Fault,
+}
+
+fn postgres_text(failure: PostgresFailure, source: &tokio_postgres::Error) -> String {
+    match failure {
+        PostgresFailure::LockConflict | PostgresFailure::NotNow => {
+            format!("database unavailable: {}", describe_postgres_error(source))
+        }
+        PostgresFailure::Fault => describe_postgres_error(source),
+    }
 }
 
 impl StoreError {
@@ -43,8 +74,23 @@ impl StoreError {
     /// "not now" states, the locks the transaction still holds are what the other side waits
     /// for, so it should end at once rather than go on to more work.
     pub fn is_lock_conflict(&self) -> bool {
-        matches!(self, StoreError::Unavailable(code)
-            if LOCK_CONFLICT_STATES.iter().any(|state| state.code() == code))
+        matches!(
+            self,
+            StoreError::Postgres {
+                failure: PostgresFailure::LockConflict,
+                ..
+            }
+        )
+    }
+
+    /// The same work may succeed if tried again later: the database or pool could not serve
+    /// now, or the transaction lost a lock conflict.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Postgres { failure, .. } => *failure != PostgresFailure::Fault,
+            _ => false,
+        }
     }
 }
 
@@ -59,16 +105,33 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) if db.code().code().starts_with("22") => {
                 StoreError::InvalidValue(db.code().code().to_owned())
             }
-            Some(db) if is_unavailable_state(db.code()) => {
-                StoreError::Unavailable(db.code().code().to_owned())
+            Some(db) => {
+                let failure = if LOCK_CONFLICT_STATES.contains(db.code()) {
+                    PostgresFailure::LockConflict
+                } else if is_unavailable_state(db.code()) {
+                    PostgresFailure::NotNow
+                } else {
+                    PostgresFailure::Fault
+                };
+                StoreError::Postgres {
+                    failure,
+                    source: error,
+                }
             }
-            Some(db) => StoreError::Other(describe_db_error(db)),
-            None if error.is_closed() => StoreError::Unavailable(error.to_string()),
-            // No server answer: the connection failed (I/O) or a value did not convert.
-            None if std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()) => {
-                StoreError::Unavailable(error.to_string())
+            // No server answer: the connection closed or failed (I/O), or a value did not
+            // convert (a fault).
+            None => {
+                let lost_connection = error.is_closed()
+                    || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+                StoreError::Postgres {
+                    failure: if lost_connection {
+                        PostgresFailure::NotNow
+                    } else {
+                        PostgresFailure::Fault
+                    },
+                    source: error,
+                }
             }
-            None => StoreError::Other(error.to_string()),
         }
     }
 }
@@ -125,21 +188,19 @@ const LOCK_CONFLICT_STATES: [SqlState; 2] = [
     SqlState::T_R_SERIALIZATION_FAILURE,
 ];
 
-/// Server states meaning "not now": shutting down, too many connections, cannot connect, or
-/// a transaction chosen as a deadlock or serialization victim (the same work succeeds when
-/// retried).
+/// Server states meaning "not now": shutting down, too many connections, cannot connect (the
+/// same work succeeds when retried).
 fn is_unavailable_state(state: &SqlState) -> bool {
-    LOCK_CONFLICT_STATES.contains(state)
-        || [
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-            SqlState::TOO_MANY_CONNECTIONS,
-            SqlState::CONNECTION_EXCEPTION,
-            SqlState::CONNECTION_FAILURE,
-            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-        ]
-        .contains(state)
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    ]
+    .contains(state)
 }
 
 impl From<DatabaseError> for StoreError {

@@ -19,6 +19,6 @@ pub mod users;
 
 pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
 pub use database::{Credentials, Database, DatabaseError, PasswordSource};
-pub use error::StoreError;
+pub use error::{PostgresFailure, StoreError};
 pub use idempotency::{IdempotentRequest, StoredResponse};
 pub use outbox::OutboxOperation;

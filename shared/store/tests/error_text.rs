@@ -66,3 +66,43 @@ async fn database_errors_name_their_sqlstate_and_objects_but_never_a_value() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn failures_are_classified_by_sqlstate_and_keep_their_source() {
+    use warp_store::PostgresFailure;
+    let db = Database::fresh_for_test(&server_url()).await.unwrap();
+    let client = db.client().await.unwrap();
+    let raise = |code: &'static str| {
+        // What the server says for these classes names objects, not values (see the test
+        // above), so the raised text is plain.
+        format!("DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{code}'; END $$")
+    };
+    let cases = [
+        ("40P01", PostgresFailure::LockConflict),
+        ("40001", PostgresFailure::LockConflict),
+        ("57P01", PostgresFailure::NotNow),
+        ("53300", PostgresFailure::NotNow),
+        ("P0001", PostgresFailure::Fault),
+    ];
+    for (code, expected) in cases {
+        let error = StoreError::from(client.execute(&raise(code), &[]).await.unwrap_err());
+        let StoreError::Postgres { failure, .. } = &error else {
+            panic!("{code}: {error:?}");
+        };
+        assert_eq!(*failure, expected, "{code}");
+        assert_eq!(
+            error.is_lock_conflict(),
+            expected == PostgresFailure::LockConflict,
+            "{code}"
+        );
+        assert_eq!(
+            error.is_temporary(),
+            expected != PostgresFailure::Fault,
+            "{code}"
+        );
+        let source = std::error::Error::source(&error).expect("the Postgres error is kept");
+        assert!(source.is::<tokio_postgres::Error>(), "{code}");
+        let text = error.to_string();
+        assert!(text.contains(&format!("SQLSTATE {code}")), "{text}");
+    }
+}

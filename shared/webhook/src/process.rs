@@ -231,6 +231,7 @@ impl From<StoreError> for HandleError {
                 HandleError::LockConflict(conflict.to_string())
             }
             StoreError::Unavailable(reason) => HandleError::RetryLater(reason),
+            temporary if temporary.is_temporary() => HandleError::RetryLater(temporary.to_string()),
             other => HandleError::Failed(other.to_string()),
         }
     }
