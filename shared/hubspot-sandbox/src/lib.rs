@@ -5,6 +5,7 @@
 //! change, so HubSpot clients work against it unchanged. Start one with [`spawn`]; control it over HTTP under
 //! `/_sandbox` (faults, stats, reset, webhook target) or through [`SandboxHandle`].
 
+mod associations;
 mod config;
 pub mod error;
 mod http;

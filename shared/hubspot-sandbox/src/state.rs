@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::associations::Associations;
 use crate::config::{Faults, SandboxConfig};
 use crate::objects::ObjectKind;
 use crate::rate_limit::RateLimits;
@@ -24,6 +25,8 @@ pub struct SandboxState {
     rate_limit_settings: (u32, u64, u64, u32),
     companies: Mutex<Store>,
     contacts: Mutex<Store>,
+    /// Associations between records of any two types (locked after a store, never before).
+    pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
     faults: Mutex<Faults>,
     webhook_target: Mutex<Option<String>>,
@@ -62,6 +65,7 @@ impl SandboxState {
         Arc::new(Self {
             companies: store(ObjectKind::Companies),
             contacts: store(ObjectKind::Contacts),
+            associations: Mutex::new(Associations::default()),
             limits: Mutex::new(Self::fresh_limits(rate_limit_settings)),
             rate_limit_settings,
             faults: Mutex::new(config.faults),
@@ -135,6 +139,7 @@ impl SandboxState {
         for kind in ObjectKind::ALL {
             lock(self.store(kind)).reset(now_ms());
         }
+        lock(&self.associations).clear();
         *lock(&self.stats) = Stats::default();
         *lock(&self.faults) = Faults::default();
         *lock(&self.limits) = Self::fresh_limits(self.rate_limit_settings);

@@ -143,3 +143,143 @@ async fn contacts_upsert_by_a_unique_property_and_merge_into_the_primary() {
     let stats = sandbox.stats();
     assert_eq!((stats.contacts, stats.contacts_archived), (1, 1));
 }
+
+#[tokio::test]
+async fn associations_fit_hubspots_schemas_and_keep_one_primary_company() {
+    let sandbox = start(roomy()).await;
+    let api = Api::new(&sandbox, APP_TOKEN);
+    let v4 = spec("crm-associations-v4.json");
+    let dated = spec("crm-associations-2026-09.json");
+    let id = |answer: &common::Answer| answer.body["id"].as_str().unwrap().to_owned();
+    let contact = id(&api
+        .post(DATED, json!({"properties": {"email": "ada@example.test"}}))
+        .await);
+    let acme = id(&api
+        .post(
+            "/crm/objects/2026-09/companies",
+            json!({"properties": {"name": "Acme"}}),
+        )
+        .await);
+    let globex = id(&api
+        .post(
+            "/crm/objects/2026-09/companies",
+            json!({"properties": {"name": "Globex"}}),
+        )
+        .await);
+
+    let default = api
+        .call(
+            reqwest::Method::PUT,
+            &format!(
+                "/crm/objects/2026-09/contacts/{contact}/associations/default/companies/{acme}"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(default.status, StatusCode::OK, "{}", default.body);
+    assert_fits(
+        &dated,
+        "/crm/objects/2026-09/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
+        "put",
+        &default,
+    );
+    let types: Vec<i64> = default.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["associationSpec"]["associationTypeId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(types, [279, 280]);
+
+    // Primary to Globex: the primary moves there, Acme keeps the unlabeled association.
+    let primary = api
+        .post(
+            "/crm/associations/2026-09/contacts/companies/batch/create",
+            json!({"inputs": [{"from": {"id": contact}, "to": {"id": globex},
+                               "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]}]}),
+        )
+        .await;
+    assert_eq!(primary.status, StatusCode::OK, "{}", primary.body);
+    assert_fits(
+        &dated,
+        "/crm/associations/2026-09/{fromObjectType}/{toObjectType}/batch/create",
+        "post",
+        &primary,
+    );
+    assert_eq!(primary.body["results"][0]["labels"], json!(["Primary"]));
+    let listed = api
+        .get(&format!(
+            "/crm/v4/objects/contacts/{contact}/associations/companies"
+        ))
+        .await;
+    assert_fits(
+        &v4,
+        "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
+        "get",
+        &listed,
+    );
+    let types_of = |company: &str| -> Vec<i64> {
+        listed.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["toObjectId"] == company)
+            .map(|r| {
+                r["associationTypes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["typeId"].as_i64().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(types_of(&acme), [279]);
+    assert_eq!(types_of(&globex), [1, 279]);
+
+    // The company's side, read in a batch on v4.
+    let read = api
+        .post(
+            "/crm/v4/associations/companies/contacts/batch/read",
+            json!({"inputs": [{"id": globex}, {"id": "999"}]}),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::MULTI_STATUS, "{}", read.body);
+    assert_fits(
+        &v4,
+        "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+        "post",
+        &read,
+    );
+    assert_eq!(
+        read.body["results"][0]["to"][0]["toObjectId"],
+        contact.as_str()
+    );
+
+    // A type that does not fit the pair is refused; deleting removes every type both ways.
+    let wrong = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/crm/v4/objects/contacts/{contact}/associations/companies/{acme}"),
+            Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 2}])),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    let deleted = api
+        .delete(&format!(
+            "/crm/objects/2026-09/companies/{globex}/associations/contacts/{contact}"
+        ))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let after = api
+        .get(&format!(
+            "/crm/v4/objects/contacts/{contact}/associations/companies"
+        ))
+        .await;
+    assert_eq!(
+        after.body["results"].as_array().unwrap().len(),
+        1,
+        "{}",
+        after.body
+    );
+}

@@ -2,6 +2,7 @@
 //! shared rate budget, answers read into typed records or a [`HubSpotError`], and retries
 //! with jittered exponential backoff for failures that may pass (never for 4xx that cannot).
 
+use crate::batch::{BATCH_INPUT_LIMIT, BatchAnswer, BatchResult, FailedBatchCall, batch_ranges};
 use crate::company::ReadOptions;
 use crate::config::HubSpotClientConfig;
 use crate::error::HubSpotError;
@@ -139,6 +140,57 @@ impl HubSpotClient {
     }
 
     // ----- machinery -----
+
+    /// Sends `inputs` in calls of at most 100, one after another (the budget paces them),
+    /// gathering results, per-input errors and whole-call failures.
+    pub(crate) async fn run_batches<'i, I, B, T>(
+        &self,
+        path: &[&str],
+        operation: &str,
+        inputs: &'i [I],
+        query: &[(&str, String)],
+        repeatable: Repeatable,
+        body_of: impl Fn(&'i [I]) -> B,
+    ) -> BatchResult<T>
+    where
+        B: Serialize,
+        T: DeserializeOwned,
+    {
+        let mut outcome = BatchResult::default();
+        for range in batch_ranges(inputs.len(), BATCH_INPUT_LIMIT) {
+            let body = body_of(&inputs[range.clone()]);
+            outcome.calls += 1;
+            let answer = match self
+                .send(
+                    Method::POST,
+                    path,
+                    query,
+                    Some(&body),
+                    Bucket::Default,
+                    repeatable,
+                )
+                .await
+            {
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(BatchAnswer {
+                    results: Vec::new(),
+                    errors: Vec::new(),
+                }),
+                Ok(bytes) => decode::<BatchAnswer<T>>(&bytes),
+                Err(error) => Err(error),
+            };
+            match answer {
+                Ok(answer) => outcome.absorb(answer),
+                Err(error) => {
+                    tracing::warn!(operation, inputs = range.len(), error = %error, "HubSpot batch call failed");
+                    outcome.failed_calls.push(FailedBatchCall {
+                        inputs: range,
+                        error,
+                    });
+                }
+            }
+        }
+        outcome
+    }
 
     /// A GET whose 404 means "there is none" rather than an error.
     pub(crate) async fn get_if_exists<T: DeserializeOwned>(

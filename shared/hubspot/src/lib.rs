@@ -9,6 +9,7 @@
 //!   Lambda instance) or [`InProcessRateBudget`].
 //! - [`ensure_warp_properties`]: the `warp` group and `warp_*` properties of DESIGN.md §3.
 
+pub mod associations;
 pub mod batch;
 pub mod bootstrap;
 pub mod client;
@@ -20,6 +21,10 @@ pub mod properties;
 pub mod rate_budget;
 pub mod search;
 
+pub use associations::{
+    AssociatedPair, AssociatedRecord, AssociationInput, AssociationSpec, Associations,
+    RecordAssociations, type_ids,
+};
 pub use batch::{BATCH_INPUT_LIMIT, BatchItemError, BatchResult, FailedBatchCall};
 pub use bootstrap::{
     BootstrapReport, WARP_BAN_PROPERTY, ensure_warp_properties, warp_property_definitions,

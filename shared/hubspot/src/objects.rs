@@ -3,10 +3,8 @@
 //! read / create / update / upsert / archive, search with windowing past 10,000 results, merge)
 //! and properties. Companies and contacts share it; every path is built from [`API_VERSION`].
 
-use crate::batch::{
-    BATCH_INPUT_LIMIT, BatchAnswer, BatchInputs, BatchResult, FailedBatchCall, batch_ranges,
-};
-use crate::client::{HubSpotClient, ListAnswer, ListOptions, Page, Repeatable, decode, read_query};
+use crate::batch::{BatchInputs, BatchResult};
+use crate::client::{HubSpotClient, ListAnswer, ListOptions, Page, Repeatable, read_query};
 use crate::company::{
     BatchCreateInput, BatchUpdateInput, BatchUpsertInput, Company, CompanyId, CompanyLookup,
     ReadOptions, UpsertedCompany,
@@ -20,7 +18,6 @@ use crate::search::{SearchAnswer, SearchPage, SearchRequest, SearchWindow};
 use futures::Stream;
 use reqwest::Method;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 pub use warp_domain::sync::ObjectType;
 
@@ -232,43 +229,65 @@ impl<'a> Objects<'a> {
         } else {
             Vec::new()
         };
-        self.run_batches("read", ids, &query, Repeatable::Yes, |chunk| Read {
-            inputs: chunk.iter().map(|id| Id { id }).collect(),
-            properties: &options.properties,
-            properties_with_history: &options.properties_with_history,
-            id_property,
-        })
-        .await
+        self.client
+            .run_batches(
+                &self.records(&["batch", "read"]),
+                "read",
+                ids,
+                &query,
+                Repeatable::Yes,
+                |chunk| Read {
+                    inputs: chunk.iter().map(|id| Id { id }).collect(),
+                    properties: &options.properties,
+                    properties_with_history: &options.properties_with_history,
+                    id_property,
+                },
+            )
+            .await
     }
 
     /// `POST .../batch/create` in calls of 100. Not retried after a failure that may have
     /// created records: prefer [`Self::batch_upsert`], which is safe to repeat.
     pub async fn batch_create(&self, inputs: &[BatchCreateInput]) -> BatchResult<Company> {
-        self.run_batches(
-            "create",
-            inputs,
-            &[],
-            Repeatable::OnlyIfNotApplied,
-            |chunk| BatchInputs { inputs: chunk },
-        )
-        .await
+        self.client
+            .run_batches(
+                &self.records(&["batch", "create"]),
+                "create",
+                inputs,
+                &[],
+                Repeatable::OnlyIfNotApplied,
+                |chunk| BatchInputs { inputs: chunk },
+            )
+            .await
     }
 
     /// `POST .../batch/update` in calls of 100.
     pub async fn batch_update(&self, inputs: &[BatchUpdateInput]) -> BatchResult<Company> {
-        self.run_batches("update", inputs, &[], Repeatable::Yes, |chunk| {
-            BatchInputs { inputs: chunk }
-        })
-        .await
+        self.client
+            .run_batches(
+                &self.records(&["batch", "update"]),
+                "update",
+                inputs,
+                &[],
+                Repeatable::Yes,
+                |chunk| BatchInputs { inputs: chunk },
+            )
+            .await
     }
 
     /// `POST .../batch/upsert` in calls of 100: creates records whose unique value is new,
     /// updates the others; each result says which (`created`, HubSpot's `new`).
     pub async fn batch_upsert(&self, inputs: &[BatchUpsertInput]) -> BatchResult<UpsertedCompany> {
-        self.run_batches("upsert", inputs, &[], Repeatable::Yes, |chunk| {
-            BatchInputs { inputs: chunk }
-        })
-        .await
+        self.client
+            .run_batches(
+                &self.records(&["batch", "upsert"]),
+                "upsert",
+                inputs,
+                &[],
+                Repeatable::Yes,
+                |chunk| BatchInputs { inputs: chunk },
+            )
+            .await
     }
 
     /// `POST .../batch/archive` in calls of 100 (HubSpot answers 204 without a body).
@@ -281,10 +300,18 @@ impl<'a> Objects<'a> {
         struct Archive<'a> {
             inputs: Vec<Id<'a>>,
         }
-        self.run_batches("archive", ids, &[], Repeatable::Yes, |chunk| Archive {
-            inputs: chunk.iter().map(|id| Id { id }).collect(),
-        })
-        .await
+        self.client
+            .run_batches(
+                &self.records(&["batch", "archive"]),
+                "archive",
+                ids,
+                &[],
+                Repeatable::Yes,
+                |chunk| Archive {
+                    inputs: chunk.iter().map(|id| Id { id }).collect(),
+                },
+            )
+            .await
     }
 
     /// One page of `POST /crm/objects/2026-09/{objectType}/search`, paid from the search bucket.
@@ -440,57 +467,5 @@ impl<'a> Objects<'a> {
                 Repeatable::Yes,
             )
             .await
-    }
-
-    /// Sends `inputs` in calls of at most 100, one after another (the budget paces them),
-    /// gathering results, per-input errors and whole-call failures.
-    async fn run_batches<'i, I, B, T>(
-        &self,
-        operation: &str,
-        inputs: &'i [I],
-        query: &[(&str, String)],
-        repeatable: Repeatable,
-        body_of: impl Fn(&'i [I]) -> B,
-    ) -> BatchResult<T>
-    where
-        B: Serialize,
-        T: DeserializeOwned,
-    {
-        let path = self.records(&["batch", operation]);
-        let mut outcome = BatchResult::default();
-        for range in batch_ranges(inputs.len(), BATCH_INPUT_LIMIT) {
-            let body = body_of(&inputs[range.clone()]);
-            outcome.calls += 1;
-            let answer = match self
-                .client
-                .send(
-                    Method::POST,
-                    &path,
-                    query,
-                    Some(&body),
-                    Bucket::Default,
-                    repeatable,
-                )
-                .await
-            {
-                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(BatchAnswer {
-                    results: Vec::new(),
-                    errors: Vec::new(),
-                }),
-                Ok(bytes) => decode::<BatchAnswer<T>>(&bytes),
-                Err(error) => Err(error),
-            };
-            match answer {
-                Ok(answer) => outcome.absorb(answer),
-                Err(error) => {
-                    tracing::warn!(operation, inputs = range.len(), error = %error, "HubSpot batch call failed");
-                    outcome.failed_calls.push(FailedBatchCall {
-                        inputs: range,
-                        error,
-                    });
-                }
-            }
-        }
-        outcome
     }
 }

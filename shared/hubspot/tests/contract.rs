@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use warp_hubspot::{AssociationInput, ObjectType, type_ids};
 use warp_hubspot::{
     BatchCreateInput, BatchUpdateInput, BatchUpsertInput, CompanyId, Filter, FilterGroup,
     HubSpotClient, HubSpotClientConfig, InProcessRateBudget, Operator, RateLimitSettings,
@@ -40,7 +41,11 @@ fn answer_for(method: &Method, path: &str) -> (StatusCode, Value) {
         ("POST", p) if p.starts_with("/crm/objects/2026-09/") && p.ends_with("/search") => {
             (StatusCode::OK, json!({"total": 0, "results": []}))
         }
-        ("POST", p) if p.starts_with("/crm/objects/2026-09/") && p.contains("/batch/") => {
+        ("POST", p)
+            if (p.starts_with("/crm/objects/2026-09/")
+                || p.starts_with("/crm/associations/2026-09/"))
+                && p.contains("/batch/") =>
+        {
             (StatusCode::OK, json!({"status": "COMPLETE", "results": []}))
         }
         ("POST", p)
@@ -343,7 +348,23 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         .await
         .unwrap();
 
+    // Associations between them, by type id.
+    let to_companies = client.associations(ObjectType::Contacts, ObjectType::Companies);
+    let pairs = vec![AssociationInput::new(
+        CompanyId::from(3),
+        CompanyId::from(1),
+        &[type_ids::CONTACT_TO_COMPANY_PRIMARY],
+    )];
+    assert!(to_companies.batch_create(&pairs).await.is_complete());
+    assert!(
+        to_companies
+            .batch_read(&[CompanyId::from(3)])
+            .await
+            .is_complete()
+    );
+
     let companies = load_spec("crm-companies-2026-09.json");
+    let associations = load_spec("crm-associations-2026-09.json");
     let contacts = load_spec("crm-contacts-2026-09.json");
     let properties = load_spec("crm-properties-2026-09.json");
     let captured = captured.lock().unwrap().clone();
@@ -359,6 +380,8 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         );
         let spec = if path.starts_with("/crm/properties/") {
             &properties
+        } else if path.starts_with("/crm/associations/") {
+            &associations
         } else if path.starts_with("/crm/objects/2026-09/contacts") {
             &contacts
         } else {
@@ -376,8 +399,8 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         checked += 1;
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // 7 company calls + 2 searches + 9 properties + 1 group, and 3 contact calls.
-    assert_eq!(checked, 22, "{captured:#?}");
+    // 7 company calls + 2 searches + 9 properties + 1 group, 3 contact calls, 2 associations.
+    assert_eq!(checked, 24, "{captured:#?}");
     let search_body = &captured
         .iter()
         .find(|(_, p, _)| p.ends_with("/search"))

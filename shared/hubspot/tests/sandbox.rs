@@ -468,3 +468,69 @@ async fn a_wrong_token_is_unauthorized_and_not_retried() {
     assert_eq!(sandbox.stats().requests_total, 1, "401 is never retried");
     assert!(!format!("{client:?}").contains("pat-wrong"));
 }
+
+#[tokio::test]
+async fn contacts_and_their_company_associations_through_the_generic_client() {
+    use warp_hubspot::{AssociationInput, ObjectType, type_ids};
+    let sandbox = common::sandbox(SandboxConfig::default()).await;
+    let client = client_with(&config_for(&sandbox, settings(100, 10_000)));
+    let contact = client
+        .contacts()
+        .create(&properties(&[
+            ("email", "ada@example.test"),
+            ("firstname", "Ada"),
+        ]))
+        .await
+        .unwrap();
+    let company = client
+        .companies()
+        .create(&properties(&[("name", "Acme")]))
+        .await
+        .unwrap();
+    let read = client
+        .contacts()
+        .get(
+            &CompanyLookup::Id(contact.id.clone()),
+            &ReadOptions::properties(["firstname"]),
+        )
+        .await
+        .unwrap()
+        .expect("the contact");
+    assert_eq!(read.property("firstname"), Some("Ada"));
+    assert!(read.property("lastmodifieddate").is_some());
+
+    let to_companies = client.associations(ObjectType::Contacts, ObjectType::Companies);
+    let created = to_companies
+        .batch_create(&[AssociationInput::new(
+            contact.id.clone(),
+            company.id.clone(),
+            &[type_ids::CONTACT_TO_COMPANY_PRIMARY],
+        )])
+        .await;
+    assert!(created.is_complete(), "{created:?}");
+    assert_eq!(created.results[0].labels, ["Primary"]);
+    // Repeating the default association changes nothing.
+    let to_contacts = client.associations(ObjectType::Companies, ObjectType::Contacts);
+    to_contacts
+        .associate_default(&company.id, &contact.id)
+        .await
+        .unwrap();
+    let read = to_companies
+        .batch_read(std::slice::from_ref(&contact.id))
+        .await;
+    assert!(read.is_complete(), "{read:?}");
+    let associated = &read.results[0].to[0];
+    assert_eq!(associated.to_object_id, company.id.as_str());
+    assert!(associated.has_type(type_ids::CONTACT_TO_COMPANY_PRIMARY));
+    assert!(associated.has_type(type_ids::CONTACT_TO_COMPANY));
+    let back = to_contacts
+        .batch_read(std::slice::from_ref(&company.id))
+        .await;
+    assert!(back.results[0].to[0].has_type(type_ids::COMPANY_TO_CONTACT_PRIMARY));
+    let routes = sandbox.stats().requests_by_route;
+    assert_eq!(
+        routes.get("POST /crm/associations/2026-09/contacts/{to_type}/batch/create"),
+        Some(&1),
+        "{routes:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! rate limits, injected faults, stats), and the `/_sandbox` control routes.
 
 mod admin;
+mod associations;
 mod objects;
 mod properties;
 
@@ -91,6 +92,36 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 get(properties::read)
                     .patch(properties::update)
                     .delete(properties::delete),
+            );
+    }
+    for prefix in ["/crm/v4/objects", OBJECT_PREFIXES[1]] {
+        let record = format!("{prefix}/{{object_type}}/{{object_id}}/associations");
+        api = api
+            .route(
+                &format!("{record}/default/{{to_type}}/{{to_id}}"),
+                axum::routing::put(associations::put_default),
+            )
+            .route(
+                &format!("{record}/{{to_type}}/{{to_id}}"),
+                axum::routing::put(associations::put_labeled).delete(associations::delete_pair),
+            );
+    }
+    api = api.route(
+        "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}",
+        get(associations::list_of),
+    );
+    for prefix in ["/crm/v4/associations", "/crm/associations/2026-09"] {
+        let pair = format!("{prefix}/{{object_type}}/{{to_type}}/batch");
+        api = api
+            .route(&format!("{pair}/create"), post(associations::batch_create))
+            .route(&format!("{pair}/read"), post(associations::batch_read))
+            .route(
+                &format!("{pair}/archive"),
+                post(associations::batch_archive),
+            )
+            .route(
+                &format!("{pair}/associate/default"),
+                post(associations::batch_default),
             );
     }
     let api = api.route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));

@@ -1,0 +1,268 @@
+//! Associations between records (HubSpot's v4 and 2026-09 association APIs): which contact
+//! belongs to which company, by HubSpot-defined type ids. A primary association always comes
+//! with the unlabeled one, every association is kept in both directions, and a contact has at
+//! most one primary company (setting another moves it).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::objects::ObjectKind;
+
+/// The category of every type the sandbox knows.
+pub const HUBSPOT_DEFINED: &str = "HUBSPOT_DEFINED";
+
+/// A HubSpot-defined association type between two object types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AssociationType {
+    from: ObjectKind,
+    to: ObjectKind,
+    id: u32,
+    /// The inverse type, from `to` to `from`.
+    inverse: u32,
+    primary: bool,
+}
+
+const TYPES: [AssociationType; 4] = [
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Companies,
+        id: 279,
+        inverse: 280,
+        primary: false,
+    },
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Companies,
+        id: 1,
+        inverse: 2,
+        primary: true,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Contacts,
+        id: 280,
+        inverse: 279,
+        primary: false,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Contacts,
+        id: 2,
+        inverse: 1,
+        primary: true,
+    },
+];
+
+fn type_of(from: ObjectKind, to: ObjectKind, id: u32) -> Option<AssociationType> {
+    TYPES
+        .into_iter()
+        .find(|t| t.from == from && t.to == to && t.id == id)
+}
+
+/// The unlabeled type from `from` to `to`, what a "default" association creates.
+fn default_type(from: ObjectKind, to: ObjectKind) -> Option<AssociationType> {
+    TYPES
+        .into_iter()
+        .find(|t| t.from == from && t.to == to && !t.primary)
+}
+
+/// One side of an association: an object type and a record id.
+pub type End = (ObjectKind, u64);
+
+/// Every association of the portal, in both directions.
+#[derive(Debug, Default)]
+pub struct Associations {
+    types: BTreeMap<(End, End), BTreeSet<u32>>,
+}
+
+impl Associations {
+    /// The type ids `types` names, checked against the pair; the unlabeled type is added to a
+    /// primary one, as HubSpot does.
+    pub fn checked_types(
+        from: ObjectKind,
+        to: ObjectKind,
+        types: &[(String, i64)],
+    ) -> Result<Vec<u32>, ApiError> {
+        let mut ids = Vec::new();
+        for (category, id) in types {
+            let known = u32::try_from(*id)
+                .ok()
+                .filter(|_| category == HUBSPOT_DEFINED)
+                .and_then(|id| type_of(from, to, id));
+            let Some(known) = known else {
+                return Err(ApiError::validation(format!(
+                    "Association type {category}/{id} does not exist between {} and {}",
+                    from.name(),
+                    to.name()
+                )));
+            };
+            ids.push(known.id);
+            if known.primary
+                && let Some(unlabeled) = default_type(from, to)
+            {
+                ids.push(unlabeled.id);
+            }
+        }
+        if ids.is_empty() {
+            return Err(ApiError::validation(
+                "At least one association type is required",
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// The default (unlabeled) type from `from` to `to`, if the pair has one.
+    pub fn default_type_id(from: ObjectKind, to: ObjectKind) -> Result<u32, ApiError> {
+        default_type(from, to).map(|t| t.id).ok_or_else(|| {
+            ApiError::validation(format!(
+                "No default association exists between {} and {}",
+                from.name(),
+                to.name()
+            ))
+        })
+    }
+
+    /// Adds `type_ids` from `from` to `to`, and their inverses.
+    pub fn add(&mut self, from: End, to: End, type_ids: &[u32]) {
+        for &id in type_ids {
+            let Some(kind) = type_of(from.0, to.0, id) else {
+                continue;
+            };
+            if kind.primary {
+                // A record has one primary record of the other type.
+                let previous: Vec<End> = self
+                    .types
+                    .iter()
+                    .filter(|((a, b), ids)| {
+                        *a == from && b.0 == to.0 && *b != to && ids.contains(&id)
+                    })
+                    .map(|((_, b), _)| *b)
+                    .collect();
+                for other in previous {
+                    self.remove_type(from, other, id, kind.inverse);
+                }
+            }
+            self.types.entry((from, to)).or_default().insert(id);
+            self.types
+                .entry((to, from))
+                .or_default()
+                .insert(kind.inverse);
+        }
+    }
+
+    fn remove_type(&mut self, from: End, to: End, id: u32, inverse: u32) {
+        for (key, type_id) in [((from, to), id), ((to, from), inverse)] {
+            if let Some(ids) = self.types.get_mut(&key) {
+                ids.remove(&type_id);
+                if ids.is_empty() {
+                    self.types.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Removes every association between the two records.
+    pub fn remove_all(&mut self, a: End, b: End) {
+        self.types.remove(&(a, b));
+        self.types.remove(&(b, a));
+    }
+
+    /// Drops everything about a record (it was archived or merged away).
+    pub fn forget(&mut self, end: End) {
+        self.types.retain(|(a, b), _| *a != end && *b != end);
+    }
+
+    /// The type ids from `from` to `to`.
+    pub fn between(&self, from: End, to: End) -> Vec<u32> {
+        self.types
+            .get(&(from, to))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every record of type `to` associated with `from`, with its type ids, by id.
+    pub fn of(&self, from: End, to: ObjectKind) -> Vec<(u64, Vec<u32>)> {
+        self.types
+            .range((from, (to, 0))..=(from, (to, u64::MAX)))
+            .map(|((_, b), ids)| (b.1, ids.iter().copied().collect()))
+            .collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.types.clear();
+    }
+}
+
+/// The `associationTypes` entries of a read (`AssociationSpecWithLabel`).
+pub fn type_json(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<Value> {
+    ids.iter()
+        .map(|id| {
+            let mut entry = json!({"category": HUBSPOT_DEFINED, "typeId": id});
+            // An unlabeled type has no label member (the schema does not allow null).
+            if type_of(from, to, *id).is_some_and(|t| t.primary) {
+                entry["label"] = Value::from("Primary");
+            }
+            entry
+        })
+        .collect()
+}
+
+/// The labels of a pair's types (`LabelsBetweenObjectPair.labels`): "Primary" or none.
+pub fn labels(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<String> {
+    ids.iter()
+        .filter(|id| type_of(from, to, **id).is_some_and(|t| t.primary))
+        .map(|_| "Primary".to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTACT: End = (ObjectKind::Contacts, 5);
+    const ACME: End = (ObjectKind::Companies, 7);
+    const GLOBEX: End = (ObjectKind::Companies, 8);
+
+    #[test]
+    fn a_primary_association_brings_the_unlabeled_one_and_both_inverses() {
+        let mut all = Associations::default();
+        let ids = Associations::checked_types(
+            ObjectKind::Contacts,
+            ObjectKind::Companies,
+            &[(HUBSPOT_DEFINED.into(), 1)],
+        )
+        .unwrap();
+        all.add(CONTACT, ACME, &ids);
+        assert_eq!(all.between(CONTACT, ACME), [1, 279]);
+        assert_eq!(all.between(ACME, CONTACT), [2, 280]);
+    }
+
+    #[test]
+    fn a_contact_has_one_primary_company() {
+        let mut all = Associations::default();
+        all.add(CONTACT, ACME, &[1, 279]);
+        all.add(CONTACT, GLOBEX, &[1, 279]);
+        assert_eq!(all.between(CONTACT, ACME), [279]);
+        assert_eq!(all.between(ACME, CONTACT), [280]);
+        assert_eq!(all.between(CONTACT, GLOBEX), [1, 279]);
+        assert_eq!(all.of(CONTACT, ObjectKind::Companies).len(), 2);
+    }
+
+    #[test]
+    fn types_must_fit_the_pair() {
+        let wrong = Associations::checked_types(
+            ObjectKind::Companies,
+            ObjectKind::Contacts,
+            &[(HUBSPOT_DEFINED.into(), 1)],
+        );
+        assert!(wrong.is_err());
+        let user_defined = Associations::checked_types(
+            ObjectKind::Contacts,
+            ObjectKind::Companies,
+            &[("USER_DEFINED".into(), 279)],
+        );
+        assert!(user_defined.is_err());
+    }
+}

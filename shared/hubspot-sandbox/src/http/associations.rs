@@ -1,0 +1,343 @@
+//! Handlers of HubSpot's association APIs, v4 and 2026-09: one pair (default, with types,
+//! delete), a record's list (v4), and batch create / read / archive / associate-default.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::parse_body;
+use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json};
+use crate::error::ApiError;
+use crate::objects::ObjectKind;
+use crate::state::{SandboxState, lock};
+use crate::store::not_found;
+use crate::time::{iso_millis, now_ms};
+
+type Shared = State<Arc<SandboxState>>;
+type Params = Path<HashMap<String, String>>;
+
+const MAX_BATCH_INPUTS: usize = 100;
+
+fn kind(params: &HashMap<String, String>, name: &str) -> Result<ObjectKind, ApiError> {
+    let text = params.get(name).map_or("", String::as_str);
+    ObjectKind::from_path(text)
+        .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {text}")))
+}
+
+/// A record that exists and is not archived, as an association end.
+fn end(state: &SandboxState, kind: ObjectKind, id: &str) -> Result<End, ApiError> {
+    let store = lock(state.store(kind));
+    id.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|id| store.record(*id).is_some_and(|r| !r.is_archived()))
+        .map(|id| (kind, id))
+        .ok_or_else(|| not_found(kind, id))
+}
+
+fn pair(params: &HashMap<String, String>) -> Result<(ObjectKind, ObjectKind), ApiError> {
+    Ok((kind(params, "object_type")?, kind(params, "to_type")?))
+}
+
+fn spec_json(type_id: u32) -> Value {
+    json!({"associationCategory": HUBSPOT_DEFINED, "associationTypeId": type_id})
+}
+
+fn default_results(from: End, to: End, forward: u32, inverse: u32) -> Vec<Value> {
+    vec![
+        json!({"from": {"id": from.1.to_string()}, "to": {"id": to.1.to_string()}, "associationSpec": spec_json(forward)}),
+        json!({"from": {"id": to.1.to_string()}, "to": {"id": from.1.to_string()}, "associationSpec": spec_json(inverse)}),
+    ]
+}
+
+fn batch(status: StatusCode, started: i64, results: Vec<Value>, errors: Vec<Value>) -> Response {
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": iso_millis(started),
+        "completedAt": iso_millis(now_ms()),
+    });
+    if errors.is_empty() {
+        return (status, Json(body)).into_response();
+    }
+    body["numErrors"] = json!(errors.len());
+    body["errors"] = Value::Array(errors);
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+}
+
+fn pair_json(from: End, to: End, ids: &[u32]) -> Value {
+    json!({
+        "fromObjectTypeId": from.0.type_id(),
+        "fromObjectId": from.1.to_string(),
+        "toObjectTypeId": to.0.type_id(),
+        "toObjectId": to.1.to_string(),
+        "labels": labels(from.0, to.0, ids),
+    })
+}
+
+/// Creates the default association of a pair, answered with both directions.
+fn associate_default(state: &SandboxState, from: End, to: End) -> Result<Vec<Value>, ApiError> {
+    let forward = Associations::default_type_id(from.0, to.0)?;
+    let inverse = Associations::default_type_id(to.0, from.0)?;
+    lock(&state.associations).add(from, to, &[forward]);
+    Ok(default_results(from, to, forward, inverse))
+}
+
+/// `PUT .../objects/{from}/{id}/associations/default/{to}/{toId}`
+pub async fn put_default(
+    State(state): Shared,
+    Path(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let from = end(&state, from_kind, &params["object_id"])?;
+    let to = end(&state, to_kind, &params["to_id"])?;
+    let started = now_ms();
+    let results = associate_default(&state, from, to)?;
+    Ok(Json(json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": iso_millis(started),
+        "completedAt": iso_millis(now_ms()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    association_category: String,
+    association_type_id: i64,
+}
+
+fn spec_pairs(specs: &[Spec]) -> Vec<(String, i64)> {
+    specs
+        .iter()
+        .map(|s| (s.association_category.clone(), s.association_type_id))
+        .collect()
+}
+
+/// `PUT .../objects/{from}/{id}/associations/{to}/{toId}` with `[{associationCategory, associationTypeId}]`.
+pub async fn put_labeled(
+    State(state): Shared,
+    Path(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let specs: Vec<Spec> = parse_body(&body)?;
+    let ids = Associations::checked_types(from_kind, to_kind, &spec_pairs(&specs))?;
+    let from = end(&state, from_kind, &params["object_id"])?;
+    let to = end(&state, to_kind, &params["to_id"])?;
+    let mut all = lock(&state.associations);
+    all.add(from, to, &ids);
+    let now = all.between(from, to);
+    Ok((StatusCode::CREATED, Json(pair_json(from, to, &now))).into_response())
+}
+
+/// `DELETE .../objects/{from}/{id}/associations/{to}/{toId}`: every type between the two.
+pub async fn delete_pair(
+    State(state): Shared,
+    Path(params): Params,
+) -> Result<StatusCode, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let parse = |name: &str, kind: ObjectKind| {
+        params[name]
+            .trim()
+            .parse::<u64>()
+            .map(|id| (kind, id))
+            .map_err(|_| not_found(kind, &params[name]))
+    };
+    let (from, to) = (parse("object_id", from_kind)?, parse("to_id", to_kind)?);
+    lock(&state.associations).remove_all(from, to);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /crm/v4/objects/{type}/{id}/associations/{toType}`
+pub async fn list_of(State(state): Shared, Path(params): Params) -> Result<Json<Value>, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let from = end(&state, from_kind, &params["object_id"])?;
+    let results: Vec<Value> = lock(&state.associations)
+        .of(from, to_kind)
+        .into_iter()
+        .map(|(id, ids)| {
+            json!({"toObjectId": id.to_string(), "associationTypes": type_json(from_kind, to_kind, &ids)})
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+#[derive(Deserialize)]
+struct ObjectId {
+    id: Value,
+}
+
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Inputs<T> {
+    inputs: Vec<T>,
+}
+
+fn check_size(count: usize) -> Result<(), ApiError> {
+    if count > MAX_BATCH_INPUTS {
+        return Err(ApiError::validation(format!(
+            "Too many inputs: {count}; a batch takes at most {MAX_BATCH_INPUTS}"
+        )));
+    }
+    Ok(())
+}
+
+fn input_error(error: ApiError, index: usize, id: &str) -> Value {
+    error
+        .with_context("inputIndex", vec![index.to_string()])
+        .with_context("ids", vec![id.to_owned()])
+        .standard_error()
+}
+
+#[derive(Deserialize)]
+struct CreateInput {
+    from: ObjectId,
+    to: ObjectId,
+    types: Vec<Spec>,
+}
+
+/// `POST .../associations/{from}/{to}/batch/create`: 201 on v4, 200 on the dated path (as
+/// HubSpot's specs say).
+pub async fn batch_create(
+    State(state): Shared,
+    Path(params): Params,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let success = if uri.path().starts_with("/crm/v4/") {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let (from_kind, to_kind) = pair(&params)?;
+    let input: Inputs<CreateInput> = parse_body(&body)?;
+    check_size(input.inputs.len())?;
+    let started = now_ms();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for (index, item) in input.inputs.iter().enumerate() {
+        let from_id = id_text(&item.from.id);
+        let created = Associations::checked_types(from_kind, to_kind, &spec_pairs(&item.types))
+            .and_then(|ids| {
+                let from = end(&state, from_kind, &from_id)?;
+                let to = end(&state, to_kind, &id_text(&item.to.id))?;
+                let mut all = lock(&state.associations);
+                all.add(from, to, &ids);
+                Ok(pair_json(from, to, &all.between(from, to)))
+            });
+        match created {
+            Ok(result) => results.push(result),
+            Err(error) => errors.push(input_error(error, index, &from_id)),
+        }
+    }
+    Ok(batch(success, started, results, errors))
+}
+
+#[derive(Deserialize)]
+struct DefaultInput {
+    from: ObjectId,
+    to: ObjectId,
+}
+
+/// `POST .../associations/{from}/{to}/batch/associate/default`
+pub async fn batch_default(
+    State(state): Shared,
+    Path(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let input: Inputs<DefaultInput> = parse_body(&body)?;
+    check_size(input.inputs.len())?;
+    let started = now_ms();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for (index, item) in input.inputs.iter().enumerate() {
+        let from_id = id_text(&item.from.id);
+        let done = end(&state, from_kind, &from_id).and_then(|from| {
+            let to = end(&state, to_kind, &id_text(&item.to.id))?;
+            associate_default(&state, from, to)
+        });
+        match done {
+            Ok(both) => results.extend(both),
+            Err(error) => errors.push(input_error(error, index, &from_id)),
+        }
+    }
+    Ok(batch(StatusCode::OK, started, results, errors))
+}
+
+#[derive(Deserialize)]
+struct ReadInput {
+    id: Value,
+}
+
+/// `POST .../associations/{from}/{to}/batch/read`
+pub async fn batch_read(
+    State(state): Shared,
+    Path(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let input: Inputs<ReadInput> = parse_body(&body)?;
+    check_size(input.inputs.len())?;
+    let started = now_ms();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for (index, item) in input.inputs.iter().enumerate() {
+        let id = id_text(&item.id);
+        match end(&state, from_kind, &id) {
+            Ok(from) => {
+                let to: Vec<Value> = lock(&state.associations)
+                    .of(from, to_kind)
+                    .into_iter()
+                    .map(|(to_id, ids)| {
+                        json!({"toObjectId": to_id.to_string(), "associationTypes": type_json(from_kind, to_kind, &ids)})
+                    })
+                    .collect();
+                results.push(json!({"from": {"id": id}, "to": to}));
+            }
+            Err(error) => errors.push(input_error(error, index, &id)),
+        }
+    }
+    Ok(batch(StatusCode::OK, started, results, errors))
+}
+
+#[derive(Deserialize)]
+struct ArchiveInput {
+    from: ObjectId,
+    to: Vec<ObjectId>,
+}
+
+/// `POST .../associations/{from}/{to}/batch/archive`: 204 whatever existed.
+pub async fn batch_archive(
+    State(state): Shared,
+    Path(params): Params,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let (from_kind, to_kind) = pair(&params)?;
+    let input: Inputs<ArchiveInput> = parse_body(&body)?;
+    check_size(input.inputs.len())?;
+    let mut all = lock(&state.associations);
+    for item in &input.inputs {
+        let Ok(from) = id_text(&item.from.id).trim().parse::<u64>() else {
+            continue;
+        };
+        for to in &item.to {
+            if let Ok(to) = id_text(&to.id).trim().parse::<u64>() {
+                all.remove_all((from_kind, from), (to_kind, to));
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

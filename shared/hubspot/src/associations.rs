@@ -1,0 +1,203 @@
+//! Associations between records on HubSpot's dated paths (`/crm/associations/2026-09/...`,
+//! `/crm/objects/2026-09/{from}/{id}/associations/default/{to}/{toId}`), by HubSpot-defined
+//! type ids (docs/hubspot/PLATFORM-2026.md: rely on ids, never labels).
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{BatchInputs, BatchResult};
+use crate::client::{HubSpotClient, Repeatable};
+use crate::company::CompanyId;
+use crate::error::HubSpotError;
+use crate::objects::{API_VERSION, ObjectType};
+use crate::rate_budget::Bucket;
+use reqwest::Method;
+
+/// HubSpot-defined association type ids between contacts and companies.
+pub mod type_ids {
+    /// Contact → company, the primary company.
+    pub const CONTACT_TO_COMPANY_PRIMARY: u32 = 1;
+    /// Contact → company, unlabeled.
+    pub const CONTACT_TO_COMPANY: u32 = 279;
+    /// Company → contact, the primary company's side.
+    pub const COMPANY_TO_CONTACT_PRIMARY: u32 = 2;
+    /// Company → contact, unlabeled.
+    pub const COMPANY_TO_CONTACT: u32 = 280;
+}
+
+/// One association type as HubSpot takes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationSpec {
+    pub association_category: String,
+    pub association_type_id: u32,
+}
+
+impl AssociationSpec {
+    pub fn hubspot_defined(type_id: u32) -> Self {
+        AssociationSpec {
+            association_category: "HUBSPOT_DEFINED".to_owned(),
+            association_type_id: type_id,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub id: CompanyId,
+}
+
+/// An input of `batch/create`: associate `from` with `to` by `types`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AssociationInput {
+    pub from: ObjectRef,
+    pub to: ObjectRef,
+    pub types: Vec<AssociationSpec>,
+}
+
+impl AssociationInput {
+    pub fn new(from: CompanyId, to: CompanyId, type_ids: &[u32]) -> Self {
+        AssociationInput {
+            from: ObjectRef { id: from },
+            to: ObjectRef { id: to },
+            types: type_ids
+                .iter()
+                .map(|id| AssociationSpec::hubspot_defined(*id))
+                .collect(),
+        }
+    }
+}
+
+/// What HubSpot answers for a created pair.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociatedPair {
+    pub from_object_id: String,
+    pub to_object_id: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// One associated record and the type ids between.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociatedRecord {
+    pub to_object_id: String,
+    pub association_types: Vec<AssociationTypeRead>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationTypeRead {
+    pub category: String,
+    pub type_id: u32,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl AssociatedRecord {
+    pub fn has_type(&self, type_id: u32) -> bool {
+        self.association_types.iter().any(|t| t.type_id == type_id)
+    }
+}
+
+/// A record's associations of one type, as `batch/read` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RecordAssociations {
+    pub from: ObjectRef,
+    #[serde(default)]
+    pub to: Vec<AssociatedRecord>,
+}
+
+/// The associations from one object type to another.
+#[derive(Clone, Copy, Debug)]
+pub struct Associations<'a> {
+    client: &'a HubSpotClient,
+    from: ObjectType,
+    to: ObjectType,
+}
+
+impl HubSpotClient {
+    /// Associations from `from` records to `to` records.
+    pub fn associations(&self, from: ObjectType, to: ObjectType) -> Associations<'_> {
+        Associations {
+            client: self,
+            from,
+            to,
+        }
+    }
+}
+
+impl Associations<'_> {
+    fn batch_path(&self, operation: &'static str) -> Vec<&'static str> {
+        vec![
+            "crm",
+            "associations",
+            API_VERSION,
+            self.from.as_str(),
+            self.to.as_str(),
+            "batch",
+            operation,
+        ]
+    }
+
+    /// `PUT /crm/objects/2026-09/{from}/{id}/associations/default/{to}/{toId}`: the unlabeled
+    /// association, both ways. Repeating it changes nothing.
+    pub async fn associate_default(
+        &self,
+        from: &CompanyId,
+        to: &CompanyId,
+    ) -> Result<(), HubSpotError> {
+        let path = [
+            "crm",
+            "objects",
+            API_VERSION,
+            self.from.as_str(),
+            from.as_str(),
+            "associations",
+            "default",
+            self.to.as_str(),
+            to.as_str(),
+        ];
+        self.client
+            .send(
+                Method::PUT,
+                &path,
+                &[],
+                None::<&()>,
+                Bucket::Default,
+                Repeatable::Yes,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `POST .../batch/create` in calls of 100 (a primary type brings the unlabeled one).
+    pub async fn batch_create(&self, inputs: &[AssociationInput]) -> BatchResult<AssociatedPair> {
+        let path = self.batch_path("create");
+        self.client
+            .run_batches(&path, "create", inputs, &[], Repeatable::Yes, |chunk| {
+                BatchInputs { inputs: chunk }
+            })
+            .await
+    }
+
+    /// `POST .../batch/read`: each record's associations of the other type.
+    pub async fn batch_read(&self, ids: &[CompanyId]) -> BatchResult<RecordAssociations> {
+        #[derive(Serialize)]
+        struct Read<'a> {
+            inputs: Vec<&'a ObjectRefBorrowed<'a>>,
+        }
+        #[derive(Serialize)]
+        struct ObjectRefBorrowed<'a> {
+            id: &'a CompanyId,
+        }
+        let refs: Vec<ObjectRefBorrowed<'_>> =
+            ids.iter().map(|id| ObjectRefBorrowed { id }).collect();
+        let path = self.batch_path("read");
+        self.client
+            .run_batches(&path, "read", &refs, &[], Repeatable::Yes, |chunk| Read {
+                inputs: chunk.iter().collect(),
+            })
+            .await
+    }
+}
