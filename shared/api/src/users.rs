@@ -315,7 +315,7 @@ fn user_query(
                 )),
             },
             "cursor" => match warp_store::customers::decode_cursor(&value) {
-                Ok(_) => parsed.after = Some(value),
+                Ok(after) => parsed.after = Some(after),
                 Err(_) => errors.push(FieldError::new(
                     "cursor",
                     "is not a cursor this API returned",

@@ -169,11 +169,6 @@ impl Associations {
         self.types.remove(&(b, a));
     }
 
-    /// Drops everything about a record (it was archived or merged away).
-    pub fn forget(&mut self, end: End) {
-        self.types.retain(|(a, b), _| *a != end && *b != end);
-    }
-
     /// The type ids from `from` to `to`.
     pub fn between(&self, from: End, to: End) -> Vec<u32> {
         self.types

@@ -183,20 +183,11 @@ impl Associations<'_> {
 
     /// `POST .../batch/read`: each record's associations of the other type.
     pub async fn batch_read(&self, ids: &[CompanyId]) -> BatchResult<RecordAssociations> {
-        #[derive(Serialize)]
-        struct Read<'a> {
-            inputs: Vec<&'a ObjectRefBorrowed<'a>>,
-        }
-        #[derive(Serialize)]
-        struct ObjectRefBorrowed<'a> {
-            id: &'a CompanyId,
-        }
-        let refs: Vec<ObjectRefBorrowed<'_>> =
-            ids.iter().map(|id| ObjectRefBorrowed { id }).collect();
+        let refs: Vec<ObjectRef> = ids.iter().map(|id| ObjectRef { id: id.clone() }).collect();
         let path = self.batch_path("read");
         self.client
-            .run_batches(&path, "read", &refs, &[], Repeatable::Yes, |chunk| Read {
-                inputs: chunk.iter().collect(),
+            .run_batches(&path, "read", &refs, &[], Repeatable::Yes, |chunk| {
+                BatchInputs { inputs: chunk }
             })
             .await
     }

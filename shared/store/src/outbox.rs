@@ -480,6 +480,15 @@ pub async fn mark_failed(
     client: &impl tokio_postgres::GenericClient,
     failures: &[(i64, String, std::time::Duration)],
 ) -> Result<(), StoreError> {
+    mark_failed_with_attempts(client, failures, 0).await
+}
+
+/// [`mark_failed`], with each row's attempts raised to at least `min_attempts`.
+async fn mark_failed_with_attempts(
+    client: &impl tokio_postgres::GenericClient,
+    failures: &[(i64, String, std::time::Duration)],
+    min_attempts: i32,
+) -> Result<(), StoreError> {
     if failures.is_empty() {
         return Ok(());
     }
@@ -495,13 +504,15 @@ pub async fn mark_failed(
     client
         .execute_typed(
             "UPDATE hubspot_sync_queue q SET status = 'FAILED', lease_until = NULL, last_error = f.error, \
-               next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000.0), updated_at = now() \
+               next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000.0), \
+               attempts = greatest(q.attempts, $4), updated_at = now() \
              FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS f(id, error, delay_ms) \
              WHERE q.id = f.id AND q.status = 'IN_FLIGHT'",
             &[
                 (&ids, Type::INT8_ARRAY),
                 (&errors, Type::TEXT_ARRAY),
                 (&delays_ms, Type::INT8_ARRAY),
+                (&min_attempts, Type::INT4),
             ],
         )
         .await?;
@@ -555,18 +566,7 @@ pub async fn mark_failed_for_good(
     failures: &[(i64, String, std::time::Duration)],
     max_attempts: i32,
 ) -> Result<(), StoreError> {
-    if failures.is_empty() {
-        return Ok(());
-    }
-    mark_failed(client, failures).await?;
-    let ids: Vec<i64> = failures.iter().map(|(id, _, _)| *id).collect();
-    client
-        .execute_typed(
-            "UPDATE hubspot_sync_queue SET attempts = greatest(attempts, $2) WHERE id = ANY($1) AND status = 'FAILED'",
-            &[(&ids, Type::INT8_ARRAY), (&max_attempts, Type::INT4)],
-        )
-        .await?;
-    Ok(())
+    mark_failed_with_attempts(client, failures, max_attempts).await
 }
 
 /// Enqueues a RESYNC (a full push of every mapped field) for one customer; `NotFound` when

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use warp_domain::customer::Phone;
 use warp_domain::user::{NewUser, PersonText, User, UserEmail, UserPatch, UserRole, UserStatus};
 
-use crate::customers::{decode_cursor, encode_cursor};
+use crate::customers::encode_cursor;
 use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
 use crate::{Database, StoreError};
 
@@ -39,7 +39,8 @@ pub struct UserPage {
 pub struct UserQuery {
     pub customer_id: Option<Uuid>,
     pub email: Option<UserEmail>,
-    pub after: Option<String>,
+    /// Only users with an id above this one (a decoded cursor).
+    pub after: Option<Uuid>,
     pub limit: u32,
 }
 
@@ -128,7 +129,7 @@ impl UserStore {
                 .await?
                 .ok_or(StoreError::NotFound)?;
         }
-        let after = query.after.as_deref().map(decode_cursor).transpose()?;
+        let after = query.after;
         let limit = i64::from(query.limit.clamp(1, 100));
         let fetch = limit + 1;
         let email = query.email.as_ref().map(UserEmail::as_str);
