@@ -41,7 +41,7 @@ async fn two_hundred_concurrent_creates_get_distinct_bans() {
         200
     );
     assert_eq!(
-        app.scalar("SELECT count(DISTINCT customer_id) FROM hubspot_sync_queue")
+        app.scalar("SELECT count(DISTINCT local_id) FROM hubspot_sync_queue")
             .await,
         200
     );
@@ -82,7 +82,7 @@ async fn concurrent_patches_with_one_etag_let_exactly_one_through() {
             .unwrap();
         assert_eq!(current["version"], 2);
         let updates = app
-            .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = '{id}' AND operation = 'UPDATE'"))
+            .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{id}' AND operation = 'UPDATE'"))
             .await;
         assert_eq!(updates, 1);
     }

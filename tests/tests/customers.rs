@@ -53,8 +53,8 @@ async fn create_then_read_by_id_and_ban() {
     // The write and its outbox row went in together.
     let outbox = app
         .scalar(&format!(
-            "SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = '{id}' AND operation = 'CREATE' \
-             AND direction = 'OUTBOUND' AND status = 'PENDING' AND customer_version = 1 AND portal_id = {PORTAL_ID}"
+            "SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{id}' AND operation = 'CREATE' \
+             AND direction = 'OUTBOUND' AND status = 'PENDING' AND local_version = 1 AND portal_id = {PORTAL_ID}"
         ))
         .await;
     assert_eq!(outbox, 1);
@@ -456,7 +456,7 @@ async fn patch_merges_and_put_replaces() {
     assert_eq!(replaced["ban"], created["ban"]);
     assert_eq!(replaced["version"], 3);
     let updates = app
-        .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = '{id}' AND operation = 'UPDATE'"))
+        .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{id}' AND operation = 'UPDATE'"))
         .await;
     assert_eq!(updates, 2);
 }
@@ -542,7 +542,7 @@ async fn delete_is_soft_and_idempotent() {
     )
     .await;
     let outbox = app
-        .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = '{id}' AND operation = 'DELETE' AND customer_version = 2"))
+        .scalar(&format!("SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{id}' AND operation = 'DELETE' AND local_version = 2"))
         .await;
     assert_eq!(outbox, 1);
     assert_eq!(

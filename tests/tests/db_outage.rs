@@ -197,7 +197,7 @@ async fn outbox_rows(url: &str, ids: &[uuid::Uuid]) -> i64 {
     tokio::spawn(connection);
     client
         .query_one(
-            "SELECT count(DISTINCT customer_id) FROM hubspot_sync_queue WHERE customer_id = ANY($1)",
+            "SELECT count(DISTINCT local_id) FROM hubspot_sync_queue WHERE local_id = ANY($1)",
             &[&ids],
         )
         .await

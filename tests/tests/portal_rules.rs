@@ -74,7 +74,7 @@ async fn a_record_refused_by_a_portal_rule_fails_alone_for_good_until_the_rule_i
     // Not retried by itself: its attempts are used up and it is not due again.
     let attempts = app
         .scalar(&format!(
-            "SELECT attempts::bigint FROM hubspot_sync_queue WHERE customer_id = '{newer_id}' AND status = 'FAILED'"
+            "SELECT attempts::bigint FROM hubspot_sync_queue WHERE local_id = '{newer_id}' AND status = 'FAILED'"
         ))
         .await;
     assert_eq!(attempts, 10);

@@ -154,12 +154,25 @@ async fn the_mapping_is_read_from_the_table_and_bad_changes_are_refused_by_membe
     let mut extra = fine.clone();
     extra["value"] = json!("x");
     refused(app, &domain, &extra, "value", "not a known member").await;
+    // A WARP login email is never written from HubSpot.
     refused(
         app,
         "/v1/sync/mappings/contacts/fields/email",
         &change("email", "BOTH", "LATEST_WINS"),
-        "object_type",
-        "not synced yet",
+        "direction",
+        "WARP login",
+    )
+    .await;
+    // A customer field is not a contact field, and the reverse.
+    expect_problem(
+        put(
+            app,
+            "/v1/sync/mappings/contacts/fields/domain",
+            &fine,
+            &admin(),
+        )
+        .await,
+        404,
     )
     .await;
     expect_problem(
@@ -301,4 +314,69 @@ async fn a_changed_mapping_is_pushed_to_the_new_property_for_every_linked_custom
     let now = mapping(app, COMPANIES).await;
     assert_eq!(field(&now, "current_balance")["direction"], "BOTH");
     assert_eq!(field(&now, "company_name")["source"], "default");
+}
+
+#[tokio::test]
+async fn a_contact_mapping_change_is_checked_against_hubspots_contact_properties_and_resyncs_linked_users()
+ {
+    let s = spawn_sync_app().await;
+    let app = &s.app;
+    let customer = app.create(&acme()).await;
+    let customer_id = customer["id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/customers/{customer_id}/users")))
+        .bearer_auth(editor())
+        .json(&json!({"email": "ada@acme.example", "job_title": "CTO", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let worker = s.outbound_worker().await;
+    assert!(worker.process_due(100).await.unwrap().failed.is_empty());
+
+    // `warp_role` is an option property: the job title's text does not fit it; a property
+    // only companies have does not exist on contacts.
+    let job_title = "/v1/sync/mappings/contacts/fields/job_title";
+    refused(
+        app,
+        job_title,
+        &change("warp_role", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        "hubspot_property",
+        "warp_role",
+    )
+    .await;
+    refused(
+        app,
+        job_title,
+        &change("warp_ban", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        "hubspot_property",
+        "no property",
+    )
+    .await;
+
+    // One way now: stored, and the linked user's contact is queued for a full push.
+    let response = put(
+        app,
+        job_title,
+        &change("jobtitle", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        &admin(),
+    )
+    .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"]["direction"], "WARP_TO_HUBSPOT", "{body}");
+    assert_eq!(body["resync_queued"], 1, "{body}");
+    let contacts = mapping(app, "/v1/sync/mappings/contacts").await;
+    assert_eq!(field(&contacts, "job_title")["conflict_rule"], "WARP_WINS");
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM hubspot_sync_queue WHERE object_type = 'contacts' \
+             AND operation = 'RESYNC' AND status = 'PENDING'"
+        )
+        .await,
+        1
+    );
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.succeeded.len(), 1);
 }

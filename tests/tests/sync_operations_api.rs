@@ -54,11 +54,11 @@ async fn status_reports_the_outbox_webhooks_reconciliation_and_429s() {
         ids.push(app.create(&acme()).await["id"].as_str().unwrap().to_owned());
     }
     app.execute(&format!(
-        "UPDATE hubspot_sync_queue SET status = 'DONE' WHERE customer_id = '{}';
-         UPDATE hubspot_sync_queue SET status = 'FAILED' WHERE customer_id = '{}';
+        "UPDATE hubspot_sync_queue SET status = 'DONE' WHERE local_id = '{}';
+         UPDATE hubspot_sync_queue SET status = 'FAILED' WHERE local_id = '{}';
          UPDATE hubspot_sync_queue SET status = 'IN_FLIGHT', created_at = now() - interval '90 seconds'
-           WHERE customer_id = '{}';
-         UPDATE hubspot_sync_queue SET created_at = now() - interval '30 seconds' WHERE customer_id = '{}';
+           WHERE local_id = '{}';
+         UPDATE hubspot_sync_queue SET created_at = now() - interval '30 seconds' WHERE local_id = '{}';
          INSERT INTO hubspot_webhook_events (portal_id, event_id, subscription_type, object_id,
            occurred_at_ms, raw, received_at)
            VALUES (1, 1, 'company.creation', 7, 1, '{{}}', '2026-01-02T03:04:05Z'),
@@ -191,9 +191,9 @@ async fn the_sync_log_filters_and_pages_newest_first() {
     ];
     for (customer, direction, status) in rows {
         app.execute(&format!(
-            "INSERT INTO hubspot_sync_log (portal_id, customer_id, direction, operation, status, \
-               fields_synced, hubspot_company_id, error, completed_at) \
-             VALUES ({PORTAL}, '{customer}', '{direction}', 'UPDATE', '{status}', \
+            "INSERT INTO hubspot_sync_log (portal_id, object_type, local_id, direction, operation, status, \
+               fields_synced, hubspot_id, error, completed_at) \
+             VALUES ({PORTAL}, 'companies', '{customer}', '{direction}', 'UPDATE', '{status}', \
                '{{company_name,domain}}', '42', NULL, now())"
         ))
         .await;
@@ -446,7 +446,7 @@ async fn linking_checks_hubspot_refuses_clashes_and_pushes_the_ban() {
     assert_eq!(
         app.scalar(&format!(
             "SELECT count(*) FROM hubspot_sync_queue WHERE id = {outbox_id} AND operation = 'RESYNC' \
-             AND status = 'PENDING' AND customer_id = '{first_id}' AND portal_id = {PORTAL}"
+             AND status = 'PENDING' AND local_id = '{first_id}' AND portal_id = {PORTAL}"
         ))
         .await,
         1
@@ -454,7 +454,7 @@ async fn linking_checks_hubspot_refuses_clashes_and_pushes_the_ban() {
     assert_eq!(
         app.scalar(&format!(
             "SELECT count(*) FROM hubspot_sync_log WHERE queue_id = {outbox_id} AND operation = 'LINK' \
-             AND direction = 'INBOUND' AND status = 'SUCCESS' AND hubspot_company_id = '{company}'"
+             AND direction = 'INBOUND' AND status = 'SUCCESS' AND hubspot_id = '{company}'"
         ))
         .await,
         1

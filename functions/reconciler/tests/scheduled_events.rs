@@ -183,7 +183,7 @@ async fn the_daily_job_runs_and_records_a_repairing_reconciliation() {
     assert_eq!(stored.report["by_kind"]["MISSING_IN_HUBSPOT"]["fixed"], 1);
     assert_eq!(
         s.text(&format!(
-            "SELECT string_agg(operation, ',' ORDER BY id) FROM hubspot_sync_queue WHERE customer_id = '{customer}'"
+            "SELECT string_agg(operation, ',' ORDER BY id) FROM hubspot_sync_queue WHERE local_id = '{customer}'"
         ))
         .await,
         "CREATE,RESYNC",

@@ -125,7 +125,7 @@ async fn outbox_row(database: &Database, customer_id: &str) -> (i64, String, boo
     let row = client
         .query_one(
             "SELECT id, status, published_at IS NOT NULL FROM hubspot_sync_queue \
-             WHERE customer_id = $1::text::uuid ORDER BY id DESC LIMIT 1",
+             WHERE local_id = $1::text::uuid ORDER BY id DESC LIMIT 1",
             &[&customer_id],
         )
         .await

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::json::json;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
+use warp_domain::sync::ObjectType;
 use warp_store::conflicts::{
     self, ConflictQuery, ConflictStatus, Resolution, ResolveError, SyncConflict,
 };
@@ -43,7 +44,12 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConflictResponse {
     pub id: Uuid,
-    pub customer_id: Uuid,
+    /// `companies` (a customer's field) or `contacts` (a user's).
+    pub object_type: String,
+    /// The WARP record: the customer's id for companies, the user's for contacts.
+    pub local_id: Uuid,
+    /// The customer, for a company conflict (kept for clients of the first API version).
+    pub customer_id: Option<Uuid>,
     /// The WARP field, e.g. `company_name`.
     pub field: String,
     pub warp_value: Option<String>,
@@ -53,7 +59,7 @@ pub struct ConflictResponse {
     /// OPEN or RESOLVED.
     pub status: String,
     /// How it was resolved: `{"winner": "warp"|"hubspot"|"value", "resolved_by", "outbox_id",
-    /// "customer_version"}`.
+    /// "customer_version"}` (`"user_version"` for a contact conflict).
     #[schema(value_type = Option<Object>)]
     pub resolution: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
@@ -64,7 +70,10 @@ impl From<SyncConflict> for ConflictResponse {
     fn from(conflict: SyncConflict) -> Self {
         ConflictResponse {
             id: conflict.id,
-            customer_id: conflict.customer_id,
+            object_type: conflict.object_type.as_str().to_owned(),
+            local_id: conflict.local_id,
+            customer_id: (conflict.object_type == ObjectType::Companies)
+                .then_some(conflict.local_id),
             field: conflict.field,
             warp_value: conflict.warp_value,
             hubspot_value: conflict.hubspot_value,
@@ -172,7 +181,7 @@ pub(crate) async fn list_conflicts(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conflict", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already resolved, or the customer is deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already resolved, the customer is deleted, or a contact conflict (settled in HubSpot or through the user API)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body or value (the field is named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -198,6 +207,9 @@ pub(crate) async fn resolve_conflict(
             ResolveError::CustomerDeleted => {
                 Problem::new(StatusCode::CONFLICT, "the customer is deleted")
             }
+            not_by_value @ ResolveError::NotByValue(_) => {
+                Problem::new(StatusCode::CONFLICT, not_by_value.to_string())
+            }
             ResolveError::InvalidValue(reason) => {
                 let field = if matches!(resolution, Resolution::Value(_)) {
                     "value"
@@ -208,7 +220,7 @@ pub(crate) async fn resolve_conflict(
             }
             ResolveError::Store(store) => store.into(),
         })?;
-    tracing::info!(conflict_id = %id, customer_id = %resolved.customer.id, outbox_id = ?resolved.outbox_id, "sync conflict resolved");
+    tracing::info!(conflict_id = %id, object_type = %resolved.conflict.object_type, local_id = %resolved.conflict.local_id, outbox_id = ?resolved.outbox_id, "sync conflict resolved");
     if let Some(outbox_id) = resolved.outbox_id {
         state.publish(outbox_id).await;
     }

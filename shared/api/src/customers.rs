@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use warp_domain::customer::{
     Customer, CustomerPatch, CustomerType, FieldError, NewCustomer, Status,
 };
-use warp_domain::sync::{customer_field_values, full_push};
+use warp_domain::sync::full_push;
 use warp_hubspot::HubSpotClient;
 use warp_store::customers::LINK_FIELD;
 use warp_store::customers::{
@@ -27,6 +27,7 @@ use warp_store::customers::{
 };
 use warp_store::sync_config::MappingSource;
 use warp_store::{Created, IdempotentRequest, ListQuery, StoreError, StoredResponse, Update};
+use warp_sync::adapters::Companies;
 use warp_sync::outbound::{self, Answer, Push};
 
 /// POST /v1/customers
@@ -116,15 +117,16 @@ impl StrictCreate {
     }
 
     async fn push(&self, customer: &Customer) -> Result<LinkedCompany, PreCommitRefusal> {
-        let push = Push {
-            customer: customer.clone(),
-            rows: Vec::new(),
-            changes: full_push(
-                &*self.mapping.fresh().await,
-                &customer_field_values(customer),
-            ),
-            operation: "CREATE".to_owned(),
-        };
+        let record = Companies::record(customer);
+        let changes = full_push(&*self.mapping.fresh().await, &record.values);
+        let push = Push::new(
+            &Companies,
+            record,
+            &Default::default(),
+            Vec::new(),
+            changes,
+            "CREATE".to_owned(),
+        );
         let inputs = [push.upsert_input()];
         let result = self.hubspot.companies().batch_upsert(&inputs).await;
         match outbound::answers_by_input(&inputs, &result).pop() {

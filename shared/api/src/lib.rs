@@ -65,7 +65,7 @@ impl ApiState {
     pub fn new(database: Database, auth: AuthConfig, portal_id: i64) -> Self {
         ApiState {
             customers: CustomerStore::new(database.clone(), portal_id),
-            users: warp_store::users::UserStore::new(database.clone()),
+            users: warp_store::users::UserStore::new(database.clone(), portal_id),
             database,
             authenticator: Arc::new(Authenticator::new(auth)),
             publisher: Arc::new(NoopPublisher),

@@ -313,17 +313,13 @@ fn parse_input(warp_field: String, body: &serde_json::Value) -> Result<FieldMapp
 
 fn change_problem(error: MappingChangeError) -> Problem {
     match error {
-        MappingChangeError::NotSynced(object_type) => Problem::invalid_field(
-            "object_type",
-            &format!("{object_type} are not synced yet; their mapping can be read, not changed"),
-        ),
         MappingChangeError::UnknownField(_) => Problem::not_found(),
         MappingChangeError::Invalid(invalid) => {
             let member = match &invalid {
-                FieldMapError::UnknownField(_) | FieldMapError::KeyFieldFixed { .. } => {
-                    "warp_field"
-                }
-                FieldMapError::UnknownDirection(_) => "direction",
+                FieldMapError::UnknownField(_)
+                | FieldMapError::KeyFieldFixed { .. }
+                | FieldMapError::MixedObjectTypes { .. } => "warp_field",
+                FieldMapError::UnknownDirection(_) | FieldMapError::WarpOwned { .. } => "direction",
                 FieldMapError::UnknownRule(_) | FieldMapError::ContradictoryRule { .. } => {
                     "conflict_rule"
                 }

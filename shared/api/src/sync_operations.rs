@@ -66,7 +66,13 @@ pub(crate) async fn resync_customer(
     let id = crate::ids::path_id(&id)?;
     // The portal is the one the customer's own outbox rows carry (ApiState does not expose
     // the deployment's portal id to this module).
-    let outbox_id = outbox::enqueue_resync(state.customers().database(), None, id).await?;
+    let outbox_id = outbox::enqueue_resync(
+        state.customers().database(),
+        None,
+        warp_domain::sync::ObjectType::Companies,
+        id,
+    )
+    .await?;
     tracing::info!(customer_id = %id, outbox_id, "re-sync queued");
     state.publish(outbox_id).await;
     Ok((

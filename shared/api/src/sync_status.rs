@@ -19,6 +19,7 @@ use std::time::Duration;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_domain::customer::FieldError;
+use warp_domain::sync::ObjectType;
 use warp_store::sync_reports::{
     self, LOG_DIRECTIONS, LOG_STATUSES, MAX_LOG_LIMIT, OutboxCounts, ReconciliationSummary,
     SyncLogEntry, SyncLogQuery, SyncStatus,
@@ -204,6 +205,11 @@ pub struct SyncLogEntryResponse {
     pub portal_id: i64,
     /// The outbox row the attempt carried or queued.
     pub queue_id: Option<i64>,
+    /// `companies` or `contacts`.
+    pub object_type: String,
+    /// The WARP record: a customer's id for companies, a user's for contacts.
+    pub local_id: Option<Uuid>,
+    /// `local_id` on a company row (kept for clients of the first API version).
     pub customer_id: Option<Uuid>,
     /// OUTBOUND or INBOUND.
     pub direction: String,
@@ -213,6 +219,9 @@ pub struct SyncLogEntryResponse {
     pub status: String,
     /// Names of the fields synced.
     pub fields: Vec<String>,
+    /// The HubSpot record's id (a company's or a contact's).
+    pub hubspot_id: Option<String>,
+    /// `hubspot_id` on a company row (kept for clients of the first API version).
     pub hubspot_company_id: Option<String>,
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -221,16 +230,20 @@ pub struct SyncLogEntryResponse {
 
 impl From<SyncLogEntry> for SyncLogEntryResponse {
     fn from(entry: SyncLogEntry) -> Self {
+        let companies = entry.object_type == ObjectType::Companies;
         SyncLogEntryResponse {
             id: entry.id,
             portal_id: entry.portal_id,
             queue_id: entry.queue_id,
-            customer_id: entry.customer_id,
+            object_type: entry.object_type.as_str().to_owned(),
+            local_id: entry.local_id,
+            customer_id: entry.local_id.filter(|_| companies),
             direction: entry.direction,
             operation: entry.operation,
             status: entry.status,
             fields: entry.fields,
-            hubspot_company_id: entry.hubspot_company_id,
+            hubspot_company_id: entry.hubspot_id.clone().filter(|_| companies),
+            hubspot_id: entry.hubspot_id,
             error: entry.error,
             started_at: entry.started_at,
             completed_at: entry.completed_at,
@@ -280,7 +293,9 @@ pub struct SyncLogList {
     params(
         ("status" = Option<LogStatusSchema>, Query, description = "Only attempts with this outcome"),
         ("direction" = Option<LogDirectionSchema>, Query, description = "Only attempts in this direction"),
-        ("customer_id" = Option<Uuid>, Query, description = "Only this customer's attempts"),
+        ("customer_id" = Option<Uuid>, Query, description = "Only this customer's attempts (company rows)"),
+        ("user_id" = Option<Uuid>, Query, description = "Only this user's attempts (contact rows)"),
+        ("object_type" = Option<String>, Query, description = "Only rows of this object type: companies or contacts", pattern = "^(companies|contacts)$"),
         ("limit" = Option<u32>, Query, description = "1 to 200, default 50", minimum = 1, maximum = 200),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$"),
     ),
@@ -332,8 +347,22 @@ fn log_query(pairs: &[(String, String)]) -> Result<SyncLogQuery, Problem> {
                 None => errors.push(FieldError::new("direction", expected(&LOG_DIRECTIONS))),
             },
             "customer_id" => match crate::ids::query_id("customer_id", value) {
-                Ok(id) => query.customer_id = Some(id),
+                Ok(id) => {
+                    query.local_id = Some(id);
+                    query.object_type = Some(ObjectType::Companies);
+                }
                 Err(error) => errors.push(error),
+            },
+            "user_id" => match crate::ids::query_id("user_id", value) {
+                Ok(id) => {
+                    query.local_id = Some(id);
+                    query.object_type = Some(ObjectType::Contacts);
+                }
+                Err(error) => errors.push(error),
+            },
+            "object_type" => match value.parse::<ObjectType>() {
+                Ok(object_type) => query.object_type = Some(object_type),
+                Err(unknown) => errors.push(FieldError::new("object_type", unknown.to_string())),
             },
             "limit" => match value.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LOG_LIMIT).contains(&limit) => query.limit = limit,
@@ -394,8 +423,16 @@ mod tests {
         .unwrap();
         assert_eq!(query.status, Some("FAILED"));
         assert_eq!(query.direction, Some("INBOUND"));
-        assert!(query.customer_id.is_some());
+        assert!(query.local_id.is_some());
+        assert_eq!(query.object_type, Some(ObjectType::Companies));
         assert_eq!(query.limit, 200);
+        let users = log_query(&pairs(&[(
+            "user_id",
+            "0196b3c4-0000-7000-8000-000000000001",
+        )]))
+        .unwrap();
+        assert_eq!(users.object_type, Some(ObjectType::Contacts));
+        assert!(log_query(&pairs(&[("object_type", "deals")])).is_err());
         assert_eq!(log_query(&[]).unwrap().limit, 50);
 
         let problem = log_query(&pairs(&[

@@ -193,8 +193,9 @@ pub(crate) async fn create_user(
         .as_ref()
         .map(|request| (request, &render as &RenderUser));
     match state.users().create(customer_id, &new, idempotency).await? {
-        CreatedUser::New(user, stored) => {
-            tracing::info!(user_id = %user.id, %customer_id, "user created");
+        CreatedUser::New(user, stored, outbox_id) => {
+            tracing::info!(user_id = %user.id, %customer_id, outbox_id, "user created");
+            state.publish(outbox_id).await;
             Ok(replay(
                 stored.unwrap_or_else(|| created_response(&user)),
                 false,
@@ -398,9 +399,9 @@ pub(crate) async fn patch_user(
     let expected = expected_version(&headers)?;
     let value = body::json(body)?;
     let patch = UserPatch::from_json(&value).map_err(invalid)?;
-    let user = state.users().update(id, expected, &patch).await?;
-    tracing::info!(user_id = %id, version = user.version, "user updated");
-    Ok(user_response(user))
+    let written = state.users().update(id, expected, &patch).await?;
+    tracing::info!(user_id = %id, version = written.value.version, outbox_id = ?written.outbox_id, "user updated");
+    Ok(published_user(&state, written).await)
 }
 
 /// POST /v1/users/{id}/disable
@@ -433,9 +434,17 @@ pub(crate) async fn disable_user(
         status: Some(UserStatus::Disabled),
         ..UserPatch::default()
     };
-    let user = state.users().update(id, expected, &patch).await?;
-    tracing::info!(user_id = %id, "user disabled");
-    Ok(user_response(user))
+    let written = state.users().update(id, expected, &patch).await?;
+    tracing::info!(user_id = %id, outbox_id = ?written.outbox_id, "user disabled");
+    Ok(published_user(&state, written).await)
+}
+
+/// The answer to a user write, after its contact push was handed to the queue.
+async fn published_user(state: &ApiState, written: warp_store::Written<User>) -> Response {
+    if let Some(outbox_id) = written.outbox_id {
+        state.publish(outbox_id).await;
+    }
+    user_response(written.value)
 }
 
 fn user_response(user: User) -> Response {

@@ -13,7 +13,7 @@ use warp_domain::sync::{
 };
 
 fn any_field() -> impl Strategy<Value = WarpField> {
-    prop::sample::select(WarpField::ALL.to_vec())
+    prop::sample::select(WarpField::COMPANY.to_vec())
 }
 
 /// Raw text of the kinds the canonical rules care about, plus arbitrary text.
@@ -47,7 +47,7 @@ fn any_values() -> impl Strategy<Value = FieldValues> {
 fn any_map() -> impl Strategy<Value = FieldMap> {
     let one = (any::<bool>(), 0..3usize, 0..3usize, any::<bool>());
     prop::collection::vec(one, 12).prop_map(|choices| {
-        let rows = WarpField::ALL
+        let rows = WarpField::COMPANY
             .into_iter()
             .zip(choices)
             .filter(|(_, (present, ..))| *present)
@@ -313,7 +313,7 @@ proptest! {
         map in any_map(),
         warp in any_values(),
         known in any_values(),
-        fields in prop::sample::subsequence(WarpField::ALL.to_vec(), 2),
+        fields in prop::sample::subsequence(WarpField::COMPANY.to_vec(), 2),
         states in (any_state(), any_state()),
         changes in (any_change(), any_change()),
     ) {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use warp_domain::sync::{
     ConflictRule, FieldMap, FieldMapError, FieldMappingRow, FieldState, FieldValues, InboundChange,
-    InboundDecision, SyncDirection, WarpField, canonical, decide_inbound, outbound_diff,
+    InboundDecision, ObjectType, SyncDirection, WarpField, canonical, decide_inbound,
+    outbound_diff,
 };
 
 const MIGRATION: &str = include_str!("../../../migrations/V1__customers_and_sync.sql");
@@ -75,17 +76,48 @@ fn design_row(field: WarpField) -> (&'static str, &'static str, &'static str, &'
             "WARP_WINS",
         ),
         WarpField::ContactPhone => ("contact.phone", "phone", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        WarpField::UserId => ("user_id", "warp_user_id", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        WarpField::Email => ("email", "email", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        WarpField::FirstName => ("first_name", "firstname", "BOTH", "LATEST_WINS"),
+        WarpField::LastName => ("last_name", "lastname", "BOTH", "LATEST_WINS"),
+        WarpField::Phone => ("phone", "phone", "BOTH", "LATEST_WINS"),
+        WarpField::JobTitle => ("job_title", "jobtitle", "BOTH", "LATEST_WINS"),
+        WarpField::Role => ("role", "warp_role", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        WarpField::TwoFactorEnabled => (
+            "two_factor_enabled",
+            "warp_2fa_enabled",
+            "WARP_TO_HUBSPOT",
+            "WARP_WINS",
+        ),
+        WarpField::ApiKeyCount => (
+            "api_key_count",
+            "warp_api_key_count",
+            "WARP_TO_HUBSPOT",
+            "WARP_WINS",
+        ),
+        WarpField::LastApiCallAt => (
+            "last_api_call_at",
+            "warp_last_api_call",
+            "WARP_TO_HUBSPOT",
+            "WARP_WINS",
+        ),
+        WarpField::LastLoginAt => (
+            "last_login_at",
+            "warp_last_login",
+            "WARP_TO_HUBSPOT",
+            "WARP_WINS",
+        ),
     }
 }
 
 #[test]
 fn default_mapping_equals_the_migration_seed_and_the_design_table() {
     let rows = seed_rows();
-    assert_eq!(rows.len(), WarpField::ALL.len());
+    assert_eq!(rows.len(), WarpField::COMPANY.len());
     let from_seed = FieldMap::from_rows(rows).unwrap();
     let default = FieldMap::default_mapping();
     assert_eq!(from_seed, default);
-    for field in WarpField::ALL {
+    for field in WarpField::COMPANY {
         let (name, property, direction, rule) = design_row(field);
         assert_eq!(field.as_str(), name);
         assert_eq!(name.parse::<WarpField>().unwrap(), field);
@@ -99,11 +131,73 @@ fn default_mapping_equals_the_migration_seed_and_the_design_table() {
     assert!(default.by_hubspot_property("not_mapped").is_none());
 }
 
+/// The contact rows of migration V6, read from its text: `(0, 'contacts', field, property,
+/// direction, rule, never_overwrite_with_empty)`.
+fn contact_seed_rows() -> Vec<FieldMappingRow> {
+    include_str!("../../../migrations/V6__sync_config_per_object_type.sql")
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("(0, 'contacts'"))
+        .map(|line| {
+            let quoted: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
+            assert_eq!(quoted.len(), 5, "seed row {line}");
+            FieldMappingRow {
+                warp_field: quoted[1].to_owned(),
+                hubspot_property: quoted[2].to_owned(),
+                direction: quoted[3].to_owned(),
+                conflict_rule: quoted[4].to_owned(),
+                enabled: true,
+                never_overwrite_with_empty: line
+                    .trim_end_matches([',', ';', ')'])
+                    .ends_with("true"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn contact_default_mapping_equals_the_v6_seed_and_the_readme_table() {
+    let rows = contact_seed_rows();
+    assert_eq!(rows.len(), WarpField::CONTACT.len());
+    let default = FieldMap::default_for(ObjectType::Contacts);
+    assert_eq!(FieldMap::from_rows(rows).unwrap(), default);
+    assert_eq!(default.object_type(), ObjectType::Contacts);
+    for field in WarpField::CONTACT {
+        let (name, property, direction, rule) = design_row(field);
+        assert_eq!(name.parse::<WarpField>().unwrap(), field);
+        assert_eq!(field.object_type(), ObjectType::Contacts);
+        let mapping = default.get(field).unwrap();
+        assert_eq!(
+            (
+                mapping.hubspot_property.as_str(),
+                mapping.direction.as_str(),
+                mapping.rule.as_str()
+            ),
+            (property, direction, rule)
+        );
+    }
+    // The key is fixed, and one mapping never mixes object types.
+    let mut key = default.get(WarpField::UserId).unwrap().to_row();
+    key.hubspot_property = "warp_id".into();
+    assert!(matches!(
+        default.with_row(key),
+        Err(FieldMapError::KeyFieldFixed { .. })
+    ));
+    let company_row = FieldMap::default_mapping()
+        .get(WarpField::Domain)
+        .unwrap()
+        .to_row();
+    assert!(matches!(
+        default.with_row(company_row),
+        Err(FieldMapError::MixedObjectTypes { .. })
+    ));
+}
+
 #[test]
 fn outbound_and_inbound_field_sets_follow_the_direction_column() {
     let map = FieldMap::default_mapping();
     let outbound: Vec<_> = map.outbound_fields().map(|m| m.field).collect();
-    assert_eq!(outbound, WarpField::ALL);
+    assert_eq!(outbound, WarpField::COMPANY);
     let inbound: Vec<_> = map.inbound_fields().map(|m| m.field).collect();
     assert_eq!(
         inbound,
@@ -231,7 +325,28 @@ fn samples(field: WarpField) -> Samples {
             ("true", "false", None, "TRUE")
         }
         WarpField::ContactEmail => ("a@x.com", "b@x.com", Some("c@x.com"), "a@X.COM"),
-        WarpField::ContactPhone => ("+15550000001", "+15550000002", Some(""), "+1 555 000 0001"),
+        WarpField::ContactPhone | WarpField::Phone => {
+            ("+15550000001", "+15550000002", Some(""), "+1 555 000 0001")
+        }
+        WarpField::UserId => (
+            "0196b3c4-0000-7000-8000-000000000001",
+            "0196b3c4-0000-7000-8000-000000000002",
+            Some("0196b3c4-0000-7000-8000-000000000003"),
+            "0196B3C4-0000-7000-8000-000000000001",
+        ),
+        WarpField::Email => ("a@x.com", "b@x.com", Some("c@x.com"), " A@X.com"),
+        WarpField::FirstName | WarpField::LastName | WarpField::JobTitle => {
+            ("Ada", "Grace", Some(""), " Ada ")
+        }
+        WarpField::Role => ("admin", "billing", Some("readonly"), "ADMIN"),
+        WarpField::TwoFactorEnabled => ("true", "false", None, "yes"),
+        WarpField::ApiKeyCount => ("1", "2", Some("3"), "1.0"),
+        WarpField::LastApiCallAt | WarpField::LastLoginAt => (
+            "2026-12-04T10:00:00.000Z",
+            "2026-12-04T11:00:00.000Z",
+            None,
+            "1796378400000",
+        ),
     };
     Samples {
         warp: Some(warp),
@@ -269,7 +384,7 @@ fn canon(field: WarpField, value: Option<&str>) -> Option<String> {
 #[test]
 fn every_field_through_every_decision_path() {
     let map = FieldMap::default_mapping();
-    for field in WarpField::ALL {
+    for field in WarpField::COMPANY {
         let mapping = map.get(field).unwrap();
         let s = samples(field);
         let (_, _, direction, rule) = design_row(field);

@@ -1,5 +1,5 @@
-//! Creates the `warp` property group and the `warp_*` company properties of DESIGN.md §3,
-//! idempotently: what exists is left alone (and checked), a 409 from a racing bootstrap counts
+//! Creates the `warp` property group and the `warp_*` properties of DESIGN.md §3 (companies)
+//! and §7 (contacts), idempotently: what exists is left alone (and checked), a 409 from a racing bootstrap counts
 //! as existing, and the report says what was created and what was already there.
 
 use crate::client::HubSpotClient;
@@ -8,17 +8,20 @@ use crate::properties::{
     FieldType, Property, PropertyCreate, PropertyGroupCreate, PropertyOption, PropertyType,
 };
 use std::collections::BTreeMap;
+use warp_domain::sync::ObjectType;
 
 pub const WARP_PROPERTY_GROUP: &str = "warp";
 pub const WARP_PROPERTY_GROUP_LABEL: &str = "WARP";
 /// The unique property creates are upserted on.
 pub const WARP_BAN_PROPERTY: &str = "warp_ban";
+/// The unique property contacts are upserted on once linked.
+pub const WARP_USER_ID_PROPERTY: &str = "warp_user_id";
 
 /// What one bootstrap run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BootstrapReport {
     pub group_created: bool,
-    /// Property names created by this run.
+    /// Property names created by this run; a contact property is named `contacts.<name>`.
     pub created: Vec<String>,
     /// Property names that existed before (or were created by a concurrent run).
     pub already_existing: Vec<String>,
@@ -34,31 +37,112 @@ impl BootstrapReport {
     }
 }
 
-/// The `warp_*` properties, in display order.
+/// The `warp_*` company properties, in display order.
 pub fn warp_property_definitions() -> Vec<PropertyCreate> {
-    let options = |values: &[(&str, &str)]| {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, (label, value))| PropertyOption::new(*label, *value, i as i32))
-            .collect()
-    };
-    let define =
-        |name: &str, label: &str, property_type, field_type, options: Vec<PropertyOption>| {
+    property_definitions(ObjectType::Companies)
+}
+
+/// The `warp_*` properties of `object_type`, in display order. A contact's email, names, phone
+/// and job title are HubSpot's own properties; only what WARP alone knows is added.
+pub fn property_definitions(object_type: ObjectType) -> Vec<PropertyCreate> {
+    let mut definitions = match object_type {
+        ObjectType::Companies => company_definitions(),
+        ObjectType::Contacts => vec![
             PropertyCreate {
-                name: name.to_owned(),
-                label: label.to_owned(),
-                property_type,
-                field_type,
-                group_name: WARP_PROPERTY_GROUP.to_owned(),
-                description: None,
-                options,
-                has_unique_value: None,
-                display_order: None,
-            }
-        };
-    let yes_no = || options(&[("Yes", "true"), ("No", "false")]);
-    let mut definitions = vec![
+                has_unique_value: Some(true),
+                description: Some("WARP user id; written by WARP, never edit.".to_owned()),
+                ..define(
+                    WARP_USER_ID_PROPERTY,
+                    "WARP user id",
+                    PropertyType::String,
+                    FieldType::Text,
+                    Vec::new(),
+                )
+            },
+            define(
+                "warp_role",
+                "WARP role",
+                PropertyType::Enumeration,
+                FieldType::Select,
+                options(&[
+                    ("Admin", "admin"),
+                    ("Developer", "developer"),
+                    ("Billing", "billing"),
+                    ("Read-only", "readonly"),
+                ]),
+            ),
+            define(
+                "warp_2fa_enabled",
+                "WARP 2FA enabled",
+                PropertyType::Bool,
+                FieldType::Booleancheckbox,
+                yes_no(),
+            ),
+            define(
+                "warp_api_key_count",
+                "WARP API keys",
+                PropertyType::Number,
+                FieldType::Number,
+                Vec::new(),
+            ),
+            define(
+                "warp_last_api_call",
+                "WARP last API call",
+                PropertyType::Datetime,
+                FieldType::Date,
+                Vec::new(),
+            ),
+            define(
+                "warp_last_login",
+                "WARP last login",
+                PropertyType::Datetime,
+                FieldType::Date,
+                Vec::new(),
+            ),
+        ],
+    };
+    for (order, definition) in definitions.iter_mut().enumerate() {
+        definition.display_order = Some(order as i32);
+    }
+    definitions
+}
+
+/// Options with their labels, in display order.
+fn options(values: &[(&str, &str)]) -> Vec<PropertyOption> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, (label, value))| PropertyOption::new(*label, *value, i as i32))
+        .collect()
+}
+
+fn yes_no() -> Vec<PropertyOption> {
+    options(&[("Yes", "true"), ("No", "false")])
+}
+
+/// A property in the `warp` group.
+fn define(
+    name: &str,
+    label: &str,
+    property_type: PropertyType,
+    field_type: FieldType,
+    options: Vec<PropertyOption>,
+) -> PropertyCreate {
+    PropertyCreate {
+        name: name.to_owned(),
+        label: label.to_owned(),
+        property_type,
+        field_type,
+        group_name: WARP_PROPERTY_GROUP.to_owned(),
+        description: None,
+        options,
+        has_unique_value: None,
+        display_order: None,
+    }
+}
+
+fn company_definitions() -> Vec<PropertyCreate> {
+    vec![
         PropertyCreate {
             has_unique_value: Some(true),
             description: Some(
@@ -136,57 +220,17 @@ pub fn warp_property_definitions() -> Vec<PropertyCreate> {
             FieldType::Text,
             Vec::new(),
         ),
-    ];
-    for (order, definition) in definitions.iter_mut().enumerate() {
-        definition.display_order = Some(order as i32);
-    }
-    definitions
+    ]
 }
 
-/// Ensures the `warp` group and every `warp_*` property exist. Two reads when all exist;
-/// otherwise one create per missing item.
+/// Ensures the `warp` group and every `warp_*` property exist, on companies and on contacts.
+/// Two reads per object type when all exist; otherwise one create per missing item.
 pub async fn ensure_warp_properties(
     client: &HubSpotClient,
 ) -> Result<BootstrapReport, HubSpotError> {
     let mut report = BootstrapReport::default();
-    if client
-        .companies()
-        .get_property_group(WARP_PROPERTY_GROUP)
-        .await?
-        .is_none()
-    {
-        let group = PropertyGroupCreate {
-            name: WARP_PROPERTY_GROUP.to_owned(),
-            label: WARP_PROPERTY_GROUP_LABEL.to_owned(),
-            display_order: Some(-1),
-        };
-        match client.companies().create_property_group(&group).await {
-            Ok(_) => report.group_created = true,
-            Err(HubSpotError::Conflict { .. }) => {}
-            Err(other) => return Err(other),
-        }
-    }
-    let existing: BTreeMap<String, Property> = client
-        .companies()
-        .list_properties()
-        .await?
-        .into_iter()
-        .map(|p| (p.name.clone(), p))
-        .collect();
-    for definition in warp_property_definitions() {
-        if let Some(property) = existing.get(&definition.name) {
-            if let Some(reason) = mismatch(&definition, property) {
-                tracing::warn!(property = %definition.name, reason, "HubSpot property differs from WARP's definition");
-                report.mismatched.push(definition.name.clone());
-            }
-            report.already_existing.push(definition.name);
-            continue;
-        }
-        match client.companies().create_property(&definition).await {
-            Ok(_) => report.created.push(definition.name),
-            Err(HubSpotError::Conflict { .. }) => report.already_existing.push(definition.name),
-            Err(other) => return Err(other),
-        }
+    for object_type in ObjectType::ALL {
+        ensure_object_properties(client, object_type, &mut report).await?;
     }
     tracing::info!(
         group_created = report.group_created,
@@ -196,6 +240,58 @@ pub async fn ensure_warp_properties(
         "WARP properties ensured in HubSpot"
     );
     Ok(report)
+}
+
+async fn ensure_object_properties(
+    client: &HubSpotClient,
+    object_type: ObjectType,
+    report: &mut BootstrapReport,
+) -> Result<(), HubSpotError> {
+    let objects = client.objects(object_type);
+    let named = |name: String| match object_type {
+        ObjectType::Companies => name,
+        other => format!("{other}.{name}"),
+    };
+    if objects
+        .get_property_group(WARP_PROPERTY_GROUP)
+        .await?
+        .is_none()
+    {
+        let group = PropertyGroupCreate {
+            name: WARP_PROPERTY_GROUP.to_owned(),
+            label: WARP_PROPERTY_GROUP_LABEL.to_owned(),
+            display_order: Some(-1),
+        };
+        match objects.create_property_group(&group).await {
+            Ok(_) => report.group_created = true,
+            Err(HubSpotError::Conflict { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let existing: BTreeMap<String, Property> = objects
+        .list_properties()
+        .await?
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect();
+    for definition in property_definitions(object_type) {
+        if let Some(property) = existing.get(&definition.name) {
+            if let Some(reason) = mismatch(&definition, property) {
+                tracing::warn!(%object_type, property = %definition.name, reason, "HubSpot property differs from WARP's definition");
+                report.mismatched.push(named(definition.name.clone()));
+            }
+            report.already_existing.push(named(definition.name));
+            continue;
+        }
+        match objects.create_property(&definition).await {
+            Ok(_) => report.created.push(named(definition.name)),
+            Err(HubSpotError::Conflict { .. }) => {
+                report.already_existing.push(named(definition.name))
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 /// Why an existing property cannot serve as ours, if it cannot.

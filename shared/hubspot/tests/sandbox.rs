@@ -61,13 +61,29 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 
     let first = ensure_warp_properties(&client).await.unwrap();
     assert!(first.group_created);
-    assert_eq!(first.created.len(), 9, "{first:?}");
+    assert_eq!(first.created.len(), 9 + 6, "{first:?}");
+    assert!(first.created.contains(&"contacts.warp_user_id".to_owned()));
     assert!(first.already_existing.is_empty());
 
     let second = ensure_warp_properties(&client).await.unwrap();
     assert!(second.created_nothing(), "{second:?}");
-    assert_eq!(second.already_existing.len(), 9);
+    assert_eq!(second.already_existing.len(), 9 + 6);
     assert!(second.mismatched.is_empty(), "{second:?}");
+
+    let user_id = client
+        .contacts()
+        .get_property("warp_user_id")
+        .await
+        .unwrap()
+        .expect("the contact key exists");
+    assert!(user_id.has_unique_value, "contacts are upserted by it");
+    let last_login = client
+        .contacts()
+        .get_property("warp_last_login")
+        .await
+        .unwrap()
+        .expect("created on contacts");
+    assert_eq!(last_login.property_type, "datetime");
 
     let ban_property = client
         .companies()

@@ -549,6 +549,7 @@ impl Reconciler {
                 queued = outbox::enqueue_many(
                     connection,
                     self.portal_id,
+                    warp_domain::sync::ObjectType::Companies,
                     OutboxOperation::Resync,
                     &resync,
                 )
@@ -599,7 +600,13 @@ impl Reconciler {
         }
         let customer_ids: Vec<Uuid> = pairs.iter().map(|p| p.customer.id).collect();
         let client = self.database.client().await.map_err(StoreError::from)?;
-        let states = field_state::load(&**client, self.portal_id, &customer_ids).await?;
+        let states = field_state::load(
+            &**client,
+            self.portal_id,
+            warp_domain::sync::ObjectType::Companies,
+            &customer_ids,
+        )
+        .await?;
         drop(client);
         let warp_times = |customer: &Uuid| -> ChangeTimes {
             states
@@ -692,7 +699,7 @@ impl Reconciler {
                     match drift.repair {
                         Repair::PushToHubSpot => {
                             repairs.observations.push(HubSpotObservation {
-                                customer_id: pair.customer.id,
+                                local_id: pair.customer.id,
                                 field: drift.field,
                                 value: hubspot.get(drift.field).flatten().map(str::to_owned),
                                 at: changed_at,
@@ -917,7 +924,7 @@ impl Reconciler {
                         equal.insert((*id, *field));
                     } else {
                         repairs.observations.push(HubSpotObservation {
-                            customer_id: *id,
+                            local_id: *id,
                             field: *field,
                             value: hubspot.get(*field).flatten().map(str::to_owned),
                             at: Utc::now(),
@@ -952,6 +959,7 @@ impl Reconciler {
         let queued = outbox::enqueue_many(
             connection,
             self.portal_id,
+            warp_domain::sync::ObjectType::Companies,
             OutboxOperation::PushBack,
             &pushes,
         )

@@ -294,7 +294,7 @@ async fn our_own_older_write_in_hubspot_is_pushed_over_not_applied() {
     h.sql(&format!(
         "UPDATE customers SET credit_limit = 3100.00, version = version + 1 WHERE id = '{customer}'; \
          UPDATE hubspot_field_state SET warp_value = '3100.00' \
-          WHERE customer_id = '{customer}' AND field = 'credit_limit'"
+          WHERE local_id = '{customer}' AND field = 'credit_limit'"
     ))
     .await;
 

@@ -13,14 +13,18 @@ use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 use warp_domain::customer::Customer;
 use warp_domain::storable::{storable, storable_opt};
-use warp_domain::sync::{WarpField, canonical_opt, customer_field_values};
+use warp_domain::sync::{
+    FieldValues, ObjectType, WarpField, canonical_opt, customer_field_values, user_field_values,
+};
+use warp_domain::user::User;
 
 use crate::customers::{decode_cursor, encode_cursor};
 use crate::field_state::{self, Side};
 use crate::inbound::{self, WriteFieldError};
 use crate::{Database, StoreError};
+use crate::{links, users};
 
-const COLUMNS: &str = "id, portal_id, customer_id, field, warp_value, hubspot_value, warp_changed_at, \
+const COLUMNS: &str = "id, portal_id, object_type, local_id, field, warp_value, hubspot_value, warp_changed_at, \
                        hubspot_changed_at, status, resolution, created_at, resolved_at";
 
 /// Whether a person still has to decide.
@@ -52,7 +56,9 @@ impl ConflictStatus {
 pub struct SyncConflict {
     pub id: Uuid,
     pub portal_id: i64,
-    pub customer_id: Uuid,
+    pub object_type: ObjectType,
+    /// The WARP record (a customer for companies, a user for contacts).
+    pub local_id: Uuid,
     /// The WARP field name (`company_name`).
     pub field: String,
     pub warp_value: Option<String>,
@@ -70,7 +76,8 @@ fn conflict_from_row(row: &Row) -> Result<SyncConflict, StoreError> {
     Ok(SyncConflict {
         id: row.try_get("id")?,
         portal_id: row.try_get("portal_id")?,
-        customer_id: row.try_get("customer_id")?,
+        object_type: crate::object_type_column(row.try_get("object_type")?)?,
+        local_id: row.try_get("local_id")?,
         field: row.try_get("field")?,
         warp_value: row.try_get("warp_value")?,
         hubspot_value: row.try_get("hubspot_value")?,
@@ -88,7 +95,8 @@ fn conflict_from_row(row: &Row) -> Result<SyncConflict, StoreError> {
 #[derive(Debug, Clone)]
 pub struct NewConflict<'a> {
     pub portal_id: i64,
-    pub customer_id: Uuid,
+    pub object_type: ObjectType,
+    pub local_id: Uuid,
     pub field: WarpField,
     pub warp_value: Option<&'a str>,
     pub hubspot_value: Option<&'a str>,
@@ -108,17 +116,18 @@ pub async fn insert(
     let hubspot_value = storable_opt(conflict.hubspot_value);
     client
         .execute_typed(
-            "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, hubspot_value, \
-             warp_changed_at, hubspot_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sync_conflicts (id, portal_id, object_type, local_id, field, warp_value, hubspot_value, \
+             warp_changed_at, hubspot_changed_at) VALUES ($1, $2, $9, $3, $4, $5, $6, $7, $8)",
             &[
                 (&id, Type::UUID),
                 (&conflict.portal_id, Type::INT8),
-                (&conflict.customer_id, Type::UUID),
+                (&conflict.local_id, Type::UUID),
                 (&field, Type::TEXT),
                 (&warp_value, Type::TEXT),
                 (&hubspot_value, Type::TEXT),
                 (&conflict.warp_changed_at, Type::TIMESTAMPTZ),
                 (&conflict.hubspot_changed_at, Type::TIMESTAMPTZ),
+                (&conflict.object_type.as_str(), Type::TEXT),
             ],
         )
         .await?;
@@ -227,6 +236,10 @@ pub enum ResolveError {
     InvalidValue(String),
     #[error("the customer is deleted")]
     CustomerDeleted,
+    /// A contact conflict (two WARP users merged into one HubSpot contact) is settled in
+    /// HubSpot or in WARP's user API, not by choosing a value.
+    #[error("a {0} conflict is settled in HubSpot or through the user API, not by a value")]
+    NotByValue(ObjectType),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -248,7 +261,8 @@ impl From<crate::DatabaseError> for ResolveError {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub conflict: SyncConflict,
-    pub customer: Customer,
+    /// The record's version after the resolution.
+    pub version: i64,
     pub outbox_id: Option<i64>,
 }
 
@@ -277,16 +291,15 @@ pub async fn resolve(
         .field
         .parse()
         .map_err(|_| StoreError::Other("stored conflict names an unknown field".into()))?;
-    let current = inbound::lock_by_id(tx, conflict.customer_id)
+    // Two WARP users merged into one contact: a person merges or keeps them in WARP.
+    if field == WarpField::UserId {
+        return Err(ResolveError::NotByValue(conflict.object_type));
+    }
+    let object_type = conflict.object_type;
+    let current = ConflictRecord::lock(tx, object_type, conflict.local_id, conflict.portal_id)
         .await?
         .ok_or(ResolveError::NotFound)?;
-    if current.is_deleted() {
-        return Err(ResolveError::CustomerDeleted);
-    }
-    let warp_value = customer_field_values(&current)
-        .get(field)
-        .flatten()
-        .map(str::to_owned);
+    let warp_value = current.values().get(field).flatten().map(str::to_owned);
     let chosen = match resolution {
         Resolution::Warp => warp_value.clone(),
         Resolution::HubSpot => canonical_opt(field, conflict.hubspot_value.as_deref()),
@@ -294,32 +307,30 @@ pub async fn resolve(
     };
 
     if let Some(at) = conflict.hubspot_changed_at {
-        inbound::observe_hubspot_value(
+        inbound::observe_hubspot_values(
             tx,
             conflict.portal_id,
-            current.id,
-            field,
-            conflict.hubspot_value.as_deref(),
-            at,
+            &[inbound::HubSpotObservation {
+                local_id: conflict.local_id,
+                field,
+                value: conflict.hubspot_value.clone(),
+                at,
+            }],
         )
         .await?;
     }
     let warp_changes = chosen != warp_value;
-    let customer = if warp_changes {
-        let updated = inbound::write_inbound_field(tx, &current, field, chosen.as_deref())
-            .await
-            .map_err(|error| match error {
-                WriteFieldError::Invalid(invalid) => ResolveError::InvalidValue(invalid.reason),
-                WriteFieldError::Store(store) => ResolveError::Store(store),
-            })?;
+    let record = if warp_changes {
+        let updated = current.with_field(tx, field, chosen.as_deref()).await?;
         // A person's decision is a WARP change, timed now.
         field_state::record(
             tx,
             conflict.portal_id,
-            updated.id,
+            object_type,
+            conflict.local_id,
             Side::Warp,
-            &customer_field_values(&updated),
-            updated.updated_at,
+            &updated.values(),
+            updated.updated_at(),
         )
         .await?;
         updated
@@ -327,9 +338,10 @@ pub async fn resolve(
         current
     };
 
-    let states = field_state::load(tx, conflict.portal_id, &[customer.id]).await?;
+    let states =
+        field_state::load(tx, conflict.portal_id, object_type, &[conflict.local_id]).await?;
     let hubspot_known = states
-        .get(&customer.id)
+        .get(&conflict.local_id)
         .map(field_state::hubspot_known_values)
         .unwrap_or_default();
     let outbox_id = if hubspot_known.get(field) == Some(chosen.as_deref()) {
@@ -344,19 +356,24 @@ pub async fn resolve(
             outbox::enqueue(
                 tx,
                 conflict.portal_id,
-                customer.id,
+                object_type,
+                conflict.local_id,
                 request,
-                customer.version,
+                record.version(),
             )
             .await?,
         )
     };
 
+    let version_key = match object_type {
+        ObjectType::Companies => "customer_version",
+        ObjectType::Contacts => "user_version",
+    };
     let resolution_json = serde_json::json!({
         "winner": resolution.describe(),
         "resolved_by": storable(resolved_by),
         "outbox_id": outbox_id,
-        "customer_version": customer.version,
+        version_key: record.version(),
     });
     let sql = format!(
         "UPDATE sync_conflicts SET status = 'RESOLVED', resolution = $2, resolved_at = now() \
@@ -370,12 +387,13 @@ pub async fn resolve(
         tx,
         &inbound::InboundLogEntry {
             portal_id: conflict.portal_id,
-            customer_id: Some(customer.id),
+            object_type,
+            local_id: Some(conflict.local_id),
             queue_id: outbox_id,
             operation: "CONFLICT_RESOLUTION",
             status: inbound::InboundLogStatus::Success,
             fields: vec![field.as_str().to_owned()],
-            hubspot_company_id: customer.external_ids.hubspot_company_id.clone(),
+            hubspot_id: record.hubspot_id.clone(),
             error: None,
         },
     )
@@ -383,7 +401,100 @@ pub async fn resolve(
     transaction.commit().await?;
     Ok(Resolved {
         conflict,
-        customer,
+        version: record.version(),
         outbox_id,
     })
+}
+
+/// The locked WARP record a conflict is about.
+struct ConflictRecord {
+    local: Local,
+    hubspot_id: Option<String>,
+}
+
+enum Local {
+    Customer(Box<Customer>),
+    User(Box<User>),
+}
+
+impl ConflictRecord {
+    async fn lock(
+        tx: &tokio_postgres::Transaction<'_>,
+        object_type: ObjectType,
+        id: Uuid,
+        portal_id: i64,
+    ) -> Result<Option<Self>, ResolveError> {
+        match object_type {
+            ObjectType::Companies => {
+                let Some(customer) = inbound::lock_by_id(tx, id).await? else {
+                    return Ok(None);
+                };
+                if customer.is_deleted() {
+                    return Err(ResolveError::CustomerDeleted);
+                }
+                Ok(Some(ConflictRecord {
+                    hubspot_id: customer.external_ids.hubspot_company_id.clone(),
+                    local: Local::Customer(Box::new(customer)),
+                }))
+            }
+            ObjectType::Contacts => {
+                let Some(user) = users::lock(tx, id).await? else {
+                    return Ok(None);
+                };
+                let mut link = links::load(tx, portal_id, object_type, &[id]).await?;
+                Ok(Some(ConflictRecord {
+                    hubspot_id: link.remove(&id).map(|l| l.hubspot_id),
+                    local: Local::User(Box::new(user)),
+                }))
+            }
+        }
+    }
+
+    fn values(&self) -> FieldValues {
+        match &self.local {
+            Local::Customer(customer) => customer_field_values(customer),
+            Local::User(user) => user_field_values(user),
+        }
+    }
+
+    fn version(&self) -> i64 {
+        match &self.local {
+            Local::Customer(customer) => customer.version,
+            Local::User(user) => user.version,
+        }
+    }
+
+    fn updated_at(&self) -> DateTime<Utc> {
+        match &self.local {
+            Local::Customer(customer) => customer.updated_at,
+            Local::User(user) => user.updated_at,
+        }
+    }
+
+    /// Writes the chosen value as a WARP change (version + 1).
+    async fn with_field(
+        self,
+        tx: &tokio_postgres::Transaction<'_>,
+        field: WarpField,
+        value: Option<&str>,
+    ) -> Result<Self, ResolveError> {
+        let invalid = |reason: String| ResolveError::InvalidValue(reason);
+        let local = match &self.local {
+            Local::Customer(customer) => Local::Customer(Box::new(
+                inbound::write_inbound_field(tx, customer, field, value)
+                    .await
+                    .map_err(|error| match error {
+                        WriteFieldError::Invalid(e) => invalid(e.reason),
+                        WriteFieldError::Store(store) => ResolveError::Store(store),
+                    })?,
+            )),
+            Local::User(user) => {
+                let next =
+                    users::user_with_field(user, field, value).map_err(|e| invalid(e.reason))?;
+                let mut stored = users::write_inbound(tx, &[next]).await?;
+                Local::User(Box::new(stored.pop().ok_or(StoreError::NotFound)?))
+            }
+        };
+        Ok(ConflictRecord { local, ..self })
+    }
 }

@@ -15,7 +15,7 @@ use warp_domain::customer::{
     Ban, CompanyName, CreditLimit, Customer, CustomerPatch, CustomerType, Domain, Money,
     NewCustomer, Status,
 };
-use warp_domain::sync::{FieldValues, customer_field_values};
+use warp_domain::sync::{FieldValues, ObjectType, customer_field_values};
 
 pub(crate) const COLUMNS: &str = "id, ban, company_name, customer_type, status, credit_limit, current_balance, domain, \
                        contact, address, services, external_ids, version, created_at, updated_at, deleted_at";
@@ -251,6 +251,7 @@ impl CustomerStore {
             field_state::record(
                 connection,
                 self.portal_id,
+                ObjectType::Companies,
                 customer.id,
                 field_state::Side::HubSpot,
                 &linked.values,
@@ -541,6 +542,7 @@ async fn record_write(
     field_state::record(
         transaction,
         portal_id,
+        ObjectType::Companies,
         customer.id,
         field_state::Side::Warp,
         &customer_field_values(customer),
@@ -550,6 +552,7 @@ async fn record_write(
     outbox::enqueue(
         transaction,
         portal_id,
+        ObjectType::Companies,
         customer.id,
         operation,
         customer.version,

@@ -1,4 +1,4 @@
-//! `hubspot_field_state`: per customer and mapped field, the value each side holds and when
+//! `hubspot_field_state`: per record (portal, object type, WARP id) and mapped field, the value each side holds and when
 //! each side last changed it. The outbound diff reads HubSpot's side; the inbound rules and
 //! reconciliation read both.
 //!
@@ -13,7 +13,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::storable;
-use warp_domain::sync::{FieldState, FieldValues, WarpField};
+use warp_domain::sync::{FieldState, FieldValues, ObjectType, WarpField};
 
 /// The field states of one customer, by field (fields never recorded are absent).
 pub type CustomerFieldStates = BTreeMap<WarpField, FieldState>;
@@ -25,13 +25,14 @@ pub enum Side {
     HubSpot,
 }
 
-/// Records `values` as `side`'s values of `customer_id`. A field's change time moves to `at`
+/// Records `values` as `side`'s values of the record `local_id` of `object_type`. A field's change time moves to `at`
 /// only when its value actually changed, so re-recording the same value keeps the original
 /// change time (LATEST_WINS compares those times).
 pub async fn record(
     client: &impl GenericClient,
     portal_id: i64,
-    customer_id: Uuid,
+    object_type: ObjectType,
+    local_id: Uuid,
     side: Side,
     values: &FieldValues,
     at: DateTime<Utc>,
@@ -53,9 +54,9 @@ pub async fn record(
     // For HubSpot's side a NULL value with a time means "known empty", so the time is set even
     // when the first record is empty; for either side an unchanged value keeps its time.
     let sql = format!(
-        "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, {value_column}, {time_column}) \
-         SELECT $1, $2, f, v, $5 FROM unnest($3::text[], $4::text[]) AS t(f, v) \
-         ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+        "INSERT INTO hubspot_field_state AS s (portal_id, object_type, local_id, field, {value_column}, {time_column}) \
+         SELECT $1, $6, $2, f, v, $5 FROM unnest($3::text[], $4::text[]) AS t(f, v) \
+         ON CONFLICT (portal_id, object_type, local_id, field) DO UPDATE SET \
            {value_column} = excluded.{value_column}, \
            {time_column} = CASE WHEN s.{value_column} IS DISTINCT FROM excluded.{value_column} \
                                   OR s.{time_column} IS NULL \
@@ -67,28 +68,34 @@ pub async fn record(
             &sql,
             &[
                 (&portal_id, Type::INT8),
-                (&customer_id, Type::UUID),
+                (&local_id, Type::UUID),
                 (&fields, Type::TEXT_ARRAY),
                 (&values, Type::TEXT_ARRAY),
                 (&at, Type::TIMESTAMPTZ),
+                (&object_type.as_str(), Type::TEXT),
             ],
         )
         .await?;
     Ok(())
 }
 
-/// The recorded field states of these customers.
+/// The recorded field states of these records of `object_type`.
 pub async fn load(
     client: &impl GenericClient,
     portal_id: i64,
-    customer_ids: &[Uuid],
+    object_type: ObjectType,
+    local_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, CustomerFieldStates>, StoreError> {
-    let ids = customer_ids.to_vec();
+    let ids = local_ids.to_vec();
     let rows = client
         .query_typed(
-            "SELECT customer_id, field, warp_value, hubspot_value, warp_changed_at, hubspot_changed_at \
-             FROM hubspot_field_state WHERE portal_id = $1 AND customer_id = ANY($2)",
-            &[(&portal_id, Type::INT8), (&ids, Type::UUID_ARRAY)],
+            "SELECT local_id, field, warp_value, hubspot_value, warp_changed_at, hubspot_changed_at \
+             FROM hubspot_field_state WHERE portal_id = $1 AND object_type = $3 AND local_id = ANY($2)",
+            &[
+                (&portal_id, Type::INT8),
+                (&ids, Type::UUID_ARRAY),
+                (&object_type.as_str(), Type::TEXT),
+            ],
         )
         .await?;
     let mut states: HashMap<Uuid, CustomerFieldStates> = HashMap::new();

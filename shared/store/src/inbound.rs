@@ -27,7 +27,7 @@ use warp_domain::customer::{
     Phone, Status,
 };
 use warp_domain::storable::storable_opt;
-use warp_domain::sync::WarpField;
+use warp_domain::sync::{ObjectType, WarpField};
 
 use crate::StoreError;
 use crate::customers::{COLUMNS, customer_from_row, to_json};
@@ -122,6 +122,10 @@ pub fn with_field_value(
                 .map(Phone::parse)
                 .transpose()
                 .map_err(|e| invalid(e.0))?;
+        }
+        other => {
+            debug_assert_ne!(other.object_type(), ObjectType::Companies);
+            return Err(invalid("not a customer field"));
         }
     }
     Ok(fields)
@@ -381,10 +385,11 @@ pub async fn unlink_company(
     }
 }
 
-/// What HubSpot holds for one field of one customer, as seen at `at` (an event's occurredAt).
+/// What HubSpot holds for one field of one record, as seen at `at` (an event's occurredAt);
+/// the field names the object type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSpotObservation {
-    pub customer_id: Uuid,
+    pub local_id: Uuid,
     pub field: WarpField,
     pub value: Option<String>,
     pub at: DateTime<Utc>,
@@ -401,7 +406,7 @@ pub async fn observe_hubspot_value(
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let observation = HubSpotObservation {
-        customer_id,
+        local_id: customer_id,
         field,
         value: value.map(str::to_owned),
         at,
@@ -420,8 +425,12 @@ pub async fn observe_hubspot_values(
     if observations.is_empty() {
         return Ok(0);
     }
-    let customers: Vec<Uuid> = observations.iter().map(|o| o.customer_id).collect();
+    let customers: Vec<Uuid> = observations.iter().map(|o| o.local_id).collect();
     let fields: Vec<&str> = observations.iter().map(|o| o.field.as_str()).collect();
+    let object_types: Vec<&str> = observations
+        .iter()
+        .map(|o| o.field.object_type().as_str())
+        .collect();
     // HubSpot's text: a NUL would fail the statement and every observation it carries.
     let values: Vec<Option<Cow<'_, str>>> = observations
         .iter()
@@ -430,9 +439,9 @@ pub async fn observe_hubspot_values(
     let times: Vec<DateTime<Utc>> = observations.iter().map(|o| o.at).collect();
     Ok(client
         .execute_typed(
-            "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, hubspot_value, hubspot_changed_at) \
-             SELECT $1, c, f, v, t FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS u(c, f, v, t) \
-             ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+            "INSERT INTO hubspot_field_state AS s (portal_id, object_type, local_id, field, hubspot_value, hubspot_changed_at) \
+             SELECT $1, y, c, f, v, t FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS u(c, f, v, t, y) \
+             ON CONFLICT (portal_id, object_type, local_id, field) DO UPDATE SET \
                hubspot_value = excluded.hubspot_value, \
                hubspot_changed_at = excluded.hubspot_changed_at, updated_at = now() \
              WHERE s.hubspot_changed_at IS NULL OR s.hubspot_changed_at <= excluded.hubspot_changed_at",
@@ -442,6 +451,7 @@ pub async fn observe_hubspot_values(
                 (&fields, Type::TEXT_ARRAY),
                 (&values, Type::TEXT_ARRAY),
                 (&times, Type::TIMESTAMPTZ_ARRAY),
+                (&object_types, Type::TEXT_ARRAY),
             ],
         )
         .await?)
@@ -475,21 +485,26 @@ pub async fn record_warp_values(
     }
     let customers: Vec<Uuid> = values.iter().map(|(id, _, _)| *id).collect();
     let fields: Vec<&str> = values.iter().map(|(_, field, _)| field.as_str()).collect();
+    let object_types: Vec<&str> = values
+        .iter()
+        .map(|(_, field, _)| field.object_type().as_str())
+        .collect();
     let texts: Vec<Option<&str>> = values
         .iter()
         .map(|(_, _, value)| value.as_deref())
         .collect();
     client
         .execute_typed(
-            "INSERT INTO hubspot_field_state AS s (portal_id, customer_id, field, warp_value) \
-             SELECT $1, c, f, v FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(c, f, v) \
-             ON CONFLICT (portal_id, customer_id, field) DO UPDATE SET \
+            "INSERT INTO hubspot_field_state AS s (portal_id, object_type, local_id, field, warp_value) \
+             SELECT $1, y, c, f, v FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS u(c, f, v, y) \
+             ON CONFLICT (portal_id, object_type, local_id, field) DO UPDATE SET \
                warp_value = excluded.warp_value, updated_at = now()",
             &[
                 (&portal_id, Type::INT8),
                 (&customers, Type::UUID_ARRAY),
                 (&fields, Type::TEXT_ARRAY),
                 (&texts, Type::TEXT_ARRAY),
+                (&object_types, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -522,14 +537,16 @@ impl InboundLogStatus {
 #[derive(Debug, Clone)]
 pub struct InboundLogEntry<'a> {
     pub portal_id: i64,
-    pub customer_id: Option<Uuid>,
+    pub object_type: ObjectType,
+    /// The WARP record the event was about, when one is linked.
+    pub local_id: Option<Uuid>,
     /// The outbox row this attempt queued (a push-back), if any.
     pub queue_id: Option<i64>,
     /// PROPERTY_CHANGE, CREATION, DELETION, RESTORE, MERGE, CONFLICT_RESOLUTION.
     pub operation: &'a str,
     pub status: InboundLogStatus,
     pub fields: Vec<String>,
-    pub hubspot_company_id: Option<String>,
+    pub hubspot_id: Option<String>,
     pub error: Option<String>,
 }
 
@@ -551,15 +568,16 @@ pub async fn log_inbound_many(
     }
     let portals: Vec<i64> = entries.iter().map(|e| e.portal_id).collect();
     let queue_ids: Vec<Option<i64>> = entries.iter().map(|e| e.queue_id).collect();
-    let customers: Vec<Option<Uuid>> = entries.iter().map(|e| e.customer_id).collect();
+    let object_types: Vec<&str> = entries.iter().map(|e| e.object_type.as_str()).collect();
+    let local_ids: Vec<Option<Uuid>> = entries.iter().map(|e| e.local_id).collect();
     let operations: Vec<&str> = entries.iter().map(|e| e.operation).collect();
     let statuses: Vec<&str> = entries.iter().map(|e| e.status.as_str()).collect();
     // text[] per row cannot be unnested from a 2-D array (rows differ in length), so each row's
     // field names travel as one comma-joined text (field names never contain commas).
     let fields: Vec<String> = entries.iter().map(|e| e.fields.join(",")).collect();
-    let companies: Vec<Option<Cow<'_, str>>> = entries
+    let hubspot_ids: Vec<Option<Cow<'_, str>>> = entries
         .iter()
-        .map(|e| storable_opt(e.hubspot_company_id.as_deref()))
+        .map(|e| storable_opt(e.hubspot_id.as_deref()))
         .collect();
     // Error texts may quote HubSpot's messages.
     let errors: Vec<Option<Cow<'_, str>>> = entries
@@ -568,21 +586,22 @@ pub async fn log_inbound_many(
         .collect();
     client
         .execute_typed(
-            "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
-             fields_synced, hubspot_company_id, error, completed_at) \
-             SELECT p, q, c, 'INBOUND', o, s, \
+            "INSERT INTO hubspot_sync_log (portal_id, object_type, queue_id, local_id, direction, operation, status, \
+             fields_synced, hubspot_id, error, completed_at) \
+             SELECT p, y, q, c, 'INBOUND', o, s, \
                     CASE WHEN f = '' THEN '{}'::text[] ELSE string_to_array(f, ',') END, h, e, now() \
              FROM unnest($1::int8[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
-                         $7::text[], $8::text[]) AS u(p, q, c, o, s, f, h, e)",
+                         $7::text[], $8::text[], $9::text[]) AS u(p, q, c, o, s, f, h, e, y)",
             &[
                 (&portals, Type::INT8_ARRAY),
                 (&queue_ids, Type::INT8_ARRAY),
-                (&customers, Type::UUID_ARRAY),
+                (&local_ids, Type::UUID_ARRAY),
                 (&operations, Type::TEXT_ARRAY),
                 (&statuses, Type::TEXT_ARRAY),
                 (&fields, Type::TEXT_ARRAY),
-                (&companies, Type::TEXT_ARRAY),
+                (&hubspot_ids, Type::TEXT_ARRAY),
                 (&errors, Type::TEXT_ARRAY),
+                (&object_types, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -635,7 +654,7 @@ mod tests {
     #[test]
     fn no_field_takes_a_value_with_a_nul_character() {
         let current = customer();
-        for field in WarpField::ALL {
+        for field in WarpField::COMPANY {
             for value in [
                 "Acme\0Ltd",
                 "acme\0.example",

@@ -9,6 +9,7 @@ pub mod error;
 pub mod field_state;
 pub mod idempotency;
 pub mod inbound;
+pub mod links;
 pub mod outbox;
 pub mod reconciliation_runs;
 pub mod sync_config;
@@ -22,3 +23,12 @@ pub use database::{Credentials, Database, DatabaseError, PasswordSource};
 pub use error::{PostgresFailure, StoreError};
 pub use idempotency::{IdempotentRequest, StoredResponse};
 pub use outbox::OutboxOperation;
+
+/// An `object_type` column's text as the [`ObjectType`](warp_domain::sync::ObjectType) it must
+/// be (the tables' CHECKs guarantee it; anything else is a schema out of step with the code).
+pub(crate) fn object_type_column(
+    text: String,
+) -> Result<warp_domain::sync::ObjectType, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Other(format!("unexpected object_type {text:?}")))
+}

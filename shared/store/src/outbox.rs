@@ -9,6 +9,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::storable;
+use warp_domain::sync::ObjectType;
 
 /// What an outbox row asks the outbound worker to do (`hubspot_sync_queue.operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,14 @@ impl OutboxStatus {
     }
 }
 
+/// The WARP table whose rows an object type's `local_id` names.
+pub fn local_table(object_type: ObjectType) -> &'static str {
+    match object_type {
+        ObjectType::Companies => "customers",
+        ObjectType::Contacts => "users",
+    }
+}
+
 /// A text column that must hold one of an enum's values (the table's CHECK guarantees it;
 /// anything else is a schema out of step with the code).
 fn parsed<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Result<T, StoreError> {
@@ -92,15 +101,17 @@ fn parsed<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Resul
 pub async fn enqueue(
     client: &impl GenericClient,
     portal_id: i64,
-    customer_id: Uuid,
+    object_type: ObjectType,
+    local_id: Uuid,
     operation: OutboxOperation,
-    customer_version: i64,
+    local_version: i64,
 ) -> Result<i64, StoreError> {
     enqueue_many(
         client,
         portal_id,
+        object_type,
         operation,
-        &[(customer_id, customer_version)],
+        &[(local_id, local_version)],
     )
     .await?
     .pop()
@@ -108,30 +119,32 @@ pub async fn enqueue(
     .ok_or(StoreError::NotFound)
 }
 
-/// [`enqueue`] for many `(customer, version)` pairs in one statement; returns each
-/// customer's new outbox id.
+/// [`enqueue`] for many `(record, version)` pairs of one object type in one statement;
+/// returns each record's new outbox id.
 pub async fn enqueue_many(
     client: &impl GenericClient,
     portal_id: i64,
+    object_type: ObjectType,
     operation: OutboxOperation,
-    customers: &[(Uuid, i64)],
+    records: &[(Uuid, i64)],
 ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-    if customers.is_empty() {
+    if records.is_empty() {
         return Ok(Vec::new());
     }
     let operation = operation.as_str();
-    let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
-    let versions: Vec<i64> = customers.iter().map(|(_, version)| *version).collect();
+    let ids: Vec<Uuid> = records.iter().map(|(id, _)| *id).collect();
+    let versions: Vec<i64> = records.iter().map(|(_, version)| *version).collect();
     client
         .query_typed(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             SELECT $1, c, $2, 'OUTBOUND', 'PENDING', v FROM unnest($3::uuid[], $4::int8[]) AS u(c, v) \
-             RETURNING customer_id, id",
+            "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, direction, status, local_version) \
+             SELECT $1, $5, c, $2, 'OUTBOUND', 'PENDING', v FROM unnest($3::uuid[], $4::int8[]) AS u(c, v) \
+             RETURNING local_id, id",
             &[
                 (&portal_id, Type::INT8),
                 (&operation, Type::TEXT),
                 (&ids, Type::UUID_ARRAY),
                 (&versions, Type::INT8_ARRAY),
+                (&object_type.as_str(), Type::TEXT),
             ],
         )
         .await?
@@ -175,10 +188,12 @@ impl OutboxPublisher for NoopPublisher {
 pub struct ClaimedRow {
     pub id: i64,
     pub portal_id: i64,
-    pub customer_id: Uuid,
+    pub object_type: ObjectType,
+    /// The WARP record (a customer for companies, a user for contacts).
+    pub local_id: Uuid,
     pub operation: OutboxOperation,
-    /// The customer's version the write produced (None for rows written without one).
-    pub customer_version: Option<i64>,
+    /// The record's version the write produced (None for rows written without one).
+    pub local_version: Option<i64>,
     /// Attempts including this one.
     pub attempts: i32,
 }
@@ -292,10 +307,10 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// The claim itself. Locking order, the same for every claimer: the customers (by id) first,
-/// then the queue rows; customer writes also lock the customer first, so nothing can deadlock.
-/// Holding the customer lock makes the "no valid lease on this customer" check race-free.
-/// That check reads the customer's rows through the customer index only (OFFSET 0 fences the
+/// The claim itself. Locking order, the same for every claimer: the WARP records (customers,
+/// then users, each by id) first, then the queue rows; writes also lock their record first, so
+/// nothing can deadlock. Holding the record's lock makes the "no valid lease on this record"
+/// check race-free. That check reads the record's rows through the local index only (OFFSET 0 fences the
 /// status predicate off the status index, which status churn bloats).
 async fn claim_in(
     transaction: &tokio_postgres::Transaction<'_>,
@@ -308,26 +323,35 @@ async fn claim_in(
         return Ok(Vec::new());
     }
     let ids = ids.to_vec();
-    transaction
-        .query_typed(
-            "SELECT c.id FROM customers c WHERE c.id IN \
-               (SELECT customer_id FROM hubspot_sync_queue WHERE id = ANY($1)) \
-             ORDER BY c.id FOR NO KEY UPDATE",
-            &[(&ids, Type::INT8_ARRAY)],
-        )
-        .await?;
+    for object_type in ObjectType::ALL {
+        let sql = format!(
+            "SELECT t.id FROM {table} t WHERE t.id IN \
+               (SELECT local_id FROM hubspot_sync_queue WHERE id = ANY($1) AND object_type = $2) \
+             ORDER BY t.id FOR NO KEY UPDATE",
+            table = local_table(object_type)
+        );
+        transaction
+            .query_typed(
+                &sql,
+                &[
+                    (&ids, Type::INT8_ARRAY),
+                    (&object_type.as_str(), Type::TEXT),
+                ],
+            )
+            .await?;
+    }
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let claimable = claimable("$3");
-    const ROWS_OF_CUSTOMER: &str = "SELECT o.status, o.lease_until FROM hubspot_sync_queue o \
-         WHERE o.customer_id = q.customer_id OFFSET 0";
+    const ROWS_OF_RECORD: &str = "SELECT o.status, o.lease_until FROM hubspot_sync_queue o \
+         WHERE o.local_id = q.local_id AND o.object_type = q.object_type OFFSET 0";
     let sql = format!(
         "UPDATE hubspot_sync_queue q SET status = 'IN_FLIGHT', \
            lease_until = now() + make_interval(secs => $2::bigint / 1000.0), \
            attempts = q.attempts + 1, updated_at = now() \
          WHERE q.id = ANY($1) AND q.portal_id = $4 AND {claimable} \
-           AND NOT EXISTS (SELECT 1 FROM ({ROWS_OF_CUSTOMER}) o \
+           AND NOT EXISTS (SELECT 1 FROM ({ROWS_OF_RECORD}) o \
                            WHERE o.status = 'IN_FLIGHT' AND o.lease_until >= now()) \
-         RETURNING q.id, q.portal_id, q.customer_id, q.operation, q.customer_version, q.attempts"
+         RETURNING q.id, q.portal_id, q.object_type, q.local_id, q.operation, q.local_version, q.attempts"
     );
     let rows = transaction
         .query_typed(
@@ -346,10 +370,11 @@ async fn claim_in(
             Ok(ClaimedRow {
                 id: row.try_get(0)?,
                 portal_id: row.try_get(1)?,
-                customer_id: row.try_get(2)?,
-                operation: parsed(row.try_get(3)?, OutboxOperation::parse, "operation")?,
-                customer_version: row.try_get(4)?,
-                attempts: row.try_get(5)?,
+                object_type: crate::object_type_column(row.try_get(2)?)?,
+                local_id: row.try_get(3)?,
+                operation: parsed(row.try_get(4)?, OutboxOperation::parse, "operation")?,
+                local_version: row.try_get(5)?,
+                attempts: row.try_get(6)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -395,18 +420,19 @@ pub async fn statuses(
         .collect()
 }
 
-/// Marks these rows DONE. With `superseded_up_to` = (customer, version), also every other
-/// PENDING or FAILED outbound row of that customer whose version is not newer: the state
-/// HubSpot accepted already contains their change (the diff is against HubSpot's known
+/// Marks these rows DONE. With `superseded_up_to` = (record, version) of `object_type`, also
+/// every other PENDING or FAILED outbound row of that record whose version is not newer: the
+/// state HubSpot accepted already contains their change (the diff is against HubSpot's known
 /// values, not per row). RESYNC rows are never superseded: they ask for a full push. Returns
 /// the ids marked.
 pub async fn mark_done(
     client: &impl tokio_postgres::GenericClient,
     ids: &[i64],
+    object_type: ObjectType,
     superseded_up_to: &[(Uuid, i64)],
 ) -> Result<Vec<i64>, StoreError> {
     let ids = ids.to_vec();
-    let (customers, versions): (Vec<Uuid>, Vec<i64>) = superseded_up_to.iter().copied().unzip();
+    let (records, versions): (Vec<Uuid>, Vec<i64>) = superseded_up_to.iter().copied().unzip();
     let rows = client
         .query_typed(
             // The customer index finds the superseded rows; OFFSET 0 keeps the planner from
@@ -415,17 +441,18 @@ pub async fn mark_done(
             "UPDATE hubspot_sync_queue q SET status = 'DONE', lease_until = NULL, last_error = NULL, updated_at = now() \
              FROM (SELECT unnest($1::bigint[]) AS id \
                    UNION \
-                   SELECT o.id FROM unnest($2::uuid[], $3::bigint[]) AS s(customer_id, version) \
-                   CROSS JOIN LATERAL (SELECT id, status, direction, operation, customer_version \
-                       FROM hubspot_sync_queue WHERE customer_id = s.customer_id OFFSET 0) o \
-                   WHERE o.status IN ('PENDING', 'FAILED') AND o.direction = 'OUTBOUND' \
-                     AND o.operation <> 'RESYNC' AND o.customer_version <= s.version) AS t \
+                   SELECT o.id FROM unnest($2::uuid[], $3::bigint[]) AS s(local_id, version) \
+                   CROSS JOIN LATERAL (SELECT id, status, direction, operation, local_version, object_type \
+                       FROM hubspot_sync_queue WHERE local_id = s.local_id OFFSET 0) o \
+                   WHERE o.status IN ('PENDING', 'FAILED') AND o.direction = 'OUTBOUND' AND o.object_type = $4 \
+                     AND o.operation <> 'RESYNC' AND o.local_version <= s.version) AS t \
              WHERE q.id = t.id \
              RETURNING q.id",
             &[
                 (&ids, Type::INT8_ARRAY),
-                (&customers, Type::UUID_ARRAY),
+                (&records, Type::UUID_ARRAY),
                 (&versions, Type::INT8_ARRAY),
+                (&object_type.as_str(), Type::TEXT),
             ],
         )
         .await?;
@@ -434,39 +461,42 @@ pub async fn mark_done(
         .collect::<Result<Vec<i64>, StoreError>>()
 }
 
-/// Locks these customers in id order (the order every multi-customer writer takes, and the
-/// API's single-row writes cannot invert) and returns their current versions.
-pub async fn lock_customer_versions(
+/// Locks these records of `object_type` in id order (the order every multi-record writer
+/// takes, and the API's single-row writes cannot invert) and returns their current versions.
+pub async fn lock_versions(
     client: &impl tokio_postgres::GenericClient,
-    customer_ids: &[Uuid],
+    object_type: ObjectType,
+    local_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
-    let mut ids = customer_ids.to_vec();
+    let mut ids = local_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    let sql = format!(
+        "SELECT id, version FROM {} WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        local_table(object_type)
+    );
     client
-        .query_typed(
-            "SELECT id, version FROM customers WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-            &[(&ids, Type::UUID_ARRAY)],
-        )
+        .query_typed(&sql, &[(&ids, Type::UUID_ARRAY)])
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
 }
 
-/// Which of these customers still have an outbound row waiting (PENDING, IN_FLIGHT, FAILED).
-pub async fn customers_with_open_rows(
+/// Which of these records still have an outbound row waiting (PENDING, IN_FLIGHT, FAILED).
+pub async fn records_with_open_rows(
     client: &impl tokio_postgres::GenericClient,
-    customer_ids: &[Uuid],
+    object_type: ObjectType,
+    local_ids: &[Uuid],
 ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
-    if customer_ids.is_empty() {
+    if local_ids.is_empty() {
         return Ok(Default::default());
     }
     client
         .query_typed(
-            "SELECT DISTINCT customer_id FROM hubspot_sync_queue WHERE customer_id = ANY($1) \
-             AND direction = 'OUTBOUND' AND status IN ('PENDING', 'IN_FLIGHT', 'FAILED')",
-            &[(&customer_ids, Type::UUID_ARRAY)],
+            "SELECT DISTINCT local_id FROM hubspot_sync_queue WHERE local_id = ANY($1) \
+             AND object_type = $2 AND direction = 'OUTBOUND' AND status IN ('PENDING', 'IN_FLIGHT', 'FAILED')",
+            &[(&local_ids, Type::UUID_ARRAY), (&object_type.as_str(), Type::TEXT)],
         )
         .await?
         .iter()
@@ -537,6 +567,39 @@ pub async fn release(
     Ok(())
 }
 
+/// Puts claimed rows back to wait, without counting the attempt: the record cannot be pushed
+/// yet (a contact whose customer's company is not in HubSpot yet), through no fault of its own.
+/// PENDING, due after `delay`, with `reason` readable as `last_error`.
+pub async fn defer(
+    client: &impl tokio_postgres::GenericClient,
+    deferrals: &[(i64, String, std::time::Duration)],
+) -> Result<(), StoreError> {
+    if deferrals.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = deferrals.iter().map(|(id, _, _)| *id).collect();
+    let reasons: Vec<&str> = deferrals.iter().map(|(_, why, _)| why.as_str()).collect();
+    let delays_ms: Vec<i64> = deferrals
+        .iter()
+        .map(|(_, _, delay)| i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+        .collect();
+    client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue q SET status = 'PENDING', lease_until = NULL, \
+               attempts = greatest(q.attempts - 1, 0), last_error = d.reason, \
+               next_attempt_at = now() + make_interval(secs => d.delay_ms / 1000.0), updated_at = now() \
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS d(id, reason, delay_ms) \
+             WHERE q.id = d.id AND q.status = 'IN_FLIGHT'",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&reasons, Type::TEXT_ARRAY),
+                (&delays_ms, Type::INT8_ARRAY),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The operator's retry: every FAILED outbound row becomes PENDING, due now, with its
 /// attempts reset and unpublished (so the relay sends it if the caller does not). Returns
 /// the ids requeued.
@@ -569,23 +632,32 @@ pub async fn mark_failed_for_good(
     mark_failed_with_attempts(client, failures, max_attempts).await
 }
 
-/// Enqueues a RESYNC (a full push of every mapped field) for one customer; `NotFound` when
-/// there is no such customer. `portal_id` None means the portal of the customer's latest
-/// outbox row (every customer write leaves one).
+/// Enqueues a RESYNC (a full push of every mapped field) for one record; `NotFound` when
+/// there is no such record. `portal_id` None means the portal of the record's latest
+/// outbox row (every write leaves one).
 pub async fn enqueue_resync(
     database: &crate::Database,
     portal_id: Option<i64>,
-    customer_id: Uuid,
+    object_type: ObjectType,
+    local_id: Uuid,
 ) -> Result<i64, StoreError> {
     let client = database.client().await?;
+    let sql = format!(
+        "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, direction, status, local_version) \
+         SELECT p.portal_id, $3, r.id, 'RESYNC', 'OUTBOUND', 'PENDING', r.version FROM {} r \
+         CROSS JOIN LATERAL (SELECT coalesce($2, (SELECT portal_id FROM hubspot_sync_queue \
+             WHERE local_id = r.id AND object_type = $3 ORDER BY id DESC LIMIT 1)) AS portal_id) p \
+         WHERE r.id = $1 AND p.portal_id IS NOT NULL RETURNING id",
+        local_table(object_type)
+    );
     let row = client
         .query_typed_opt(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             SELECT p.portal_id, c.id, 'RESYNC', 'OUTBOUND', 'PENDING', c.version FROM customers c \
-             CROSS JOIN LATERAL (SELECT coalesce($2, (SELECT portal_id FROM hubspot_sync_queue \
-                 WHERE customer_id = c.id ORDER BY id DESC LIMIT 1)) AS portal_id) p \
-             WHERE c.id = $1 AND p.portal_id IS NOT NULL RETURNING id",
-            &[(&customer_id, Type::UUID), (&portal_id, Type::INT8)],
+            &sql,
+            &[
+                (&local_id, Type::UUID),
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+            ],
         )
         .await?
         .ok_or(StoreError::NotFound)?;

@@ -17,6 +17,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::{storable, storable_json};
+use warp_domain::sync::ObjectType;
 
 /// The counts a run reports, written at each heartbeat and at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -416,8 +417,9 @@ pub async fn customers_with_waiting_push(
     }
     client
         .query_typed(
-            "SELECT DISTINCT customer_id FROM hubspot_sync_queue \
-             WHERE customer_id = ANY($1) AND direction = 'OUTBOUND' AND status IN ('PENDING', 'FAILED')",
+            "SELECT DISTINCT local_id FROM hubspot_sync_queue \
+             WHERE local_id = ANY($1) AND object_type = 'companies' AND direction = 'OUTBOUND' \
+               AND status IN ('PENDING', 'FAILED')",
             &[(&customer_ids, Type::UUID_ARRAY)],
         )
         .await?
@@ -475,8 +477,14 @@ pub async fn backfill_page(
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let connection: &tokio_postgres::Transaction<'_> = &transaction;
-    let queued =
-        outbox::enqueue_many(connection, portal_id, OutboxOperation::Resync, customers).await?;
+    let queued = outbox::enqueue_many(
+        connection,
+        portal_id,
+        ObjectType::Companies,
+        OutboxOperation::Resync,
+        customers,
+    )
+    .await?;
     let count = i64::try_from(queued.len()).unwrap_or(i64::MAX);
     connection
         .execute_typed(

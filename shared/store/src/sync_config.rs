@@ -80,10 +80,33 @@ pub async fn company_field_map(
     database: &Database,
     portal_id: i64,
 ) -> Result<FieldMap, SyncConfigError> {
+    field_map(database, portal_id, ObjectType::Companies).await
+}
+
+/// The mapping of `object_type` in force for `portal_id`.
+pub async fn field_map(
+    database: &Database,
+    portal_id: i64,
+    object_type: ObjectType,
+) -> Result<FieldMap, SyncConfigError> {
     let client = database.client().await.map_err(StoreError::from)?;
-    let rows = effective_rows(&**client, portal_id, ObjectType::Companies).await?;
+    let rows = effective_rows(&**client, portal_id, object_type).await?;
     Ok(FieldMap::from_rows(rows.into_iter().map(|m| m.row))?)
 }
+
+/// Every object type's mapping in force for `portal_id`.
+async fn field_maps(database: &Database, portal_id: i64) -> Result<FieldMaps, SyncConfigError> {
+    let mut maps = FieldMaps::new();
+    for object_type in ObjectType::ALL {
+        maps.insert(
+            object_type,
+            Arc::new(field_map(database, portal_id, object_type).await?),
+        );
+    }
+    Ok(maps)
+}
+
+type FieldMaps = std::collections::BTreeMap<ObjectType, Arc<FieldMap>>;
 
 /// Stores `row` as the portal's own mapping of its field (the defaults stay as they are) and
 /// locks the portal's rows of `object_type` first, so two concurrent changes are checked one
@@ -145,24 +168,40 @@ pub async fn lock_for_change(
     Ok(())
 }
 
-/// Queues a full push of every linked, not deleted customer of `portal_id` (a changed
-/// outbound mapping must reach the companies already in HubSpot); returns how many.
-pub async fn enqueue_company_resync(
+/// Queues a full push (RESYNC) of every linked record of `object_type` (every customer with
+/// a company, every user with a contact) in `portal_id`; returns how many.
+pub async fn enqueue_resync(
     client: &impl GenericClient,
     portal_id: i64,
+    object_type: ObjectType,
 ) -> Result<u64, StoreError> {
+    let linked = match object_type {
+        ObjectType::Companies => {
+            "SELECT id, version FROM customers \
+              WHERE deleted_at IS NULL AND external_ids ? 'hubspot_company_id'"
+        }
+        ObjectType::Contacts => {
+            "SELECT u.id, u.version FROM users u JOIN hubspot_links l \
+               ON l.local_id = u.id AND l.object_type = 'contacts' AND l.portal_id = $1"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, direction, status, local_version) \
+         SELECT $1, $2, r.id, 'RESYNC', 'OUTBOUND', 'PENDING', r.version FROM ({linked}) r"
+    );
     Ok(client
         .execute_typed(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-             SELECT $1, id, 'RESYNC', 'OUTBOUND', 'PENDING', version FROM customers \
-              WHERE deleted_at IS NULL AND external_ids ? 'hubspot_company_id'",
-            &[(&portal_id, Type::INT8)],
+            &sql,
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+            ],
         )
         .await?)
 }
 
-/// The company mapping a process syncs by: loaded at start, re-read when older than its
-/// maximum age. Cheap to clone; clones share the cache.
+/// The mappings a process syncs by, one per object type: loaded at start, re-read when older
+/// than their maximum age. Cheap to clone; clones share the cache.
 #[derive(Clone)]
 pub struct MappingSource {
     inner: Arc<SourceInner>,
@@ -170,7 +209,7 @@ pub struct MappingSource {
 
 struct SourceInner {
     loader: Option<Loader>,
-    current: RwLock<Arc<FieldMap>>,
+    current: RwLock<Arc<FieldMaps>>,
     loaded_at: Mutex<Instant>,
     /// One reload at a time; the others keep using the current mapping meanwhile.
     reloading: tokio::sync::Mutex<()>,
@@ -191,21 +230,27 @@ impl std::fmt::Debug for MappingSource {
 }
 
 impl MappingSource {
-    /// A mapping that never changes (benchmarks, and unit tests of pure paths).
+    /// A mapping that never changes (benchmarks, and unit tests of pure paths); the other
+    /// object types keep their seeded defaults.
     pub fn fixed(map: FieldMap) -> Self {
-        Self::with(map, None)
+        let mut maps: FieldMaps = ObjectType::ALL
+            .into_iter()
+            .map(|object_type| (object_type, Arc::new(FieldMap::default_for(object_type))))
+            .collect();
+        maps.insert(map.object_type(), Arc::new(map));
+        Self::with(maps, None)
     }
 
-    /// Reads the company mapping of `portal_id` now; fails when it cannot be read or is not
-    /// valid, so a process never starts syncing by a mapping it has not seen.
+    /// Reads every mapping of `portal_id` now; fails when one cannot be read or is not valid,
+    /// so a process never starts syncing by a mapping it has not seen.
     pub async fn load(
         database: Database,
         portal_id: i64,
         max_age: Duration,
     ) -> Result<Self, SyncConfigError> {
-        let map = company_field_map(&database, portal_id).await?;
+        let maps = field_maps(&database, portal_id).await?;
         Ok(Self::with(
-            map,
+            maps,
             Some(Loader {
                 database,
                 portal_id,
@@ -223,19 +268,31 @@ impl MappingSource {
         Self::load(database, portal_id, Duration::ZERO).await
     }
 
-    fn with(map: FieldMap, loader: Option<Loader>) -> Self {
+    fn with(maps: FieldMaps, loader: Option<Loader>) -> Self {
         MappingSource {
             inner: Arc::new(SourceInner {
                 loader,
-                current: RwLock::new(Arc::new(map)),
+                current: RwLock::new(Arc::new(maps)),
                 loaded_at: Mutex::new(Instant::now()),
                 reloading: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    /// The mapping in use now, without waiting for a reload.
+    /// The company mapping in use now, without waiting for a reload.
     pub fn current(&self) -> Arc<FieldMap> {
+        self.current_for(ObjectType::Companies)
+    }
+
+    /// The mapping of `object_type` in use now, without waiting for a reload.
+    pub fn current_for(&self, object_type: ObjectType) -> Arc<FieldMap> {
+        let maps = self.current_maps();
+        maps.get(&object_type)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(FieldMap::default_for(object_type)))
+    }
+
+    fn current_maps(&self) -> Arc<FieldMaps> {
         Arc::clone(
             &self
                 .inner
@@ -245,25 +302,35 @@ impl MappingSource {
         )
     }
 
-    /// The mapping to use for the next batch: re-read first when older than the maximum age.
-    /// A failed re-read keeps the mapping in use (logged) and is tried again after another
-    /// maximum age, so a database blip or a hand-broken row never stops the sync.
+    /// The company mapping to use for the next batch (see [`MappingSource::fresh_for`]).
     pub async fn fresh(&self) -> Arc<FieldMap> {
+        self.fresh_for(ObjectType::Companies).await
+    }
+
+    /// The mapping of `object_type` to use for the next batch: re-read first when older than
+    /// the maximum age. A failed re-read keeps the mapping in use (logged) and is tried again
+    /// after another maximum age, so a database blip or a hand-broken row never stops the sync.
+    pub async fn fresh_for(&self, object_type: ObjectType) -> Arc<FieldMap> {
+        self.reload_if_stale().await;
+        self.current_for(object_type)
+    }
+
+    async fn reload_if_stale(&self) {
         let Some(loader) = &self.inner.loader else {
-            return self.current();
+            return;
         };
         if !self.is_stale(loader.max_age) {
-            return self.current();
+            return;
         }
         let Ok(_reloading) = self.inner.reloading.try_lock() else {
-            return self.current();
+            return;
         };
         if !self.is_stale(loader.max_age) {
-            return self.current();
+            return;
         }
-        match company_field_map(&loader.database, loader.portal_id).await {
+        match field_maps(&loader.database, loader.portal_id).await {
             Ok(map) => {
-                if *self.current() != map {
+                if *self.current_maps() != map {
                     tracing::info!(
                         portal_id = loader.portal_id,
                         "field mapping changed; using the new one"
@@ -284,7 +351,6 @@ impl MappingSource {
             .loaded_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
-        self.current()
     }
 
     fn is_stale(&self, max_age: Duration) -> bool {

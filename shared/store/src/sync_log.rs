@@ -9,6 +9,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::storable::storable_opt;
+use warp_domain::sync::ObjectType;
 
 /// How a sync attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +30,20 @@ impl LogStatus {
     }
 }
 
-/// One outbound attempt for one customer.
+/// One outbound attempt for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundLogEntry {
     pub portal_id: i64,
+    pub object_type: ObjectType,
     /// The newest outbox row the attempt carried.
     pub queue_id: i64,
-    pub customer_id: Uuid,
+    pub local_id: Uuid,
     pub operation: String,
     pub status: LogStatus,
     /// Names of the fields sent (never their values).
     pub fields: Vec<String>,
-    pub hubspot_company_id: Option<String>,
+    /// The HubSpot record's id, when known.
+    pub hubspot_id: Option<String>,
     /// Our own message or HubSpot's category and message; never property values.
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -56,44 +59,47 @@ pub async fn insert_outbound(
     }
     let mut portal_ids = Vec::with_capacity(entries.len());
     let mut queue_ids = Vec::with_capacity(entries.len());
-    let mut customer_ids = Vec::with_capacity(entries.len());
+    let mut object_types = Vec::with_capacity(entries.len());
+    let mut local_ids = Vec::with_capacity(entries.len());
     let mut operations = Vec::with_capacity(entries.len());
     let mut statuses = Vec::with_capacity(entries.len());
     // Field lists go as one comma-joined text each: unnest cannot take a ragged text[][].
     let mut fields = Vec::with_capacity(entries.len());
-    let mut company_ids = Vec::with_capacity(entries.len());
+    let mut hubspot_ids = Vec::with_capacity(entries.len());
     let mut errors = Vec::with_capacity(entries.len());
     let mut started = Vec::with_capacity(entries.len());
     for entry in entries {
         portal_ids.push(entry.portal_id);
         queue_ids.push(entry.queue_id);
-        customer_ids.push(entry.customer_id);
+        object_types.push(entry.object_type.as_str());
+        local_ids.push(entry.local_id);
         operations.push(entry.operation.clone());
         statuses.push(entry.status.as_str().to_owned());
         fields.push(entry.fields.join(","));
-        company_ids.push(storable_opt(entry.hubspot_company_id.as_deref()));
+        hubspot_ids.push(storable_opt(entry.hubspot_id.as_deref()));
         // Often HubSpot's message, which may quote a value.
         errors.push(storable_opt(entry.error.as_deref()));
         started.push(entry.started_at);
     }
     client
         .execute_typed(
-            "INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, \
-               fields_synced, hubspot_company_id, error, started_at, completed_at) \
-             SELECT p, q, c, 'OUTBOUND', o, s, \
+            "INSERT INTO hubspot_sync_log (portal_id, object_type, queue_id, local_id, direction, operation, status, \
+               fields_synced, hubspot_id, error, started_at, completed_at) \
+             SELECT p, y, q, c, 'OUTBOUND', o, s, \
                CASE WHEN f = '' THEN '{}'::text[] ELSE string_to_array(f, ',') END, h, e, t, now() \
              FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
-                         $7::text[], $8::text[], $9::timestamptz[]) AS x(p, q, c, o, s, f, h, e, t)",
+                         $7::text[], $8::text[], $9::timestamptz[], $10::text[]) AS x(p, q, c, o, s, f, h, e, t, y)",
             &[
                 (&portal_ids, Type::INT8_ARRAY),
                 (&queue_ids, Type::INT8_ARRAY),
-                (&customer_ids, Type::UUID_ARRAY),
+                (&local_ids, Type::UUID_ARRAY),
                 (&operations, Type::TEXT_ARRAY),
                 (&statuses, Type::TEXT_ARRAY),
                 (&fields, Type::TEXT_ARRAY),
-                (&company_ids, Type::TEXT_ARRAY),
+                (&hubspot_ids, Type::TEXT_ARRAY),
                 (&errors, Type::TEXT_ARRAY),
                 (&started, Type::TIMESTAMPTZ_ARRAY),
+                (&object_types, Type::TEXT_ARRAY),
             ],
         )
         .await?;

@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::Customer;
+use warp_domain::sync::ObjectType;
 
 use crate::inbound::{self, InboundLogEntry, InboundLogStatus};
 use crate::{Database, StoreError};
@@ -126,7 +127,9 @@ pub const LOG_DIRECTIONS: [&str; 2] = ["OUTBOUND", "INBOUND"];
 pub struct SyncLogQuery {
     pub status: Option<&'static str>,
     pub direction: Option<&'static str>,
-    pub customer_id: Option<Uuid>,
+    pub object_type: Option<ObjectType>,
+    /// One WARP record's rows (a customer's or a user's).
+    pub local_id: Option<Uuid>,
     /// 1..=200 (clamped).
     pub limit: u32,
     /// The `next_cursor` of the previous page.
@@ -139,12 +142,13 @@ pub struct SyncLogEntry {
     pub id: i64,
     pub portal_id: i64,
     pub queue_id: Option<i64>,
-    pub customer_id: Option<Uuid>,
+    pub object_type: ObjectType,
+    pub local_id: Option<Uuid>,
     pub direction: String,
     pub operation: String,
     pub status: String,
     pub fields: Vec<String>,
-    pub hubspot_company_id: Option<String>,
+    pub hubspot_id: Option<String>,
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -187,18 +191,20 @@ pub async fn list_sync_log(
     let client = database.client().await?;
     let rows = client
         .query_typed(
-            "SELECT id, portal_id, queue_id, customer_id, direction, operation, status, \
-               fields_synced, hubspot_company_id, error, started_at, completed_at \
+            "SELECT id, portal_id, queue_id, local_id, direction, operation, status, \
+               fields_synced, hubspot_id, error, started_at, completed_at, object_type \
              FROM hubspot_sync_log \
              WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR direction = $2) \
-               AND ($3::uuid IS NULL OR customer_id = $3) AND ($4::bigint IS NULL OR id < $4) \
+               AND ($3::uuid IS NULL OR local_id = $3) AND ($4::bigint IS NULL OR id < $4) \
+               AND ($6::text IS NULL OR object_type = $6) \
              ORDER BY id DESC LIMIT $5",
             &[
                 (&query.status, Type::TEXT),
                 (&query.direction, Type::TEXT),
-                (&query.customer_id, Type::UUID),
+                (&query.local_id, Type::UUID),
                 (&before, Type::INT8),
                 (&fetch, Type::INT8),
+                (&query.object_type.map(ObjectType::as_str), Type::TEXT),
             ],
         )
         .await?;
@@ -209,12 +215,13 @@ pub async fn list_sync_log(
                 id: row.try_get(0)?,
                 portal_id: row.try_get(1)?,
                 queue_id: row.try_get(2)?,
-                customer_id: row.try_get(3)?,
+                object_type: crate::object_type_column(row.try_get(12)?)?,
+                local_id: row.try_get(3)?,
                 direction: row.try_get(4)?,
                 operation: row.try_get(5)?,
                 status: row.try_get(6)?,
                 fields: row.try_get(7)?,
-                hubspot_company_id: row.try_get(8)?,
+                hubspot_id: row.try_get(8)?,
                 error: row.try_get(9)?,
                 started_at: row.try_get(10)?,
                 completed_at: row.try_get(11)?,
@@ -316,6 +323,7 @@ pub async fn link_customer_to_company(
     let outbox_id = outbox::enqueue(
         tx,
         portal_id,
+        ObjectType::Companies,
         customer.id,
         OutboxOperation::Resync,
         customer.version,
@@ -325,12 +333,13 @@ pub async fn link_customer_to_company(
         tx,
         &InboundLogEntry {
             portal_id,
-            customer_id: Some(customer.id),
+            object_type: ObjectType::Companies,
+            local_id: Some(customer.id),
             queue_id: Some(outbox_id),
             operation: LINK_OPERATION,
             status: InboundLogStatus::Success,
             fields: Vec::new(),
-            hubspot_company_id: Some(company_id.to_owned()),
+            hubspot_id: Some(company_id.to_owned()),
             error: None,
         },
     )

@@ -1,6 +1,7 @@
 //! The users repository (`users`, migration V7): a customer's logins. Creates honour an
 //! Idempotency-Key like customers'; updates and disables are guarded by the version
-//! (If-Match); an email is unique per customer.
+//! (If-Match); an email is unique per customer. Every write queues the user's contact push in
+//! its own transaction, as a customer write queues its company's (guarantee 1).
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -9,9 +10,13 @@ use uuid::Uuid;
 use warp_domain::customer::Phone;
 use warp_domain::user::{NewUser, PersonText, User, UserEmail, UserPatch, UserRole, UserStatus};
 
-use crate::customers::encode_cursor;
+use crate::customers::{Written, encode_cursor};
+use crate::field_state::{self, Side};
 use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
+use crate::inbound::InvalidFieldValue;
+use crate::outbox::{self, OutboxOperation};
 use crate::{Database, StoreError};
+use warp_domain::sync::{ObjectType, WarpField, user_field_values};
 
 const COLUMNS: &str = "id, customer_id, email, first_name, last_name, phone, job_title, role, status, \
      two_factor_enabled, last_login_at, api_key_count, last_api_call_at, version, created_at, updated_at";
@@ -20,7 +25,8 @@ const COLUMNS: &str = "id, customer_id, email, first_name, last_name, phone, job
 /// first request with the same Idempotency-Key.
 #[derive(Debug)]
 pub enum CreatedUser {
-    New(Box<User>, Option<StoredResponse>),
+    /// The user, the answer kept for replays, and the outbox row of its contact push.
+    New(Box<User>, Option<StoredResponse>, i64),
     Replayed(StoredResponse),
 }
 
@@ -47,11 +53,16 @@ pub struct UserQuery {
 #[derive(Clone, Debug)]
 pub struct UserStore {
     database: Database,
+    /// The HubSpot portal whose contacts the writes are queued for.
+    portal_id: i64,
 }
 
 impl UserStore {
-    pub fn new(database: Database) -> Self {
-        UserStore { database }
+    pub fn new(database: Database, portal_id: i64) -> Self {
+        UserStore {
+            database,
+            portal_id,
+        }
     }
 
     /// Creates a user of `customer_id`: 404 when there is no such customer, a conflict when it
@@ -81,20 +92,9 @@ impl UserStore {
         if deleted.is_some() {
             return Err(StoreError::Conflict("the customer is deleted".into()));
         }
-        let sql = format!(
-            "INSERT INTO users (id, customer_id, email, first_name, last_name, phone, job_title, role, status, two_factor_enabled) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
-        );
-        let id = Uuid::now_v7();
-        let values = UserValues::of(new);
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
-            vec![(&id, Type::UUID), (&customer_id, Type::UUID)];
-        params.extend(values.params());
-        let row = transaction
-            .query_typed_one(&sql, &params)
-            .await
-            .map_err(email_taken)?;
-        let user = user_from_row(&row)?;
+        let user = insert(&*transaction, customer_id, new).await?;
+        let outbox_id =
+            record_write(&transaction, self.portal_id, &user, OutboxOperation::Create).await?;
         let stored = match idempotency {
             Some((request, render)) => {
                 let response = render(&user);
@@ -104,7 +104,7 @@ impl UserStore {
             None => None,
         };
         transaction.commit().await?;
-        Ok(CreatedUser::New(Box::new(user), stored))
+        Ok(CreatedUser::New(Box::new(user), stored, outbox_id))
     }
 
     pub async fn get(&self, id: Uuid) -> Result<User, StoreError> {
@@ -163,13 +163,13 @@ impl UserStore {
     }
 
     /// Applies a merge-patch when `expected_version` (If-Match) is the stored one or absent;
-    /// an unchanged user keeps its version.
+    /// an unchanged user keeps its version (and queues nothing).
     pub async fn update(
         &self,
         id: Uuid,
         expected_version: Option<i64>,
         patch: &UserPatch,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Written<User>, StoreError> {
         let mut client = self.database.client().await?;
         let transaction = client.transaction().await?;
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
@@ -187,7 +187,10 @@ impl UserStore {
         }
         let after = patch.apply_to(&current);
         if after == writable(&current) {
-            return Ok(current);
+            return Ok(Written {
+                value: current,
+                outbox_id: None,
+            });
         }
         let values = UserValues::of(&after);
         let sql = format!(
@@ -202,9 +205,231 @@ impl UserStore {
             .await
             .map_err(email_taken)?;
         let user = user_from_row(&row)?;
+        let outbox_id =
+            record_write(&transaction, self.portal_id, &user, OutboxOperation::Update).await?;
         transaction.commit().await?;
-        Ok(user)
+        Ok(Written {
+            value: user,
+            outbox_id: Some(outbox_id),
+        })
     }
+}
+
+/// Inserts a user of `customer_id` (the caller checked the customer).
+async fn insert(
+    client: &impl tokio_postgres::GenericClient,
+    customer_id: Uuid,
+    new: &NewUser,
+) -> Result<User, StoreError> {
+    let sql = format!(
+        "INSERT INTO users (id, customer_id, email, first_name, last_name, phone, job_title, role, status, two_factor_enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    );
+    let id = Uuid::now_v7();
+    let values = UserValues::of(new);
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+        vec![(&id, Type::UUID), (&customer_id, Type::UUID)];
+    params.extend(values.params());
+    let row = client
+        .query_typed_one(&sql, &params)
+        .await
+        .map_err(email_taken)?;
+    user_from_row(&row)
+}
+
+/// A user created from HubSpot (a contact created there for a linked company): `invited`, so
+/// it cannot log in until WARP enables it, with the least role. Its contact push is queued
+/// with it (the contact gains its `warp_user_id`). `Ok(None)` when the customer already has a
+/// user with the email.
+pub async fn create_invited(
+    transaction: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    customer_id: Uuid,
+    new: &NewUser,
+) -> Result<Option<User>, StoreError> {
+    let taken = transaction
+        .query_typed_opt(
+            "SELECT 1 FROM users WHERE customer_id = $1 AND email = $2",
+            &[
+                (&customer_id, Type::UUID),
+                (&new.email.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    let user = insert(transaction, customer_id, new).await?;
+    record_write(transaction, portal_id, &user, OutboxOperation::Create).await?;
+    Ok(Some(user))
+}
+
+/// Locks one user for an inbound change.
+pub async fn lock(
+    client: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<Option<User>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+    client
+        .query_typed_opt(&sql, &[(&id, Type::UUID)])
+        .await?
+        .map(|row| user_from_row(&row))
+        .transpose()
+}
+
+/// `current` with the contact field `field` set to `value` (canonical text, `None` for no
+/// value) as its next version. Only what both sides edit can come from HubSpot: the names, the
+/// phone and the job title; the login email, the role and WARP's facts are WARP's.
+pub fn user_with_field(
+    current: &User,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<User, InvalidFieldValue> {
+    let invalid = |reason: &str| InvalidFieldValue {
+        field,
+        reason: reason.to_owned(),
+    };
+    let text = |value: Option<&str>| {
+        value
+            .map(PersonText::parse)
+            .transpose()
+            .map_err(|e| invalid(e.0))
+    };
+    let mut next = current.clone();
+    match field {
+        WarpField::FirstName => next.first_name = text(value)?,
+        WarpField::LastName => next.last_name = text(value)?,
+        WarpField::JobTitle => next.job_title = text(value)?,
+        WarpField::Phone => {
+            next.phone = value
+                .map(Phone::parse)
+                .transpose()
+                .map_err(|e| invalid(e.0))?
+        }
+        _ => return Err(invalid("it is set by WARP")),
+    }
+    next.version = current.version + 1;
+    Ok(next)
+}
+
+/// Stores the HubSpot-writable fields of these users at their (already advanced) versions in
+/// one statement; returns them as stored. No outbox row: HubSpot already holds these values.
+pub async fn write_inbound(
+    client: &impl tokio_postgres::GenericClient,
+    users: &[User],
+) -> Result<Vec<User>, StoreError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let text = |f: fn(&User) -> Option<&PersonText>| -> Vec<Option<&str>> {
+        users.iter().map(|u| f(u).map(PersonText::as_str)).collect()
+    };
+    let first = text(|u| u.first_name.as_ref());
+    let last = text(|u| u.last_name.as_ref());
+    let titles = text(|u| u.job_title.as_ref());
+    let phones: Vec<Option<&str>> = users
+        .iter()
+        .map(|u| u.phone.as_ref().map(Phone::as_str))
+        .collect();
+    let versions: Vec<i64> = users.iter().map(|u| u.version).collect();
+    let returning = COLUMNS
+        .split(", ")
+        .map(|column| format!("t.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE users t SET first_name = u.first_name, last_name = u.last_name, phone = u.phone, \
+           job_title = u.job_title, version = u.version, updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
+           AS u(id, first_name, last_name, phone, job_title, version) \
+         WHERE t.id = u.id RETURNING {returning}"
+    );
+    client
+        .query_typed(
+            &sql,
+            &[
+                (&ids, Type::UUID_ARRAY),
+                (&first, Type::TEXT_ARRAY),
+                (&last, Type::TEXT_ARRAY),
+                (&phones, Type::TEXT_ARRAY),
+                (&titles, Type::TEXT_ARRAY),
+                (&versions, Type::INT8_ARRAY),
+            ],
+        )
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+}
+
+/// What every user write adds in its own transaction: WARP's side of the contact's field state
+/// and the outbox row; returns the outbox id.
+async fn record_write(
+    transaction: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    user: &User,
+    operation: OutboxOperation,
+) -> Result<i64, StoreError> {
+    field_state::record(
+        transaction,
+        portal_id,
+        ObjectType::Contacts,
+        user.id,
+        Side::Warp,
+        &user_field_values(user),
+        user.updated_at,
+    )
+    .await?;
+    outbox::enqueue(
+        transaction,
+        portal_id,
+        ObjectType::Contacts,
+        user.id,
+        operation,
+        user.version,
+    )
+    .await
+}
+
+/// A user as its contact push needs it: the user and its customer's HubSpot company (the
+/// contact's primary association), if the customer is linked.
+#[derive(Debug, Clone)]
+pub struct UserForSync {
+    pub user: User,
+    pub company_id: Option<String>,
+}
+
+/// These users (absent ids are left out) with their customers' company links, in one query.
+pub async fn load_for_sync(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, UserForSync>, StoreError> {
+    let ids = ids.to_vec();
+    let columns = COLUMNS
+        .split(", ")
+        .map(|column| format!("u.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, c.external_ids->>'hubspot_company_id' AS company_id \
+         FROM users u JOIN customers c ON c.id = u.customer_id WHERE u.id = ANY($1)"
+    );
+    client
+        .query_typed(&sql, &[(&ids, Type::UUID_ARRAY)])
+        .await?
+        .iter()
+        .map(|row| {
+            let user = user_from_row(row)?;
+            Ok((
+                user.id,
+                UserForSync {
+                    user,
+                    company_id: row.try_get("company_id")?,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// A user's writable fields, as stored.

@@ -118,13 +118,18 @@ async fn every_write_records_warps_field_values_and_moves_only_changed_fields_ti
     let store = CustomerStore::new(database.clone(), 7);
     let customer = created(&store, &["AB-000000001"]).await.unwrap();
     let client = database.client().await.unwrap();
-    let before = field_state::load(&**client, 7, &[customer.id])
-        .await
-        .unwrap();
+    let before = field_state::load(
+        &**client,
+        7,
+        warp_domain::sync::ObjectType::Companies,
+        &[customer.id],
+    )
+    .await
+    .unwrap();
     let before = &before[&customer.id];
     assert_eq!(
         before.len(),
-        WarpField::ALL.len(),
+        WarpField::COMPANY.len(),
         "every mapped field recorded on create"
     );
     assert_eq!(
@@ -146,9 +151,14 @@ async fn every_write_records_warps_field_values_and_moves_only_changed_fields_ti
         .update(customer.id, None, &Update::Patch(patch))
         .await
         .unwrap();
-    let after = field_state::load(&**client, 7, &[customer.id])
-        .await
-        .unwrap();
+    let after = field_state::load(
+        &**client,
+        7,
+        warp_domain::sync::ObjectType::Companies,
+        &[customer.id],
+    )
+    .await
+    .unwrap();
     let after = &after[&customer.id];
     assert_eq!(
         after[&WarpField::CompanyName].warp_value.as_deref(),
@@ -166,9 +176,14 @@ async fn every_write_records_warps_field_values_and_moves_only_changed_fields_ti
     );
     // Another portal's state is separate.
     assert!(
-        field_state::load(&**client, 8, &[customer.id])
-            .await
-            .unwrap()
-            .is_empty()
+        field_state::load(
+            &**client,
+            8,
+            warp_domain::sync::ObjectType::Companies,
+            &[customer.id]
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
 }

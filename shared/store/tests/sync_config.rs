@@ -45,7 +45,7 @@ async fn v6_keeps_every_stored_mapping_row_and_seeds_the_contact_defaults() {
     let companies = sync_config::effective_rows(&**client, PORTAL, ObjectType::Companies)
         .await
         .unwrap();
-    assert_eq!(companies.len(), WarpField::ALL.len());
+    assert_eq!(companies.len(), WarpField::COMPANY.len());
     let domain = companies
         .iter()
         .find(|m| m.row.warp_field == "domain")

@@ -72,8 +72,8 @@ async fn random_change(client: &Client, rng: &mut StdRng, customers: &[Uuid]) ->
         0 | 1 => {
             client
                 .execute(
-                    "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, direction, status, customer_version) \
-                     VALUES (1, $1, 'UPDATE', $2, 'PENDING', 1)",
+                    "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, direction, status, local_version) \
+                     VALUES (1, 'companies', $1, 'UPDATE', $2, 'PENDING', 1)",
                     &[&customer, &direction],
                 )
                 .await
@@ -100,8 +100,8 @@ async fn random_change(client: &Client, rng: &mut StdRng, customers: &[Uuid]) ->
             let company = format!("{}", rng.random_range(100..103));
             client
                 .execute(
-                    "INSERT INTO hubspot_sync_log (portal_id, customer_id, direction, operation, status, hubspot_company_id, completed_at) \
-                     VALUES (1, $1, $2, 'UPDATE', $3, $4, now())",
+                    "INSERT INTO hubspot_sync_log (portal_id, object_type, local_id, direction, operation, status, hubspot_id, completed_at) \
+                     VALUES (1, 'companies', $1, $2, 'UPDATE', $3, $4, now())",
                     &[&customer, &direction, &status, &company],
                 )
                 .await
@@ -119,7 +119,7 @@ async fn random_change(client: &Client, rng: &mut StdRng, customers: &[Uuid]) ->
         6 => {
             let deleted = client
                 .execute(
-                    "DELETE FROM hubspot_sync_log WHERE id = (SELECT max(id) FROM hubspot_sync_log WHERE customer_id = $1)",
+                    "DELETE FROM hubspot_sync_log WHERE id = (SELECT max(id) FROM hubspot_sync_log WHERE local_id = $1)",
                     &[&customer],
                 )
                 .await
@@ -186,8 +186,8 @@ async fn a_recompute_that_waited_for_another_transaction_sees_its_rows() {
     let customer = customers(&setup, 1).await[0];
     let first: i64 = setup
         .query_one(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, status, customer_version) \
-             VALUES (1, $1, 'CREATE', 'IN_FLIGHT', 1) RETURNING id",
+            "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, status, local_version) \
+             VALUES (1, 'companies', $1, 'CREATE', 'IN_FLIGHT', 1) RETURNING id",
             &[&customer],
         )
         .await
@@ -199,8 +199,8 @@ async fn a_recompute_that_waited_for_another_transaction_sees_its_rows() {
     let write = writer.transaction().await.unwrap();
     write
         .execute(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, status, customer_version) \
-             VALUES (1, $1, 'UPDATE', 'PENDING', 2)",
+            "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, status, local_version) \
+             VALUES (1, 'companies', $1, 'UPDATE', 'PENDING', 2)",
             &[&customer],
         )
         .await

@@ -179,8 +179,8 @@ async fn insert_customers(
         .await?;
     client
         .execute(
-            "INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, customer_version) \
-             SELECT $1, id, 'CREATE', version FROM customers ORDER BY ban",
+            "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, local_version) \
+             SELECT $1, 'companies', id, 'CREATE', version FROM customers ORDER BY ban",
             &[&PORTAL],
         )
         .await?;

@@ -3,6 +3,7 @@
 //! re-publishes outbox rows that were never sent or whose lease expired; `queue` carries outbox
 //! ids over SQS.
 
+pub mod adapters;
 pub mod mapping_admin;
 pub mod outbound;
 pub mod queue;

@@ -18,8 +18,6 @@ use warp_store::{Database, StoreError};
 /// Why a mapping change was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum MappingChangeError {
-    #[error("{0} has no mapping that can be changed yet")]
-    NotSynced(ObjectType),
     #[error("unknown field {0:?}")]
     UnknownField(String),
     #[error(transparent)]
@@ -54,20 +52,19 @@ pub async fn change_mapping(
     row: FieldMappingRow,
     changed_by: &str,
 ) -> Result<MappingChange, MappingChangeError> {
-    if object_type != ObjectType::Companies {
-        return Err(MappingChangeError::NotSynced(object_type));
-    }
     let field: WarpField = row
         .warp_field
         .parse()
-        .map_err(|_| MappingChangeError::UnknownField(row.warp_field.clone()))?;
-    let current = sync_config::company_field_map(database, portal_id)
+        .ok()
+        .filter(|field: &WarpField| field.object_type() == object_type)
+        .ok_or_else(|| MappingChangeError::UnknownField(row.warp_field.clone()))?;
+    let current = sync_config::field_map(database, portal_id, object_type)
         .await
         .map_err(stored_mapping_error)?;
     let proposed = checked(&current, &row)?;
     // The property is read before the transaction: no lock waits on HubSpot.
     let property = hubspot
-        .companies()
+        .objects(object_type)
         .get_property(&proposed.hubspot_property)
         .await?;
     check_property(&proposed, property.as_ref().map(facts).as_ref())?;
@@ -98,7 +95,7 @@ pub async fn change_mapping(
         sync_config::save_portal_row(tx, portal_id, object_type, &row, changed_by).await?;
     let outbound = before.is_some_and(FieldMapping::is_outbound) || proposed.is_outbound();
     let resync_queued = if outbound {
-        sync_config::enqueue_company_resync(tx, portal_id).await?
+        sync_config::enqueue_resync(tx, portal_id, object_type).await?
     } else {
         0
     };
@@ -129,7 +126,9 @@ fn checked(current: &FieldMap, row: &FieldMappingRow) -> Result<FieldMapping, Ma
     let field: WarpField = row
         .warp_field
         .parse()
-        .map_err(|_| MappingChangeError::UnknownField(row.warp_field.clone()))?;
+        .ok()
+        .filter(|field: &WarpField| field.object_type() == current.object_type())
+        .ok_or_else(|| MappingChangeError::UnknownField(row.warp_field.clone()))?;
     // HubSpot's internal names are short ASCII words; anything else cannot name a property
     // and must not reach a request path.
     let name = &row.hubspot_property;

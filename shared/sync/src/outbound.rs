@@ -22,14 +22,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-use warp_domain::customer::Customer;
 use warp_domain::sync::{
-    FieldChange, FieldValues, WarpField, customer_field_values, full_push, outbound_diff,
+    FieldChange, FieldValues, ObjectType, WarpField, full_push, key_property, outbound_diff,
 };
 use warp_hubspot::{
     BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, HubSpotClient, HubSpotError,
-    WARP_BAN_PROPERTY,
 };
+
+use crate::adapters::{Companies, Contacts, LocalRecord, ObjectAdapter, UpsertKey};
 use warp_store::field_state::{self, Side};
 use warp_store::outbox::{self, ClaimedRow, OutboxOperation, OutboxStatus, RetryPolicy};
 use warp_store::sync_config::MappingSource;
@@ -115,15 +115,36 @@ impl std::fmt::Debug for OutboundWorker {
     }
 }
 
-/// One customer's push in a pass (also built, with no rows, by the API's strict create).
+/// One record's push in a pass (also built, with no rows, by the API's strict create).
 pub struct Push {
-    pub customer: Customer,
+    pub object_type: ObjectType,
+    pub record: LocalRecord,
+    pub key: UpsertKey,
     pub rows: Vec<ClaimedRow>,
     pub changes: Vec<FieldChange>,
     pub operation: String,
 }
 
 impl Push {
+    /// `record`'s push of `changes` by `adapter`, carrying `rows`.
+    pub fn new(
+        adapter: &impl ObjectAdapter,
+        record: LocalRecord,
+        known: &FieldValues,
+        rows: Vec<ClaimedRow>,
+        changes: Vec<FieldChange>,
+        operation: String,
+    ) -> Self {
+        Push {
+            object_type: adapter.object_type(),
+            key: adapter.upsert_key(&record, known),
+            record,
+            rows,
+            changes,
+            operation,
+        }
+    }
+
     fn row_ids(&self) -> impl Iterator<Item = i64> + '_ {
         self.rows.iter().map(|row| row.id)
     }
@@ -139,9 +160,9 @@ impl Push {
             .collect()
     }
 
-    /// The upsert input: keyed by BAN, the BAN always among the properties.
+    /// The upsert input: found by its upsert key, the object type's key always among the
+    /// properties (so a contact adopted by email gains its `warp_user_id`).
     pub fn upsert_input(&self) -> BatchUpsertInput {
-        let ban = self.customer.ban.as_str().to_owned();
         let mut properties: BTreeMap<String, String> = self
             .changes
             .iter()
@@ -152,8 +173,11 @@ impl Push {
                 )
             })
             .collect();
-        properties.insert(WARP_BAN_PROPERTY.to_owned(), ban.clone());
-        BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, properties)
+        properties.insert(
+            key_property(self.object_type).to_owned(),
+            self.record.key(self.object_type).to_owned(),
+        );
+        BatchUpsertInput::new(self.key.property, self.key.value.clone(), properties)
     }
 
     /// The values HubSpot holds once it accepted this push.
@@ -163,14 +187,15 @@ impl Push {
             .iter()
             .map(|change| (change.field, change.value.as_deref()))
             .collect();
-        values.set(WarpField::Ban, Some(self.customer.ban.as_str()));
+        let key = WarpField::key(self.object_type);
+        values.set(key, Some(self.record.key(self.object_type)));
         values
     }
 }
 
-/// What HubSpot said about one customer's input.
+/// What HubSpot said about one record's input.
 pub enum Answer {
-    /// `written_at`: HubSpot's own time of the write (the company's `updatedAt`), recorded as
+    /// `written_at`: HubSpot's own time of the write (the record's `updatedAt`), recorded as
     /// when HubSpot's side changed, so the webhook echo of this very write is not newer.
     Accepted {
         company_id: String,
@@ -350,32 +375,64 @@ impl OutboundWorker {
         }
     }
 
+    /// The claimed rows, per object type, each by its adapter.
     async fn push_claimed(&self, claimed: Vec<ClaimedRow>) -> Result<ProcessReport, StoreError> {
-        let started_at = Utc::now();
-        let mut rows_by_customer: BTreeMap<Uuid, Vec<ClaimedRow>> = BTreeMap::new();
-        for row in claimed {
-            rows_by_customer
-                .entry(row.customer_id)
-                .or_default()
-                .push(row);
+        let (companies, contacts): (Vec<ClaimedRow>, Vec<ClaimedRow>) = claimed
+            .into_iter()
+            .partition(|row| row.object_type == ObjectType::Companies);
+        let mut report = ProcessReport::default();
+        if !companies.is_empty() {
+            report.absorb(self.push_rows(&Companies, companies).await?);
         }
-        let customer_ids: Vec<Uuid> = rows_by_customer.keys().copied().collect();
-        let field_map = self.mapping.fresh().await;
+        if !contacts.is_empty() {
+            report.absorb(self.push_rows(&Contacts, contacts).await?);
+        }
+        Ok(report)
+    }
+
+    /// Plans one push per record (coalescing its rows), books the records with nothing to
+    /// send, and sends the rest in batch calls.
+    async fn push_rows<A: ObjectAdapter>(
+        &self,
+        adapter: &A,
+        claimed: Vec<ClaimedRow>,
+    ) -> Result<ProcessReport, StoreError> {
+        let object_type = adapter.object_type();
+        let started_at = Utc::now();
+        let mut rows_by_record: BTreeMap<Uuid, Vec<ClaimedRow>> = BTreeMap::new();
+        for row in claimed {
+            rows_by_record.entry(row.local_id).or_default().push(row);
+        }
+        let record_ids: Vec<Uuid> = rows_by_record.keys().copied().collect();
+        let field_map = self.mapping.fresh_for(object_type).await;
         let client = self.database.client().await?;
-        let mut customers = outbox::load_customers(&**client, &customer_ids).await?;
-        let states = field_state::load(&**client, self.portal_id, &customer_ids).await?;
+        let mut records = adapter.load(&**client, self.portal_id, &record_ids).await?;
+        let states = field_state::load(&**client, self.portal_id, object_type, &record_ids).await?;
 
         let mut report = ProcessReport::default();
         let mut unchanged: Vec<Push> = Vec::new();
         let mut to_send: Vec<Push> = Vec::new();
         let mut missing: Vec<(i64, String, Duration)> = Vec::new();
-        for (customer_id, rows) in rows_by_customer {
-            let Some(customer) = customers.remove(&customer_id) else {
+        let mut waiting: Vec<(i64, String, Duration)> = Vec::new();
+        let mut excluded_pushes: Vec<(Push, &'static str)> = Vec::new();
+        for (record_id, rows) in rows_by_record {
+            let Some(record) = records.get(&record_id) else {
+                let why = format!("the {object_type} record does not exist");
                 for row in &rows {
-                    let why = "the customer does not exist".to_owned();
                     report.failed.push((row.id, why.clone()));
-                    missing.push((row.id, why, self.retry.jittered_delay(row.attempts)));
+                    missing.push((row.id, why.clone(), self.retry.jittered_delay(row.attempts)));
                 }
+                continue;
+            };
+            if let Some(why) = record.waiting_for {
+                // Not this record's failure: it waits without using up its attempts.
+                for row in &rows {
+                    report.failed.push((row.id, why.to_owned()));
+                    waiting.push((row.id, why.to_owned(), self.retry.base));
+                }
+                continue;
+            }
+            let Some(record) = records.remove(&record_id) else {
                 continue;
             };
             let resync = rows
@@ -389,50 +446,74 @@ impl OutboundWorker {
                     .map(|row| row.operation.as_str().to_owned())
                     .unwrap_or_default()
             };
-            let warp = customer_field_values(&customer);
-            let changes = if resync || customer.external_ids.hubspot_company_id.is_none() {
-                full_push(&field_map, &warp)
+            let known = states
+                .get(&record_id)
+                .map(field_state::hubspot_known_values)
+                .unwrap_or_default();
+            let changes = if resync || record.hubspot_id.is_none() {
+                full_push(&field_map, &record.values)
             } else {
-                let known = states
-                    .get(&customer_id)
-                    .map(field_state::hubspot_known_values)
-                    .unwrap_or_default();
-                outbound_diff(&field_map, &warp, &known)
+                outbound_diff(&field_map, &record.values, &known)
             };
-            let push = Push {
-                customer,
-                rows,
-                changes,
-                operation,
-            };
-            if push.changes.is_empty() {
+            let excluded = record.excluded;
+            let push = Push::new(adapter, record, &known, rows, changes, operation);
+            if let Some(why) = excluded {
+                excluded_pushes.push((push, why));
+            } else if push.changes.is_empty() && push.record.associate_with.is_none() {
+                // A contact whose company association is due is sent even when no field differs.
                 unchanged.push(push);
             } else {
                 to_send.push(push);
             }
         }
         outbox::mark_failed(&**client, &missing).await?;
+        outbox::defer(&**client, &waiting).await?;
+        if !excluded_pushes.is_empty() {
+            let ids: Vec<i64> = excluded_pushes
+                .iter()
+                .flat_map(|(push, _)| push.row_ids())
+                .collect();
+            outbox::mark_done(&**client, &ids, object_type, &[]).await?;
+            let entries: Vec<OutboundLogEntry> = excluded_pushes
+                .iter()
+                .map(|(push, why)| {
+                    let mut entry = self.log_entry(
+                        push,
+                        LogStatus::Skipped,
+                        None,
+                        Some((*why).to_owned()),
+                        started_at,
+                    );
+                    entry.fields.clear();
+                    entry
+                })
+                .collect();
+            sync_log::insert_outbound(&**client, &entries).await?;
+            report.succeeded.extend(ids);
+        }
 
         // Guarantee 3: nothing differs from what HubSpot holds, so nothing is sent.
         if !unchanged.is_empty() {
             let ids: Vec<i64> = unchanged.iter().flat_map(Push::row_ids).collect();
             let superseded: Vec<(Uuid, i64)> = unchanged
                 .iter()
-                .map(|push| (push.customer.id, push.customer.version))
+                .map(|push| (push.record.id, push.record.version))
                 .collect();
-            outbox::mark_done(&**client, &ids, &superseded).await?;
+            outbox::mark_done(&**client, &ids, object_type, &superseded).await?;
             let entries: Vec<OutboundLogEntry> = unchanged
                 .iter()
-                .map(|push| OutboundLogEntry {
-                    portal_id: self.portal_id,
-                    queue_id: push.newest_row(),
-                    customer_id: push.customer.id,
-                    operation: push.operation.clone(),
-                    status: LogStatus::Skipped,
-                    fields: Vec::new(),
-                    hubspot_company_id: push.customer.external_ids.hubspot_company_id.clone(),
-                    error: None,
-                    started_at,
+                .map(|push| {
+                    self.log_entry(
+                        push,
+                        LogStatus::Skipped,
+                        push.record.hubspot_id.clone(),
+                        None,
+                        started_at,
+                    )
+                })
+                .map(|mut entry| {
+                    entry.fields.clear();
+                    entry
                 })
                 .collect();
             sync_log::insert_outbound(&**client, &entries).await?;
@@ -449,10 +530,10 @@ impl OutboundWorker {
             chunks.push(std::mem::replace(&mut rest, tail));
         }
         // A few calls in flight at once, so one call's bookkeeping overlaps the next call;
-        // the rate budget still paces the calls. Chunks hold different customers.
+        // the rate budget still paces the calls. Chunks hold different records.
         use futures::StreamExt;
         let outcomes: Vec<Result<ProcessReport, StoreError>> = futures::stream::iter(chunks)
-            .map(|chunk| self.push_chunk(chunk, started_at))
+            .map(|chunk| self.push_chunk(adapter, chunk, started_at))
             .buffer_unordered(CHUNKS_IN_FLIGHT)
             .collect()
             .await;
@@ -469,43 +550,89 @@ impl OutboundWorker {
         }
     }
 
-    /// One batch upsert of at most 100 customers, and its bookkeeping.
-    async fn push_chunk(
+    fn log_entry(
         &self,
+        push: &Push,
+        status: LogStatus,
+        hubspot_id: Option<String>,
+        error: Option<String>,
+        started_at: chrono::DateTime<Utc>,
+    ) -> OutboundLogEntry {
+        OutboundLogEntry {
+            portal_id: self.portal_id,
+            object_type: push.object_type,
+            queue_id: push.newest_row(),
+            local_id: push.record.id,
+            operation: push.operation.clone(),
+            status,
+            fields: push.field_names(),
+            hubspot_id,
+            error,
+            started_at,
+        }
+    }
+
+    /// One batch upsert of at most 100 records, what the adapter adds after it (a contact's
+    /// company association), and its bookkeeping.
+    async fn push_chunk<A: ObjectAdapter>(
+        &self,
+        adapter: &A,
         chunk: Vec<Push>,
         started_at: chrono::DateTime<Utc>,
     ) -> Result<ProcessReport, StoreError> {
+        let object_type = adapter.object_type();
         let inputs: Vec<BatchUpsertInput> = chunk.iter().map(Push::upsert_input).collect();
-        let result = self.hubspot.companies().batch_upsert(&inputs).await;
+        let result = self
+            .hubspot
+            .objects(object_type)
+            .batch_upsert(&inputs)
+            .await;
         let mut report = ProcessReport {
             hubspot_calls: result.calls,
             ..ProcessReport::default()
         };
         let mut answers = answers_by_input(&inputs, &result);
+        let written: Vec<(&LocalRecord, &str)> = chunk
+            .iter()
+            .zip(&answers)
+            .filter_map(|(push, answer)| match answer {
+                Answer::Accepted { company_id, .. } => Some((&push.record, company_id.as_str())),
+                Answer::Refused { .. } => None,
+            })
+            .collect();
+        let (after_failures, after_calls) = adapter.after_written(&self.hubspot, &written).await;
+        report.hubspot_calls += after_calls;
+        let associated: Vec<(Uuid, String)> = written
+            .iter()
+            .filter(|(record, _)| !after_failures.contains_key(&record.id))
+            .filter_map(|(record, _)| Some((record.id, record.associate_with.clone()?)))
+            .collect();
 
         // The bookkeeping of one call is one transaction: one commit instead of one per
-        // customer, and never a row DONE without HubSpot's values recorded.
+        // record, and never a row DONE without HubSpot's values recorded.
         let mut client = self.database.client().await?;
         let transaction = client.transaction().await?;
         let connection: &tokio_postgres::Transaction<'_> = &transaction;
-        // The customers first: API writes lock a customer before its field state, so taking
+        // The records first: API writes lock a record before its field state, so taking
         // them in that order here too means bookkeeping cannot deadlock with them.
-        let customer_ids: Vec<Uuid> = chunk.iter().map(|push| push.customer.id).collect();
-        let current_versions = outbox::lock_customer_versions(connection, &customer_ids).await?;
+        let record_ids: Vec<Uuid> = chunk.iter().map(|push| push.record.id).collect();
+        let current_versions = outbox::lock_versions(connection, object_type, &record_ids).await?;
         let links: Vec<(Uuid, String)> = chunk
             .iter()
             .zip(&answers)
             .filter_map(|(push, answer)| match answer {
                 Answer::Accepted { company_id, .. }
-                    if push.customer.external_ids.hubspot_company_id.as_deref()
-                        != Some(company_id.as_str()) =>
+                    if push.record.hubspot_id.as_deref() != Some(company_id.as_str()) =>
                 {
-                    Some((push.customer.id, company_id.clone()))
+                    Some((push.record.id, company_id.clone()))
                 }
                 _ => None,
             })
             .collect();
-        let clashes = outbox::link_hubspot_companies(connection, &links).await?;
+        let clashes = adapter.link(connection, self.portal_id, &links).await?;
+        adapter
+            .record_after_written(connection, self.portal_id, &associated)
+            .await?;
         let mut records = Vec::new();
         for (push, answer) in chunk.iter().zip(answers.iter_mut()) {
             if let Answer::Accepted {
@@ -520,21 +647,24 @@ impl OutboundWorker {
                     field_state::record(
                         connection,
                         self.portal_id,
-                        push.customer.id,
+                        object_type,
+                        push.record.id,
                         Side::HubSpot,
                         &values,
                         written_at,
                     )
                     .await
                 });
-                if clashes
-                    .iter()
-                    .any(|(customer, _)| *customer == push.customer.id)
-                {
+                if clashes.iter().any(|(record, _)| *record == push.record.id) {
                     *answer = Answer::Refused {
                         error: format!(
-                            "HubSpot company {company_id} is already linked to another customer"
+                            "HubSpot {object_type} record {company_id} is already linked to another WARP record"
                         ),
+                        permanent: false,
+                    };
+                } else if let Some(why) = after_failures.get(&push.record.id) {
+                    *answer = Answer::Refused {
+                        error: why.clone(),
                         permanent: false,
                     };
                 }
@@ -551,13 +681,19 @@ impl OutboundWorker {
         let mut permanent_failures = Vec::new();
         let mut entries = Vec::with_capacity(chunk.len());
         for (push, answer) in chunk.iter().zip(&answers) {
-            let (status, company_id, error) = match answer {
+            let entry = match answer {
                 Answer::Accepted { company_id, .. } => {
                     done_ids.extend(push.row_ids());
-                    superseded.push((push.customer.id, push.customer.version));
+                    superseded.push((push.record.id, push.record.version));
                     report.succeeded.extend(push.row_ids());
                     report.pushed_customers += 1;
-                    (LogStatus::Success, Some(company_id.clone()), None)
+                    self.log_entry(
+                        push,
+                        LogStatus::Success,
+                        Some(company_id.clone()),
+                        None,
+                        started_at,
+                    )
                 }
                 Answer::Refused { error, permanent } => {
                     for row in &push.rows {
@@ -573,27 +709,19 @@ impl OutboundWorker {
                         }
                         report.failed.push((row.id, error.clone()));
                     }
-                    (
+                    self.log_entry(
+                        push,
                         LogStatus::Failed,
-                        push.customer.external_ids.hubspot_company_id.clone(),
+                        push.record.hubspot_id.clone(),
                         Some(error.clone()),
+                        started_at,
                     )
                 }
             };
-            entries.push(OutboundLogEntry {
-                portal_id: self.portal_id,
-                queue_id: push.newest_row(),
-                customer_id: push.customer.id,
-                operation: push.operation.clone(),
-                status,
-                fields: push.field_names(),
-                hubspot_company_id: company_id,
-                error,
-                started_at,
-            });
+            entries.push(entry);
         }
-        outbox::mark_done(connection, &done_ids, &superseded).await?;
-        // A customer that changed after it was loaded, with no outbox row of its own (a HubSpot
+        outbox::mark_done(connection, &done_ids, object_type, &superseded).await?;
+        // A record that changed after it was loaded, with no outbox row of its own (a HubSpot
         // edit applied meanwhile), may just have had that change overwritten in HubSpot by this
         // push: queue a push-back, whose diff sends WARP's value back over the stale one.
         let changed: Vec<Uuid> = superseded
@@ -601,15 +729,16 @@ impl OutboundWorker {
             .filter(|(id, pushed)| current_versions.get(id).is_some_and(|now| now > pushed))
             .map(|(id, _)| *id)
             .collect();
-        let queued = outbox::customers_with_open_rows(connection, &changed).await?;
+        let queued = outbox::records_with_open_rows(connection, object_type, &changed).await?;
         let push_backs: Vec<(Uuid, i64)> = changed
             .into_iter()
             .filter(|id| !queued.contains(id))
             .filter_map(|id| Some((id, *current_versions.get(&id)?)))
             .collect();
-        warp_store::outbox::enqueue_many(
+        outbox::enqueue_many(
             connection,
             self.portal_id,
+            object_type,
             OutboxOperation::PushBack,
             &push_backs,
         )
@@ -620,7 +749,8 @@ impl OutboundWorker {
         sync_log::insert_outbound(connection, &entries).await?;
         transaction.commit().await?;
         tracing::info!(
-            customers = chunk.len(),
+            object_type = %object_type,
+            records = chunk.len(),
             accepted = report.pushed_customers,
             refused = chunk.len() - report.pushed_customers,
             calls = report.hubspot_calls,
@@ -630,7 +760,8 @@ impl OutboundWorker {
     }
 }
 
-/// Matches HubSpot's answer to each input: results by their `warp_ban`, per-input errors by
+/// Matches HubSpot's answer to each input: results by the value of their input's `idProperty`
+/// (the BAN, the user id, an email), per-input errors by
 /// the unique values in their context, whole-call failures by their input range. An input
 /// with no answer at all counts as refused (the upsert is safe to send again).
 pub fn answers_by_input(
@@ -642,11 +773,20 @@ pub fn answers_by_input(
         .enumerate()
         .map(|(index, input)| (input.unique_value.as_str(), index))
         .collect();
+    let mut id_properties: Vec<&str> = inputs.iter().map(|i| i.id_property.as_str()).collect();
+    id_properties.sort_unstable();
+    id_properties.dedup();
     let mut answers: Vec<Option<Answer>> = inputs.iter().map(|_| None).collect();
     let mut unmatched_results = Vec::new();
     for upserted in &result.results {
-        let ban = upserted.company.property(WARP_BAN_PROPERTY);
-        match ban.and_then(|ban| index_of.get(ban)) {
+        let found = id_properties.iter().find_map(|property| {
+            let value = upserted.company.property(property)?;
+            index_of
+                .get(value)
+                .copied()
+                .filter(|&index| inputs[index].id_property == *property)
+        });
+        match found.as_ref() {
             Some(&index) => answers[index] = Some(Answer::accepted(upserted)),
             None => unmatched_results.push(upserted),
         }
@@ -820,7 +960,9 @@ pub async fn run_outbox_loop(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use warp_hubspot::{BatchResult, Company, CompanyId, ErrorDetail, UpsertedCompany};
+    use warp_hubspot::{
+        BatchResult, Company, CompanyId, ErrorDetail, UpsertedCompany, WARP_BAN_PROPERTY,
+    };
 
     fn input(ban: &str) -> BatchUpsertInput {
         BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, BTreeMap::new())
@@ -890,6 +1032,35 @@ mod tests {
         assert!(error.contains("VALIDATION_ERROR"), "{error}");
         assert!(error.contains("warp_customer_type"), "{error}");
         assert!(!error.contains("RESELLER"), "no values in errors: {error}");
+    }
+
+    /// Contacts go by `warp_user_id` once linked and by email at first link, in one call:
+    /// each result is matched by the property its own input named.
+    #[test]
+    fn results_are_matched_by_each_inputs_own_id_property() {
+        let by_email = BatchUpsertInput::new("email", "ada@example.com", BTreeMap::new());
+        let by_user = BatchUpsertInput::new("warp_user_id", "u-2", BTreeMap::new());
+        let contact = |id: &str, email: &str, user: &str| {
+            let mut written = upserted(id, None);
+            for (name, value) in [("email", email), ("warp_user_id", user)] {
+                written
+                    .company
+                    .properties
+                    .insert(name.to_owned(), Some(value.to_owned()));
+            }
+            written
+        };
+        let result = BatchResult {
+            results: vec![
+                contact("22", "grace@example.com", "u-2"),
+                contact("11", "ada@example.com", "u-1"),
+            ],
+            calls: 1,
+            ..BatchResult::default()
+        };
+        let answers = answers_by_input(&[by_email, by_user], &result);
+        assert_eq!(accepted(&answers[0]), Some("11"));
+        assert_eq!(accepted(&answers[1]), Some("22"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ async fn created_customers_are_pushed_once_and_redelivery_changes_nothing() {
         assert_eq!(h.row(*outbox_id).await.0, "DONE");
         let known: Option<String> = h
             .sql_one(&format!(
-                "SELECT hubspot_value FROM hubspot_field_state WHERE customer_id = '{customer_id}' AND field = 'customer_type'"
+                "SELECT hubspot_value FROM hubspot_field_state WHERE local_id = '{customer_id}' AND field = 'customer_type'"
             ))
             .await;
         assert_eq!(
@@ -63,7 +63,7 @@ async fn created_customers_are_pushed_once_and_redelivery_changes_nothing() {
 
     // The log names fields, never values.
     let logged: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'SUCCESS' AND 'company_name' = ANY(fields_synced) AND hubspot_company_id IS NOT NULL")
+        .sql_one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'SUCCESS' AND 'company_name' = ANY(fields_synced) AND hubspot_id IS NOT NULL")
         .await;
     assert_eq!(logged, 3);
     let leaked: i64 = h
@@ -111,7 +111,7 @@ async fn a_row_leased_by_another_worker_is_skipped_without_a_call() {
     assert_eq!(h.upsert_calls(), 0);
 
     // A second change of the same customer waits while the first push is in flight.
-    let (customer_id, _, _) = (held[0].customer_id, (), ());
+    let (customer_id, _, _) = (held[0].local_id, (), ());
     let patch = CustomerPatch::from_json(&json!({"company_name": "Leased Co 2"})).unwrap();
     let newer = h
         .customers
@@ -212,9 +212,14 @@ async fn several_rows_of_one_customer_make_one_push_and_a_resync_sends_everythin
     assert_eq!(companies[&ban][0].1["warp_credit_limit"], "3000.00");
 
     // RESYNC pushes every mapped field even though HubSpot is known to hold them.
-    let resync = outbox::enqueue_resync(&h.database, None, customer_id)
-        .await
-        .unwrap();
+    let resync = outbox::enqueue_resync(
+        &h.database,
+        None,
+        warp_domain::sync::ObjectType::Companies,
+        customer_id,
+    )
+    .await
+    .unwrap();
     let report = h.worker.process(&[resync]).await;
     assert_eq!(report.hubspot_calls, 1);
     let fields: Vec<String> = h
@@ -223,7 +228,13 @@ async fn several_rows_of_one_customer_make_one_push_and_a_resync_sends_everythin
         ))
         .await;
     assert!(fields.len() >= 10, "a full push: {fields:?}");
-    let unknown = outbox::enqueue_resync(&h.database, None, uuid::Uuid::now_v7()).await;
+    let unknown = outbox::enqueue_resync(
+        &h.database,
+        None,
+        warp_domain::sync::ObjectType::Companies,
+        uuid::Uuid::now_v7(),
+    )
+    .await;
     assert!(matches!(unknown, Err(warp_store::StoreError::NotFound)));
 }
 
@@ -237,7 +248,7 @@ async fn a_crash_between_hubspots_success_and_the_database_update_makes_no_secon
     // As if the worker died after HubSpot answered: none of the bookkeeping happened.
     h.execute(&format!(
         "UPDATE customers SET external_ids = '{{}}' WHERE id = '{customer_id}';
-         UPDATE hubspot_field_state SET hubspot_value = NULL, hubspot_changed_at = NULL WHERE customer_id = '{customer_id}';
+         UPDATE hubspot_field_state SET hubspot_value = NULL, hubspot_changed_at = NULL WHERE local_id = '{customer_id}';
          DELETE FROM hubspot_sync_log;
          UPDATE hubspot_sync_queue SET status = 'PENDING', lease_until = NULL WHERE id = {outbox_id};"
     ))

@@ -126,7 +126,7 @@ async fn admins_resync_and_retry_and_reads_show_the_sync_state() {
     assert_eq!(recorder.0.taken(), vec![outbox_id]);
     let operation: String = h
         .sql_one(&format!(
-            "SELECT operation FROM hubspot_sync_queue WHERE id = {outbox_id} AND customer_id = '{id}' AND status = 'PENDING'"
+            "SELECT operation FROM hubspot_sync_queue WHERE id = {outbox_id} AND local_id = '{id}' AND status = 'PENDING'"
         ))
         .await;
     assert_eq!(operation, "RESYNC");

@@ -58,7 +58,9 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer};
 use warp_domain::storable::into_storable;
-use warp_domain::sync::{EventKind, FieldMapping, WarpField, WebhookEvent, canonical_opt};
+use warp_domain::sync::{
+    EventKind, FieldMapping, ObjectType, WarpField, WebhookEvent, canonical_opt,
+};
 use warp_hubspot::{Company, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
@@ -90,6 +92,7 @@ impl CompanyReads {
 }
 
 mod batch;
+mod contacts;
 use batch::DecisionBatch;
 
 /// Applies stored webhook events. Build once per process and share it (`Arc`).
@@ -301,7 +304,7 @@ impl Marks {
 /// Every HubSpot company the events name (merges name several), sorted and deduplicated.
 fn companies_named<'a>(events: impl Iterator<Item = &'a (i64, WebhookEvent)>) -> Vec<String> {
     let mut ids = std::collections::BTreeSet::new();
-    for (_, event) in events {
+    for (_, event) in events.filter(|(_, event)| event.object_type() == "company") {
         ids.insert(event.object_id);
         if let EventKind::Merge { survivor } = event.kind() {
             ids.insert(survivor);
@@ -498,6 +501,7 @@ impl InboundProcessor {
             if let Some(outcome) = self.not_synced(&event) {
                 settle(report, marks, id, outcome);
             } else if event.kind() == EventKind::PropertyChange
+                && event.object_type() == "company"
                 && !lifecycle.contains(&event.object_id)
             {
                 match self.property_mapping(&event) {
@@ -574,14 +578,12 @@ impl InboundProcessor {
         if event.portal_id != self.portal_id {
             return Some(Outcome::skipped("the event is for another portal"));
         }
-        if event.object_type() != "company" {
-            return Some(Outcome::skipped("not a company event"));
-        }
-        match event.kind() {
-            EventKind::AssociationChange | EventKind::Other => {
+        match (event.object_type(), event.kind()) {
+            (_, EventKind::Other) | ("company", EventKind::AssociationChange) => {
                 Some(Outcome::skipped("event type not synced"))
             }
-            _ => None,
+            ("company" | "contact", _) => None,
+            _ => Some(Outcome::skipped("object type not synced")),
         }
     }
 
@@ -589,12 +591,15 @@ impl InboundProcessor {
     async fn handle(
         &self,
         tx: &Tx<'_>,
-        batch: &mut DecisionBatch,
+        batch: &mut DecisionBatch<Customer>,
         reads: &CompanyReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         if let Some(outcome) = self.not_synced(event) {
             return Ok(outcome);
+        }
+        if event.object_type() == "contact" {
+            return self.handle_contact(tx, event).await;
         }
         match event.kind() {
             EventKind::PropertyChange => {
@@ -632,7 +637,7 @@ impl InboundProcessor {
     /// Decides a propertyChange for the customer linked to its company (admitted to `batch`).
     fn property_change(
         &self,
-        batch: &mut DecisionBatch,
+        batch: &mut DecisionBatch<Customer>,
         event: &WebhookEvent,
         customer_id: Option<Uuid>,
     ) -> Outcome {
@@ -662,7 +667,7 @@ impl InboundProcessor {
     async fn decide_company(
         &self,
         tx: &Tx<'_>,
-        batch: &mut DecisionBatch,
+        batch: &mut DecisionBatch<Customer>,
         customer: Customer,
         company: &Company,
         occurred_at: DateTime<Utc>,
@@ -702,6 +707,10 @@ impl InboundProcessor {
         let Some(client) = &self.hubspot else {
             return Ok(reads);
         };
+        let events: Vec<&(i64, WebhookEvent)> = events
+            .iter()
+            .filter(|(_, event)| event.object_type() == "company")
+            .collect();
         let created: Vec<String> = events
             .iter()
             .filter(|(_, event)| event.kind() == EventKind::Creation)
@@ -798,12 +807,13 @@ impl InboundProcessor {
     ) -> InboundLogEntry<'a> {
         InboundLogEntry {
             portal_id: self.portal_id,
-            customer_id,
+            object_type: ObjectType::Companies,
+            local_id: customer_id,
             queue_id: None,
             operation,
             status,
             fields: Vec::new(),
-            hubspot_company_id: Some(company_id.to_owned()),
+            hubspot_id: Some(company_id.to_owned()),
             error,
         }
     }
@@ -813,7 +823,7 @@ impl InboundProcessor {
     async fn creation(
         &self,
         tx: &Tx<'_>,
-        batch: &mut DecisionBatch,
+        batch: &mut DecisionBatch<Customer>,
         reads: &CompanyReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
@@ -971,6 +981,7 @@ impl InboundProcessor {
         let queue_id = outbox::enqueue(
             tx,
             self.portal_id,
+            ObjectType::Companies,
             relinked.id,
             OutboxOperation::Resync,
             relinked.version,
@@ -996,7 +1007,7 @@ impl InboundProcessor {
     async fn merge(
         &self,
         tx: &Tx<'_>,
-        batch: &mut DecisionBatch,
+        batch: &mut DecisionBatch<Customer>,
         reads: &CompanyReads,
         event: &WebhookEvent,
         survivor: i64,

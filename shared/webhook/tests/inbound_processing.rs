@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use warp_domain::customer::{CompanyName, Customer, CustomerPatch, CustomerType, NewCustomer};
-use warp_domain::sync::{FieldChange, WarpField, customer_field_values, outbound_diff};
+use warp_domain::sync::{FieldChange, ObjectType, WarpField, customer_field_values, outbound_diff};
 use warp_hubspot::{
     CompanyId, HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings,
     ensure_warp_properties,
@@ -157,9 +157,17 @@ impl World {
             .await
             .unwrap();
         let pg: &tokio_postgres::Client = &client;
-        field_state::record(pg, PORTAL, customer.id, Side::HubSpot, &values, Utc::now())
-            .await
-            .unwrap();
+        field_state::record(
+            pg,
+            PORTAL,
+            ObjectType::Companies,
+            customer.id,
+            Side::HubSpot,
+            &values,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         self.settle().await;
         (self.customers.get(customer.id).await.unwrap(), company_id)
     }
@@ -220,7 +228,9 @@ impl World {
     async fn outbound_diff(&self, customer: &Customer) -> Vec<FieldChange> {
         let client = self.database.client().await.unwrap();
         let pg: &tokio_postgres::Client = &client;
-        let states = field_state::load(pg, PORTAL, &[customer.id]).await.unwrap();
+        let states = field_state::load(pg, PORTAL, ObjectType::Companies, &[customer.id])
+            .await
+            .unwrap();
         let known = states
             .get(&customer.id)
             .map(hubspot_known_values)
@@ -235,7 +245,7 @@ impl World {
     async fn field_state(&self, customer: Uuid, field: WarpField) -> warp_domain::sync::FieldState {
         let client = self.database.client().await.unwrap();
         let pg: &tokio_postgres::Client = &client;
-        field_state::load(pg, PORTAL, &[customer])
+        field_state::load(pg, PORTAL, ObjectType::Companies, &[customer])
             .await
             .unwrap()
             .remove(&customer)
@@ -248,7 +258,7 @@ impl World {
         let client = self.database.client().await.unwrap();
         client
             .query(
-                "SELECT status, error FROM hubspot_sync_log WHERE customer_id = $1 AND direction = 'INBOUND' \
+                "SELECT status, error FROM hubspot_sync_log WHERE local_id = $1 AND direction = 'INBOUND' \
                  AND $2 = ANY(fields_synced) ORDER BY id",
                 &[&customer, &field],
             )
@@ -263,7 +273,7 @@ impl World {
         let client = self.database.client().await.unwrap();
         client
             .query_one(
-                "SELECT count(*) FROM hubspot_sync_queue WHERE customer_id = $1 AND operation = 'PUSH_BACK' \
+                "SELECT count(*) FROM hubspot_sync_queue WHERE local_id = $1 AND operation = 'PUSH_BACK' \
                  AND direction = 'OUTBOUND' AND status = 'PENDING'",
                 &[&customer],
             )
@@ -778,7 +788,7 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     let client = world.database.client().await.unwrap();
     let merge_logs: i64 = client
         .query_one(
-            "SELECT count(*) FROM hubspot_sync_log WHERE customer_id = $1 AND operation = 'MERGE' AND status = 'SUCCESS'",
+            "SELECT count(*) FROM hubspot_sync_log WHERE local_id = $1 AND operation = 'MERGE' AND status = 'SUCCESS'",
             &[&customer.id],
         )
         .await
@@ -1463,4 +1473,427 @@ async fn a_flood_of_creations_of_unknown_companies_is_read_in_batches() {
             .as_str(),
         "After The Flood"
     );
+}
+
+// ----- contacts (WARP users) -----
+
+const CONTACTS: &str = "/crm/v3/objects/contacts";
+
+impl World {
+    fn users(&self) -> warp_store::users::UserStore {
+        warp_store::users::UserStore::new(self.database.clone(), PORTAL)
+    }
+
+    async fn worker(&self) -> warp_sync::outbound::OutboundWorker {
+        warp_sync::outbound::OutboundWorker::new(
+            self.database.clone(),
+            hubspot_client(&self.sandbox.base_url()),
+            PORTAL,
+            MappingSource::read_every_time(self.database.clone(), PORTAL)
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// A user of `customer`, pushed to HubSpot by the worker; answers it and its contact id.
+    async fn synced_user(&self, customer: Uuid, email: &str) -> (warp_domain::user::User, String) {
+        let new = warp_domain::user::NewUser::from_json(
+            &json!({"email": email, "first_name": "Ada", "role": "developer"}),
+        )
+        .unwrap();
+        let warp_store::users::CreatedUser::New(user, _, _) =
+            self.users().create(customer, &new, None).await.unwrap()
+        else {
+            panic!("not created");
+        };
+        let report = self.worker().await.process_due(100).await.unwrap();
+        assert!(report.failed.is_empty(), "{report:?}");
+        self.settle().await;
+        let contact = self.contact_of(user.id).await.expect("the user is linked");
+        (*user, contact)
+    }
+
+    async fn contact_of(&self, user: Uuid) -> Option<String> {
+        let client = self.database.client().await.unwrap();
+        client
+            .query_opt(
+                "SELECT hubspot_id FROM hubspot_links WHERE object_type = 'contacts' AND local_id = $1 \
+                 AND unlinked_at IS NULL",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .map(|row| row.get(0))
+    }
+
+    /// A person's edit of a contact in HubSpot (user token: delivered as a webhook).
+    async fn contact_patch(&self, contact_id: &str, properties: Value) {
+        self.http
+            .patch(format!(
+                "{}{CONTACTS}/{contact_id}",
+                self.sandbox.base_url()
+            ))
+            .bearer_auth(USER_TOKEN)
+            .json(&json!({ "properties": properties }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    async fn contact_property(&self, contact_id: &str, name: &str) -> Value {
+        let contact: Value = self
+            .http
+            .get(format!(
+                "{}{CONTACTS}/{contact_id}",
+                self.sandbox.base_url()
+            ))
+            .bearer_auth(USER_TOKEN)
+            .query(&[("properties", name)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        contact["properties"][name].clone()
+    }
+
+    async fn contact_count(&self) -> usize {
+        let page: Value = self
+            .http
+            .get(format!("{}{CONTACTS}", self.sandbox.base_url()))
+            .bearer_auth(USER_TOKEN)
+            .query(&[("limit", "100")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["results"].as_array().map_or(0, Vec::len)
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        let client = self.database.client().await.unwrap();
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+fn contact_event(event_id: i64, subscription: &str, contact_id: &str, extra: Value) -> Value {
+    let mut event = json!({
+        "eventId": event_id, "subscriptionId": 2_000_001, "portalId": PORTAL, "appId": 54321,
+        "occurredAt": Utc::now().timestamp_millis(), "subscriptionType": subscription,
+        "attemptNumber": 0, "objectId": contact_id.parse::<i64>().unwrap(),
+    });
+    if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+        event.extend(extra.clone());
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_contact_edit_in_hubspot_applies_to_the_user_and_an_email_edit_is_pushed_back() {
+    let w = world().await;
+    let (customer, _) = w.linked_customer("Acme").await;
+    let (user, contact) = w.synced_user(customer.id, "ada@acme.example").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    w.contact_patch(
+        &contact,
+        json!({"firstname": "Augusta", "jobtitle": "Countess", "email": "someone@else.example"}),
+    )
+    .await;
+    let report = w.settle().await;
+    assert!(report.applied >= 2, "{report:?}");
+    assert!(report.overridden >= 1, "{report:?}");
+    let after = w.users().get(user.id).await.unwrap();
+    assert_eq!(
+        after.first_name.as_ref().map(|t| t.as_str()),
+        Some("Augusta")
+    );
+    assert_eq!(
+        after.job_title.as_ref().map(|t| t.as_str()),
+        Some("Countess")
+    );
+    assert_eq!(
+        after.email.as_str(),
+        "ada@acme.example",
+        "the login email is WARP's"
+    );
+    assert!(after.version > user.version);
+
+    // The push-back puts WARP's email back on the same contact; the applied names are not
+    // sent back (HubSpot holds them).
+    let report = w.worker().await.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        w.contact_property(&contact, "email").await,
+        "ada@acme.example"
+    );
+    assert_eq!(w.contact_property(&contact, "firstname").await, "Augusta");
+    assert_eq!(w.contact_count().await, 1);
+    let fields: Vec<String> = w
+        .database
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT fields_synced FROM hubspot_sync_log WHERE object_type = 'contacts' \
+             AND direction = 'OUTBOUND' AND operation = 'PUSH_BACK' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fields, vec!["email".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_contact_created_in_hubspot_for_a_linked_company_becomes_an_invited_user() {
+    let w = world().await;
+    let (customer, company_id) = w.linked_customer("Acme").await;
+    let created: Value = w
+        .http
+        .post(format!("{}{CONTACTS}", w.sandbox.base_url()))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!({"properties": {"email": "Grace@Acme.example", "firstname": "Grace", "lastname": "Hopper"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contact = created["id"].as_str().unwrap().to_owned();
+    w.http
+        .put(format!(
+            "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(USER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let report = w.settle().await;
+    assert_eq!(report.linked, 1, "{report:?}");
+
+    let invited = w
+        .users()
+        .list(&warp_store::users::UserQuery {
+            customer_id: Some(customer.id),
+            email: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(invited.len(), 1);
+    let user = &invited[0];
+    assert_eq!(user.email.as_str(), "grace@acme.example");
+    assert_eq!(
+        user.status,
+        warp_domain::user::UserStatus::Invited,
+        "no access from HubSpot"
+    );
+    assert_eq!(user.role, warp_domain::user::UserRole::Readonly);
+    assert_eq!(user.last_name.as_ref().map(|t| t.as_str()), Some("Hopper"));
+    assert_eq!(
+        w.contact_of(user.id).await.as_deref(),
+        Some(contact.as_str())
+    );
+
+    // Its push writes WARP's id and facts to the same contact, found by email.
+    let report = w.worker().await.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(w.contact_count().await, 1, "no duplicate contact");
+    assert_eq!(
+        w.contact_property(&contact, "warp_user_id").await,
+        user.id.to_string()
+    );
+    assert_eq!(w.contact_property(&contact, "warp_role").await, "readonly");
+    // The creation echo of WARP's own contacts is not a new user.
+    w.settle().await;
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM users").await,
+        1,
+        "still one user"
+    );
+}
+
+#[tokio::test]
+async fn a_merge_of_two_users_contacts_keeps_both_users_and_records_a_conflict() {
+    let w = world().await;
+    let (customer, _) = w.linked_customer("Acme").await;
+    let (first, first_contact) = w.synced_user(customer.id, "ada@acme.example").await;
+    let (second, second_contact) = w.synced_user(customer.id, "grace@acme.example").await;
+    w.hubspot
+        .contacts()
+        .merge(
+            &CompanyId::parse(first_contact.clone()).unwrap(),
+            &CompanyId::parse(second_contact.clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    let report = w.settle().await;
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    assert!(w.users().get(first.id).await.is_ok());
+    assert!(w.users().get(second.id).await.is_ok(), "no user is lost");
+    let survivor = w
+        .contact_of(first.id)
+        .await
+        .expect("the survivor's user stays linked");
+    assert_ne!(survivor, second_contact);
+    assert_eq!(w.contact_of(second.id).await, None);
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT count(*) FROM sync_conflicts WHERE object_type = 'contacts' \
+             AND local_id = '{}' AND field = 'user_id' AND status = 'OPEN'",
+            second.id
+        ))
+        .await,
+        1
+    );
+    // Not settled by choosing a value: a person merges or keeps the users in WARP.
+    let conflict: Uuid = w
+        .database
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT id FROM sync_conflicts WHERE object_type = 'contacts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let refused = warp_store::conflicts::resolve(
+        &w.database,
+        conflict,
+        &warp_store::conflicts::Resolution::Warp,
+        "tester",
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(warp_store::conflicts::ResolveError::NotByValue(_))
+        ),
+        "{refused:?}"
+    );
+    // The merged-away id still finds the survivor's user.
+    let client = w.database.client().await.unwrap();
+    let pg: &tokio_postgres::Client = &client;
+    assert_eq!(
+        warp_store::links::local_of(pg, PORTAL, ObjectType::Contacts, &second_contact)
+            .await
+            .unwrap(),
+        Some(first.id)
+    );
+}
+
+#[tokio::test]
+async fn a_privacy_deletion_unlinks_the_user_and_its_data_is_never_sent_again() {
+    let w = world().await;
+    let (customer, _) = w.linked_customer("Acme").await;
+    let (user, contact) = w.synced_user(customer.id, "ada@acme.example").await;
+    w.hubspot
+        .contacts()
+        .archive(&CompanyId::parse(contact.clone()).unwrap())
+        .await
+        .unwrap();
+    w.deliver(&[contact_event(
+        9_001,
+        "contact.privacyDeletion",
+        &contact,
+        json!({}),
+    )])
+    .await;
+    let report = w.settle().await;
+    assert!(report.unlinked >= 1, "{report:?}");
+    assert_eq!(w.contact_of(user.id).await, None);
+    assert!(w.users().get(user.id).await.is_ok(), "the WARP login stays");
+
+    // A later WARP change is not sent: no contact is created again.
+    let patch = warp_domain::user::UserPatch::from_json(&json!({"last_name": "Lovelace"})).unwrap();
+    w.users().update(user.id, None, &patch).await.unwrap();
+    let report = w.worker().await.process_due(100).await.unwrap();
+    assert_eq!(report.hubspot_calls, 0, "{report:?}");
+    assert_eq!(report.succeeded.len(), 1, "done without a call");
+    assert_eq!(w.contact_count().await, 0);
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM hubspot_sync_log WHERE object_type = 'contacts' \
+             AND status = 'SKIPPED' AND error LIKE 'privacy deletion%'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_company_association_changed_in_hubspot_is_pushed_back_to_warps_membership() {
+    let w = world().await;
+    let (customer, company_id) = w.linked_customer("Acme").await;
+    let (user, contact) = w.synced_user(customer.id, "ada@acme.example").await;
+    let other = w
+        .hubspot
+        .companies()
+        .create(&BTreeMap::from([(
+            "name".to_owned(),
+            "Elsewhere".to_owned(),
+        )]))
+        .await
+        .unwrap();
+    // Sales made another company the contact's primary one.
+    w.http
+        .put(format!(
+            "{}/crm/v4/objects/contacts/{contact}/associations/companies/{}",
+            w.sandbox.base_url(),
+            other.id.as_str()
+        ))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    w.deliver(&[contact_event(
+        9_002,
+        "contact.associationChange",
+        &contact,
+        json!({"fromObjectId": contact.parse::<i64>().unwrap(), "toObjectId": other.id.as_str().parse::<i64>().unwrap(),
+               "associationType": "CONTACT_TO_COMPANY", "associationRemoved": false, "isPrimaryAssociation": true}),
+    )])
+    .await;
+    let report = w.settle().await;
+    assert_eq!(report.overridden, 1, "{report:?}");
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT count(*) FROM hubspot_sync_queue WHERE object_type = 'contacts' \
+             AND local_id = '{}' AND operation = 'PUSH_BACK' AND status = 'PENDING'",
+            user.id
+        ))
+        .await,
+        1
+    );
+    let report = w.worker().await.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let read = w
+        .hubspot
+        .associations(ObjectType::Contacts, ObjectType::Companies)
+        .batch_read(&[CompanyId::parse(contact.clone()).unwrap()])
+        .await;
+    let primary: Vec<String> = read
+        .results
+        .iter()
+        .flat_map(|r| r.to.iter())
+        .filter(|to| to.has_type(1))
+        .map(|to| to.to_object_id.clone())
+        .collect();
+    assert_eq!(primary, vec![company_id], "WARP's company is primary again");
 }

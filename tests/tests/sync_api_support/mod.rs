@@ -141,9 +141,9 @@ pub async fn open_conflict(
     let client = app.database.client().await.expect("client");
     client
         .execute(
-            "INSERT INTO sync_conflicts (id, portal_id, customer_id, field, warp_value, \
+            "INSERT INTO sync_conflicts (id, portal_id, object_type, local_id, field, warp_value, \
                hubspot_value, warp_changed_at, hubspot_changed_at) \
-             VALUES ($1::text::uuid, $2, $3::text::uuid, 'company_name', $4, $5, now(), now())",
+             VALUES ($1::text::uuid, $2, 'companies', $3::text::uuid, 'company_name', $4, $5, now(), now())",
             &[
                 &conflict_id,
                 &PORTAL,

@@ -1,4 +1,5 @@
-//! The field mapping between a WARP customer and a HubSpot company (DESIGN §3): which WARP
+//! The field mapping between a WARP record and a HubSpot object (DESIGN §3, §7: customers and
+//! companies, users and contacts): which WARP
 //! fields are synced, to which HubSpot property, in which direction, and which side wins a
 //! conflict. The mapping lives in the `hubspot_sync_config` table so it can change without a
 //! deploy; [`FieldMap::from_rows`] turns those rows into a mapping that is valid by type.
@@ -7,7 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// A WARP customer field that can be mapped to a HubSpot property.
+use super::ObjectType;
+
+/// A WARP field that can be mapped to a HubSpot property: a customer's (a company property) or
+/// a user's (a contact property). [`WarpField::object_type`] says which.
 ///
 /// The string forms ([`WarpField::as_str`]) are the `warp_field` values of the
 /// `hubspot_sync_config` table and of `hubspot_field_state.field`.
@@ -25,11 +29,23 @@ pub enum WarpField {
     ServicesData,
     ContactEmail,
     ContactPhone,
+    // A user's (contacts).
+    UserId,
+    Email,
+    FirstName,
+    LastName,
+    Phone,
+    JobTitle,
+    Role,
+    TwoFactorEnabled,
+    ApiKeyCount,
+    LastApiCallAt,
+    LastLoginAt,
 }
 
 impl WarpField {
-    /// Every mappable field, in a stable order (the order of DESIGN §3).
-    pub const ALL: [WarpField; 12] = [
+    /// A customer's mappable fields, in a stable order (the order of DESIGN §3).
+    pub const COMPANY: [WarpField; 12] = [
         WarpField::Ban,
         WarpField::CompanyName,
         WarpField::Domain,
@@ -43,6 +59,63 @@ impl WarpField {
         WarpField::ContactEmail,
         WarpField::ContactPhone,
     ];
+
+    /// A user's mappable fields (the contact mapping of the README).
+    pub const CONTACT: [WarpField; 11] = [
+        WarpField::UserId,
+        WarpField::Email,
+        WarpField::FirstName,
+        WarpField::LastName,
+        WarpField::Phone,
+        WarpField::JobTitle,
+        WarpField::Role,
+        WarpField::TwoFactorEnabled,
+        WarpField::ApiKeyCount,
+        WarpField::LastApiCallAt,
+        WarpField::LastLoginAt,
+    ];
+
+    /// Every mappable field of every object type: the customer's, then the user's.
+    pub const ALL: [WarpField; 23] = {
+        let mut all = [WarpField::Ban; 23];
+        let mut i = 0;
+        while i < Self::COMPANY.len() {
+            all[i] = Self::COMPANY[i];
+            i += 1;
+        }
+        let mut j = 0;
+        while j < Self::CONTACT.len() {
+            all[Self::COMPANY.len() + j] = Self::CONTACT[j];
+            j += 1;
+        }
+        all
+    };
+
+    /// The mappable fields of `object_type`.
+    pub fn of(object_type: ObjectType) -> &'static [WarpField] {
+        match object_type {
+            ObjectType::Companies => &Self::COMPANY,
+            ObjectType::Contacts => &Self::CONTACT,
+        }
+    }
+
+    /// The object type whose record holds this field.
+    pub fn object_type(self) -> ObjectType {
+        if Self::CONTACT.contains(&self) {
+            ObjectType::Contacts
+        } else {
+            ObjectType::Companies
+        }
+    }
+
+    /// The field that identifies a record of `object_type` in HubSpot: its property is unique
+    /// there and every batch upsert names it as `idProperty`.
+    pub fn key(object_type: ObjectType) -> WarpField {
+        match object_type {
+            ObjectType::Companies => WarpField::Ban,
+            ObjectType::Contacts => WarpField::UserId,
+        }
+    }
 
     /// The field's name as stored in `hubspot_sync_config.warp_field`.
     pub fn as_str(self) -> &'static str {
@@ -59,6 +132,17 @@ impl WarpField {
             WarpField::ServicesData => "services.data",
             WarpField::ContactEmail => "contact.email",
             WarpField::ContactPhone => "contact.phone",
+            WarpField::UserId => "user_id",
+            WarpField::Email => "email",
+            WarpField::FirstName => "first_name",
+            WarpField::LastName => "last_name",
+            WarpField::Phone => "phone",
+            WarpField::JobTitle => "job_title",
+            WarpField::Role => "role",
+            WarpField::TwoFactorEnabled => "two_factor_enabled",
+            WarpField::ApiKeyCount => "api_key_count",
+            WarpField::LastApiCallAt => "last_api_call_at",
+            WarpField::LastLoginAt => "last_login_at",
         }
     }
 }
@@ -297,10 +381,27 @@ pub enum FieldMapError {
         field: WarpField,
         property: &'static str,
     },
+    /// A WARP login email is WARP's: HubSpot never changes it (a change there is pushed back).
+    #[error("field {field} is a WARP login: it stays WARP_TO_HUBSPOT with WARP_WINS")]
+    WarpOwned { field: WarpField },
+    /// One mapping serves one object type.
+    #[error("fields {first} and {second} belong to different object types")]
+    MixedObjectTypes { first: WarpField, second: WarpField },
 }
 
 /// The property the company key ([`WarpField::Ban`]) is stored in; upserts use it as `idProperty`.
 pub const KEY_PROPERTY: &str = "warp_ban";
+
+/// The property the contact key ([`WarpField::UserId`]) is stored in (unique in HubSpot).
+pub const CONTACT_KEY_PROPERTY: &str = "warp_user_id";
+
+/// The unique property that identifies a record of `object_type` in HubSpot.
+pub fn key_property(object_type: ObjectType) -> &'static str {
+    match object_type {
+        ObjectType::Companies => KEY_PROPERTY,
+        ObjectType::Contacts => CONTACT_KEY_PROPERTY,
+    }
+}
 
 /// The whole mapping for a portal: at most one [`FieldMapping`] per field and per HubSpot
 /// property.
@@ -368,6 +469,54 @@ impl FieldMap {
         }
     }
 
+    /// The seeded mapping of `object_type` (migrations V1 and V6).
+    pub fn default_for(object_type: ObjectType) -> Self {
+        match object_type {
+            ObjectType::Companies => Self::default_mapping(),
+            ObjectType::Contacts => Self::default_contact_mapping(),
+        }
+    }
+
+    /// The contact mapping of migration V6 and the README: the login email and the facts only
+    /// WARP knows go one way; names, phone and job title both ways, never wiped by an empty
+    /// value.
+    fn default_contact_mapping() -> Self {
+        use ConflictRule::*;
+        use SyncDirection::*;
+        let one_way = |field, property| FieldMapping::new(field, property, WarpToHubSpot, WarpWins);
+        let both = |field, property| FieldMapping {
+            never_overwrite_with_empty: true,
+            ..FieldMapping::new(field, property, Both, LatestWins)
+        };
+        let mappings = [
+            one_way(WarpField::UserId, CONTACT_KEY_PROPERTY),
+            FieldMapping {
+                never_overwrite_with_empty: true,
+                ..one_way(WarpField::Email, "email")
+            },
+            both(WarpField::FirstName, "firstname"),
+            both(WarpField::LastName, "lastname"),
+            both(WarpField::Phone, "phone"),
+            both(WarpField::JobTitle, "jobtitle"),
+            one_way(WarpField::Role, "warp_role"),
+            one_way(WarpField::TwoFactorEnabled, "warp_2fa_enabled"),
+            one_way(WarpField::ApiKeyCount, "warp_api_key_count"),
+            one_way(WarpField::LastApiCallAt, "warp_last_api_call"),
+            one_way(WarpField::LastLoginAt, "warp_last_login"),
+        ];
+        FieldMap {
+            by_field: mappings.into_iter().map(|m| (m.field, m)).collect(),
+        }
+    }
+
+    /// The object type this mapping serves (companies when empty).
+    pub fn object_type(&self) -> ObjectType {
+        self.by_field
+            .keys()
+            .next()
+            .map_or(ObjectType::Companies, |field| field.object_type())
+    }
+
     /// Builds a mapping from `hubspot_sync_config` rows, rejecting unknown fields, directions
     /// and rules, duplicates, and rules that contradict a one-way direction.
     pub fn from_rows(
@@ -398,15 +547,28 @@ impl FieldMap {
                     rule,
                 });
             }
-            if field == WarpField::Ban
+            let object_type = field.object_type();
+            let key_property = key_property(object_type);
+            if field == WarpField::key(object_type)
                 && !(row.enabled
-                    && property == KEY_PROPERTY
+                    && property == key_property
                     && direction == SyncDirection::WarpToHubSpot
                     && rule == ConflictRule::WarpWins)
             {
                 return Err(FieldMapError::KeyFieldFixed {
                     field,
-                    property: KEY_PROPERTY,
+                    property: key_property,
+                });
+            }
+            if field == WarpField::Email
+                && !(direction == SyncDirection::WarpToHubSpot && rule == ConflictRule::WarpWins)
+            {
+                return Err(FieldMapError::WarpOwned { field });
+            }
+            if let Some(other) = by_field.keys().find(|f| f.object_type() != object_type) {
+                return Err(FieldMapError::MixedObjectTypes {
+                    first: *other,
+                    second: field,
                 });
             }
             if by_field.contains_key(&field) {

@@ -54,6 +54,7 @@ mod mapping;
 mod object_type;
 mod outbound;
 mod property_check;
+mod user_values;
 mod values;
 mod webhook;
 
@@ -65,12 +66,14 @@ pub use inbound::{
     FieldState, InboundChange, InboundDecision, SIMULTANEOUS_WITHIN, decide_inbound,
 };
 pub use mapping::{
-    ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow, KEY_PROPERTY,
-    SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField, WarpField,
+    CONTACT_KEY_PROPERTY, ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow,
+    KEY_PROPERTY, SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField,
+    WarpField, key_property,
 };
 pub use object_type::{ObjectType, UnknownObjectType};
 pub use outbound::{FieldChange, full_push, outbound_diff, record_pushed};
 pub use property_check::{PropertyFacts, PropertyMismatch, ValueKind, check_property};
+pub use user_values::user_field_values;
 pub use values::{FieldValues, canonical, canonical_opt};
 pub use webhook::{
     EventKind, MAX_EVENTS_PER_BATCH, WebhookDedupeKey, WebhookEvent, WebhookParseError,

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::customer::{CustomerType, Status};
+use crate::user::UserRole;
 
 use super::mapping::{FieldMapping, WarpField};
 
@@ -17,6 +18,8 @@ pub enum ValueKind {
     Number,
     /// `true` or `false`.
     Bool,
+    /// A point in time (ISO 8601).
+    Instant,
     /// One of these codes.
     Choice(Vec<&'static str>),
 }
@@ -27,6 +30,7 @@ impl fmt::Display for ValueKind {
             ValueKind::Text => f.write_str("text"),
             ValueKind::Number => f.write_str("a number"),
             ValueKind::Bool => f.write_str("true/false"),
+            ValueKind::Instant => f.write_str("a date and time"),
             ValueKind::Choice(values) => write!(f, "one of {}", values.join(", ")),
         }
     }
@@ -40,10 +44,23 @@ impl WarpField {
             | WarpField::CompanyName
             | WarpField::Domain
             | WarpField::ContactEmail
-            | WarpField::ContactPhone => ValueKind::Text,
-            WarpField::CreditLimit | WarpField::CurrentBalance => ValueKind::Number,
-            WarpField::ServicesVoice | WarpField::ServicesMessaging | WarpField::ServicesData => {
-                ValueKind::Bool
+            | WarpField::ContactPhone
+            | WarpField::UserId
+            | WarpField::Email
+            | WarpField::FirstName
+            | WarpField::LastName
+            | WarpField::Phone
+            | WarpField::JobTitle => ValueKind::Text,
+            WarpField::CreditLimit | WarpField::CurrentBalance | WarpField::ApiKeyCount => {
+                ValueKind::Number
+            }
+            WarpField::ServicesVoice
+            | WarpField::ServicesMessaging
+            | WarpField::ServicesData
+            | WarpField::TwoFactorEnabled => ValueKind::Bool,
+            WarpField::LastApiCallAt | WarpField::LastLoginAt => ValueKind::Instant,
+            WarpField::Role => {
+                ValueKind::Choice(UserRole::ALL.iter().map(|r| r.as_str()).collect())
             }
             WarpField::Status => ValueKind::Choice(Status::ALL.map(|s| s.as_str()).to_vec()),
             WarpField::CustomerType => {
@@ -112,6 +129,7 @@ pub fn check_property(
             "bool" | "enumeration" | "string"
         ),
         ValueKind::Choice(_) => matches!(property.property_type.as_str(), "enumeration" | "string"),
+        ValueKind::Instant => matches!(property.property_type.as_str(), "datetime" | "string"),
     };
     if !compatible {
         return Err(PropertyMismatch::IncompatibleType {

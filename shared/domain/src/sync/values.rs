@@ -44,7 +44,13 @@ pub fn canonical(field: WarpField, raw: &str) -> Option<String> {
             canonical_bool(trimmed)
         }
         WarpField::ContactEmail => canonical_email(trimmed),
-        WarpField::ContactPhone => canonical_phone(trimmed),
+        WarpField::ContactPhone | WarpField::Phone => canonical_phone(trimmed),
+        // A login email, stored lower-cased; HubSpot keeps contact emails lower-cased too.
+        WarpField::Email | WarpField::UserId | WarpField::Role => trimmed.to_lowercase(),
+        WarpField::FirstName | WarpField::LastName | WarpField::JobTitle => trimmed.to_owned(),
+        WarpField::TwoFactorEnabled => canonical_bool(trimmed),
+        WarpField::ApiKeyCount => canonical_integer(trimmed),
+        WarpField::LastApiCallAt | WarpField::LastLoginAt => canonical_instant(trimmed),
     };
     // A rule may strip characters (a lone "." domain); keep "empty means none" true afterwards.
     if value.is_empty() { None } else { Some(value) }
@@ -76,6 +82,33 @@ fn canonical_money(trimmed: &str) -> String {
             rounded.to_string()
         }
         Err(_) => trimmed.to_owned(),
+    }
+}
+
+fn canonical_integer(trimmed: &str) -> String {
+    match trimmed.parse::<i64>() {
+        Ok(number) => number.to_string(),
+        Err(_) => canonical_money(trimmed)
+            .strip_suffix(".00")
+            .map_or_else(|| trimmed.to_owned(), str::to_owned),
+    }
+}
+
+/// A HubSpot datetime property reads back as ISO 8601 in UTC (and may be written as epoch
+/// milliseconds): one instant is one text, RFC 3339 with milliseconds and `Z`.
+fn canonical_instant(trimmed: &str) -> String {
+    let parsed = chrono::DateTime::parse_from_rfc3339(trimmed)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            trimmed
+                .parse::<i64>()
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+        });
+    match parsed {
+        Some(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => trimmed.to_owned(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Deciding many field changes in memory and writing what they add up to in a few statements.
 //!
-//! A [`DecisionBatch`] holds the locked customers and their field states, decides each HubSpot
+//! A [`DecisionBatch`] holds the locked records (customers for company events, linked users
+//! for contact events: [`InboundRecord`]) and their field states, decides each HubSpot
 //! value by the domain rules against that in-memory view (which every decision updates exactly
 //! as the SQL would: HubSpot's side only moves forward, an applied value keeps WARP's change
 //! time), and collects the writes. [`DecisionBatch::flush`] then stores them with one
@@ -9,22 +10,123 @@
 //! number of events per flush differs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use warp_domain::customer::Customer;
 use warp_domain::storable::{has_nul, nul_reason};
 use warp_domain::sync::{
-    FieldMapping, FieldState, InboundChange, InboundDecision, WarpField, canonical_opt,
-    customer_field_values, decide_inbound,
+    FieldMapping, FieldState, FieldValues, InboundChange, InboundDecision, ObjectType, WarpField,
+    canonical_opt, customer_field_values, decide_inbound, user_field_values,
 };
+use warp_domain::user::User;
 use warp_store::StoreError;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, CustomerFieldStates};
-use warp_store::inbound::{self, HubSpotObservation, InboundLogEntry, InboundLogStatus};
+use warp_store::inbound::{
+    self, HubSpotObservation, InboundLogEntry, InboundLogStatus, InvalidFieldValue,
+};
 use warp_store::outbox::{self, OutboxOperation};
+use warp_store::users;
 
 use super::{EventStatus, InboundReport, Tx};
+
+/// A WARP record the inbound rules decide for.
+pub(super) trait InboundRecord: Clone + Send + Sync {
+    const OBJECT_TYPE: ObjectType;
+    fn id(&self) -> Uuid;
+    fn version(&self) -> i64;
+    /// The HubSpot record it is linked to.
+    fn hubspot_id(&self) -> Option<String>;
+    /// Its mapped fields, canonical.
+    fn values(&self) -> FieldValues;
+    /// Itself with `field` set to `value`, as its next version.
+    fn with_field(&self, field: WarpField, value: Option<&str>) -> Result<Self, InvalidFieldValue>;
+    /// Stores these records at their versions; answers them as stored.
+    fn write_all(
+        tx: &Tx<'_>,
+        records: &[Self],
+    ) -> impl Future<Output = Result<Vec<Self>, StoreError>> + Send;
+}
+
+impl InboundRecord for Customer {
+    const OBJECT_TYPE: ObjectType = ObjectType::Companies;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn hubspot_id(&self) -> Option<String> {
+        self.external_ids.hubspot_company_id.clone()
+    }
+
+    fn values(&self) -> FieldValues {
+        customer_field_values(self)
+    }
+
+    fn with_field(&self, field: WarpField, value: Option<&str>) -> Result<Self, InvalidFieldValue> {
+        inbound::customer_with_field(self, field, value)
+    }
+
+    async fn write_all(tx: &Tx<'_>, records: &[Self]) -> Result<Vec<Self>, StoreError> {
+        inbound::write_inbound_customers(tx, records).await
+    }
+}
+
+/// A user with the contact it is linked to.
+#[derive(Debug, Clone)]
+pub(super) struct LinkedUser {
+    pub user: User,
+    pub contact_id: String,
+}
+
+impl InboundRecord for LinkedUser {
+    const OBJECT_TYPE: ObjectType = ObjectType::Contacts;
+
+    fn id(&self) -> Uuid {
+        self.user.id
+    }
+
+    fn version(&self) -> i64 {
+        self.user.version
+    }
+
+    fn hubspot_id(&self) -> Option<String> {
+        Some(self.contact_id.clone())
+    }
+
+    fn values(&self) -> FieldValues {
+        user_field_values(&self.user)
+    }
+
+    fn with_field(&self, field: WarpField, value: Option<&str>) -> Result<Self, InvalidFieldValue> {
+        Ok(LinkedUser {
+            user: users::user_with_field(&self.user, field, value)?,
+            contact_id: self.contact_id.clone(),
+        })
+    }
+
+    async fn write_all(tx: &Tx<'_>, records: &[Self]) -> Result<Vec<Self>, StoreError> {
+        let contacts: HashMap<Uuid, &str> = records
+            .iter()
+            .map(|r| (r.user.id, r.contact_id.as_str()))
+            .collect();
+        let users: Vec<User> = records.iter().map(|r| r.user.clone()).collect();
+        Ok(users::write_inbound(tx, &users)
+            .await?
+            .into_iter()
+            .filter_map(|user| {
+                let contact_id = (*contacts.get(&user.id)?).to_owned();
+                Some(LinkedUser { user, contact_id })
+            })
+            .collect())
+    }
+}
 
 /// One field decision's result for its event.
 pub(super) struct FieldOutcome {
@@ -53,9 +155,9 @@ enum LogLink {
     Conflict(usize),
 }
 
-pub(super) struct DecisionBatch {
+pub(super) struct DecisionBatch<R: InboundRecord> {
     portal_id: i64,
-    customers: HashMap<Uuid, Customer>,
+    records: HashMap<Uuid, R>,
     states: HashMap<Uuid, CustomerFieldStates>,
     written: BTreeSet<Uuid>,
     warp_values: BTreeMap<(Uuid, WarpField), Option<String>>,
@@ -65,11 +167,11 @@ pub(super) struct DecisionBatch {
     logs: Vec<(InboundLogEntry<'static>, LogLink)>,
 }
 
-impl DecisionBatch {
+impl<R: InboundRecord> DecisionBatch<R> {
     pub fn new(portal_id: i64) -> Self {
         DecisionBatch {
             portal_id,
-            customers: HashMap::new(),
+            records: HashMap::new(),
             states: HashMap::new(),
             written: BTreeSet::new(),
             warp_values: BTreeMap::new(),
@@ -80,23 +182,24 @@ impl DecisionBatch {
         }
     }
 
-    /// Adds (locked) customers to the view, with their stored field states (one query). A
-    /// customer already in the view is replaced by the given row, keeping its loaded states.
-    pub async fn admit(&mut self, tx: &Tx<'_>, customers: Vec<Customer>) -> Result<(), StoreError> {
-        let missing: Vec<Uuid> = customers
+    /// Adds (locked) records to the view, with their stored field states (one query). A
+    /// record already in the view is replaced by the given row, keeping its loaded states.
+    pub async fn admit(&mut self, tx: &Tx<'_>, records: Vec<R>) -> Result<(), StoreError> {
+        let missing: Vec<Uuid> = records
             .iter()
-            .map(|customer| customer.id)
+            .map(R::id)
             .filter(|id| !self.states.contains_key(id))
             .collect();
         if !missing.is_empty() {
-            let mut loaded = field_state::load(tx, self.portal_id, &missing).await?;
+            let mut loaded =
+                field_state::load(tx, self.portal_id, R::OBJECT_TYPE, &missing).await?;
             for id in missing {
                 self.states
                     .insert(id, loaded.remove(&id).unwrap_or_default());
             }
         }
-        for customer in customers {
-            self.customers.insert(customer.id, customer);
+        for record in records {
+            self.records.insert(record.id(), record);
         }
         Ok(())
     }
@@ -116,10 +219,10 @@ impl DecisionBatch {
         operation: &'static str,
     ) -> FieldOutcome {
         let field = mapping.field;
-        let Some(customer) = self.customers.get(&customer_id) else {
+        let Some(record) = self.records.get(&customer_id) else {
             return outcome(
                 EventStatus::Skipped,
-                Some("the customer is not loaded"),
+                Some("the record is not loaded"),
                 InboundReport::default(),
             );
         };
@@ -130,10 +233,7 @@ impl DecisionBatch {
             .cloned()
             .unwrap_or_default();
         let state = FieldState {
-            warp_value: customer_field_values(customer)
-                .get(field)
-                .flatten()
-                .map(str::to_owned),
+            warp_value: record.values().get(field).flatten().map(str::to_owned),
             ..stored
         };
         let change = InboundChange {
@@ -141,16 +241,17 @@ impl DecisionBatch {
             occurred_at,
         };
         let reported = canonical_opt(field, value);
-        let company_id = customer.external_ids.hubspot_company_id.clone();
+        let company_id = record.hubspot_id();
         let portal_id = self.portal_id;
         let entry = |status, error: Option<String>| InboundLogEntry {
             portal_id,
-            customer_id: Some(customer_id),
+            object_type: R::OBJECT_TYPE,
+            local_id: Some(customer_id),
             queue_id: None,
             operation,
             status,
             fields: vec![field.as_str().to_owned()],
-            hubspot_company_id: company_id.clone(),
+            hubspot_id: company_id.clone(),
             error,
         };
         let mut tally = InboundReport::default();
@@ -175,10 +276,10 @@ impl DecisionBatch {
         }
         match decision {
             InboundDecision::Apply { value } => {
-                match inbound::customer_with_field(customer, field, value.as_deref()) {
+                match record.with_field(field, value.as_deref()) {
                     Ok(updated) => {
-                        tracing::info!(%customer_id, field = field.as_str(), version = updated.version, "HubSpot change applied");
-                        self.customers.insert(customer_id, updated);
+                        tracing::info!(%customer_id, field = field.as_str(), version = updated.version(), "HubSpot change applied");
+                        self.records.insert(customer_id, updated);
                         self.written.insert(customer_id);
                         self.record_warp_value(customer_id, field, value.clone());
                         self.observe(customer_id, field, value, occurred_at);
@@ -284,7 +385,7 @@ impl DecisionBatch {
         self.observations.insert(
             (customer_id, field),
             HubSpotObservation {
-                customer_id,
+                local_id: customer_id,
                 field,
                 value,
                 at,
@@ -303,12 +404,12 @@ impl DecisionBatch {
     /// Writes everything decided since the last flush: customers, both sides of the field
     /// state, push-back outbox rows (one per customer), conflicts and sync-log rows.
     pub async fn flush(&mut self, tx: &Tx<'_>) -> Result<(), StoreError> {
-        let written: Vec<Customer> = std::mem::take(&mut self.written)
+        let written: Vec<R> = std::mem::take(&mut self.written)
             .into_iter()
-            .filter_map(|id| self.customers.get(&id).cloned())
+            .filter_map(|id| self.records.get(&id).cloned())
             .collect();
-        for stored in inbound::write_inbound_customers(tx, &written).await? {
-            self.customers.insert(stored.id, stored);
+        for stored in R::write_all(tx, &written).await? {
+            self.records.insert(stored.id(), stored);
         }
         let warp_values: Vec<_> = std::mem::take(&mut self.warp_values)
             .into_iter()
@@ -321,20 +422,26 @@ impl DecisionBatch {
         inbound::observe_hubspot_values(tx, self.portal_id, &observations).await?;
         let push_backs: Vec<(Uuid, i64)> = std::mem::take(&mut self.push_backs)
             .into_iter()
-            .filter_map(|id| self.customers.get(&id).map(|c| (id, c.version)))
+            .filter_map(|id| self.records.get(&id).map(|r| (id, r.version())))
             .collect();
-        let queue_ids: HashMap<Uuid, i64> =
-            outbox::enqueue_many(tx, self.portal_id, OutboxOperation::PushBack, &push_backs)
-                .await?
-                .into_iter()
-                .collect();
+        let queue_ids: HashMap<Uuid, i64> = outbox::enqueue_many(
+            tx,
+            self.portal_id,
+            R::OBJECT_TYPE,
+            OutboxOperation::PushBack,
+            &push_backs,
+        )
+        .await?
+        .into_iter()
+        .collect();
         let mut conflict_ids = Vec::with_capacity(self.conflicts.len());
         for conflict in std::mem::take(&mut self.conflicts) {
             let id = conflicts::insert(
                 tx,
                 &NewConflict {
                     portal_id: self.portal_id,
-                    customer_id: conflict.customer_id,
+                    object_type: R::OBJECT_TYPE,
+                    local_id: conflict.customer_id,
                     field: conflict.field,
                     warp_value: conflict.warp_value.as_deref(),
                     hubspot_value: conflict.hubspot_value.as_deref(),
@@ -351,8 +458,7 @@ impl DecisionBatch {
                 match link {
                     LogLink::None => {}
                     LogLink::PushBack => {
-                        entry.queue_id =
-                            entry.customer_id.and_then(|id| queue_ids.get(&id).copied());
+                        entry.queue_id = entry.local_id.and_then(|id| queue_ids.get(&id).copied());
                     }
                     LogLink::Conflict(index) => {
                         entry.error = conflict_ids
