@@ -84,6 +84,14 @@ async fn status_reports_the_outbox_webhooks_reconciliation_and_429s() {
         status["outbox"],
         json!({"pending": 1, "in_flight": 1, "done": 1, "failed": 1})
     );
+    // Every row here is a company's; contacts are counted apart.
+    assert_eq!(
+        status["outbox_by_object_type"],
+        json!({
+            "companies": {"pending": 1, "in_flight": 1, "done": 1, "failed": 1},
+            "contacts": {"pending": 0, "in_flight": 0, "done": 0, "failed": 0},
+        })
+    );
     let age = status["oldest_pending_age_seconds"].as_i64().unwrap();
     assert!(
         (90..120).contains(&age),

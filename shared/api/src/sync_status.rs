@@ -143,6 +143,8 @@ impl From<ReconciliationSummary> for ReconciliationSummaryResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncStatusResponse {
     pub outbox: OutboxCountsResponse,
+    /// The same counts per object type (`companies`, `contacts`).
+    pub outbox_by_object_type: std::collections::BTreeMap<String, OutboxCountsResponse>,
     /// Seconds the oldest PENDING or IN_FLIGHT outbox row has waited; null when none waits.
     pub oldest_pending_age_seconds: Option<i64>,
     /// Messages in the dead-letter queue; null when no DLQ is configured or SQS did not answer.
@@ -182,6 +184,7 @@ pub(crate) async fn sync_status(
     let (status, dlq_depth) = tokio::join!(sync_reports::sync_status(&state.database), dlq);
     let SyncStatus {
         outbox,
+        outbox_by_object_type,
         oldest_pending_age_seconds,
         last_webhook_received_at,
         last_reconciliation,
@@ -189,6 +192,10 @@ pub(crate) async fn sync_status(
     } = status?;
     let body = SyncStatusResponse {
         outbox: outbox.into(),
+        outbox_by_object_type: outbox_by_object_type
+            .into_iter()
+            .map(|(object_type, counts)| (object_type.as_str().to_owned(), counts.into()))
+            .collect(),
         oldest_pending_age_seconds,
         dlq_depth,
         last_webhook_received_at,

@@ -66,7 +66,8 @@ pub async fn start_outbound(
             mapping,
         )
         .with_lease(config.outbound.lease)
-        .with_retry_policy(retry),
+        .with_retry_policy(retry)
+        .with_batch_size(config.outbound.batch_size),
     );
     if config.sqs_queue_url.is_none() {
         tokio::spawn(run_outbox_loop(

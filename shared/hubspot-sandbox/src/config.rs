@@ -132,6 +132,10 @@ fn parse_var<T: std::str::FromStr>(
 pub struct Faults {
     /// Chance that an API request gets a 429 indistinguishable from a real one.
     pub rate_429: f64,
+    /// The Retry-After an injected 429 carries, in milliseconds (rounded up to seconds);
+    /// unset, the rest of the rate window, as a full window answers. HubSpot does not document
+    /// Retry-After on REST 429s but clients must honour it when present.
+    pub retry_after_429_ms: Option<u64>,
     /// Chance that an API request gets a 5xx; the write is not applied.
     pub rate_5xx: f64,
     /// Chance that an API request hangs (30 s or until the client gives up); not applied.

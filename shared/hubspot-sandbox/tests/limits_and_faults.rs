@@ -146,6 +146,22 @@ async fn injected_faults_look_real_and_never_apply_writes() {
     assert_eq!(limited.body["errorType"], "RATE_LIMIT");
     assert_eq!(limited.body["policyName"], "TEN_SECONDLY_ROLLING");
     assert_eq!(header(&limited, "x-hubspot-ratelimit-remaining"), "0");
+    assert_eq!(
+        header(&limited, "retry-after"),
+        "10",
+        "the rest of the window"
+    );
+    control
+        .post(
+            "/_sandbox/faults",
+            json!({"rate_429": 1.0, "retry_after_429_ms": 1000}),
+        )
+        .await;
+    let asked_to_wait = api
+        .post(COMPANIES, json!({"properties": {"name": "Never"}}))
+        .await;
+    assert_eq!(asked_to_wait.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&asked_to_wait, "retry-after"), "1");
 
     control
         .post("/_sandbox/faults", json!({"rate_5xx": 1.0}))
@@ -179,7 +195,7 @@ async fn injected_faults_look_real_and_never_apply_writes() {
     );
     let stats = sandbox.stats();
     assert_eq!(stats.companies, 0, "no faulted write may be applied");
-    assert_eq!(stats.rate_limited_injected, 1);
+    assert_eq!(stats.rate_limited_injected, 2);
     assert_eq!(stats.server_errors_injected, 1);
     assert_eq!(stats.timeouts_injected, 1);
     assert_eq!(
@@ -195,7 +211,7 @@ async fn injected_faults_look_real_and_never_apply_writes() {
     assert_eq!(out_of_range.status, StatusCode::BAD_REQUEST);
     let stats_route = control.get("/_sandbox/stats").await;
     assert_eq!(stats_route.body["companies"], 1);
-    assert_eq!(stats_route.body["rate_limited_injected"], 1);
+    assert_eq!(stats_route.body["rate_limited_injected"], 2);
 }
 
 #[tokio::test]

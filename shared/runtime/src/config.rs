@@ -138,6 +138,9 @@ pub struct OutboundSettings {
     /// The wait before a failed row's first retry, doubled each attempt
     /// (`OUTBOX_RETRY_BASE_MS`, default 2000).
     pub retry_base: Duration,
+    /// Records per batch call (`OUTBOX_BATCH_SIZE`, 1 to 100, default 100, HubSpot's limit):
+    /// smaller only to make more calls, e.g. so the chaos run's faults meet more requests.
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +284,7 @@ impl Config {
             in_dev: parse(&get, "DEV_OUTBOUND", true)?,
             lease: Duration::from_secs(parse(&get, "OUTBOX_LEASE_SECS", 120)?.max(1)),
             retry_base: Duration::from_millis(parse(&get, "OUTBOX_RETRY_BASE_MS", 2_000)?.max(1)),
+            batch_size: parse(&get, "OUTBOX_BATCH_SIZE", 100usize)?.clamp(1, 100),
         };
 
         Ok(Config {
@@ -527,12 +531,23 @@ mod tests {
         assert!(c.outbound.in_dev);
         assert_eq!(c.outbound.lease, Duration::from_secs(120));
         assert_eq!(c.outbound.retry_base, Duration::from_secs(2));
+        assert_eq!(c.outbound.batch_size, 100);
         let c = config(&[
             ("DEV_OUTBOUND", "false"),
             ("OUTBOX_LEASE_SECS", "7"),
             ("OUTBOX_RETRY_BASE_MS", "250"),
+            ("OUTBOX_BATCH_SIZE", "4"),
         ])
         .unwrap();
+        assert_eq!(c.outbound.batch_size, 4);
+        assert_eq!(
+            config(&[("OUTBOX_BATCH_SIZE", "500")])
+                .unwrap()
+                .outbound
+                .batch_size,
+            100,
+            "never above HubSpot's limit"
+        );
         assert!(!c.outbound.in_dev);
         assert_eq!(c.outbound.lease, Duration::from_secs(7));
         assert_eq!(c.outbound.retry_base, Duration::from_millis(250));

@@ -45,6 +45,8 @@ pub struct ReconciliationSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {
     pub outbox: OutboxCounts,
+    /// The same counts per object type (companies, contacts), every type present.
+    pub outbox_by_object_type: Vec<(ObjectType, OutboxCounts)>,
     /// Seconds the oldest PENDING or IN_FLIGHT row has waited since it was written.
     pub oldest_pending_age_seconds: Option<i64>,
     pub last_webhook_received_at: Option<DateTime<Utc>>,
@@ -61,10 +63,9 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
     let row = client
         .query_typed_one(
             "SELECT \
-               (SELECT count(*) FROM hubspot_sync_queue WHERE status = 'PENDING'), \
-               (SELECT count(*) FROM hubspot_sync_queue WHERE status = 'IN_FLIGHT'), \
-               (SELECT count(*) FROM hubspot_sync_queue WHERE status = 'DONE'), \
-               (SELECT count(*) FROM hubspot_sync_queue WHERE status = 'FAILED'), \
+               (SELECT array_agg(object_type || ' ' || status || ' ' || n) FROM \
+                  (SELECT object_type, status, count(*) AS n FROM hubspot_sync_queue \
+                    GROUP BY object_type, status) AS counted), \
                (SELECT floor(extract(epoch FROM now() - min(created_at)))::bigint \
                   FROM hubspot_sync_queue WHERE status IN ('PENDING', 'IN_FLIGHT')), \
                (SELECT received_at FROM hubspot_webhook_events \
@@ -74,12 +75,36 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
             &[],
         )
         .await?;
-    let outbox = OutboxCounts {
-        pending: row.try_get(0)?,
-        in_flight: row.try_get(1)?,
-        done: row.try_get(2)?,
-        failed: row.try_get(3)?,
-    };
+    let grouped: Option<Vec<String>> = row.try_get(0)?;
+    let mut by_type: std::collections::BTreeMap<ObjectType, OutboxCounts> = ObjectType::ALL
+        .into_iter()
+        .map(|object_type| (object_type, OutboxCounts::default()))
+        .collect();
+    for entry in grouped.unwrap_or_default() {
+        let mut parts = entry.split(' ');
+        let (Some(object_type), Some(status), Some(n)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let counts = by_type
+            .entry(crate::object_type_column(object_type.to_owned())?)
+            .or_default();
+        let n: i64 = n.parse().unwrap_or_default();
+        match status {
+            "PENDING" => counts.pending += n,
+            "IN_FLIGHT" => counts.in_flight += n,
+            "DONE" => counts.done += n,
+            _ => counts.failed += n,
+        }
+    }
+    let outbox = by_type
+        .values()
+        .fold(OutboxCounts::default(), |sum, c| OutboxCounts {
+            pending: sum.pending + c.pending,
+            in_flight: sum.in_flight + c.in_flight,
+            done: sum.done + c.done,
+            failed: sum.failed + c.failed,
+        });
     let reconciliation = client
         .query_typed_opt(
             "SELECT id, status, dry_run, started_at, finished_at, customers_checked, \
@@ -93,10 +118,11 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
         .transpose()?;
     Ok(SyncStatus {
         outbox,
-        oldest_pending_age_seconds: row.try_get(4)?,
-        last_webhook_received_at: row.try_get(5)?,
+        outbox_by_object_type: by_type.into_iter().collect(),
+        oldest_pending_age_seconds: row.try_get(1)?,
+        last_webhook_received_at: row.try_get(2)?,
         last_reconciliation: reconciliation,
-        rate_limited_last_hour: row.try_get(6)?,
+        rate_limited_last_hour: row.try_get(3)?,
     })
 }
 

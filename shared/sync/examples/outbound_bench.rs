@@ -12,44 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warp_domain::customer::CustomerPatch;
 use warp_store::{CustomerStore, Database, Update};
-use warp_sync::outbound::OutboundWorker;
 
-const PORTAL: i64 = 62515;
+use support::PORTAL;
+
+#[path = "support/mod.rs"]
+mod support;
 const CHANGES_PER_SECOND: u64 = 100;
 const LATENCY_PHASE: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let customers = customers_flag()?;
-    let sandbox = hubspot_sandbox::spawn(
-        hubspot_sandbox::SandboxConfig::default(),
-        "127.0.0.1:0".parse()?,
-    )
-    .await?;
-    let server_url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = Database::fresh_for_test(&server_url).await?;
-
-    // The production wiring, pointed at the sandbox: the default budget is HubSpot's Free tier
-    // (100 requests / 10 s), shared through Postgres.
-    let config = warp_runtime::Config::from_lookup(|name| {
-        (name == "HUBSPOT_BASE_URL").then(|| sandbox.base_url())
-    })?;
-    let client = warp_sync::wiring::hubspot_client(
-        &config,
-        &warp_runtime::SecretsCache::values_only(),
-        &database,
-    )
-    .await?;
-    warp_hubspot::ensure_warp_properties(&client).await?;
-    let worker = Arc::new(OutboundWorker::new(
-        database.clone(),
-        client,
-        PORTAL,
-        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL)
-            .await
-            .unwrap(),
-    ));
+    let (_sandbox, database, worker) = support::sandbox_worker().await?;
+    let worker = Arc::new(worker);
 
     insert_customers(&database, customers).await?;
 

@@ -103,6 +103,8 @@ pub struct OutboundWorker {
     portal_id: i64,
     lease: Duration,
     retry: RetryPolicy,
+    /// Records per batch call (at most HubSpot's 100).
+    batch_size: usize,
 }
 
 impl std::fmt::Debug for OutboundWorker {
@@ -236,12 +238,19 @@ impl OutboundWorker {
             portal_id,
             lease: DEFAULT_LEASE,
             retry: RetryPolicy::default(),
+            batch_size: BATCH_INPUT_LIMIT,
         }
     }
 
     /// How long a claim holds its rows.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Records per batch call, 1 to HubSpot's limit of 100.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.clamp(1, BATCH_INPUT_LIMIT);
         self
     }
 
@@ -526,7 +535,7 @@ impl OutboundWorker {
         let mut chunks = Vec::new();
         let mut rest = to_send;
         while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(BATCH_INPUT_LIMIT));
+            let tail = rest.split_off(rest.len().min(self.batch_size));
             chunks.push(std::mem::replace(&mut rest, tail));
         }
         // A few calls in flight at once, so one call's bookkeeping overlaps the next call;

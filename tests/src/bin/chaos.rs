@@ -22,6 +22,9 @@ use warp_domain::sync::{ConflictRule, FieldMap, WarpField, canonical_opt, custom
 use warp_store::Database;
 use warp_store::customers::CustomerStore;
 
+#[path = "../chaos/users.rs"]
+mod users;
+
 /// The sandbox's token for a person editing in HubSpot's UI: never faulted, never limited.
 const USER_TOKEN: &str = "sandbox-user-token";
 /// API writes in flight at once during the change phase.
@@ -59,6 +62,19 @@ struct Args {
     changes: usize,
     #[arg(long, default_value_t = 2_000)]
     hubspot_edits: usize,
+    /// User API writes in all (a quarter creates, the rest updates), beside the customers'.
+    #[arg(long, default_value_t = 2_000)]
+    user_writes: usize,
+    /// HubSpot UI edits of the users' contacts.
+    #[arg(long, default_value_t = 500)]
+    contact_edits: usize,
+    /// The app's HubSpot requests the faulty phase must see (0: not checked). Batching hides
+    /// the faults from a run with few calls; `OUTBOX_BATCH_SIZE` makes more.
+    #[arg(long, default_value_t = 0)]
+    min_faulty_requests: u64,
+    /// Injected 429s, 5xx and timeouts, each, the faulty phase must see (0: not checked).
+    #[arg(long, default_value_t = 0)]
+    min_faults_each: u64,
     /// SIGKILLs of the worker while it holds claimed rows.
     #[arg(long, default_value_t = 2)]
     kills: usize,
@@ -95,6 +111,11 @@ struct Counters {
     api_timed_out: AtomicUsize,
     edits: AtomicUsize,
     edits_by_rule: Mutex<BTreeMap<&'static str, usize>>,
+    user_creates: AtomicUsize,
+    user_patches: AtomicUsize,
+    /// User PATCHes answered 200 that changed nothing (no new version, no outbox row).
+    user_patches_unchanged: AtomicUsize,
+    contact_edits: AtomicUsize,
 }
 
 struct Run {
@@ -202,10 +223,15 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let mut worker = Worker::start(run)?;
 
     let customers = Arc::new(create_customers(run).await?);
+    let user_creates = (args.user_writes / 4).max(usize::from(args.user_writes > 0));
+    let users = Arc::new(users::create_users(run, &customers, user_creates).await?);
+    let user_patches = args.user_writes.saturating_sub(users.len());
     let patches = args.changes - customers.len();
     let progress = Arc::new(AtomicUsize::new(0));
     let writers = spawn_patchers(run, &customers, patches, &progress);
     let editors = spawn_editors(run, &customers, patches, &progress);
+    let user_writers = users::spawn_user_patchers(run, &users, user_patches);
+    let contact_editors = users::spawn_contact_editors(run, args.contact_edits, 2);
     let mut kills = Vec::new();
     for kill in 0..args.kills {
         let due = patches * (kill + 1) / (args.kills + 1);
@@ -219,8 +245,12 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     for writer in writers {
         writer.await??;
     }
-    for editor in editors {
-        editor.await??;
+    for task in editors
+        .into_iter()
+        .chain(user_writers)
+        .chain(contact_editors)
+    {
+        task.await??;
     }
     let writes_done = started.elapsed();
 
@@ -237,6 +267,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     settle(run, "the reconciliation's repairs are pushed").await?;
     let check = reconcile(run, true).await?;
     let verdict = verify(run, &customers, &resolution_rows).await?;
+    let contacts = users::verify_contacts(run, &users).await?;
     worker.stop();
 
     let stats = run.sandbox_stats().await?;
@@ -248,6 +279,8 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         .await?;
 
     let mut failures = verdict.failures.clone();
+    failures.extend(contacts.failures.iter().cloned());
+    failures.extend(fault_coverage(args, &stats_under_faults));
     let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
     if drift_left != 0 {
         failures.push(format!(
@@ -293,8 +326,28 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     );
     row(
         &mut out,
+        "users created (API)",
+        c.user_creates.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "user updates (API PATCH)",
+        c.user_patches.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "  user PATCHes that changed nothing",
+        c.user_patches_unchanged.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
         "HubSpot UI edits (user token)",
         c.edits.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        "  of which contact edits",
+        c.contact_edits.load(Ordering::Relaxed).to_string(),
     );
     for (rule, n) in c.edits_by_rule.lock().await.iter() {
         row(
@@ -331,6 +384,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
             "webhook_events_delivered",
         ),
         ("HubSpot companies", "companies"),
+        ("HubSpot contacts", "contacts"),
     ] {
         row(&mut out, name, stats[key].to_string());
     }
@@ -373,6 +427,21 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     row(&mut out, "field mismatches", verdict.mismatches.to_string());
     row(
         &mut out,
+        "users with exactly one contact",
+        contacts.one_contact.to_string(),
+    );
+    row(
+        &mut out,
+        "contact fields compared (users x mapped)",
+        contacts.fields_compared.to_string(),
+    );
+    row(
+        &mut out,
+        "contact field mismatches",
+        contacts.mismatches.to_string(),
+    );
+    row(
+        &mut out,
         "writes done after (s)",
         format!("{:.1}", writes_done.as_secs_f64()),
     );
@@ -390,6 +459,32 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         }
         bail!("{} check(s) failed", failures.len())
     }
+}
+
+/// Whether the faulty phase met enough requests and faults of each kind to mean something.
+fn fault_coverage(args: &Args, stats: &Value) -> Vec<String> {
+    let mut short = Vec::new();
+    let requests = stats["requests_by_token"]["app"].as_u64().unwrap_or(0);
+    if requests < args.min_faulty_requests {
+        short.push(format!(
+            "the faulty phase saw {requests} app requests to HubSpot (at least {} wanted)",
+            args.min_faulty_requests
+        ));
+    }
+    for key in [
+        "rate_limited_injected",
+        "server_errors_injected",
+        "timeouts_injected",
+    ] {
+        let seen = stats[key].as_u64().unwrap_or(0);
+        if seen < args.min_faults_each {
+            short.push(format!(
+                "the faulty phase saw {seen} {key} (at least {} wanted)",
+                args.min_faults_each
+            ));
+        }
+    }
+    short
 }
 
 /// Sends an API write, retrying a 503 (the database refused the transaction, e.g. as a
@@ -636,33 +731,39 @@ async fn create_one(run: &Run) -> anyhow::Result<Customer> {
         record_services(&mut written, flags);
         (body, written)
     };
-    // The key makes a retried create safe whatever became of the first attempt.
-    let key = Uuid::new_v4().to_string();
-    let mut answer = None;
-    for _ in 0..3 {
-        answer = send_write(run, || {
-            run.api(reqwest::Method::POST, "/v1/customers")
-                .header("Idempotency-Key", &key)
-                .json(&body)
-        })
-        .await?;
-        if answer.is_some() {
-            break;
-        }
-    }
-    let answer = answer.context("a create got no answer three times")?;
-    let status = answer.status();
-    let created: Value = answer.json().await?;
-    ensure!(
-        status.as_u16() == 201,
-        "create answered {status}: {created}"
-    );
+    let created = create(run, "/v1/customers", &body).await?;
     run.counters.creates.fetch_add(1, Ordering::Relaxed);
     Ok(Customer {
         id: created["id"].as_str().context("id")?.parse()?,
         ban: created["ban"].as_str().context("ban")?.to_owned(),
         written: Mutex::new(written),
     })
+}
+
+/// POSTs a create under a fresh Idempotency-Key, sent again (same key) while unanswered: the
+/// key makes a retried create safe whatever became of the first attempt. Answers the 201 body.
+async fn create(run: &Run, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let key = Uuid::new_v4().to_string();
+    let mut answer = None;
+    for _ in 0..3 {
+        answer = send_write(run, || {
+            run.api(reqwest::Method::POST, path)
+                .header("Idempotency-Key", &key)
+                .json(body)
+        })
+        .await?;
+        if answer.is_some() {
+            break;
+        }
+    }
+    let answer = answer.with_context(|| format!("POST {path} got no answer three times"))?;
+    let status = answer.status();
+    let created: Value = answer.json().await?;
+    ensure!(
+        status.as_u16() == 201,
+        "POST {path} answered {status}: {created}"
+    );
+    Ok(created)
 }
 
 /// `WRITERS` tasks, each patching its own share of the customers (so one customer's writes
@@ -1039,10 +1140,19 @@ async fn all_companies(
         .iter()
         .map(|m| m.hubspot_property.clone())
         .collect();
+    all_records(run, "companies", &properties).await
+}
+
+/// Every record of `object_type` in the sandbox with these properties (user token).
+async fn all_records(
+    run: &Run,
+    object_type: &str,
+    properties: &[String],
+) -> anyhow::Result<Vec<(String, BTreeMap<String, Option<String>>)>> {
     let mut companies = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        run.left("listing HubSpot companies")?;
+        run.left(&format!("listing HubSpot {object_type}"))?;
         let mut query = vec![
             ("limit".to_owned(), "100".to_owned()),
             ("properties".to_owned(), properties.join(",")),
@@ -1052,7 +1162,7 @@ async fn all_companies(
         }
         let page: Value = run
             .http
-            .get(format!("{}/crm/v3/objects/companies", run.args.sandbox))
+            .get(format!("{}/crm/v3/objects/{object_type}", run.args.sandbox))
             .bearer_auth(USER_TOKEN)
             .query(&query)
             .send()
@@ -1173,7 +1283,9 @@ async fn verify(
         ));
     }
     let api_writes = (run.counters.creates.load(Ordering::Relaxed)
-        + run.counters.patches.load(Ordering::Relaxed)) as i64;
+        + run.counters.patches.load(Ordering::Relaxed)
+        + run.counters.user_creates.load(Ordering::Relaxed)
+        + run.counters.user_patches.load(Ordering::Relaxed)) as i64;
     let unanswered = run.counters.api_timed_out.load(Ordering::Relaxed) as i64;
     if unanswered > 0 {
         failures.push(format!(

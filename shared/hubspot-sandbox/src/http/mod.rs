@@ -401,7 +401,11 @@ async fn gate(
                 remaining: 0,
                 ..lock(&state.limits).current_headers(Instant::now())
             });
-            let interval = Duration::from_millis(headers.map_or(1000, |h| h.interval_ms));
+            let interval = Duration::from_millis(
+                faults
+                    .retry_after_429_ms
+                    .unwrap_or_else(|| headers.map_or(1000, |h| h.interval_ms)),
+            );
             let policy = if is_search {
                 Policy::Secondly
             } else {
