@@ -12,11 +12,11 @@ SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
   FROM generate_series(1, :customers) AS i
 ON CONFLICT (id) DO NOTHING;
 
-INSERT INTO hubspot_sync_queue (portal_id, customer_id, operation, status, attempts, customer_version, published_at)
-SELECT 62515, c.id, 'CREATE', 'DONE', 1, 1, now()
+INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, status, attempts, local_version, published_at)
+SELECT 62515, 'companies', c.id, 'CREATE', 'DONE', 1, 1, now()
   FROM customers c
- WHERE NOT EXISTS (SELECT 1 FROM hubspot_sync_queue q WHERE q.customer_id = c.id);
-INSERT INTO hubspot_sync_log (portal_id, queue_id, customer_id, direction, operation, status, fields_synced, hubspot_company_id, completed_at)
-SELECT q.portal_id, q.id, q.customer_id, 'OUTBOUND', 'CREATE', 'SUCCESS', '{name,warp_ban}', c.external_ids->>'hubspot_company_id', now()
-  FROM hubspot_sync_queue q JOIN customers c ON c.id = q.customer_id
+ WHERE NOT EXISTS (SELECT 1 FROM hubspot_sync_queue q WHERE q.local_id = c.id AND q.object_type = 'companies');
+INSERT INTO hubspot_sync_log (portal_id, object_type, queue_id, local_id, direction, operation, status, fields_synced, hubspot_id, completed_at)
+SELECT q.portal_id, 'companies', q.id, q.local_id, 'OUTBOUND', 'CREATE', 'SUCCESS', '{name,warp_ban}', c.external_ids->>'hubspot_company_id', now()
+  FROM hubspot_sync_queue q JOIN customers c ON c.id = q.local_id
  WHERE NOT EXISTS (SELECT 1 FROM hubspot_sync_log l WHERE l.queue_id = q.id);

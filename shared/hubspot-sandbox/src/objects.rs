@@ -96,6 +96,9 @@ impl ObjectKind {
             (ObjectKind::Contacts, "propertyChange") => (3, "contact.propertyChange"),
             (ObjectKind::Contacts, "restore") => (4, "contact.restore"),
             (ObjectKind::Contacts, "merge") => (5, "contact.merge"),
+            (ObjectKind::Companies, "associationChange") => (6, "company.associationChange"),
+            (ObjectKind::Contacts, "associationChange") => (6, "contact.associationChange"),
+            (ObjectKind::Contacts, "privacyDeletion") => (7, "contact.privacyDeletion"),
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
         };

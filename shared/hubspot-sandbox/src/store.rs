@@ -723,6 +723,33 @@ impl Store {
         )
     }
 
+    /// Announces an association of `object_id` (of this store's type) made or removed.
+    pub fn emit_association_change(
+        &mut self,
+        object_id: u64,
+        change: EventKind,
+        actor: Actor,
+        now_ms: i64,
+    ) {
+        self.emit(change, object_id, actor, now_ms);
+    }
+
+    /// Deletes a record for good (a GDPR request): gone from reads, archived or not, and
+    /// announced as a privacy deletion. `false` when there is no such record.
+    pub fn privacy_delete(&mut self, id: u64, actor: Actor, now_ms: i64) -> bool {
+        let Some(record) = self.records.remove(&id) else {
+            return false;
+        };
+        if !record.is_archived() {
+            self.active -= 1;
+        }
+        for index in self.unique_index.values_mut() {
+            index.retain(|_, owner| *owner != id);
+        }
+        self.emit(EventKind::PrivacyDeletion, id, actor, now_ms);
+        true
+    }
+
     fn emit(&mut self, kind: EventKind, object_id: u64, actor: Actor, now_ms: i64) {
         if !self.emit_events {
             return;

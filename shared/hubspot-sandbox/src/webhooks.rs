@@ -43,6 +43,15 @@ pub enum EventKind {
         new_object_id: u64,
         number_of_properties_moved: u32,
     },
+    /// A contact ↔ company association was made or removed.
+    AssociationChange {
+        association_type: &'static str,
+        to_object_id: u64,
+        removed: bool,
+        primary: bool,
+    },
+    /// The person's data was deleted for good (GDPR).
+    PrivacyDeletion,
 }
 
 /// Where an event comes from: the portal, the app it is sent to, the record's object type.
@@ -81,6 +90,16 @@ pub struct WebhookEvent {
     pub new_object_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number_of_properties_moved: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association_removed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_primary_association: Option<bool>,
 }
 
 impl WebhookEvent {
@@ -115,6 +134,11 @@ impl WebhookEvent {
             merged_object_ids: None,
             new_object_id: None,
             number_of_properties_moved: None,
+            association_type: None,
+            from_object_id: None,
+            to_object_id: None,
+            association_removed: None,
+            is_primary_association: None,
         };
         // One subscription per event and object type, as an app configured for both has.
         let (subscription_id, subscription_type) = match kind {
@@ -146,6 +170,23 @@ impl WebhookEvent {
                 event.new_object_id = Some(new_object_id);
                 event.number_of_properties_moved = Some(number_of_properties_moved);
                 object.subscription("merge")
+            }
+            EventKind::AssociationChange {
+                association_type,
+                to_object_id,
+                removed,
+                primary,
+            } => {
+                event.association_type = Some(association_type);
+                event.from_object_id = Some(object_id);
+                event.to_object_id = Some(to_object_id);
+                event.association_removed = Some(removed);
+                event.is_primary_association = Some(primary);
+                object.subscription("associationChange")
+            }
+            EventKind::PrivacyDeletion => {
+                event.change_flag = Some("DELETED");
+                object.subscription("privacyDeletion")
             }
         };
         event.subscription_id = subscription_id;

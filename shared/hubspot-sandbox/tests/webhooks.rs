@@ -432,3 +432,78 @@ async fn contact_changes_arrive_as_contact_events_with_their_own_subscriptions()
     ids.dedup();
     assert_eq!(ids.len(), count, "event ids repeat across object types");
 }
+
+#[tokio::test]
+async fn association_changes_and_privacy_deletions_arrive_as_contact_events() {
+    let (receiver, url) = start_receiver(0).await;
+    let sandbox = start(SandboxConfig {
+        webhook_target: Some(url),
+        ..roomy()
+    })
+    .await;
+    let user = Api::new(&sandbox, USER_TOKEN);
+    let company = user
+        .post(COMPANIES, json!({"properties": {"name": "Co"}}))
+        .await;
+    let contact = user
+        .post(
+            "/crm/v3/objects/contacts",
+            json!({"properties": {"email": "ops@co.test"}}),
+        )
+        .await;
+    let company_id: u64 = company.body["id"].as_str().unwrap().parse().unwrap();
+    let contact_id: u64 = contact.body["id"].as_str().unwrap().parse().unwrap();
+    // A primary association made from the company's side, then every association removed.
+    let labeled = user
+        .call(
+            reqwest::Method::PUT,
+            &format!("/crm/v4/objects/companies/{company_id}/associations/contacts/{contact_id}"),
+            Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 2}])),
+        )
+        .await;
+    assert_eq!(labeled.status, StatusCode::CREATED, "{}", labeled.body);
+    let removed = user
+        .delete(&format!(
+            "/crm/v4/objects/contacts/{contact_id}/associations/companies/{company_id}"
+        ))
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gdpr = user
+        .post(
+            "/crm/objects/2026-09/contacts/gdpr-delete",
+            json!({"objectId": "ops@co.test", "idProperty": "email"}),
+        )
+        .await;
+    assert_eq!(gdpr.status, StatusCode::NO_CONTENT, "{}", gdpr.body);
+    assert_eq!(
+        user.get(&format!("/crm/v3/objects/contacts/{contact_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "deleted for good"
+    );
+    let of = |kind: &'static str| {
+        let receiver = receiver.clone();
+        move || {
+            receiver
+                .events()
+                .into_iter()
+                .filter(|e| e["subscriptionType"] == kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    wait_until("association and privacy events", || {
+        of("contact.associationChange")().len() >= 2 && !of("contact.privacyDeletion")().is_empty()
+    })
+    .await;
+    let changes = of("contact.associationChange")();
+    assert!(changes.iter().all(|e| e["objectId"] == contact_id
+        && e["fromObjectId"] == contact_id
+        && e["toObjectId"] == company_id
+        && e["associationType"] == "CONTACT_TO_COMPANY"));
+    assert_eq!(changes[0]["associationRemoved"], false);
+    assert_eq!(changes[0]["isPrimaryAssociation"], true);
+    assert_eq!(changes[1]["associationRemoved"], true);
+    let privacy = of("contact.privacyDeletion")();
+    assert_eq!(privacy[0]["objectId"], contact_id);
+}

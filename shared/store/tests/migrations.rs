@@ -48,3 +48,24 @@ async fn migrations_create_every_table_and_are_idempotent() {
         .get(0);
     assert_eq!(mappings, 12);
 }
+
+/// `make bench` seeds its database with `infra/bench/seed.sql` (psql, `:customers`): it must
+/// stay in step with the schema, which no other test runs it against.
+#[tokio::test]
+async fn the_bench_seed_runs_on_the_current_schema() {
+    let db = Database::fresh_for_test(&server_url())
+        .await
+        .expect("fresh database");
+    let seed = include_str!("../../../infra/bench/seed.sql").replace(":customers", "3");
+    let client = db.client().await.unwrap();
+    client.batch_execute(&seed).await.expect("the seed runs");
+    let synced: i64 = client
+        .query_one(
+            "SELECT count(*) FROM customer_sync_summaries WHERE any_done AND company_id IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(synced, 3, "every seeded customer reads as synced");
+}

@@ -1581,18 +1581,6 @@ impl World {
     }
 }
 
-fn contact_event(event_id: i64, subscription: &str, contact_id: &str, extra: Value) -> Value {
-    let mut event = json!({
-        "eventId": event_id, "subscriptionId": 2_000_001, "portalId": PORTAL, "appId": 54321,
-        "occurredAt": Utc::now().timestamp_millis(), "subscriptionType": subscription,
-        "attemptNumber": 0, "objectId": contact_id.parse::<i64>().unwrap(),
-    });
-    if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
-        event.extend(extra.clone());
-    }
-    event
-}
-
 #[tokio::test]
 async fn a_contact_edit_in_hubspot_applies_to_the_user_and_an_email_edit_is_pushed_back() {
     let w = world().await;
@@ -1800,18 +1788,20 @@ async fn a_privacy_deletion_unlinks_the_user_and_its_data_is_never_sent_again() 
     let w = world().await;
     let (customer, _) = w.linked_customer("Acme").await;
     let (user, contact) = w.synced_user(customer.id, "ada@acme.example").await;
-    w.hubspot
-        .contacts()
-        .archive(&CompanyId::parse(contact.clone()).unwrap())
+    // The person's GDPR request in HubSpot: the contact is deleted for good, announced as a
+    // privacy deletion.
+    let gdpr = w
+        .http
+        .post(format!(
+            "{}/crm/objects/2026-09/contacts/gdpr-delete",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!({"objectId": contact}))
+        .send()
         .await
         .unwrap();
-    w.deliver(&[contact_event(
-        9_001,
-        "contact.privacyDeletion",
-        &contact,
-        json!({}),
-    )])
-    .await;
+    assert_eq!(gdpr.status(), 204);
     let report = w.settle().await;
     assert!(report.unlinked >= 1, "{report:?}");
     assert_eq!(w.contact_of(user.id).await, None);
@@ -1862,14 +1852,7 @@ async fn a_company_association_changed_in_hubspot_is_pushed_back_to_warps_member
         .unwrap()
         .error_for_status()
         .unwrap();
-    w.deliver(&[contact_event(
-        9_002,
-        "contact.associationChange",
-        &contact,
-        json!({"fromObjectId": contact.parse::<i64>().unwrap(), "toObjectId": other.id.as_str().parse::<i64>().unwrap(),
-               "associationType": "CONTACT_TO_COMPANY", "associationRemoved": false, "isPrimaryAssociation": true}),
-    )])
-    .await;
+    // The sandbox announces it as HubSpot does (contact.associationChange).
     let report = w.settle().await;
     assert_eq!(report.overridden, 1, "{report:?}");
     assert_eq!(

@@ -17,8 +17,10 @@ use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json}
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
 use crate::state::{SandboxState, lock};
-use crate::store::not_found;
+use crate::store::{Actor, not_found};
 use crate::time::{iso_millis, now_ms};
+use crate::webhooks::EventKind;
+use axum::Extension;
 
 type Shared = State<Arc<SandboxState>>;
 type Params = Path<HashMap<String, String>>;
@@ -83,10 +85,39 @@ fn pair_json(from: End, to: End, ids: &[u32]) -> Value {
 }
 
 /// Creates the default association of a pair, answered with both directions.
-fn associate_default(state: &SandboxState, from: End, to: End) -> Result<Vec<Value>, ApiError> {
+/// A contact ↔ company association made or removed, announced as HubSpot does
+/// (`contact.associationChange`, from the contact's side), after every lock is released.
+fn announce(state: &SandboxState, actor: Actor, from: End, to: End, ids: &[u32], removed: bool) {
+    let (contact, company) = match (from.0, to.0) {
+        (ObjectKind::Contacts, ObjectKind::Companies) => (from.1, to.1),
+        (ObjectKind::Companies, ObjectKind::Contacts) => (to.1, from.1),
+        _ => return,
+    };
+    // Type 1 (contact → company) and 2 (company → contact) are the primary company.
+    let primary = ids.iter().any(|id| matches!(id, 1 | 2));
+    lock(state.store(ObjectKind::Contacts)).emit_association_change(
+        contact,
+        EventKind::AssociationChange {
+            association_type: "CONTACT_TO_COMPANY",
+            to_object_id: company,
+            removed,
+            primary,
+        },
+        actor,
+        now_ms(),
+    );
+}
+
+fn associate_default(
+    state: &SandboxState,
+    actor: Actor,
+    from: End,
+    to: End,
+) -> Result<Vec<Value>, ApiError> {
     let forward = Associations::default_type_id(from.0, to.0)?;
     let inverse = Associations::default_type_id(to.0, from.0)?;
     lock(&state.associations).add(from, to, &[forward]);
+    announce(state, actor, from, to, &[forward], false);
     Ok(default_results(from, to, forward, inverse))
 }
 
@@ -94,12 +125,13 @@ fn associate_default(state: &SandboxState, from: End, to: End) -> Result<Vec<Val
 pub async fn put_default(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
     let from = end(&state, from_kind, &params["object_id"])?;
     let to = end(&state, to_kind, &params["to_id"])?;
     let started = now_ms();
-    let results = associate_default(&state, from, to)?;
+    let results = associate_default(&state, actor, from, to)?;
     Ok(Json(json!({
         "status": "COMPLETE",
         "results": results,
@@ -126,6 +158,7 @@ fn spec_pairs(specs: &[Spec]) -> Vec<(String, i64)> {
 pub async fn put_labeled(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
@@ -133,9 +166,12 @@ pub async fn put_labeled(
     let ids = Associations::checked_types(from_kind, to_kind, &spec_pairs(&specs))?;
     let from = end(&state, from_kind, &params["object_id"])?;
     let to = end(&state, to_kind, &params["to_id"])?;
-    let mut all = lock(&state.associations);
-    all.add(from, to, &ids);
-    let now = all.between(from, to);
+    let now = {
+        let mut all = lock(&state.associations);
+        all.add(from, to, &ids);
+        all.between(from, to)
+    };
+    announce(&state, actor, from, to, &ids, false);
     Ok((StatusCode::CREATED, Json(pair_json(from, to, &now))).into_response())
 }
 
@@ -143,6 +179,7 @@ pub async fn put_labeled(
 pub async fn delete_pair(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
     let parse = |name: &str, kind: ObjectKind| {
@@ -154,6 +191,7 @@ pub async fn delete_pair(
     };
     let (from, to) = (parse("object_id", from_kind)?, parse("to_id", to_kind)?);
     lock(&state.associations).remove_all(from, to);
+    announce(&state, actor, from, to, &[], true);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,6 +254,7 @@ struct CreateInput {
 pub async fn batch_create(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -235,9 +274,13 @@ pub async fn batch_create(
             .and_then(|ids| {
                 let from = end(&state, from_kind, &from_id)?;
                 let to = end(&state, to_kind, &id_text(&item.to.id))?;
-                let mut all = lock(&state.associations);
-                all.add(from, to, &ids);
-                Ok(pair_json(from, to, &all.between(from, to)))
+                let now = {
+                    let mut all = lock(&state.associations);
+                    all.add(from, to, &ids);
+                    all.between(from, to)
+                };
+                announce(&state, actor, from, to, &ids, false);
+                Ok(pair_json(from, to, &now))
             });
         match created {
             Ok(result) => results.push(result),
@@ -257,6 +300,7 @@ struct DefaultInput {
 pub async fn batch_default(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
@@ -268,7 +312,7 @@ pub async fn batch_default(
         let from_id = id_text(&item.from.id);
         let done = end(&state, from_kind, &from_id).and_then(|from| {
             let to = end(&state, to_kind, &id_text(&item.to.id))?;
-            associate_default(&state, from, to)
+            associate_default(&state, actor, from, to)
         });
         match done {
             Ok(both) => results.extend(both),
@@ -323,11 +367,13 @@ struct ArchiveInput {
 pub async fn batch_archive(
     State(state): Shared,
     Path(params): Params,
+    Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
     let input: Inputs<ArchiveInput> = parse_body(&body)?;
     check_size(input.inputs.len())?;
+    let mut removed = Vec::new();
     let mut all = lock(&state.associations);
     for item in &input.inputs {
         let Ok(from) = id_text(&item.from.id).trim().parse::<u64>() else {
@@ -336,8 +382,13 @@ pub async fn batch_archive(
         for to in &item.to {
             if let Ok(to) = id_text(&to.id).trim().parse::<u64>() {
                 all.remove_all((from_kind, from), (to_kind, to));
+                removed.push(((from_kind, from), (to_kind, to)));
             }
         }
+    }
+    drop(all);
+    for (from, to) in removed {
+        announce(&state, actor, from, to, &[], true);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,6 +46,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             .route(&objects, get(objects::list).post(objects::create))
             .route(&format!("{objects}/search"), post(objects::search))
             .route(&format!("{objects}/merge"), post(objects::merge))
+            .route(
+                &format!("{objects}/gdpr-delete"),
+                post(objects::gdpr_delete),
+            )
             .route(&format!("{objects}/batch/read"), post(objects::batch_read))
             .route(
                 &format!("{objects}/batch/create"),

@@ -538,6 +538,32 @@ pub struct MergeInput {
     object_id_to_merge: Value,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GdprDeleteInput {
+    object_id: Value,
+    #[serde(default)]
+    id_property: Option<String>,
+}
+
+/// `POST .../{objectType}/gdpr-delete` `{objectId, idProperty?}`: the record is deleted for
+/// good and a `privacyDeletion` event announced; 204.
+pub async fn gdpr_delete(
+    State(state): Shared,
+    Kind(kind): Kind,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let input: GdprDeleteInput = parse_body(&body)?;
+    let id = id_text(&input.object_id);
+    let mut store = lock(state.store(kind));
+    let found = store
+        .resolve_id(&id, input.id_property.as_deref())?
+        .ok_or_else(|| not_found(kind, &id))?;
+    store.privacy_delete(found, actor, now_ms());
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn merge(
     State(state): Shared,
     Kind(kind): Kind,
