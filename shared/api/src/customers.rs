@@ -131,7 +131,7 @@ impl StrictCreate {
         let result = self.hubspot.companies().batch_upsert(&inputs).await;
         match outbound::answers_by_input(&inputs, &result).pop() {
             Some(Answer::Accepted {
-                company_id,
+                hubspot_id: company_id,
                 written_at,
             }) => Ok(LinkedCompany {
                 company_id,

@@ -193,8 +193,8 @@ pub async fn link(
     Ok(clashes)
 }
 
-/// Records that HubSpot merged `merged` into `into`: the lineage row, and the link of the
-/// record that held `merged` (if `into` is not linked to another record) moves to `into`.
+/// Records that HubSpot merged `merged` into `into` (the lineage row): [`local_of`] then finds
+/// the survivor's record from the merged-away id. Moving a record's link is the caller's.
 pub async fn record_merge(
     client: &impl GenericClient,
     portal_id: i64,

@@ -282,7 +282,13 @@ impl ObjectAdapter for Contacts {
         let why = result
             .failed_calls
             .first()
-            .map(|failed| format!("company association failed: {}", failed.error))
+            // Kind, status and category only: HubSpot's message may quote values.
+            .map(|failed| {
+                format!(
+                    "company association failed: {}",
+                    crate::outbound::describe_call_error(&failed.error)
+                )
+            })
             .or_else(|| {
                 result
                     .errors

@@ -200,7 +200,7 @@ pub enum Answer {
     /// `written_at`: HubSpot's own time of the write (the record's `updatedAt`), recorded as
     /// when HubSpot's side changed, so the webhook echo of this very write is not newer.
     Accepted {
-        company_id: String,
+        hubspot_id: String,
         written_at: chrono::DateTime<Utc>,
     },
     Refused {
@@ -216,7 +216,7 @@ pub enum Answer {
 impl Answer {
     fn accepted(upserted: &warp_hubspot::UpsertedCompany) -> Self {
         Answer::Accepted {
-            company_id: upserted.company.id.as_str().to_owned(),
+            hubspot_id: upserted.company.id.as_str().to_owned(),
             written_at: upserted.company.updated_at,
         }
     }
@@ -605,7 +605,7 @@ impl OutboundWorker {
             .iter()
             .zip(&answers)
             .filter_map(|(push, answer)| match answer {
-                Answer::Accepted { company_id, .. } => Some((&push.record, company_id.as_str())),
+                Answer::Accepted { hubspot_id, .. } => Some((&push.record, hubspot_id.as_str())),
                 Answer::Refused { .. } => None,
             })
             .collect();
@@ -630,10 +630,10 @@ impl OutboundWorker {
             .iter()
             .zip(&answers)
             .filter_map(|(push, answer)| match answer {
-                Answer::Accepted { company_id, .. }
-                    if push.record.hubspot_id.as_deref() != Some(company_id.as_str()) =>
+                Answer::Accepted { hubspot_id, .. }
+                    if push.record.hubspot_id.as_deref() != Some(hubspot_id.as_str()) =>
                 {
-                    Some((push.record.id, company_id.clone()))
+                    Some((push.record.id, hubspot_id.clone()))
                 }
                 _ => None,
             })
@@ -645,7 +645,7 @@ impl OutboundWorker {
         let mut records = Vec::new();
         for (push, answer) in chunk.iter().zip(answers.iter_mut()) {
             if let Answer::Accepted {
-                company_id,
+                hubspot_id,
                 written_at,
             } = answer
             {
@@ -667,7 +667,7 @@ impl OutboundWorker {
                 if clashes.iter().any(|(record, _)| *record == push.record.id) {
                     *answer = Answer::Refused {
                         error: format!(
-                            "HubSpot {object_type} record {company_id} is already linked to another WARP record"
+                            "HubSpot {object_type} record {hubspot_id} is already linked to another WARP record"
                         ),
                         permanent: false,
                     };
@@ -691,7 +691,7 @@ impl OutboundWorker {
         let mut entries = Vec::with_capacity(chunk.len());
         for (push, answer) in chunk.iter().zip(&answers) {
             let entry = match answer {
-                Answer::Accepted { company_id, .. } => {
+                Answer::Accepted { hubspot_id, .. } => {
                     done_ids.extend(push.row_ids());
                     superseded.push((push.record.id, push.record.version));
                     report.succeeded.extend(push.row_ids());
@@ -699,7 +699,7 @@ impl OutboundWorker {
                     self.log_entry(
                         push,
                         LogStatus::Success,
-                        Some(company_id.clone()),
+                        Some(hubspot_id.clone()),
                         None,
                         started_at,
                     )
@@ -890,7 +890,7 @@ pub fn call_error_properties(error: &HubSpotError) -> Vec<&str> {
 }
 
 /// A whole-call failure as stored: its kind, status and HubSpot's category, without messages.
-fn describe_call_error(error: &HubSpotError) -> String {
+pub(crate) fn describe_call_error(error: &HubSpotError) -> String {
     let kind = match error {
         HubSpotError::RateLimited { .. } => "rate limited",
         HubSpotError::Unauthorized { .. } => "credentials refused",
@@ -999,7 +999,7 @@ mod tests {
 
     fn accepted(answer: &Answer) -> Option<&str> {
         match answer {
-            Answer::Accepted { company_id, .. } => Some(company_id),
+            Answer::Accepted { hubspot_id, .. } => Some(hubspot_id),
             Answer::Refused { .. } => None,
         }
     }
