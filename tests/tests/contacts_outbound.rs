@@ -414,3 +414,127 @@ async fn a_contact_field_conflict_is_resolved_through_the_api_onto_the_user() {
         "Augusta"
     );
 }
+
+async fn move_user(app: &SyncApp, user_id: &str, version: i64, body: Value) -> reqwest::Response {
+    app.app
+        .client
+        .post(app.app.url(&format!("/v1/users/{user_id}/move")))
+        .bearer_auth(editor())
+        .header("if-match", format!("\"{version}\""))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_moved_to_another_customer_takes_its_contact_to_the_new_company() {
+    let app = spawn_sync_app().await;
+    let first = app.app.create(&acme()).await;
+    let mut other_body = acme();
+    other_body["company_name"] = json!("Other Telecom");
+    other_body["domain"] = json!("other.example");
+    let second = app.app.create(&other_body).await;
+    let (first_id, second_id) = (
+        first["id"].as_str().unwrap().to_owned(),
+        second["id"].as_str().unwrap().to_owned(),
+    );
+    let user = create_user(
+        &app,
+        &first_id,
+        json!({"email": "mover@acme.example", "first_name": "Moe", "role": "developer"}),
+    )
+    .await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    // The second customer has a user with the same email: it cannot take a second one.
+    create_user(
+        &app,
+        &second_id,
+        json!({"email": "taken@acme.example", "role": "readonly"}),
+    )
+    .await;
+    let worker = app.outbound_worker().await;
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let company = |customer: Value| {
+        customer["external_ids"]["hubspot_company_id"]
+            .as_str()
+            .expect("linked")
+            .to_owned()
+    };
+    let first_company = company(app.app.customer(&first_id).await);
+    let second_company = company(app.app.customer(&second_id).await);
+    let contact_id = link_of(&app, &user_id).await.expect("linked");
+    assert_eq!(
+        companies_of(&app, &contact_id).await,
+        vec![(first_company.clone(), true)]
+    );
+
+    // Bad moves change nothing: each answer names what is wrong.
+    let unknown = move_user(
+        &app,
+        &user_id,
+        1,
+        json!({"customer_id": uuid::Uuid::now_v7()}),
+    )
+    .await;
+    assert_eq!(unknown.status(), 422);
+    let problem: Value = unknown.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "customer_id", "{problem}");
+    let malformed = move_user(&app, &user_id, 1, json!({"customer_id": "nope", "x": 1})).await;
+    assert_eq!(malformed.status(), 422);
+    let problem: Value = malformed.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["customer_id", "x"], "{problem}");
+    assert_eq!(
+        move_user(&app, &user_id, 7, json!({"customer_id": second_id}))
+            .await
+            .status(),
+        412
+    );
+    let clash = create_user(
+        &app,
+        &first_id,
+        json!({"email": "taken@acme.example", "role": "readonly"}),
+    )
+    .await;
+    let clash_id = clash["id"].as_str().unwrap();
+    assert_eq!(
+        move_user(&app, clash_id, 1, json!({"customer_id": second_id}))
+            .await
+            .status(),
+        409,
+        "the second customer already has a user with this email"
+    );
+    worker.process_due(100).await.unwrap();
+
+    // The move: the user is the second customer's, and its contact follows.
+    let moved = move_user(&app, &user_id, 1, json!({"customer_id": second_id})).await;
+    assert_eq!(moved.status(), 200);
+    assert_eq!(moved.headers()["etag"], "\"2\"");
+    let moved: Value = moved.json().await.unwrap();
+    assert_eq!(moved["customer_id"], second_id.as_str());
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        companies_of(&app, &contact_id).await,
+        vec![(second_company.clone(), true)],
+        "associated with the new company as primary, the old association removed"
+    );
+    assert_eq!(
+        link_of(&app, &user_id).await.as_deref(),
+        Some(contact_id.as_str()),
+        "the same contact"
+    );
+    // Moving to where it is changes nothing and queues nothing.
+    let again = move_user(&app, &user_id, 2, json!({"customer_id": second_id})).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["etag"], "\"2\"");
+    let idle = worker.process_due(100).await.unwrap();
+    assert_eq!((idle.rows(), idle.hubspot_calls), (0, 0));
+}

@@ -24,13 +24,13 @@ use uuid::Uuid;
 use warp_domain::customer::FieldError;
 use warp_domain::user::{NewUser, User, UserEmail, UserPatch, UserStatus};
 use warp_store::IdempotentRequest;
-use warp_store::users::{CreatedUser, RenderUser, UserQuery};
+use warp_store::users::{CreatedUser, RenderUser, UserMove, UserQuery};
 
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_user, list_customer_users, find_users, get_user, patch_user, disable_user),
-    components(schemas(UserResponse, UserList, UserInput, UserRoleSchema, UserStatusSchema)),
+    paths(create_user, list_customer_users, find_users, get_user, patch_user, disable_user, move_user),
+    components(schemas(UserResponse, UserList, UserInput, UserMoveInput, UserRoleSchema, UserStatusSchema)),
     tags((name = "users", description = "A customer's logins, synced to HubSpot contacts"))
 )]
 pub(crate) struct Doc;
@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/users", get(find_users))
         .route("/v1/users/{id}", get(get_user).patch(patch_user))
         .route("/v1/users/{id}/disable", post(disable_user))
+        .route("/v1/users/{id}/move", post(move_user))
 }
 
 /// What a user may do in WARP.
@@ -437,6 +438,87 @@ pub(crate) async fn disable_user(
     let written = state.users().update(id, expected, &patch).await?;
     tracing::info!(user_id = %id, outbox_id = ?written.outbox_id, "user disabled");
     Ok(published_user(&state, written).await)
+}
+
+/// The body of a move: the customer the user now belongs to.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the body, read by `move_target`
+pub struct UserMoveInput {
+    pub customer_id: Uuid,
+}
+
+/// POST /v1/users/{id}/move
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/move",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), IfMatchHeader),
+    request_body(content = UserMoveInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user, now of the customer; its HubSpot contact follows (associated with the new customer's company as primary, the old association removed)", body = UserResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer is deleted, or another of its users has the email", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`customer_id` is missing, not a UUID, or names no customer", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn move_user(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let id = crate::ids::path_id(&id)?;
+    body::require_json(&headers)?;
+    let expected = expected_version(&headers)?;
+    let customer_id = move_target(&body::json(body)?)?;
+    match state.users().move_to(id, expected, customer_id).await? {
+        UserMove::Moved(written) => {
+            tracing::info!(user_id = %id, %customer_id, outbox_id = ?written.outbox_id, "user moved");
+            Ok(published_user(&state, *written).await)
+        }
+        UserMove::NoSuchCustomer => Err(Problem::invalid_field(
+            "customer_id",
+            "no customer has this id",
+        )),
+    }
+}
+
+/// The customer a move names: `{"customer_id": "<uuid>"}` and nothing else.
+fn move_target(value: &serde_json::Value) -> Result<Uuid, Problem> {
+    let Some(object) = value.as_object() else {
+        return Err(Problem::invalid_field("", "the body must be a JSON object"));
+    };
+    let mut errors: Vec<FieldError> = object
+        .keys()
+        .filter(|key| key.as_str() != "customer_id")
+        .map(|key| FieldError::new(key.as_str(), "unknown field"))
+        .collect();
+    let target = match object.get("customer_id") {
+        None => Err("required"),
+        Some(serde_json::Value::String(text)) => {
+            Uuid::parse_str(text).map_err(|_| "must be a UUID")
+        }
+        Some(_) => Err("must be a UUID string"),
+    };
+    match target {
+        Ok(customer_id) if errors.is_empty() => Ok(customer_id),
+        Ok(_) => Err(Problem::invalid(errors)),
+        Err(message) => {
+            errors.insert(0, FieldError::new("customer_id", message));
+            Err(Problem::invalid(errors))
+        }
+    }
 }
 
 /// The answer to a user write, after its contact push was handed to the queue.

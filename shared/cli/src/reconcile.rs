@@ -45,10 +45,16 @@ pub async fn reconcile(config: Config, dry_run: bool) -> anyhow::Result<()> {
         let phase = match p.phase {
             Phase::Companies => "HubSpot companies",
             Phase::Customers => "WARP customers",
+            Phase::Contacts => "HubSpot contacts",
+            Phase::Users => "WARP users",
         };
         shown.set_message(format!(
-            "{phase}: {} companies, {} customers checked, {} drift found",
-            p.companies_checked, p.customers_checked, p.drift_found
+            "{phase}: {} companies, {} customers, {} contacts, {} users checked, {} drift found",
+            p.companies_checked,
+            p.customers_checked,
+            p.contacts_checked,
+            p.users_checked,
+            p.drift_found
         ));
     };
     let finished = jobs::reconcile_now(&reconciler, dry_run, "cli", Some(&progress))
@@ -192,31 +198,21 @@ fn print_report(id: uuid::Uuid, report: &DriftReport, pushed: usize) {
         rows.push(("outbox rows pushed now", pushed.to_string()));
     }
     print_table("reconciliation", &rows);
-    if !report.by_kind.is_empty() {
-        let rows: Vec<(&str, String)> = report
-            .by_kind
-            .iter()
-            .map(|(kind, tally)| {
-                (
-                    *kind,
-                    format!("{} found, {} fixed", tally.found, tally.fixed),
-                )
-            })
-            .collect();
-        print_table("drift by kind", &rows);
-    }
-    if !report.by_field.is_empty() {
-        let rows: Vec<(&str, String)> = report
-            .by_field
-            .iter()
-            .map(|(field, tally)| {
-                (
-                    *field,
-                    format!("{} found, {} fixed", tally.found, tally.fixed),
-                )
-            })
-            .collect();
-        print_table("differing fields", &rows);
+    let tally =
+        |tally: &warp_reconcile::Tally| format!("{} found, {} fixed", tally.found, tally.fixed);
+    for (object_type, found) in &report.by_object_type {
+        let mut rows = vec![
+            ("WARP records checked", found.warp_checked.to_string()),
+            ("HubSpot records checked", found.hubspot_checked.to_string()),
+        ];
+        rows.extend(found.by_kind.iter().map(|(kind, t)| (*kind, tally(t))));
+        rows.extend(
+            found
+                .by_field
+                .iter()
+                .map(|(field, t)| (*field, format!("differs: {}", tally(t)))),
+        );
+        print_table(object_type.as_str(), &rows);
     }
     for reason in &report.error_reasons {
         eprintln!("error: {reason}");

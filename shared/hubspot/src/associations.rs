@@ -67,6 +67,13 @@ impl AssociationInput {
     }
 }
 
+/// An input of `batch/archive`: remove every association between `from` and each of `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArchiveInput {
+    pub from: ObjectRef,
+    pub to: Vec<ObjectRef>,
+}
+
 /// What HubSpot answers for a created pair.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -176,6 +183,27 @@ impl Associations<'_> {
         let path = self.batch_path("create");
         self.client
             .run_batches(&path, "create", inputs, &[], Repeatable::Yes, |chunk| {
+                BatchInputs { inputs: chunk }
+            })
+            .await
+    }
+
+    /// `POST .../batch/archive` in calls of 100: every association type between each pair is
+    /// removed (HubSpot answers 204, whatever existed, so repeating it changes nothing).
+    pub async fn batch_archive(
+        &self,
+        pairs: &[(CompanyId, CompanyId)],
+    ) -> BatchResult<serde::de::IgnoredAny> {
+        let inputs: Vec<ArchiveInput> = pairs
+            .iter()
+            .map(|(from, to)| ArchiveInput {
+                from: ObjectRef { id: from.clone() },
+                to: vec![ObjectRef { id: to.clone() }],
+            })
+            .collect();
+        let path = self.batch_path("archive");
+        self.client
+            .run_batches(&path, "archive", &inputs, &[], Repeatable::Yes, |chunk| {
                 BatchInputs { inputs: chunk }
             })
             .await

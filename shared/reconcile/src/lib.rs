@@ -11,12 +11,14 @@
 //! - [`schedule`]: the Lambda handler: which job an EventBridge event asks for.
 //! - [`wiring`]: a reconciler built from the runtime configuration.
 
+mod associations;
 pub mod engine;
 pub mod jobs;
+mod records;
 pub mod report;
 pub mod schedule;
 pub mod wiring;
 
 pub use engine::{Phase, Progress, ProgressFn, ReconcileError, Reconciler};
 pub use jobs::{FinishedRun, RelayReport};
-pub use report::{CustomerDrift, DriftReport, RepairKind, Tally};
+pub use report::{DriftReport, ObjectTally, RecordEntry, RepairKind, Tally};

@@ -1,14 +1,16 @@
-//! What a run found and repaired: counts by drift kind and by field, the per-customer list
-//! (ids, kinds, fields and repairs, never values) and error reasons, as stored in the run's
-//! `report` jsonb. The list is capped so a run with drift everywhere stays bounded in memory.
+//! What a run found and repaired: counts per object type, by drift kind and by field, the
+//! per-record list (object type, ids, kinds, fields and repairs, never values) and error
+//! reasons, as stored in the run's `report` jsonb. The list is capped so a run with drift
+//! everywhere stays bounded in memory.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
+use warp_domain::sync::{DriftKind, ObjectType};
 use warp_store::reconciliation_runs::RunCounts;
 
-/// Customers listed one by one in a report; beyond this only the counts grow.
-pub const MAX_LISTED_CUSTOMERS: usize = 10_000;
+/// Records listed one by one in a report; beyond this only the counts grow.
+pub const MAX_LISTED_RECORDS: usize = 10_000;
 /// Error reasons kept in a report (each is also logged).
 pub const MAX_LISTED_ERRORS: usize = 50;
 
@@ -29,23 +31,27 @@ pub enum RepairKind {
     Apply,
     /// The rules cannot settle it: a conflict for a person.
     Conflict,
-    /// Linked to the company carrying the customer's BAN.
+    /// Linked to the HubSpot record carrying the record's key (BAN, user id).
     Link,
-    /// Unlinked from a company that is gone, and a full push queued (recreates it).
+    /// Unlinked from a HubSpot record that is gone, and a full push queued (recreates it).
     UnlinkAndPush,
-    /// A full push queued (creates the company, keyed by BAN).
+    /// A full push queued (creates the HubSpot record, keyed by the record's key).
     Create,
-    /// None possible: an archived HubSpot company still holds the BAN, so no company can be
-    /// created with it. A person restores that company in HubSpot (the restore relinks it) or
+    /// The association WARP's membership says queued again (a contact's company).
+    Associate,
+    /// None possible: an archived HubSpot record still holds the key, so no record can be
+    /// created with it. A person restores that record in HubSpot (the restore relinks it) or
     /// removes it for good. Not counted as fixed.
     RestoreInHubSpot,
 }
 
-/// One customer's drift.
+/// One record's drift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CustomerDrift {
-    pub customer_id: Uuid,
-    pub hubspot_company_id: Option<String>,
+pub struct RecordEntry {
+    pub object_type: ObjectType,
+    /// The WARP record: a customer for companies, a user for contacts.
+    pub local_id: Uuid,
+    pub hubspot_id: Option<String>,
     pub kinds: Vec<&'static str>,
     /// WARP field names whose values differ.
     pub fields: Vec<&'static str>,
@@ -54,7 +60,21 @@ pub struct CustomerDrift {
     pub fixed: bool,
 }
 
-/// A run's findings. `drift_found` counts each differing field and each record-level drift.
+/// One object type's findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObjectTally {
+    /// WARP records checked (customers, users).
+    pub warp_checked: u64,
+    /// HubSpot records checked (companies, contacts).
+    pub hubspot_checked: u64,
+    pub found: u64,
+    pub fixed: u64,
+    pub by_kind: BTreeMap<&'static str, Tally>,
+    pub by_field: BTreeMap<&'static str, Tally>,
+}
+
+/// A run's findings. `drift_found` counts each differing field and each record-level drift,
+/// of every object type.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftReport {
     pub dry_run: bool,
@@ -63,16 +83,28 @@ pub struct DriftReport {
     pub drift_found: u64,
     pub drift_fixed: u64,
     pub errors: u64,
-    pub by_kind: BTreeMap<&'static str, Tally>,
-    pub by_field: BTreeMap<&'static str, Tally>,
+    /// Per object type (`companies`, `contacts`): checked, found and fixed, by kind and field.
+    pub by_object_type: BTreeMap<ObjectType, ObjectTally>,
     /// What the repairs did: pushes queued, events applied, links made, conflicts recorded.
     pub repairs: BTreeMap<&'static str, u64>,
     /// HubSpot requests this run made (list pages, batch reads).
     pub hubspot_requests: u64,
-    pub customers: Vec<CustomerDrift>,
-    /// True when more customers drifted than [`MAX_LISTED_CUSTOMERS`].
-    pub customers_truncated: bool,
+    pub records: Vec<RecordEntry>,
+    /// True when more records drifted than [`MAX_LISTED_RECORDS`].
+    pub records_truncated: bool,
     pub error_reasons: Vec<String>,
+}
+
+/// What one record's drift was, for [`DriftReport::add_record`].
+pub(crate) struct RecordFindings<'a> {
+    pub object_type: ObjectType,
+    pub local_id: Uuid,
+    pub hubspot_id: Option<String>,
+    /// The record-level kind, if any, and whether its repair took effect.
+    pub record: Option<(DriftKind, bool)>,
+    /// (field name, fixed) of each differing value.
+    pub fields: &'a [(&'static str, bool)],
+    pub repairs: Vec<RepairKind>,
 }
 
 impl DriftReport {
@@ -94,68 +126,99 @@ impl DriftReport {
         }
     }
 
-    /// Records one customer's drift: `fields` are (field name, fixed) pairs of value drift,
-    /// `record` the record-level kind (if any) and whether its repair took effect.
-    pub(crate) fn add_customer(
-        &mut self,
-        customer_id: Uuid,
-        hubspot_company_id: Option<String>,
-        record: Option<(&'static str, bool)>,
-        fields: &[(&'static str, bool)],
-        repairs: Vec<RepairKind>,
-    ) {
+    /// The tallies of one object type (empty when it had nothing to check).
+    pub fn of(&self, object_type: ObjectType) -> ObjectTally {
+        self.by_object_type
+            .get(&object_type)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many of `kind` (a report name, `MISSING_IN_HUBSPOT`) `object_type` had.
+    pub fn kind(&self, object_type: ObjectType, kind: &str) -> Tally {
+        self.of(object_type)
+            .by_kind
+            .get(kind)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn checked(&mut self, object_type: ObjectType, warp: u64, hubspot: u64) {
+        if object_type == ObjectType::Companies {
+            self.customers_checked += warp;
+            self.companies_checked += hubspot;
+        }
+        let tally = self.by_object_type.entry(object_type).or_default();
+        tally.warp_checked += warp;
+        tally.hubspot_checked += hubspot;
+    }
+
+    /// Records one record's drift.
+    pub(crate) fn add_record(&mut self, findings: RecordFindings<'_>) {
+        let RecordFindings {
+            object_type,
+            local_id,
+            hubspot_id,
+            record,
+            fields,
+            repairs,
+        } = findings;
         let mut kinds = Vec::new();
         let mut all_fixed = true;
         if let Some((kind, fixed)) = record {
-            kinds.push(kind);
-            self.count(kind, None, fixed);
+            let name = kind.name_for(object_type);
+            kinds.push(name);
+            self.count(object_type, name, None, fixed);
             all_fixed &= fixed;
         }
+        let value_differs = DriftKind::ValueDiffers.name_for(object_type);
         if !fields.is_empty() {
-            kinds.push(warp_domain::sync::DriftKind::ValueDiffers.as_str());
+            kinds.push(value_differs);
         }
         for (field, fixed) in fields {
-            self.count(
-                warp_domain::sync::DriftKind::ValueDiffers.as_str(),
-                Some(field),
-                *fixed,
-            );
+            self.count(object_type, value_differs, Some(field), *fixed);
             all_fixed &= *fixed;
         }
         if kinds.is_empty() {
             return;
         }
-        if self.customers.len() < MAX_LISTED_CUSTOMERS {
+        if self.records.len() < MAX_LISTED_RECORDS {
             let mut repairs = repairs;
             repairs.sort();
             repairs.dedup();
-            self.customers.push(CustomerDrift {
-                customer_id,
-                hubspot_company_id,
+            self.records.push(RecordEntry {
+                object_type,
+                local_id,
+                hubspot_id,
                 kinds,
                 fields: fields.iter().map(|(field, _)| *field).collect(),
                 repairs,
                 fixed: all_fixed,
             });
         } else {
-            self.customers_truncated = true;
+            self.records_truncated = true;
         }
     }
 
-    fn count(&mut self, kind: &'static str, field: Option<&'static str>, fixed: bool) {
+    fn count(
+        &mut self,
+        object_type: ObjectType,
+        kind: &'static str,
+        field: Option<&'static str>,
+        fixed: bool,
+    ) {
         self.drift_found += 1;
-        let kind_tally = self.by_kind.entry(kind).or_default();
+        self.drift_fixed += u64::from(fixed);
+        let tally = self.by_object_type.entry(object_type).or_default();
+        tally.found += 1;
+        tally.fixed += u64::from(fixed);
+        let kind_tally = tally.by_kind.entry(kind).or_default();
         kind_tally.found += 1;
-        if fixed {
-            kind_tally.fixed += 1;
-            self.drift_fixed += 1;
-        }
+        kind_tally.fixed += u64::from(fixed);
         if let Some(field) = field {
-            let field_tally = self.by_field.entry(field).or_default();
+            let field_tally = tally.by_field.entry(field).or_default();
             field_tally.found += 1;
-            if fixed {
-                field_tally.fixed += 1;
-            }
+            field_tally.fixed += u64::from(fixed);
         }
     }
 
@@ -183,57 +246,107 @@ impl DriftReport {
 mod tests {
     use super::*;
 
+    fn findings<'a>(
+        object_type: ObjectType,
+        record: Option<(DriftKind, bool)>,
+        fields: &'a [(&'static str, bool)],
+        repairs: Vec<RepairKind>,
+    ) -> RecordFindings<'a> {
+        RecordFindings {
+            object_type,
+            local_id: Uuid::nil(),
+            hubspot_id: None,
+            record,
+            fields,
+            repairs,
+        }
+    }
+
     #[test]
-    fn counts_follow_kinds_and_fields_and_the_list_is_capped() {
+    fn counts_follow_object_types_kinds_and_fields_and_the_list_is_capped() {
         let mut report = DriftReport::new(false);
-        report.add_customer(
-            Uuid::nil(),
-            Some("1".into()),
+        report.add_record(findings(
+            ObjectType::Companies,
             None,
             &[("company_name", true), ("status", false)],
             vec![RepairKind::Push, RepairKind::Apply, RepairKind::Push],
-        );
-        report.add_customer(
-            Uuid::nil(),
-            None,
-            Some(("MISSING_IN_HUBSPOT", true)),
+        ));
+        report.add_record(findings(
+            ObjectType::Companies,
+            Some((DriftKind::MissingInHubSpot, true)),
             &[],
             vec![RepairKind::Create],
-        );
-        report.add_customer(Uuid::nil(), None, None, &[], Vec::new());
-        assert_eq!(report.drift_found, 3);
-        assert_eq!(report.drift_fixed, 2);
+        ));
+        report.add_record(findings(
+            ObjectType::Contacts,
+            Some((DriftKind::LinkedRecordGone, false)),
+            &[("status", true)],
+            vec![RepairKind::UnlinkAndPush],
+        ));
+        report.add_record(findings(ObjectType::Contacts, None, &[], Vec::new()));
+        assert_eq!(report.drift_found, 5);
+        assert_eq!(report.drift_fixed, 3);
         assert_eq!(
-            report.by_kind["VALUE_DIFFERS"],
+            report.kind(ObjectType::Companies, "VALUE_DIFFERS"),
             Tally { found: 2, fixed: 1 }
         );
         assert_eq!(
-            report.by_kind["MISSING_IN_HUBSPOT"],
+            report.kind(ObjectType::Companies, "MISSING_IN_HUBSPOT"),
             Tally { found: 1, fixed: 1 }
         );
-        assert_eq!(report.by_field["status"], Tally { found: 1, fixed: 0 });
         assert_eq!(
-            report.customers.len(),
-            2,
-            "a customer without drift is not listed"
+            report.kind(ObjectType::Contacts, "LINKED_CONTACT_GONE"),
+            Tally { found: 1, fixed: 0 }
+        );
+        let companies = report.of(ObjectType::Companies);
+        let contacts = report.of(ObjectType::Contacts);
+        assert_eq!(companies.by_field["status"], Tally { found: 1, fixed: 0 });
+        assert_eq!(
+            contacts.by_field["status"],
+            Tally { found: 1, fixed: 1 },
+            "the same field name counts apart per object type"
+        );
+        assert_eq!((companies.found, companies.fixed), (3, 2));
+        assert_eq!((contacts.found, contacts.fixed), (2, 1));
+        assert_eq!(
+            report.records.len(),
+            3,
+            "a record without drift is not listed"
         );
         assert_eq!(
-            report.customers[0].repairs,
+            report.records[0].repairs,
             [RepairKind::Push, RepairKind::Apply]
         );
-        assert!(!report.customers[0].fixed);
+        assert!(!report.records[0].fixed);
+        assert!(!report.records[2].fixed);
+        assert_eq!(report.records[2].object_type, ObjectType::Contacts);
+        let json = report.to_json();
+        assert_eq!(json["records"][2]["object_type"], "contacts");
+        assert_eq!(
+            json["by_object_type"]["contacts"]["by_kind"]["LINKED_CONTACT_GONE"]["found"],
+            1
+        );
 
-        for _ in 0..MAX_LISTED_CUSTOMERS {
-            report.add_customer(
-                Uuid::nil(),
-                None,
-                Some(("MISSING_IN_HUBSPOT", false)),
+        for _ in 0..MAX_LISTED_RECORDS {
+            report.add_record(findings(
+                ObjectType::Companies,
+                Some((DriftKind::MissingInHubSpot, false)),
                 &[],
                 vec![],
-            );
+            ));
         }
-        assert_eq!(report.customers.len(), MAX_LISTED_CUSTOMERS);
-        assert!(report.customers_truncated);
-        assert_eq!(report.drift_found, 3 + MAX_LISTED_CUSTOMERS as u64);
+        assert_eq!(report.records.len(), MAX_LISTED_RECORDS);
+        assert!(report.records_truncated);
+        assert_eq!(report.drift_found, 5 + MAX_LISTED_RECORDS as u64);
+    }
+
+    #[test]
+    fn checked_counts_keep_the_run_columns_for_companies() {
+        let mut report = DriftReport::new(true);
+        report.checked(ObjectType::Companies, 3, 4);
+        report.checked(ObjectType::Contacts, 5, 6);
+        assert_eq!((report.customers_checked, report.companies_checked), (3, 4));
+        let contacts = report.of(ObjectType::Contacts);
+        assert_eq!((contacts.warp_checked, contacts.hubspot_checked), (5, 6));
     }
 }

@@ -9,6 +9,7 @@ use hubspot_sandbox::Faults;
 use serde_json::json;
 use std::time::Duration;
 use warp_domain::customer::CustomerPatch;
+use warp_domain::sync::ObjectType;
 use warp_reconcile::RepairKind;
 use warp_store::Update;
 
@@ -87,7 +88,12 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     assert_eq!(h.fingerprint().await, before, "a dry run changes nothing");
     assert_eq!(dry.errors, 0, "{:?}", dry.error_reasons);
     assert_eq!(dry.drift_fixed, 0);
-    let kinds: Vec<(&str, u64)> = dry.by_kind.iter().map(|(k, t)| (*k, t.found)).collect();
+    let companies = dry.of(ObjectType::Companies);
+    let kinds: Vec<(&str, u64)> = companies
+        .by_kind
+        .iter()
+        .map(|(k, t)| (*k, t.found))
+        .collect();
     assert!(kinds.contains(&("MISSING_IN_HUBSPOT", 1)), "{kinds:?}");
     assert!(kinds.contains(&("LINKED_COMPANY_GONE", 1)), "{kinds:?}");
     assert!(
@@ -96,13 +102,13 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     );
     for field in ["company_name", "credit_limit", "status", "domain"] {
         assert!(
-            dry.by_field.contains_key(field),
+            companies.by_field.contains_key(field),
             "{field}: {:?}",
-            dry.by_field
+            companies.by_field
         );
     }
     assert_eq!(dry.customers_checked, 8);
-    let listed = |id| dry.customers.iter().find(|c| c.customer_id == id);
+    let listed = |id| dry.records.iter().find(|c| c.local_id == id);
     assert!(listed(healthy).is_none());
     assert_eq!(listed(name_changed).unwrap().repairs, [RepairKind::Apply]);
     assert_eq!(listed(limit_changed).unwrap().repairs, [RepairKind::Apply]);
@@ -141,7 +147,7 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     assert_eq!(
         repaired.drift_fixed, repaired.drift_found,
         "{:?}",
-        repaired.customers
+        repaired.records
     );
     h.push_all().await;
 
@@ -199,7 +205,7 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
 
     // A second run finds zero.
     let again = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(again.drift_found, 0, "{:?}", again.customers);
+    assert_eq!(again.drift_found, 0, "{:?}", again.records);
     assert_eq!(again.errors, 0, "{:?}", again.error_reasons);
 }
 
@@ -227,7 +233,7 @@ async fn a_change_made_on_both_sides_at_once_becomes_one_conflict_however_often_
         let report = h.reconciler.run(None, false, None).await.unwrap();
         assert_eq!(report.drift_found, 1);
         assert_eq!(report.drift_fixed, 0, "a conflict waits for a person");
-        assert_eq!(report.customers[0].repairs, [RepairKind::Conflict]);
+        assert_eq!(report.records[0].repairs, [RepairKind::Conflict]);
         h.push_all().await;
     }
     assert_eq!(
@@ -258,9 +264,14 @@ async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_th
     // The archived company still holds the BAN: nothing can be created with it, so nothing is
     // queued that could only fail; the customer is unlinked and the drift stays unfixed.
     let report = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(report.by_kind["LINKED_COMPANY_GONE"].found, 1);
+    assert_eq!(
+        report
+            .kind(ObjectType::Companies, "LINKED_COMPANY_GONE")
+            .found,
+        1
+    );
     assert_eq!(report.drift_fixed, 0);
-    assert_eq!(report.customers[0].repairs, [RepairKind::RestoreInHubSpot]);
+    assert_eq!(report.records[0].repairs, [RepairKind::RestoreInHubSpot]);
     assert_eq!(h.company_of(customer).await, None, "unlinked");
     assert_eq!(
         h.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'PENDING'")
@@ -269,17 +280,27 @@ async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_th
         "no push that HubSpot must refuse"
     );
     let again = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(again.by_kind["MISSING_IN_HUBSPOT"].found, 1);
-    assert_eq!(again.customers[0].repairs, [RepairKind::RestoreInHubSpot]);
+    assert_eq!(
+        again
+            .kind(ObjectType::Companies, "MISSING_IN_HUBSPOT")
+            .found,
+        1
+    );
+    assert_eq!(again.records[0].repairs, [RepairKind::RestoreInHubSpot]);
 
     // A person restores it (its webhook is dropped too): the next run relinks, then zero.
     h.ui_restore(&company).await;
     let relinked = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(relinked.by_kind["UNLINKED_COMPANY_WITH_OUR_BAN"].fixed, 1);
+    assert_eq!(
+        relinked
+            .kind(ObjectType::Companies, "UNLINKED_COMPANY_WITH_OUR_BAN")
+            .fixed,
+        1
+    );
     assert_eq!(h.linked(customer).await, company);
     h.push_all().await;
     let settled = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(settled.drift_found, 0, "{:?}", settled.customers);
+    assert_eq!(settled.drift_found, 0, "{:?}", settled.records);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use common::harness;
 use hubspot_sandbox::Faults;
 use serde_json::json;
 use std::time::Duration;
+use warp_domain::sync::ObjectType;
 use warp_reconcile::jobs;
 use warp_store::reconciliation_runs as runs;
 
@@ -62,14 +63,20 @@ async fn a_nul_in_one_hubspot_value_is_the_runs_error_and_every_other_drift_is_r
         "{reason}"
     );
     assert!(!reason.contains("Bad"), "no value in the reason: {reason}");
-    assert_eq!(report.drift_found, 4, "{:?}", report.customers);
+    assert_eq!(report.drift_found, 4, "{:?}", report.records);
     assert_eq!(
         report.drift_fixed, 3,
         "all but the NUL name: {:?}",
-        report.customers
+        report.records
     );
-    assert_eq!(report.by_field["company_name"].found, 2);
-    assert_eq!(report.by_field["company_name"].fixed, 1);
+    assert_eq!(
+        report.of(ObjectType::Companies).by_field["company_name"].found,
+        2
+    );
+    assert_eq!(
+        report.of(ObjectType::Companies).by_field["company_name"].fixed,
+        1
+    );
 
     let stored = runs::get(&h.database, run.id).await.unwrap();
     assert_eq!(stored.status, "completed_with_errors");
@@ -100,7 +107,7 @@ async fn a_nul_in_one_hubspot_value_is_the_runs_error_and_every_other_drift_is_r
 
     // Until someone corrects it in HubSpot, each run reports it again and nothing else.
     let again = h.reconciler.run(None, false, None).await.unwrap();
-    assert_eq!(again.drift_found, 1, "{:?}", again.customers);
+    assert_eq!(again.drift_found, 1, "{:?}", again.records);
     assert_eq!(again.errors, 1, "{:?}", again.error_reasons);
     h.ui_update(&bad_company, json!({"name": "Good Telecom"}))
         .await;

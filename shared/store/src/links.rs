@@ -52,6 +52,33 @@ pub async fn load(
         .collect()
 }
 
+/// The records of `object_type` linked to these HubSpot ids (exactly; no lineage), as
+/// (HubSpot id, local id).
+pub async fn linked_to(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    hubspot_ids: &[String],
+) -> Result<Vec<(String, Uuid)>, StoreError> {
+    if hubspot_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    client
+        .query_typed(
+            "SELECT hubspot_id, local_id FROM hubspot_links \
+             WHERE portal_id = $1 AND object_type = $2 AND hubspot_id = ANY($3) AND unlinked_at IS NULL",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+                (&hubspot_ids, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 /// Records the parent each of these linked records is now associated with.
 pub async fn set_parents(
     client: &impl GenericClient,

@@ -406,25 +406,85 @@ pub async fn customers_linked_to(
         .collect()
 }
 
-/// Which of these customers have an outbound row waiting (PENDING or FAILED with retries
-/// left is not distinguished: either means a push is on its way).
-pub async fn customers_with_waiting_push(
+/// Which of these records of `object_type` have an outbound row waiting (PENDING or FAILED
+/// with retries left is not distinguished: either means a push is on its way).
+pub async fn records_with_waiting_push(
     client: &impl GenericClient,
-    customer_ids: &[Uuid],
+    object_type: ObjectType,
+    local_ids: &[Uuid],
 ) -> Result<Vec<Uuid>, StoreError> {
-    if customer_ids.is_empty() {
+    if local_ids.is_empty() {
         return Ok(Vec::new());
     }
     client
         .query_typed(
             "SELECT DISTINCT local_id FROM hubspot_sync_queue \
-             WHERE local_id = ANY($1) AND object_type = 'companies' AND direction = 'OUTBOUND' \
+             WHERE local_id = ANY($1) AND object_type = $2 AND direction = 'OUTBOUND' \
                AND status IN ('PENDING', 'FAILED')",
-            &[(&customer_ids, Type::UUID_ARRAY)],
+            &[
+                (&local_ids, Type::UUID_ARRAY),
+                (&object_type.as_str(), Type::TEXT),
+            ],
         )
         .await?
         .iter()
         .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+/// What a reconciliation needs of every user to classify its contact link: no field values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLink {
+    pub id: Uuid,
+    pub version: i64,
+    /// The company of the user's customer, when the customer is linked.
+    pub company_id: Option<String>,
+    /// The contact the user is linked to in the portal.
+    pub contact_id: Option<String>,
+    /// The person asked HubSpot to delete their data: never sent again.
+    pub privacy_deleted: bool,
+    /// A merge put the user's contact into another user's: a person decides (open conflict).
+    pub merge_undecided: bool,
+}
+
+/// One keyset page of users, in id order after `after`, with their links in `portal_id`.
+pub async fn user_links_page(
+    client: &impl GenericClient,
+    portal_id: i64,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<UserLink>, StoreError> {
+    let limit = i64::from(limit.max(1));
+    client
+        .query_typed(
+            "SELECT u.id, u.version, c.external_ids->>'hubspot_company_id', l.hubspot_id, \
+               EXISTS (SELECT 1 FROM hubspot_privacy_deletions p WHERE p.portal_id = $1 \
+                 AND p.object_type = 'contacts' AND p.local_id = u.id), \
+               EXISTS (SELECT 1 FROM sync_conflicts k WHERE k.portal_id = $1 \
+                 AND k.object_type = 'contacts' AND k.local_id = u.id AND k.field = 'user_id' \
+                 AND k.status = 'OPEN') \
+             FROM users u JOIN customers c ON c.id = u.customer_id \
+             LEFT JOIN hubspot_links l ON l.portal_id = $1 AND l.object_type = 'contacts' \
+               AND l.local_id = u.id AND l.unlinked_at IS NULL \
+             WHERE ($2::uuid IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3",
+            &[
+                (&portal_id, Type::INT8),
+                (&after, Type::UUID),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(UserLink {
+                id: row.try_get(0)?,
+                version: row.try_get(1)?,
+                company_id: row.try_get(2)?,
+                contact_id: row.try_get(3)?,
+                privacy_deleted: row.try_get(4)?,
+                merge_undecided: row.try_get(5)?,
+            })
+        })
         .collect()
 }
 

@@ -50,6 +50,15 @@ pub struct UserQuery {
     pub limit: u32,
 }
 
+/// What [`UserStore::move_to`] did.
+#[derive(Debug)]
+pub enum UserMove {
+    /// The user, now of the customer, and its contact push (none when it already was).
+    Moved(Box<Written<User>>),
+    /// The customer to move to does not exist.
+    NoSuchCustomer,
+}
+
 #[derive(Clone, Debug)]
 pub struct UserStore {
     database: Database,
@@ -172,19 +181,7 @@ impl UserStore {
     ) -> Result<Written<User>, StoreError> {
         let mut client = self.database.client().await?;
         let transaction = client.transaction().await?;
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
-        let current = transaction
-            .query_typed_opt(&sql, &[(&id, Type::UUID)])
-            .await?
-            .ok_or(StoreError::NotFound)
-            .and_then(|row| user_from_row(&row))?;
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(StoreError::VersionMismatch {
-                current: current.version,
-            });
-        }
+        let current = lock_expecting(&transaction, id, expected_version).await?;
         let after = patch.apply_to(&current);
         if after == writable(&current) {
             return Ok(Written {
@@ -212,6 +209,72 @@ impl UserStore {
             value: user,
             outbox_id: Some(outbox_id),
         })
+    }
+
+    /// Moves the user to another customer (version + 1) and queues its contact push: the
+    /// contact is associated with the new customer's company as primary and its association
+    /// with the old one removed (see the contacts adapter). Moving to its own customer changes
+    /// nothing. A deleted customer is a `Conflict`, as is an email the new customer's users
+    /// already have.
+    pub async fn move_to(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        customer_id: Uuid,
+    ) -> Result<UserMove, StoreError> {
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let current = lock_expecting(&transaction, id, expected_version).await?;
+        // FOR SHARE: a concurrent delete of the customer waits for this move, or this waits.
+        let Some(target) = transaction
+            .query_typed_opt(
+                "SELECT deleted_at FROM customers WHERE id = $1 FOR SHARE",
+                &[(&customer_id, Type::UUID)],
+            )
+            .await?
+        else {
+            return Ok(UserMove::NoSuchCustomer);
+        };
+        if target.try_get::<_, Option<DateTime<Utc>>>(0)?.is_some() {
+            return Err(StoreError::Conflict("the customer is deleted".into()));
+        }
+        if current.customer_id == customer_id {
+            return Ok(UserMove::Moved(Box::new(Written {
+                value: current,
+                outbox_id: None,
+            })));
+        }
+        let sql = format!(
+            "UPDATE users SET customer_id = $2, version = version + 1, updated_at = now() \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = transaction
+            .query_typed_one(&sql, &[(&id, Type::UUID), (&customer_id, Type::UUID)])
+            .await
+            .map_err(email_taken)?;
+        let user = user_from_row(&row)?;
+        let outbox_id =
+            record_write(&transaction, self.portal_id, &user, OutboxOperation::Update).await?;
+        transaction.commit().await?;
+        Ok(UserMove::Moved(Box::new(Written {
+            value: user,
+            outbox_id: Some(outbox_id),
+        })))
+    }
+}
+
+/// Locks the user for a write; `VersionMismatch` when it is not at `expected_version`.
+async fn lock_expecting(
+    transaction: &tokio_postgres::Transaction<'_>,
+    id: Uuid,
+    expected_version: Option<i64>,
+) -> Result<User, StoreError> {
+    let current = lock(transaction, id).await?.ok_or(StoreError::NotFound)?;
+    match expected_version {
+        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
+            current: current.version,
+        }),
+        _ => Ok(current),
     }
 }
 

@@ -27,9 +27,14 @@ pub struct LocalRecord {
     pub values: FieldValues,
     /// The HubSpot record it is linked to, if any.
     pub hubspot_id: Option<String>,
-    /// The HubSpot record it must be associated with as its primary parent, when that differs
-    /// from the one it was last associated with (a contact's company).
+    /// The HubSpot record WARP says is its primary parent (a user's customer's company).
+    pub parent_hubspot_id: Option<String>,
+    /// The parent, when it differs from the one it was last associated with: the association
+    /// to make.
     pub associate_with: Option<String>,
+    /// The parent it was last associated with, when WARP has since given it another (a user
+    /// moved to another customer): the association to remove once the new one is made.
+    pub dissociate_from: Option<String>,
     /// Why it cannot be pushed yet (it is retried later).
     pub waiting_for: Option<&'static str>,
     /// Why it is never pushed (its rows are done without a call).
@@ -117,7 +122,9 @@ impl Companies {
             version: customer.version,
             values: customer_field_values(customer),
             hubspot_id: customer.external_ids.hubspot_company_id.clone(),
+            parent_hubspot_id: None,
             associate_with: None,
+            dissociate_from: None,
             waiting_for: None,
             excluded: None,
         }
@@ -187,17 +194,17 @@ impl ObjectAdapter for Contacts {
             .map(|(id, found)| {
                 let link = links.remove(&id);
                 let associated = link.as_ref().and_then(|l| l.parent_hubspot_id.clone());
-                let associate_with = found
-                    .company_id
-                    .clone()
-                    .filter(|company| associated.as_deref() != Some(company.as_str()));
+                let moved = associated != found.company_id;
+                let waiting_for = found.company_id.is_none().then_some(WAITING_FOR_COMPANY);
                 let record = LocalRecord {
                     id,
                     version: found.user.version,
                     values: user_field_values(&found.user),
                     hubspot_id: link.map(|l| l.hubspot_id),
-                    associate_with,
-                    waiting_for: found.company_id.is_none().then_some(WAITING_FOR_COMPANY),
+                    associate_with: found.company_id.clone().filter(|_| moved),
+                    dissociate_from: associated.filter(|_| moved && found.company_id.is_some()),
+                    parent_hubspot_id: found.company_id,
+                    waiting_for,
                     excluded: forgotten.contains(&id).then_some(PRIVACY_DELETED),
                 };
                 (id, record)
@@ -234,78 +241,27 @@ impl ObjectAdapter for Contacts {
 
     /// Associates each written contact with its customer's company: primary (type 1) and
     /// unlabeled (279), in one batch call per chunk, only where WARP's company differs from
-    /// the one last associated.
+    /// the one last associated; then, for a user WARP moved to another customer, removes the
+    /// association with the old customer's company (one more call, only when there are moves).
     async fn after_written(
         &self,
         hubspot: &HubSpotClient,
         written: &[(&LocalRecord, &str)],
     ) -> (HashMap<Uuid, String>, usize) {
-        let mut inputs = Vec::new();
-        let mut owners = Vec::new();
-        let mut failures = HashMap::new();
-        for (record, contact_id) in written {
-            let Some(company) = &record.associate_with else {
-                continue;
-            };
-            match (
-                CompanyId::parse(*contact_id),
-                CompanyId::parse(company.as_str()),
-            ) {
-                (Ok(contact), Ok(company)) => {
-                    inputs.push(AssociationInput::new(
-                        contact,
-                        company,
-                        &[
-                            type_ids::CONTACT_TO_COMPANY_PRIMARY,
-                            type_ids::CONTACT_TO_COMPANY,
-                        ],
-                    ));
-                    owners.push(record.id);
-                }
-                _ => {
-                    failures.insert(record.id, "an id HubSpot answered is not numeric".into());
-                }
-            }
-        }
-        if inputs.is_empty() {
-            return (failures, 0);
-        }
-        let result = hubspot
-            .associations(ObjectType::Contacts, ObjectType::Companies)
-            .batch_create(&inputs)
-            .await;
-        let made: HashSet<(String, String)> = result
-            .results
+        let (mut failures, mut calls) = associate(hubspot, written).await;
+        let moved: Vec<(&LocalRecord, &str)> = written
             .iter()
-            .map(|pair| (pair.from_object_id.clone(), pair.to_object_id.clone()))
+            .filter(|(record, _)| {
+                record.dissociate_from.is_some() && !failures.contains_key(&record.id)
+            })
+            .copied()
             .collect();
-        let why = result
-            .failed_calls
-            .first()
-            // Kind, status and category only: HubSpot's message may quote values.
-            .map(|failed| {
-                format!(
-                    "company association failed: {}",
-                    crate::outbound::describe_call_error(&failed.error)
-                )
-            })
-            .or_else(|| {
-                result
-                    .errors
-                    .first()
-                    .map(|error| format!("company association refused ({})", error.category))
-            })
-            .unwrap_or_else(|| "company association not confirmed by HubSpot".to_owned());
-        for (input, owner) in inputs.iter().zip(owners) {
-            let pair = (
-                input.from.id.as_str().to_owned(),
-                input.to.id.as_str().to_owned(),
-            );
-            if !made.contains(&pair) {
-                failures.insert(owner, why.clone());
-            }
+        if !moved.is_empty() {
+            let (dissociate_failures, dissociate_calls) = dissociate(hubspot, &moved).await;
+            failures.extend(dissociate_failures);
+            calls += dissociate_calls;
         }
-        (failures, result.calls)
+        (failures, calls)
     }
 
     async fn record_after_written(
@@ -316,4 +272,112 @@ impl ObjectAdapter for Contacts {
     ) -> Result<(), StoreError> {
         links::set_parents(client, portal_id, ObjectType::Contacts, done).await
     }
+}
+
+/// Associates each written contact whose company changed with it: primary (1) and unlabeled
+/// (279), one batch call per chunk. Returns why it failed, per user, and the calls made.
+async fn associate(
+    hubspot: &HubSpotClient,
+    written: &[(&LocalRecord, &str)],
+) -> (HashMap<Uuid, String>, usize) {
+    let mut inputs = Vec::new();
+    let mut owners = Vec::new();
+    let mut failures = HashMap::new();
+    for (record, contact_id) in written {
+        let Some(company) = &record.associate_with else {
+            continue;
+        };
+        match (
+            CompanyId::parse(*contact_id),
+            CompanyId::parse(company.as_str()),
+        ) {
+            (Ok(contact), Ok(company)) => {
+                inputs.push(AssociationInput::new(
+                    contact,
+                    company,
+                    &[
+                        type_ids::CONTACT_TO_COMPANY_PRIMARY,
+                        type_ids::CONTACT_TO_COMPANY,
+                    ],
+                ));
+                owners.push(record.id);
+            }
+            _ => {
+                failures.insert(record.id, "an id HubSpot answered is not numeric".into());
+            }
+        }
+    }
+    if inputs.is_empty() {
+        return (failures, 0);
+    }
+    let result = hubspot
+        .associations(ObjectType::Contacts, ObjectType::Companies)
+        .batch_create(&inputs)
+        .await;
+    let made: HashSet<(String, String)> = result
+        .results
+        .iter()
+        .map(|pair| (pair.from_object_id.clone(), pair.to_object_id.clone()))
+        .collect();
+    let why = result
+        .failed_calls
+        .first()
+        .map(|failed| association_failure("company association failed", &failed.error))
+        .or_else(|| {
+            result
+                .errors
+                .first()
+                .map(|error| format!("company association refused ({})", error.category))
+        })
+        .unwrap_or_else(|| "company association not confirmed by HubSpot".to_owned());
+    for (input, owner) in inputs.iter().zip(owners) {
+        let pair = (
+            input.from.id.as_str().to_owned(),
+            input.to.id.as_str().to_owned(),
+        );
+        if !made.contains(&pair) {
+            failures.insert(owner, why.clone());
+        }
+    }
+    (failures, result.calls)
+}
+
+/// Removes the association of each moved user's contact with its old customer's company.
+/// Returns why it failed, per user (the push is retried, the association made again and the
+/// removal repeated: both are idempotent), and the calls made.
+async fn dissociate(
+    hubspot: &HubSpotClient,
+    moved: &[(&LocalRecord, &str)],
+) -> (HashMap<Uuid, String>, usize) {
+    let mut pairs = Vec::new();
+    let mut owners = Vec::new();
+    for (record, contact_id) in moved {
+        let Some(old) = &record.dissociate_from else {
+            continue;
+        };
+        if let (Ok(contact), Ok(old)) = (CompanyId::parse(*contact_id), CompanyId::parse(old)) {
+            pairs.push((contact, old));
+            owners.push(record.id);
+        }
+    }
+    if pairs.is_empty() {
+        return (HashMap::new(), 0);
+    }
+    let result = hubspot
+        .associations(ObjectType::Contacts, ObjectType::Companies)
+        .batch_archive(&pairs)
+        .await;
+    let mut failures = HashMap::new();
+    for failed in &result.failed_calls {
+        let why = association_failure("removing the old company association failed", &failed.error);
+        for owner in &owners[failed.inputs.clone()] {
+            failures.insert(*owner, why.clone());
+        }
+    }
+    (failures, result.calls)
+}
+
+/// Kind, status and category only: HubSpot's message may quote values.
+fn association_failure(what: &str, error: &warp_hubspot::HubSpotError) -> String {
+    format!("{what}: {}", crate::outbound::describe_call_error(error))
 }

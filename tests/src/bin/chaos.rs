@@ -286,7 +286,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         failures.push(format!(
             "the dry-run reconciliation after the repair found {drift_left} drift (expected 0); \
              the repair run's errors: {}; what is left: {}",
-            repair["details"]["error_reasons"], check["details"]["customers"]
+            repair["details"]["error_reasons"], check["details"]["records"]
         ));
     }
 

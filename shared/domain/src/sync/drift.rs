@@ -1,6 +1,8 @@
-//! Reconciliation: classifying the differences between a WARP customer and its HubSpot company
+//! Reconciliation: classifying the differences between a WARP record and its HubSpot record
 //! (read fresh from HubSpot) and choosing the repair by the same field rules as live sync, so
-//! that repeated runs converge to zero drift (guarantee 6).
+//! that repeated runs converge to zero drift (guarantee 6). The rules are the same for every
+//! object type; a record is found in HubSpot by its key property (a customer's BAN, a user's
+//! id) as well as by its link.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::inbound::SIMULTANEOUS_WITHIN;
 use super::mapping::{ConflictRule, FieldMap, FieldMapping, SyncDirection, WarpField};
+use super::object_type::ObjectType;
 use super::values::FieldValues;
 
 /// What kind of drift was found. `ValueDiffers` is per field ([`Drift`]); the others are per
@@ -15,22 +18,32 @@ use super::values::FieldValues;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DriftKind {
     ValueDiffers,
-    /// The customer is linked to no company and no company carries its BAN.
+    /// The record is linked to nothing and no HubSpot record carries its key.
     MissingInHubSpot,
-    /// The customer's linked company no longer exists (deleted, or merged away).
-    LinkedCompanyGone,
-    /// A company carries the customer's BAN but the customer is not linked to it.
-    UnlinkedCompanyWithOurBan,
+    /// The record's linked HubSpot record no longer exists (deleted, or merged away).
+    LinkedRecordGone,
+    /// A HubSpot record carries the record's key but the record is not linked to it.
+    UnlinkedRecordWithOurKey,
+    /// The HubSpot record is not associated with the parent WARP says it belongs to (a
+    /// contact whose primary company is not its customer's).
+    BrokenAssociation,
 }
 
 impl DriftKind {
-    /// The name used in reconciliation reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftKind::ValueDiffers => "VALUE_DIFFERS",
-            DriftKind::MissingInHubSpot => "MISSING_IN_HUBSPOT",
-            DriftKind::LinkedCompanyGone => "LINKED_COMPANY_GONE",
-            DriftKind::UnlinkedCompanyWithOurBan => "UNLINKED_COMPANY_WITH_OUR_BAN",
+    /// The name used in reconciliation reports for `object_type`'s records.
+    pub fn name_for(self, object_type: ObjectType) -> &'static str {
+        match (self, object_type) {
+            (DriftKind::ValueDiffers, _) => "VALUE_DIFFERS",
+            (DriftKind::MissingInHubSpot, _) => "MISSING_IN_HUBSPOT",
+            (DriftKind::BrokenAssociation, _) => "BROKEN_ASSOCIATION",
+            (DriftKind::LinkedRecordGone, ObjectType::Companies) => "LINKED_COMPANY_GONE",
+            (DriftKind::LinkedRecordGone, ObjectType::Contacts) => "LINKED_CONTACT_GONE",
+            (DriftKind::UnlinkedRecordWithOurKey, ObjectType::Companies) => {
+                "UNLINKED_COMPANY_WITH_OUR_BAN"
+            }
+            (DriftKind::UnlinkedRecordWithOurKey, ObjectType::Contacts) => {
+                "UNLINKED_CONTACT_WITH_OUR_USER_ID"
+            }
         }
     }
 }
@@ -142,68 +155,72 @@ fn keep_non_empty(
     }
 }
 
-/// A record-level difference between a customer and HubSpot.
+/// A record-level difference between a WARP record and HubSpot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordDrift {
-    /// Repair: upsert the company keyed by BAN (creates it) and link it.
+    /// Repair: upsert the HubSpot record keyed by the record's key (creates it) and link it.
     MissingInHubSpot,
-    /// Repair: link to `company_with_our_ban` when there is one (typically the survivor of a
-    /// merge), else upsert keyed by BAN (creates a new company) and link that.
-    LinkedCompanyGone {
-        linked_company_id: String,
-        company_with_our_ban: Option<String>,
+    /// Repair: link to `found_by_key` when there is one (typically the survivor of a merge),
+    /// else upsert keyed by the record's key (creates a new HubSpot record) and link that.
+    LinkedRecordGone {
+        linked_id: String,
+        found_by_key: Option<String>,
     },
-    /// Repair: link the customer to this company.
-    UnlinkedCompanyWithOurBan { hubspot_company_id: String },
+    /// Repair: link the record to this HubSpot record.
+    UnlinkedRecordWithOurKey { hubspot_id: String },
 }
 
 impl RecordDrift {
     pub fn kind(&self) -> DriftKind {
         match self {
             RecordDrift::MissingInHubSpot => DriftKind::MissingInHubSpot,
-            RecordDrift::LinkedCompanyGone { .. } => DriftKind::LinkedCompanyGone,
-            RecordDrift::UnlinkedCompanyWithOurBan { .. } => DriftKind::UnlinkedCompanyWithOurBan,
+            RecordDrift::LinkedRecordGone { .. } => DriftKind::LinkedRecordGone,
+            RecordDrift::UnlinkedRecordWithOurKey { .. } => DriftKind::UnlinkedRecordWithOurKey,
         }
     }
 
-    /// The company to link the customer to, when one exists; `None` means upsert by BAN.
+    /// The HubSpot record to link to, when one exists; `None` means upsert by the key.
     pub fn link_to(&self) -> Option<&str> {
         match self {
             RecordDrift::MissingInHubSpot => None,
-            RecordDrift::LinkedCompanyGone {
-                company_with_our_ban,
-                ..
-            } => company_with_our_ban.as_deref(),
-            RecordDrift::UnlinkedCompanyWithOurBan { hubspot_company_id } => {
-                Some(hubspot_company_id)
-            }
+            RecordDrift::LinkedRecordGone { found_by_key, .. } => found_by_key.as_deref(),
+            RecordDrift::UnlinkedRecordWithOurKey { hubspot_id } => Some(hubspot_id),
+        }
+    }
+
+    /// The HubSpot record the link named, when it is gone.
+    pub fn gone(&self) -> Option<&str> {
+        match self {
+            RecordDrift::LinkedRecordGone { linked_id, .. } => Some(linked_id),
+            _ => None,
         }
     }
 }
 
-/// Classifies the link between a customer and HubSpot:
-/// `linked_company_id` is the customer's `external_ids.hubspot_company_id`,
-/// `linked_company_exists` whether HubSpot still has that company (unarchived),
-/// `company_with_our_ban` the company HubSpot finds by `warp_ban` = the customer's BAN.
+/// Classifies the link between a WARP record and HubSpot:
+/// `linked_id` is the HubSpot id the record is linked to (a customer's
+/// `external_ids.hubspot_company_id`, a user's `hubspot_links` row),
+/// `linked_exists` whether HubSpot still has that record (unarchived),
+/// `found_by_key` the record HubSpot finds by the key property (`warp_ban`, `warp_user_id`).
 /// `None` when the link is sound (field values are compared by [`classify_drift`]).
 pub fn classify_record(
-    linked_company_id: Option<&str>,
-    linked_company_exists: bool,
-    company_with_our_ban: Option<&str>,
+    linked_id: Option<&str>,
+    linked_exists: bool,
+    found_by_key: Option<&str>,
 ) -> Option<RecordDrift> {
-    match linked_company_id {
-        // Another company carrying our BAN while the link is alive cannot last (warp_ban is
-        // unique in HubSpot); the field diff repairs the linked company's BAN.
-        Some(_) if linked_company_exists => None,
-        Some(linked) => Some(RecordDrift::LinkedCompanyGone {
-            linked_company_id: linked.to_owned(),
-            company_with_our_ban: company_with_our_ban
+    match linked_id {
+        // Another record carrying our key while the link is alive cannot last (the key is
+        // unique in HubSpot); the field diff repairs the linked record's key.
+        Some(_) if linked_exists => None,
+        Some(linked) => Some(RecordDrift::LinkedRecordGone {
+            linked_id: linked.to_owned(),
+            found_by_key: found_by_key
                 .filter(|found| *found != linked)
                 .map(str::to_owned),
         }),
-        None => Some(match company_with_our_ban {
-            Some(found) => RecordDrift::UnlinkedCompanyWithOurBan {
-                hubspot_company_id: found.to_owned(),
+        None => Some(match found_by_key {
+            Some(found) => RecordDrift::UnlinkedRecordWithOurKey {
+                hubspot_id: found.to_owned(),
             },
             None => RecordDrift::MissingInHubSpot,
         }),
@@ -301,6 +318,36 @@ mod tests {
     }
 
     #[test]
+    fn report_names_say_which_record_is_meant() {
+        use DriftKind::*;
+        let names = |object_type| {
+            [
+                ValueDiffers,
+                MissingInHubSpot,
+                LinkedRecordGone,
+                UnlinkedRecordWithOurKey,
+                BrokenAssociation,
+            ]
+            .map(|kind| kind.name_for(object_type))
+        };
+        assert_eq!(
+            names(ObjectType::Companies),
+            [
+                "VALUE_DIFFERS",
+                "MISSING_IN_HUBSPOT",
+                "LINKED_COMPANY_GONE",
+                "UNLINKED_COMPANY_WITH_OUR_BAN",
+                "BROKEN_ASSOCIATION"
+            ]
+        );
+        assert_eq!(names(ObjectType::Contacts)[2], "LINKED_CONTACT_GONE");
+        assert_eq!(
+            names(ObjectType::Contacts)[3],
+            "UNLINKED_CONTACT_WITH_OUR_USER_ID"
+        );
+    }
+
+    #[test]
     fn record_link_classification() {
         assert_eq!(classify_record(Some("1"), true, Some("1")), None);
         assert_eq!(
@@ -308,13 +355,15 @@ mod tests {
             Some(RecordDrift::MissingInHubSpot)
         );
         let unlinked = classify_record(None, false, Some("7")).unwrap();
-        assert_eq!(unlinked.kind(), DriftKind::UnlinkedCompanyWithOurBan);
+        assert_eq!(unlinked.kind(), DriftKind::UnlinkedRecordWithOurKey);
         assert_eq!(unlinked.link_to(), Some("7"));
         let gone_merged = classify_record(Some("1"), false, Some("9")).unwrap();
-        assert_eq!(gone_merged.kind(), DriftKind::LinkedCompanyGone);
+        assert_eq!(gone_merged.kind(), DriftKind::LinkedRecordGone);
         assert_eq!(gone_merged.link_to(), Some("9"));
         let gone = classify_record(Some("1"), false, None).unwrap();
         assert_eq!(gone.link_to(), None);
+        assert_eq!(gone.gone(), Some("1"));
+        assert_eq!(unlinked.gone(), None);
         // Search is eventually consistent: finding the gone company itself by BAN is no survivor.
         assert_eq!(
             classify_record(Some("1"), false, Some("1"))

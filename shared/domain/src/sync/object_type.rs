@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A HubSpot object type paired with a WARP entity (DESIGN §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ObjectType {
     /// HubSpot companies ↔ WARP customers.
     Companies,
@@ -21,6 +22,15 @@ impl ObjectType {
         match self {
             ObjectType::Companies => "companies",
             ObjectType::Contacts => "contacts",
+        }
+    }
+
+    /// The object in HubSpot's webhook subscription types (`contact` of
+    /// `contact.propertyChange`).
+    pub fn event_object(self) -> &'static str {
+        match self {
+            ObjectType::Companies => "company",
+            ObjectType::Contacts => "contact",
         }
     }
 }

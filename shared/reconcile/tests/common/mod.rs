@@ -13,6 +13,7 @@ use warp_domain::customer::NewCustomer;
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings};
 use warp_reconcile::Reconciler;
 use warp_store::sync_config::MappingSource;
+use warp_store::users::{CreatedUser, UserStore};
 use warp_store::{Created, CustomerStore, Database};
 use warp_sync::outbound::OutboundWorker;
 use warp_webhook::InboundProcessor;
@@ -25,6 +26,7 @@ pub struct Harness {
     pub database: Database,
     pub sandbox: SandboxHandle,
     pub customers: CustomerStore,
+    pub users: UserStore,
     pub worker: OutboundWorker,
     pub reconciler: Reconciler,
     pub http: reqwest::Client,
@@ -71,6 +73,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
     });
     Harness {
         customers: CustomerStore::new(database.clone(), PORTAL),
+        users: UserStore::new(database.clone(), PORTAL),
         worker: OutboundWorker::new(database.clone(), hubspot.clone(), PORTAL, map.clone()),
         reconciler: Reconciler {
             database: database.clone(),
@@ -101,6 +104,110 @@ impl Harness {
             Created::New(written, _) => (written.value.id, written.value.ban.to_string()),
             Created::Replayed(_) => unreachable!("no idempotency key was given"),
         }
+    }
+
+    /// Creates an active user of the customer through the store (as the API does).
+    pub async fn create_user(&self, customer: Uuid, email: &str, first_name: &str) -> Uuid {
+        let new = warp_domain::user::NewUser::from_json(&json!({
+            "email": email,
+            "first_name": first_name,
+            "last_name": "Tester",
+            "role": "developer",
+        }))
+        .unwrap();
+        match self.users.create(customer, &new, None).await.unwrap() {
+            CreatedUser::New(user, _, _) => user.id,
+            CreatedUser::Replayed(_) => unreachable!("no idempotency key was given"),
+        }
+    }
+
+    /// The contact the user is linked to (`None` when unlinked).
+    pub async fn contact_of(&self, user: Uuid) -> Option<String> {
+        let client = self.database.client().await.unwrap();
+        client
+            .query_opt(
+                "SELECT hubspot_id FROM hubspot_links WHERE object_type = 'contacts' \
+                 AND local_id = $1 AND unlinked_at IS NULL",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .map(|row| row.get(0))
+    }
+
+    /// A person removes the association between a contact and a company in HubSpot's UI.
+    pub async fn ui_dissociate(&self, contact: &str, company: &str) {
+        let response = self
+            .http
+            .delete(self.url(&format!(
+                "/crm/v4/objects/contacts/{contact}/associations/companies/{company}"
+            )))
+            .bearer_auth(USER_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    }
+
+    /// A contact's properties as HubSpot holds them.
+    pub async fn contact(&self, contact: &str) -> Value {
+        self.properties("contacts", contact, "email,firstname,lastname,warp_user_id")
+            .await
+    }
+
+    /// The companies a contact is associated with, each with its association type ids.
+    pub async fn contact_companies(&self, contact: &str) -> Vec<(String, Vec<u64>)> {
+        let page: Value = self
+            .http
+            .get(self.url(&format!(
+                "/crm/v4/objects/contacts/{contact}/associations/companies"
+            )))
+            .bearer_auth(USER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|to| {
+                let mut types: Vec<u64> = to["associationTypes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|t| t["typeId"].as_u64())
+                    .collect();
+                types.sort_unstable();
+                (
+                    to["toObjectId"].to_string().trim_matches('"').to_owned(),
+                    types,
+                )
+            })
+            .collect()
+    }
+
+    /// Active contacts carrying this email.
+    pub async fn contacts_with_email(&self, email: &str) -> usize {
+        let page: Value = self
+            .http
+            .get(self.url("/crm/v3/objects/contacts"))
+            .bearer_auth(USER_TOKEN)
+            .query(&[("limit", "100"), ("properties", "email")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|contact| contact["properties"]["email"] == email)
+            .count()
     }
 
     /// Runs the outbound worker until no outbox row is due.
@@ -155,9 +262,15 @@ impl Harness {
 
     /// A person edits the company in HubSpot's UI.
     pub async fn ui_update(&self, company: &str, properties: Value) {
+        self.ui_update_object("companies", company, properties)
+            .await;
+    }
+
+    /// A person edits a record of `object_type` (`companies`, `contacts`) in HubSpot's UI.
+    pub async fn ui_update_object(&self, object_type: &str, id: &str, properties: Value) {
         let response = self
             .http
-            .patch(self.url(&format!("/crm/v3/objects/companies/{company}")))
+            .patch(self.url(&format!("/crm/v3/objects/{object_type}/{id}")))
             .bearer_auth(USER_TOKEN)
             .json(&json!({ "properties": properties }))
             .send()
@@ -185,9 +298,14 @@ impl Harness {
 
     /// A person deletes (archives) the company in HubSpot's UI.
     pub async fn ui_delete(&self, company: &str) {
+        self.ui_delete_object("companies", company).await;
+    }
+
+    /// A person deletes (archives) a record of `object_type` in HubSpot's UI.
+    pub async fn ui_delete_object(&self, object_type: &str, id: &str) {
         let response = self
             .http
-            .delete(self.url(&format!("/crm/v3/objects/companies/{company}")))
+            .delete(self.url(&format!("/crm/v3/objects/{object_type}/{id}")))
             .bearer_auth(USER_TOKEN)
             .send()
             .await
@@ -222,10 +340,19 @@ impl Harness {
 
     /// A company's properties as HubSpot holds them.
     pub async fn company(&self, company: &str) -> Value {
+        self.properties(
+            "companies",
+            company,
+            "name,domain,warp_ban,warp_status,warp_credit_limit",
+        )
+        .await
+    }
+
+    /// A record's `properties` as HubSpot holds them.
+    async fn properties(&self, object_type: &str, id: &str, properties: &str) -> Value {
         self.http
-            .get(self.url(&format!(
-                "/crm/v3/objects/companies/{company}?properties=name,domain,warp_ban,warp_status,warp_credit_limit"
-            )))
+            .get(self.url(&format!("/crm/v3/objects/{object_type}/{id}")))
+            .query(&[("properties", properties)])
             .bearer_auth(USER_TOKEN)
             .send()
             .await

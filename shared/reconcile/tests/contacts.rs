@@ -1,0 +1,194 @@
+//! Reconciliation of users ↔ contacts through the real parts: Postgres, the HubSpot sandbox
+//! over HTTP, the outbound worker and the inbound processor. Drift is made the way it happens
+//! in production: a person edits or deletes in HubSpot's UI while the webhook is lost, a link
+//! or a push is lost in WARP.
+
+mod common;
+
+use common::harness;
+use warp_domain::sync::ObjectType;
+use warp_reconcile::RepairKind;
+
+#[tokio::test]
+async fn contact_drift_is_found_by_field_record_and_association_and_repaired_to_zero() {
+    let h = harness().await;
+    let (customer, _) = h.create("Contact Drift").await;
+    let renamed = h
+        .create_user(customer, "renamed@drift.example", "Ann")
+        .await;
+    let email_edited = h.create_user(customer, "login@drift.example", "Bob").await;
+    let dissociated = h.create_user(customer, "moved@drift.example", "Cid").await;
+    let relinked = h.create_user(customer, "relink@drift.example", "Dee").await;
+    let healthy = h.create_user(customer, "fine@drift.example", "Eve").await;
+    h.push_all().await;
+    let company = h.linked(customer).await;
+    let mut contacts = Vec::new();
+    for user in [renamed, email_edited, dissociated, relinked] {
+        contacts.push(h.contact_of(user).await.expect("linked"));
+    }
+    let [renamed_c, email_c, dissociated_c, relinked_c] =
+        <[String; 4]>::try_from(contacts).unwrap();
+    assert_eq!(
+        h.contact_companies(&dissociated_c).await,
+        [(company.clone(), vec![1, 279])],
+        "a user's contact starts associated with its customer's company as primary"
+    );
+
+    // WARP's writes were a while ago (changes within a second of each other are a conflict).
+    h.sql("UPDATE hubspot_field_state SET warp_changed_at = warp_changed_at - interval '1 minute'")
+        .await;
+    // Drift, with every webhook lost (the harness delivers none):
+    h.ui_update_object(
+        "contacts",
+        &renamed_c,
+        serde_json::json!({"firstname": "Annabel"}),
+    )
+    .await;
+    h.ui_update_object(
+        "contacts",
+        &email_c,
+        serde_json::json!({"email": "typo@drift.example"}),
+    )
+    .await;
+    h.ui_dissociate(&dissociated_c, &company).await;
+    h.sql(&format!(
+        "DELETE FROM hubspot_links WHERE local_id = '{relinked}'"
+    ))
+    .await;
+    // A user whose contact push was lost: missing in HubSpot.
+    let missing = h
+        .create_user(customer, "missing@drift.example", "Fay")
+        .await;
+    h.lose_pending_pushes().await;
+
+    let before = h.fingerprint().await;
+    let dry = h.reconciler.run(None, true, None).await.unwrap();
+    assert_eq!(h.fingerprint().await, before, "a dry run changes nothing");
+    assert_eq!(dry.errors, 0, "{:?}", dry.error_reasons);
+    let contacts = dry.of(ObjectType::Contacts);
+    assert_eq!((contacts.warp_checked, contacts.hubspot_checked), (6, 5));
+    for kind in [
+        "MISSING_IN_HUBSPOT",
+        "UNLINKED_CONTACT_WITH_OUR_USER_ID",
+        "BROKEN_ASSOCIATION",
+    ] {
+        assert_eq!(
+            dry.kind(ObjectType::Contacts, kind).found,
+            1,
+            "{kind}: {:?}",
+            contacts.by_kind
+        );
+    }
+    assert_eq!(contacts.by_field["first_name"].found, 1);
+    assert_eq!(contacts.by_field["email"].found, 1);
+    assert_eq!(
+        dry.of(ObjectType::Companies).found,
+        0,
+        "the company is sound"
+    );
+    let listed = |id| {
+        dry.records
+            .iter()
+            .find(|r| r.local_id == id && r.object_type == ObjectType::Contacts)
+    };
+    assert!(listed(healthy).is_none());
+    assert_eq!(listed(renamed).unwrap().repairs, [RepairKind::Apply]);
+    assert_eq!(listed(email_edited).unwrap().repairs, [RepairKind::Push]);
+    assert_eq!(
+        listed(dissociated).unwrap().repairs,
+        [RepairKind::Associate]
+    );
+    assert_eq!(listed(relinked).unwrap().repairs, [RepairKind::Link]);
+    assert_eq!(listed(missing).unwrap().repairs, [RepairKind::Create]);
+    assert!(!listed(missing).unwrap().fixed, "a dry run fixes nothing");
+
+    let repaired = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(repaired.errors, 0, "{:?}", repaired.error_reasons);
+    assert_eq!(
+        repaired.of(ObjectType::Contacts).found,
+        repaired.of(ObjectType::Contacts).fixed,
+        "{:?}",
+        repaired.records
+    );
+    h.push_all().await;
+
+    // HubSpot's first name (the later change, LATEST_WINS) is WARP's now.
+    assert_eq!(
+        h.text(&format!(
+            "SELECT first_name FROM users WHERE id = '{renamed}'"
+        ))
+        .await
+        .as_deref(),
+        Some("Annabel")
+    );
+    // The login email is WARP's: pushed back over the edit.
+    assert_eq!(h.contact(&email_c).await["email"], "login@drift.example");
+    // The association is back, primary.
+    assert_eq!(
+        h.contact_companies(&dissociated_c).await,
+        [(company.clone(), vec![1, 279])]
+    );
+    // The lost link is found again by warp_user_id, not duplicated.
+    assert_eq!(
+        h.contact_of(relinked).await.as_deref(),
+        Some(relinked_c.as_str())
+    );
+    assert_eq!(h.contacts_with_email("relink@drift.example").await, 1);
+    // The missing user has its contact, associated with the company.
+    let created = h.contact_of(missing).await.expect("created and linked");
+    assert_eq!(
+        h.contact(&created).await["warp_user_id"],
+        missing.to_string()
+    );
+    assert_eq!(
+        h.contact_companies(&created).await,
+        [(company.clone(), vec![1, 279])]
+    );
+
+    let settled = h.reconciler.run(None, true, None).await.unwrap();
+    assert_eq!(settled.drift_found, 0, "{:?}", settled.records);
+}
+
+#[tokio::test]
+async fn a_contact_deleted_in_hubspot_is_reported_for_a_person_and_a_user_waiting_for_its_company_is_not_drift()
+ {
+    let h = harness().await;
+    let (customer, _) = h.create("Deleted Contact").await;
+    let user = h.create_user(customer, "gone@drift.example", "Gus").await;
+    h.push_all().await;
+    let contact = h.contact_of(user).await.expect("linked");
+    // Deleted in HubSpot's UI, the webhook lost: the archived contact still holds the
+    // user's warp_user_id, so no new contact can take it; a person restores it.
+    h.ui_delete_object("contacts", &contact).await;
+    // A customer whose company push was lost, with a user: the user waits for the company.
+    let (waiting_customer, _) = h.create("Waiting Customer").await;
+    h.lose_pending_pushes().await;
+    h.create_user(waiting_customer, "waits@drift.example", "Wes")
+        .await;
+    h.lose_pending_pushes().await;
+
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_reasons);
+    let gone = report.kind(ObjectType::Contacts, "LINKED_CONTACT_GONE");
+    assert_eq!((gone.found, gone.fixed), (1, 0), "{:?}", report.records);
+    let entry = report.records.iter().find(|r| r.local_id == user).unwrap();
+    assert_eq!(entry.repairs, [RepairKind::RestoreInHubSpot]);
+    assert_eq!(entry.hubspot_id.as_deref(), Some(contact.as_str()));
+    assert_eq!(
+        h.contact_of(user).await,
+        None,
+        "unlinked from the gone contact"
+    );
+    assert_eq!(
+        report.of(ObjectType::Contacts).found,
+        1,
+        "the waiting user is not drift: its customer's company is ({:?})",
+        report.records
+    );
+    assert_eq!(
+        report
+            .kind(ObjectType::Companies, "MISSING_IN_HUBSPOT")
+            .found,
+        1
+    );
+}
