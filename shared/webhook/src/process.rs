@@ -61,7 +61,7 @@ use warp_domain::storable::into_storable;
 use warp_domain::sync::{
     EventKind, FieldMapping, ObjectType, WarpField, WebhookEvent, canonical_opt,
 };
-use warp_hubspot::{Company, HubSpotClient, HubSpotError, ReadOptions, WARP_BAN_PROPERTY};
+use warp_hubspot::{Company, HubSpotClient, HubSpotError, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
 use warp_store::sync_config::MappingSource;
@@ -75,25 +75,11 @@ type Tx<'a> = tokio_postgres::Transaction<'a>;
 /// Claimed events with their row ids.
 type Claimed = Vec<(i64, WebhookEvent)>;
 
-/// Companies a claim's creations and merges need, read from HubSpot before any customer is
-/// locked: a read can wait on the shared rate budget and retry for seconds, and customers
-/// locked meanwhile would hold up the API's writes to them.
-#[derive(Default)]
-struct CompanyReads(HashMap<i64, Result<Option<Company>, HandleError>>);
-
-impl CompanyReads {
-    fn get(&self, id: i64) -> Result<Option<Company>, HandleError> {
-        self.0.get(&id).cloned().unwrap_or_else(|| {
-            Err(HandleError::RetryLater(
-                "the company was not read before processing".into(),
-            ))
-        })
-    }
-}
-
 mod batch;
 mod contacts;
+mod reads;
 use batch::DecisionBatch;
+use reads::HubSpotReads;
 
 /// Applies stored webhook events. Build once per process and share it (`Arc`).
 pub struct InboundProcessor {
@@ -378,7 +364,7 @@ impl InboundProcessor {
         });
 
         let (bulk, single) = self.partition(events, &mut report, &mut marks);
-        let reads = self.read_companies(&transaction, &single).await?;
+        let reads = self.read_ahead(&transaction, &single).await?;
         if !single.is_empty() {
             // Single events lock their customers one at a time and keep them across
             // savepoints. Taken piecemeal, those locks can close a cycle with the worker's
@@ -592,14 +578,14 @@ impl InboundProcessor {
         &self,
         tx: &Tx<'_>,
         batch: &mut DecisionBatch<Customer>,
-        reads: &CompanyReads,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         if let Some(outcome) = self.not_synced(event) {
             return Ok(outcome);
         }
         if event.object_type() == "contact" {
-            return self.handle_contact(tx, event).await;
+            return self.handle_contact(tx, reads, event).await;
         }
         match event.kind() {
             EventKind::PropertyChange => {
@@ -696,107 +682,6 @@ impl InboundProcessor {
         Ok(tally)
     }
 
-    /// Reads what the creations (of companies no customer is linked to yet) and merges
-    /// (their survivors) among `events` need, while the claim holds no customer lock.
-    async fn read_companies(
-        &self,
-        tx: &Tx<'_>,
-        events: &[(i64, WebhookEvent)],
-    ) -> Result<CompanyReads, ProcessError> {
-        let mut reads = CompanyReads::default();
-        let Some(client) = &self.hubspot else {
-            return Ok(reads);
-        };
-        let events: Vec<&(i64, WebhookEvent)> = events
-            .iter()
-            .filter(|(_, event)| event.object_type() == "company")
-            .collect();
-        let created: Vec<String> = events
-            .iter()
-            .filter(|(_, event)| event.kind() == EventKind::Creation)
-            .map(|(_, event)| event.object_id.to_string())
-            .collect();
-        let linked = inbound::linked_companies(tx, &created).await?;
-        let mut ids: Vec<i64> = events
-            .iter()
-            .filter_map(|(_, event)| match event.kind() {
-                EventKind::Creation if !linked.contains(&event.object_id.to_string()) => {
-                    Some(event.object_id)
-                }
-                EventKind::Merge { survivor } => Some(survivor),
-                _ => None,
-            })
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let (negative, ids): (Vec<i64>, Vec<i64>) = ids.into_iter().partition(|id| *id < 0);
-        for id in negative {
-            let failed = HandleError::Failed("the company id is negative".into());
-            reads.0.insert(id, Err(failed));
-        }
-        reads
-            .0
-            .extend(self.read_companies_batched(client, &ids).await);
-        Ok(reads)
-    }
-
-    /// Reads `ids` in batch calls of 100 (a flood of creations of unknown companies costs a
-    /// call per hundred, not one each, so the property changes claimed after them do not wait
-    /// minutes). An id HubSpot does not return does not exist; an id whose call failed gets
-    /// that call's error.
-    async fn read_companies_batched(
-        &self,
-        client: &HubSpotClient,
-        ids: &[i64],
-    ) -> Vec<(i64, Result<Option<Company>, HandleError>)> {
-        if ids.is_empty() {
-            return Vec::new();
-        }
-        let texts: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let map = self.map.current();
-        let options = ReadOptions::properties(map.hubspot_properties());
-        let result = client.companies().batch_read(&texts, None, &options).await;
-        let mut found: HashMap<String, Company> = result
-            .results
-            .into_iter()
-            .map(|company| (company.id.as_str().to_owned(), company))
-            .collect();
-        let mut reads: Vec<(i64, Result<Option<Company>, HandleError>)> = ids
-            .iter()
-            .zip(&texts)
-            .map(|(id, text)| (*id, Ok(found.remove(text))))
-            .collect();
-        for failed in &result.failed_calls {
-            for index in failed.inputs.clone() {
-                if let Some((_, read)) = reads.get_mut(index) {
-                    *read = Err(HandleError::from(&failed.error));
-                }
-            }
-        }
-        // Only "not found" means gone; any other item error is retried. An error that names
-        // no ids may concern any id not returned.
-        for error in result
-            .errors
-            .iter()
-            .filter(|error| error.category != "OBJECT_NOT_FOUND")
-        {
-            let named = error.context.get("ids");
-            for (id, read) in &mut reads {
-                let concerned = match named {
-                    Some(ids) => ids.iter().any(|named| *named == id.to_string()),
-                    None => matches!(read, Ok(None)),
-                };
-                if concerned && matches!(read, Ok(None)) {
-                    *read = Err(HandleError::RetryLater(format!(
-                        "HubSpot could not read the company: {}",
-                        error.category
-                    )));
-                }
-            }
-        }
-        reads
-    }
-
     fn log_entry<'a>(
         &self,
         customer_id: Option<uuid::Uuid>,
@@ -824,7 +709,7 @@ impl InboundProcessor {
         &self,
         tx: &Tx<'_>,
         batch: &mut DecisionBatch<Customer>,
-        reads: &CompanyReads,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         let company_id = event.object_id.to_string();
@@ -842,7 +727,7 @@ impl InboundProcessor {
                 "no HubSpot client configured to read the company's warp_ban",
             ));
         }
-        let Some(company) = reads.get(event.object_id)? else {
+        let Some(company) = reads.company(event.object_id)? else {
             return Ok(Outcome::skipped("the company no longer exists in HubSpot"));
         };
         // The key's property is fixed (FieldMapError::KeyFieldFixed).
@@ -1008,7 +893,7 @@ impl InboundProcessor {
         &self,
         tx: &Tx<'_>,
         batch: &mut DecisionBatch<Customer>,
-        reads: &CompanyReads,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
         survivor: i64,
     ) -> Result<Outcome, HandleError> {
@@ -1084,7 +969,7 @@ impl InboundProcessor {
                 tally,
             });
         }
-        match reads.get(survivor)? {
+        match reads.company(survivor)? {
             Some(company) => {
                 let decided = self
                     .decide_company(tx, batch, customer, &company, event.occurred_at, "MERGE")

@@ -1880,3 +1880,79 @@ async fn a_company_association_changed_in_hubspot_is_pushed_back_to_warps_member
         .collect();
     assert_eq!(primary, vec![company_id], "WARP's company is primary again");
 }
+
+/// The app's reads of contacts since `before`: (batch reads of contacts, batch reads of their
+/// company associations, single contact reads).
+fn contact_reads(
+    before: &hubspot_sandbox::Stats,
+    after: &hubspot_sandbox::Stats,
+) -> (u64, u64, u64) {
+    let count = |stats: &hubspot_sandbox::Stats, wanted: &dyn Fn(&str) -> bool| -> u64 {
+        stats
+            .requests_by_route_and_token
+            .iter()
+            .filter(|(route, _)| route.starts_with("app ") && wanted(route))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let delta = |wanted: &dyn Fn(&str) -> bool| count(after, wanted) - count(before, wanted);
+    (
+        delta(&|r| {
+            r.starts_with("app POST") && r.contains("objects") && r.ends_with("/batch/read")
+        }),
+        delta(&|r| r.contains("associations") && r.ends_with("/batch/read")),
+        delta(&|r| r.starts_with("app GET") && r.contains("objects")),
+    )
+}
+
+#[tokio::test]
+async fn contacts_created_together_are_read_in_one_batch_before_any_lock() {
+    let w = world().await;
+    let (customer, company_id) = w.linked_customer("Acme").await;
+    w.settle().await;
+    let before = w.sandbox.stats();
+    for n in 0..5 {
+        let created: Value = w
+            .http
+            .post(format!("{}{CONTACTS}", w.sandbox.base_url()))
+            .bearer_auth(USER_TOKEN)
+            .json(&json!({"properties": {"email": format!("person{n}@acme.example")}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let contact = created["id"].as_str().unwrap().to_owned();
+        w.http
+            .put(format!(
+                "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
+                w.sandbox.base_url()
+            ))
+            .bearer_auth(USER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    let report = w.settle().await;
+    assert_eq!(report.linked, 5, "{report:?}");
+    assert_eq!(
+        contact_reads(&before, &w.sandbox.stats()),
+        (1, 1, 0),
+        "one batch read of the contacts and one of their companies, no single reads"
+    );
+    let users = w
+        .users()
+        .list(&warp_store::users::UserQuery {
+            customer_id: Some(customer.id),
+            email: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(users.len(), 5);
+}

@@ -21,8 +21,7 @@ use warp_domain::sync::{
     EventKind, FieldMapping, FieldValues, ObjectType, WarpField, WebhookEvent,
 };
 use warp_domain::user::{NewUser, PersonText, UserEmail, UserRole, UserStatus};
-use warp_hubspot::associations::type_ids;
-use warp_hubspot::{Company, CompanyId, CompanyLookup, ReadOptions};
+use warp_hubspot::Company;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, Side};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
@@ -30,6 +29,7 @@ use warp_store::outbox::{self, OutboxOperation};
 use warp_store::{links, users};
 
 use super::batch::{DecisionBatch, LinkedUser};
+use super::reads::HubSpotReads;
 use super::{EventStatus, HandleError, InboundProcessor, Outcome, Tx};
 
 const CONTACTS: ObjectType = ObjectType::Contacts;
@@ -39,13 +39,14 @@ impl InboundProcessor {
     pub(super) async fn handle_contact(
         &self,
         tx: &Tx<'_>,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         match event.kind() {
             EventKind::PropertyChange => self.contact_property_change(tx, event).await,
-            EventKind::Creation => self.contact_creation(tx, event).await,
+            EventKind::Creation => self.contact_creation(tx, reads, event).await,
             EventKind::Deletion => self.contact_deletion(tx, event).await,
-            EventKind::Restore => self.contact_restore(tx, event).await,
+            EventKind::Restore => self.contact_restore(tx, reads, event).await,
             EventKind::Merge { survivor } => self.contact_merge(tx, event, survivor).await,
             EventKind::AssociationChange => self.contact_association_change(tx, event).await,
             EventKind::Other => Ok(Outcome::skipped("event type not synced")),
@@ -136,27 +137,11 @@ impl InboundProcessor {
         })
     }
 
-    /// Reads a contact with the mapped properties and `warp_user_id`.
-    async fn read_contact(&self, contact_id: i64) -> Result<Option<Company>, HandleError> {
-        let Some(hubspot) = &self.hubspot else {
-            return Err(HandleError::Failed(
-                "no HubSpot client to read the contact".into(),
-            ));
-        };
-        let id = CompanyId::parse(contact_id.to_string())
-            .map_err(|_| HandleError::Failed("the contact id is not a HubSpot id".into()))?;
-        let map = self.map.current_for(CONTACTS);
-        let options = ReadOptions::properties(map.hubspot_properties());
-        Ok(hubspot
-            .contacts()
-            .get(&CompanyLookup::Id(id), &options)
-            .await?)
-    }
-
     /// A contact created in HubSpot: an invited user of the customer its company is linked to.
     async fn contact_creation(
         &self,
         tx: &Tx<'_>,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         let contact_id = event.object_id.to_string();
@@ -166,7 +151,7 @@ impl InboundProcessor {
         {
             return Ok(Outcome::skipped("the contact is already linked"));
         }
-        let Some(contact) = self.read_contact(event.object_id).await? else {
+        let Some(contact) = reads.contact(event.object_id)? else {
             return Ok(Outcome::skipped("the contact no longer exists"));
         };
         if contact.property("warp_user_id").is_some() {
@@ -178,7 +163,8 @@ impl InboundProcessor {
         else {
             return Ok(Outcome::skipped("the contact has no usable email"));
         };
-        let Some(customer) = self.customer_of_contact(tx, &contact).await? else {
+        let companies = reads.contact_companies(event.object_id)?;
+        let Some(customer) = customer_of_companies(tx, &companies).await? else {
             return Ok(Outcome::skipped(
                 "the contact's company is not linked to a customer",
             ));
@@ -230,40 +216,6 @@ impl InboundProcessor {
         let mut outcome = Outcome::new(EventStatus::Processed, Some("invited user created".into()));
         outcome.tally.linked = 1;
         Ok(outcome)
-    }
-
-    /// The customer whose company the contact is associated with (its primary company first).
-    async fn customer_of_contact(
-        &self,
-        tx: &Tx<'_>,
-        contact: &Company,
-    ) -> Result<Option<Uuid>, HandleError> {
-        let Some(hubspot) = &self.hubspot else {
-            return Ok(None);
-        };
-        let read = hubspot
-            .associations(CONTACTS, ObjectType::Companies)
-            .batch_read(std::slice::from_ref(&contact.id))
-            .await;
-        if let Some(failed) = read.failed_calls.first() {
-            return Err(HandleError::from(&failed.error));
-        }
-        let mut companies: Vec<(bool, String)> = read
-            .results
-            .iter()
-            .flat_map(|record| record.to.iter())
-            .map(|to| {
-                let primary = to.has_type(type_ids::CONTACT_TO_COMPANY_PRIMARY);
-                (!primary, to.to_object_id.clone())
-            })
-            .collect();
-        companies.sort();
-        for (_, company) in companies {
-            if let Some(customer) = inbound::lock_by_hubspot_company(tx, &company).await? {
-                return Ok(Some(customer.id));
-            }
-        }
-        Ok(None)
     }
 
     /// A contact deleted (or privacy-deleted) in HubSpot: its user stays and is unlinked.
@@ -328,6 +280,7 @@ impl InboundProcessor {
     async fn contact_restore(
         &self,
         tx: &Tx<'_>,
+        reads: &HubSpotReads,
         event: &WebhookEvent,
     ) -> Result<Outcome, HandleError> {
         let contact_id = event.object_id.to_string();
@@ -337,7 +290,7 @@ impl InboundProcessor {
                 Some("already linked".into()),
             ));
         }
-        let Some(contact) = self.read_contact(event.object_id).await? else {
+        let Some(contact) = reads.contact(event.object_id)? else {
             return Ok(Outcome::skipped("the contact no longer exists"));
         };
         let Some(user_id) = contact
@@ -565,6 +518,20 @@ fn contact_log_entry(
         hubspot_id: Some(contact_id.to_owned()),
         error,
     }
+}
+
+/// The first of `companies` (a contact's, its primary company first) linked to a customer,
+/// locked.
+async fn customer_of_companies(
+    tx: &Tx<'_>,
+    companies: &[String],
+) -> Result<Option<Uuid>, HandleError> {
+    for company in companies {
+        if let Some(customer) = inbound::lock_by_hubspot_company(tx, company).await? {
+            return Ok(Some(customer.id));
+        }
+    }
+    Ok(None)
 }
 
 /// The mapped values a read contact holds (properties it does not carry stay unknown).
