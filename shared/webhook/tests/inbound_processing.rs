@@ -200,6 +200,35 @@ impl World {
         self.processor.process_pending(100).await.unwrap()
     }
 
+    /// A person creates a contact in HubSpot's UI and associates it with the company; returns
+    /// the contact's id.
+    async fn ui_contact_of_company(&self, company_id: &str, properties: Value) -> String {
+        let created: Value = self
+            .http
+            .post(format!("{}{CONTACTS}", self.sandbox.base_url()))
+            .bearer_auth(USER_TOKEN)
+            .json(&json!({ "properties": properties }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let contact = created["id"].as_str().unwrap().to_owned();
+        self.http
+            .put(format!(
+                "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
+                self.sandbox.base_url()
+            ))
+            .bearer_auth(USER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        contact
+    }
+
     async fn user_patch(&self, company_id: &str, properties: Value) {
         self.http
             .patch(format!(
@@ -1642,29 +1671,12 @@ async fn a_contact_edit_in_hubspot_applies_to_the_user_and_an_email_edit_is_push
 async fn a_contact_created_in_hubspot_for_a_linked_company_becomes_an_invited_user() {
     let w = world().await;
     let (customer, company_id) = w.linked_customer("Acme").await;
-    let created: Value = w
-        .http
-        .post(format!("{}{CONTACTS}", w.sandbox.base_url()))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"email": "Grace@Acme.example", "firstname": "Grace", "lastname": "Hopper"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let contact = created["id"].as_str().unwrap().to_owned();
-    w.http
-        .put(format!(
-            "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
-            w.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    let contact = w
+        .ui_contact_of_company(
+            &company_id,
+            json!({"email": "Grace@Acme.example", "firstname": "Grace", "lastname": "Hopper"}),
+        )
+        .await;
     let report = w.settle().await;
     assert_eq!(report.linked, 1, "{report:?}");
 
@@ -1912,29 +1924,11 @@ async fn contacts_created_together_are_read_in_one_batch_before_any_lock() {
     w.settle().await;
     let before = w.sandbox.stats();
     for n in 0..5 {
-        let created: Value = w
-            .http
-            .post(format!("{}{CONTACTS}", w.sandbox.base_url()))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({"properties": {"email": format!("person{n}@acme.example")}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let contact = created["id"].as_str().unwrap().to_owned();
-        w.http
-            .put(format!(
-                "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
-                w.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        w.ui_contact_of_company(
+            &company_id,
+            json!({"email": format!("person{n}@acme.example")}),
+        )
+        .await;
     }
     let report = w.settle().await;
     assert_eq!(report.linked, 5, "{report:?}");
