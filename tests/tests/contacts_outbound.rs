@@ -9,7 +9,7 @@ mod sync_api_support;
 use serde_json::{Value, json};
 use sync_api_support::{PORTAL, SyncApp, USER_TOKEN, spawn_sync_app};
 use warp_domain::sync::ObjectType;
-use warp_hubspot::CompanyId;
+use warp_hubspot::HubSpotId;
 use warp_hubspot::associations::type_ids;
 use warp_tests::*;
 
@@ -86,7 +86,7 @@ async fn companies_of(app: &SyncApp, contact_id: &str) -> Vec<(String, bool)> {
     let read = app
         .hubspot
         .associations(ObjectType::Contacts, ObjectType::Companies)
-        .batch_read(&[CompanyId::parse(contact_id).unwrap()])
+        .batch_read(&[HubSpotId::parse(contact_id).unwrap()])
         .await;
     assert!(read.is_complete(), "{:?}", read.failed_calls);
     read.results

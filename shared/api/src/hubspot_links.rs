@@ -21,7 +21,7 @@ use uuid::Uuid;
 use warp_domain::customer::{Ban, FieldError};
 use warp_hubspot::search::{Filter, FilterGroup, SearchRequest};
 use warp_hubspot::{
-    CompanyId, CompanyLookup, HubSpotClient, HubSpotError, ReadOptions,
+    HubSpotClient, HubSpotError, HubSpotId, ReadOptions, RecordLookup,
     WARP_BAN_PROPERTY as WARP_BAN,
 };
 use warp_store::StoreError;
@@ -273,7 +273,7 @@ pub(crate) async fn link_company(
         let company = hubspot
             .companies()
             .get(
-                &CompanyLookup::Id(company_id.clone()),
+                &RecordLookup::Id(company_id.clone()),
                 &ReadOptions::properties([WARP_BAN]),
             )
             .await
@@ -354,13 +354,13 @@ fn customer_linked_elsewhere(company_id: &str) -> Problem {
 /// (warp_ban is unique in HubSpot).
 async fn stamp_ban(
     hubspot: &HubSpotClient,
-    company_id: &CompanyId,
+    company_id: &HubSpotId,
     ban: &str,
 ) -> Result<(), Problem> {
     let properties = std::collections::BTreeMap::from([(WARP_BAN.to_owned(), ban.to_owned())]);
     match hubspot
         .companies()
-        .update(&CompanyLookup::Id(company_id.clone()), &properties)
+        .update(&RecordLookup::Id(company_id.clone()), &properties)
         .await
     {
         Ok(_) => Ok(()),
@@ -377,7 +377,7 @@ async fn stamp_ban(
 }
 
 /// `{"hubspot_company_id": "<digits>"}`, nothing else.
-fn parse_link_input(body: &serde_json::Value) -> Result<CompanyId, Problem> {
+fn parse_link_input(body: &serde_json::Value) -> Result<HubSpotId, Problem> {
     let Some(object) = body.as_object() else {
         return Err(Problem::invalid_field(
             "body",
@@ -393,7 +393,7 @@ fn parse_link_input(body: &serde_json::Value) -> Result<CompanyId, Problem> {
             "is required and must be a string",
         ));
     };
-    CompanyId::parse(text.trim())
+    HubSpotId::parse(text.trim())
         .map_err(|_| Problem::invalid_field("hubspot_company_id", "must be 1 to 20 digits"))
 }
 

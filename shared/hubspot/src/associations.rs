@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchInputs, BatchResult};
 use crate::client::{HubSpotClient, Repeatable};
-use crate::company::CompanyId;
+use crate::record::HubSpotId;
 use crate::error::HubSpotError;
 use crate::objects::{API_VERSION, ObjectType};
 use crate::rate_budget::Bucket;
@@ -43,7 +43,7 @@ impl AssociationSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
-    pub id: CompanyId,
+    pub id: HubSpotId,
 }
 
 /// An input of `batch/create`: associate `from` with `to` by `types`.
@@ -55,7 +55,7 @@ pub struct AssociationInput {
 }
 
 impl AssociationInput {
-    pub fn new(from: CompanyId, to: CompanyId, type_ids: &[u32]) -> Self {
+    pub fn new(from: HubSpotId, to: HubSpotId, type_ids: &[u32]) -> Self {
         AssociationInput {
             from: ObjectRef { id: from },
             to: ObjectRef { id: to },
@@ -151,8 +151,8 @@ impl Associations<'_> {
     /// association, both ways. Repeating it changes nothing.
     pub async fn associate_default(
         &self,
-        from: &CompanyId,
-        to: &CompanyId,
+        from: &HubSpotId,
+        to: &HubSpotId,
     ) -> Result<(), HubSpotError> {
         let path = [
             "crm",
@@ -192,7 +192,7 @@ impl Associations<'_> {
     /// removed (HubSpot answers 204, whatever existed, so repeating it changes nothing).
     pub async fn batch_archive(
         &self,
-        pairs: &[(CompanyId, CompanyId)],
+        pairs: &[(HubSpotId, HubSpotId)],
     ) -> BatchResult<serde::de::IgnoredAny> {
         let inputs: Vec<ArchiveInput> = pairs
             .iter()
@@ -210,7 +210,7 @@ impl Associations<'_> {
     }
 
     /// `POST .../batch/read`: each record's associations of the other type.
-    pub async fn batch_read(&self, ids: &[CompanyId]) -> BatchResult<RecordAssociations> {
+    pub async fn batch_read(&self, ids: &[HubSpotId]) -> BatchResult<RecordAssociations> {
         let refs: Vec<ObjectRef> = ids.iter().map(|id| ObjectRef { id: id.clone() }).collect();
         let path = self.batch_path("read");
         self.client

@@ -136,7 +136,7 @@ mod tests {
         let json = r#"{"status":"COMPLETE","results":[{"id":"1","properties":{},"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z","archived":false,"new":true}],
             "numErrors":1,"errors":[{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid","context":{"ids":["ZT-000000001"]},"errors":[{"message":"bad","in":"warp_status"}]}],
             "startedAt":"2024-01-01T00:00:00Z","completedAt":"2024-01-01T00:00:01Z"}"#;
-        let answer: BatchAnswer<crate::company::UpsertedCompany> =
+        let answer: BatchAnswer<crate::record::UpsertedRecord> =
             serde_json::from_str(json).unwrap();
         let mut result = BatchResult::default();
         result.absorb(answer);

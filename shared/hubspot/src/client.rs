@@ -3,7 +3,7 @@
 //! with jittered exponential backoff for failures that may pass (never for 4xx that cannot).
 
 use crate::batch::{BATCH_INPUT_LIMIT, BatchAnswer, BatchResult, FailedBatchCall, batch_ranges};
-use crate::company::ReadOptions;
+use crate::record::ReadOptions;
 use crate::config::HubSpotClientConfig;
 use crate::error::HubSpotError;
 use crate::rate_budget::{Bucket, RateBudget, RateLimitObservation};

@@ -13,12 +13,12 @@ pub mod associations;
 pub mod batch;
 pub mod bootstrap;
 pub mod client;
-pub mod company;
 pub mod config;
 pub mod error;
 pub mod objects;
 pub mod properties;
 pub mod rate_budget;
+pub mod record;
 pub mod search;
 
 pub use associations::{
@@ -31,10 +31,6 @@ pub use bootstrap::{
     property_definitions, warp_property_definitions,
 };
 pub use client::{HubSpotClient, ListOptions, Page};
-pub use company::{
-    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, Company, CompanyId, CompanyLookup,
-    InvalidCompanyId, PropertyVersion, ReadOptions, UpsertedCompany,
-};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
 pub use objects::{API_VERSION, ObjectType, Objects};
@@ -45,6 +41,10 @@ pub use properties::{
 pub use rate_budget::{
     Admission, Bucket, BucketShape, BudgetError, InProcessRateBudget, PostgresRateBudget,
     RateBudget, RateLimitObservation,
+};
+pub use record::{
+    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, HubSpotId, HubSpotRecord,
+    InvalidHubSpotId, PropertyVersion, ReadOptions, RecordLookup, UpsertedRecord,
 };
 pub use search::{
     Filter, FilterGroup, Operator, SearchPage, SearchRequest, SearchWindow, Sort, SortDirection,

@@ -5,15 +5,15 @@
 
 use crate::batch::{BatchInputs, BatchResult};
 use crate::client::{HubSpotClient, ListAnswer, ListOptions, Page, Repeatable, read_query};
-use crate::company::{
-    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, Company, CompanyId, CompanyLookup,
-    ReadOptions, UpsertedCompany,
-};
 use crate::error::HubSpotError;
 use crate::properties::{
     Property, PropertyCreate, PropertyGroup, PropertyGroupCreate, ResultsList,
 };
 use crate::rate_budget::Bucket;
+use crate::record::{
+    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, HubSpotId, HubSpotRecord, ReadOptions,
+    RecordLookup, UpsertedRecord,
+};
 use crate::search::{SearchAnswer, SearchPage, SearchRequest, SearchWindow};
 use futures::Stream;
 use reqwest::Method;
@@ -78,7 +78,7 @@ impl<'a> Objects<'a> {
     pub async fn create(
         &self,
         properties: &BTreeMap<String, String>,
-    ) -> Result<Company, HubSpotError> {
+    ) -> Result<HubSpotRecord, HubSpotError> {
         #[derive(Serialize)]
         struct Create<'a> {
             properties: &'a BTreeMap<String, String>,
@@ -103,9 +103,9 @@ impl<'a> Objects<'a> {
     /// `GET /crm/objects/2026-09/{objectType}/{id}` (or by a unique property). `None` when absent.
     pub async fn get(
         &self,
-        lookup: &CompanyLookup,
+        lookup: &RecordLookup,
         options: &ReadOptions,
-    ) -> Result<Option<Company>, HubSpotError> {
+    ) -> Result<Option<HubSpotRecord>, HubSpotError> {
         let (segment, id_property) = lookup.path_and_id_property();
         let mut query = read_query(options);
         if let Some(property) = id_property {
@@ -118,9 +118,9 @@ impl<'a> Objects<'a> {
     /// `PATCH /crm/objects/2026-09/{objectType}/{id}`; an empty string clears a property.
     pub async fn update(
         &self,
-        lookup: &CompanyLookup,
+        lookup: &RecordLookup,
         properties: &BTreeMap<String, String>,
-    ) -> Result<Company, HubSpotError> {
+    ) -> Result<HubSpotRecord, HubSpotError> {
         let (segment, id_property) = lookup.path_and_id_property();
         let query: Vec<(&str, String)> = id_property
             .map(|p| ("idProperty", p.to_owned()))
@@ -141,7 +141,7 @@ impl<'a> Objects<'a> {
     }
 
     /// `DELETE /crm/objects/2026-09/{objectType}/{id}`: archives (restorable for 90 days).
-    pub async fn archive(&self, id: &CompanyId) -> Result<(), HubSpotError> {
+    pub async fn archive(&self, id: &HubSpotId) -> Result<(), HubSpotError> {
         let path = self.records(&[id.as_str()]);
         self.client
             .send(
@@ -161,7 +161,7 @@ impl<'a> Objects<'a> {
         &self,
         options: &ListOptions,
         after: Option<&str>,
-    ) -> Result<Page<Company>, HubSpotError> {
+    ) -> Result<Page<HubSpotRecord>, HubSpotError> {
         let mut query = vec![
             ("limit", options.limit.clamp(1, 100).to_string()),
             ("archived", options.archived.to_string()),
@@ -170,7 +170,7 @@ impl<'a> Objects<'a> {
         if let Some(after) = after {
             query.push(("after", after.to_owned()));
         }
-        let answer: ListAnswer<Company> = self
+        let answer: ListAnswer<HubSpotRecord> = self
             .client
             .call(
                 Method::GET,
@@ -191,7 +191,7 @@ impl<'a> Objects<'a> {
     pub fn list(
         self,
         options: ListOptions,
-    ) -> impl Stream<Item = Result<Vec<Company>, HubSpotError>> + 'a {
+    ) -> impl Stream<Item = Result<Vec<HubSpotRecord>, HubSpotError>> + 'a {
         futures::stream::try_unfold(Some(None::<String>), move |cursor| {
             let options = options.clone();
             async move {
@@ -210,7 +210,7 @@ impl<'a> Objects<'a> {
         ids: &[String],
         id_property: Option<&str>,
         options: &ReadOptions,
-    ) -> BatchResult<Company> {
+    ) -> BatchResult<HubSpotRecord> {
         #[derive(Serialize)]
         struct Id<'a> {
             id: &'a str,
@@ -248,7 +248,7 @@ impl<'a> Objects<'a> {
 
     /// `POST .../batch/create` in calls of 100. Not retried after a failure that may have
     /// created records: prefer [`Self::batch_upsert`], which is safe to repeat.
-    pub async fn batch_create(&self, inputs: &[BatchCreateInput]) -> BatchResult<Company> {
+    pub async fn batch_create(&self, inputs: &[BatchCreateInput]) -> BatchResult<HubSpotRecord> {
         self.client
             .run_batches(
                 &self.records(&["batch", "create"]),
@@ -262,7 +262,7 @@ impl<'a> Objects<'a> {
     }
 
     /// `POST .../batch/update` in calls of 100.
-    pub async fn batch_update(&self, inputs: &[BatchUpdateInput]) -> BatchResult<Company> {
+    pub async fn batch_update(&self, inputs: &[BatchUpdateInput]) -> BatchResult<HubSpotRecord> {
         self.client
             .run_batches(
                 &self.records(&["batch", "update"]),
@@ -277,7 +277,7 @@ impl<'a> Objects<'a> {
 
     /// `POST .../batch/upsert` in calls of 100: creates records whose unique value is new,
     /// updates the others; each result says which (`created`, HubSpot's `new`).
-    pub async fn batch_upsert(&self, inputs: &[BatchUpsertInput]) -> BatchResult<UpsertedCompany> {
+    pub async fn batch_upsert(&self, inputs: &[BatchUpsertInput]) -> BatchResult<UpsertedRecord> {
         self.client
             .run_batches(
                 &self.records(&["batch", "upsert"]),
@@ -291,10 +291,10 @@ impl<'a> Objects<'a> {
     }
 
     /// `POST .../batch/archive` in calls of 100 (HubSpot answers 204 without a body).
-    pub async fn batch_archive(&self, ids: &[CompanyId]) -> BatchResult<()> {
+    pub async fn batch_archive(&self, ids: &[HubSpotId]) -> BatchResult<()> {
         #[derive(Serialize)]
         struct Id<'a> {
-            id: &'a CompanyId,
+            id: &'a HubSpotId,
         }
         #[derive(Serialize)]
         struct Archive<'a> {
@@ -338,7 +338,8 @@ impl<'a> Objects<'a> {
     pub fn search_all(
         self,
         request: SearchRequest,
-    ) -> Result<impl Stream<Item = Result<Vec<Company>, HubSpotError>> + 'a, HubSpotError> {
+    ) -> Result<impl Stream<Item = Result<Vec<HubSpotRecord>, HubSpotError>> + 'a, HubSpotError>
+    {
         let window = SearchWindow::new(request, self.client.search_result_cap)?;
         Ok(futures::stream::try_unfold(
             window,
@@ -357,14 +358,14 @@ impl<'a> Objects<'a> {
     /// survives (HubSpot may answer with a new id: use the returned company's id).
     pub async fn merge(
         &self,
-        primary: &CompanyId,
-        merged: &CompanyId,
-    ) -> Result<Company, HubSpotError> {
+        primary: &HubSpotId,
+        merged: &HubSpotId,
+    ) -> Result<HubSpotRecord, HubSpotError> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Merge<'a> {
-            primary_object_id: &'a CompanyId,
-            object_id_to_merge: &'a CompanyId,
+            primary_object_id: &'a HubSpotId,
+            object_id_to_merge: &'a HubSpotId,
         }
         let path = self.records(&["merge"]);
         let body = Merge {

@@ -2,7 +2,7 @@
 //! results, so reading everything sorts by `hs_object_id` ascending and, before the cap is
 //! reached, restarts the query with `hs_object_id GT <last id seen>`.
 
-use crate::company::Company;
+use crate::record::HubSpotRecord;
 use crate::error::HubSpotError;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
@@ -199,7 +199,7 @@ impl SearchRequest {
 pub struct SearchPage {
     /// Matches in total (as HubSpot counts them, capped results or not).
     pub total: u64,
-    pub results: Vec<Company>,
+    pub results: Vec<HubSpotRecord>,
     /// Cursor of the next page; `None` on the last.
     pub next_after: Option<String>,
 }
@@ -219,7 +219,7 @@ pub(crate) struct SearchAnswer {
     #[serde(default)]
     pub total: u64,
     #[serde(default)]
-    pub results: Vec<Company>,
+    pub results: Vec<HubSpotRecord>,
     #[serde(default)]
     pub paging: Option<Paging>,
 }
@@ -336,12 +336,12 @@ impl SearchWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::company::CompanyId;
+    use crate::record::HubSpotId;
     use chrono::Utc;
 
-    fn company(id: u64) -> Company {
-        Company {
-            id: CompanyId::from(id),
+    fn company(id: u64) -> HubSpotRecord {
+        HubSpotRecord {
+            id: HubSpotId::from(id),
             properties: Default::default(),
             properties_with_history: Default::default(),
             created_at: Utc::now(),
@@ -369,7 +369,7 @@ mod tests {
             .copied()
             .filter(|id| floor.is_none_or(|f| *id > f))
             .collect();
-        let page: Vec<Company> = matching
+        let page: Vec<HubSpotRecord> = matching
             .iter()
             .skip(offset)
             .take(request.limit as usize)

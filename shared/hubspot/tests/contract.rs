@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use warp_hubspot::{AssociationInput, ObjectType, type_ids};
 use warp_hubspot::{
-    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, CompanyId, Filter, FilterGroup,
-    HubSpotClient, HubSpotClientConfig, InProcessRateBudget, Operator, RateLimitSettings,
-    ReadOptions, SearchRequest, warp_property_definitions,
+    BatchCreateInput, BatchUpdateInput, BatchUpsertInput, Filter, FilterGroup, HubSpotClient,
+    HubSpotClientConfig, HubSpotId, InProcessRateBudget, Operator, RateLimitSettings, ReadOptions,
+    SearchRequest, warp_property_definitions,
 };
 
 type Captured = Arc<Mutex<Vec<(Method, String, Value)>>>;
@@ -253,7 +253,7 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
             .is_complete()
     );
     let updates = vec![BatchUpdateInput {
-        id: CompanyId::from(5),
+        id: HubSpotId::from(5),
         properties: props.clone(),
         object_write_trace_id: None,
     }];
@@ -278,14 +278,14 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
     assert!(
         client
             .companies()
-            .batch_archive(&[CompanyId::from(9)])
+            .batch_archive(&[HubSpotId::from(9)])
             .await
             .is_complete()
     );
     client.companies().create(&props).await.unwrap();
     client
         .companies()
-        .merge(&CompanyId::from(1), &CompanyId::from(2))
+        .merge(&HubSpotId::from(1), &HubSpotId::from(2))
         .await
         .unwrap();
 
@@ -344,21 +344,21 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
     assert!(contacts_api.batch_upsert(&upserts).await.is_complete());
     contacts_api.create(&contact).await.unwrap();
     contacts_api
-        .merge(&CompanyId::from(3), &CompanyId::from(4))
+        .merge(&HubSpotId::from(3), &HubSpotId::from(4))
         .await
         .unwrap();
 
     // Associations between them, by type id.
     let to_companies = client.associations(ObjectType::Contacts, ObjectType::Companies);
     let pairs = vec![AssociationInput::new(
-        CompanyId::from(3),
-        CompanyId::from(1),
+        HubSpotId::from(3),
+        HubSpotId::from(1),
         &[type_ids::CONTACT_TO_COMPANY_PRIMARY],
     )];
     assert!(to_companies.batch_create(&pairs).await.is_complete());
     assert!(
         to_companies
-            .batch_read(&[CompanyId::from(3)])
+            .batch_read(&[HubSpotId::from(3)])
             .await
             .is_complete()
     );

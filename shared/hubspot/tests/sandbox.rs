@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use warp_hubspot::{
-    BatchUpsertInput, CompanyLookup, Filter, FilterGroup, HubSpotClient, HubSpotError, ListOptions,
-    PostgresRateBudget, RateBudget, ReadOptions, SearchRequest, WARP_BAN_PROPERTY,
+    BatchUpsertInput, Filter, FilterGroup, HubSpotClient, HubSpotError, ListOptions,
+    PostgresRateBudget, RateBudget, ReadOptions, RecordLookup, SearchRequest, WARP_BAN_PROPERTY,
     ensure_warp_properties,
 };
 
@@ -125,7 +125,7 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
         ]))
         .await
         .unwrap();
-    let by_ban = CompanyLookup::UniqueProperty {
+    let by_ban = RecordLookup::UniqueProperty {
         property: WARP_BAN_PROPERTY.into(),
         value: ban(1),
     };
@@ -149,7 +149,7 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
         .unwrap();
     let after = client
         .companies()
-        .get(&CompanyLookup::Id(created.id.clone()), &options)
+        .get(&RecordLookup::Id(created.id.clone()), &options)
         .await
         .unwrap()
         .unwrap();
@@ -201,7 +201,7 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     assert_ne!(merged.id, other.id, "the primary survives");
     let survivor = client
         .companies()
-        .get(&CompanyLookup::Id(merged.id.clone()), &options)
+        .get(&RecordLookup::Id(merged.id.clone()), &options)
         .await
         .unwrap()
         .unwrap();
@@ -214,7 +214,7 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
     assert!(
         client
             .companies()
-            .get(&CompanyLookup::Id(merged.id), &ReadOptions::default())
+            .get(&RecordLookup::Id(merged.id), &ReadOptions::default())
             .await
             .unwrap()
             .is_none()
@@ -331,7 +331,7 @@ async fn a_storm_of_429s_5xx_and_timeouts_loses_no_write() {
         batch.failed_calls
     );
     for n in 0..15u32 {
-        let lookup = CompanyLookup::UniqueProperty {
+        let lookup = RecordLookup::UniqueProperty {
             property: WARP_BAN_PROPERTY.into(),
             value: ban(n),
         };
@@ -506,7 +506,7 @@ async fn contacts_and_their_company_associations_through_the_generic_client() {
     let read = client
         .contacts()
         .get(
-            &CompanyLookup::Id(contact.id.clone()),
+            &RecordLookup::Id(contact.id.clone()),
             &ReadOptions::properties(["firstname"]),
         )
         .await

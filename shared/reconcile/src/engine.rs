@@ -66,7 +66,7 @@ use warp_domain::sync::{
     ChangeTimes, FieldMap, FieldMapping, FieldValues, ObjectType, Repair, WarpField, WebhookEvent,
     classify_drift, key_property,
 };
-use warp_hubspot::{Company, HubSpotClient, HubSpotError, ListOptions, ReadOptions};
+use warp_hubspot::{HubSpotClient, HubSpotError, HubSpotRecord, ListOptions, ReadOptions};
 use warp_store::field_state;
 use warp_store::inbound::{self, HubSpotObservation};
 use warp_store::outbox::{self, OutboxOperation, OutboxPublisher};
@@ -142,7 +142,7 @@ pub struct Reconciler {
 /// One linked pair to compare: the WARP record and the HubSpot record it is linked to.
 pub(crate) struct Pair {
     pub local: LocalRecord,
-    pub remote: Company,
+    pub remote: HubSpotRecord,
 }
 
 /// The repairs of one batch of pairs, gathered before any is made.
@@ -299,7 +299,7 @@ impl Reconciler {
     async fn hubspot_page(
         &self,
         object_type: ObjectType,
-        records: Vec<Company>,
+        records: Vec<HubSpotRecord>,
         seen: &mut Seen,
         report: &mut DriftReport,
     ) -> Result<Vec<Pair>, ReconcileError> {
@@ -326,7 +326,7 @@ impl Reconciler {
             .load_records(object_type, &**client, &local_ids)
             .await?;
         drop(client);
-        let mut by_id: HashMap<String, Company> = records
+        let mut by_id: HashMap<String, HubSpotRecord> = records
             .into_iter()
             .map(|record| (record.id.as_str().to_owned(), record))
             .collect();
@@ -580,7 +580,7 @@ impl Reconciler {
         object_type: ObjectType,
         wanted: &BTreeMap<String, BTreeSet<String>>,
         report: &mut DriftReport,
-    ) -> HashMap<String, Company> {
+    ) -> HashMap<String, HubSpotRecord> {
         let mut found = HashMap::new();
         let ids: Vec<&String> = wanted.keys().collect();
         for chunk in ids.chunks(HISTORY_BATCH) {
@@ -618,7 +618,7 @@ impl Reconciler {
     fn synthetic_event(
         &self,
         object_type: ObjectType,
-        record: &Company,
+        record: &HubSpotRecord,
         mapping: &FieldMapping,
         occurred_at: DateTime<Utc>,
     ) -> (WebhookEvent, serde_json::Value) {
@@ -813,7 +813,7 @@ pub fn ban_key(ban: &str) -> Option<u64> {
 }
 
 /// The canonical values HubSpot holds for every enabled mapped field (absent = no value).
-pub(crate) fn hubspot_values(map: &FieldMap, record: &Company) -> FieldValues {
+pub(crate) fn hubspot_values(map: &FieldMap, record: &HubSpotRecord) -> FieldValues {
     let mut values = FieldValues::new();
     for mapping in map.iter().filter(|m| m.enabled) {
         values.set(mapping.field, record.property(&mapping.hubspot_property));
@@ -822,7 +822,7 @@ pub(crate) fn hubspot_values(map: &FieldMap, record: &Company) -> FieldValues {
 }
 
 /// When HubSpot last changed each property whose history was read (its newest entry).
-fn history_times(map: &FieldMap, record: &Company) -> ChangeTimes {
+fn history_times(map: &FieldMap, record: &HubSpotRecord) -> ChangeTimes {
     map.iter()
         .filter_map(|mapping| {
             let newest = record

@@ -303,7 +303,7 @@ impl Reconciler {
                 failed.error
             ));
         }
-        let mut remotes: HashMap<String, warp_hubspot::Company> = read
+        let mut remotes: HashMap<String, warp_hubspot::HubSpotRecord> = read
             .results
             .into_iter()
             .map(|record| (record.id.as_str().to_owned(), record))

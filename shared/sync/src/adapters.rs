@@ -14,7 +14,7 @@ use warp_domain::sync::{
     FieldValues, ObjectType, WarpField, customer_field_values, key_property, user_field_values,
 };
 use warp_hubspot::associations::{AssociationInput, type_ids};
-use warp_hubspot::{CompanyId, HubSpotClient};
+use warp_hubspot::{HubSpotClient, HubSpotId};
 use warp_store::StoreError;
 use warp_store::{links, outbox, users};
 
@@ -288,8 +288,8 @@ async fn associate(
             continue;
         };
         match (
-            CompanyId::parse(*contact_id),
-            CompanyId::parse(company.as_str()),
+            HubSpotId::parse(*contact_id),
+            HubSpotId::parse(company.as_str()),
         ) {
             (Ok(contact), Ok(company)) => {
                 inputs.push(AssociationInput::new(
@@ -355,7 +355,7 @@ async fn dissociate(
         let Some(old) = &record.dissociate_from else {
             continue;
         };
-        if let (Ok(contact), Ok(old)) = (CompanyId::parse(*contact_id), CompanyId::parse(old)) {
+        if let (Ok(contact), Ok(old)) = (HubSpotId::parse(*contact_id), HubSpotId::parse(old)) {
             pairs.push((contact, old));
             owners.push(record.id);
         }

@@ -214,7 +214,7 @@ pub enum Answer {
 }
 
 impl Answer {
-    fn accepted(upserted: &warp_hubspot::UpsertedCompany) -> Self {
+    fn accepted(upserted: &warp_hubspot::UpsertedRecord) -> Self {
         Answer::Accepted {
             hubspot_id: upserted.company.id.as_str().to_owned(),
             written_at: upserted.company.updated_at,
@@ -775,7 +775,7 @@ impl OutboundWorker {
 /// with no answer at all counts as refused (the upsert is safe to send again).
 pub fn answers_by_input(
     inputs: &[BatchUpsertInput],
-    result: &warp_hubspot::BatchResult<warp_hubspot::UpsertedCompany>,
+    result: &warp_hubspot::BatchResult<warp_hubspot::UpsertedRecord>,
 ) -> Vec<Answer> {
     let index_of: HashMap<&str, usize> = inputs
         .iter()
@@ -970,22 +970,22 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use warp_hubspot::{
-        BatchResult, Company, CompanyId, ErrorDetail, UpsertedCompany, WARP_BAN_PROPERTY,
+        BatchResult, ErrorDetail, HubSpotId, HubSpotRecord, UpsertedRecord, WARP_BAN_PROPERTY,
     };
 
     fn input(ban: &str) -> BatchUpsertInput {
         BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, BTreeMap::new())
     }
 
-    fn upserted(id: &str, ban: Option<&str>) -> UpsertedCompany {
+    fn upserted(id: &str, ban: Option<&str>) -> UpsertedRecord {
         let now = Utc::now();
         let mut properties = BTreeMap::new();
         if let Some(ban) = ban {
             properties.insert(WARP_BAN_PROPERTY.to_owned(), Some(ban.to_owned()));
         }
-        UpsertedCompany {
-            company: Company {
-                id: CompanyId::parse(id).unwrap(),
+        UpsertedRecord {
+            company: HubSpotRecord {
+                id: HubSpotId::parse(id).unwrap(),
                 properties,
                 properties_with_history: BTreeMap::new(),
                 created_at: now,
@@ -1094,7 +1094,7 @@ mod tests {
     #[test]
     fn a_failed_call_refuses_every_input_it_carried() {
         let inputs = [input("ZT-000000001"), input("ZT-000000002")];
-        let result: BatchResult<UpsertedCompany> = BatchResult {
+        let result: BatchResult<UpsertedRecord> = BatchResult {
             failed_calls: vec![warp_hubspot::FailedBatchCall {
                 inputs: 0..2,
                 error: HubSpotError::Timeout,

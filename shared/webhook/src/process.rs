@@ -61,7 +61,7 @@ use warp_domain::storable::into_storable;
 use warp_domain::sync::{
     EventKind, FieldMapping, ObjectType, WarpField, WebhookEvent, canonical_opt,
 };
-use warp_hubspot::{Company, HubSpotClient, HubSpotError, WARP_BAN_PROPERTY};
+use warp_hubspot::{HubSpotClient, HubSpotError, HubSpotRecord, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
 use warp_store::sync_config::MappingSource;
@@ -655,7 +655,7 @@ impl InboundProcessor {
         tx: &Tx<'_>,
         batch: &mut DecisionBatch<Customer>,
         customer: Customer,
-        company: &Company,
+        company: &HubSpotRecord,
         occurred_at: DateTime<Utc>,
         operation: &'static str,
     ) -> Result<InboundReport, HandleError> {

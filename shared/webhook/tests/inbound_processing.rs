@@ -14,7 +14,7 @@ use uuid::Uuid;
 use warp_domain::customer::{CompanyName, Customer, CustomerPatch, CustomerType, NewCustomer};
 use warp_domain::sync::{FieldChange, ObjectType, WarpField, customer_field_values, outbound_diff};
 use warp_hubspot::{
-    CompanyId, HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateLimitSettings,
+    HubSpotClient, HubSpotClientConfig, HubSpotId, InProcessRateBudget, RateLimitSettings,
     ensure_warp_properties,
 };
 use warp_store::field_state::{self, Side, hubspot_known_values};
@@ -530,7 +530,7 @@ async fn warp_wins_status_edited_in_hubspot_is_overridden_and_pushed_back() {
         .hubspot
         .companies()
         .get(
-            &warp_hubspot::CompanyLookup::Id(company_id.parse::<u64>().unwrap().into()),
+            &warp_hubspot::RecordLookup::Id(company_id.parse::<u64>().unwrap().into()),
             &warp_hubspot::ReadOptions::properties(["warp_status".to_owned()]),
         )
         .await
@@ -754,7 +754,7 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     world
         .hubspot
         .companies()
-        .archive(&CompanyId::parse(company_id.clone()).unwrap())
+        .archive(&HubSpotId::parse(company_id.clone()).unwrap())
         .await
         .unwrap();
     let report = world.settle().await;
@@ -803,7 +803,7 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     world
         .hubspot
         .companies()
-        .merge(&survivor.id, &CompanyId::parse(company_id.clone()).unwrap())
+        .merge(&survivor.id, &HubSpotId::parse(company_id.clone()).unwrap())
         .await
         .unwrap();
     let report = world.settle().await;
@@ -1733,8 +1733,8 @@ async fn a_merge_of_two_users_contacts_keeps_both_users_and_records_a_conflict()
     w.hubspot
         .contacts()
         .merge(
-            &CompanyId::parse(first_contact.clone()).unwrap(),
-            &CompanyId::parse(second_contact.clone()).unwrap(),
+            &HubSpotId::parse(first_contact.clone()).unwrap(),
+            &HubSpotId::parse(second_contact.clone()).unwrap(),
         )
         .await
         .unwrap();
@@ -1881,7 +1881,7 @@ async fn a_company_association_changed_in_hubspot_is_pushed_back_to_warps_member
     let read = w
         .hubspot
         .associations(ObjectType::Contacts, ObjectType::Companies)
-        .batch_read(&[CompanyId::parse(contact.clone()).unwrap()])
+        .batch_read(&[HubSpotId::parse(contact.clone()).unwrap()])
         .await;
     let primary: Vec<String> = read
         .results

@@ -21,7 +21,7 @@ use warp_domain::sync::{
     EventKind, FieldMapping, FieldValues, ObjectType, WarpField, WebhookEvent,
 };
 use warp_domain::user::{NewUser, PersonText, UserEmail, UserRole, UserStatus};
-use warp_hubspot::Company;
+use warp_hubspot::HubSpotRecord;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, Side};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
@@ -535,7 +535,7 @@ async fn customer_of_companies(
 }
 
 /// The mapped values a read contact holds (properties it does not carry stay unknown).
-fn contact_values(map: &warp_domain::sync::FieldMap, contact: &Company) -> FieldValues {
+fn contact_values(map: &warp_domain::sync::FieldMap, contact: &HubSpotRecord) -> FieldValues {
     let mut values = FieldValues::new();
     for mapping in map.iter().filter(|m| m.enabled) {
         if let Some(value) = contact.properties.get(&mapping.hubspot_property) {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use warp_domain::sync::{EventKind, ObjectType, WebhookEvent};
 use warp_hubspot::associations::type_ids;
-use warp_hubspot::{Company, CompanyId, HubSpotClient, ReadOptions};
+use warp_hubspot::{HubSpotClient, HubSpotId, HubSpotRecord, ReadOptions};
 use warp_store::{inbound, links};
 
 use super::{HandleError, InboundProcessor, ProcessError, Tx};
@@ -17,8 +17,8 @@ use super::{HandleError, InboundProcessor, ProcessError, Tx};
 /// The reads of one claim, by HubSpot id.
 #[derive(Default)]
 pub(super) struct HubSpotReads {
-    companies: HashMap<i64, Result<Option<Company>, HandleError>>,
-    contacts: HashMap<i64, Result<Option<Company>, HandleError>>,
+    companies: HashMap<i64, Result<Option<HubSpotRecord>, HandleError>>,
+    contacts: HashMap<i64, Result<Option<HubSpotRecord>, HandleError>>,
     /// The companies each created contact is associated with, its primary company first.
     contact_companies: HashMap<i64, Result<Vec<String>, HandleError>>,
 }
@@ -28,14 +28,14 @@ fn not_read(what: &str) -> HandleError {
 }
 
 impl HubSpotReads {
-    pub(super) fn company(&self, id: i64) -> Result<Option<Company>, HandleError> {
+    pub(super) fn company(&self, id: i64) -> Result<Option<HubSpotRecord>, HandleError> {
         self.companies
             .get(&id)
             .cloned()
             .unwrap_or_else(|| Err(not_read("company")))
     }
 
-    pub(super) fn contact(&self, id: i64) -> Result<Option<Company>, HandleError> {
+    pub(super) fn contact(&self, id: i64) -> Result<Option<HubSpotRecord>, HandleError> {
         self.contacts
             .get(&id)
             .cloned()
@@ -130,11 +130,11 @@ impl InboundProcessor {
         object_type: ObjectType,
         mut ids: Vec<i64>,
         options: &ReadOptions,
-    ) -> HashMap<i64, Result<Option<Company>, HandleError>> {
+    ) -> HashMap<i64, Result<Option<HubSpotRecord>, HandleError>> {
         ids.sort_unstable();
         ids.dedup();
         let (negative, ids): (Vec<i64>, Vec<i64>) = ids.into_iter().partition(|id| *id < 0);
-        let mut reads: HashMap<i64, Result<Option<Company>, HandleError>> = negative
+        let mut reads: HashMap<i64, Result<Option<HubSpotRecord>, HandleError>> = negative
             .into_iter()
             .map(|id| {
                 let why = format!("the {} id is negative", object_type.event_object());
@@ -149,12 +149,12 @@ impl InboundProcessor {
             .objects(object_type)
             .batch_read(&texts, None, options)
             .await;
-        let mut found: HashMap<String, Company> = result
+        let mut found: HashMap<String, HubSpotRecord> = result
             .results
             .into_iter()
             .map(|record| (record.id.as_str().to_owned(), record))
             .collect();
-        let mut ordered: Vec<(i64, Result<Option<Company>, HandleError>)> = ids
+        let mut ordered: Vec<(i64, Result<Option<HubSpotRecord>, HandleError>)> = ids
             .iter()
             .zip(&texts)
             .map(|(id, text)| (*id, Ok(found.remove(text))))
@@ -199,9 +199,9 @@ async fn read_contact_companies(
     client: &HubSpotClient,
     contact_ids: &[i64],
 ) -> HashMap<i64, Result<Vec<String>, HandleError>> {
-    let ids: Vec<CompanyId> = contact_ids
+    let ids: Vec<HubSpotId> = contact_ids
         .iter()
-        .filter_map(|id| CompanyId::parse(id.to_string()).ok())
+        .filter_map(|id| HubSpotId::parse(id.to_string()).ok())
         .collect();
     if ids.is_empty() {
         return HashMap::new();

@@ -1,29 +1,30 @@
-//! Company records as HubSpot's CRM v3 API reads and writes them: the id newtype, the record,
-//! and the inputs of single and batch writes.
+//! CRM records (companies, contacts: every object type reads the same) as HubSpot's CRM API
+//! reads and writes them: the id newtype, the record, and the inputs of single and batch
+//! writes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A HubSpot company id: a non-empty string of ASCII digits (HubSpot ids are 64-bit numbers
+/// A HubSpot record id (of a company, a contact, ...): a non-empty string of ASCII digits (HubSpot ids are 64-bit numbers
 /// sent as strings).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct CompanyId(String);
+pub struct HubSpotId(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("a HubSpot company id is 1 to 20 ASCII digits, got {0:?}")]
-pub struct InvalidCompanyId(pub String);
+pub struct InvalidHubSpotId(pub String);
 
-impl CompanyId {
-    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidCompanyId> {
+impl HubSpotId {
+    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidHubSpotId> {
         let text = text.into();
         let digits_only =
             !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
         if digits_only && text.parse::<u64>().is_ok() {
             Ok(Self(text))
         } else {
-            Err(InvalidCompanyId(text))
+            Err(InvalidHubSpotId(text))
         }
     }
 
@@ -38,33 +39,33 @@ impl CompanyId {
     }
 }
 
-impl TryFrom<String> for CompanyId {
-    type Error = InvalidCompanyId;
+impl TryFrom<String> for HubSpotId {
+    type Error = InvalidHubSpotId;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         Self::parse(value)
     }
 }
 
-impl From<CompanyId> for String {
-    fn from(id: CompanyId) -> Self {
+impl From<HubSpotId> for String {
+    fn from(id: HubSpotId) -> Self {
         id.0
     }
 }
 
-impl From<u64> for CompanyId {
+impl From<u64> for HubSpotId {
     fn from(number: u64) -> Self {
         Self(number.to_string())
     }
 }
 
-impl std::fmt::Display for CompanyId {
+impl std::fmt::Display for HubSpotId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::str::FromStr for CompanyId {
-    type Err = InvalidCompanyId;
+impl std::str::FromStr for HubSpotId {
+    type Err = InvalidHubSpotId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
@@ -88,12 +89,12 @@ pub struct PropertyVersion {
     pub updated_by_user_id: Option<i64>,
 }
 
-/// A company as HubSpot returns it. Property values are strings (HubSpot's wire form for every
+/// A record (a company, a contact) as HubSpot returns it. Property values are strings (HubSpot's wire form for every
 /// type) and `None` where HubSpot holds no value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Company {
-    pub id: CompanyId,
+pub struct HubSpotRecord {
+    pub id: HubSpotId,
     #[serde(default)]
     pub properties: BTreeMap<String, Option<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -106,7 +107,7 @@ pub struct Company {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-impl Company {
+impl HubSpotRecord {
     /// The value of `name`, `None` when unset or empty.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties
@@ -116,42 +117,42 @@ impl Company {
     }
 }
 
-/// A batch-upsert result: the company and whether this call created it.
+/// A batch-upsert result: the record and whether this call created it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UpsertedCompany {
+pub struct UpsertedRecord {
     #[serde(flatten)]
-    pub company: Company,
-    /// True when the upsert created the company, false when it updated an existing one.
+    pub company: HubSpotRecord,
+    /// True when the upsert created the record, false when it updated an existing one.
     #[serde(rename = "new")]
     pub created: bool,
 }
 
-/// How to find one company: by HubSpot id or by a property whose values are unique.
+/// How to find one record: by HubSpot id or by a property whose values are unique.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CompanyLookup {
-    Id(CompanyId),
+pub enum RecordLookup {
+    Id(HubSpotId),
     UniqueProperty { property: String, value: String },
 }
 
-impl CompanyLookup {
+impl RecordLookup {
     /// The path segment and the `idProperty` query value, if any.
     pub(crate) fn path_and_id_property(&self) -> (&str, Option<&str>) {
         match self {
-            CompanyLookup::Id(id) => (id.as_str(), None),
-            CompanyLookup::UniqueProperty { property, value } => {
+            RecordLookup::Id(id) => (id.as_str(), None),
+            RecordLookup::UniqueProperty { property, value } => {
                 (value.as_str(), Some(property.as_str()))
             }
         }
     }
 }
 
-impl From<CompanyId> for CompanyLookup {
-    fn from(id: CompanyId) -> Self {
-        CompanyLookup::Id(id)
+impl From<HubSpotId> for RecordLookup {
+    fn from(id: HubSpotId) -> Self {
+        RecordLookup::Id(id)
     }
 }
 
-/// What to read with a company: only named properties are returned (HubSpot's default set
+/// What to read with a record: only named properties are returned (HubSpot's default set
 /// otherwise), and history only for the properties named in `properties_with_history`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -175,7 +176,7 @@ impl ReadOptions {
 
 /// Body of a single create or update: property values as strings; an empty string clears.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompanyProperties {
+pub struct RecordProperties {
     pub properties: BTreeMap<String, String>,
 }
 
@@ -211,15 +212,15 @@ impl Serialize for BatchCreateInput {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchUpdateInput {
-    pub id: CompanyId,
+    pub id: HubSpotId,
     pub properties: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_write_trace_id: Option<String>,
 }
 
 /// One input of a batch upsert: `id` is the value of `id_property`, a property with
-/// `hasUniqueValue` (for WARP: `warp_ban`). HubSpot creates the company when no company holds
-/// that value and updates it otherwise.
+/// `hasUniqueValue` (for WARP: `warp_ban`, `warp_user_id`). HubSpot creates the record when
+/// none holds that value and updates it otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchUpsertInput {
@@ -252,7 +253,7 @@ mod tests {
 
     #[test]
     fn company_ids_are_numeric_strings() {
-        assert_eq!(CompanyId::parse("12345").unwrap().as_u64(), 12345);
+        assert_eq!(HubSpotId::parse("12345").unwrap().as_u64(), 12345);
         for bad in [
             "",
             "12a",
@@ -261,10 +262,10 @@ mod tests {
             "123456789012345678901",
             "99999999999999999999",
         ] {
-            assert!(CompanyId::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(HubSpotId::parse(bad).is_err(), "{bad:?} should be refused");
         }
-        assert!(serde_json::from_str::<CompanyId>("\"x\"").is_err());
-        assert_eq!(serde_json::to_string(&CompanyId::from(7)).unwrap(), "\"7\"");
+        assert!(serde_json::from_str::<HubSpotId>("\"x\"").is_err());
+        assert_eq!(serde_json::to_string(&HubSpotId::from(7)).unwrap(), "\"7\"");
     }
 
     #[test]
@@ -272,7 +273,7 @@ mod tests {
         let json = r#"{"id":"512","properties":{"name":"Acme","domain":null,"hs_object_id":"512"},
             "propertiesWithHistory":{"name":[{"value":"Acme","timestamp":"2019-12-07T16:50:06.678Z","sourceType":"CRM_UI","sourceId":"userId:123"}]},
             "createdAt":"2019-10-30T03:30:17.883Z","updatedAt":"2019-12-07T16:50:06.678Z","archived":false}"#;
-        let company: Company = serde_json::from_str(json).unwrap();
+        let company: HubSpotRecord = serde_json::from_str(json).unwrap();
         assert_eq!(company.id.as_str(), "512");
         assert_eq!(company.property("name"), Some("Acme"));
         assert_eq!(company.property("domain"), None);
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn upsert_results_carry_new_and_inputs_use_hubspots_names() {
         let json = r#"{"id":"1","properties":{},"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z","archived":false,"new":true}"#;
-        let upserted: UpsertedCompany = serde_json::from_str(json).unwrap();
+        let upserted: UpsertedRecord = serde_json::from_str(json).unwrap();
         assert!(upserted.created);
         let input = BatchUpsertInput::new(
             "warp_ban",
