@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchInputs, BatchResult};
 use crate::client::{HubSpotClient, Repeatable};
-use crate::record::HubSpotId;
 use crate::error::HubSpotError;
 use crate::objects::{API_VERSION, ObjectType};
 use crate::rate_budget::Bucket;
+use crate::record::HubSpotId;
 use reqwest::Method;
 
 /// HubSpot-defined association type ids between contacts and companies.

@@ -3,10 +3,10 @@
 //! with jittered exponential backoff for failures that may pass (never for 4xx that cannot).
 
 use crate::batch::{BATCH_INPUT_LIMIT, BatchAnswer, BatchResult, FailedBatchCall, batch_ranges};
-use crate::record::ReadOptions;
 use crate::config::HubSpotClientConfig;
 use crate::error::HubSpotError;
 use crate::rate_budget::{Bucket, RateBudget, RateLimitObservation};
+use crate::record::ReadOptions;
 use crate::search::SEARCH_RESULT_CAP;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::Method;

@@ -2,8 +2,8 @@
 //! results, so reading everything sorts by `hs_object_id` ascending and, before the cap is
 //! reached, restarts the query with `hs_object_id GT <last id seen>`.
 
-use crate::record::HubSpotRecord;
 use crate::error::HubSpotError;
+use crate::record::HubSpotRecord;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
 use warp_reconcile::Reconciler;
+use warp_store::Database;
 use warp_store::sync_config::MappingSource;
-use warp_store::{Database, outbox};
 use warp_webhook::InboundProcessor;
 
 struct Counting;
@@ -150,7 +150,7 @@ async fn seed(
         .collect();
     let map = FieldMap::default_mapping();
     for (chunk_number, chunk) in ids.chunks(SEED_CHUNK).enumerate() {
-        let loaded = outbox::load_customers(&**client, chunk).await?;
+        let loaded = warp_store::customers::load(&**client, chunk).await?;
         let companies = chunk.iter().enumerate().map(|(n, id)| {
             let mut values: hubspot_sandbox::PropertyValues =
                 full_push(&map, &customer_field_values(&loaded[id]))

@@ -316,7 +316,9 @@ impl Reconciler {
         let ids: Vec<String> = records.iter().map(|c| c.id.as_str().to_owned()).collect();
         let client = self.database.client().await.map_err(StoreError::from)?;
         let linked = match object_type {
-            ObjectType::Companies => runs::customers_linked_to(&**client, &ids).await?,
+            ObjectType::Companies => {
+                warp_store::customers::linked_to_companies(&**client, &ids).await?
+            }
             ObjectType::Contacts => {
                 links::linked_to(&**client, self.portal_id, object_type, &ids).await?
             }

@@ -11,7 +11,6 @@ use hubspot_sandbox::{PropertyValues, SandboxConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
-use warp_store::outbox;
 
 struct Counting;
 
@@ -70,7 +69,7 @@ async fn ten_thousand_customers_reconcile_within_the_memory_bound() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let customers = outbox::load_customers(&**client, &ids).await.unwrap();
+    let customers = warp_store::customers::load(&**client, &ids).await.unwrap();
     let map = FieldMap::default_mapping();
     let companies: Vec<PropertyValues> = ids
         .iter()

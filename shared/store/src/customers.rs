@@ -654,6 +654,82 @@ pub(crate) fn customer_from_row(row: &Row) -> Result<Customer, StoreError> {
     })
 }
 
+/// These customers, deleted or not, in one query (the worker loads every customer of a batch).
+pub async fn load(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Customer>, StoreError> {
+    let ids = ids.to_vec();
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = ANY($1)");
+    let rows = client
+        .query_typed(&sql, &[(&ids, Type::UUID_ARRAY)])
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let customer = customer_from_row(row)?;
+            Ok((customer.id, customer))
+        })
+        .collect()
+}
+
+/// The customers (deleted or not) linked to these HubSpot companies, as (company id,
+/// customer id).
+pub async fn linked_to_companies(
+    client: &impl tokio_postgres::GenericClient,
+    company_ids: &[String],
+) -> Result<Vec<(String, Uuid)>, StoreError> {
+    if company_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    client
+        .query_typed(
+            // `?` lets the planner use the partial unique index on the company id.
+            "SELECT external_ids->>'hubspot_company_id', id FROM customers \
+             WHERE external_ids ? 'hubspot_company_id' AND external_ids->>'hubspot_company_id' = ANY($1)",
+            &[(&company_ids, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Links customers to their HubSpot companies (`external_ids.hubspot_company_id`) after a
+/// push. Not a customer write: the version stays, no outbox row, no WARP-side field state.
+/// Returns the links not stored because another customer already holds that company id
+/// (checked first, so one clash fails alone and the caller's transaction stays usable).
+pub async fn link_companies(
+    client: &impl tokio_postgres::GenericClient,
+    links: &[(Uuid, String)],
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let companies: Vec<String> = links.iter().map(|(_, company)| company.clone()).collect();
+    let holders: std::collections::HashMap<String, Uuid> = linked_to_companies(client, &companies)
+        .await?
+        .into_iter()
+        .collect();
+    let (clashes, free): (Vec<_>, Vec<_>) =
+        links.iter().cloned().partition(|(customer, company)| {
+            holders
+                .get(company)
+                .is_some_and(|holder| holder != customer)
+        });
+    if !free.is_empty() {
+        let (customers, companies): (Vec<Uuid>, Vec<String>) = free.into_iter().unzip();
+        client
+            .execute_typed(
+                "UPDATE customers c SET external_ids = jsonb_set(c.external_ids, '{hubspot_company_id}', to_jsonb(l.company_id)) \
+                 FROM unnest($1::uuid[], $2::text[]) AS l(customer_id, company_id) \
+                 WHERE c.id = l.customer_id AND c.external_ids->>'hubspot_company_id' IS DISTINCT FROM l.company_id",
+                &[(&customers, Type::UUID_ARRAY), (&companies, Type::TEXT_ARRAY)],
+            )
+            .await?;
+    }
+    Ok(clashes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

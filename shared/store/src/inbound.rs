@@ -202,11 +202,7 @@ pub async fn write_inbound_customers(
         services.push(to_json(&customer.services)?);
         versions.push(customer.version);
     }
-    let returning = COLUMNS
-        .split(", ")
-        .map(|column| format!("c.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let returning = crate::qualified(COLUMNS, "c");
     let sql = format!(
         "UPDATE customers c SET company_name = u.company_name, customer_type = u.customer_type, \
          status = u.status, credit_limit = u.credit_limit, current_balance = u.current_balance, \

@@ -32,3 +32,24 @@ pub(crate) fn object_type_column(
     text.parse()
         .map_err(|_| StoreError::Other(format!("unexpected object_type {text:?}")))
 }
+
+/// A `COLUMNS` list (`"id, ban, ..."`) with each column qualified by a table alias, for
+/// statements that join or update through an alias (`"c.id, c.ban, ..."`).
+pub(crate) fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|column| format!("{alias}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn qualified_columns_carry_the_alias_whatever_the_spacing() {
+        assert_eq!(
+            super::qualified("id, ban,\n  version", "c"),
+            "c.id, c.ban, c.version"
+        );
+    }
+}

@@ -385,27 +385,6 @@ pub async fn customer_links_page(
         .collect()
 }
 
-/// The customers linked to these HubSpot companies, as (company id, customer id).
-pub async fn customers_linked_to(
-    client: &impl GenericClient,
-    company_ids: &[String],
-) -> Result<Vec<(String, Uuid)>, StoreError> {
-    if company_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    client
-        .query_typed(
-            // `?` lets the planner use the partial unique index on the company id.
-            "SELECT external_ids->>'hubspot_company_id', id FROM customers \
-             WHERE external_ids ? 'hubspot_company_id' AND external_ids->>'hubspot_company_id' = ANY($1)",
-            &[(&company_ids, Type::TEXT_ARRAY)],
-        )
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
-}
-
 /// Which of these records of `object_type` have an outbound row waiting (PENDING or FAILED
 /// with retries left is not distinguished: either means a push is on its way).
 pub async fn records_with_waiting_push(

@@ -63,34 +63,37 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
     let row = client
         .query_typed_one(
             "SELECT \
-               (SELECT array_agg(object_type || ' ' || status || ' ' || n) FROM \
-                  (SELECT object_type, status, count(*) AS n FROM hubspot_sync_queue \
-                    GROUP BY object_type, status) AS counted), \
+               counted.object_types, counted.statuses, counted.counts, \
                (SELECT floor(extract(epoch FROM now() - min(created_at)))::bigint \
                   FROM hubspot_sync_queue WHERE status IN ('PENDING', 'IN_FLIGHT')), \
                (SELECT received_at FROM hubspot_webhook_events \
                   WHERE change_source IS DISTINCT FROM 'RECONCILIATION' ORDER BY id DESC LIMIT 1), \
                (SELECT count(*) FROM hubspot_rate_limit_events \
-                  WHERE occurred_at > now() - interval '1 hour')",
+                  WHERE occurred_at > now() - interval '1 hour') \
+             FROM (SELECT array_agg(object_type) AS object_types, array_agg(status) AS statuses, \
+                          array_agg(n) AS counts \
+                     FROM (SELECT object_type, status, count(*) AS n FROM hubspot_sync_queue \
+                            GROUP BY object_type, status) AS grouped) AS counted",
             &[],
         )
         .await?;
-    let grouped: Option<Vec<String>> = row.try_get(0)?;
+    let object_types: Option<Vec<String>> = row.try_get(0)?;
+    let statuses: Option<Vec<String>> = row.try_get(1)?;
+    let counts: Option<Vec<i64>> = row.try_get(2)?;
     let mut by_type: std::collections::BTreeMap<ObjectType, OutboxCounts> = ObjectType::ALL
         .into_iter()
         .map(|object_type| (object_type, OutboxCounts::default()))
         .collect();
-    for entry in grouped.unwrap_or_default() {
-        let mut parts = entry.split(' ');
-        let (Some(object_type), Some(status), Some(n)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
+    let grouped = object_types
+        .unwrap_or_default()
+        .into_iter()
+        .zip(statuses.unwrap_or_default())
+        .zip(counts.unwrap_or_default());
+    for ((object_type, status), n) in grouped {
         let counts = by_type
-            .entry(crate::object_type_column(object_type.to_owned())?)
+            .entry(crate::object_type_column(object_type)?)
             .or_default();
-        let n: i64 = n.parse().unwrap_or_default();
-        match status {
+        match status.as_str() {
             "PENDING" => counts.pending += n,
             "IN_FLIGHT" => counts.in_flight += n,
             "DONE" => counts.done += n,
@@ -119,10 +122,10 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
     Ok(SyncStatus {
         outbox,
         outbox_by_object_type: by_type.into_iter().collect(),
-        oldest_pending_age_seconds: row.try_get(1)?,
-        last_webhook_received_at: row.try_get(2)?,
+        oldest_pending_age_seconds: row.try_get(3)?,
+        last_webhook_received_at: row.try_get(4)?,
         last_reconciliation: reconciliation,
-        rate_limited_last_hour: row.try_get(3)?,
+        rate_limited_last_hour: row.try_get(5)?,
     })
 }
 
@@ -386,17 +389,12 @@ pub async fn customers_linked_to(
         return Ok(std::collections::HashMap::new());
     }
     let client = database.client().await?;
-    client
-        .query_typed(
-            // `?` lets the planner use the partial unique index on the company id.
-            "SELECT external_ids->>'hubspot_company_id', id FROM customers \
-             WHERE external_ids ? 'hubspot_company_id' AND external_ids->>'hubspot_company_id' = ANY($1)",
-            &[(&company_ids, Type::TEXT_ARRAY)],
-        )
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    Ok(
+        crate::customers::linked_to_companies(&**client, company_ids)
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 #[cfg(test)]

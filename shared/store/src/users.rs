@@ -396,11 +396,7 @@ pub async fn write_inbound(
         .map(|u| u.phone.as_ref().map(Phone::as_str))
         .collect();
     let versions: Vec<i64> = users.iter().map(|u| u.version).collect();
-    let returning = COLUMNS
-        .split(", ")
-        .map(|column| format!("t.{}", column.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let returning = crate::qualified(COLUMNS, "t");
     let sql = format!(
         "UPDATE users t SET first_name = u.first_name, last_name = u.last_name, phone = u.phone, \
            job_title = u.job_title, version = u.version, updated_at = now() \
@@ -469,11 +465,7 @@ pub async fn load_for_sync(
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, UserForSync>, StoreError> {
     let ids = ids.to_vec();
-    let columns = COLUMNS
-        .split(", ")
-        .map(|column| format!("u.{}", column.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = crate::qualified(COLUMNS, "u");
     let sql = format!(
         "SELECT {columns}, c.external_ids->>'hubspot_company_id' AS company_id \
          FROM users u JOIN customers c ON c.id = u.customer_id WHERE u.id = ANY($1)"

@@ -16,7 +16,7 @@ use warp_domain::sync::{
 use warp_hubspot::associations::{AssociationInput, type_ids};
 use warp_hubspot::{HubSpotClient, HubSpotId};
 use warp_store::StoreError;
-use warp_store::{links, outbox, users};
+use warp_store::{customers, links, users};
 
 /// One WARP record as the engine pushes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +142,7 @@ impl ObjectAdapter for Companies {
         _portal_id: i64,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, LocalRecord>, StoreError> {
-        Ok(outbox::load_customers(client, ids)
+        Ok(customers::load(client, ids)
             .await?
             .into_iter()
             .map(|(id, customer)| (id, Companies::record(&customer)))
@@ -155,7 +155,7 @@ impl ObjectAdapter for Companies {
         _portal_id: i64,
         links: &[(Uuid, String)],
     ) -> Result<Vec<(Uuid, String)>, StoreError> {
-        outbox::link_hubspot_companies(client, links).await
+        customers::link_companies(client, links).await
     }
 }
 
