@@ -146,9 +146,10 @@ async fn the_relay_job_republishes_stuck_rows_applies_leftover_events_and_runs_r
     assert_eq!(stored.status, "succeeded");
     assert_eq!(stored.counts.drift_found, 1);
     assert_eq!(
-        stored.report["customers"][0]["customer_id"],
+        stored.report["records"][0]["local_id"],
         customer.to_string()
     );
+    assert_eq!(stored.report["records"][0]["object_type"], "companies");
 
     // Nothing left: the next relay job does nothing.
     let idle = handle_scheduled_event(
@@ -180,7 +181,10 @@ async fn the_daily_job_runs_and_records_a_repairing_reconciliation() {
     let stored = reconciliation_runs::get(&s.database, run.id).await.unwrap();
     assert_eq!(stored.status, "succeeded");
     assert_eq!(stored.requested_by.as_deref(), Some("schedule"));
-    assert_eq!(stored.report["by_kind"]["MISSING_IN_HUBSPOT"]["fixed"], 1);
+    assert_eq!(
+        stored.report["by_object_type"]["companies"]["by_kind"]["MISSING_IN_HUBSPOT"]["fixed"],
+        1
+    );
     assert_eq!(
         s.text(&format!(
             "SELECT string_agg(operation, ',' ORDER BY id) FROM hubspot_sync_queue WHERE local_id = '{customer}'"
