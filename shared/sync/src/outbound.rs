@@ -589,18 +589,56 @@ impl OutboundWorker {
         chunk: Vec<Push>,
         started_at: chrono::DateTime<Utc>,
     ) -> Result<ProcessReport, StoreError> {
+        let sent = self.send_chunk(adapter, &chunk).await;
+        let mut report = ProcessReport {
+            hubspot_calls: sent.calls,
+            ..ProcessReport::default()
+        };
+        // The bookkeeping of one call is one transaction: one commit instead of one per
+        // record, and never a row DONE without HubSpot's values recorded.
+        let mut client = self.database.client().await?;
+        let transaction = client.transaction().await?;
+        let connection: &tokio_postgres::Transaction<'_> = &transaction;
+        // The records first: API writes lock a record before its field state, so taking
+        // them in that order here too means bookkeeping cannot deadlock with them.
         let object_type = adapter.object_type();
+        let record_ids: Vec<Uuid> = chunk.iter().map(|push| push.record.id).collect();
+        let current_versions = outbox::lock_versions(connection, object_type, &record_ids).await?;
+        let answers = self
+            .record_answers(adapter, connection, &chunk, sent)
+            .await?;
+        self.settle_rows(
+            connection,
+            object_type,
+            &chunk,
+            &answers,
+            &current_versions,
+            started_at,
+            &mut report,
+        )
+        .await?;
+        transaction.commit().await?;
+        tracing::info!(
+            object_type = %object_type,
+            records = chunk.len(),
+            accepted = report.pushed_customers,
+            refused = chunk.len() - report.pushed_customers,
+            calls = report.hubspot_calls,
+            "outbound batch pushed"
+        );
+        Ok(report)
+    }
+
+    /// The HubSpot calls of one chunk: the batch upsert, then what the adapter adds for the
+    /// records HubSpot accepted. No database work: nothing is held while HubSpot answers.
+    async fn send_chunk<A: ObjectAdapter>(&self, adapter: &A, chunk: &[Push]) -> SentChunk {
         let inputs: Vec<BatchUpsertInput> = chunk.iter().map(Push::upsert_input).collect();
         let result = self
             .hubspot
-            .objects(object_type)
+            .objects(adapter.object_type())
             .batch_upsert(&inputs)
             .await;
-        let mut report = ProcessReport {
-            hubspot_calls: result.calls,
-            ..ProcessReport::default()
-        };
-        let mut answers = answers_by_input(&inputs, &result);
+        let answers = answers_by_input(&inputs, &result);
         let written: Vec<(&LocalRecord, &str)> = chunk
             .iter()
             .zip(&answers)
@@ -610,22 +648,36 @@ impl OutboundWorker {
             })
             .collect();
         let (after_failures, after_calls) = adapter.after_written(&self.hubspot, &written).await;
-        report.hubspot_calls += after_calls;
         let associated: Vec<(Uuid, String)> = written
             .iter()
             .filter(|(record, _)| !after_failures.contains_key(&record.id))
             .filter_map(|(record, _)| Some((record.id, record.associate_with.clone()?)))
             .collect();
+        SentChunk {
+            answers,
+            after_failures,
+            associated,
+            calls: result.calls + after_calls,
+        }
+    }
 
-        // The bookkeeping of one call is one transaction: one commit instead of one per
-        // record, and never a row DONE without HubSpot's values recorded.
-        let mut client = self.database.client().await?;
-        let transaction = client.transaction().await?;
-        let connection: &tokio_postgres::Transaction<'_> = &transaction;
-        // The records first: API writes lock a record before its field state, so taking
-        // them in that order here too means bookkeeping cannot deadlock with them.
-        let record_ids: Vec<Uuid> = chunk.iter().map(|push| push.record.id).collect();
-        let current_versions = outbox::lock_versions(connection, object_type, &record_ids).await?;
+    /// Records what HubSpot accepted: new links, what the adapter achieved, and HubSpot's
+    /// values in the field state. Returns the final answers: an accepted record whose link
+    /// clashed or whose follow-up failed is refused after all (retried).
+    async fn record_answers<A: ObjectAdapter>(
+        &self,
+        adapter: &A,
+        connection: &tokio_postgres::Transaction<'_>,
+        chunk: &[Push],
+        sent: SentChunk,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let object_type = adapter.object_type();
+        let SentChunk {
+            mut answers,
+            after_failures,
+            associated,
+            ..
+        } = sent;
         let links: Vec<(Uuid, String)> = chunk
             .iter()
             .zip(&answers)
@@ -683,13 +735,28 @@ impl OutboundWorker {
         for outcome in futures::future::join_all(records).await {
             outcome?;
         }
+        Ok(answers)
+    }
 
+    /// Ends each row of the chunk by its answer (DONE, or FAILED with a retry time, or FAILED
+    /// for good), queues a push-back for a record that changed meanwhile, and logs each record.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_rows(
+        &self,
+        connection: &tokio_postgres::Transaction<'_>,
+        object_type: ObjectType,
+        chunk: &[Push],
+        answers: &[Answer],
+        current_versions: &HashMap<Uuid, i64>,
+        started_at: chrono::DateTime<Utc>,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
         let mut done_ids = Vec::new();
         let mut superseded = Vec::new();
         let mut failures = Vec::new();
         let mut permanent_failures = Vec::new();
         let mut entries = Vec::with_capacity(chunk.len());
-        for (push, answer) in chunk.iter().zip(&answers) {
+        for (push, answer) in chunk.iter().zip(answers) {
             let entry = match answer {
                 Answer::Accepted { hubspot_id, .. } => {
                     done_ids.extend(push.row_ids());
@@ -755,18 +822,19 @@ impl OutboundWorker {
         outbox::mark_failed(connection, &failures).await?;
         outbox::mark_failed_for_good(connection, &permanent_failures, self.retry.max_attempts)
             .await?;
-        sync_log::insert_outbound(connection, &entries).await?;
-        transaction.commit().await?;
-        tracing::info!(
-            object_type = %object_type,
-            records = chunk.len(),
-            accepted = report.pushed_customers,
-            refused = chunk.len() - report.pushed_customers,
-            calls = report.hubspot_calls,
-            "outbound batch pushed"
-        );
-        Ok(report)
+        sync_log::insert_outbound(connection, &entries).await
     }
+}
+
+/// What HubSpot answered for one chunk, before any of it is recorded.
+struct SentChunk {
+    /// One per input, in input order.
+    answers: Vec<Answer>,
+    /// Records whose follow-up (a contact's association) failed, with why.
+    after_failures: HashMap<Uuid, String>,
+    /// Records the follow-up associated, with the parent they now have.
+    associated: Vec<(Uuid, String)>,
+    calls: usize,
 }
 
 /// Matches HubSpot's answer to each input: results by the value of their input's `idProperty`
