@@ -17,6 +17,7 @@ pub mod sync_log;
 pub mod sync_reports;
 pub mod tls;
 pub mod users;
+pub mod webhook_events;
 
 pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
 pub use database::{Credentials, Database, DatabaseError, PasswordSource};

@@ -22,8 +22,8 @@ use warp_store::Database;
 
 use crate::config::WebhookConfig;
 use crate::signed_url::signed_url;
-use crate::store::{StoreOutcome, store_events};
 use crate::verify::verify_delivery;
+use warp_store::webhook_events::{StoreOutcome, store_events};
 
 pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
 pub const COMPANY_WEBHOOK_PATH: &str = "/webhooks/hubspot/company";

@@ -15,7 +15,6 @@ pub mod config;
 pub mod http;
 pub mod process;
 pub mod signed_url;
-pub mod store;
 pub mod verify;
 
 pub use config::{PublicUrl, Scheme, SignedUrlBase, WebhookConfig, WebhookConfigError};
@@ -24,5 +23,5 @@ pub use process::{
     InboundProcessor, InboundReport, ProcessError, run_inbound_loop, run_inbound_loop_with_kick,
 };
 pub use signed_url::{MissingHost, signed_url};
-pub use store::{StoreEventsError, StoreOutcome, store_events};
 pub use verify::{Rejection, SignatureVersion, sign_v3, verify_delivery};
+pub use warp_store::webhook_events::{StoreEventsError, StoreOutcome, store_events};

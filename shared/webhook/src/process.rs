@@ -54,7 +54,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
-use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer};
 use warp_domain::storable::into_storable;
@@ -65,7 +64,7 @@ use warp_hubspot::{HubSpotClient, HubSpotError, HubSpotRecord, WARP_BAN_PROPERTY
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
 use warp_store::sync_config::MappingSource;
-use warp_store::{Database, DatabaseError, StoreError};
+use warp_store::{Database, DatabaseError, StoreError, webhook_events};
 
 /// Events claimed per transaction by the loops.
 pub const DEFAULT_BATCH: u32 = 500;
@@ -248,12 +247,6 @@ impl From<&HubSpotError> for HandleError {
     }
 }
 
-const CLAIM: &str = "SELECT id, raw FROM hubspot_webhook_events WHERE status = 'RECEIVED' \
-                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
-const MARK: &str = "UPDATE hubspot_webhook_events e SET status = u.status, processed_at = now(), \
-                    error = u.note FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, status, note) \
-                    WHERE e.id = u.id";
-
 /// The final marks of a claim's events, written in one statement at its end.
 #[derive(Default)]
 struct Marks {
@@ -271,19 +264,7 @@ impl Marks {
     }
 
     async fn write(&self, tx: &Tx<'_>) -> Result<(), tokio_postgres::Error> {
-        if self.ids.is_empty() {
-            return Ok(());
-        }
-        tx.execute_typed(
-            MARK,
-            &[
-                (&self.ids, Type::INT8_ARRAY),
-                (&self.statuses, Type::TEXT_ARRAY),
-                (&self.notes, Type::TEXT_ARRAY),
-            ],
-        )
-        .await?;
-        Ok(())
+        webhook_events::mark(tx, &self.ids, &self.statuses, &self.notes).await
     }
 }
 
@@ -321,18 +302,14 @@ impl InboundProcessor {
         let limit = i64::from(limit.max(1));
         let mut client = self.database.client().await?;
         let mut transaction = client.transaction().await?;
-        let rows = transaction
-            .query_typed(CLAIM, &[(&limit, Type::INT8)])
-            .await?;
+        let rows = webhook_events::claim(&*transaction, limit).await?;
         let mut report = InboundReport {
             claimed: rows.len() as u64,
             ..InboundReport::default()
         };
         let mut marks = Marks::default();
         let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get(0)?;
-            let raw: serde_json::Value = row.try_get(1)?;
+        for (id, raw) in rows {
             match serde_json::from_value::<WebhookEvent>(raw) {
                 Ok(event) => events.push((id, event)),
                 Err(_) => settle(
@@ -785,20 +762,14 @@ impl InboundProcessor {
         tx: &Tx<'_>,
         event: &WebhookEvent,
     ) -> Result<bool, HandleError> {
-        let occurred_at_ms = event.occurred_at_ms();
-        let row = tx
-            .query_typed_one(
-                "SELECT EXISTS (SELECT 1 FROM hubspot_webhook_events WHERE portal_id = $1 AND object_id = $2 \
-                 AND status = 'PROCESSED' AND occurred_at_ms > $3 \
-                 AND subscription_type IN ('company.deletion', 'company.restore'))",
-                &[
-                    (&event.portal_id, Type::INT8),
-                    (&event.object_id, Type::INT8),
-                    (&occurred_at_ms, Type::INT8),
-                ],
-            )
-            .await?;
-        Ok(row.try_get(0)?)
+        Ok(webhook_events::newer_lifecycle_processed(
+            tx,
+            event.portal_id,
+            ObjectType::Companies,
+            event.object_id,
+            event.occurred_at_ms(),
+        )
+        .await?)
     }
 
     /// The company was archived: unlink its customer, keeping the id for a restore.

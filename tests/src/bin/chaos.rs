@@ -409,6 +409,18 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         "reconciliation: drift fixed",
         repair["drift_fixed"].to_string(),
     );
+    // Which kinds the repair found, per object type ("contacts VALUE_DIFFERS 1").
+    if let Some(by_type) = repair["details"]["by_object_type"].as_object() {
+        for (object_type, tally) in by_type {
+            for (kind, counts) in tally["by_kind"].as_object().into_iter().flatten() {
+                row(
+                    &mut out,
+                    &format!("  {object_type} {kind}"),
+                    format!("{} / {}", counts["found"], counts["fixed"]),
+                );
+            }
+        }
+    }
     row(
         &mut out,
         "dry-run reconciliation after: drift found",

@@ -26,7 +26,7 @@ use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, Side};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
-use warp_store::{links, users};
+use warp_store::{links, users, webhook_events};
 
 use super::batch::{DecisionBatch, LinkedUser};
 use super::reads::HubSpotReads;
@@ -261,19 +261,7 @@ impl InboundProcessor {
 
     /// Whether a stored merge event names this contact as merged into another.
     async fn merged_away(&self, tx: &Tx<'_>, contact_id: i64) -> Result<bool, HandleError> {
-        let row = tx
-            .query_typed_one(
-                "SELECT EXISTS (SELECT 1 FROM hubspot_webhook_events WHERE portal_id = $1 \
-                 AND subscription_type = 'contact.merge' \
-                 AND raw->'mergedObjectIds' @> jsonb_build_array($2::bigint) \
-                 AND object_id <> $2)",
-                &[
-                    (&self.portal_id, tokio_postgres::types::Type::INT8),
-                    (&contact_id, tokio_postgres::types::Type::INT8),
-                ],
-            )
-            .await?;
-        Ok(row.try_get(0)?)
+        Ok(webhook_events::merged_away(tx, self.portal_id, CONTACTS, contact_id).await?)
     }
 
     /// A contact restored in HubSpot: the user its `warp_user_id` names is linked again.

@@ -1,4 +1,8 @@
-//! Storing a delivery's events once each in `hubspot_webhook_events` (status RECEIVED), keyed on
+//! `hubspot_webhook_events`: every query of the table, for the receiver (storing a delivery),
+//! the inbound processor (claiming and marking events, the lifecycle questions it asks of the
+//! events already processed) and the reconciler (storing its synthetic events).
+//!
+//! Storing a delivery's events once each (status RECEIVED), keyed on
 //! the table's full UNIQUE key (portal, eventId, type, object, occurredAt, property): eventId
 //! alone is not unique. One statement per delivery (arrays through `unnest`), so the answer
 //! stays fast, and `query_typed` (an unnamed statement) so nothing pins an RDS Proxy connection.
@@ -13,10 +17,12 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
+use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use warp_domain::storable::{into_storable, json_has_nul, nul_reason, storable, storable_json};
-use warp_domain::sync::WebhookEvent;
-use warp_store::{Database, DatabaseError};
+use warp_domain::sync::{ObjectType, WebhookEvent};
+
+use crate::{Database, DatabaseError};
 
 /// What storing a delivery did. `stored + duplicates` is the number of events received; an
 /// event repeated within the delivery, or already stored by an earlier one, is a duplicate.
@@ -31,7 +37,7 @@ pub enum StoreEventsError {
     #[error(transparent)]
     Database(#[from] DatabaseError),
     /// Displayed by SQLSTATE and names only: the server's message could quote a value.
-    #[error("storing webhook events failed: {}", warp_store::error::describe_postgres_error(.0))]
+    #[error("storing webhook events failed: {}", crate::error::describe_postgres_error(.0))]
     Postgres(#[from] tokio_postgres::Error),
 }
 
@@ -133,4 +139,98 @@ pub async fn store_events(
         stored,
         duplicates: (events.len() as u64).saturating_sub(stored),
     })
+}
+
+/// Claims up to `limit` RECEIVED events, oldest first, for the transaction (`SKIP LOCKED`: two
+/// processors never claim the same event); returns (row id, raw JSON).
+pub async fn claim(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<(i64, Value)>, tokio_postgres::Error> {
+    client
+        .query_typed(
+            "SELECT id, raw FROM hubspot_webhook_events WHERE status = 'RECEIVED' \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[(&limit, Type::INT8)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Ends claimed events: each id with its status and note, in one statement.
+pub async fn mark(
+    client: &impl GenericClient,
+    ids: &[i64],
+    statuses: &[&str],
+    notes: &[Option<String>],
+) -> Result<(), tokio_postgres::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute_typed(
+            "UPDATE hubspot_webhook_events e SET status = u.status, processed_at = now(), \
+             error = u.note FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, status, note) \
+             WHERE e.id = u.id",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+                (&notes, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether a deletion or restore of this record, newer than `occurred_at_ms`, was already
+/// processed (a lifecycle event older than it is then out of date).
+pub async fn newer_lifecycle_processed(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    object_id: i64,
+    occurred_at_ms: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let object = object_type.event_object();
+    let lifecycle = [format!("{object}.deletion"), format!("{object}.restore")];
+    client
+        .query_typed_one(
+            "SELECT EXISTS (SELECT 1 FROM hubspot_webhook_events WHERE portal_id = $1 \
+             AND object_id = $2 AND status = 'PROCESSED' AND occurred_at_ms > $3 \
+             AND subscription_type = ANY($4))",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_id, Type::INT8),
+                (&occurred_at_ms, Type::INT8),
+                (&lifecycle.as_slice(), Type::TEXT_ARRAY),
+            ],
+        )
+        .await?
+        .try_get(0)
+}
+
+/// Whether a stored merge event of `object_type` names this record as merged into another.
+pub async fn merged_away(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    object_id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let merge = format!("{}.merge", object_type.event_object());
+    client
+        .query_typed_one(
+            "SELECT EXISTS (SELECT 1 FROM hubspot_webhook_events WHERE portal_id = $1 \
+             AND subscription_type = $3 \
+             AND raw->'mergedObjectIds' @> jsonb_build_array($2::bigint) \
+             AND object_id <> $2)",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_id, Type::INT8),
+                (&merge, Type::TEXT),
+            ],
+        )
+        .await?
+        .try_get(0)
 }
