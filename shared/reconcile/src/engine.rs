@@ -160,7 +160,31 @@ type Planned = (Uuid, Option<String>, Vec<(WarpField, Repair)>);
 #[derive(Default)]
 pub(crate) struct Seen {
     pub records: HashSet<u64>,
-    pub by_key: HashMap<u128, u64>,
+    pub by_key: KeyIndex,
+}
+
+/// Key → HubSpot id. A BAN fits in 64 bits and a user id needs 128: each goes to the map of
+/// its width, so 100,000 companies cost 16 bytes a key, not 32.
+#[derive(Default)]
+pub(crate) struct KeyIndex {
+    narrow: HashMap<u64, u64>,
+    wide: HashMap<u128, u64>,
+}
+
+impl KeyIndex {
+    pub fn insert(&mut self, key: u128, hubspot_id: u64) {
+        match u64::try_from(key) {
+            Ok(narrow) => self.narrow.insert(narrow, hubspot_id),
+            Err(_) => self.wide.insert(key, hubspot_id),
+        };
+    }
+
+    pub fn get(&self, key: &u128) -> Option<&u64> {
+        match u64::try_from(*key) {
+            Ok(narrow) => self.narrow.get(&narrow),
+            Err(_) => self.wide.get(key),
+        }
+    }
 }
 
 impl Reconciler {
@@ -889,6 +913,18 @@ mod tests {
         ] {
             assert_eq!(ban_key(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_key_index_finds_narrow_and_wide_keys() {
+        let mut index = KeyIndex::default();
+        let user = Uuid::now_v7().as_u128();
+        index.insert(7, 70);
+        index.insert(user, 80);
+        assert_eq!(index.get(&7), Some(&70));
+        assert_eq!(index.get(&user), Some(&80));
+        assert_eq!(index.get(&8), None);
+        assert_eq!((index.narrow.len(), index.wide.len()), (1, 1));
     }
 
     #[test]
