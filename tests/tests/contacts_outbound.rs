@@ -415,6 +415,16 @@ async fn a_contact_field_conflict_is_resolved_through_the_api_onto_the_user() {
     );
 }
 
+async fn resync_user(app: &SyncApp, user_id: &str) -> reqwest::Response {
+    app.app
+        .client
+        .post(app.app.url(&format!("/v1/sync/users/{user_id}/resync")))
+        .bearer_auth(admin())
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn move_user(app: &SyncApp, user_id: &str, version: i64, body: Value) -> reqwest::Response {
     app.app
         .client
@@ -537,4 +547,40 @@ async fn a_user_moved_to_another_customer_takes_its_contact_to_the_new_company()
     assert_eq!(again.headers()["etag"], "\"2\"");
     let idle = worker.process_due(100).await.unwrap();
     assert_eq!((idle.rows(), idle.hubspot_calls), (0, 0));
+
+    // Sales changed WARP's role on the contact (its webhook lost): an admin's resync sends the
+    // full contact again, and WARP's value is back.
+    let edited = app
+        .app
+        .client
+        .patch(format!(
+            "{}/crm/v3/objects/contacts/{contact_id}",
+            app.sandbox.base_url()
+        ))
+        .bearer_auth(USER_TOKEN)
+        .json(&json!({"properties": {"warp_role": "admin"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let queued = resync_user(&app, &user_id).await;
+    assert_eq!(queued.status(), 202);
+    let queued: Value = queued.json().await.unwrap();
+    assert!(queued["outbox_id"].as_i64().is_some(), "{queued}");
+    assert_eq!(
+        resync_user(&app, &uuid::Uuid::now_v7().to_string())
+            .await
+            .status(),
+        404
+    );
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        report.hubspot_calls, 1,
+        "one upsert: the association stands"
+    );
+    assert_eq!(
+        contact(&app, &contact_id).await["properties"]["warp_role"],
+        "developer"
+    );
 }
