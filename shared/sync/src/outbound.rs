@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 use warp_domain::sync::{
-    FieldChange, FieldValues, ObjectType, WarpField, full_push, key_property, outbound_diff,
+    FieldChange, FieldMap, FieldValues, ObjectType, WarpField, full_push, key_property,
+    outbound_diff,
 };
 use warp_hubspot::{
     BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, HubSpotClient, HubSpotError,
@@ -406,38 +407,60 @@ impl OutboundWorker {
         adapter: &A,
         claimed: Vec<ClaimedRow>,
     ) -> Result<ProcessReport, StoreError> {
-        let object_type = adapter.object_type();
         let started_at = Utc::now();
+        // Before the connection: a stale mapping is re-read on a connection of its own.
+        let field_map = self.mapping.fresh_for(adapter.object_type()).await;
+        let client = self.database.client().await?;
+        let mut plan = self
+            .plan_pushes(adapter, &**client, &field_map, claimed)
+            .await?;
+        let to_send = std::mem::take(&mut plan.to_send);
+        let mut report = self
+            .settle_unsent(&**client, adapter.object_type(), plan, started_at)
+            .await?;
+        drop(client);
+        report.absorb(self.send_all(adapter, to_send, started_at).await?);
+        Ok(report)
+    }
+
+    /// Loads the claimed rows' records and decides, per record, what its rows come to: a push
+    /// of the fields that differ from what HubSpot holds (all of them for a RESYNC or a first
+    /// push), nothing to send, a wait, or a failure.
+    async fn plan_pushes<A: ObjectAdapter>(
+        &self,
+        adapter: &A,
+        client: &(impl tokio_postgres::GenericClient + Sync),
+        field_map: &FieldMap,
+        claimed: Vec<ClaimedRow>,
+    ) -> Result<PushPlan, StoreError> {
+        let object_type = adapter.object_type();
         let mut rows_by_record: BTreeMap<Uuid, Vec<ClaimedRow>> = BTreeMap::new();
         for row in claimed {
             rows_by_record.entry(row.local_id).or_default().push(row);
         }
         let record_ids: Vec<Uuid> = rows_by_record.keys().copied().collect();
-        let field_map = self.mapping.fresh_for(object_type).await;
-        let client = self.database.client().await?;
-        let mut records = adapter.load(&**client, self.portal_id, &record_ids).await?;
-        let states = field_state::load(&**client, self.portal_id, object_type, &record_ids).await?;
+        let mut records = adapter.load(client, self.portal_id, &record_ids).await?;
+        let states = field_state::load(client, self.portal_id, object_type, &record_ids).await?;
 
-        let mut report = ProcessReport::default();
-        let mut unchanged: Vec<Push> = Vec::new();
-        let mut to_send: Vec<Push> = Vec::new();
-        let mut missing: Vec<(i64, String, Duration)> = Vec::new();
-        let mut waiting: Vec<(i64, String, Duration)> = Vec::new();
-        let mut excluded_pushes: Vec<(Push, &'static str)> = Vec::new();
+        let mut plan = PushPlan::default();
         for (record_id, rows) in rows_by_record {
             let Some(record) = records.get(&record_id) else {
                 let why = format!("the {object_type} record does not exist");
                 for row in &rows {
-                    report.failed.push((row.id, why.clone()));
-                    missing.push((row.id, why.clone(), self.retry.jittered_delay(row.attempts)));
+                    plan.report.failed.push((row.id, why.clone()));
+                    plan.missing.push((
+                        row.id,
+                        why.clone(),
+                        self.retry.jittered_delay(row.attempts),
+                    ));
                 }
                 continue;
             };
             if let Some(why) = record.waiting_for {
                 // Not this record's failure: it waits without using up its attempts.
                 for row in &rows {
-                    report.failed.push((row.id, why.to_owned()));
-                    waiting.push((row.id, why.to_owned(), self.retry.base));
+                    plan.report.failed.push((row.id, why.to_owned()));
+                    plan.waiting.push((row.id, why.to_owned(), self.retry.base));
                 }
                 continue;
             }
@@ -460,30 +483,50 @@ impl OutboundWorker {
                 .map(field_state::hubspot_known_values)
                 .unwrap_or_default();
             let changes = if resync || record.hubspot_id.is_none() {
-                full_push(&field_map, &record.values)
+                full_push(field_map, &record.values)
             } else {
-                outbound_diff(&field_map, &record.values, &known)
+                outbound_diff(field_map, &record.values, &known)
             };
             let excluded = record.excluded;
             let push = Push::new(adapter, record, &known, rows, changes, operation);
             if let Some(why) = excluded {
-                excluded_pushes.push((push, why));
+                plan.excluded.push((push, why));
             } else if push.changes.is_empty() && push.record.associate_with.is_none() {
                 // A contact whose company association is due is sent even when no field differs.
-                unchanged.push(push);
+                plan.unchanged.push(push);
             } else {
-                to_send.push(push);
+                plan.to_send.push(push);
             }
         }
-        outbox::mark_failed(&**client, &missing).await?;
-        outbox::defer(&**client, &waiting).await?;
-        if !excluded_pushes.is_empty() {
-            let ids: Vec<i64> = excluded_pushes
+        Ok(plan)
+    }
+
+    /// Books every planned row that sends nothing: missing records FAILED, waiting ones
+    /// deferred, excluded and unchanged ones DONE with a SKIPPED log row.
+    async fn settle_unsent(
+        &self,
+        client: &(impl tokio_postgres::GenericClient + Sync),
+        object_type: ObjectType,
+        plan: PushPlan,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Result<ProcessReport, StoreError> {
+        let PushPlan {
+            mut report,
+            missing,
+            waiting,
+            excluded,
+            unchanged,
+            ..
+        } = plan;
+        outbox::mark_failed(client, &missing).await?;
+        outbox::defer(client, &waiting).await?;
+        if !excluded.is_empty() {
+            let ids: Vec<i64> = excluded
                 .iter()
                 .flat_map(|(push, _)| push.row_ids())
                 .collect();
-            outbox::mark_done(&**client, &ids, object_type, &[]).await?;
-            let entries: Vec<OutboundLogEntry> = excluded_pushes
+            outbox::mark_done(client, &ids, object_type, &[]).await?;
+            let entries: Vec<OutboundLogEntry> = excluded
                 .iter()
                 .map(|(push, why)| {
                     let mut entry = self.log_entry(
@@ -497,7 +540,7 @@ impl OutboundWorker {
                     entry
                 })
                 .collect();
-            sync_log::insert_outbound(&**client, &entries).await?;
+            sync_log::insert_outbound(client, &entries).await?;
             report.succeeded.extend(ids);
         }
 
@@ -508,30 +551,36 @@ impl OutboundWorker {
                 .iter()
                 .map(|push| (push.record.id, push.record.version))
                 .collect();
-            outbox::mark_done(&**client, &ids, object_type, &superseded).await?;
+            outbox::mark_done(client, &ids, object_type, &superseded).await?;
             let entries: Vec<OutboundLogEntry> = unchanged
                 .iter()
                 .map(|push| {
-                    self.log_entry(
+                    let mut entry = self.log_entry(
                         push,
                         LogStatus::Skipped,
                         push.record.hubspot_id.clone(),
                         None,
                         started_at,
-                    )
-                })
-                .map(|mut entry| {
+                    );
                     entry.fields.clear();
                     entry
                 })
                 .collect();
-            sync_log::insert_outbound(&**client, &entries).await?;
+            sync_log::insert_outbound(client, &entries).await?;
             report.succeeded.extend(ids);
         }
-        drop(client);
+        Ok(report)
+    }
 
-        // Chunks of one batch call each, recorded as soon as HubSpot answered, so a crash
-        // loses at most one call's bookkeeping (which the upsert makes safe to repeat).
+    /// Sends the pushes in chunks of one batch call each, recorded as soon as HubSpot
+    /// answered, so a crash loses at most one call's bookkeeping (which the upsert makes safe
+    /// to repeat).
+    async fn send_all<A: ObjectAdapter>(
+        &self,
+        adapter: &A,
+        to_send: Vec<Push>,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Result<ProcessReport, StoreError> {
         let mut chunks = Vec::new();
         let mut rest = to_send;
         while !rest.is_empty() {
@@ -546,6 +595,7 @@ impl OutboundWorker {
             .buffer_unordered(CHUNKS_IN_FLIGHT)
             .collect()
             .await;
+        let mut report = ProcessReport::default();
         let mut first_error = None;
         for outcome in outcomes {
             match outcome {
@@ -824,6 +874,22 @@ impl OutboundWorker {
             .await?;
         sync_log::insert_outbound(connection, &entries).await
     }
+}
+
+/// What the claimed rows come to, per record, before anything is sent or booked.
+#[derive(Default)]
+struct PushPlan {
+    /// Rows already known to fail (missing records, waiting ones), with why.
+    report: ProcessReport,
+    /// Rows of records that do not exist: FAILED, retried with backoff.
+    missing: Vec<(i64, String, Duration)>,
+    /// Rows of records that cannot be pushed yet: deferred, their attempts kept.
+    waiting: Vec<(i64, String, Duration)>,
+    /// Records never sent (a privacy deletion), with why.
+    excluded: Vec<(Push, &'static str)>,
+    /// Records whose values HubSpot already holds.
+    unchanged: Vec<Push>,
+    to_send: Vec<Push>,
 }
 
 /// What HubSpot answered for one chunk, before any of it is recorded.
