@@ -25,6 +25,7 @@ test: lint postgres venv validate ## fmt, clippy, template lint, every test agai
 	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --all-targets
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@$(MAKE) --no-print-directory schemathesis
+	@$(MAKE) --no-print-directory sdk
 	@$(MAKE) --no-print-directory chaos-small
 
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -66,6 +67,10 @@ hubspot-setup: postgres ## create the warp_* properties in HubSpot (HUBSPOT_BASE
 
 sandbox: ## run the HubSpot sandbox alone on HUBSPOT_SANDBOX_ADDR (127.0.0.1:3001)
 	$(CARGO) run --quiet -p hubspot-sandbox --bin hubspot-sandbox
+
+.PHONY: sdk
+sdk: ## HubSpot's official Python SDK (hubspot-api-client) against the sandbox: companies, contacts, v4 associations
+	infra/scripts/sdk-check.sh
 
 validate: venv-sam ## cfn-lint and sam validate --lint, offline
 	$(OFFLINE_AWS) $(VENV_SAM)/bin/cfn-lint template.yaml

@@ -113,6 +113,32 @@ impl Associations {
         Ok(ids)
     }
 
+    /// The object type at the other end of `types` from `from`, and the type ids they name:
+    /// how HubSpot reads the `associations` of a create, whose `to` carries only an id.
+    pub fn target_of(
+        from: ObjectKind,
+        types: &[(String, i64)],
+    ) -> Result<(ObjectKind, Vec<u32>), ApiError> {
+        ObjectKind::ALL
+            .into_iter()
+            .find_map(|to| {
+                Self::checked_types(from, to, types)
+                    .ok()
+                    .map(|ids| (to, ids))
+            })
+            .ok_or_else(|| {
+                let named: Vec<String> = types
+                    .iter()
+                    .map(|(category, id)| format!("{category}/{id}"))
+                    .collect();
+                ApiError::validation(format!(
+                    "Association types [{}] do not all lead from {} to one object type",
+                    named.join(", "),
+                    from.name()
+                ))
+            })
+    }
+
     /// The default (unlabeled) type from `from` to `to`, if the pair has one.
     pub fn default_type_id(from: ObjectKind, to: ObjectKind) -> Result<u32, ApiError> {
         default_type(from, to).map(|t| t.id).ok_or_else(|| {
@@ -204,6 +230,19 @@ pub fn type_json(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<Value> {
         .collect()
 }
 
+/// The v3 name of a type, as a record read with `associations=` names it
+/// (`AssociatedId.type`): `contact_to_company` for the primary type (1),
+/// `contact_to_company_unlabeled` for the unlabeled one (279).
+pub fn v3_type_name(from: ObjectKind, to: ObjectKind, id: u32) -> Option<String> {
+    let known = type_of(from, to, id)?;
+    let name = format!("{}_to_{}", from.singular(), to.singular());
+    Some(if known.primary {
+        name
+    } else {
+        format!("{name}_unlabeled")
+    })
+}
+
 /// The labels of a pair's types (`LabelsBetweenObjectPair.labels`): "Primary" or none.
 pub fn labels(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<String> {
     ids.iter()
@@ -243,6 +282,40 @@ mod tests {
         assert_eq!(all.between(ACME, CONTACT), [280]);
         assert_eq!(all.between(CONTACT, GLOBEX), [1, 279]);
         assert_eq!(all.of(CONTACT, ObjectKind::Companies).len(), 2);
+    }
+
+    #[test]
+    fn a_create_s_types_name_the_other_object_type() {
+        let (to, ids) =
+            Associations::target_of(ObjectKind::Contacts, &[(HUBSPOT_DEFINED.into(), 1)]).unwrap();
+        assert_eq!((to, ids), (ObjectKind::Companies, vec![1, 279]));
+        let (to, ids) =
+            Associations::target_of(ObjectKind::Companies, &[(HUBSPOT_DEFINED.into(), 280)])
+                .unwrap();
+        assert_eq!((to, ids), (ObjectKind::Contacts, vec![280]));
+        // 279 leads from contacts, not from companies; mixed targets name no one type.
+        assert!(
+            Associations::target_of(ObjectKind::Companies, &[(HUBSPOT_DEFINED.into(), 279)])
+                .is_err()
+        );
+        assert!(Associations::target_of(ObjectKind::Contacts, &[]).is_err());
+    }
+
+    #[test]
+    fn v3_names_tell_primary_from_unlabeled() {
+        let name = |from, to, id| v3_type_name(from, to, id).unwrap();
+        use ObjectKind::{Companies, Contacts};
+        assert_eq!(name(Contacts, Companies, 1), "contact_to_company");
+        assert_eq!(
+            name(Contacts, Companies, 279),
+            "contact_to_company_unlabeled"
+        );
+        assert_eq!(name(Companies, Contacts, 2), "company_to_contact");
+        assert_eq!(
+            name(Companies, Contacts, 280),
+            "company_to_contact_unlabeled"
+        );
+        assert_eq!(v3_type_name(Companies, Contacts, 1), None);
     }
 
     #[test]

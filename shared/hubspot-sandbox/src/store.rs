@@ -23,6 +23,8 @@ use crate::webhooks::{EventKind, EventOrigin, WebhookEvent};
 
 /// History kept per property; older values are forgotten.
 const HISTORY_LIMIT: usize = 20;
+/// Where a record that survived merges lists the ids merged into it, `;`-separated.
+const MERGED_OBJECT_IDS: &str = "hs_merged_object_ids";
 
 /// Who made a change: decides changeSource and sourceId of webhook events and history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -606,6 +608,24 @@ impl Store {
         }
         for (name, value) in &moved {
             self.set_value(primary, name, value, actor, now_ms);
+        }
+        if self.properties.contains_key(MERGED_OBJECT_IDS) {
+            // The survivor lists every id merged into it, the loser's own merged ids too.
+            let mut merged: Vec<String> = Vec::new();
+            for id in [primary, loser] {
+                let listed = self
+                    .records
+                    .get(&id)
+                    .and_then(|record| record.stored_value_as_of(MERGED_OBJECT_IDS, i64::MAX))
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                merged.extend(listed.split(';').map(str::to_owned));
+            }
+            merged.push(loser.to_string());
+            merged.retain(|id| !id.is_empty());
+            let mut seen = HashSet::new();
+            merged.retain(|id| seen.insert(id.clone()));
+            self.set_value(primary, MERGED_OBJECT_IDS, &merged.join(";"), actor, now_ms);
         }
         if let Some(company) = self.records.get_mut(&primary) {
             company.updated_at_ms = now_ms;

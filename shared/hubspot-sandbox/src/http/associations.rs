@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::parse_body;
-use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json};
+use super::{QueryParams, parse_body};
+use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json, v3_type_name};
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
 use crate::state::{SandboxState, lock};
@@ -195,18 +195,117 @@ pub async fn delete_pair(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /crm/v4/objects/{type}/{id}/associations/{toType}`
-pub async fn list_of(State(state): Shared, Path(params): Params) -> Result<Json<Value>, ApiError> {
+/// A page of `GET .../associations/{toType}` holds at most this many records (the spec's
+/// default `limit`).
+const MAX_LIST_LIMIT: usize = 500;
+
+/// `GET /crm/v4/objects/{type}/{id}/associations/{toType}?limit=&after=`: the associated
+/// records by id, a page at a time; `paging.next.after` is where the next page starts.
+pub async fn list_of(
+    State(state): Shared,
+    Path(params): Params,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let (from_kind, to_kind) = pair(&params)?;
+    let query = QueryParams::parse(raw.as_deref());
+    let limit = query.limit(MAX_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    let after = query.after()?.unwrap_or(0);
     let from = end(&state, from_kind, &params["object_id"])?;
-    let results: Vec<Value> = lock(&state.associations)
+    let mut associated: Vec<(u64, Vec<u32>)> = lock(&state.associations)
         .of(from, to_kind)
+        .into_iter()
+        .filter(|(id, _)| *id >= after)
+        .collect();
+    let next = associated.get(limit).map(|(id, _)| *id);
+    associated.truncate(limit);
+    let results: Vec<Value> = associated
         .into_iter()
         .map(|(id, ids)| {
             json!({"toObjectId": id.to_string(), "associationTypes": type_json(from_kind, to_kind, &ids)})
         })
         .collect();
-    Ok(Json(json!({ "results": results })))
+    let mut answer = json!({ "results": results });
+    if let Some(next) = next {
+        answer["paging"] =
+            json!({ "next": { "after": next.to_string(), "link": format!("?after={next}") } });
+    }
+    Ok(Json(answer))
+}
+
+/// The `associations` member of a record read with `associations=companies,...`
+/// (`SimplePublicObjectWithAssociations`): per object type asked for, the associated ids, one
+/// entry per type (`contact_to_company`, `contact_to_company_unlabeled`). Types that name no
+/// object type, or hold no association, are left out, as HubSpot ignores them; `None` when
+/// nothing is left.
+pub(crate) fn record_associations(
+    all: &Associations,
+    from: End,
+    names: &[String],
+) -> Option<Value> {
+    let mut found = serde_json::Map::new();
+    for to_kind in names.iter().filter_map(|name| ObjectKind::from_path(name)) {
+        if found.contains_key(to_kind.name()) {
+            continue;
+        }
+        let results: Vec<Value> = all
+            .of(from, to_kind)
+            .into_iter()
+            .flat_map(|(to_id, ids)| {
+                ids.into_iter().filter_map(move |id| {
+                    v3_type_name(from.0, to_kind, id)
+                        .map(|name| json!({"id": to_id.to_string(), "type": name}))
+                })
+            })
+            .collect();
+        if !results.is_empty() {
+            found.insert(to_kind.name().to_owned(), json!({ "results": results }));
+        }
+    }
+    (!found.is_empty()).then_some(Value::Object(found))
+}
+
+/// One entry of the `associations` of a create (`PublicAssociationsForObject`).
+#[derive(Deserialize)]
+pub(crate) struct InlineAssociation {
+    to: ObjectId,
+    types: Vec<Spec>,
+}
+
+/// An association a create makes once its record exists: the other end and the type ids.
+pub(crate) type PlannedLink = (End, Vec<u32>);
+
+/// Checks the `associations` of a create before anything is written: the types must lead from
+/// `from_kind` to one object type, and the record they name must exist and be active (a 400
+/// otherwise, and no record is created). Takes other stores' locks: call it holding none.
+pub(crate) fn plan_links(
+    state: &SandboxState,
+    from_kind: ObjectKind,
+    inputs: &[InlineAssociation],
+) -> Result<Vec<PlannedLink>, ApiError> {
+    inputs
+        .iter()
+        .map(|input| {
+            let (to_kind, ids) = Associations::target_of(from_kind, &spec_pairs(&input.types))?;
+            let to_id = id_text(&input.to.id);
+            let to = end(state, to_kind, &to_id).map_err(|_| {
+                ApiError::validation(format!(
+                    "Cannot associate the new {} with {} {to_id}: it does not exist",
+                    from_kind.singular(),
+                    to_kind.singular()
+                ))
+            })?;
+            Ok((to, ids))
+        })
+        .collect()
+}
+
+/// Makes the associations [`plan_links`] checked, from the record just created, and announces
+/// them. Takes the associations' and the contacts' locks: call it holding no store's lock.
+pub(crate) fn make_links(state: &SandboxState, actor: Actor, from: End, links: &[PlannedLink]) {
+    for (to, ids) in links {
+        lock(&state.associations).add(from, *to, ids);
+        announce(state, actor, from, *to, ids, false);
+    }
 }
 
 #[derive(Deserialize)]

@@ -547,11 +547,38 @@ impl QueryParams {
         found.then_some(values)
     }
 
+    /// A page's `limit`: `default` when absent, else a whole number from 1 to `max` (a 400
+    /// otherwise).
+    pub(crate) fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=max).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::validation(format!("limit must be between 1 and {max}, got {text:?}"))
+                }),
+        }
+    }
+
+    /// A page's `after` cursor: the id the page starts at, if one was given.
+    pub(crate) fn after(&self) -> Result<Option<u64>, ApiError> {
+        self.get("after")
+            .map(|text| {
+                text.parse::<u64>()
+                    .map_err(|_| ApiError::validation(format!("Invalid after cursor {text:?}")))
+            })
+            .transpose()
+    }
+
+    /// A boolean parameter, in any case: HubSpot reads `True` as `true`, and its Python SDK
+    /// sends Python's spelling (`archived=True`).
     pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None => Ok(false),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
+            Some(text) if text.eq_ignore_ascii_case("true") => Ok(true),
+            Some(text) if text.eq_ignore_ascii_case("false") => Ok(false),
             Some(other) => Err(ApiError::validation(format!(
                 "Query parameter {name} must be true or false, got {other:?}"
             ))),

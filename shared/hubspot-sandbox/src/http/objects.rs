@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::associations::{InlineAssociation, make_links, plan_links, record_associations};
 use super::{Kind, PortalRules, RecordPath};
 use super::{QueryParams, parse_body};
 use crate::error::ApiError;
@@ -71,6 +72,9 @@ fn read_shape(query: &QueryParams) -> ReadShape {
 pub struct SingleInput {
     #[serde(default)]
     properties: Option<Value>,
+    /// Records to associate the new one with (a create's `associations`); unused by updates.
+    #[serde(default)]
+    associations: Option<Vec<InlineAssociation>>,
 }
 
 pub async fn create(
@@ -82,13 +86,43 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let input: SingleInput = parse_body(&body)?;
     let values = property_values(input.properties.as_ref())?;
-    let mut store = lock(state.store(kind));
-    rules.check(&store, &values, None)?;
-    let id = store.create(&values, actor, now_ms())?;
-    let company = store
-        .record(id)
-        .ok_or_else(|| not_found(kind, &id.to_string()))?;
-    Ok((StatusCode::CREATED, Json(store.render_written(company))).into_response())
+    // Checked before the record is written (and before its store is locked): a create whose
+    // associations cannot be made creates nothing.
+    let links = plan_links(
+        &state,
+        kind,
+        input.associations.as_deref().unwrap_or_default(),
+    )?;
+    let (id, rendered) = {
+        let mut store = lock(state.store(kind));
+        rules.check(&store, &values, None)?;
+        let id = store.create(&values, actor, now_ms())?;
+        let company = store
+            .record(id)
+            .ok_or_else(|| not_found(kind, &id.to_string()))?;
+        (id, store.render_written(company))
+    };
+    make_links(&state, actor, (kind, id), &links);
+    Ok((StatusCode::CREATED, Json(rendered)).into_response())
+}
+
+/// Adds the `associations` member a read asked for with `associations=` to each rendered
+/// record (after the store's lock is released: associations are locked after a store).
+fn add_associations(
+    state: &SandboxState,
+    kind: crate::objects::ObjectKind,
+    query: &QueryParams,
+    rendered: &mut [(u64, Value)],
+) {
+    let Some(names) = query.list("associations").filter(|names| !names.is_empty()) else {
+        return;
+    };
+    let all = lock(&state.associations);
+    for (id, record) in rendered {
+        if let Some(found) = record_associations(&all, (kind, *id), &names) {
+            record["associations"] = found;
+        }
+    }
 }
 
 pub async fn read(
@@ -101,13 +135,19 @@ pub async fn read(
 ) -> Result<Json<Value>, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let archived = query.flag("archived")?;
-    let store = lock(state.store(kind));
-    let found = store
-        .resolve_id(&company_id, query.get("idProperty"))?
-        .and_then(|id| store.record(id))
-        .filter(|company| company.is_archived() == archived)
-        .ok_or_else(|| not_found(kind, &company_id))?;
-    Ok(Json(store.render(found, &read_shape(&query))))
+    let rendered = {
+        let store = lock(state.store(kind));
+        let found = store
+            .resolve_id(&company_id, query.get("idProperty"))?
+            .and_then(|id| store.record(id))
+            .filter(|company| company.is_archived() == archived)
+            .ok_or_else(|| not_found(kind, &company_id))?;
+        (found.id, store.render(found, &read_shape(&query)))
+    };
+    let mut one = [rendered];
+    add_associations(&state, kind, &query, &mut one);
+    let [(_, rendered)] = one;
+    Ok(Json(rendered))
 }
 
 pub async fn update(
@@ -158,34 +198,22 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIST_LIMIT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_LIST_LIMIT).contains(limit))
-            .ok_or_else(|| {
-                ApiError::validation(format!(
-                    "limit must be between 1 and {MAX_LIST_LIMIT}, got {text:?}"
-                ))
-            })?,
-    };
-    let after = match query.get("after") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<u64>()
-                .map_err(|_| ApiError::validation(format!("Invalid after cursor {text:?}")))?,
-        ),
-    };
+    let limit = query.limit(DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    let after = query.after()?;
     let archived = query.flag("archived")?;
     let shape = read_shape(&query);
     check_history_limit(&shape, limit, "limit")?;
-    let store = lock(state.store(kind));
-    let (page, next) = store.list(after, limit, archived);
-    let results: Vec<Value> = page
-        .iter()
-        .map(|company| store.render(company, &shape))
-        .collect();
+    let (mut results, next) = {
+        let store = lock(state.store(kind));
+        let (page, next) = store.list(after, limit, archived);
+        let results: Vec<(u64, Value)> = page
+            .iter()
+            .map(|company| (company.id, store.render(company, &shape)))
+            .collect();
+        (results, next)
+    };
+    add_associations(&state, kind, &query, &mut results);
+    let results: Vec<Value> = results.into_iter().map(|(_, value)| value).collect();
     let mut answer = json!({ "results": results });
     if let Some(next) = next {
         answer["paging"] =
@@ -219,6 +247,8 @@ pub struct BatchReadBody {
 pub struct BatchCreateInput {
     #[serde(default)]
     properties: Option<Value>,
+    #[serde(default)]
+    associations: Option<Vec<InlineAssociation>>,
     #[serde(default)]
     object_write_trace_id: Option<String>,
 }
@@ -355,27 +385,48 @@ pub async fn batch_create(
     let started = now_ms();
     let input: BatchBody<BatchCreateInput> = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut store = lock(state.store(kind));
+    // Each input's associations are checked before its store is locked; an input whose
+    // associations cannot be made is an error of its own and creates nothing.
+    let planned: Vec<_> = input
+        .inputs
+        .iter()
+        .map(|item| {
+            plan_links(
+                &state,
+                kind,
+                item.associations.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
     let mut results = Vec::new();
     let mut errors = Vec::new();
-    for (index, item) in input.inputs.iter().enumerate() {
-        let trace = item.object_write_trace_id.as_deref();
-        let created = property_values(item.properties.as_ref()).and_then(|values| {
-            rules.check(&store, &values, None)?;
-            store.create(&values, actor, now_ms())
-        });
-        match created {
-            Ok(id) => {
-                if let Some(company) = store.record(id) {
-                    let mut rendered = store.render_written(company);
-                    if let Some(trace) = trace {
-                        rendered["objectWriteTraceId"] = json!(trace);
+    let mut to_link = Vec::new();
+    {
+        let mut store = lock(state.store(kind));
+        for (index, (item, links)) in input.inputs.iter().zip(planned).enumerate() {
+            let trace = item.object_write_trace_id.as_deref();
+            let created = links.and_then(|links| {
+                let values = property_values(item.properties.as_ref())?;
+                rules.check(&store, &values, None)?;
+                Ok((store.create(&values, actor, now_ms())?, links))
+            });
+            match created {
+                Ok((id, links)) => {
+                    if let Some(company) = store.record(id) {
+                        let mut rendered = store.render_written(company);
+                        if let Some(trace) = trace {
+                            rendered["objectWriteTraceId"] = json!(trace);
+                        }
+                        results.push(rendered);
                     }
-                    results.push(rendered);
+                    to_link.push((id, links));
                 }
+                Err(error) => errors.push(input_error(error, index, None, trace)),
             }
-            Err(error) => errors.push(input_error(error, index, None, trace)),
         }
+    }
+    for (id, links) in to_link {
+        make_links(&state, actor, (kind, id), &links);
     }
     Ok(batch_answer(StatusCode::CREATED, started, results, errors))
 }
