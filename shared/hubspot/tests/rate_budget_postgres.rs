@@ -10,11 +10,11 @@ use warp_hubspot::{
     Admission, Bucket, PostgresRateBudget, RateBudget, RateLimitObservation, RateLimitSettings,
 };
 
-/// 50 per hour: a burst of 10 and a refill too slow to matter during a test.
+/// 500 per four hours: a burst of 10 (a fiftieth) and a refill too slow to matter in a test.
 fn slow_settings() -> RateLimitSettings {
     RateLimitSettings {
-        max_per_interval: 200,
-        interval: Duration::from_secs(3600),
+        max_per_interval: 500,
+        interval: Duration::from_secs(4 * 3600),
         search_per_second: 5,
     }
 }

@@ -209,7 +209,8 @@ mod tests {
 
     #[test]
     fn fewer_remaining_at_hubspot_lowers_our_tokens() {
-        let budget = budget(100, 10_000);
+        // 500 per 10 s: a burst of 10, so one remaining at HubSpot is fewer than we hold.
+        let budget = budget(500, 10_000);
         let start = Instant::now();
         assert_eq!(budget.take_at(Bucket::Default, start), Admission::Granted);
         budget.observe_at(
@@ -227,7 +228,7 @@ mod tests {
             Admission::Wait(_)
         ));
         // More remaining than we hold changes nothing.
-        let budget = self::budget(100, 10_000);
+        let budget = self::budget(500, 10_000);
         budget.observe_at(
             Bucket::Default,
             &RateLimitObservation {
@@ -240,6 +241,6 @@ mod tests {
         let granted = (0..30)
             .filter(|_| budget.take_at(Bucket::Default, start) == Admission::Granted)
             .count();
-        assert_eq!(granted, 5, "the burst is a twentieth of the limit");
+        assert_eq!(granted, 10, "the burst is a fiftieth of the limit");
     }
 }
