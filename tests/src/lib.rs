@@ -6,14 +6,12 @@ use serde_json::Value;
 use std::time::Duration;
 use warp_api::{ApiState, AuthConfig};
 use warp_store::Database;
+use warp_testkit::Sql;
 
 pub const TEST_SECRET: &str = "warp-tests-secret-0123456789abcdef";
 pub const PORTAL_ID: i64 = 424242;
 
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+pub use warp_testkit::{serve, server_url};
 
 /// A running API over its own database.
 pub struct TestApp {
@@ -28,9 +26,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
-    let database = Database::fresh_for_test(&server_url())
-        .await
-        .expect("fresh test database");
+    let database = warp_testkit::fresh_database().await;
     let state = ApiState::new(database.clone(), auth, PORTAL_ID);
     let address = serve(warp_api::router(state)).await;
     TestApp {
@@ -38,18 +34,6 @@ pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
         client: reqwest::Client::new(),
         database,
     }
-}
-
-/// Serves `router` on a random local port until the test's runtime ends; returns its base URL.
-pub async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    address
 }
 
 /// An HS256 token signed with [`TEST_SECRET`].
@@ -138,13 +122,11 @@ impl TestApp {
 
     /// One number from SQL (count(*) and the like).
     pub async fn scalar(&self, sql: &str) -> i64 {
-        let client = self.database.client().await.expect("client");
-        client.query_one(sql, &[]).await.expect("query").get(0)
+        self.database.scalar(sql).await
     }
 
     pub async fn execute(&self, sql: &str) {
-        let client = self.database.client().await.expect("client");
-        client.batch_execute(sql).await.expect("execute");
+        self.database.execute(sql).await
     }
 }
 

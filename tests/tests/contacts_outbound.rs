@@ -7,7 +7,7 @@
 mod sync_api_support;
 
 use serde_json::{Value, json};
-use sync_api_support::{PORTAL, SyncApp, USER_TOKEN, spawn_sync_app};
+use sync_api_support::{PORTAL, SyncApp, spawn_sync_app};
 use warp_domain::sync::ObjectType;
 use warp_hubspot::HubSpotId;
 use warp_hubspot::associations::type_ids;
@@ -27,45 +27,23 @@ async fn create_user(app: &SyncApp, customer: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-/// A contact as a person sees it in HubSpot (user token), by id.
+/// A contact as a person sees it in HubSpot, by id.
 async fn contact(app: &SyncApp, id: &str) -> Value {
-    app.app
-        .client
-        .get(format!(
-            "{}/crm/v3/objects/contacts/{id}",
-            app.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .query(&[(
-            "properties",
-            "email,firstname,lastname,jobtitle,warp_user_id,warp_role,warp_2fa_enabled,warp_api_key_count",
-        )])
-        .send()
+    app.ui
+        .read(
+            "contacts",
+            id,
+            &[(
+                "properties",
+                "email,firstname,lastname,jobtitle,warp_user_id,warp_role,warp_2fa_enabled,warp_api_key_count",
+            )],
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
-/// Every contact in the sandbox (user token).
+/// Every contact in the sandbox, as a person sees them.
 async fn all_contacts(app: &SyncApp) -> Vec<Value> {
-    let page: Value = app
-        .app
-        .client
-        .get(format!(
-            "{}/crm/v3/objects/contacts",
-            app.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .query(&[("limit", "100"), ("properties", "email,warp_user_id")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["results"].as_array().cloned().unwrap_or_default()
+    app.ui.list("contacts", "email,warp_user_id").await
 }
 
 async fn link_of(app: &SyncApp, user_id: &str) -> Option<String> {
@@ -105,22 +83,13 @@ async fn companies_of(app: &SyncApp, contact_id: &str) -> Vec<(String, bool)> {
 async fn users_become_contacts_of_their_customers_company_and_an_existing_contact_is_adopted() {
     let app = spawn_sync_app().await;
     // Sales created this person in HubSpot before WARP knew them.
-    let existing: Value = app
-        .app
-        .client
-        .post(format!(
-            "{}/crm/v3/objects/contacts",
-            app.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"email": "grace@acme.example", "lastname": "Hopper"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let existing_id = existing["id"].as_str().unwrap().to_owned();
+    let existing_id = app
+        .ui
+        .create(
+            "contacts",
+            json!({"email": "grace@acme.example", "lastname": "Hopper"}),
+        )
+        .await;
 
     let customer = app.app.create(&acme()).await;
     let customer_id = customer["id"].as_str().unwrap();
@@ -338,19 +307,9 @@ async fn a_contact_field_conflict_is_resolved_through_the_api_onto_the_user() {
     // Both sides renamed her within a second (HubSpot to Augusta): the rules keep both values
     // for a person.
     let contact_id = link_of(&app, user_id).await.unwrap();
-    let renamed = app
-        .app
-        .client
-        .patch(format!(
-            "{}/crm/v3/objects/contacts/{contact_id}",
-            app.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"firstname": "Augusta"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(renamed.status().is_success());
+    app.ui
+        .update("contacts", &contact_id, json!({"firstname": "Augusta"}))
+        .await;
     let conflict = "0196b3c4-0000-7000-8000-0000000000c7";
     app.app
         .execute(&format!(
@@ -550,19 +509,9 @@ async fn a_user_moved_to_another_customer_takes_its_contact_to_the_new_company()
 
     // Sales changed WARP's role on the contact (its webhook lost): an admin's resync sends the
     // full contact again, and WARP's value is back.
-    let edited = app
-        .app
-        .client
-        .patch(format!(
-            "{}/crm/v3/objects/contacts/{contact_id}",
-            app.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"warp_role": "admin"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(edited.status(), 200);
+    app.ui
+        .update("contacts", &contact_id, json!({"warp_role": "admin"}))
+        .await;
     let queued = resync_user(&app, &user_id).await;
     assert_eq!(queued.status(), 202);
     let queued: Value = queued.json().await.unwrap();

@@ -260,19 +260,13 @@ async fn a_changed_mapping_is_pushed_to_the_new_property_for_every_linked_custom
     let report = worker.process_due(10).await.unwrap();
     assert_eq!(report.failed, [], "{report:?}");
     for (company, email) in &companies {
-        let read: Value = app
-            .client
-            .get(format!(
-                "{}/crm/v3/objects/companies/{company}?properties=billing_contact_email",
-                s.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read =
+            s.ui.read(
+                "companies",
+                company,
+                &[("properties", "billing_contact_email")],
+            )
+            .await;
         assert_eq!(
             read["properties"]["billing_contact_email"], *email,
             "{read}"

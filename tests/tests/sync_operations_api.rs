@@ -140,9 +140,7 @@ async fn the_dlq_depth_comes_from_sqs_and_a_dead_sqs_only_blanks_it() {
             .await
             .unwrap();
     }
-    let database = warp_store::Database::fresh_for_test(&server_url())
-        .await
-        .unwrap();
+    let database = warp_testkit::fresh_database().await;
     let spawn = |queue: warp_api::sync_status::DeadLetterQueue| {
         let state = warp_api::ApiState::new(
             database.clone(),

@@ -7,7 +7,6 @@ use serde_json::Value;
 use std::time::Duration;
 use warp_api::auth::{AuthConfig, KeySource, issue_dev_token};
 use warp_api::{ApiState, router};
-use warp_store::Database;
 
 const SECRET: &str = "fixture-test-secret";
 
@@ -18,11 +17,7 @@ struct Lambda {
 
 impl Lambda {
     async fn new() -> Self {
-        let server = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let db = Database::fresh_for_test(&server)
-            .await
-            .expect("test database");
+        let db = warp_testkit::fresh_database().await;
         let auth = AuthConfig {
             issuer: "warp-local".into(),
             audience: "warp-api".into(),

@@ -26,11 +26,7 @@ struct Lambda {
 
 impl Lambda {
     async fn new() -> Self {
-        let server = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let database = Database::fresh_for_test(&server)
-            .await
-            .expect("test database");
+        let database = warp_testkit::fresh_database().await;
         // Configured as main() does inside Lambda, with the template's WEBHOOK_PUBLIC_URL.
         let public_url = format!("https://{HOST}/");
         let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| match name {

@@ -25,12 +25,8 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let fresh = Database::fresh_for_test(&server).await.unwrap();
-    let sandbox = hubspot_sandbox::spawn(SandboxConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let fresh = warp_testkit::fresh_database().await;
+    let sandbox = warp_testkit::hubspot::sandbox(SandboxConfig::default()).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", fresh.url().to_owned()),
         ("HUBSPOT_BASE_URL", sandbox.base_url()),

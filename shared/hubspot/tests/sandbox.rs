@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ban, client_with, config_for, properties, settings};
+use common::{ban, properties};
 use futures::TryStreamExt;
 use hubspot_sandbox::{Faults, SandboxConfig};
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +14,7 @@ use warp_hubspot::{
     PostgresRateBudget, RateBudget, ReadOptions, RecordLookup, SearchRequest, WARP_BAN_PROPERTY,
     ensure_warp_properties,
 };
+use warp_testkit::hubspot;
 
 const UPSERT_ROUTE: &str = "POST /crm/objects/2026-09/companies/batch/upsert";
 
@@ -57,7 +58,10 @@ async fn companies_by_ban(
 #[tokio::test]
 async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing() {
     let sandbox = common::sandbox(SandboxConfig::default()).await;
-    let client = client_with(&config_for(&sandbox, settings(100, 10_000)));
+    let client = hubspot::client(&hubspot::client_config(
+        &sandbox,
+        hubspot::settings(100, 10_000),
+    ));
 
     let first = ensure_warp_properties(&client).await.unwrap();
     assert!(first.group_created);
@@ -113,7 +117,10 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 #[tokio::test]
 async fn single_company_lifecycle_by_id_and_by_unique_property() {
     let sandbox = common::sandbox(SandboxConfig::default()).await;
-    let client = client_with(&config_for(&sandbox, settings(100, 10_000)));
+    let client = hubspot::client(&hubspot::client_config(
+        &sandbox,
+        hubspot::settings(100, 10_000),
+    ));
     ensure_warp_properties(&client).await.unwrap();
 
     let created = client
@@ -225,7 +232,10 @@ async fn single_company_lifecycle_by_id_and_by_unique_property() {
 #[tokio::test]
 async fn upserting_250_companies_takes_three_calls_and_a_second_run_only_updates() {
     let sandbox = common::sandbox(SandboxConfig::default()).await;
-    let client = client_with(&config_for(&sandbox, settings(100, 10_000)));
+    let client = hubspot::client(&hubspot::client_config(
+        &sandbox,
+        hubspot::settings(100, 10_000),
+    ));
     ensure_warp_properties(&client).await.unwrap();
     let inputs = upserts(0..250, "ACTIVE");
 
@@ -276,9 +286,9 @@ async fn upserting_250_companies_takes_three_calls_and_a_second_run_only_updates
 async fn a_burst_past_the_limit_meets_429s_and_still_completes_every_write() {
     // HubSpot allows 10 per second; this client believes it may send 100.
     let sandbox = common::sandbox_with_limit(10, 1000).await;
-    let mut config = config_for(&sandbox, settings(100, 1000));
+    let mut config = hubspot::client_config(&sandbox, hubspot::settings(100, 1000));
     config.max_retries = 20;
-    let client = Arc::new(client_with(&config));
+    let client = Arc::new(hubspot::client(&config));
     ensure_warp_properties(&client).await.unwrap();
 
     let writes = (0..30u32).map(|n| {
@@ -308,10 +318,10 @@ async fn a_burst_past_the_limit_meets_429s_and_still_completes_every_write() {
 #[tokio::test]
 async fn a_storm_of_429s_5xx_and_timeouts_loses_no_write() {
     let sandbox = common::sandbox_with_limit(100, 1000).await;
-    let mut config = config_for(&sandbox, settings(100, 1000));
+    let mut config = hubspot::client_config(&sandbox, hubspot::settings(100, 1000));
     config.max_retries = 12;
     config.timeout = Duration::from_millis(800);
-    let client = client_with(&config);
+    let client = hubspot::client(&config);
     ensure_warp_properties(&client).await.unwrap();
 
     sandbox.set_faults(Faults {
@@ -364,7 +374,7 @@ async fn two_clients_sharing_a_postgres_budget_never_exceed_the_limit_together()
     let sandbox = common::sandbox_with_limit(10, 1000).await;
     let db = common::fresh_database().await;
     let second_pool = warp_store::Database::connect(db.url(), 4).unwrap();
-    let config = config_for(&sandbox, settings(10, 1000));
+    let config = hubspot::client_config(&sandbox, hubspot::settings(10, 1000));
     let make = |pool: deadpool_postgres::Pool| {
         let budget: Arc<dyn RateBudget> = Arc::new(PostgresRateBudget::new(
             pool,
@@ -402,9 +412,9 @@ async fn search_reads_every_match_past_the_10000_cap() {
         ..Default::default()
     })
     .await;
-    let mut config = config_for(&sandbox, settings(100, 10_000));
+    let mut config = hubspot::client_config(&sandbox, hubspot::settings(100, 10_000));
     config.rate_limit.search_per_second = 50;
-    let client = client_with(&config);
+    let client = hubspot::client(&config);
     ensure_warp_properties(&client).await.unwrap();
     let seeded = sandbox
         .seed_companies((0..10_450u32).map(|n| {
@@ -448,7 +458,7 @@ async fn search_reads_every_match_past_the_10000_cap() {
     );
 
     // A filtered search under a small cap windows too and finds exactly the matches.
-    let small_cap = client_with(&config).with_search_result_cap(1_000);
+    let small_cap = hubspot::client(&config).with_search_result_cap(1_000);
     let active_only = SearchRequest {
         filter_groups: vec![FilterGroup {
             filters: vec![Filter::eq("warp_status", "ACTIVE")],
@@ -473,9 +483,9 @@ async fn search_reads_every_match_past_the_10000_cap() {
 #[tokio::test]
 async fn a_wrong_token_is_unauthorized_and_not_retried() {
     let sandbox = common::sandbox(SandboxConfig::default()).await;
-    let mut config = config_for(&sandbox, settings(100, 10_000));
+    let mut config = hubspot::client_config(&sandbox, hubspot::settings(100, 10_000));
     config.token = secrecy::SecretString::from("pat-wrong");
-    let client = client_with(&config);
+    let client = hubspot::client(&config);
     let error = client.companies().list_properties().await.unwrap_err();
     assert!(
         matches!(error, HubSpotError::Unauthorized { status: 401, .. }),
@@ -489,7 +499,10 @@ async fn a_wrong_token_is_unauthorized_and_not_retried() {
 async fn contacts_and_their_company_associations_through_the_generic_client() {
     use warp_hubspot::{AssociationInput, ObjectType, type_ids};
     let sandbox = common::sandbox(SandboxConfig::default()).await;
-    let client = client_with(&config_for(&sandbox, settings(100, 10_000)));
+    let client = hubspot::client(&hubspot::client_config(
+        &sandbox,
+        hubspot::settings(100, 10_000),
+    ));
     let contact = client
         .contacts()
         .create(&properties(&[

@@ -42,20 +42,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-const PORTAL: i64 = 62515;
+use warp_testkit::PORTAL;
 const SEED_CHUNK: usize = 5_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let customers = customers_flag()?;
-    let sandbox = hubspot_sandbox::spawn(
-        hubspot_sandbox::SandboxConfig::default(),
-        "127.0.0.1:0".parse()?,
-    )
-    .await?;
-    let server_url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = Database::fresh_for_test(&server_url).await?;
+    let sandbox = warp_testkit::hubspot::sandbox(hubspot_sandbox::SandboxConfig::default()).await;
+    let database = warp_testkit::fresh_database().await;
     // The production wiring, pointed at the sandbox: the default budget is HubSpot's Free tier
     // (100 requests / 10 s), shared through Postgres.
     let config = warp_runtime::Config::from_lookup(|name| {

@@ -4,8 +4,10 @@
 
 mod common;
 
-use common::{PORTAL, harness};
+use common::harness;
 use warp_store::reconciliation_runs as runs;
+use warp_testkit::PORTAL;
+use warp_testkit::Sql;
 
 #[tokio::test]
 async fn an_interrupted_backfill_resumes_after_its_last_page_and_a_finished_one_starts_over() {
@@ -13,7 +15,9 @@ async fn an_interrupted_backfill_resumes_after_its_last_page_and_a_finished_one_
     for n in 0..5 {
         h.create(&format!("Backfill {n}")).await;
     }
-    h.sql("UPDATE hubspot_sync_queue SET status = 'DONE'").await;
+    h.database
+        .execute("UPDATE hubspot_sync_queue SET status = 'DONE'")
+        .await;
     let client = h.database.client().await.unwrap();
 
     let start = runs::backfill_start(&h.database, PORTAL).await.unwrap();
@@ -38,14 +42,15 @@ async fn an_interrupted_backfill_resumes_after_its_last_page_and_a_finished_one_
         .unwrap();
     runs::backfill_finish(&h.database, PORTAL).await.unwrap();
     assert_eq!(
-        h.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE operation = 'RESYNC' AND status = 'PENDING'")
+        h.database.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE operation = 'RESYNC' AND status = 'PENDING'")
             .await,
         5,
         "every customer queued exactly once"
     );
     h.push_all().await;
     assert_eq!(
-        h.scalar("SELECT count(*) FROM customers WHERE external_ids ? 'hubspot_company_id'")
+        h.database
+            .scalar("SELECT count(*) FROM customers WHERE external_ids ? 'hubspot_company_id'")
             .await,
         5
     );

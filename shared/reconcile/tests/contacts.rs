@@ -8,6 +8,7 @@ mod common;
 use common::harness;
 use warp_domain::sync::ObjectType;
 use warp_reconcile::RepairKind;
+use warp_testkit::Sql;
 
 #[tokio::test]
 async fn contact_drift_is_found_by_field_record_and_association_and_repaired_to_zero() {
@@ -35,26 +36,27 @@ async fn contact_drift_is_found_by_field_record_and_association_and_repaired_to_
     );
 
     // WARP's writes were a while ago (changes within a second of each other are a conflict).
-    h.sql("UPDATE hubspot_field_state SET warp_changed_at = warp_changed_at - interval '1 minute'")
+    h.database.execute("UPDATE hubspot_field_state SET warp_changed_at = warp_changed_at - interval '1 minute'")
         .await;
     // Drift, with every webhook lost (the harness delivers none):
-    h.ui_update_object(
+    h.ui.update(
         "contacts",
         &renamed_c,
         serde_json::json!({"firstname": "Annabel"}),
     )
     .await;
-    h.ui_update_object(
+    h.ui.update(
         "contacts",
         &email_c,
         serde_json::json!({"email": "typo@drift.example"}),
     )
     .await;
-    h.ui_dissociate(&dissociated_c, &company).await;
-    h.sql(&format!(
-        "DELETE FROM hubspot_links WHERE local_id = '{relinked}'"
-    ))
-    .await;
+    h.ui.dissociate(&dissociated_c, &company).await;
+    h.database
+        .execute(&format!(
+            "DELETE FROM hubspot_links WHERE local_id = '{relinked}'"
+        ))
+        .await;
     // A user whose contact push was lost: missing in HubSpot.
     let missing = h
         .create_user(customer, "missing@drift.example", "Fay")
@@ -114,11 +116,12 @@ async fn contact_drift_is_found_by_field_record_and_association_and_repaired_to_
 
     // HubSpot's first name (the later change, LATEST_WINS) is WARP's now.
     assert_eq!(
-        h.text(&format!(
-            "SELECT first_name FROM users WHERE id = '{renamed}'"
-        ))
-        .await
-        .as_deref(),
+        h.database
+            .text(&format!(
+                "SELECT first_name FROM users WHERE id = '{renamed}'"
+            ))
+            .await
+            .as_deref(),
         Some("Annabel")
     );
     // The login email is WARP's: pushed back over the edit.
@@ -159,7 +162,7 @@ async fn a_contact_deleted_in_hubspot_is_reported_for_a_person_and_a_user_waitin
     let contact = h.contact_of(user).await.expect("linked");
     // Deleted in HubSpot's UI, the webhook lost: the archived contact still holds the
     // user's warp_user_id, so no new contact can take it; a person restores it.
-    h.ui_delete_object("contacts", &contact).await;
+    h.ui.delete("contacts", &contact).await;
     // A customer whose company push was lost, with a user: the user waits for the company.
     let (waiting_customer, _) = h.create("Waiting Customer").await;
     h.lose_pending_pushes().await;

@@ -12,6 +12,7 @@ use warp_domain::customer::CustomerPatch;
 use warp_domain::sync::ObjectType;
 use warp_reconcile::RepairKind;
 use warp_store::Update;
+use warp_testkit::Sql;
 
 /// LATEST_WINS calls changes within one second of each other a conflict: the scenario's
 /// steps are spaced further apart so each side's change is clearly the later one.
@@ -55,28 +56,38 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     tokio::time::sleep(APART).await;
 
     // HubSpot-side drift, made in the UI while every webhook is dropped.
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &h.linked(name_changed).await,
         json!({"name": "Name Telecom Inc"}),
     )
     .await;
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &h.linked(limit_changed).await,
         json!({"warp_credit_limit": "9000"}),
     )
     .await;
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &h.linked(status_changed).await,
         json!({"warp_status": "CLOSED"}),
     )
     .await;
-    let survivor = h.ui_create(json!({"name": "Merged Holdings"})).await;
-    h.ui_merge(&survivor, &h.linked(merged_away).await).await;
-    let found_by_ban = h
-        .ui_create(json!({"name": "Unlinked Telecom", "warp_ban": unlinked_ban}))
+    let survivor =
+        h.ui.create("companies", json!({"name": "Merged Holdings"}))
+            .await;
+    h.ui.merge("companies", &survivor, &h.linked(merged_away).await)
+        .await;
+    let found_by_ban =
+        h.ui.create(
+            "companies",
+            json!({"name": "Unlinked Telecom", "warp_ban": unlinked_ban}),
+        )
         .await;
     assert_eq!(
-        h.scalar("SELECT count(*) FROM hubspot_webhook_events")
+        h.database
+            .scalar("SELECT count(*) FROM hubspot_webhook_events")
             .await,
         0,
         "no webhook reached WARP"
@@ -152,20 +163,22 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     h.push_all().await;
 
     assert_eq!(
-        h.text(&format!(
-            "SELECT company_name FROM customers WHERE id = '{name_changed}'"
-        ))
-        .await
-        .as_deref(),
+        h.database
+            .text(&format!(
+                "SELECT company_name FROM customers WHERE id = '{name_changed}'"
+            ))
+            .await
+            .as_deref(),
         Some("Name Telecom Inc"),
         "HubSpot's later name applied (LATEST_WINS)"
     );
     assert_eq!(
-        h.text(&format!(
-            "SELECT credit_limit::text FROM customers WHERE id = '{limit_changed}'"
-        ))
-        .await
-        .as_deref(),
+        h.database
+            .text(&format!(
+                "SELECT credit_limit::text FROM customers WHERE id = '{limit_changed}'"
+            ))
+            .await
+            .as_deref(),
         Some("9000.00"),
         "HUBSPOT_WINS applied"
     );
@@ -194,6 +207,7 @@ async fn every_kind_of_drift_is_found_by_a_dry_run_repaired_by_one_run_and_gone_
     assert_eq!(created.len(), 1, "the missing company was created once");
     assert_eq!(h.linked(missing).await, created[0]["id"].as_str().unwrap());
     let events: i64 = h
+        .database
         .scalar(
             "SELECT count(*) FROM hubspot_webhook_events WHERE change_source = 'RECONCILIATION'",
         )
@@ -226,7 +240,7 @@ async fn a_change_made_on_both_sides_at_once_becomes_one_conflict_however_often_
         .await
         .unwrap();
     h.lose_pending_pushes().await;
-    h.ui_update(&company, json!({"name": "Both Sides HubSpot"}))
+    h.ui.update("companies", &company, json!({"name": "Both Sides HubSpot"}))
         .await;
 
     for _ in 0..2 {
@@ -237,7 +251,8 @@ async fn a_change_made_on_both_sides_at_once_becomes_one_conflict_however_often_
         h.push_all().await;
     }
     assert_eq!(
-        h.scalar("SELECT count(*) FROM sync_conflicts WHERE status = 'OPEN'")
+        h.database
+            .scalar("SELECT count(*) FROM sync_conflicts WHERE status = 'OPEN'")
             .await,
         1,
         "the same HubSpot change found twice is one conflict"
@@ -259,7 +274,7 @@ async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_th
         drop_webhooks: 1.0,
         ..Faults::default()
     });
-    h.ui_delete(&company).await;
+    h.ui.delete("companies", &company).await;
 
     // The archived company still holds the BAN: nothing can be created with it, so nothing is
     // queued that could only fail; the customer is unlinked and the drift stays unfixed.
@@ -274,7 +289,8 @@ async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_th
     assert_eq!(report.records[0].repairs, [RepairKind::RestoreInHubSpot]);
     assert_eq!(h.company_of(customer).await, None, "unlinked");
     assert_eq!(
-        h.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'PENDING'")
+        h.database
+            .scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'PENDING'")
             .await,
         0,
         "no push that HubSpot must refuse"
@@ -289,7 +305,7 @@ async fn a_company_deleted_in_hubspot_is_reported_for_a_person_until_restored_th
     assert_eq!(again.records[0].repairs, [RepairKind::RestoreInHubSpot]);
 
     // A person restores it (its webhook is dropped too): the next run relinks, then zero.
-    h.ui_restore(&company).await;
+    h.ui.restore("companies", &company).await;
     let relinked = h.reconciler.run(None, false, None).await.unwrap();
     assert_eq!(
         relinked
@@ -312,7 +328,7 @@ async fn our_own_older_write_in_hubspot_is_pushed_over_not_applied() {
     // A push of the old credit limit crossed a HubSpot edit that WARP applied meanwhile: WARP
     // holds the edit, HubSpot (and the value it is known to hold) our older write. The rules
     // call HubSpot's value an echo, so applying it changes nothing; WARP's must go back.
-    h.sql(&format!(
+    h.database.execute(&format!(
         "UPDATE customers SET credit_limit = 3100.00, version = version + 1 WHERE id = '{customer}'; \
          UPDATE hubspot_field_state SET warp_value = '3100.00' \
           WHERE local_id = '{customer}' AND field = 'credit_limit'"
@@ -325,11 +341,12 @@ async fn our_own_older_write_in_hubspot_is_pushed_over_not_applied() {
     h.push_all().await;
     assert_eq!(h.company(&company).await["warp_credit_limit"], "3100.00");
     assert_eq!(
-        h.text(&format!(
-            "SELECT credit_limit::text FROM customers WHERE id = '{customer}'"
-        ))
-        .await
-        .as_deref(),
+        h.database
+            .text(&format!(
+                "SELECT credit_limit::text FROM customers WHERE id = '{customer}'"
+            ))
+            .await
+            .as_deref(),
         Some("3100.00"),
         "WARP's value stands"
     );

@@ -11,6 +11,7 @@ use hubspot_sandbox::{PropertyValues, SandboxConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use warp_domain::sync::{FieldMap, customer_field_values, full_push};
+use warp_testkit::Sql;
 
 struct Counting;
 
@@ -131,7 +132,8 @@ async fn ten_thousand_customers_reconcile_within_the_memory_bound() {
         "peak {peak} bytes is over {BOUND_BYTES}"
     );
     assert_eq!(
-        h.scalar("SELECT count(*) FROM customers WHERE company_name LIKE 'Renamed in HubSpot %'")
+        h.database
+            .scalar("SELECT count(*) FROM customers WHERE company_name LIKE 'Renamed in HubSpot %'")
             .await,
         100
     );

@@ -13,6 +13,7 @@ use std::time::Duration;
 use warp_domain::sync::ObjectType;
 use warp_reconcile::jobs;
 use warp_store::reconciliation_runs as runs;
+use warp_testkit::Sql;
 
 /// LATEST_WINS calls changes within one second of each other a conflict.
 const APART: Duration = Duration::from_millis(1_100);
@@ -33,17 +34,20 @@ async fn a_nul_in_one_hubspot_value_is_the_runs_error_and_every_other_drift_is_r
     // Edited in HubSpot's UI while every webhook is dropped: one name with a NUL (and, on the
     // same company, a WARP_WINS status that must still be pushed back), and two good edits.
     let bad_company = h.linked(bad).await;
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &bad_company,
         json!({"name": "Bad\u{0}Telecom", "warp_status": "CLOSED"}),
     )
     .await;
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &h.linked(renamed).await,
         json!({"name": "Renamed Telecom Inc"}),
     )
     .await;
-    h.ui_update(
+    h.ui.update(
+        "companies",
         &h.linked(limited).await,
         json!({"warp_credit_limit": "7000"}),
     )
@@ -86,18 +90,22 @@ async fn a_nul_in_one_hubspot_value_is_the_runs_error_and_every_other_drift_is_r
     h.push_all().await;
     let name_of = |id: uuid::Uuid| format!("SELECT company_name FROM customers WHERE id = '{id}'");
     assert_eq!(
-        h.text(&name_of(renamed)).await.as_deref(),
+        h.database.text(&name_of(renamed)).await.as_deref(),
         Some("Renamed Telecom Inc")
     );
     assert_eq!(
-        h.text(&format!(
-            "SELECT credit_limit::text FROM customers WHERE id = '{limited}'"
-        ))
-        .await
-        .as_deref(),
+        h.database
+            .text(&format!(
+                "SELECT credit_limit::text FROM customers WHERE id = '{limited}'"
+            ))
+            .await
+            .as_deref(),
         Some("7000.00")
     );
-    assert_eq!(h.text(&name_of(bad)).await.as_deref(), Some("Bad Telecom"));
+    assert_eq!(
+        h.database.text(&name_of(bad)).await.as_deref(),
+        Some("Bad Telecom")
+    );
     let company = h.company(&bad_company).await;
     assert_eq!(company["warp_status"], "ACTIVE", "WARP_WINS pushed back");
     assert_eq!(
@@ -109,10 +117,13 @@ async fn a_nul_in_one_hubspot_value_is_the_runs_error_and_every_other_drift_is_r
     let again = h.reconciler.run(None, false, None).await.unwrap();
     assert_eq!(again.drift_found, 1, "{:?}", again.records);
     assert_eq!(again.errors, 1, "{:?}", again.error_reasons);
-    h.ui_update(&bad_company, json!({"name": "Good Telecom"}))
+    h.ui.update("companies", &bad_company, json!({"name": "Good Telecom"}))
         .await;
     let fixed = h.reconciler.run(None, false, None).await.unwrap();
     assert_eq!(fixed.errors, 0, "{:?}", fixed.error_reasons);
     assert_eq!(fixed.drift_fixed, 1);
-    assert_eq!(h.text(&name_of(bad)).await.as_deref(), Some("Good Telecom"));
+    assert_eq!(
+        h.database.text(&name_of(bad)).await.as_deref(),
+        Some("Good Telecom")
+    );
 }

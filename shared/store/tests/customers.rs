@@ -3,12 +3,7 @@
 
 use serde_json::json;
 use warp_domain::customer::{Ban, CustomerPatch, NewCustomer, Status};
-use warp_store::{Created, CustomerStore, Database, ListQuery, StoreError, Update};
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use warp_store::{Created, CustomerStore, ListQuery, StoreError, Update};
 
 fn acme() -> NewCustomer {
     NewCustomer::from_json(&json!({"company_name": "Acme", "customer_type": "PREPAID"})).unwrap()
@@ -37,7 +32,7 @@ async fn created(
 
 #[tokio::test]
 async fn a_taken_ban_is_retried_with_the_next_one() {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let store = CustomerStore::new(database.clone(), 7);
     let first = created(&store, &["AB-000000001"]).await.unwrap();
     assert_eq!(first.ban.as_str(), "AB-000000001");
@@ -59,7 +54,7 @@ async fn a_taken_ban_is_retried_with_the_next_one() {
 
 #[tokio::test]
 async fn versions_guard_updates_and_deletes_keep_the_row() {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let store = CustomerStore::new(database, 7);
     let customer = created(&store, &["CD-000000001"]).await.unwrap();
     let patch = CustomerPatch::from_json(&json!({"status": "SUSPENDED"})).unwrap();
@@ -114,7 +109,7 @@ async fn versions_guard_updates_and_deletes_keep_the_row() {
 async fn every_write_records_warps_field_values_and_moves_only_changed_fields_times() {
     use warp_domain::sync::WarpField;
     use warp_store::field_state;
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let store = CustomerStore::new(database.clone(), 7);
     let customer = created(&store, &["AB-000000001"]).await.unwrap();
     let client = database.client().await.unwrap();

@@ -2,16 +2,11 @@
 //! run's error, sometimes answered): the SQLSTATE and the names of the constraint, table and
 //! column, never a value the server's message or detail quoted.
 
-use warp_store::{Database, StoreError};
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use warp_store::StoreError;
 
 #[tokio::test]
 async fn database_errors_name_their_sqlstate_and_objects_but_never_a_value() {
-    let db = Database::fresh_for_test(&server_url()).await.unwrap();
+    let db = warp_testkit::fresh_database().await;
     let client = db.client().await.unwrap();
     let error_of = |result: Result<u64, tokio_postgres::Error>| -> String {
         StoreError::from(result.unwrap_err()).to_string()
@@ -70,7 +65,7 @@ async fn database_errors_name_their_sqlstate_and_objects_but_never_a_value() {
 #[tokio::test]
 async fn failures_are_classified_by_sqlstate_and_keep_their_source() {
     use warp_store::PostgresFailure;
-    let db = Database::fresh_for_test(&server_url()).await.unwrap();
+    let db = warp_testkit::fresh_database().await;
     let client = db.client().await.unwrap();
     let raise = |code: &'static str| {
         // What the server says for these classes names objects, not values (see the test

@@ -1,17 +1,8 @@
 //! Migrations apply to a fresh database and re-applying them changes nothing.
 
-use warp_store::Database;
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 #[tokio::test]
 async fn migrations_create_every_table_and_are_idempotent() {
-    let db = Database::fresh_for_test(&server_url())
-        .await
-        .expect("fresh database");
+    let db = warp_testkit::fresh_database().await;
     db.migrate().await.expect("second migrate is a no-op");
     let client = db.client().await.unwrap();
     let rows = client
@@ -53,9 +44,7 @@ async fn migrations_create_every_table_and_are_idempotent() {
 /// stay in step with the schema, which no other test runs it against.
 #[tokio::test]
 async fn the_bench_seed_runs_on_the_current_schema() {
-    let db = Database::fresh_for_test(&server_url())
-        .await
-        .expect("fresh database");
+    let db = warp_testkit::fresh_database().await;
     let seed = include_str!("../../../infra/bench/seed.sql").replace(":customers", "3");
     let client = db.client().await.unwrap();
     client.batch_execute(&seed).await.expect("the seed runs");

@@ -10,11 +10,6 @@ use warp_store::sync_config::{self, MappingSource};
 
 const PORTAL: i64 = 7001;
 
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 async fn execute(database: &Database, sql: &str) {
     database
         .client()
@@ -27,7 +22,7 @@ async fn execute(database: &Database, sql: &str) {
 
 #[tokio::test]
 async fn v6_keeps_every_stored_mapping_row_and_seeds_the_contact_defaults() {
-    let database = Database::empty_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::empty_database().await;
     database.migrate_to(5).await.unwrap();
     // Today's schema with a changed default and a portal's own row in it.
     execute(
@@ -105,7 +100,7 @@ async fn v6_keeps_every_stored_mapping_row_and_seeds_the_contact_defaults() {
 
 #[tokio::test]
 async fn a_source_rereads_when_stale_and_keeps_its_mapping_when_the_rows_are_broken() {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let patient = MappingSource::load(database.clone(), PORTAL, Duration::from_secs(3600))
         .await
         .unwrap();

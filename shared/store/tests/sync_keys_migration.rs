@@ -2,21 +2,15 @@
 //! keeps every row and value, each row becomes a company row, and the sync summaries still
 //! agree with their sources.
 
-use warp_store::Database;
 use warp_store::field_state;
 
 const PORTAL: i64 = 62515;
 const CUSTOMER: &str = "0196b3c4-0000-7000-8000-00000000c001";
 const OTHER: &str = "0196b3c4-0000-7000-8000-00000000c002";
 
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 #[tokio::test]
 async fn v8_moves_every_sync_row_to_the_generic_keys_without_loss() {
-    let database = Database::empty_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::empty_database().await;
     database.migrate_to(7).await.unwrap();
     let client = database.client().await.unwrap();
     // V7's schema with a customer pushed once and failing now, an inbound log row, field

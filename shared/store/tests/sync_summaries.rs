@@ -8,12 +8,6 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 use uuid::Uuid;
-use warp_store::Database;
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 const STATUSES: [&str; 4] = ["PENDING", "IN_FLIGHT", "DONE", "FAILED"];
 const LOG_STATUSES: [&str; 5] = ["SUCCESS", "FAILED", "SKIPPED", "OVERRIDDEN", "CONFLICT"];
@@ -132,7 +126,7 @@ async fn random_change(client: &Client, rng: &mut StdRng, customers: &[Uuid]) ->
 
 #[tokio::test]
 async fn summaries_equal_the_computed_state_after_every_change() {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let client = database.client().await.unwrap();
     let customers = customers(&client, 5).await;
     let mut rng = StdRng::seed_from_u64(20261124);
@@ -181,7 +175,7 @@ async fn summaries_equal_the_computed_state_after_every_change() {
 
 #[tokio::test]
 async fn a_recompute_that_waited_for_another_transaction_sees_its_rows() {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let setup = database.client().await.unwrap();
     let customer = customers(&setup, 1).await[0];
     let first: i64 = setup

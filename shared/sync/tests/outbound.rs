@@ -45,7 +45,8 @@ async fn created_customers_are_pushed_once_and_redelivery_changes_nothing() {
         );
         assert_eq!(h.row(*outbox_id).await.0, "DONE");
         let known: Option<String> = h
-            .sql_one(&format!(
+            .database
+            .one(&format!(
                 "SELECT hubspot_value FROM hubspot_field_state WHERE local_id = '{customer_id}' AND field = 'customer_type'"
             ))
             .await;
@@ -56,18 +57,23 @@ async fn created_customers_are_pushed_once_and_redelivery_changes_nothing() {
         );
     }
     // The version is untouched by linking the company: it was not a customer write.
-    let versions: i64 = h.sql_one("SELECT max(version) FROM customers").await;
+    let versions: i64 = h.database.one("SELECT max(version) FROM customers").await;
     assert_eq!(versions, 1);
-    let rows: i64 = h.sql_one("SELECT count(*) FROM hubspot_sync_queue").await;
+    let rows: i64 = h
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_queue")
+        .await;
     assert_eq!(rows, 3, "linking the company enqueued nothing");
 
     // The log names fields, never values.
     let logged: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'SUCCESS' AND 'company_name' = ANY(fields_synced) AND hubspot_id IS NOT NULL")
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'SUCCESS' AND 'company_name' = ANY(fields_synced) AND hubspot_id IS NOT NULL")
         .await;
     assert_eq!(logged, 3);
     let leaked: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_log l WHERE l::text ILIKE '%Acme%' OR l::text ILIKE '%billing@%'")
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_log l WHERE l::text ILIKE '%Acme%' OR l::text ILIKE '%billing@%'")
         .await;
     assert_eq!(leaked, 0, "no PII in the sync log");
 
@@ -145,7 +151,8 @@ async fn an_update_sends_only_the_changed_field_and_an_unchanged_save_sends_noth
     assert_eq!(report.succeeded, vec![second]);
     assert_eq!(report.hubspot_calls, 1);
     let fields: Vec<String> = h
-        .sql_one(&format!(
+        .database
+        .one(&format!(
             "SELECT fields_synced FROM hubspot_sync_log WHERE queue_id = {second}"
         ))
         .await;
@@ -180,7 +187,8 @@ async fn an_update_sends_only_the_changed_field_and_an_unchanged_save_sends_noth
     assert_eq!(h.upsert_calls(), calls_before, "HubSpot heard nothing");
     assert_eq!(h.row(third).await.0, "DONE");
     let skipped: String = h
-        .sql_one(&format!(
+        .database
+        .one(&format!(
             "SELECT status FROM hubspot_sync_log WHERE queue_id = {third}"
         ))
         .await;
@@ -223,7 +231,8 @@ async fn several_rows_of_one_customer_make_one_push_and_a_resync_sends_everythin
     let report = h.worker.process(&[resync]).await;
     assert_eq!(report.hubspot_calls, 1);
     let fields: Vec<String> = h
-        .sql_one(&format!(
+        .database
+        .one(&format!(
             "SELECT fields_synced FROM hubspot_sync_log WHERE queue_id = {resync}"
         ))
         .await;
@@ -246,7 +255,7 @@ async fn a_crash_between_hubspots_success_and_the_database_update_makes_no_secon
     let company_id = h.hubspot_company_id(customer_id).await.expect("linked");
 
     // As if the worker died after HubSpot answered: none of the bookkeeping happened.
-    h.execute(&format!(
+    h.database.execute(&format!(
         "UPDATE customers SET external_ids = '{{}}' WHERE id = '{customer_id}';
          UPDATE hubspot_field_state SET hubspot_value = NULL, hubspot_changed_at = NULL WHERE local_id = '{customer_id}';
          DELETE FROM hubspot_sync_log;
@@ -290,7 +299,8 @@ async fn a_storm_of_429s_and_5xx_still_ends_with_every_row_done_and_one_company_
         assert!(passes <= 60, "the storm never cleared");
         let report = h.worker.process_due(1_000).await.unwrap();
         let open: i64 = h
-            .sql_one("SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'")
+            .database
+            .one("SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'")
             .await;
         if open == 0 {
             break;
@@ -320,21 +330,7 @@ async fn a_storm_of_429s_and_5xx_still_ends_with_every_row_done_and_one_company_
 async fn one_bad_record_among_a_hundred_fails_alone() {
     let h = harness().await;
     // HubSpot no longer accepts RESELLER for warp_customer_type.
-    let answer = h
-        .http
-        .patch(format!(
-            "{}/crm/v3/properties/companies/warp_customer_type",
-            h.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"options": [
-            {"label": "Prepaid", "value": "PREPAID", "displayOrder": 0, "hidden": false},
-            {"label": "Postpaid", "value": "POSTPAID", "displayOrder": 1, "hidden": false},
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    h.allow_reseller(false).await;
 
     let mut ids = Vec::new();
     for n in 0..99 {
@@ -361,7 +357,8 @@ async fn one_bad_record_among_a_hundred_fails_alone() {
     assert!(last_error.contains("warp_customer_type"), "{last_error}");
     assert!(!last_error.contains("RESELLER"), "no values: {last_error}");
     let done: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'DONE'")
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'DONE'")
         .await;
     assert_eq!(done, 99);
     let companies = h.companies_by_ban().await;
@@ -369,7 +366,8 @@ async fn one_bad_record_among_a_hundred_fails_alone() {
     assert!(!companies.contains_key(&bad_ban));
     assert_eq!(h.hubspot_company_id(bad_customer).await, None);
     let failed_logs: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'FAILED'")
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_log WHERE status = 'FAILED'")
         .await;
     assert_eq!(failed_logs, 1);
 
@@ -390,22 +388,7 @@ async fn one_bad_record_among_a_hundred_fails_alone() {
     // The operator fixes HubSpot and retries.
     let requeued = outbox::requeue_failed(&h.database).await.unwrap();
     assert_eq!(requeued, vec![bad_row]);
-    let answer = h
-        .http
-        .patch(format!(
-            "{}/crm/v3/properties/companies/warp_customer_type",
-            h.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"options": [
-            {"label": "Prepaid", "value": "PREPAID", "displayOrder": 0, "hidden": false},
-            {"label": "Postpaid", "value": "POSTPAID", "displayOrder": 1, "hidden": false},
-            {"label": "Reseller", "value": "RESELLER", "displayOrder": 2, "hidden": false},
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success());
+    h.allow_reseller(true).await;
     let report = h.worker.process(&[bad_row]).await;
     assert_eq!(report.succeeded, vec![bad_row]);
     assert_eq!(h.companies_by_ban().await.len(), 100);
@@ -504,7 +487,8 @@ async fn two_workers_given_the_same_rows_push_each_customer_once() {
     assert_eq!(companies.len(), 60);
     assert!(companies.values().all(|found| found.len() == 1));
     let done: i64 = h
-        .sql_one("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'DONE'")
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_queue WHERE status = 'DONE'")
         .await;
     assert_eq!(done, 60);
 }

@@ -125,7 +125,8 @@ async fn admins_resync_and_retry_and_reads_show_the_sync_state() {
     let outbox_id = accepted["outbox_id"].as_i64().unwrap();
     assert_eq!(recorder.0.taken(), vec![outbox_id]);
     let operation: String = h
-        .sql_one(&format!(
+        .database
+        .one(&format!(
             "SELECT operation FROM hubspot_sync_queue WHERE id = {outbox_id} AND local_id = '{id}' AND status = 'PENDING'"
         ))
         .await;
@@ -148,7 +149,7 @@ async fn admins_resync_and_retry_and_reads_show_the_sync_state() {
     assert_eq!(report.pushed_customers, 1);
 
     // A failure shows in reads; the operator's retry requeues it.
-    h.execute(&format!(
+    h.database.execute(&format!(
         "UPDATE hubspot_sync_queue SET status = 'FAILED', attempts = 10, last_error = 'HubSpot refused the input (VALIDATION_ERROR)' WHERE id = {outbox_id}"
     ))
     .await;

@@ -116,21 +116,7 @@ async fn a_strict_create_is_in_hubspot_and_linked_when_it_answers() {
 async fn a_strict_create_hubspot_refuses_stores_nothing_and_names_the_property() {
     let h = harness().await;
     // HubSpot no longer accepts RESELLER for warp_customer_type.
-    let answer = h
-        .http
-        .patch(format!(
-            "{}/crm/v3/properties/companies/warp_customer_type",
-            h.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"options": [
-            {"label": "Prepaid", "value": "PREPAID", "displayOrder": 0, "hidden": false},
-            {"label": "Postpaid", "value": "POSTPAID", "displayOrder": 1, "hidden": false},
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    h.allow_reseller(false).await;
     let recorder = SharedRecorder::default();
     let app = strict_app(&h, &recorder).await;
 
@@ -154,9 +140,15 @@ async fn a_strict_create_hubspot_refuses_stores_nothing_and_names_the_property()
         "no values in the problem: {problem}"
     );
 
-    assert_eq!(h.sql_one::<i64>("SELECT count(*) FROM customers").await, 0);
     assert_eq!(
-        h.sql_one::<i64>("SELECT count(*) FROM hubspot_sync_queue")
+        h.database
+            .one::<i64>("SELECT count(*) FROM customers")
+            .await,
+        0
+    );
+    assert_eq!(
+        h.database
+            .one::<i64>("SELECT count(*) FROM hubspot_sync_queue")
             .await,
         0
     );
@@ -170,5 +162,10 @@ async fn a_strict_create_hubspot_refuses_stores_nothing_and_names_the_property()
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(h.sql_one::<i64>("SELECT count(*) FROM customers").await, 1);
+    assert_eq!(
+        h.database
+            .one::<i64>("SELECT count(*) FROM customers")
+            .await,
+        1
+    );
 }

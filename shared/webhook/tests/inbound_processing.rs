@@ -13,40 +13,25 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use warp_domain::customer::{CompanyName, Customer, CustomerPatch, CustomerType, NewCustomer};
 use warp_domain::sync::{FieldChange, ObjectType, WarpField, customer_field_values, outbound_diff};
-use warp_hubspot::{
-    HubSpotClient, HubSpotClientConfig, HubSpotId, InProcessRateBudget, RateLimitSettings,
-    ensure_warp_properties,
-};
+use warp_hubspot::{HubSpotClient, HubSpotId, RateLimitSettings, ensure_warp_properties};
 use warp_store::field_state::{self, Side, hubspot_known_values};
 use warp_store::sync_config::MappingSource;
 use warp_store::{Created, CustomerStore, Database, Update};
+use warp_testkit::{HubSpotUi, PORTAL, USER_TOKEN, hubspot};
 use warp_webhook::{
     InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router, sign_v3,
 };
 
 const SECRET: &str = "test-webhook-secret";
-const APP_TOKEN: &str = "sandbox-app-token";
-const USER_TOKEN: &str = "sandbox-user-token";
-const PORTAL: i64 = 62515;
 const COMPANIES: &str = "/crm/v3/objects/companies";
 const JWT_SECRET: &str = "inbound-test-jwt-secret";
 
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn hubspot_client(base_url: &str) -> HubSpotClient {
-    let config = HubSpotClientConfig::new(
-        url::Url::parse(base_url).unwrap(),
-        SecretString::from(APP_TOKEN),
-        PORTAL,
-    );
-    HubSpotClient::new(
-        &config,
-        Arc::new(InProcessRateBudget::new(&RateLimitSettings::default())),
-    )
-    .unwrap()
+/// WARP's client for the sandbox, with HubSpot's default limits.
+fn hubspot_client(sandbox: &SandboxHandle) -> HubSpotClient {
+    hubspot::client(&hubspot::client_config(
+        sandbox,
+        RateLimitSettings::default(),
+    ))
 }
 
 struct World {
@@ -57,6 +42,8 @@ struct World {
     processor: InboundProcessor,
     customers: CustomerStore,
     http: reqwest::Client,
+    /// A person in HubSpot's UI.
+    ui: HubSpotUi,
 }
 
 async fn world() -> World {
@@ -69,7 +56,7 @@ async fn world_with_kick(kick: Option<Arc<tokio::sync::Notify>>) -> World {
 
 /// `inline`: the receiver applies what it stored before answering, as the Lambda does.
 async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> World {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}", listener.local_addr().unwrap());
     // The sandbox signs the URL it calls: the receiver's own.
@@ -96,21 +83,17 @@ async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> Wor
     }
     let app = router(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let sandbox = hubspot_sandbox::spawn(
-        SandboxConfig {
-            webhook_secret: SECRET.to_owned(),
-            webhook_target: Some(format!("{receiver}/webhooks/hubspot")),
-            ..SandboxConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let hubspot = hubspot_client(&sandbox.base_url());
+    let sandbox = hubspot::sandbox(SandboxConfig {
+        webhook_secret: SECRET.to_owned(),
+        webhook_target: Some(format!("{receiver}/webhooks/hubspot")),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let hubspot = hubspot_client(&sandbox);
     ensure_warp_properties(&hubspot).await.unwrap();
     let processor = InboundProcessor {
         database: database.clone(),
-        hubspot: Some(hubspot_client(&sandbox.base_url())),
+        hubspot: Some(hubspot_client(&sandbox)),
         map: MappingSource::read_every_time(database.clone(), PORTAL)
             .await
             .unwrap(),
@@ -118,6 +101,7 @@ async fn world_with(kick: Option<Arc<tokio::sync::Notify>>, inline: bool) -> Wor
     };
     World {
         customers: CustomerStore::new(database.clone(), PORTAL),
+        ui: HubSpotUi::new(&sandbox),
         database,
         receiver,
         sandbox,
@@ -203,45 +187,13 @@ impl World {
     /// A person creates a contact in HubSpot's UI and associates it with the company; returns
     /// the contact's id.
     async fn ui_contact_of_company(&self, company_id: &str, properties: Value) -> String {
-        let created: Value = self
-            .http
-            .post(format!("{}{CONTACTS}", self.sandbox.base_url()))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({ "properties": properties }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let contact = created["id"].as_str().unwrap().to_owned();
-        self.http
-            .put(format!(
-                "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company_id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        let contact = self.ui.create("contacts", properties).await;
+        self.ui.associate(&contact, company_id).await;
         contact
     }
 
     async fn user_patch(&self, company_id: &str, properties: Value) {
-        self.http
-            .patch(format!(
-                "{}{COMPANIES}/{company_id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({ "properties": properties }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        self.ui.update("companies", company_id, properties).await;
     }
 
     async fn warp_patch(&self, id: Uuid, patch: Value) -> Customer {
@@ -769,18 +721,7 @@ async fn deletion_unlinks_restore_relinks_and_merge_relinks_to_the_survivor() {
     let ids = world.external_ids(customer.id).await;
     assert_eq!(ids["unlinked_hubspot_company_id"], company_id.as_str());
 
-    world
-        .http
-        .post(format!(
-            "{}/_sandbox/companies/{company_id}/restore",
-            world.sandbox.base_url()
-        ))
-        .bearer_auth(USER_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    world.ui.restore("companies", &company_id).await;
     let report = world.settle().await;
     assert_eq!(report.linked, 1, "{report:?}");
     let ids = world.external_ids(customer.id).await;
@@ -1041,7 +982,7 @@ async fn claim_until_it_waits(
 ) -> tokio::task::JoinHandle<Result<InboundReport, warp_webhook::ProcessError>> {
     let processor = InboundProcessor {
         database: world.database.clone(),
-        hubspot: Some(hubspot_client(&world.sandbox.base_url())),
+        hubspot: Some(hubspot_client(&world.sandbox)),
         map: MappingSource::read_every_time(world.database.clone(), PORTAL)
             .await
             .unwrap(),
@@ -1506,8 +1447,6 @@ async fn a_flood_of_creations_of_unknown_companies_is_read_in_batches() {
 
 // ----- contacts (WARP users) -----
 
-const CONTACTS: &str = "/crm/v3/objects/contacts";
-
 impl World {
     fn users(&self) -> warp_store::users::UserStore {
         warp_store::users::UserStore::new(self.database.clone(), PORTAL)
@@ -1516,7 +1455,7 @@ impl World {
     async fn worker(&self) -> warp_sync::outbound::OutboundWorker {
         warp_sync::outbound::OutboundWorker::new(
             self.database.clone(),
-            hubspot_client(&self.sandbox.base_url()),
+            hubspot_client(&self.sandbox),
             PORTAL,
             MappingSource::read_every_time(self.database.clone(), PORTAL)
                 .await
@@ -1555,53 +1494,17 @@ impl World {
             .map(|row| row.get(0))
     }
 
-    /// A person's edit of a contact in HubSpot (user token: delivered as a webhook).
+    /// A person's edit of a contact in HubSpot (delivered as a webhook).
     async fn contact_patch(&self, contact_id: &str, properties: Value) {
-        self.http
-            .patch(format!(
-                "{}{CONTACTS}/{contact_id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({ "properties": properties }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        self.ui.update("contacts", contact_id, properties).await;
     }
 
     async fn contact_property(&self, contact_id: &str, name: &str) -> Value {
-        let contact: Value = self
-            .http
-            .get(format!(
-                "{}{CONTACTS}/{contact_id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .query(&[("properties", name)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        contact["properties"][name].clone()
+        self.ui.properties("contacts", contact_id, name).await[name].clone()
     }
 
     async fn contact_count(&self) -> usize {
-        let page: Value = self
-            .http
-            .get(format!("{}{CONTACTS}", self.sandbox.base_url()))
-            .bearer_auth(USER_TOKEN)
-            .query(&[("limit", "100")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["results"].as_array().map_or(0, Vec::len)
+        self.ui.list("contacts", "email").await.len()
     }
 
     async fn scalar(&self, sql: &str) -> i64 {

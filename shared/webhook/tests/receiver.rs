@@ -8,16 +8,10 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use warp_store::Database;
+use warp_testkit::HubSpotUi;
 use warp_webhook::{PublicUrl, WebhookConfig, WebhookState, router, sign_v3};
 
 const SECRET: &str = "test-webhook-secret";
-const USER_TOKEN: &str = "sandbox-user-token";
-const COMPANIES: &str = "/crm/v3/objects/companies";
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -38,7 +32,7 @@ async fn start_receiver(accept_legacy: bool) -> Receiver {
 /// A receiver configured as `warp dev` configures it from these environment variables, with
 /// `HTTP_ADDR` the loopback port it listens on.
 async fn start_receiver_with(vars: &[(&str, &str)]) -> Receiver {
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| {
@@ -182,40 +176,20 @@ where
 #[tokio::test]
 async fn sandbox_deliveries_are_stored_once_each_even_when_duplicated() {
     let receiver = start_receiver(false).await;
-    let sandbox = hubspot_sandbox::spawn(
-        SandboxConfig {
-            webhook_secret: SECRET.to_owned(),
-            webhook_target: Some(format!("{}/webhooks/hubspot?x=1", receiver.base)),
-            ..SandboxConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = warp_testkit::hubspot::sandbox(SandboxConfig {
+        webhook_secret: SECRET.to_owned(),
+        webhook_target: Some(format!("{}/webhooks/hubspot?x=1", receiver.base)),
+        ..SandboxConfig::default()
+    })
+    .await;
     let api = reqwest::Client::new();
     let hubspot = sandbox.base_url();
+    let ui = HubSpotUi::new(&sandbox);
 
-    let created: Value = api
-        .post(format!("{hubspot}{COMPANIES}"))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"name": "Acme"}}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let company_id: i64 = created["id"].as_str().unwrap().parse().unwrap();
-    api.patch(format!("{hubspot}{COMPANIES}/{company_id}"))
-        .bearer_auth(USER_TOKEN)
-        .json(&json!({"properties": {"name": "Acme Ltd"}}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    let created = ui.create("companies", json!({"name": "Acme"})).await;
+    let company_id: i64 = created.parse().unwrap();
+    ui.update("companies", &created, json!({"name": "Acme Ltd"}))
+        .await;
 
     let renamed_to = |value: &'static str| {
         move |stored: &StoredEvent| {
@@ -265,14 +239,8 @@ async fn sandbox_deliveries_are_stored_once_each_even_when_duplicated() {
     assert_eq!(faults["duplicate_webhooks"], 1.0);
     let delivered_before = sandbox.stats().webhook_events_delivered;
     for name in ["Acme Group", "Acme Holding"] {
-        api.patch(format!("{hubspot}{COMPANIES}/{company_id}"))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({"properties": {"name": name}}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        ui.update("companies", &created, json!({"name": name}))
+            .await;
     }
     wait_until("both copies of both events to be delivered", || async {
         let stats = sandbox.stats();
@@ -496,7 +464,7 @@ async fn ack_latency_for_100_event_deliveries_over_loopback() {
 #[tokio::test]
 async fn streamed_oversized_body_is_413_and_a_nested_router_verifies_the_original_path() {
     use tower::ServiceExt as _;
-    let database = Database::fresh_for_test(&server_url()).await.unwrap();
+    let database = warp_testkit::fresh_database().await;
     let state = WebhookState::new(
         WebhookConfig::new(
             SecretString::from(SECRET),

@@ -5,58 +5,40 @@
 
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use secrecy::SecretString;
-use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
+use serde_json::Value;
 use warp_api::{ApiState, AuthConfig};
-use warp_hubspot::{
-    HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateBudget, RateLimitSettings,
-};
-use warp_store::Database;
-use warp_tests::{TEST_SECRET, TestApp, serve, server_url};
+use warp_hubspot::HubSpotClient;
+use warp_testkit::{HubSpotUi, hubspot};
+use warp_tests::{TEST_SECRET, TestApp, serve};
 
-/// The sandbox's portal; the API and the worker use it too.
-pub const PORTAL: i64 = 62515;
-pub const APP_TOKEN: &str = "sandbox-app-token";
-/// The sandbox's "person in HubSpot's UI": never rate limited, never faulted.
-pub const USER_TOKEN: &str = "sandbox-user-token";
+// Not every test file uses all of them.
+#[allow(unused_imports)]
+pub use warp_testkit::{APP_TOKEN, PORTAL, USER_TOKEN};
 
 pub struct SyncApp {
     pub app: TestApp,
     pub sandbox: SandboxHandle,
+    /// A person in HubSpot's UI.
+    pub ui: HubSpotUi,
     pub hubspot: HubSpotClient,
 }
 
 /// A HubSpot client for `sandbox` that gives up after one retry (tests of failures stay fast).
 pub fn hubspot_client(sandbox: &SandboxHandle) -> HubSpotClient {
-    let base_url = warp_hubspot::config::parse_base_url(&sandbox.base_url()).unwrap();
-    let mut config = HubSpotClientConfig::new(base_url, SecretString::from(APP_TOKEN), PORTAL);
-    config.rate_limit = RateLimitSettings {
-        max_per_interval: 100,
-        interval: Duration::from_secs(10),
-        search_per_second: 5,
-    };
-    config.timeout = Duration::from_secs(5);
+    let mut config = hubspot::client_config(sandbox, hubspot::settings(100, 10_000));
     config.max_retries = 1;
-    let budget: Arc<dyn RateBudget> = Arc::new(InProcessRateBudget::new(&config.rate_limit));
-    HubSpotClient::new(&config, budget)
-        .unwrap()
-        .with_min_backoff(Duration::from_millis(10))
+    hubspot::client(&config)
 }
 
 /// The API (HS256 with [`TEST_SECRET`]) with a HubSpot client over a fresh sandbox whose
 /// `warp_*` properties exist.
 pub async fn spawn_sync_app() -> SyncApp {
-    let sandbox = hubspot_sandbox::spawn(SandboxConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("sandbox starts");
+    let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
     let hubspot = hubspot_client(&sandbox);
     warp_hubspot::ensure_warp_properties(&hubspot)
         .await
         .expect("properties ensured");
-    let database = Database::fresh_for_test(&server_url())
-        .await
-        .expect("fresh test database");
+    let database = warp_testkit::fresh_database().await;
     let state = ApiState::new(
         database.clone(),
         AuthConfig::hs256(SecretString::from(TEST_SECRET)),
@@ -70,6 +52,7 @@ pub async fn spawn_sync_app() -> SyncApp {
             client: reqwest::Client::new(),
             database,
         },
+        ui: HubSpotUi::new(&sandbox),
         sandbox,
         hubspot,
     }
@@ -90,42 +73,20 @@ impl SyncApp {
         )
     }
 
-    /// Creates a company in the sandbox as a person would (user token); answers its id.
+    /// Creates a company in the sandbox as a person would; answers its id.
     pub async fn create_company(&self, properties: Value) -> String {
-        let answer: Value = self
-            .app
-            .client
-            .post(format!(
-                "{}/crm/v3/objects/companies",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .json(&json!({ "properties": properties }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["id"].as_str().expect("a company id").to_owned()
+        self.ui.create("companies", properties).await
     }
 
-    /// A company's mapped properties as the sandbox holds them (user token).
+    /// A company's mapped properties as the sandbox holds them, read as a person.
     pub async fn company(&self, id: &str) -> Value {
-        self.app
-            .client
-            .get(format!(
-                "{}/crm/v3/objects/companies/{id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .query(&[("properties", "name,domain,warp_ban,warp_customer_type")])
-            .send()
+        self.ui
+            .read(
+                "companies",
+                id,
+                &[("properties", "name,domain,warp_ban,warp_customer_type")],
+            )
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 }
 

@@ -6,14 +6,12 @@
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use warp_domain::customer::NewCustomer;
 use warp_runtime::{Config, SecretsCache};
-use warp_store::{Created, CustomerStore, Database};
+use warp_store::{CustomerStore, Database};
 use warp_sync::outbound::OutboundWorker;
 use warp_sync::wiring;
-
-pub const PORTAL: i64 = 62515;
-pub const USER_TOKEN: &str = "sandbox-user-token";
+pub use warp_testkit::PORTAL;
+use warp_testkit::{HubSpotUi, Sql, hubspot, records};
 
 pub struct Setup {
     pub database: Database,
@@ -24,12 +22,8 @@ pub struct Setup {
 
 /// A fresh database, a sandbox with WARP's properties, and the worker wired from a `Config`.
 pub async fn setup() -> Setup {
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let fresh = Database::fresh_for_test(&server).await.unwrap();
-    let sandbox = hubspot_sandbox::spawn(SandboxConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let fresh = warp_testkit::fresh_database().await;
+    let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", fresh.url().to_owned()),
         ("HUBSPOT_BASE_URL", sandbox.base_url()),
@@ -61,52 +55,31 @@ pub async fn setup() -> Setup {
 impl Setup {
     /// Creates a customer through the store (as the API does); returns (BAN, outbox id).
     pub async fn create(&self, name: &str) -> (String, i64) {
-        let new = NewCustomer::from_json(&json!({
-            "company_name": name,
-            "customer_type": "POSTPAID",
-            "credit_limit": "2500.00",
-            "contact": {"email": "billing@example.com", "phone": "+14155550100"},
-        }))
-        .unwrap();
-        match self.customers.create(&new, None).await.unwrap() {
-            Created::New(written, _) => (written.value.ban.to_string(), written.outbox_id.unwrap()),
-            Created::Replayed(_) => panic!("no idempotency key was given"),
-        }
+        let created = records::create_customer(
+            &self.customers,
+            &json!({
+                "company_name": name,
+                "customer_type": "POSTPAID",
+                "credit_limit": "2500.00",
+                "contact": {"email": "billing@example.com", "phone": "+14155550100"},
+            }),
+        )
+        .await;
+        (created.ban, created.outbox_id.expect("an outbox row"))
     }
 
     pub async fn outbox_status(&self, outbox_id: i64) -> String {
-        let client = self.database.client().await.unwrap();
-        client
-            .query_one(
-                "SELECT status FROM hubspot_sync_queue WHERE id = $1",
-                &[&outbox_id],
-            )
+        self.database
+            .one(&format!(
+                "SELECT status FROM hubspot_sync_queue WHERE id = {outbox_id}"
+            ))
             .await
-            .unwrap()
-            .get(0)
     }
 
-    /// The sandbox companies whose warp_ban is `ban` (read with the user token).
+    /// The sandbox companies whose warp_ban is `ban`, read as a person.
     pub async fn companies_with_ban(&self, ban: &str) -> Vec<Value> {
-        let page: Value = reqwest::Client::new()
-            .get(format!(
-                "{}/crm/v3/objects/companies",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .query(&[("limit", "100"), ("properties", "warp_ban,name")])
-            .send()
+        HubSpotUi::new(&self.sandbox)
+            .with_property("companies", "warp_ban", ban, "warp_ban,name")
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|company| company["properties"]["warp_ban"] == ban)
-            .cloned()
-            .collect()
     }
 }

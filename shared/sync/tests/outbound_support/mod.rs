@@ -4,36 +4,28 @@
 #![allow(dead_code)]
 
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
-use warp_domain::customer::NewCustomer;
-use warp_hubspot::{
-    HubSpotClient, HubSpotClientConfig, InProcessRateBudget, RateBudget, RateLimitSettings,
-};
+use warp_hubspot::HubSpotClient;
 use warp_store::outbox::{OutboxPublisher, RetryPolicy};
-use warp_store::{Created, CustomerStore, Database};
+use warp_store::{CustomerStore, Database};
 use warp_sync::outbound::OutboundWorker;
+// Not every test file uses all of them.
+#[allow(unused_imports)]
+pub use warp_testkit::{HubSpotUi, PORTAL, Sql};
+use warp_testkit::{hubspot, records};
 
-pub const PORTAL: i64 = 62515;
-pub const APP_TOKEN: &str = "sandbox-app-token";
-pub const USER_TOKEN: &str = "sandbox-user-token";
 pub const UPSERT_ROUTE: &str = "app POST /crm/objects/2026-09/companies/batch/upsert";
-
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 pub struct Harness {
     pub database: Database,
     pub sandbox: SandboxHandle,
+    pub ui: HubSpotUi,
     pub customers: CustomerStore,
     pub worker: OutboundWorker,
-    pub http: reqwest::Client,
 }
 
 /// Retries due again within milliseconds, so tests can loop until done.
@@ -53,16 +45,10 @@ pub async fn harness() -> Harness {
 pub async fn harness_with(mut config: SandboxConfig, max: u32, interval_ms: u64) -> Harness {
     config.rate_limit_max = max;
     config.rate_limit_interval_ms = interval_ms;
-    let sandbox = hubspot_sandbox::spawn(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("sandbox starts");
-    let database = Database::fresh_for_test(&server_url())
-        .await
-        .expect("fresh database");
-    let client = hubspot_client(&sandbox, max, interval_ms);
-    warp_hubspot::ensure_warp_properties(&client)
-        .await
-        .expect("properties ensured");
+    let sandbox = hubspot::sandbox(config).await;
+    let database = warp_testkit::fresh_database().await;
+    let client =
+        hubspot::client_with_warp_properties(&sandbox, hubspot::settings(max, interval_ms)).await;
     let worker = OutboundWorker::new(
         database.clone(),
         client,
@@ -74,41 +60,30 @@ pub async fn harness_with(mut config: SandboxConfig, max: u32, interval_ms: u64)
     .with_retry_policy(fast_retries());
     Harness {
         customers: CustomerStore::new(database.clone(), PORTAL),
+        ui: HubSpotUi::new(&sandbox),
         database,
         sandbox,
         worker,
-        http: reqwest::Client::new(),
     }
 }
 
+/// Another client for the harness's sandbox, with its own budget of `max` per `interval_ms`.
 pub fn hubspot_client(sandbox: &SandboxHandle, max: u32, interval_ms: u64) -> HubSpotClient {
-    let base_url = warp_hubspot::config::parse_base_url(&sandbox.base_url()).unwrap();
-    let mut config = HubSpotClientConfig::new(base_url, SecretString::from(APP_TOKEN), PORTAL);
-    config.rate_limit = RateLimitSettings {
-        max_per_interval: max,
-        interval: Duration::from_millis(interval_ms),
-        search_per_second: 5,
-    };
-    config.timeout = Duration::from_secs(5);
-    config.max_retries = 10;
-    let budget: Arc<dyn RateBudget> = Arc::new(InProcessRateBudget::new(&config.rate_limit));
-    HubSpotClient::new(&config, budget)
-        .unwrap()
-        .with_min_backoff(Duration::from_millis(10))
+    hubspot::client(&hubspot::client_config(
+        sandbox,
+        hubspot::settings(max, interval_ms),
+    ))
 }
 
 impl Harness {
     /// Creates a customer through the store; returns (id, BAN, outbox id).
     pub async fn create(&self, body: Value) -> (Uuid, String, i64) {
-        let new = NewCustomer::from_json(&body).expect("valid customer");
-        match self.customers.create(&new, None).await.expect("created") {
-            Created::New(written, _) => (
-                written.value.id,
-                written.value.ban.to_string(),
-                written.outbox_id.expect("an outbox row"),
-            ),
-            Created::Replayed(_) => panic!("no idempotency key was given"),
-        }
+        let created = records::create_customer(&self.customers, &body).await;
+        (
+            created.id,
+            created.ban,
+            created.outbox_id.expect("an outbox row"),
+        )
     }
 
     pub async fn create_named(&self, name: &str, customer_type: &str) -> (Uuid, String, i64) {
@@ -123,14 +98,25 @@ impl Harness {
         .await
     }
 
-    pub async fn sql_one<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str) -> T {
-        let client = self.database.client().await.unwrap();
-        client.query_one(sql, &[]).await.unwrap().get(0)
-    }
-
-    pub async fn execute(&self, sql: &str) {
-        let client = self.database.client().await.unwrap();
-        client.batch_execute(sql).await.unwrap();
+    /// Whether HubSpot accepts RESELLER for warp_customer_type: a person edits the property's
+    /// options in HubSpot.
+    pub async fn allow_reseller(&self, allowed: bool) {
+        let mut options = vec![
+            json!({"label": "Prepaid", "value": "PREPAID", "displayOrder": 0, "hidden": false}),
+            json!({"label": "Postpaid", "value": "POSTPAID", "displayOrder": 1, "hidden": false}),
+        ];
+        if allowed {
+            options.push(
+                json!({"label": "Reseller", "value": "RESELLER", "displayOrder": 2, "hidden": false}),
+            );
+        }
+        self.ui
+            .update_property(
+                "companies",
+                "warp_customer_type",
+                json!({ "options": options }),
+            )
+            .await;
     }
 
     /// (status, attempts, last_error) of an outbox row.
@@ -167,70 +153,34 @@ impl Harness {
             .unwrap_or(0)
     }
 
-    /// Every company in the sandbox by its warp_ban: (id, properties). Read with the user
-    /// token, so the app's counters and rate limits are untouched.
+    /// Every company in the sandbox by its warp_ban: (id, properties). Read as a person, so
+    /// the app's counters and rate limits are untouched.
     pub async fn companies_by_ban(&self) -> BTreeMap<String, Vec<(String, Value)>> {
         let mut companies: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut query = vec![
-                ("limit", "100".to_owned()),
-                (
-                    "properties",
-                    "warp_ban,name,domain,warp_status,warp_customer_type,warp_credit_limit,warp_services_voice,warp_billing_email,phone"
-                        .to_owned(),
-                ),
-            ];
-            if let Some(after) = &after {
-                query.push(("after", after.clone()));
-            }
-            let page: Value = self
-                .http
-                .get(format!(
-                    "{}/crm/v3/objects/companies",
-                    self.sandbox.base_url()
-                ))
-                .bearer_auth(USER_TOKEN)
-                .query(&query)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for company in page["results"].as_array().unwrap() {
-                let ban = company["properties"]["warp_ban"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                companies.entry(ban).or_default().push((
-                    company["id"].as_str().unwrap().to_owned(),
-                    company["properties"].clone(),
-                ));
-            }
-            match page["paging"]["next"]["after"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => return companies,
-            }
+        let names = "warp_ban,name,domain,warp_status,warp_customer_type,warp_credit_limit,warp_services_voice,warp_billing_email,phone";
+        for company in self.ui.list_all("companies", names).await {
+            let ban = company["properties"]["warp_ban"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            companies.entry(ban).or_default().push((
+                company["id"].as_str().unwrap().to_owned(),
+                company["properties"].clone(),
+            ));
         }
+        companies
     }
 
-    /// How many values a company's property has had (its history), read with the user token.
+    /// How many values a company's property has had (its history), read as a person.
     pub async fn history_len(&self, company_id: &str, property: &str) -> usize {
-        let company: Value = self
-            .http
-            .get(format!(
-                "{}/crm/v3/objects/companies/{company_id}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(USER_TOKEN)
-            .query(&[("propertiesWithHistory", property)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let company = self
+            .ui
+            .read(
+                "companies",
+                company_id,
+                &[("propertiesWithHistory", property)],
+            )
+            .await;
         company["propertiesWithHistory"][property]
             .as_array()
             .map_or(0, Vec::len)
