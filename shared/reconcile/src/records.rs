@@ -174,6 +174,11 @@ impl Reconciler {
                 _ => true,
             })
             .collect();
+        let drifts = if object_type.holds_personal_data() {
+            self.find_purged(object_type, drifts, report).await
+        } else {
+            drifts
+        };
         let to_create: Vec<String> = drifts
             .iter()
             .filter(|(_, drift)| drift.link_to().is_none())
@@ -183,6 +188,66 @@ impl Reconciler {
             .still_there(object_type, &to_create, Some(key), true, report)
             .await;
         (drifts, held_by_archived)
+    }
+
+    /// A person's record that HubSpot holds not even archived was deleted for good: a privacy
+    /// deletion whose webhook was lost (a plain deletion keeps it in the recycle bin for 90
+    /// days, and a merge is found by key). Such drifts become [`RecordDrift::LinkedRecordPurged`]
+    /// and are never recreated. When HubSpot cannot be asked, nothing is known: those records
+    /// are left for the next run rather than recreated.
+    async fn find_purged(
+        &self,
+        object_type: ObjectType,
+        drifts: Vec<(LocalLink, RecordDrift)>,
+        report: &mut DriftReport,
+    ) -> Vec<(LocalLink, RecordDrift)> {
+        let gone: Vec<String> = drifts
+            .iter()
+            .filter(|(_, drift)| drift.link_to().is_none())
+            .filter_map(|(_, drift)| drift.gone().map(str::to_owned))
+            .collect();
+        if gone.is_empty() {
+            return drifts;
+        }
+        let read = self
+            .hubspot
+            .objects(object_type)
+            .batch_read(
+                &gone,
+                None,
+                &ReadOptions {
+                    archived: true,
+                    ..ReadOptions::properties([key_property(object_type)])
+                },
+            )
+            .await;
+        report.hubspot_requests += read.calls as u64;
+        let answered = read.failed_calls.is_empty();
+        let archived: HashSet<&str> = read.results.iter().map(|r| r.id.as_str()).collect();
+        drifts
+            .into_iter()
+            .filter_map(|(link, drift)| match drift {
+                RecordDrift::LinkedRecordGone {
+                    linked_id,
+                    found_by_key: None,
+                } => {
+                    if !answered {
+                        None
+                    } else if archived.contains(linked_id.as_str()) {
+                        Some((
+                            link,
+                            RecordDrift::LinkedRecordGone {
+                                linked_id,
+                                found_by_key: None,
+                            },
+                        ))
+                    } else {
+                        Some((link, RecordDrift::LinkedRecordPurged { linked_id }))
+                    }
+                }
+                other => Some((link, other)),
+            })
+            .collect()
     }
 
     /// Which of `ids` (HubSpot ids, or values of `id_property`) HubSpot holds (among archived
@@ -234,9 +299,13 @@ impl Reconciler {
         held_by_archived: &HashSet<String>,
         report: &mut DriftReport,
     ) -> Result<(), ReconcileError> {
+        let (purged, drifts): (Vec<_>, Vec<_>) = drifts
+            .into_iter()
+            .partition(|(_, drift)| matches!(drift, RecordDrift::LinkedRecordPurged { .. }));
         let (to_link, to_push): (Vec<_>, Vec<_>) = drifts
             .into_iter()
             .partition(|(_, drift)| drift.link_to().is_some());
+        self.forget_purged(object_type, purged, report).await?;
         self.link_found(object_type, to_link, report).await?;
         self.push_missing(object_type, to_push, held_by_archived, report)
             .await
@@ -326,6 +395,57 @@ impl Reconciler {
         }
         self.compare_pairs(object_type, pairs, report, &record_kinds)
             .await
+    }
+
+    /// Records whose HubSpot record was deleted for good: unlinked, and the privacy deletion
+    /// recorded as the lost webhook would have, so their data is never sent again.
+    async fn forget_purged(
+        &self,
+        object_type: ObjectType,
+        purged: Vec<(LocalLink, RecordDrift)>,
+        report: &mut DriftReport,
+    ) -> Result<(), ReconcileError> {
+        if purged.is_empty() {
+            return Ok(());
+        }
+        if !report.dry_run {
+            let mut client = self.database.client().await.map_err(StoreError::from)?;
+            let transaction = client.transaction().await.map_err(StoreError::from)?;
+            let connection: &tokio_postgres::Transaction<'_> = &transaction;
+            for (link, drift) in &purged {
+                let Some(linked_id) = drift.gone() else {
+                    continue;
+                };
+                links::unlink(connection, self.portal_id, object_type, link.id).await?;
+                links::record_privacy_deletion(
+                    connection,
+                    self.portal_id,
+                    object_type,
+                    link.id,
+                    linked_id,
+                )
+                .await?;
+            }
+            transaction.commit().await.map_err(StoreError::from)?;
+            report.repaired("privacy_deletions_recorded", purged.len() as u64);
+        }
+        for (link, drift) in &purged {
+            tracing::warn!(
+                %object_type,
+                local_id = %link.id,
+                hubspot_id = drift.gone(),
+                "linked record deleted for good in HubSpot (a privacy deletion): never sent again"
+            );
+            report.add_record(RecordFindings {
+                object_type,
+                local_id: link.id,
+                hubspot_id: drift.gone().map(str::to_owned),
+                record: Some((drift.kind(), !report.dry_run)),
+                fields: &[],
+                repairs: vec![RepairKind::RecordPrivacyDeletion],
+            });
+        }
+        Ok(())
     }
 
     /// Creates and recreates: a RESYNC upserts by the key, creating the HubSpot record, and

@@ -39,6 +39,10 @@ pub enum RepairKind {
     Create,
     /// The association WARP's membership says queued again (a contact's company).
     Associate,
+    /// Unlinked and recorded as privacy-deleted: the linked contact was deleted for good in
+    /// HubSpot (a privacy deletion whose webhook was lost), so the person's data is never
+    /// sent again.
+    RecordPrivacyDeletion,
     /// None possible: an archived HubSpot record still holds the key, so no record can be
     /// created with it. A person restores that record in HubSpot (the restore relinks it) or
     /// removes it for good. Not counted as fixed.

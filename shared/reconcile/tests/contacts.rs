@@ -8,7 +8,7 @@ mod common;
 use common::harness;
 use warp_domain::sync::ObjectType;
 use warp_reconcile::RepairKind;
-use warp_testkit::Sql;
+use warp_testkit::{PORTAL, Sql};
 
 #[tokio::test]
 async fn contact_drift_is_found_by_field_record_and_association_and_repaired_to_zero() {
@@ -193,5 +193,97 @@ async fn a_contact_deleted_in_hubspot_is_reported_for_a_person_and_a_user_waitin
             .kind(ObjectType::Companies, "MISSING_IN_HUBSPOT")
             .found,
         1
+    );
+}
+
+#[tokio::test]
+async fn a_contact_deleted_for_good_on_a_privacy_request_whose_webhook_was_lost_is_never_made_again()
+ {
+    let h = harness().await;
+    let (customer, _) = h.create("Private Person").await;
+    let forgotten = h
+        .create_user(customer, "forget.me@drift.example", "Fay")
+        .await;
+    let deleted = h
+        .create_user(customer, "deleted@drift.example", "Dan")
+        .await;
+    h.push_all().await;
+    let forgotten_contact = h.contact_of(forgotten).await.expect("linked");
+    let deleted_contact = h.contact_of(deleted).await.expect("linked");
+    // The person's GDPR request deletes the contact for good; beside it a plain deletion,
+    // which HubSpot keeps in its recycle bin. Both webhooks are lost.
+    h.ui.gdpr_delete("contacts", &forgotten_contact).await;
+    h.ui.delete("contacts", &deleted_contact).await;
+
+    let dry = h.reconciler.run(None, true, None).await.unwrap();
+    let purged = dry.kind(ObjectType::Contacts, "LINKED_CONTACT_PURGED");
+    assert_eq!((purged.found, purged.fixed), (1, 0), "{:?}", dry.records);
+    assert_eq!(
+        dry.kind(ObjectType::Contacts, "LINKED_CONTACT_GONE").found,
+        1,
+        "a plain deletion stays a deletion: {:?}",
+        dry.records
+    );
+    assert_eq!(
+        h.contact_of(forgotten).await.as_deref(),
+        Some(forgotten_contact.as_str()),
+        "a dry run changes nothing"
+    );
+
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_reasons);
+    let purged = report.kind(ObjectType::Contacts, "LINKED_CONTACT_PURGED");
+    assert_eq!((purged.found, purged.fixed), (1, 1), "{:?}", report.records);
+    let entry = report
+        .records
+        .iter()
+        .find(|r| r.local_id == forgotten)
+        .expect("the forgotten user is reported");
+    assert_eq!(entry.kinds, ["LINKED_CONTACT_PURGED"]);
+    assert_eq!(entry.repairs, [RepairKind::RecordPrivacyDeletion]);
+    assert_eq!(
+        entry.hubspot_id.as_deref(),
+        Some(forgotten_contact.as_str())
+    );
+    assert_eq!(h.contact_of(forgotten).await, None, "unlinked");
+    assert_eq!(
+        h.database
+            .scalar(&format!(
+                "SELECT count(*) FROM hubspot_privacy_deletions \
+                 WHERE local_id = '{forgotten}' AND hubspot_id = '{forgotten_contact}'"
+            ))
+            .await,
+        1,
+        "recorded as the lost webhook would have"
+    );
+    assert_eq!(
+        report
+            .records
+            .iter()
+            .find(|r| r.local_id == deleted)
+            .expect("the deleted user's contact is reported")
+            .repairs,
+        [RepairKind::RestoreInHubSpot]
+    );
+
+    // Whatever is queued for the user now, the person's data does not go back to HubSpot.
+    h.database
+        .execute(&format!(
+            "UPDATE users SET first_name = 'Faye', version = version + 1 WHERE id = '{forgotten}'; \
+             INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, local_version) \
+             SELECT {PORTAL}, 'contacts', id, 'RESYNC', version FROM users WHERE id = '{forgotten}'"
+        ))
+        .await;
+    h.push_all().await;
+    assert_eq!(
+        h.contacts_with_email("forget.me@drift.example").await,
+        0,
+        "no contact made again"
+    );
+    let settled = h.reconciler.run(None, true, None).await.unwrap();
+    assert!(
+        settled.records.iter().all(|r| r.local_id != forgotten),
+        "the next run leaves the user alone: {:?}",
+        settled.records
     );
 }

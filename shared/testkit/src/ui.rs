@@ -73,6 +73,17 @@ impl HubSpotUi {
         .await;
     }
 
+    /// Deletes a record for good on the person's privacy (GDPR) request: not even archived.
+    pub async fn gdpr_delete(&self, object_type: &str, id: &str) {
+        self.send(
+            self.http
+                .post(self.url(&format!("/crm/objects/2026-09/{object_type}/gdpr-delete")))
+                .json(&json!({ "objectId": id })),
+            "gdpr delete",
+        )
+        .await;
+    }
+
     /// Restores an archived record from the recycle bin.
     pub async fn restore(&self, object_type: &str, id: &str) {
         self.send(

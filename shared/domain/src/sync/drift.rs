@@ -22,6 +22,9 @@ pub enum DriftKind {
     MissingInHubSpot,
     /// The record's linked HubSpot record no longer exists (deleted, or merged away).
     LinkedRecordGone,
+    /// The record's linked HubSpot record holds a person's data and is gone for good, not even
+    /// archived: a privacy deletion whose webhook was lost.
+    LinkedRecordPurged,
     /// A HubSpot record carries the record's key but the record is not linked to it.
     UnlinkedRecordWithOurKey,
     /// The HubSpot record is not associated with the parent WARP says it belongs to (a
@@ -38,6 +41,8 @@ impl DriftKind {
             (DriftKind::BrokenAssociation, _) => "BROKEN_ASSOCIATION",
             (DriftKind::LinkedRecordGone, ObjectType::Companies) => "LINKED_COMPANY_GONE",
             (DriftKind::LinkedRecordGone, ObjectType::Contacts) => "LINKED_CONTACT_GONE",
+            (DriftKind::LinkedRecordPurged, ObjectType::Companies) => "LINKED_COMPANY_PURGED",
+            (DriftKind::LinkedRecordPurged, ObjectType::Contacts) => "LINKED_CONTACT_PURGED",
             (DriftKind::UnlinkedRecordWithOurKey, ObjectType::Companies) => {
                 "UNLINKED_COMPANY_WITH_OUR_BAN"
             }
@@ -168,6 +173,8 @@ pub enum RecordDrift {
     },
     /// Repair: link the record to this HubSpot record.
     UnlinkedRecordWithOurKey { hubspot_id: String },
+    /// Repair: unlink the record and record the privacy deletion; nothing is sent again.
+    LinkedRecordPurged { linked_id: String },
 }
 
 impl RecordDrift {
@@ -176,13 +183,14 @@ impl RecordDrift {
             RecordDrift::MissingInHubSpot => DriftKind::MissingInHubSpot,
             RecordDrift::LinkedRecordGone { .. } => DriftKind::LinkedRecordGone,
             RecordDrift::UnlinkedRecordWithOurKey { .. } => DriftKind::UnlinkedRecordWithOurKey,
+            RecordDrift::LinkedRecordPurged { .. } => DriftKind::LinkedRecordPurged,
         }
     }
 
     /// The HubSpot record to link to, when one exists; `None` means upsert by the key.
     pub fn link_to(&self) -> Option<&str> {
         match self {
-            RecordDrift::MissingInHubSpot => None,
+            RecordDrift::MissingInHubSpot | RecordDrift::LinkedRecordPurged { .. } => None,
             RecordDrift::LinkedRecordGone { found_by_key, .. } => found_by_key.as_deref(),
             RecordDrift::UnlinkedRecordWithOurKey { hubspot_id } => Some(hubspot_id),
         }
@@ -191,7 +199,8 @@ impl RecordDrift {
     /// The HubSpot record the link named, when it is gone.
     pub fn gone(&self) -> Option<&str> {
         match self {
-            RecordDrift::LinkedRecordGone { linked_id, .. } => Some(linked_id),
+            RecordDrift::LinkedRecordGone { linked_id, .. }
+            | RecordDrift::LinkedRecordPurged { linked_id } => Some(linked_id),
             _ => None,
         }
     }

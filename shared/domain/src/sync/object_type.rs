@@ -33,6 +33,16 @@ impl ObjectType {
             ObjectType::Contacts => "contact",
         }
     }
+
+    /// Whether its HubSpot records are a person's data, which HubSpot deletes for good on a
+    /// privacy (GDPR) request: such a record gone even from the recycle bin is never made
+    /// again from WARP.
+    pub fn holds_personal_data(self) -> bool {
+        match self {
+            ObjectType::Companies => false,
+            ObjectType::Contacts => true,
+        }
+    }
 }
 
 impl fmt::Display for ObjectType {
