@@ -143,11 +143,7 @@ impl Reconciler {
         drifts: Vec<(LocalLink, RecordDrift)>,
         report: &mut DriftReport,
     ) -> (Vec<(LocalLink, RecordDrift)>, HashSet<String>) {
-        let gone: Vec<String> = drifts
-            .iter()
-            .filter(|(_, drift)| drift.link_to().is_none())
-            .filter_map(|(_, drift)| drift.gone().map(str::to_owned))
-            .collect();
+        let gone = gone_ids(&drifts);
         let missing: Vec<String> = drifts
             .iter()
             .filter(|(_, drift)| *drift == RecordDrift::MissingInHubSpot)
@@ -156,10 +152,12 @@ impl Reconciler {
         let key = key_property(object_type);
         let found_ids = self
             .still_there(object_type, &gone, None, false, report)
-            .await;
+            .await
+            .found;
         let found_keys = self
             .still_there(object_type, &missing, Some(key), false, report)
-            .await;
+            .await
+            .found;
         let key_text = |link: &LocalLink| key_of(object_type, &link.key).map(|k| k.to_string());
         let drifts: Vec<(LocalLink, RecordDrift)> = drifts
             .into_iter()
@@ -186,7 +184,8 @@ impl Reconciler {
             .collect();
         let held_by_archived = self
             .still_there(object_type, &to_create, Some(key), true, report)
-            .await;
+            .await
+            .found;
         (drifts, held_by_archived)
     }
 
@@ -201,49 +200,24 @@ impl Reconciler {
         drifts: Vec<(LocalLink, RecordDrift)>,
         report: &mut DriftReport,
     ) -> Vec<(LocalLink, RecordDrift)> {
-        let gone: Vec<String> = drifts
-            .iter()
-            .filter(|(_, drift)| drift.link_to().is_none())
-            .filter_map(|(_, drift)| drift.gone().map(str::to_owned))
-            .collect();
+        let gone = gone_ids(&drifts);
         if gone.is_empty() {
             return drifts;
         }
-        let read = self
-            .hubspot
-            .objects(object_type)
-            .batch_read(
-                &gone,
-                None,
-                &ReadOptions {
-                    archived: true,
-                    ..ReadOptions::properties([key_property(object_type)])
-                },
-            )
+        let archived = self
+            .still_there(object_type, &gone, None, true, report)
             .await;
-        report.hubspot_requests += read.calls as u64;
-        let answered = read.failed_calls.is_empty();
-        let archived: HashSet<&str> = read.results.iter().map(|r| r.id.as_str()).collect();
         drifts
             .into_iter()
             .filter_map(|(link, drift)| match drift {
                 RecordDrift::LinkedRecordGone {
+                    found_by_key: None, ..
+                } if !archived.complete => None,
+                RecordDrift::LinkedRecordGone {
                     linked_id,
                     found_by_key: None,
-                } => {
-                    if !answered {
-                        None
-                    } else if archived.contains(linked_id.as_str()) {
-                        Some((
-                            link,
-                            RecordDrift::LinkedRecordGone {
-                                linked_id,
-                                found_by_key: None,
-                            },
-                        ))
-                    } else {
-                        Some((link, RecordDrift::LinkedRecordPurged { linked_id }))
-                    }
+                } if !archived.found.contains(&linked_id) => {
+                    Some((link, RecordDrift::LinkedRecordPurged { linked_id }))
                 }
                 other => Some((link, other)),
             })
@@ -251,8 +225,9 @@ impl Reconciler {
     }
 
     /// Which of `ids` (HubSpot ids, or values of `id_property`) HubSpot holds (among archived
-    /// records when `archived`), as ids or key texts. A failed read counts as "not there":
-    /// the repair that follows is safe to repeat.
+    /// records when `archived`), as ids or key texts. Where a call failed, its ids count as
+    /// "not there" (`complete` is false): the repairs that follow are safe to repeat, and one
+    /// that is not (forgetting a purged record) checks `complete`.
     async fn still_there(
         &self,
         object_type: ObjectType,
@@ -260,9 +235,12 @@ impl Reconciler {
         id_property: Option<&str>,
         archived: bool,
         report: &mut DriftReport,
-    ) -> HashSet<String> {
+    ) -> Held {
         if ids.is_empty() {
-            return HashSet::new();
+            return Held {
+                found: HashSet::new(),
+                complete: true,
+            };
         }
         let key = key_property(object_type);
         let read = self
@@ -278,7 +256,8 @@ impl Reconciler {
             )
             .await;
         report.hubspot_requests += read.calls as u64;
-        read.results
+        let found = read
+            .results
             .iter()
             .filter_map(|record| match id_property {
                 None => Some(record.id.as_str().to_owned()),
@@ -287,7 +266,11 @@ impl Reconciler {
                     .and_then(|value| key_of(object_type, value))
                     .map(|key| key.to_string()),
             })
-            .collect()
+            .collect();
+        Held {
+            found,
+            complete: read.failed_calls.is_empty(),
+        }
     }
 
     /// Repairs (or, in a dry run, reports) one page of record-level drift. Records linked to
@@ -609,6 +592,23 @@ fn record_drift(object_type: ObjectType, link: &LocalLink, seen: &Seen) -> Optio
         return None;
     }
     Some(drift)
+}
+
+/// What HubSpot answered when asked whether it holds some records.
+struct Held {
+    /// The ids (or key texts) it holds.
+    found: HashSet<String>,
+    /// False when a call failed: the ids it carried are not known either way.
+    complete: bool,
+}
+
+/// The HubSpot ids of linked records that are gone and have no record to link to instead.
+fn gone_ids(drifts: &[(LocalLink, RecordDrift)]) -> Vec<String> {
+    drifts
+        .iter()
+        .filter(|(_, drift)| drift.link_to().is_none())
+        .filter_map(|(_, drift)| drift.gone().map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]

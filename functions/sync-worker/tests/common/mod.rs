@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::{CustomerStore, Database};
@@ -55,16 +55,8 @@ pub async fn setup() -> Setup {
 impl Setup {
     /// Creates a customer through the store (as the API does); returns (BAN, outbox id).
     pub async fn create(&self, name: &str) -> (String, i64) {
-        let created = records::create_customer(
-            &self.customers,
-            &json!({
-                "company_name": name,
-                "customer_type": "POSTPAID",
-                "credit_limit": "2500.00",
-                "contact": {"email": "billing@example.com", "phone": "+14155550100"},
-            }),
-        )
-        .await;
+        let created =
+            records::create_customer(&self.customers, &records::customer_body(name)).await;
         (created.ban, created.outbox_id.expect("an outbox row"))
     }
 
