@@ -294,6 +294,57 @@ fn settle(report: &mut InboundReport, marks: &mut Marks, id: i64, outcome: Outco
     marks.push(id, status, outcome.note);
 }
 
+/// Parses the claimed rows (a row that does not parse fails alone) and orders the events so a
+/// record's changes apply oldest first.
+fn parse_claimed(
+    rows: Vec<(i64, serde_json::Value)>,
+    report: &mut InboundReport,
+    marks: &mut Marks,
+) -> Claimed {
+    let mut events = Vec::with_capacity(rows.len());
+    for (id, raw) in rows {
+        match serde_json::from_value::<WebhookEvent>(raw) {
+            Ok(event) => events.push((id, event)),
+            Err(_) => settle(
+                report,
+                marks,
+                id,
+                Outcome::new(
+                    EventStatus::Failed,
+                    Some("the stored event does not parse".into()),
+                ),
+            ),
+        }
+    }
+    events.sort_by(|(a_id, a), (b_id, b)| {
+        (
+            a.object_id,
+            a.occurred_at,
+            &a.property_name,
+            a.event_id,
+            a_id,
+        )
+            .cmp(&(
+                b.object_id,
+                b.occurred_at,
+                &b.property_name,
+                b.event_id,
+                b_id,
+            ))
+    });
+    events
+}
+
+/// What became of the property changes decided together.
+enum BulkOutcome {
+    /// Applied, or left for a retry as a whole.
+    Settled,
+    /// A lock conflict: the claim ends and every event not yet settled waits for a retry.
+    ClaimEnded,
+    /// One event's write was refused: these events are applied one by one, so it fails alone.
+    OneByOne(Claimed),
+}
+
 impl InboundProcessor {
     /// Claims up to `limit` RECEIVED events and applies them (see the module doc).
     pub async fn process_pending(&self, limit: u32) -> Result<InboundReport, ProcessError> {
@@ -308,37 +359,7 @@ impl InboundProcessor {
             ..InboundReport::default()
         };
         let mut marks = Marks::default();
-        let mut events = Vec::with_capacity(rows.len());
-        for (id, raw) in rows {
-            match serde_json::from_value::<WebhookEvent>(raw) {
-                Ok(event) => events.push((id, event)),
-                Err(_) => settle(
-                    &mut report,
-                    &mut marks,
-                    id,
-                    Outcome::new(
-                        EventStatus::Failed,
-                        Some("the stored event does not parse".into()),
-                    ),
-                ),
-            }
-        }
-        events.sort_by(|(a_id, a), (b_id, b)| {
-            (
-                a.object_id,
-                a.occurred_at,
-                &a.property_name,
-                a.event_id,
-                a_id,
-            )
-                .cmp(&(
-                    b.object_id,
-                    b.occurred_at,
-                    &b.property_name,
-                    b.event_id,
-                    b_id,
-                ))
-        });
+        let events = parse_claimed(rows, &mut report, &mut marks);
 
         let (bulk, single) = self.partition(events, &mut report, &mut marks);
         let reads = self.read_ahead(&transaction, &single).await?;
@@ -350,46 +371,88 @@ impl InboundProcessor {
             let claim: &Tx<'_> = &transaction;
             inbound::lock_by_hubspot_companies(claim, &companies).await?;
         }
-        let mut single_events = Vec::new();
-        let mut conflict_ended = false;
-        if !bulk.is_empty() {
-            let savepoint = transaction.transaction().await?;
-            match self.property_changes(&savepoint, &bulk).await {
-                Ok(outcomes) => {
-                    savepoint.commit().await?;
-                    for (id, outcome) in outcomes {
-                        settle(&mut report, &mut marks, id, outcome);
-                    }
-                }
-                Err(HandleError::RetryLater(reason)) => {
-                    savepoint.rollback().await?;
-                    tracing::warn!(events = bulk.len(), %reason, "inbound events left for a retry");
-                    report.retry_later += bulk.len() as u64;
-                }
-                Err(HandleError::LockConflict(reason)) => {
-                    savepoint.rollback().await?;
-                    let left = bulk.len() + single.len();
-                    tracing::warn!(events = left, %reason, "lock conflict: the claim ends here, its events wait for a retry");
-                    report.retry_later += left as u64;
-                    conflict_ended = true;
-                }
-                Err(HandleError::Failed(reason)) => {
-                    // One event's write was refused: apply them one by one, so it fails alone.
-                    savepoint.rollback().await?;
-                    tracing::warn!(events = bulk.len(), %reason, "batched apply refused; applying event by event");
-                    single_events = bulk;
-                }
+        let waiting = single.len();
+        match self
+            .apply_bulk(&mut transaction, bulk, waiting, &mut report, &mut marks)
+            .await?
+        {
+            BulkOutcome::ClaimEnded => {}
+            BulkOutcome::Settled => {
+                self.apply_one_by_one(&mut transaction, single, &reads, &mut report, &mut marks)
+                    .await?;
+            }
+            BulkOutcome::OneByOne(mut refused) => {
+                refused.extend(single);
+                self.apply_one_by_one(&mut transaction, refused, &reads, &mut report, &mut marks)
+                    .await?;
             }
         }
-        if !conflict_ended {
-            single_events.extend(single);
+        marks.write(&transaction).await?;
+        transaction.commit().await?;
+        if report.claimed > 0 {
+            tracing::info!(?report, "inbound events processed");
         }
-        single_events.sort_by_key(|(id, event)| (event.object_id, event.occurred_at, *id));
+        Ok(report)
+    }
 
-        for (index, (id, event)) in single_events.iter().enumerate() {
+    /// Decides the bulk property changes together under one savepoint. `waiting` counts the
+    /// single events a lock conflict would leave for a retry too.
+    async fn apply_bulk(
+        &self,
+        transaction: &mut Tx<'_>,
+        bulk: Claimed,
+        waiting: usize,
+        report: &mut InboundReport,
+        marks: &mut Marks,
+    ) -> Result<BulkOutcome, ProcessError> {
+        if bulk.is_empty() {
+            return Ok(BulkOutcome::Settled);
+        }
+        let savepoint = transaction.transaction().await?;
+        match self.property_changes(&savepoint, &bulk).await {
+            Ok(outcomes) => {
+                savepoint.commit().await?;
+                for (id, outcome) in outcomes {
+                    settle(report, marks, id, outcome);
+                }
+                Ok(BulkOutcome::Settled)
+            }
+            Err(HandleError::RetryLater(reason)) => {
+                savepoint.rollback().await?;
+                tracing::warn!(events = bulk.len(), %reason, "inbound events left for a retry");
+                report.retry_later += bulk.len() as u64;
+                Ok(BulkOutcome::Settled)
+            }
+            Err(HandleError::LockConflict(reason)) => {
+                savepoint.rollback().await?;
+                let left = bulk.len() + waiting;
+                tracing::warn!(events = left, %reason, "lock conflict: the claim ends here, its events wait for a retry");
+                report.retry_later += left as u64;
+                Ok(BulkOutcome::ClaimEnded)
+            }
+            Err(HandleError::Failed(reason)) => {
+                savepoint.rollback().await?;
+                tracing::warn!(events = bulk.len(), %reason, "batched apply refused; applying event by event");
+                Ok(BulkOutcome::OneByOne(bulk))
+            }
+        }
+    }
+
+    /// Applies events one at a time in record and time order, each under its own savepoint, so
+    /// one failure stays alone; a lock conflict ends the claim.
+    async fn apply_one_by_one(
+        &self,
+        transaction: &mut Tx<'_>,
+        mut events: Claimed,
+        reads: &HubSpotReads,
+        report: &mut InboundReport,
+        marks: &mut Marks,
+    ) -> Result<(), ProcessError> {
+        events.sort_by_key(|(id, event)| (event.object_id, event.occurred_at, *id));
+        for (index, (id, event)) in events.iter().enumerate() {
             let savepoint = transaction.transaction().await?;
             let mut batch = DecisionBatch::new(self.portal_id);
-            let result = match self.handle(&savepoint, &mut batch, &reads, event).await {
+            let result = match self.handle(&savepoint, &mut batch, reads, event).await {
                 Ok(outcome) => batch
                     .flush(&savepoint)
                     .await
@@ -400,7 +463,7 @@ impl InboundProcessor {
             match result {
                 Ok(outcome) => {
                     savepoint.commit().await?;
-                    settle(&mut report, &mut marks, *id, outcome);
+                    settle(report, marks, *id, outcome);
                 }
                 Err(HandleError::RetryLater(reason)) => {
                     savepoint.rollback().await?;
@@ -409,7 +472,7 @@ impl InboundProcessor {
                 }
                 Err(HandleError::LockConflict(reason)) => {
                     savepoint.rollback().await?;
-                    let left = single_events.len() - index;
+                    let left = events.len() - index;
                     tracing::warn!(event_row = id, events = left, %reason, "lock conflict: the claim ends here, its events wait for a retry");
                     report.retry_later += left as u64;
                     break;
@@ -418,20 +481,15 @@ impl InboundProcessor {
                     savepoint.rollback().await?;
                     tracing::warn!(event_row = id, %reason, "inbound event failed");
                     settle(
-                        &mut report,
-                        &mut marks,
+                        report,
+                        marks,
                         *id,
                         Outcome::new(EventStatus::Failed, Some(reason)),
                     );
                 }
             }
         }
-        marks.write(&transaction).await?;
-        transaction.commit().await?;
-        if report.claimed > 0 {
-            tracing::info!(?report, "inbound events processed");
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Settles the events the rules skip without reading anything, and splits the rest: the
