@@ -52,8 +52,8 @@ else
 	$(WARP) migrate
 endif
 
-token: ## print a dev JWT: make token ROLE=viewer|editor|admin
-	@$(WARP) token --role $(ROLE)
+token: ## print a dev JWT: make token ROLE=viewer|editor|admin [CUSTOMER_ID=<uuid>: scoped to one customer]
+	@$(WARP) token --role $(ROLE) $(if $(CUSTOMER_ID),--customer-id $(CUSTOMER_ID))
 
 .PHONY: reconcile backfill
 reconcile: postgres ## compare every customer with HubSpot and repair drift (DRY_RUN=1 only reports)

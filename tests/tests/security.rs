@@ -233,13 +233,21 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
             "{method} {path} is not documented as secured"
         );
     }
-    // Only the health check and the document itself are public.
+    // Only the health check, the document itself and HubSpot's OAuth redirect (whose signed,
+    // single-use state is the proof) are public.
     let public: Vec<String> = operations
         .iter()
         .filter(|o| !o.secured)
         .map(|o| format!("{} {}", o.method, o.path))
         .collect();
-    assert_eq!(public, ["GET /health", "GET /v1/openapi.json"]);
+    assert_eq!(
+        public,
+        [
+            "GET /health",
+            "GET /v1/hubspot/oauth/callback",
+            "GET /v1/openapi.json"
+        ]
+    );
 
     let mut expired = claims(&["admin"]);
     expired["exp"] = json!(now() - 3600);

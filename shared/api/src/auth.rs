@@ -108,6 +108,8 @@ struct Claims {
     iat: u64,
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_id: Option<String>,
 }
 
 /// The authenticated caller.
@@ -116,11 +118,22 @@ pub struct Principal {
     pub subject: String,
     /// The highest role the token grants, if any.
     pub role: Option<Role>,
+    /// The `customer_id` claim: the token acts for this customer only (its HubSpot connection
+    /// and what belongs to it), whatever its roles.
+    pub customer_scope: Option<uuid::Uuid>,
 }
 
 impl Principal {
-    /// 403 unless the caller holds `needed` (or a role above it).
+    /// 403 unless the caller holds `needed` (or a role above it) and acts for the whole
+    /// deployment: a customer-scoped token reaches only the routes built for it.
     pub fn require(&self, needed: Role) -> Result<(), Problem> {
+        if self.customer_scope.is_some() {
+            tracing::info!(needed = needed.as_str(), "customer-scoped token refused");
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this token is scoped to one customer and cannot use this route",
+            ));
+        }
         if self.role.is_some_and(|role| role >= needed) {
             Ok(())
         } else {
@@ -266,7 +279,20 @@ impl Authenticator {
                     .max()
             })
             .unwrap_or_default();
-        Ok(Principal { subject, role })
+        let customer_scope = match claims.get("customer_id") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                    .ok_or_else(|| invalid("customer_id"))?,
+            ),
+        };
+        Ok(Principal {
+            subject,
+            role,
+            customer_scope,
+        })
     }
 
     pub(crate) fn describe(&self) -> &'static str {
@@ -479,6 +505,20 @@ pub fn issue_dev_token(
     roles: &[&str],
     ttl: Duration,
 ) -> Result<String, TokenError> {
+    issue_dev_token_for(secret, issuer, audience, subject, roles, None, ttl)
+}
+
+/// [`issue_dev_token`], scoped to one customer when `customer_id` is set (the `customer_id`
+/// claim).
+pub fn issue_dev_token_for(
+    secret: &SecretString,
+    issuer: &str,
+    audience: &str,
+    subject: &str,
+    roles: &[&str],
+    customer_id: Option<uuid::Uuid>,
+    ttl: Duration,
+) -> Result<String, TokenError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -490,6 +530,7 @@ pub fn issue_dev_token(
         exp: now + ttl.as_secs(),
         iat: now,
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        customer_id: customer_id.map(|id| id.to_string()),
     };
     encode(
         &Header::new(Algorithm::HS256),

@@ -79,6 +79,13 @@ pub async fn api_state(
             tracing::warn!(%error, "no HubSpot client: company search and link answer 503");
         }
     }
+    match warp_sync::wiring::connector(config, secrets, &database).await {
+        Ok(Some(connector)) => state = state.with_connector(connector),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "no HubSpot app: the OAuth connect routes answer 503");
+        }
+    }
     if let Some(dlq_url) = &config.sqs_dlq_url {
         let sdk = warp_runtime::aws::sdk_config().await;
         state = state.with_dead_letter_queue(DeadLetterQueue::new(

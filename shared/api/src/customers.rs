@@ -159,6 +159,12 @@ impl StrictCreate {
                     fields,
                 })
             }
+            // Strict mode creates nothing HubSpot does not hold: a portal that needs
+            // reconnecting refuses the create as HubSpot would.
+            Some(Answer::Waiting { reason }) => Err(PreCommitRefusal {
+                detail: reason,
+                fields: Vec::new(),
+            }),
             None => Err(PreCommitRefusal {
                 detail: "HubSpot gave no answer".to_owned(),
                 fields: Vec::new(),

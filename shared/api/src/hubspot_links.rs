@@ -412,6 +412,10 @@ pub(crate) fn hubspot_failed(error: &HubSpotError, call: &'static str) -> Proble
     tracing::warn!(call, status = ?error.status(), retryable = error.is_retryable(), "HubSpot call failed");
     match error {
         HubSpotError::Budget(_) => Problem::from(StoreError::Unavailable("rate budget".into())),
+        HubSpotError::Credentials(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the HubSpot installation cannot be called now (see GET /v1/hubspot/installations)",
+        ),
         _ => Problem::new(
             StatusCode::BAD_GATEWAY,
             format!("HubSpot failed the {call}"),

@@ -11,6 +11,7 @@ mod customers;
 pub mod dto;
 mod hubspot_links;
 mod ids;
+mod installations;
 mod json;
 pub mod openapi;
 pub mod problem;
@@ -21,7 +22,9 @@ mod sync_operations;
 pub mod sync_status;
 mod users;
 
-pub use auth::{AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token};
+pub use auth::{
+    AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token, issue_dev_token_for,
+};
 pub use problem::Problem;
 
 use auth::Authenticator;
@@ -58,6 +61,8 @@ pub struct ApiState {
     dead_letter_queue: Option<Arc<sync_status::DeadLetterQueue>>,
     /// Outstanding HubSpot searches per caller (429 past a few).
     search_admission: search_admission::SearchAdmission,
+    /// Connects and disconnects HubSpot portals; the OAuth routes answer 503 without one.
+    connector: Option<Arc<warp_installations::Connector>>,
     portal_id: i64,
 }
 
@@ -73,6 +78,7 @@ impl ApiState {
             hubspot: None,
             dead_letter_queue: None,
             search_admission: search_admission::SearchAdmission::default(),
+            connector: None,
             portal_id,
         }
     }
@@ -81,6 +87,16 @@ impl ApiState {
     pub fn with_hubspot(mut self, hubspot: warp_hubspot::HubSpotClient) -> Self {
         self.hubspot = Some(hubspot);
         self
+    }
+
+    /// The OAuth connector of WARP's HubSpot app.
+    pub fn with_connector(mut self, connector: warp_installations::Connector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    pub(crate) fn connector(&self) -> Option<&warp_installations::Connector> {
+        self.connector.as_deref()
     }
 
     /// The dead-letter queue whose depth the sync status reports.
@@ -182,6 +198,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(reconciliations::routes())
         .merge(sync_status::routes())
         .merge(hubspot_links::routes())
+        .merge(installations::routes())
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

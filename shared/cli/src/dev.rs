@@ -161,11 +161,17 @@ async fn start_sandbox(
 ) -> anyhow::Result<hubspot_sandbox::SandboxHandle> {
     let mut sandbox =
         hubspot_sandbox::SandboxConfig::from_env().context("sandbox configuration")?;
-    sandbox.app_token = secrets
-        .resolve(&config.hubspot.token)
-        .await?
-        .expose_secret()
-        .to_owned();
+    if let Some(token) = &config.hubspot.token {
+        sandbox.app_token = secrets.resolve(token).await?.expose_secret().to_owned();
+    }
+    if let Some(oauth) = &config.hubspot.oauth {
+        sandbox.oauth_client_id = oauth.client_id.clone();
+        sandbox.oauth_client_secret = secrets
+            .resolve(&oauth.client_secret)
+            .await?
+            .expose_secret()
+            .to_owned();
+    }
     sandbox.webhook_secret = secrets
         .resolve(&config.hubspot.webhook_secret)
         .await?

@@ -51,6 +51,9 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Scope the token to one customer (the `customer_id` claim).
+        #[arg(long)]
+        customer_id: Option<uuid::Uuid>,
     },
 }
 
@@ -94,7 +97,12 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init(config.log_format);
             reconcile::backfill(config).await
         }
-        Command::Token { role, subject, ttl } => {
+        Command::Token {
+            role,
+            subject,
+            ttl,
+            customer_id,
+        } => {
             let secrets = SecretsCache::values_only();
             let secret = match &config.jwt.hs256_secret {
                 Some(s) => secrets.resolve(s).await?,
@@ -102,12 +110,13 @@ async fn main() -> anyhow::Result<()> {
                     "JWT_HS256_SECRET is not set (tokens from a JWKS issuer come from it)"
                 ),
             };
-            let token = warp_api::auth::issue_dev_token(
+            let token = warp_api::auth::issue_dev_token_for(
                 &secret,
                 &config.jwt.issuer,
                 &config.jwt.audience,
                 &subject,
                 &[role.as_str()],
+                customer_id,
                 std::time::Duration::from_secs(ttl),
             )?;
             println!("{token}");

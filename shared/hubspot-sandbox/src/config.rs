@@ -31,6 +31,13 @@ pub struct SandboxConfig {
     pub search_index_delay_ms: u64,
     /// Faults injected from the start (env `SANDBOX_FAULTS`, JSON).
     pub faults: Faults,
+    /// The OAuth app's client id (env `HUBSPOT_CLIENT_ID`).
+    pub oauth_client_id: String,
+    /// The OAuth app's client secret (env `HUBSPOT_CLIENT_SECRET`).
+    pub oauth_client_secret: String,
+    /// How long an OAuth access token lives: HubSpot's 30 minutes unless a test wants less
+    /// (env `SANDBOX_OAUTH_TOKEN_TTL_SECS`).
+    pub oauth_access_token_ttl_ms: u64,
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +55,9 @@ impl Default for SandboxConfig {
             search_per_second: 5,
             search_index_delay_ms: 0,
             faults: Faults::default(),
+            oauth_client_id: "sandbox-client-id".to_owned(),
+            oauth_client_secret: "sandbox-client-secret".to_owned(),
+            oauth_access_token_ttl_ms: 30 * 60 * 1000,
         }
     }
 }
@@ -86,6 +96,15 @@ impl SandboxConfig {
         }
         if let Some(delay) = parse_var::<u64>("SANDBOX_SEARCH_DELAY_MS", "u64")? {
             config.search_index_delay_ms = delay;
+        }
+        if let Some(id) = non_empty_var("HUBSPOT_CLIENT_ID") {
+            config.oauth_client_id = id;
+        }
+        if let Some(secret) = non_empty_var("HUBSPOT_CLIENT_SECRET") {
+            config.oauth_client_secret = secret;
+        }
+        if let Some(secs) = parse_var::<u64>("SANDBOX_OAUTH_TOKEN_TTL_SECS", "u64")? {
+            config.oauth_access_token_ttl_ms = secs.saturating_mul(1000);
         }
         if let Some(json) = non_empty_var("SANDBOX_FAULTS") {
             let faults: Faults =

@@ -79,6 +79,15 @@ impl ApiError {
         )
     }
 
+    /// An OAuth access token past its expiry (HubSpot: refresh it, then call again).
+    pub fn expired_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "EXPIRED_AUTHENTICATION",
+            "The OAuth token used to make this call expired. Refresh the access token and try again.",
+        )
+    }
+
     pub fn route_not_found(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@ mod associations;
 mod config;
 pub mod error;
 mod http;
+pub mod oauth;
 pub mod objects;
 mod properties;
 mod rate_limit;

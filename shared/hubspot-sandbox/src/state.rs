@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use crate::associations::Associations;
 use crate::config::{Faults, SandboxConfig};
+use crate::oauth::OAuthServer;
 use crate::objects::ObjectKind;
 use crate::rate_limit::RateLimits;
 use crate::stats::Stats;
@@ -29,6 +30,8 @@ pub struct SandboxState {
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
     faults: Mutex<Faults>,
+    /// The OAuth app installed in this portal: codes, tokens, grants.
+    pub oauth: Mutex<OAuthServer>,
     webhook_target: Mutex<Option<String>>,
     stats: Mutex<Stats>,
     /// Flips to true once on shutdown; hung requests and deliveries watch it.
@@ -69,6 +72,11 @@ impl SandboxState {
             limits: Mutex::new(Self::fresh_limits(rate_limit_settings)),
             rate_limit_settings,
             faults: Mutex::new(config.faults),
+            oauth: Mutex::new(OAuthServer::new(
+                config.oauth_client_id,
+                config.oauth_client_secret,
+                config.oauth_access_token_ttl_ms,
+            )),
             webhook_target: Mutex::new(config.webhook_target),
             stats: Mutex::new(Stats::default()),
             app_token: config.app_token,
@@ -142,6 +150,7 @@ impl SandboxState {
         lock(&self.associations).clear();
         *lock(&self.stats) = Stats::default();
         *lock(&self.faults) = Faults::default();
+        lock(&self.oauth).reset();
         *lock(&self.limits) = Self::fresh_limits(self.rate_limit_settings);
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::batch::{BATCH_INPUT_LIMIT, BatchAnswer, BatchResult, FailedBatchCall, batch_ranges};
 use crate::config::HubSpotClientConfig;
+use crate::credentials::{AccessTokens, AfterUnauthorized, StaticToken};
 use crate::error::HubSpotError;
 use crate::rate_budget::{Bucket, RateBudget, RateLimitObservation};
 use crate::record::ReadOptions;
@@ -65,7 +66,7 @@ impl Default for ListOptions {
 pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: url::Url,
-    token: SecretString,
+    credentials: Arc<dyn AccessTokens>,
     portal_id: i64,
     max_retries: u32,
     budget: Arc<dyn RateBudget>,
@@ -78,6 +79,7 @@ impl std::fmt::Debug for HubSpotClient {
         f.debug_struct("HubSpotClient")
             .field("base_url", &self.base_url.as_str())
             .field("portal_id", &self.portal_id)
+            .field("credentials", &self.credentials)
             .field("max_retries", &self.max_retries)
             .field("budget", &self.budget)
             .finish_non_exhaustive()
@@ -110,13 +112,19 @@ impl HubSpotClient {
         Self {
             http,
             base_url: config.base_url.clone(),
-            token: config.token.clone(),
+            credentials: Arc::new(StaticToken::new(config.token.clone())),
             portal_id: config.portal_id,
             max_retries: config.max_retries,
             budget,
             search_result_cap: SEARCH_RESULT_CAP,
             min_backoff: Duration::from_millis(200),
         }
+    }
+
+    /// Takes tokens from `credentials` (an OAuth installation) instead of the configured one.
+    pub fn with_credentials(mut self, credentials: Arc<dyn AccessTokens>) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     /// Lowers the 10,000-result search cap the windowing respects (tests with small data).
@@ -262,16 +270,28 @@ impl HubSpotClient {
             .build();
         let mut rate_limited_retries = 0u32;
         let max_rate_limited_retries = self.max_retries.saturating_mul(4);
+        let mut refreshed_after_401 = false;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let token = self.credentials.token().await?;
             let error = match self
-                .attempt(&method, &url, query, body.as_deref(), bucket)
+                .attempt(&method, &url, query, body.as_deref(), bucket, &token)
                 .await
             {
                 Ok(bytes) => return Ok(bytes),
                 Err(error) => error,
             };
+            // A 401 is refused before anything is applied: one more try with a fresh token,
+            // when the source has one (an OAuth token refreshed by another process).
+            if matches!(error, HubSpotError::Unauthorized { status: 401, .. })
+                && !refreshed_after_401
+            {
+                refreshed_after_401 = true;
+                if self.credentials.unauthorized(&token).await? == AfterUnauthorized::Retry {
+                    continue;
+                }
+            }
             let may_repeat = repeatable == Repeatable::Yes || error.request_was_not_applied();
             if !error.is_retryable() || !may_repeat {
                 return Err(error);
@@ -302,6 +322,7 @@ impl HubSpotClient {
         query: &[(&str, String)],
         body: Option<&[u8]>,
         bucket: Bucket,
+        token: &SecretString,
     ) -> Result<bytes::Bytes, HubSpotError> {
         self.budget
             .acquire(bucket)
@@ -310,7 +331,7 @@ impl HubSpotClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .bearer_auth(self.token.expose_secret())
+            .bearer_auth(token.expose_secret())
             .header(http::header::ACCEPT, "application/json");
         if !query.is_empty() {
             request = request.query(query);

@@ -144,6 +144,9 @@ pub enum HubSpotError {
     /// Refused before sending: the request breaks a documented HubSpot limit.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// No token to send: the installation needs reconnecting, or its token could not be had.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
 }
 
 impl HubSpotError {
@@ -186,6 +189,9 @@ impl HubSpotError {
             | HubSpotError::Connect(_)
             | HubSpotError::Transport(_)
             | HubSpotError::Budget(_) => true,
+            HubSpotError::Credentials(error) => {
+                matches!(error, crate::credentials::CredentialsError::Unavailable(_))
+            }
             HubSpotError::Unauthorized { .. }
             | HubSpotError::NotFound { .. }
             | HubSpotError::Conflict { .. }
@@ -206,6 +212,7 @@ impl HubSpotError {
                 | HubSpotError::Locked { .. }
                 | HubSpotError::Connect(_)
                 | HubSpotError::Budget(_)
+                | HubSpotError::Credentials(_)
         )
     }
 

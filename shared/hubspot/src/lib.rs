@@ -14,6 +14,7 @@ pub mod batch;
 pub mod bootstrap;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod objects;
 pub mod properties;
@@ -32,6 +33,7 @@ pub use bootstrap::{
 };
 pub use client::{HubSpotClient, ListOptions, Page};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
+pub use credentials::{AccessTokens, AfterUnauthorized, CredentialsError, StaticToken};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
 pub use objects::{API_VERSION, ObjectType, Objects};
 pub use properties::{

@@ -81,8 +81,12 @@ impl HttpServerSettings {
 pub struct HubSpotSettings {
     /// None: use the built-in sandbox (local mode).
     pub base_url: Option<String>,
-    pub token: SecretRef,
+    /// The home portal's static token (a Service Key, a static-auth app's token or a legacy
+    /// private app token); none when the home portal is an OAuth installation.
+    pub token: Option<SecretRef>,
     pub webhook_secret: SecretRef,
+    /// WARP's HubSpot app, for OAuth installations; always set locally (the sandbox's app).
+    pub oauth: Option<OAuthSettings>,
     pub portal_id: i64,
     pub rate_limit_max: u32,
     pub rate_limit_interval_ms: u64,
@@ -95,6 +99,24 @@ pub struct HubSpotSettings {
     /// reading it again: the longest a change made through the admin API takes to reach
     /// every running worker, webhook and reconciler.
     pub mapping_max_age: Duration,
+}
+
+/// WARP's HubSpot app (OAuth), and the keys its tokens are sealed with at rest.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub client_id: String,
+    /// The app's client secret (`HUBSPOT_CLIENT_SECRET[_ARN]`).
+    pub client_secret: SecretRef,
+    /// The keyring sealing tokens at rest, `id:BASE64KEY[,…]`, current key first
+    /// (`TOKEN_ENCRYPTION_KEYS[_SECRET_ARN]`).
+    pub token_keys: SecretRef,
+    /// WARP's OAuth callback, exactly as registered on the app.
+    pub redirect_url: String,
+    /// HubSpot's consent page (`HUBSPOT_AUTHORIZE_URL`); none: HubSpot's, or the sandbox's
+    /// in local mode (see [`Config::hubspot_authorize_url`]).
+    pub authorize_url: Option<String>,
+    pub scopes: Vec<String>,
+    pub optional_scopes: Vec<String>,
 }
 
 /// How the database login is proven.
@@ -166,6 +188,13 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warp"
 pub const DEFAULT_PORTAL_ID: i64 = 62515;
 pub const SANDBOX_APP_TOKEN: &str = "sandbox-app-token";
 pub const SANDBOX_WEBHOOK_SECRET: &str = "sandbox-webhook-secret";
+pub const SANDBOX_CLIENT_ID: &str = "sandbox-client-id";
+pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-client-secret";
+/// Only for local mode: a fixed key sealing OAuth tokens (32 zero-free bytes, base64).
+pub const LOCAL_TOKEN_KEYS: &str = "local-dev:d2FycC1sb2NhbC1kZXZlbG9wbWVudC1vbmx5LWtleSE=";
+/// The scopes an install asks for unless `HUBSPOT_OAUTH_SCOPES` says otherwise: what the
+/// companies and contacts sync reads and writes.
+pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write";
 /// Only for local mode: a fixed HS256 secret so `make token` and `make dev` agree out of the box.
 pub const LOCAL_JWT_SECRET: &str = "warp-local-development-only-secret";
 
@@ -231,8 +260,8 @@ impl Config {
                 "HUBSPOT_TOKEN",
                 "HUBSPOT_TOKEN_SECRET_ARN",
                 Some(SANDBOX_APP_TOKEN),
-            )?
-            .ok_or(ConfigError::Missing("HUBSPOT_TOKEN_SECRET_ARN"))?,
+            )?,
+            oauth: oauth_settings(&get, &secret, local)?,
             webhook_secret: secret(
                 "HUBSPOT_WEBHOOK_SECRET",
                 "HUBSPOT_WEBHOOK_SECRET_ARN",
@@ -254,6 +283,11 @@ impl Config {
         };
         if hubspot.base_url.is_none() && !local {
             return Err(ConfigError::Missing("HUBSPOT_BASE_URL"));
+        }
+        if hubspot.token.is_none() && hubspot.oauth.is_none() {
+            return Err(ConfigError::Missing(
+                "HUBSPOT_TOKEN_SECRET_ARN (or HUBSPOT_CLIENT_ID for an OAuth home portal)",
+            ));
         }
 
         let database = DatabaseSettings {
@@ -339,12 +373,80 @@ impl Config {
     }
 
     /// The HubSpot base URL in effect: the configured one, else the local sandbox.
+    /// HubSpot's consent page: the configured one, the sandbox's when HubSpot is the built-in
+    /// sandbox, HubSpot's own otherwise.
+    pub fn hubspot_authorize_url(&self) -> String {
+        let configured = self
+            .hubspot
+            .oauth
+            .as_ref()
+            .and_then(|o| o.authorize_url.clone());
+        configured.unwrap_or_else(|| match &self.hubspot.base_url {
+            None => format!("http://{}/oauth/authorize", self.hubspot.sandbox_addr),
+            Some(_) => "https://app.hubspot.com/oauth/authorize".to_owned(),
+        })
+    }
+
     pub fn hubspot_base_url(&self) -> String {
         self.hubspot
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.hubspot.sandbox_addr))
     }
+}
+
+/// WARP's HubSpot app: always locally (the sandbox's app unless told otherwise); in Lambda only
+/// when `HUBSPOT_CLIENT_ID` is set, and then with every part it needs.
+fn oauth_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    secret: &impl Fn(&'static str, &'static str, Option<&str>) -> Result<Option<SecretRef>, ConfigError>,
+    local: bool,
+) -> Result<Option<OAuthSettings>, ConfigError> {
+    let client_id = match get("HUBSPOT_CLIENT_ID") {
+        Some(id) => id,
+        None if local => SANDBOX_CLIENT_ID.to_owned(),
+        None => return Ok(None),
+    };
+    let scopes = |name: &str, default: &str| -> Vec<String> {
+        get(name)
+            .unwrap_or_else(|| default.to_owned())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let scopes_required = scopes("HUBSPOT_OAUTH_SCOPES", DEFAULT_OAUTH_SCOPES);
+    if scopes_required.is_empty() {
+        return Err(ConfigError::Invalid {
+            name: "HUBSPOT_OAUTH_SCOPES",
+            message: "an install must ask for at least one scope".into(),
+        });
+    }
+    Ok(Some(OAuthSettings {
+        client_id,
+        client_secret: secret(
+            "HUBSPOT_CLIENT_SECRET",
+            "HUBSPOT_CLIENT_SECRET_ARN",
+            Some(SANDBOX_CLIENT_SECRET),
+        )?
+        .ok_or(ConfigError::Missing("HUBSPOT_CLIENT_SECRET_ARN"))?,
+        token_keys: secret(
+            "TOKEN_ENCRYPTION_KEYS",
+            "TOKEN_ENCRYPTION_KEYS_SECRET_ARN",
+            Some(LOCAL_TOKEN_KEYS),
+        )?
+        .ok_or(ConfigError::Missing("TOKEN_ENCRYPTION_KEYS_SECRET_ARN"))?,
+        redirect_url: match get("HUBSPOT_OAUTH_REDIRECT_URL") {
+            Some(url) => url,
+            None if local => {
+                let addr = parse(get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?;
+                format!("http://{addr}/v1/hubspot/oauth/callback")
+            }
+            None => return Err(ConfigError::Missing("HUBSPOT_OAUTH_REDIRECT_URL")),
+        },
+        authorize_url: get("HUBSPOT_AUTHORIZE_URL"),
+        scopes: scopes_required,
+        optional_scopes: scopes("HUBSPOT_OAUTH_OPTIONAL_SCOPES", ""),
+    }))
 }
 
 /// `url` with its TLS mode checked: Lambda reaches RDS Proxy over the network, so it gets

@@ -61,8 +61,10 @@ impl SecretsCache {
     pub async fn for_config(config: &crate::Config) -> Self {
         let refs = [
             config.jwt.hs256_secret.as_ref(),
-            Some(&config.hubspot.token),
+            config.hubspot.token.as_ref(),
             Some(&config.hubspot.webhook_secret),
+            config.hubspot.oauth.as_ref().map(|o| &o.client_secret),
+            config.hubspot.oauth.as_ref().map(|o| &o.token_keys),
             config.database.password.as_ref(),
         ];
         if refs

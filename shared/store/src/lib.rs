@@ -9,6 +9,7 @@ pub mod error;
 pub mod field_state;
 pub mod idempotency;
 pub mod inbound;
+pub mod installations;
 pub mod links;
 pub mod outbox;
 pub mod reconciliation_runs;

@@ -27,7 +27,8 @@ use warp_domain::sync::{
     outbound_diff,
 };
 use warp_hubspot::{
-    BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, HubSpotClient, HubSpotError,
+    BATCH_INPUT_LIMIT, BatchItemError, BatchUpsertInput, CredentialsError, HubSpotClient,
+    HubSpotError,
 };
 
 use crate::adapters::{Companies, Contacts, LocalRecord, ObjectAdapter, UpsertKey};
@@ -212,7 +213,13 @@ pub enum Answer {
         /// (docs/hubspot/PLATFORM-2026.md). The retry route brings it back.
         permanent: bool,
     },
+    /// Not sent: the portal's installation needs reconnecting. The rows wait, their attempts
+    /// kept, and are looked at again every [`RECONNECT_RECHECK`].
+    Waiting { reason: String },
 }
+
+/// How often rows of a portal that needs reconnecting are looked at again.
+pub const RECONNECT_RECHECK: Duration = Duration::from_secs(60);
 
 impl Answer {
     fn accepted(upserted: &warp_hubspot::UpsertedRecord) -> Self {
@@ -694,7 +701,7 @@ impl OutboundWorker {
             .zip(&answers)
             .filter_map(|(push, answer)| match answer {
                 Answer::Accepted { hubspot_id, .. } => Some((&push.record, hubspot_id.as_str())),
-                Answer::Refused { .. } => None,
+                Answer::Refused { .. } | Answer::Waiting { .. } => None,
             })
             .collect();
         let (after_failures, after_calls) = adapter.after_written(&self.hubspot, &written).await;
@@ -805,9 +812,18 @@ impl OutboundWorker {
         let mut superseded = Vec::new();
         let mut failures = Vec::new();
         let mut permanent_failures = Vec::new();
+        let mut waiting = Vec::new();
         let mut entries = Vec::with_capacity(chunk.len());
         for (push, answer) in chunk.iter().zip(answers) {
             let entry = match answer {
+                Answer::Waiting { reason } => {
+                    for row in &push.rows {
+                        waiting.push((row.id, reason.clone(), RECONNECT_RECHECK));
+                        report.failed.push((row.id, reason.clone()));
+                    }
+                    // The installation's status says why; a log row every minute would not.
+                    continue;
+                }
                 Answer::Accepted { hubspot_id, .. } => {
                     done_ids.extend(push.row_ids());
                     superseded.push((push.record.id, push.record.version));
@@ -872,6 +888,7 @@ impl OutboundWorker {
         outbox::mark_failed(connection, &failures).await?;
         outbox::mark_failed_for_good(connection, &permanent_failures, self.retry.max_attempts)
             .await?;
+        outbox::defer(connection, &waiting).await?;
         sync_log::insert_outbound(connection, &entries).await
     }
 }
@@ -966,11 +983,21 @@ pub fn answers_by_input(
     }
     for failed in &result.failed_calls {
         let description = describe_call_error(&failed.error);
+        let waits = matches!(
+            failed.error,
+            HubSpotError::Credentials(CredentialsError::NeedsReconnect { .. })
+        );
         for index in failed.inputs.clone() {
             if let Some(answer) = answers.get_mut(index) {
-                *answer = Some(Answer::Refused {
-                    error: description.clone(),
-                    permanent: false,
+                *answer = Some(if waits {
+                    Answer::Waiting {
+                        reason: description.clone(),
+                    }
+                } else {
+                    Answer::Refused {
+                        error: description.clone(),
+                        permanent: false,
+                    }
                 });
             }
         }
@@ -1040,6 +1067,10 @@ pub(crate) fn describe_call_error(error: &HubSpotError) -> String {
         HubSpotError::Decode(_) => "unreadable answer",
         HubSpotError::Budget(_) => "rate budget unavailable",
         HubSpotError::InvalidRequest(_) => "invalid request",
+        HubSpotError::Credentials(CredentialsError::NeedsReconnect { .. }) => {
+            "the portal needs reconnecting"
+        }
+        HubSpotError::Credentials(CredentialsError::Unavailable(_)) => "token unavailable",
     };
     let mut text = format!("HubSpot batch call failed: {kind}");
     if let Some(status) = error.status() {
@@ -1134,7 +1165,7 @@ mod tests {
     fn accepted(answer: &Answer) -> Option<&str> {
         match answer {
             Answer::Accepted { hubspot_id, .. } => Some(hubspot_id),
-            Answer::Refused { .. } => None,
+            Answer::Refused { .. } | Answer::Waiting { .. } => None,
         }
     }
 

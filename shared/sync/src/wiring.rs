@@ -5,7 +5,12 @@
 
 use std::sync::Arc;
 
+use secrecy::SecretString;
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
+use warp_installations::{
+    Connector, HomeCredentials, InstallationCredentials, KeyringError, OAuthApp, OAuthAppSettings,
+    OAuthError, TokenKeyring,
+};
 use warp_runtime::{Config, SecretsCache, SecretsError};
 use warp_store::sync_config::{MappingSource, SyncConfigError};
 use warp_store::{Database, DatabaseError};
@@ -29,6 +34,38 @@ pub enum WiringError {
     NoQueueUrl,
     #[error("reading the field mapping: {0}")]
     Mapping(#[from] SyncConfigError),
+    #[error("the token encryption keys (TOKEN_ENCRYPTION_KEYS): {0}")]
+    TokenKeys(#[from] KeyringError),
+    #[error("the HubSpot OAuth app: {0}")]
+    OAuthApp(#[from] OAuthError),
+}
+
+/// WARP's HubSpot app and the keyring its tokens are sealed with, when OAuth is configured.
+pub async fn oauth_app(
+    config: &Config,
+    secrets: &SecretsCache,
+) -> Result<Option<(OAuthApp, Arc<TokenKeyring>)>, WiringError> {
+    let Some(settings) = &config.hubspot.oauth else {
+        return Ok(None);
+    };
+    let keyring = TokenKeyring::parse(&secrets.resolve(&settings.token_keys).await?)?;
+    let http = reqwest::Client::builder()
+        .timeout(config.hubspot.timeout)
+        .build()
+        .map_err(|e| OAuthError::Misconfigured(format!("building the HTTP client: {e}")))?;
+    let app = OAuthApp::new(
+        &OAuthAppSettings {
+            client_id: settings.client_id.clone(),
+            client_secret: secrets.resolve(&settings.client_secret).await?,
+            authorize_url: config.hubspot_authorize_url(),
+            api_base_url: config.hubspot_base_url(),
+            redirect_url: settings.redirect_url.clone(),
+            scopes: settings.scopes.clone(),
+            optional_scopes: settings.optional_scopes.clone(),
+        },
+        http,
+    )?;
+    Ok(Some((app, Arc::new(keyring))))
 }
 
 /// The company field mapping of the deployment's portal, read from `hubspot_sync_config` now
@@ -61,21 +98,57 @@ pub async fn database(config: &Config, secrets: &SecretsCache) -> Result<Databas
         })
 }
 
-/// The HubSpot client, drawing on the portal's request budget shared through Postgres (so
-/// every Lambda instance and local process stays inside one 100 / 10 s allowance).
+/// Connects and disconnects HubSpot portals through WARP's app, when OAuth is configured.
+pub async fn connector(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: &Database,
+) -> Result<Option<Connector>, WiringError> {
+    let (Some(settings), Some((app, keyring))) =
+        (&config.hubspot.oauth, oauth_app(config, secrets).await?)
+    else {
+        return Ok(None);
+    };
+    // The state is signed with the client secret: only WARP (and HubSpot) know it.
+    let state_key = secrets.resolve(&settings.client_secret).await?;
+    Ok(Some(Connector::new(
+        database.clone(),
+        app,
+        keyring,
+        state_key,
+    )))
+}
+
+/// The home portal's HubSpot client, drawing on the portal's request budget shared through
+/// Postgres (so every Lambda instance and local process stays inside one 100 / 10 s
+/// allowance), with the token its installation says: the configured static one, or OAuth.
 pub async fn hubspot_client(
     config: &Config,
     secrets: &SecretsCache,
     database: &Database,
 ) -> Result<HubSpotClient, WiringError> {
-    let token = secrets.resolve(&config.hubspot.token).await?;
-    let client_config = HubSpotClientConfig::from_runtime(config, token)?;
+    let static_token = match &config.hubspot.token {
+        Some(token) => Some(secrets.resolve(token).await?),
+        None => None,
+    };
+    let client_config = HubSpotClientConfig::from_runtime(
+        config,
+        static_token
+            .clone()
+            .unwrap_or_else(|| SecretString::from(String::new())),
+    )?;
+    let portal_id = config.hubspot.portal_id;
+    let oauth = oauth_app(config, secrets).await?.map(|(app, keyring)| {
+        InstallationCredentials::new(portal_id, database.clone(), keyring, app)
+    });
+    let credentials = HomeCredentials::new(portal_id, database.clone(), static_token, oauth);
     let budget = PostgresRateBudget::new(
         database.pool().clone(),
         config.hubspot.portal_id,
         &client_config.rate_limit,
     );
-    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?)
+    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?
+        .with_credentials(Arc::new(credentials)))
 }
 
 /// The outbound worker over `database`, with its HubSpot client.

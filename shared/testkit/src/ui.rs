@@ -244,3 +244,49 @@ impl HubSpotUi {
         .await
     }
 }
+
+/// What a person answers on HubSpot's consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    Approve,
+    Deny,
+}
+
+impl HubSpotUi {
+    /// Opens `install_url` (HubSpot's consent page), answers it, and returns where HubSpot
+    /// sends the browser back (the app's redirect URI with `code` or `error`, and `state`).
+    pub async fn consent(&self, install_url: &url::Url, answer: Consent) -> url::Url {
+        let page = self
+            .http
+            .get(install_url.clone())
+            .send()
+            .await
+            .expect("the consent page");
+        assert_eq!(page.status(), 200, "the consent page opens");
+        assert!(
+            page.text()
+                .await
+                .expect("a page")
+                .contains("id=\"approve\""),
+            "the consent page offers to connect"
+        );
+        let mut form: Vec<(String, String)> = install_url.query_pairs().into_owned().collect();
+        let decision = match answer {
+            Consent::Approve => "approve",
+            Consent::Deny => "deny",
+        };
+        form.push(("decision".into(), decision.into()));
+        let back = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+            .post(format!("{}/oauth/authorize", self.base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).expect("a form"))
+            .send()
+            .await
+            .expect("the consent answer");
+        assert_eq!(back.status(), 303, "HubSpot sends the browser back");
+        url::Url::parse(back.headers()["location"].to_str().expect("a location")).expect("a URL")
+    }
+}

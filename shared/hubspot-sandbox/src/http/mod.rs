@@ -3,6 +3,7 @@
 
 mod admin;
 mod associations;
+mod oauth;
 mod objects;
 mod properties;
 
@@ -128,8 +129,36 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 post(associations::batch_default),
             );
     }
-    let api = api.route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));
+    let api = api
+        .route(
+            "/appinstalls/2026-09/external-install",
+            axum::routing::delete(oauth::uninstall),
+        )
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate));
+    // The OAuth server authenticates by client secret or by the token itself, not the gate.
+    let oauth_routes = Router::new()
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_page).post(oauth::authorize_decision),
+        )
+        .route("/oauth/2026-09/token", post(oauth::token_dated))
+        .route("/oauth/v1/token", post(oauth::token_v1))
+        .route("/oauth/2026-09/token/introspect", post(oauth::introspect))
+        .route("/oauth/2026-09/token/revoke", post(oauth::revoke_dated))
+        .route(
+            "/oauth/v1/access-tokens/{token}",
+            get(oauth::access_token_info),
+        )
+        .route(
+            "/oauth/v1/refresh-tokens/{token}",
+            axum::routing::delete(oauth::revoke_v1),
+        );
     let control = Router::new()
+        .route(
+            "/_sandbox/oauth",
+            get(oauth::read_control).post(oauth::set_control),
+        )
+        .route("/_sandbox/oauth/uninstall", post(oauth::uninstall_from_ui))
         .route(
             "/_sandbox/faults",
             get(admin::read_faults).post(admin::set_faults),
@@ -148,7 +177,8 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             "/_sandbox/validation-rules/{object_type}",
             axum::routing::put(admin::set_validation_rules).get(admin::read_validation_rules),
         );
-    api.merge(control)
+    api.merge(oauth_routes)
+        .merge(control)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -247,7 +277,7 @@ async fn unknown_route(State(state): State<Arc<SandboxState>>, request: Request)
     if !path.starts_with("/_sandbox/")
         && matches!(
             caller(&state, request.headers()),
-            Caller::Invalid | Caller::Missing
+            Caller::Invalid | Caller::Missing | Caller::Expired
         )
     {
         return ApiError::unauthorized();
@@ -272,6 +302,8 @@ async fn method_not_allowed(request: Request) -> ApiError {
 enum Caller {
     App,
     User,
+    /// An OAuth access token this sandbox issued, past its expiry.
+    Expired,
     Invalid,
     Missing,
 }
@@ -281,6 +313,7 @@ impl Caller {
         match self {
             Caller::App => "app",
             Caller::User => "user",
+            Caller::Expired => "expired",
             Caller::Invalid => "invalid",
             Caller::Missing => "missing",
         }
@@ -303,7 +336,12 @@ fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
     match token {
         Some(token) if token == state.app_token => Caller::App,
         Some(token) if token == state.user_token => Caller::User,
-        _ => Caller::Invalid,
+        Some(token) => match lock(&state.oauth).access_token_state(token, crate::time::now_ms()) {
+            crate::oauth::AccessTokenState::Valid => Caller::App,
+            crate::oauth::AccessTokenState::Expired => Caller::Expired,
+            crate::oauth::AccessTokenState::Unknown => Caller::Invalid,
+        },
+        None => Caller::Invalid,
     }
 }
 
@@ -354,6 +392,7 @@ async fn gate(
     let actor = match caller {
         Caller::App => Actor::Integration,
         Caller::User => Actor::CrmUi,
+        Caller::Expired => return ApiError::expired_token().into_response(),
         Caller::Invalid | Caller::Missing => return ApiError::unauthorized().into_response(),
     };
     request.extensions_mut().insert(actor);

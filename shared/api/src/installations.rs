@@ -1,0 +1,431 @@
+//! HubSpot installations: connect a portal through OAuth, see the installations, disconnect.
+//!
+//! Who may do what (DESIGN §7, guarantee 8): WARP admins manage the home portal and may see and
+//! disconnect any installation; a token whose `customer_id` claim scopes it to one customer
+//! connects, sees and disconnects only that customer's portal. Tokens never leave the server:
+//! no route answers one.
+
+use crate::ApiState;
+use crate::auth::{Principal, Role};
+use crate::json::json;
+use crate::problem::Problem;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+use warp_installations::{ConnectError, Connector};
+use warp_store::StoreError;
+use warp_store::installations::{self, Installation, InstallationRole, InstallationStatus};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(initiate, callback, list_installations, get_installation, delete_installation),
+    components(schemas(ConnectStarted, InstallationResponse, InstallationList, DisconnectResponse)),
+    tags((name = "hubspot", description = "HubSpot installations (OAuth)"))
+)]
+pub(crate) struct Doc;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/hubspot/oauth/initiate", get(initiate))
+        .route("/v1/hubspot/oauth/callback", get(callback))
+        .route("/v1/hubspot/installations", get(list_installations))
+        .route(
+            "/v1/hubspot/installations/{portal_id}",
+            get(get_installation).delete(delete_installation),
+        )
+}
+
+/// Where to send the person who connects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectStarted {
+    /// HubSpot's consent page, with this connect's state and PKCE challenge.
+    pub authorize_url: String,
+    /// The link works once, until then.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An installation as status shows it (never its tokens).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallationResponse {
+    pub portal_id: i64,
+    /// `home` (WARP's own CRM) or `customer` (a WARP customer's HubSpot).
+    pub role: String,
+    pub customer_id: Option<Uuid>,
+    /// `static` (a configured token) or `oauth`.
+    pub token_source: String,
+    /// `active`, `needs_reconnect` or `revoked`.
+    pub status: String,
+    /// True when nothing reaches this portal until someone connects it again.
+    pub reconnect_needed: bool,
+    pub scopes: Vec<String>,
+    pub hub_domain: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub connected_by: Option<String>,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub refresh_count: i64,
+    pub last_error: Option<String>,
+}
+
+impl From<Installation> for InstallationResponse {
+    fn from(installation: Installation) -> Self {
+        let (role, customer_id) = match installation.role {
+            InstallationRole::Home => ("home", None),
+            InstallationRole::Customer(id) => ("customer", Some(id)),
+        };
+        InstallationResponse {
+            portal_id: installation.portal_id,
+            role: role.to_owned(),
+            customer_id,
+            token_source: installation.token_source.as_str().to_owned(),
+            status: installation.status.as_str().to_owned(),
+            reconnect_needed: installation.status != InstallationStatus::Active,
+            scopes: installation.scopes,
+            hub_domain: installation.hub_domain,
+            connected_at: installation.connected_at,
+            connected_by: installation.connected_by,
+            access_token_expires_at: installation.access_token_expires_at,
+            last_refreshed_at: installation.last_refreshed_at,
+            refresh_count: installation.refresh_count,
+            last_error: installation.last_error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallationList {
+    pub items: Vec<InstallationResponse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisconnectResponse {
+    pub portal_id: i64,
+    pub status: String,
+    /// HubSpot revoked the refresh token.
+    pub token_revoked: bool,
+    /// The app was removed from the portal (`?uninstall=true`).
+    pub uninstalled: bool,
+}
+
+fn connector(state: &ApiState) -> Result<&Connector, Problem> {
+    state.connector().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no HubSpot app is configured for this deployment (HUBSPOT_CLIENT_ID)",
+        )
+    })
+}
+
+/// The query's pairs, refusing names other than `known`.
+fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, Problem> {
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !known.contains(&name.as_str()))
+    {
+        return Err(Problem::invalid_field(name, "is not a known parameter"));
+    }
+    Ok(pairs)
+}
+
+fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, Problem> {
+    match pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(Problem::invalid_field(name, "must be true, false, 1 or 0")),
+    }
+}
+
+/// Whether `principal` may see and manage `installation`.
+fn may_manage(principal: &Principal, installation: &Installation) -> bool {
+    match (principal.customer_scope, installation.role) {
+        (Some(own), InstallationRole::Customer(id)) => own == id,
+        (Some(_), InstallationRole::Home) => false,
+        (None, _) => principal.role.is_some_and(|role| role >= Role::Admin),
+    }
+}
+
+/// GET /v1/hubspot/oauth/initiate
+#[utoipa::path(
+    get,
+    path = "/v1/hubspot/oauth/initiate",
+    tag = "hubspot",
+    params(
+        ("customer_id" = Option<Uuid>, Query, description = "Connect this customer's own HubSpot (a customer-scoped token may name only its customer); absent: the home portal (admins)"),
+        ("redirect" = Option<bool>, Query, description = "true: answer 302 to HubSpot's consent page instead of JSON"),
+    ),
+    responses(
+        (status = 200, description = "HubSpot's consent page for this connect", body = ConnectStarted),
+        (status = 302, description = "Redirect to HubSpot's consent page (`redirect=true`)"),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed (or a token scoped to the customer named)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot app configured, or the database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn initiate(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let pairs = query_pairs(query, &["customer_id", "redirect"])?;
+    let redirect = flag(&pairs, "redirect")?;
+    let named = match pairs.iter().find(|(n, _)| n == "customer_id") {
+        Some((_, value)) => Some(
+            Uuid::parse_str(value.trim())
+                .map_err(|_| Problem::invalid_field("customer_id", "must be a UUID"))?,
+        ),
+        None => None,
+    };
+    let role = match (principal.customer_scope, named) {
+        (Some(own), None) => InstallationRole::Customer(own),
+        (Some(own), Some(named)) if own == named => InstallationRole::Customer(own),
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this token may connect only its own customer's HubSpot",
+            ));
+        }
+        (None, named) => {
+            principal.require(Role::Admin)?;
+            named.map_or(InstallationRole::Home, InstallationRole::Customer)
+        }
+    };
+    if let InstallationRole::Customer(id) = role {
+        // 404 for a customer that does not exist, before anything is recorded.
+        state.customers().get(id).await?;
+    }
+    let connector = connector(&state)?;
+    let started = connector
+        .start(&principal.subject, role)
+        .await
+        .map_err(connect_problem)?;
+    if redirect {
+        return Ok((
+            StatusCode::FOUND,
+            [(header::LOCATION, started.authorize_url.to_string())],
+        )
+            .into_response());
+    }
+    Ok(json(
+        StatusCode::OK,
+        &ConnectStarted {
+            authorize_url: started.authorize_url.to_string(),
+            expires_at: started.expires_at,
+        },
+    ))
+}
+
+/// GET /v1/hubspot/oauth/callback
+#[utoipa::path(
+    get,
+    path = "/v1/hubspot/oauth/callback",
+    tag = "hubspot",
+    params(
+        ("state" = String, Query, description = "The state this connect was started with"),
+        ("code" = Option<String>, Query, description = "HubSpot's authorization code (approved)"),
+        ("error" = Option<String>, Query, description = "HubSpot's error (declined)"),
+        ("error_description" = Option<String>, Query, description = "HubSpot's explanation"),
+    ),
+    responses(
+        (status = 200, description = "The portal is connected", body = InstallationResponse),
+        (status = 400, description = "Invalid, used or expired state; consent declined; code refused", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The portal is connected for another owner", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No state, or an unknown parameter (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "HubSpot failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot app configured, or the database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn callback(
+    State(state): State<ApiState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    // HubSpot's redirect: no bearer token, the signed single-use state is the proof.
+    let pairs = query_pairs(query, &["state", "code", "error", "error_description"])?;
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let state_param =
+        value("state").ok_or_else(|| Problem::invalid_field("state", "is required"))?;
+    let code = value("code").filter(|_| value("error").is_none());
+    let installation = connector(&state)?
+        .finish(state_param, code)
+        .await
+        .map_err(connect_problem)?;
+    Ok(json(
+        StatusCode::OK,
+        &InstallationResponse::from(installation),
+    ))
+}
+
+/// GET /v1/hubspot/installations
+#[utoipa::path(
+    get,
+    path = "/v1/hubspot/installations",
+    tag = "hubspot",
+    responses(
+        (status = 200, description = "The installations the caller may see (a customer-scoped token: its own)", body = InstallationList),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn list_installations(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Response, Problem> {
+    if principal.customer_scope.is_none() {
+        principal.require(Role::Admin)?;
+    }
+    let client = state.database.client().await.map_err(StoreError::from)?;
+    let items = installations::list(&**client)
+        .await?
+        .into_iter()
+        .filter(|installation| may_manage(&principal, installation))
+        .map(InstallationResponse::from)
+        .collect();
+    Ok(json(StatusCode::OK, &InstallationList { items }))
+}
+
+/// The installation `portal_id` names, if the caller may see it (404 otherwise: a scoped
+/// token learns nothing of other portals).
+async fn visible(
+    state: &ApiState,
+    principal: &Principal,
+    portal_id: &str,
+) -> Result<Installation, Problem> {
+    if principal.customer_scope.is_none() {
+        principal.require(Role::Admin)?;
+    }
+    // Like every id in a path: one that cannot name a portal names none.
+    let portal_id = portal_id
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| Problem::from(StoreError::NotFound))?;
+    let client = state.database.client().await.map_err(StoreError::from)?;
+    installations::get(&**client, portal_id)
+        .await?
+        .filter(|installation| may_manage(principal, installation))
+        .ok_or_else(|| Problem::from(StoreError::NotFound))
+}
+
+/// GET /v1/hubspot/installations/{portal_id}
+#[utoipa::path(
+    get,
+    path = "/v1/hubspot/installations/{portal_id}",
+    tag = "hubspot",
+    params(("portal_id" = i64, Path, description = "The HubSpot portal (hub) id", minimum = 1)),
+    responses(
+        (status = 200, description = "Status, scopes, expiry, last refresh, last error", body = InstallationResponse),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such installation (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn get_installation(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(portal_id): Path<String>,
+) -> Result<Response, Problem> {
+    let installation = visible(&state, &principal, &portal_id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &InstallationResponse::from(installation),
+    ))
+}
+
+/// DELETE /v1/hubspot/installations/{portal_id}
+#[utoipa::path(
+    delete,
+    path = "/v1/hubspot/installations/{portal_id}",
+    tag = "hubspot",
+    params(
+        ("portal_id" = i64, Path, description = "The HubSpot portal (hub) id", minimum = 1),
+        ("uninstall" = Option<bool>, Query, description = "Also remove the app from the portal"),
+    ),
+    responses(
+        (status = 200, description = "Disconnected: revoked in WARP, its queue waits, every record and log kept", body = DisconnectResponse),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such installation (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot app configured, or the database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn delete_installation(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(portal_id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let pairs = query_pairs(query, &["uninstall"])?;
+    let uninstall = flag(&pairs, "uninstall")?;
+    let installation = visible(&state, &principal, &portal_id).await?;
+    let outcome = connector(&state)?
+        .disconnect(installation.portal_id, &principal.subject, uninstall)
+        .await
+        .map_err(connect_problem)?
+        .ok_or_else(|| Problem::from(StoreError::NotFound))?;
+    Ok(json(
+        StatusCode::OK,
+        &DisconnectResponse {
+            portal_id: installation.portal_id,
+            status: InstallationStatus::Revoked.as_str().to_owned(),
+            token_revoked: outcome.token_revoked,
+            uninstalled: outcome.uninstalled,
+        },
+    ))
+}
+
+fn connect_problem(error: ConnectError) -> Problem {
+    match error {
+        ConnectError::InvalidState => Problem::new(StatusCode::BAD_REQUEST, error.to_string())
+            .with_fields(vec![warp_domain::customer::FieldError::new(
+                "state",
+                "is not a live connect of this deployment",
+            )]),
+        ConnectError::Declined | ConnectError::CodeRefused(_) => {
+            Problem::new(StatusCode::BAD_REQUEST, error.to_string())
+        }
+        ConnectError::Conflict(reason) => Problem::new(StatusCode::CONFLICT, reason),
+        ConnectError::HubSpotUnavailable(_) => {
+            Problem::new(StatusCode::BAD_GATEWAY, error.to_string())
+        }
+        ConnectError::Misconfigured(_) => {
+            tracing::error!(%error, "HubSpot app misconfigured");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the HubSpot app is misconfigured; see the logs",
+            )
+        }
+        ConnectError::Store(error) => Problem::from(error),
+    }
+}

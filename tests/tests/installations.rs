@@ -1,0 +1,358 @@
+//! HubSpot installations through the API: OAuth connect against the sandbox's consent page and
+//! token endpoint, status, disconnect, and who may do what (a customer-scoped token reaches
+//! only its own customer's portal, and no other route).
+
+use std::time::Duration;
+
+use hubspot_sandbox::{SandboxConfig, SandboxHandle};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::Value;
+use uuid::Uuid;
+use warp_api::{ApiState, AuthConfig};
+use warp_installations::Connector;
+use warp_testkit::hubspot::{self, PORTAL};
+use warp_testkit::{Consent, HubSpotUi, oauth};
+use warp_tests::{TEST_SECRET, TestApp, acme, admin, serve};
+
+const REDIRECT: &str = "http://127.0.0.1:9/v1/hubspot/oauth/callback";
+
+struct App {
+    app: TestApp,
+    sandbox: SandboxHandle,
+}
+
+async fn spawn() -> App {
+    let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
+    let database = warp_testkit::fresh_database().await;
+    let connector = Connector::new(
+        database.clone(),
+        oauth::app(&sandbox, REDIRECT, &["oauth", "crm.objects.contacts.write"]),
+        oauth::keyring(),
+        SecretString::from(oauth::CLIENT_SECRET.to_owned()),
+    );
+    let state = ApiState::new(
+        database.clone(),
+        AuthConfig::hs256(SecretString::from(TEST_SECRET)),
+        PORTAL,
+    )
+    .with_connector(connector);
+    let address = serve(warp_api::router(state)).await;
+    App {
+        app: TestApp {
+            address,
+            client: reqwest::Client::new(),
+            database,
+        },
+        sandbox,
+    }
+}
+
+/// A token acting for one customer only.
+fn scoped(customer_id: &str, roles: &[&str]) -> String {
+    warp_api::issue_dev_token_for(
+        &SecretString::from(TEST_SECRET),
+        AuthConfig::DEFAULT_ISSUER,
+        AuthConfig::DEFAULT_AUDIENCE,
+        "portal-user@customer.example",
+        roles,
+        Some(Uuid::parse_str(customer_id).unwrap()),
+        Duration::from_secs(300),
+    )
+    .unwrap()
+}
+
+impl App {
+    async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.app
+            .client
+            .get(self.app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// initiate → the sandbox's consent page → approve or deny: the callback's query.
+    async fn consent(&self, token: &str, query: &str, decision: Consent) -> String {
+        let started = self
+            .get(&format!("/v1/hubspot/oauth/initiate{query}"), token)
+            .await;
+        assert_eq!(started.status(), 200);
+        let started: Value = started.json().await.unwrap();
+        let authorize = url::Url::parse(started["authorize_url"].as_str().unwrap()).unwrap();
+        assert!(authorize.as_str().starts_with(&self.sandbox.base_url()));
+        let back = HubSpotUi::new(&self.sandbox)
+            .consent(&authorize, decision)
+            .await;
+        assert_eq!(back.path(), "/v1/hubspot/oauth/callback");
+        back.query().unwrap_or_default().to_owned()
+    }
+
+    /// HubSpot's redirect reaching the API (a browser navigation: no bearer token).
+    async fn callback(&self, query: &str) -> reqwest::Response {
+        self.app
+            .client
+            .get(self.app.url(&format!("/v1/hubspot/oauth/callback?{query}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn customer(&self) -> String {
+        self.app.create(&acme()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_admin_connects_the_home_portal_and_its_state_works_once() {
+    let app = spawn().await;
+    let query = app.consent(&admin(), "", Consent::Approve).await;
+    let connected = app.callback(&query).await;
+    assert_eq!(connected.status(), 200);
+    let body = connected.text().await.unwrap();
+    assert!(
+        !body.contains("access-") && !body.contains("refresh-"),
+        "{body}"
+    );
+    let installation: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(installation["portal_id"], PORTAL);
+    assert_eq!(installation["role"], "home");
+    assert_eq!(installation["token_source"], "oauth");
+    assert_eq!(installation["status"], "active");
+    assert_eq!(installation["reconnect_needed"], false);
+    assert_eq!(installation["connected_by"], "test-user");
+    assert_eq!(
+        installation["scopes"],
+        serde_json::json!(["oauth", "crm.objects.contacts.write"])
+    );
+
+    // The same state again: used.
+    let again = app.callback(&query).await;
+    assert_eq!(again.status(), 400);
+    let problem: Value = again.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "state");
+
+    let listed: Value = app
+        .get("/v1/hubspot/installations", &admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let one = app
+        .get(&format!("/v1/hubspot/installations/{PORTAL}"), &admin())
+        .await;
+    assert_eq!(one.status(), 200);
+    // A viewer or editor does not manage installations.
+    for role in ["viewer", "editor"] {
+        let token = warp_tests::token(&[role]);
+        assert_eq!(
+            app.get("/v1/hubspot/installations", &token).await.status(),
+            403
+        );
+        assert_eq!(
+            app.get("/v1/hubspot/oauth/initiate", &token).await.status(),
+            403
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_declined_or_missing_state_connects_nothing() {
+    let app = spawn().await;
+    let declined = app.consent(&admin(), "", Consent::Deny).await;
+    assert!(declined.contains("error=access_denied"));
+    let answer = app.callback(&declined).await;
+    assert_eq!(answer.status(), 400);
+    let problem: Value = answer.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("declined"));
+    // Declining used the state up.
+    let state = declined
+        .split('&')
+        .find(|pair| pair.starts_with("state="))
+        .unwrap();
+    assert_eq!(app.callback(&format!("code=x&{state}")).await.status(), 400);
+
+    let forged = format!("code=x&state={}.AAAA", Uuid::new_v4());
+    assert_eq!(app.callback(&forged).await.status(), 400);
+    let missing = app.callback("code=x").await;
+    assert_eq!(missing.status(), 422);
+    let none: Value = app
+        .get("/v1/hubspot/installations", &admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_customer_scoped_token_reaches_only_its_own_customers_portal() {
+    let app = spawn().await;
+    let mine = app.customer().await;
+    let other = app.customer().await;
+    let token = scoped(&mine, &["viewer"]);
+    let stranger = scoped(&other, &["admin"]);
+
+    // Connecting another customer's HubSpot, or the home portal, is refused.
+    let refused = app
+        .get(
+            &format!("/v1/hubspot/oauth/initiate?customer_id={other}"),
+            &token,
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+
+    let query = app.consent(&token, "", Consent::Approve).await;
+    let connected: Value = app.callback(&query).await.json().await.unwrap();
+    assert_eq!(connected["role"], "customer");
+    assert_eq!(connected["customer_id"], mine.as_str());
+
+    let path = format!("/v1/hubspot/installations/{PORTAL}");
+    let own: Value = app
+        .get("/v1/hubspot/installations", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&path, &token).await.status(), 200);
+    // Another customer's token learns nothing of it, whatever its role.
+    let theirs: Value = app
+        .get("/v1/hubspot/installations", &stranger)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"], serde_json::json!([]));
+    assert_eq!(app.get(&path, &stranger).await.status(), 404);
+    let delete = |token: String| {
+        let url = app.app.url(&path);
+        let client = app.app.client.clone();
+        async move { client.delete(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(delete(stranger.clone()).await.status(), 404);
+
+    // Its own token disconnects it: revoked in WARP and at HubSpot, the row kept.
+    let disconnected = delete(token.clone()).await;
+    assert_eq!(disconnected.status(), 200);
+    let disconnected: Value = disconnected.json().await.unwrap();
+    assert_eq!(disconnected["status"], "revoked");
+    assert_eq!(disconnected["token_revoked"], true);
+    let counters: Value = reqwest::get(format!("{}/_sandbox/oauth", app.sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counters["counters"]["revocations"], 1);
+    let after: Value = app.get(&path, &admin()).await.json().await.unwrap();
+    assert_eq!(after["status"], "revoked");
+    assert_eq!(after["reconnect_needed"], true);
+}
+
+#[tokio::test]
+async fn every_other_route_refuses_a_customer_scoped_token() {
+    let app = spawn().await;
+    let customer = app.customer().await;
+    let token = scoped(&customer, &["admin"]);
+    let document: Value = app
+        .get("/v1/openapi.json", &admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own_routes = [
+        "/v1/hubspot/oauth/initiate",
+        "/v1/hubspot/oauth/callback",
+        "/v1/hubspot/installations",
+        "/v1/hubspot/installations/{portal_id}",
+        "/v1/openapi.json",
+        "/health",
+    ];
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if own_routes.contains(&path.as_str()) {
+            continue;
+        }
+        // Path parameters filled with this customer's id (or a plausible value): the refusal
+        // must not depend on what is named.
+        let concrete = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    customer.as_str()
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in operations.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let answer = app
+                .app
+                .client
+                .request(method.clone(), app.app.url(&concrete))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("if-match", "\"1\"")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.status(),
+                StatusCode::FORBIDDEN,
+                "{method} {concrete} answered a customer-scoped token"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "only {checked} routes checked");
+}
+
+#[tokio::test]
+async fn initiate_can_redirect_and_a_deployment_without_an_app_answers_503() {
+    let app = spawn().await;
+    let redirected = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.app.url("/v1/hubspot/oauth/initiate?redirect=true"))
+        .bearer_auth(admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirected.status(), 302);
+    let location = redirected.headers()["location"].to_str().unwrap();
+    assert!(
+        location.contains("code_challenge_method=S256"),
+        "{location}"
+    );
+    let bad = app
+        .get("/v1/hubspot/oauth/initiate?redirect=maybe", &admin())
+        .await;
+    assert_eq!(bad.status(), 422);
+    let unknown_customer = app
+        .get(
+            &format!("/v1/hubspot/oauth/initiate?customer_id={}", Uuid::new_v4()),
+            &admin(),
+        )
+        .await;
+    assert_eq!(unknown_customer.status(), 404);
+
+    let bare = warp_tests::spawn_app().await;
+    let answer = bare
+        .client
+        .get(bare.url("/v1/hubspot/oauth/initiate"))
+        .bearer_auth(admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+}
