@@ -346,6 +346,30 @@ async fn initiate_can_redirect_and_a_deployment_without_an_app_answers_503() {
         .await;
     assert_eq!(unknown_customer.status(), 404);
 
+    // The static home installation (recorded on a deployment's first HubSpot call) belongs to
+    // the deployment's configuration: it is not disconnected through the API.
+    let client = app.app.database.client().await.unwrap();
+    warp_store::installations::ensure_home_static(&**client, PORTAL)
+        .await
+        .unwrap();
+    let refused = app
+        .app
+        .client
+        .delete(app.app.url(&format!("/v1/hubspot/installations/{PORTAL}")))
+        .bearer_auth(admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let home: Value = app
+        .get(&format!("/v1/hubspot/installations/{PORTAL}"), &admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(home["status"], "active");
+    assert_eq!(home["token_source"], "static");
+
     let bare = warp_tests::spawn_app().await;
     let answer = bare
         .client

@@ -21,7 +21,9 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_installations::{ConnectError, Connector};
 use warp_store::StoreError;
-use warp_store::installations::{self, Installation, InstallationRole, InstallationStatus};
+use warp_store::installations::{
+    self, Installation, InstallationRole, InstallationStatus, TokenSource,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -375,6 +377,7 @@ pub(crate) async fn get_installation(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such installation (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A static installation: its token is the deployment's configuration", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter (named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No HubSpot app configured, or the database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -389,6 +392,13 @@ pub(crate) async fn delete_installation(
     let pairs = query_pairs(query, &["uninstall"])?;
     let uninstall = flag(&pairs, "uninstall")?;
     let installation = visible(&state, &principal, &portal_id).await?;
+    if installation.token_source == TokenSource::Static {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "this portal is called with the deployment's static token (HUBSPOT_TOKEN); \
+             connect it through OAuth to manage it here",
+        ));
+    }
     let outcome = connector(&state)?
         .disconnect(installation.portal_id, &principal.subject, uninstall)
         .await
