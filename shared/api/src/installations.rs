@@ -78,14 +78,10 @@ pub struct InstallationResponse {
 
 impl From<Installation> for InstallationResponse {
     fn from(installation: Installation) -> Self {
-        let (role, customer_id) = match installation.role {
-            InstallationRole::Home => ("home", None),
-            InstallationRole::Customer(id) => ("customer", Some(id)),
-        };
         InstallationResponse {
             portal_id: installation.portal_id,
-            role: role.to_owned(),
-            customer_id,
+            role: installation.role.as_str().to_owned(),
+            customer_id: installation.role.customer_id(),
             token_source: installation.token_source.as_str().to_owned(),
             status: installation.status.as_str().to_owned(),
             reconnect_needed: installation.status != InstallationStatus::Active,
@@ -192,8 +188,8 @@ pub(crate) async fn initiate(
     let redirect = flag(&pairs, "redirect")?;
     let named = match pairs.iter().find(|(n, _)| n == "customer_id") {
         Some((_, value)) => Some(
-            Uuid::parse_str(value.trim())
-                .map_err(|_| Problem::invalid_field("customer_id", "must be a UUID"))?,
+            crate::ids::query_id("customer_id", value)
+                .map_err(|error| Problem::invalid(vec![error]))?,
         ),
         None => None,
     };

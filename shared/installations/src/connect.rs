@@ -184,7 +184,7 @@ impl Connector {
             StoreError::Conflict(reason) => ConnectError::Conflict(reason),
             other => ConnectError::Store(other),
         })?;
-        let resumed = installations::resume_outbox(&**client, portal_id).await?;
+        let resumed = warp_store::outbox::resume_portal(&**client, portal_id).await?;
         tracing::info!(portal_id, resumed, "HubSpot portal connected");
         Ok(installation)
     }

@@ -287,9 +287,15 @@ impl AccessTokens for InstallationCredentials {
                 // 401 again with the token a refresh just gave: the grant is gone.
                 let reason =
                     "HubSpot refused a freshly refreshed token (401): reconnect the portal";
-                if let Ok(client) = self.database.client().await {
-                    let _ = installations::mark_needs_reconnect(&**client, self.portal_id, reason)
-                        .await;
+                // The caller gets the refusal either way; the status follows when it can.
+                let marked = match self.database.client().await {
+                    Ok(client) => {
+                        installations::mark_needs_reconnect(&**client, self.portal_id, reason).await
+                    }
+                    Err(error) => Err(StoreError::from(error)),
+                };
+                if let Err(error) = marked {
+                    tracing::warn!(portal_id = self.portal_id, %error, "could not mark the installation for reconnecting");
                 }
                 cached.token = None;
                 return Err(CredentialsError::NeedsReconnect {

@@ -254,6 +254,7 @@ impl Config {
             ));
         }
 
+        let http_addr = parse(&get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?;
         let hubspot = HubSpotSettings {
             base_url: get("HUBSPOT_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             token: secret(
@@ -261,7 +262,7 @@ impl Config {
                 "HUBSPOT_TOKEN_SECRET_ARN",
                 Some(SANDBOX_APP_TOKEN),
             )?,
-            oauth: oauth_settings(&get, &secret, local)?,
+            oauth: oauth_settings(&get, &secret, local, http_addr)?,
             webhook_secret: secret(
                 "HUBSPOT_WEBHOOK_SECRET",
                 "HUBSPOT_WEBHOOK_SECRET_ARN",
@@ -325,7 +326,7 @@ impl Config {
             mode,
             reconcile,
             outbound,
-            http_addr: parse(&get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
+            http_addr,
             http_server: HttpServerSettings {
                 header_read_timeout: Duration::from_millis(parse(
                     &get,
@@ -401,6 +402,7 @@ fn oauth_settings(
     get: &impl Fn(&str) -> Option<String>,
     secret: &impl Fn(&'static str, &'static str, Option<&str>) -> Result<Option<SecretRef>, ConfigError>,
     local: bool,
+    http_addr: SocketAddr,
 ) -> Result<Option<OAuthSettings>, ConfigError> {
     let client_id = match get("HUBSPOT_CLIENT_ID") {
         Some(id) => id,
@@ -437,10 +439,7 @@ fn oauth_settings(
         .ok_or(ConfigError::Missing("TOKEN_ENCRYPTION_KEYS_SECRET_ARN"))?,
         redirect_url: match get("HUBSPOT_OAUTH_REDIRECT_URL") {
             Some(url) => url,
-            None if local => {
-                let addr = parse(get, "HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?;
-                format!("http://{addr}/v1/hubspot/oauth/callback")
-            }
+            None if local => format!("http://{http_addr}/v1/hubspot/oauth/callback"),
             None => return Err(ConfigError::Missing("HUBSPOT_OAUTH_REDIRECT_URL")),
         },
         authorize_url: get("HUBSPOT_AUTHORIZE_URL"),

@@ -6,6 +6,8 @@
 //! row with [`lock_tokens`] (`FOR UPDATE`), and whoever waited behind it finds the fresh
 //! tokens when the lock is released.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
@@ -21,6 +23,24 @@ pub enum InstallationRole {
     Home,
     /// A WARP customer's HubSpot.
     Customer(Uuid),
+}
+
+impl InstallationRole {
+    /// The `role` column's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallationRole::Home => "home",
+            InstallationRole::Customer(_) => "customer",
+        }
+    }
+
+    /// The customer a customer portal belongs to.
+    pub fn customer_id(self) -> Option<Uuid> {
+        match self {
+            InstallationRole::Home => None,
+            InstallationRole::Customer(id) => Some(id),
+        }
+    }
 }
 
 /// Where an installation's access token comes from.
@@ -194,6 +214,8 @@ pub async fn save_oauth(
 ) -> Result<Installation, StoreError> {
     let (role, customer_id) = role_columns(connection.role);
     let tokens = &connection.tokens;
+    // HubSpot's words: stored as they came, NULs replaced.
+    let scopes: Vec<Cow<'_, str>> = connection.scopes.iter().map(|s| storable(s)).collect();
     let hub_domain = connection.hub_domain.as_deref().map(storable);
     let connected_by = storable(&connection.connected_by);
     let sql = format!(
@@ -221,7 +243,7 @@ pub async fn save_oauth(
                 (&connection.portal_id, Type::INT8),
                 (&role, Type::TEXT),
                 (&customer_id, Type::UUID),
-                (&connection.scopes, Type::TEXT_ARRAY),
+                (&scopes, Type::TEXT_ARRAY),
                 (&hub_domain, Type::TEXT),
                 (&connected_by, Type::TEXT),
                 (&tokens.access_token, Type::BYTEA),
@@ -494,22 +516,8 @@ pub async fn take_connect(
     }))
 }
 
-/// Rows of `portal_id` waiting in the outbox are due now (after a reconnect).
-pub async fn resume_outbox(client: &impl GenericClient, portal_id: i64) -> Result<u64, StoreError> {
-    Ok(client
-        .execute_typed(
-            "UPDATE hubspot_sync_queue SET next_attempt_at = now(), updated_at = now()
-             WHERE portal_id = $1 AND status = 'PENDING' AND next_attempt_at > now()",
-            &[(&portal_id, Type::INT8)],
-        )
-        .await?)
-}
-
 fn role_columns(role: InstallationRole) -> (&'static str, Option<Uuid>) {
-    match role {
-        InstallationRole::Home => ("home", None),
-        InstallationRole::Customer(id) => ("customer", Some(id)),
-    }
+    (role.as_str(), role.customer_id())
 }
 
 fn role_of(role: &str, customer_id: Option<Uuid>) -> Result<InstallationRole, StoreError> {

@@ -600,6 +600,20 @@ pub async fn defer(
     Ok(())
 }
 
+/// Rows of `portal_id` waiting (a portal that needed reconnecting) are due now.
+pub async fn resume_portal(
+    client: &impl tokio_postgres::GenericClient,
+    portal_id: i64,
+) -> Result<u64, StoreError> {
+    Ok(client
+        .execute_typed(
+            "UPDATE hubspot_sync_queue SET next_attempt_at = now(), updated_at = now() \
+             WHERE portal_id = $1 AND status = 'PENDING' AND next_attempt_at > now()",
+            &[(&portal_id, Type::INT8)],
+        )
+        .await?)
+}
+
 /// The operator's retry: every FAILED outbound row becomes PENDING, due now, with its
 /// attempts reset and unpublished (so the relay sends it if the caller does not). Returns
 /// the ids requeued.
