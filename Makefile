@@ -6,14 +6,14 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/warp
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 VENV := .venv
 VENV_SAM := .venv-sam
-MOTO_PACKAGES := moto[server]==5.2.*
+MOTO_PACKAGES := 'moto[server]==5.2.*' 'playwright==1.65.*'
 SAM_PACKAGES := aws-sam-cli cfn-lint
 ROLE ?= editor
 CARGO ?= cargo
 WARP := $(CARGO) run --quiet -p warp-cli --bin warp --
 OFFLINE_AWS := AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev test lint fmt postgres venv venv-sam migrate token hubspot-setup sandbox validate bench clean-test-dbs
+.PHONY: help dev test lint fmt postgres venv venv-sam chromium migrate token hubspot-setup sandbox validate bench clean-test-dbs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -21,8 +21,8 @@ help: ## list the targets
 dev: postgres ## run the whole system locally (API + webhook on :3000, sandbox on :3001)
 	$(WARP) dev
 
-test: lint postgres venv validate ## fmt, clippy, template lint, every test against real Postgres and moto, schemathesis, a small chaos run
-	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --all-targets
+test: lint postgres venv chromium validate ## fmt, clippy, template lint, every test against real Postgres and moto, the connect page in Chromium, schemathesis, a small chaos run
+	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@$(MAKE) --no-print-directory schemathesis
 	@$(MAKE) --no-print-directory sdk
@@ -38,8 +38,11 @@ fmt: ## format the code
 postgres: ## start the local PostgreSQL when it is down
 	@infra/scripts/ensure-postgres.sh
 
-venv: ## Python venv with moto's server (AWS SQS and Secrets Manager, locally)
-	@infra/scripts/ensure-venv.sh $(VENV) '$(MOTO_PACKAGES)'
+venv: ## Python venv with moto's server (AWS SQS and Secrets Manager, locally) and Playwright
+	@infra/scripts/ensure-venv.sh $(VENV) $(MOTO_PACKAGES)
+
+chromium: ## Debian's chromium for the browser test (installed once, with apt, when missing)
+	@infra/scripts/ensure-chromium.sh
 
 venv-sam: ## Python venv with SAM CLI and cfn-lint (offline template checks)
 	@infra/scripts/ensure-venv.sh $(VENV_SAM) $(SAM_PACKAGES)
@@ -140,9 +143,9 @@ fuzz: ## each cargo-fuzz target (webhook body, signatures, customer input) for F
 
 # --- Chaos end-to-end (issue 9): faults, worker SIGKILLs, one reconciliation, then checks ----
 .PHONY: chaos chaos-small
-chaos: postgres ## full chaos run: 10,000 customer and 2,000 user API changes, 2,000 company and 500 contact edits in HubSpot, 2 worker kills (target/chaos/)
-	OUTBOX_BATCH_SIZE=2 infra/scripts/chaos.sh --customers 1000 --changes 10000 --hubspot-edits 2000 --user-writes 2000 --contact-edits 500 --kills 2 --timeout-secs 900 --min-faulty-requests 1000 --min-faults-each 50 \
+chaos: postgres ## full chaos run: 10,000 customer and 2,000 user API changes, 2,000 company and 500 contact edits in HubSpot, 1,000 rows for 2 customer portals (one uninstalled and reconnected), 2 worker kills (target/chaos/)
+	OUTBOX_BATCH_SIZE=2 infra/scripts/chaos.sh --customers 1000 --changes 10000 --hubspot-edits 2000 --user-writes 2000 --contact-edits 500 --portal-rows 1000 --kills 2 --timeout-secs 900 --min-faulty-requests 1000 --min-faults-each 50 \
 	  --faults '{"rate_429":0.05,"rate_5xx":0.05,"rate_timeout":0.05,"retry_after_429_ms":1000,"duplicate_webhooks":0.05,"reorder_webhooks":0.2}'
 
 chaos-small: postgres ## the chaos run at 200 customers, 1,000 changes, 100 edits, 2 kills (for make test)
-	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --kills 2 --timeout-secs 150
+	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --portal-rows 150 --kills 2 --timeout-secs 150

@@ -237,6 +237,50 @@ async fn a_customer_scoped_token_reaches_only_its_own_customers_portal() {
     };
     assert_eq!(delete(stranger.clone()).await.status(), 404);
 
+    // The portal's request budget is WARP's to set: admins only, HubSpot's values only.
+    let patch = |token: String, body: &'static str| {
+        let url = app.app.url(&path);
+        let client = app.app.client.clone();
+        async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        patch(token.clone(), r#"{"rate_limit_max": 190}"#)
+            .await
+            .status(),
+        403
+    );
+    let changed = patch(admin(), r#"{"rate_limit_max": 190}"#).await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(
+        changed.json::<Value>().await.unwrap()["rate_limit_max"],
+        190
+    );
+    for (body, field) in [
+        (r#"{"rate_limit_max": 120}"#, "rate_limit_max"),
+        (r#"{"rate_limit_max": "190"}"#, "rate_limit_max"),
+        (r#"{"budget": 190}"#, "budget"),
+        (r#"{}"#, "rate_limit_max"),
+    ] {
+        let refused = patch(admin(), body).await;
+        assert_eq!(refused.status(), 422, "{body}");
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    let reset = patch(admin(), r#"{"rate_limit_max": null}"#).await;
+    assert_eq!(
+        reset.json::<Value>().await.unwrap()["rate_limit_max"],
+        Value::Null
+    );
+
     // Its own token disconnects it: revoked in WARP and at HubSpot, the row kept.
     let disconnected = delete(token.clone()).await;
     assert_eq!(disconnected.status(), 200);
@@ -273,6 +317,8 @@ async fn every_other_route_refuses_a_customer_scoped_token() {
         "/v1/hubspot/installations/{portal_id}",
         "/v1/openapi.json",
         "/health",
+        // Its own portal's rows only: a_customer_scoped_token_reads_only_its_own_portals_log.
+        "/v1/sync/logs",
     ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {
@@ -379,4 +425,60 @@ async fn initiate_can_redirect_and_a_deployment_without_an_app_answers_503() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 503);
+}
+
+#[tokio::test]
+async fn a_customer_scoped_token_reads_only_its_own_portals_log() {
+    let app = spawn().await;
+    let mine = app.customer().await;
+    let other = app.customer().await;
+    let token = scoped(&mine, &["viewer"]);
+    let query = app.consent(&token, "", Consent::ApproveIn(7_401)).await;
+    assert_eq!(app.callback(&query).await.status(), 200);
+    let client = app.app.database.client().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO hubspot_sync_log (portal_id, direction, operation, status, object_type) VALUES \
+             ({PORTAL}, 'OUTBOUND', 'UPDATE', 'SUCCESS', 'companies'), \
+             (7401, 'OUTBOUND', 'UPDATE', 'FAILED', 'companies'), \
+             (7402, 'OUTBOUND', 'UPDATE', 'SUCCESS', 'companies')"
+        ))
+        .await
+        .unwrap();
+    let portals_of = |body: Value| -> Vec<i64> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["portal_id"].as_i64().unwrap())
+            .collect()
+    };
+    // Whatever it asks for, it gets its own portal's rows.
+    for path in [
+        "/v1/sync/logs",
+        "/v1/sync/logs?portal_id=7402",
+        &format!("/v1/sync/logs?portal_id={PORTAL}"),
+    ] {
+        let answer = app.get(path, &token).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        assert_eq!(portals_of(answer.json().await.unwrap()), [7401], "{path}");
+    }
+    // A customer without a portal sees none; an admin sees any portal's on request.
+    let without = app.get("/v1/sync/logs", &scoped(&other, &["admin"])).await;
+    assert_eq!(portals_of(without.json().await.unwrap()), Vec::<i64>::new());
+    let admin_view = app.get("/v1/sync/logs?portal_id=7402", &admin()).await;
+    assert_eq!(portals_of(admin_view.json().await.unwrap()), [7402]);
+    assert_eq!(
+        portals_of(
+            app.get("/v1/sync/logs", &admin())
+                .await
+                .json()
+                .await
+                .unwrap()
+        )
+        .len(),
+        3
+    );
+    let bad = app.get("/v1/sync/logs?portal_id=0", &admin()).await;
+    assert_eq!(bad.status(), 422);
 }

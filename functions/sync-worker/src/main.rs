@@ -19,8 +19,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(config.log_format);
     let secrets = SecretsCache::for_config(&config).await;
     let database = wiring::database(&config, &secrets).await?;
-    let worker = wiring::outbound_worker(&config, &secrets, database).await?;
-    let worker = &worker;
+    let hubspot = wiring::hubspot_client(&config, &secrets, &database).await?;
+    // Each row goes through its portal's worker: the home portal's and every customer's.
+    let workers = wiring::portal_workers(&config, &secrets, database, hubspot).await?;
+    let worker = &workers;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         tracing::info!(
             request_id = %event.context.request_id,

@@ -27,8 +27,8 @@ use warp_store::installations::{
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(initiate, callback, list_installations, get_installation, delete_installation),
-    components(schemas(ConnectStarted, InstallationResponse, InstallationList, DisconnectResponse)),
+    paths(initiate, callback, list_installations, get_installation, change_installation, delete_installation),
+    components(schemas(ConnectStarted, InstallationResponse, InstallationList, DisconnectResponse, InstallationChange)),
     tags((name = "hubspot", description = "HubSpot installations (OAuth)"))
 )]
 pub(crate) struct Doc;
@@ -40,7 +40,9 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/hubspot/installations", get(list_installations))
         .route(
             "/v1/hubspot/installations/{portal_id}",
-            get(get_installation).delete(delete_installation),
+            get(get_installation)
+                .patch(change_installation)
+                .delete(delete_installation),
         )
 }
 
@@ -74,6 +76,9 @@ pub struct InstallationResponse {
     pub last_refreshed_at: Option<DateTime<Utc>>,
     pub refresh_count: i64,
     pub last_error: Option<String>,
+    /// This portal's request budget per 10 s; null: the deployment's default
+    /// (`HUBSPOT_INSTALLED_RATE_LIMIT_MAX` for customer portals, `HUBSPOT_RATE_LIMIT_MAX` home).
+    pub rate_limit_max: Option<i32>,
 }
 
 impl From<Installation> for InstallationResponse {
@@ -93,8 +98,18 @@ impl From<Installation> for InstallationResponse {
             last_refreshed_at: installation.last_refreshed_at,
             refresh_count: installation.refresh_count,
             last_error: installation.last_error,
+            rate_limit_max: installation.rate_limit_max,
         }
     }
+}
+
+/// What an admin may change on an installation.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the body, which `change_installation` reads member by member
+pub struct InstallationChange {
+    /// Requests per 10 s HubSpot grants this portal: 100, 110, 190 or 250; null for the
+    /// deployment's default.
+    rate_limit_max: Option<i32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -244,7 +259,7 @@ pub(crate) async fn initiate(
         ("error_description" = Option<String>, Query, description = "HubSpot's explanation"),
     ),
     responses(
-        (status = 200, description = "The portal is connected", body = InstallationResponse),
+        (status = 200, description = "The portal is connected (a browser, asking for HTML, gets a page that tells the connect page)", body = InstallationResponse),
         (status = 400, description = "Invalid, used or expired state; consent declined; code refused", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The portal is connected for another owner", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No state, or an unknown parameter (named)", body = Problem, content_type = "application/problem+json"),
@@ -254,8 +269,36 @@ pub(crate) async fn initiate(
 )]
 pub(crate) async fn callback(
     State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    let outcome = finish_connect(&state, query).await;
+    if !crate::connect_page::wants_html(&headers) {
+        return outcome
+            .map(|installation| json(StatusCode::OK, &InstallationResponse::from(installation)));
+    }
+    // A browser (the connect popup): a page that tells the connect page what happened.
+    Ok(match outcome {
+        Ok(installation) => crate::connect_page::callback_page(
+            StatusCode::OK,
+            true,
+            "HubSpot connected successfully!",
+            Some(installation.portal_id),
+        ),
+        Err(problem) => crate::connect_page::callback_page(
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
+            false,
+            &problem.detail,
+            None,
+        ),
+    })
+}
+
+/// The callback's work: check the state, trade the code, record the installation.
+async fn finish_connect(
+    state: &ApiState,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Installation, Problem> {
     // HubSpot's redirect: no bearer token, the signed single-use state is the proof.
     let pairs = query_pairs(query, &["state", "code", "error", "error_description"])?;
     let value = |name: &str| {
@@ -267,14 +310,10 @@ pub(crate) async fn callback(
     let state_param =
         value("state").ok_or_else(|| Problem::invalid_field("state", "is required"))?;
     let code = value("code").filter(|_| value("error").is_none());
-    let installation = connector(&state)?
+    connector(state)?
         .finish(state_param, code)
         .await
-        .map_err(connect_problem)?;
-    Ok(json(
-        StatusCode::OK,
-        &InstallationResponse::from(installation),
-    ))
+        .map_err(connect_problem)
 }
 
 /// GET /v1/hubspot/installations
@@ -356,6 +395,75 @@ pub(crate) async fn get_installation(
         StatusCode::OK,
         &InstallationResponse::from(installation),
     ))
+}
+
+/// PATCH /v1/hubspot/installations/{portal_id}
+#[utoipa::path(
+    patch,
+    path = "/v1/hubspot/installations/{portal_id}",
+    tag = "hubspot",
+    params(("portal_id" = i64, Path, description = "The HubSpot portal (hub) id", minimum = 1)),
+    request_body(content = InstallationChange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Changed; every process uses the new budget within 5 minutes", body = InstallationResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such installation", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A member at fault (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn change_installation(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(portal_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    // Budgets are WARP's operations, not a customer's: admins only.
+    principal.require(Role::Admin)?;
+    let installation = visible(&state, &principal, &portal_id).await?;
+    crate::body::require_json(&headers)?;
+    let value = crate::body::json(body)?;
+    let rate_limit_max = parse_change(&value)?;
+    let client = state.database.client().await.map_err(StoreError::from)?;
+    if !installations::set_rate_limit(&**client, installation.portal_id, rate_limit_max).await? {
+        return Err(StoreError::NotFound.into());
+    }
+    let changed = installations::get(&**client, installation.portal_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(json(StatusCode::OK, &InstallationResponse::from(changed)))
+}
+
+/// The budget an [`InstallationChange`] asks for; the member at fault is named.
+fn parse_change(body: &serde_json::Value) -> Result<Option<i32>, Problem> {
+    let Some(object) = body.as_object() else {
+        return Err(Problem::invalid_field("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = object.keys().find(|key| *key != "rate_limit_max") {
+        return Err(Problem::invalid_field(unknown, "is not a known member"));
+    }
+    let allowed = warp_hubspot::config::ALLOWED_RATE_LIMIT_MAX;
+    match object.get("rate_limit_max") {
+        None => Err(Problem::invalid_field("rate_limit_max", "is required")),
+        Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|max| u32::try_from(max).ok())
+            .filter(|max| allowed.contains(max))
+            .and_then(|max| i32::try_from(max).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Problem::invalid_field(
+                    "rate_limit_max",
+                    &format!("must be one of {allowed:?} or null"),
+                )
+            }),
+    }
 }
 
 /// DELETE /v1/hubspot/installations/{portal_id}

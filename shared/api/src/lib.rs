@@ -6,6 +6,7 @@ pub mod auth;
 mod body;
 pub mod bootstrap;
 mod conflicts;
+mod connect_page;
 mod conventions;
 mod customers;
 pub mod dto;
@@ -199,6 +200,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(sync_status::routes())
         .merge(hubspot_links::routes())
         .merge(installations::routes())
+        .merge(connect_page::routes())
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

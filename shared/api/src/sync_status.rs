@@ -20,6 +20,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_domain::customer::FieldError;
 use warp_domain::sync::ObjectType;
+use warp_store::StoreError;
 use warp_store::sync_reports::{
     self, LOG_DIRECTIONS, LOG_STATUSES, MAX_LOG_LIMIT, OutboxCounts, ReconciliationSummary,
     SyncLogEntry, SyncLogQuery, SyncStatus,
@@ -154,6 +155,9 @@ pub struct SyncStatusResponse {
     pub last_reconciliation: Option<ReconciliationSummaryResponse>,
     /// HubSpot 429 answers recorded in the last hour (every process shares the count).
     pub rate_limited_last_hour: i64,
+    /// Webhook events of a portal that is not installed (unknown or disconnected), by portal
+    /// id: kept, never applied.
+    pub unrouted_webhook_events: std::collections::BTreeMap<String, i64>,
 }
 
 /// GET /v1/sync/status
@@ -189,6 +193,7 @@ pub(crate) async fn sync_status(
         last_webhook_received_at,
         last_reconciliation,
         rate_limited_last_hour,
+        unrouted_webhook_events,
     } = status?;
     let body = SyncStatusResponse {
         outbox: outbox.into(),
@@ -201,6 +206,10 @@ pub(crate) async fn sync_status(
         last_webhook_received_at,
         last_reconciliation: last_reconciliation.map(Into::into),
         rate_limited_last_hour,
+        unrouted_webhook_events: unrouted_webhook_events
+            .into_iter()
+            .map(|(portal_id, count)| (portal_id.to_string(), count))
+            .collect(),
     };
     Ok(json(StatusCode::OK, &body))
 }
@@ -303,6 +312,7 @@ pub struct SyncLogList {
         ("customer_id" = Option<Uuid>, Query, description = "Only this customer's attempts (company rows)"),
         ("user_id" = Option<Uuid>, Query, description = "Only this user's attempts (contact rows)"),
         ("object_type" = Option<String>, Query, description = "Only rows of this object type: companies or contacts", pattern = "^(companies|contacts)$"),
+        ("portal_id" = Option<i64>, Query, description = "Only this HubSpot portal's rows (a customer-scoped token always gets its own portal's only)", minimum = 1),
         ("limit" = Option<u32>, Query, description = "1 to 200, default 50", minimum = 1, maximum = 200),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$"),
     ),
@@ -310,7 +320,7 @@ pub struct SyncLogList {
         (status = 200, description = "One page of the sync log, newest first", body = SyncLogList),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed (or a token scoped to one customer, for its own portal's rows)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid (each one is named)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
@@ -322,10 +332,30 @@ pub(crate) async fn sync_logs(
     principal: Principal,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    principal.require(Role::Admin)?;
+    if principal.customer_scope.is_none() {
+        principal.require(Role::Admin)?;
+    }
     let Query(pairs) = query
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
-    let query = log_query(&pairs)?;
+    let mut query = log_query(&pairs)?;
+    // A customer's token reads its own HubSpot's rows, whatever it asked for.
+    if let Some(customer) = principal.customer_scope {
+        let client = state.database.client().await.map_err(StoreError::from)?;
+        let own = warp_store::installations::list(&**client)
+            .await?
+            .into_iter()
+            .find(|i| i.role.customer_id() == Some(customer));
+        let Some(own) = own else {
+            return Ok(json(
+                StatusCode::OK,
+                &SyncLogList {
+                    items: Vec::new(),
+                    next_cursor: None,
+                },
+            ));
+        };
+        query.portal_id = Some(own.portal_id);
+    }
     let page = sync_reports::list_sync_log(&state.database, &query).await?;
     let body = SyncLogList {
         items: page.items.into_iter().map(Into::into).collect(),
@@ -370,6 +400,10 @@ fn log_query(pairs: &[(String, String)]) -> Result<SyncLogQuery, Problem> {
             "object_type" => match value.parse::<ObjectType>() {
                 Ok(object_type) => query.object_type = Some(object_type),
                 Err(unknown) => errors.push(FieldError::new("object_type", unknown.to_string())),
+            },
+            "portal_id" => match value.parse::<i64>() {
+                Ok(portal) if portal > 0 => query.portal_id = Some(portal),
+                _ => errors.push(FieldError::new("portal_id", "must be a HubSpot portal id")),
             },
             "limit" => match value.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LOG_LIMIT).contains(&limit) => query.limit = limit,

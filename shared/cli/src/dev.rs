@@ -69,7 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown.signalled(),
     ));
     if config.outbound.in_dev {
-        crate::worker::start_outbound(&config, &database, &hubspot, &shutdown).await?;
+        crate::worker::start_outbound(&config, &secrets, &database, &hubspot, &shutdown).await?;
     }
     start_reconciler(&config, &secrets, &database, &shutdown).await?;
     let webhooks = warp_webhook::router(

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
-use warp_store::outbox::RetryPolicy;
-use warp_sync::outbound::{OutboundWorker, run_outbox_loop};
+use warp_sync::outbound::run_outbox_loop;
 use warp_sync::queue::{SqsPublisher, run_sqs_loop};
 use warp_sync::relay::relay_once;
 
@@ -29,7 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("connecting to the database")?;
     let hubspot = crate::hubspot::client(&config, &secrets, &database).await?;
     let shutdown = Shutdown::new();
-    start_outbound(&config, &database, &hubspot, &shutdown).await?;
+    start_outbound(&config, &secrets, &database, &hubspot, &shutdown).await?;
     println!(
         "WARP outbound worker (pid {}, lease {} s)",
         std::process::id(),
@@ -49,25 +48,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// with the relay re-sending what was never published; otherwise straight over the outbox.
 pub async fn start_outbound(
     config: &Config,
+    secrets: &SecretsCache,
     database: &Database,
     hubspot: &warp_hubspot::HubSpotClient,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let retry = RetryPolicy {
-        base: config.outbound.retry_base,
-        ..RetryPolicy::default()
-    };
-    let mapping = warp_sync::wiring::field_mapping(config, database).await?;
     let worker = Arc::new(
-        OutboundWorker::new(
-            database.clone(),
-            hubspot.clone(),
-            config.hubspot.portal_id,
-            mapping,
-        )
-        .with_lease(config.outbound.lease)
-        .with_retry_policy(retry)
-        .with_batch_size(config.outbound.batch_size),
+        warp_sync::wiring::portal_workers(config, secrets, database.clone(), hubspot.clone())
+            .await?,
     );
     if config.sqs_queue_url.is_none() {
         tokio::spawn(run_outbox_loop(

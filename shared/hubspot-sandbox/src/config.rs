@@ -21,6 +21,12 @@ pub struct SandboxConfig {
     pub app_id: u64,
     /// Requests allowed per rolling interval for the app token (env `SANDBOX_RATE_LIMIT_MAX`).
     pub rate_limit_max: u32,
+    /// Requests allowed per rolling interval in a portal the app is installed in through
+    /// OAuth: HubSpot's 110 per 10 s per portal (env `SANDBOX_INSTALLED_RATE_LIMIT_MAX`).
+    pub installed_rate_limit_max: u32,
+    /// Portals besides the home one that exist from the start (env `SANDBOX_PORTALS`, ids
+    /// separated by commas); the consent page also creates the one a person picks.
+    pub extra_portals: Vec<u64>,
     /// Length of the rolling rate-limit window.
     pub rate_limit_interval_ms: u64,
     /// Requests allowed per UTC day for the app token.
@@ -50,6 +56,8 @@ impl Default for SandboxConfig {
             portal_id: 62515,
             app_id: 54321,
             rate_limit_max: 100,
+            installed_rate_limit_max: 110,
+            extra_portals: Vec::new(),
             rate_limit_interval_ms: 10_000,
             daily_limit: 250_000,
             search_per_second: 5,
@@ -93,6 +101,25 @@ impl SandboxConfig {
         }
         if let Some(max) = parse_var::<u32>("SANDBOX_RATE_LIMIT_MAX", "u32")? {
             config.rate_limit_max = max;
+        }
+        if let Some(max) = parse_var::<u32>("SANDBOX_INSTALLED_RATE_LIMIT_MAX", "u32")? {
+            config.installed_rate_limit_max = max;
+        }
+        if let Some(list) = non_empty_var("SANDBOX_PORTALS") {
+            config.extra_portals = list
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| {
+                    id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                        SandboxConfigError::InvalidNumber {
+                            name: "SANDBOX_PORTALS",
+                            expected: "list of portal ids",
+                            value: list.clone(),
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         if let Some(delay) = parse_var::<u64>("SANDBOX_SEARCH_DELAY_MS", "u64")? {
             config.search_index_delay_ms = delay;

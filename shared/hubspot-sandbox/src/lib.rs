@@ -11,6 +11,7 @@ pub mod error;
 mod http;
 pub mod oauth;
 pub mod objects;
+mod portal;
 mod properties;
 mod rate_limit;
 mod search;
@@ -136,7 +137,7 @@ impl SandboxHandle {
     where
         I: IntoIterator<Item = PropertyValues>,
     {
-        let mut store = state::lock(self.state.store(kind));
+        let mut store = state::lock(self.state.home().store(kind));
         let now = time::now_ms();
         records
             .into_iter()

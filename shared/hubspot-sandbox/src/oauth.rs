@@ -1,7 +1,8 @@
-//! HubSpot's OAuth server, as an app installed in the sandbox's portal sees it: the consent
-//! page hands out single-use authorization codes (PKCE checked when a challenge was sent), the
-//! token endpoint trades codes and refresh tokens for access tokens that expire, and an
-//! uninstall or a revoked refresh token ends the grant. Faults: a refused refresh.
+//! HubSpot's OAuth server, as an app installed in the sandbox's portals sees it: the consent
+//! page hands out single-use authorization codes for the portal a person picked (PKCE checked
+//! when a challenge was sent), the token endpoint trades codes and refresh tokens for access
+//! tokens that expire and call that portal only, and an uninstall or a revoked refresh token
+//! ends the grant. Faults: a refused refresh.
 //!
 //! Tokens are opaque random strings, as HubSpot's are to a client.
 
@@ -44,6 +45,7 @@ pub struct OAuthCounters {
 
 #[derive(Debug, Clone)]
 struct CodeGrant {
+    hub_id: u64,
     redirect_uri: String,
     scopes: Vec<String>,
     code_challenge: Option<String>,
@@ -52,6 +54,7 @@ struct CodeGrant {
 
 #[derive(Debug, Clone)]
 struct Grant {
+    hub_id: u64,
     scopes: Vec<String>,
 }
 
@@ -89,7 +92,8 @@ pub enum TokenRefusal {
 /// What an access token is, when it is one the server issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessTokenState {
-    Valid,
+    /// Live, for this portal.
+    Valid(u64),
     Expired,
     Unknown,
 }
@@ -97,6 +101,7 @@ pub enum AccessTokenState {
 /// Details of a live access token (the v1 access-token info endpoint).
 #[derive(Debug, Clone)]
 pub struct AccessTokenInfo {
+    pub hub_id: u64,
     pub scopes: Vec<String>,
     pub expires_in_ms: u64,
 }
@@ -142,9 +147,11 @@ impl OAuthServer {
         self.access_token_ttl_ms = ttl_ms.max(1);
     }
 
-    /// A person approved the consent page: a code for `redirect_uri`, single use.
+    /// A person approved the consent page for portal `hub_id`: a code for `redirect_uri`,
+    /// single use.
     pub fn issue_code(
         &mut self,
+        hub_id: u64,
         redirect_uri: &str,
         scopes: Vec<String>,
         code_challenge: Option<String>,
@@ -154,6 +161,7 @@ impl OAuthServer {
         self.codes.insert(
             code.clone(),
             CodeGrant {
+                hub_id,
                 redirect_uri: redirect_uri.to_owned(),
                 scopes,
                 code_challenge,
@@ -179,7 +187,6 @@ impl OAuthServer {
         code: &str,
         redirect_uri: &str,
         code_verifier: Option<&str>,
-        hub_id: u64,
         now_ms: i64,
     ) -> Result<TokenAnswer, TokenRefusal> {
         self.check_client(client.0, client.1)?;
@@ -205,10 +212,11 @@ impl OAuthServer {
         self.refresh_tokens.insert(
             refresh_token.clone(),
             Grant {
+                hub_id: grant.hub_id,
                 scopes: grant.scopes,
             },
         );
-        Ok(self.issue_access(&refresh_token, hub_id, now_ms))
+        Ok(self.issue_access(&refresh_token, now_ms))
     }
 
     /// `grant_type=refresh_token`: a new access token; the refresh token stays the same.
@@ -216,7 +224,6 @@ impl OAuthServer {
         &mut self,
         client: (&str, &str),
         refresh_token: &str,
-        hub_id: u64,
         now_ms: i64,
     ) -> Result<TokenAnswer, TokenRefusal> {
         self.check_client(client.0, client.1)?;
@@ -225,10 +232,10 @@ impl OAuthServer {
             return Err(TokenRefusal::BadRefreshToken);
         }
         self.counters.refreshes += 1;
-        Ok(self.issue_access(refresh_token, hub_id, now_ms))
+        Ok(self.issue_access(refresh_token, now_ms))
     }
 
-    fn issue_access(&mut self, refresh_token: &str, hub_id: u64, now_ms: i64) -> TokenAnswer {
+    fn issue_access(&mut self, refresh_token: &str, now_ms: i64) -> TokenAnswer {
         let access_token = random_token("access");
         self.access_tokens.insert(
             access_token.clone(),
@@ -238,10 +245,10 @@ impl OAuthServer {
                     .saturating_add(i64::try_from(self.access_token_ttl_ms).unwrap_or(i64::MAX)),
             },
         );
-        let scopes = self
+        let (hub_id, scopes) = self
             .refresh_tokens
             .get(refresh_token)
-            .map(|grant| grant.scopes.clone())
+            .map(|grant| (grant.hub_id, grant.scopes.clone()))
             .unwrap_or_default();
         TokenAnswer {
             access_token,
@@ -255,7 +262,12 @@ impl OAuthServer {
 
     pub fn access_token_state(&self, token: &str, now_ms: i64) -> AccessTokenState {
         match self.access_tokens.get(token) {
-            Some(grant) if grant.expires_at_ms > now_ms => AccessTokenState::Valid,
+            Some(grant) if grant.expires_at_ms > now_ms => self
+                .refresh_tokens
+                .get(&grant.refresh_token)
+                .map_or(AccessTokenState::Unknown, |grant| {
+                    AccessTokenState::Valid(grant.hub_id)
+                }),
             Some(_) => AccessTokenState::Expired,
             None => AccessTokenState::Unknown,
         }
@@ -266,13 +278,10 @@ impl OAuthServer {
         let expires_in_ms = u64::try_from(grant.expires_at_ms - now_ms)
             .ok()
             .filter(|ms| *ms > 0)?;
-        let scopes = self
-            .refresh_tokens
-            .get(&grant.refresh_token)?
-            .scopes
-            .clone();
+        let grant = self.refresh_tokens.get(&grant.refresh_token)?;
         Some(AccessTokenInfo {
-            scopes,
+            hub_id: grant.hub_id,
+            scopes: grant.scopes.clone(),
             expires_in_ms,
         })
     }
@@ -288,10 +297,13 @@ impl OAuthServer {
         true
     }
 
-    /// The app removed from the portal: every grant ends.
-    pub fn uninstall(&mut self) {
-        self.refresh_tokens.clear();
-        self.access_tokens.clear();
+    /// The app removed from portal `hub_id` (every portal when `None`): its grants end.
+    pub fn uninstall(&mut self, hub_id: Option<u64>) {
+        let ends = |grant: &Grant| hub_id.is_none_or(|hub| grant.hub_id == hub);
+        self.refresh_tokens.retain(|_, grant| !ends(grant));
+        let live = &self.refresh_tokens;
+        self.access_tokens
+            .retain(|_, grant| live.contains_key(&grant.refresh_token));
         self.counters.uninstalls += 1;
     }
 }
@@ -310,13 +322,14 @@ mod tests {
     fn a_code_is_single_use_and_bound_to_its_redirect_uri_and_verifier() {
         let mut server = server();
         let challenge = pkce_challenge("verifier-1");
-        let code = server.issue_code("https://warp/cb", vec!["crm".into()], Some(challenge), 0);
+        let code = server.issue_code(7, "https://warp/cb", vec!["crm".into()], Some(challenge), 0);
         assert_eq!(
-            server.exchange_code(CLIENT, &code, "https://warp/cb", Some("wrong"), 1, 10),
+            server.exchange_code(CLIENT, &code, "https://warp/cb", Some("wrong"), 10),
             Err(TokenRefusal::BadAuthCode("code_verifier does not match"))
         );
         // The failed attempt used the code up.
         let code = server.issue_code(
+            7,
             "https://warp/cb",
             vec!["crm".into()],
             Some(pkce_challenge("verifier-2")),
@@ -324,25 +337,18 @@ mod tests {
         );
         assert_eq!(
             server
-                .exchange_code(
-                    CLIENT,
-                    &code,
-                    "https://warp/other",
-                    Some("verifier-2"),
-                    1,
-                    10
-                )
+                .exchange_code(CLIENT, &code, "https://warp/other", Some("verifier-2"), 10)
                 .unwrap_err(),
             TokenRefusal::BadAuthCode("redirect_uri mismatch")
         );
-        let code = server.issue_code("https://warp/cb", vec!["crm".into()], None, 0);
+        let code = server.issue_code(7, "https://warp/cb", vec!["crm".into()], None, 0);
         let answer = server
-            .exchange_code(CLIENT, &code, "https://warp/cb", None, 7, 10)
+            .exchange_code(CLIENT, &code, "https://warp/cb", None, 10)
             .unwrap();
         assert_eq!((answer.hub_id, answer.expires_in), (7, 1));
         assert_eq!(
             server
-                .exchange_code(CLIENT, &code, "https://warp/cb", None, 7, 10)
+                .exchange_code(CLIENT, &code, "https://warp/cb", None, 10)
                 .unwrap_err(),
             TokenRefusal::BadAuthCode("unknown or already used code")
         );
@@ -351,26 +357,24 @@ mod tests {
     #[test]
     fn access_tokens_expire_and_die_with_their_refresh_token() {
         let mut server = server();
-        let code = server.issue_code("https://warp/cb", vec![], None, 0);
+        let code = server.issue_code(7, "https://warp/cb", vec![], None, 0);
         let first = server
-            .exchange_code(CLIENT, &code, "https://warp/cb", None, 1, 0)
+            .exchange_code(CLIENT, &code, "https://warp/cb", None, 0)
             .unwrap();
         assert_eq!(
             server.access_token_state(&first.access_token, 999),
-            AccessTokenState::Valid
+            AccessTokenState::Valid(7)
         );
         assert_eq!(
             server.access_token_state(&first.access_token, 1_000),
             AccessTokenState::Expired
         );
-        let second = server
-            .refresh(CLIENT, &first.refresh_token, 1, 1_000)
-            .unwrap();
+        let second = server.refresh(CLIENT, &first.refresh_token, 1_000).unwrap();
         assert_eq!(second.refresh_token, first.refresh_token);
         assert_ne!(second.access_token, first.access_token);
         assert_eq!(server.counters.refreshes, 1);
         assert_eq!(
-            server.refresh(("id", "other"), &first.refresh_token, 1, 1_000),
+            server.refresh(("id", "other"), &first.refresh_token, 1_000),
             Err(TokenRefusal::BadClient)
         );
         assert!(server.revoke_refresh_token(&first.refresh_token));
@@ -379,8 +383,41 @@ mod tests {
             AccessTokenState::Unknown
         );
         assert_eq!(
-            server.refresh(CLIENT, &first.refresh_token, 1, 1_001),
+            server.refresh(CLIENT, &first.refresh_token, 1_001),
             Err(TokenRefusal::BadRefreshToken)
+        );
+    }
+
+    #[test]
+    fn a_token_calls_the_portal_it_was_installed_in_and_an_uninstall_ends_only_that_portal() {
+        let mut server = server();
+        let mut install = |hub| {
+            let code = server.issue_code(hub, "https://warp/cb", vec![], None, 0);
+            server
+                .exchange_code(CLIENT, &code, "https://warp/cb", None, 0)
+                .unwrap()
+        };
+        let (first, second) = (install(11), install(22));
+        assert_eq!((first.hub_id, second.hub_id), (11, 22));
+        assert_eq!(
+            server.access_token_state(&second.access_token, 1),
+            AccessTokenState::Valid(22)
+        );
+        server.uninstall(Some(11));
+        assert_eq!(
+            server.access_token_state(&first.access_token, 1),
+            AccessTokenState::Unknown
+        );
+        assert_eq!(
+            server.refresh(CLIENT, &first.refresh_token, 1),
+            Err(TokenRefusal::BadRefreshToken)
+        );
+        assert_eq!(
+            server
+                .refresh(CLIENT, &second.refresh_token, 1)
+                .unwrap()
+                .hub_id,
+            22
         );
     }
 }

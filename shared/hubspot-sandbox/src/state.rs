@@ -1,17 +1,15 @@
 //! The state shared by every handler and background task of one sandbox.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-use crate::associations::Associations;
 use crate::config::{Faults, SandboxConfig};
 use crate::oauth::OAuthServer;
-use crate::objects::ObjectKind;
-use crate::rate_limit::RateLimits;
+use crate::portal::{LimitSettings, Portal};
 use crate::stats::Stats;
-use crate::store::Store;
 use crate::time::now_ms;
 use crate::webhooks::WebhookEvent;
 
@@ -20,17 +18,18 @@ pub struct SandboxState {
     pub app_token: String,
     pub user_token: String,
     pub webhook_secret: String,
+    /// The portal the static tokens call (WARP's own CRM).
     pub portal_id: u64,
     pub app_id: u64,
     pub search_index_delay_ms: u64,
-    rate_limit_settings: (u32, u64, u64, u32),
-    companies: Mutex<Store>,
-    contacts: Mutex<Store>,
-    /// Associations between records of any two types (locked after a store, never before).
-    pub associations: Mutex<Associations>,
-    pub limits: Mutex<RateLimits>,
+    home: Arc<Portal>,
+    /// Every portal by id, the home portal included.
+    portals: Mutex<BTreeMap<u64, Arc<Portal>>>,
+    /// The limits of a portal the app is installed in through OAuth (110 / 10 s per portal).
+    installed_limits: LimitSettings,
+    event_ids: Arc<AtomicU64>,
     faults: Mutex<Faults>,
-    /// The OAuth app installed in this portal: codes, tokens, grants.
+    /// The OAuth app: codes, tokens, grants, each bound to the portal it was installed in.
     pub oauth: Mutex<OAuthServer>,
     webhook_target: Mutex<Option<String>>,
     stats: Mutex<Stats>,
@@ -46,31 +45,51 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Why a portal could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortalRefused {
+    #[error("portal ids are positive")]
+    Zero,
+}
+
 impl SandboxState {
     pub fn new(config: SandboxConfig) -> Arc<Self> {
-        let rate_limit_settings = (
-            config.rate_limit_max,
-            config.rate_limit_interval_ms,
-            config.daily_limit,
-            config.search_per_second,
-        );
+        let home_limits = LimitSettings {
+            max: config.rate_limit_max,
+            interval_ms: config.rate_limit_interval_ms,
+            daily: config.daily_limit,
+            search_per_second: config.search_per_second,
+        };
+        let installed_limits = LimitSettings {
+            max: config.installed_rate_limit_max,
+            ..home_limits
+        };
         let (shutdown, _) = watch::channel(false);
         let event_ids = Arc::new(AtomicU64::new(1));
-        let store = |kind| {
-            Mutex::new(Store::new(
-                config.app_id,
-                config.portal_id,
-                kind,
-                Arc::clone(&event_ids),
-                now_ms(),
-            ))
-        };
+        let home = Arc::new(Portal::new(
+            config.app_id,
+            config.portal_id,
+            home_limits,
+            &event_ids,
+            now_ms(),
+        ));
+        let mut portals = BTreeMap::from([(config.portal_id, Arc::clone(&home))]);
+        for &portal_id in &config.extra_portals {
+            portals.entry(portal_id).or_insert_with(|| {
+                Arc::new(Portal::new(
+                    config.app_id,
+                    portal_id,
+                    installed_limits,
+                    &event_ids,
+                    now_ms(),
+                ))
+            });
+        }
         Arc::new(Self {
-            companies: store(ObjectKind::Companies),
-            contacts: store(ObjectKind::Contacts),
-            associations: Mutex::new(Associations::default()),
-            limits: Mutex::new(Self::fresh_limits(rate_limit_settings)),
-            rate_limit_settings,
+            home,
+            portals: Mutex::new(portals),
+            installed_limits,
+            event_ids,
             faults: Mutex::new(config.faults),
             oauth: Mutex::new(OAuthServer::new(
                 config.oauth_client_id,
@@ -90,16 +109,43 @@ impl SandboxState {
         })
     }
 
-    fn fresh_limits((max, interval_ms, daily, search): (u32, u64, u64, u32)) -> RateLimits {
-        RateLimits::new(max, interval_ms, daily, search)
+    /// The portal the static tokens call.
+    pub fn home(&self) -> &Arc<Portal> {
+        &self.home
     }
 
-    /// The store of one object type.
-    pub fn store(&self, kind: ObjectKind) -> &Mutex<Store> {
-        match kind {
-            ObjectKind::Companies => &self.companies,
-            ObjectKind::Contacts => &self.contacts,
+    pub fn portal(&self, portal_id: u64) -> Option<Arc<Portal>> {
+        lock(&self.portals).get(&portal_id).cloned()
+    }
+
+    /// The portal, created with an installed app's limits when it does not exist yet (a person
+    /// picked a new account on the consent page). `max` overrides its requests per window.
+    pub fn portal_or_create(
+        &self,
+        portal_id: u64,
+        max: Option<u32>,
+    ) -> Result<Arc<Portal>, PortalRefused> {
+        if portal_id == 0 {
+            return Err(PortalRefused::Zero);
         }
+        let mut portals = lock(&self.portals);
+        let limits = LimitSettings {
+            max: max.unwrap_or(self.installed_limits.max),
+            ..self.installed_limits
+        };
+        Ok(Arc::clone(portals.entry(portal_id).or_insert_with(|| {
+            Arc::new(Portal::new(
+                self.app_id,
+                portal_id,
+                limits,
+                &self.event_ids,
+                now_ms(),
+            ))
+        })))
+    }
+
+    pub fn portals(&self) -> Vec<Arc<Portal>> {
+        lock(&self.portals).values().cloned().collect()
     }
 
     pub fn faults(&self) -> Faults {
@@ -122,35 +168,41 @@ impl SandboxState {
         update(&mut lock(&self.stats));
     }
 
-    pub fn stats(&self) -> Stats {
+    /// The counters, with the record counts of `portal` (the home portal when `None`).
+    pub fn stats_of(&self, portal: Option<&Portal>) -> Stats {
         let mut stats = lock(&self.stats).clone();
-        let companies = lock(&self.companies);
-        stats.companies = companies.active_count() as u64;
-        stats.companies_archived = companies.archived_count() as u64;
-        drop(companies);
-        let contacts = lock(&self.contacts);
-        stats.contacts = contacts.active_count() as u64;
-        stats.contacts_archived = contacts.archived_count() as u64;
+        let counts = portal.unwrap_or(&self.home).counts();
+        stats.companies = counts.companies;
+        stats.companies_archived = counts.companies_archived;
+        stats.contacts = counts.contacts;
+        stats.contacts_archived = counts.contacts_archived;
         stats
     }
 
-    /// Every object type's waiting events, in the order they happened.
+    /// The counters, with the home portal's record counts.
+    pub fn stats(&self) -> Stats {
+        self.stats_of(None)
+    }
+
+    /// Every portal's waiting events, in the order they happened.
     pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
-        let mut events = std::mem::take(&mut lock(&self.companies).pending_events);
-        events.append(&mut lock(&self.contacts).pending_events);
+        let mut events: Vec<WebhookEvent> = self
+            .portals()
+            .iter()
+            .flat_map(|portal| portal.take_pending_events())
+            .collect();
         events.sort_by_key(|event| event.event_id);
         events
     }
 
-    /// Companies and properties back to defaults; stats, faults and limits cleared.
+    /// Every portal but the configured ones forgotten, records and properties back to
+    /// defaults; stats, faults, grants and limits cleared.
     pub fn reset(&self) {
-        for kind in ObjectKind::ALL {
-            lock(self.store(kind)).reset(now_ms());
-        }
-        lock(&self.associations).clear();
+        let now = now_ms();
+        lock(&self.portals).retain(|id, _| *id == self.portal_id);
+        self.home.reset(now);
         *lock(&self.stats) = Stats::default();
         *lock(&self.faults) = Faults::default();
         lock(&self.oauth).reset();
-        *lock(&self.limits) = Self::fresh_limits(self.rate_limit_settings);
     }
 }

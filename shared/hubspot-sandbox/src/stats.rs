@@ -15,8 +15,14 @@ pub struct Stats {
     pub requests_by_token: BTreeMap<String, u64>,
     /// By route template and token, e.g. `app POST /crm/v3/objects/companies`.
     pub requests_by_route_and_token: BTreeMap<String, u64>,
+    /// Integration requests by the portal they called (id as text, for JSON).
+    #[serde(default)]
+    pub requests_by_portal: BTreeMap<String, u64>,
     /// 429s from the real limits.
     pub rate_limited_real: u64,
+    /// 429s from the real limits, by portal.
+    #[serde(default)]
+    pub rate_limited_real_by_portal: BTreeMap<String, u64>,
     /// 429s injected by the `rate_429` fault.
     pub rate_limited_injected: u64,
     /// 5xx injected by the `rate_5xx` fault.

@@ -12,6 +12,11 @@ use serde_json::Value;
 const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn code_for(base: &str, challenge: Option<&str>) -> String {
+    code_in(base, challenge, None).await
+}
+
+/// A code for the portal a person picks on the consent page (the home one when `None`).
+async fn code_in(base: &str, challenge: Option<&str>, portal_id: Option<&str>) -> String {
     let mut form = vec![
         ("client_id", "sandbox-client-id"),
         ("redirect_uri", "http://127.0.0.1:9/cb"),
@@ -22,6 +27,9 @@ async fn code_for(base: &str, challenge: Option<&str>) -> String {
     if let Some(challenge) = challenge {
         form.push(("code_challenge", challenge));
         form.push(("code_challenge_method", "S256"));
+    }
+    if let Some(portal_id) = portal_id {
+        form.push(("portal_id", portal_id));
     }
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -207,4 +215,146 @@ async fn a_wrong_install_link_gets_an_error_page_not_a_consent_form() {
         "the state is escaped"
     );
     assert!(!text.contains("\"><script>"));
+}
+
+#[tokio::test]
+async fn each_portal_has_its_own_records_budget_and_grants() {
+    let sandbox = start(SandboxConfig {
+        rate_limit_max: 3,
+        installed_rate_limit_max: 5,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let base = sandbox.base_url();
+    let install = |portal: &'static str| {
+        let base = base.clone();
+        async move {
+            let code = code_in(&base, None, Some(portal)).await;
+            let (status, body) = token(
+                &base,
+                "/oauth/2026-09/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "sandbox-client-id"),
+                    ("client_secret", "sandbox-client-secret"),
+                    ("redirect_uri", "http://127.0.0.1:9/cb"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["hub_id"], portal.parse::<u64>().unwrap());
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (first, second) = (install("7001").await, install("7002").await);
+    let http = reqwest::Client::new();
+    let call = |token: String, method: reqwest::Method, path: &str, body: Option<Value>| {
+        let request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let max = answer
+                .headers()
+                .get("x-hubspot-ratelimit-max")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (
+                status,
+                max,
+                answer.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let companies = "/crm/objects/2026-09/companies";
+    let (status, max, created) = call(
+        first.clone(),
+        reqwest::Method::POST,
+        companies,
+        Some(serde_json::json!({"properties": {"name": "Only in 7001"}})),
+    )
+    .await;
+    assert_eq!((status, max.as_deref()), (201, Some("5")), "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    // The other portal and the home portal do not have it.
+    let path = format!("{companies}/{id}");
+    let (status, _, _) = call(second.clone(), reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+    let (status, max, _) = call(
+        "sandbox-app-token".into(),
+        reqwest::Method::GET,
+        &path,
+        None,
+    )
+    .await;
+    assert_eq!((status, max.as_deref()), (404, Some("3")));
+
+    // Spending the home budget leaves the installed portals' budgets alone.
+    for _ in 0..3 {
+        call(
+            "sandbox-app-token".into(),
+            reqwest::Method::GET,
+            companies,
+            None,
+        )
+        .await;
+    }
+    let (status, _, _) = call(
+        "sandbox-app-token".into(),
+        reqwest::Method::GET,
+        companies,
+        None,
+    )
+    .await;
+    assert_eq!(status, 429);
+    let (status, _, listed) = call(first.clone(), reqwest::Method::GET, companies, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["results"].as_array().unwrap().len(), 1);
+
+    let stats: Value = http
+        .get(format!("{base}/_sandbox/stats?portal_id=7001"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["companies"], 1);
+    assert_eq!(stats["requests_by_portal"]["7001"], 2);
+    assert_eq!(stats["rate_limited_real_by_portal"]["62515"], 2);
+    assert!(stats["rate_limited_real_by_portal"].get("7001").is_none());
+
+    // Uninstalling from one portal ends that portal's grant only.
+    let answer = http
+        .post(format!("{base}/_sandbox/oauth/uninstall"))
+        .json(&serde_json::json!({"portal_id": 7001}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    let (status, _, _) = call(first, reqwest::Method::GET, companies, None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(second, reqwest::Method::GET, companies, None).await;
+    assert_eq!(status, 200);
+    let portals: Value = http
+        .get(format!("{base}/_sandbox/portals"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<u64> = portals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["portal_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [7001, 7002, 62515]);
 }

@@ -92,6 +92,15 @@ impl HubSpotClientConfig {
                 ),
             });
         }
+        if !ALLOWED_RATE_LIMIT_MAX.contains(&settings.installed_rate_limit_max) {
+            return Err(ConfigError::Invalid {
+                name: "HUBSPOT_INSTALLED_RATE_LIMIT_MAX",
+                reason: format!(
+                    "{} is not one of {ALLOWED_RATE_LIMIT_MAX:?}",
+                    settings.installed_rate_limit_max
+                ),
+            });
+        }
         if settings.rate_limit_interval_ms == 0 || settings.search_per_second == 0 {
             return Err(ConfigError::Invalid {
                 name: "HUBSPOT_RATE_LIMIT_INTERVAL_MS",

@@ -89,6 +89,9 @@ pub struct HubSpotSettings {
     pub oauth: Option<OAuthSettings>,
     pub portal_id: i64,
     pub rate_limit_max: u32,
+    /// Requests per 10 s for a customer portal (an OAuth install) whose installation names no
+    /// budget of its own (`HUBSPOT_INSTALLED_RATE_LIMIT_MAX`, default HubSpot's 110).
+    pub installed_rate_limit_max: u32,
     pub rate_limit_interval_ms: u64,
     pub search_per_second: u32,
     /// Whole-request timeout of one HubSpot call, and retries of retryable answers.
@@ -271,6 +274,7 @@ impl Config {
             .ok_or(ConfigError::Missing("HUBSPOT_WEBHOOK_SECRET_ARN"))?,
             portal_id: parse(&get, "HUBSPOT_PORTAL_ID", DEFAULT_PORTAL_ID)?,
             rate_limit_max: parse(&get, "HUBSPOT_RATE_LIMIT_MAX", 100)?,
+            installed_rate_limit_max: parse(&get, "HUBSPOT_INSTALLED_RATE_LIMIT_MAX", 110)?,
             rate_limit_interval_ms: parse(&get, "HUBSPOT_RATE_LIMIT_INTERVAL_MS", 10_000)?,
             search_per_second: parse(&get, "HUBSPOT_SEARCH_PER_SECOND", 5)?,
             timeout: Duration::from_millis(parse(&get, "HUBSPOT_TIMEOUT_MS", 10_000)?),

@@ -109,6 +109,8 @@ pub struct Installation {
     pub last_refreshed_at: Option<DateTime<Utc>>,
     pub refresh_count: i64,
     pub last_error: Option<String>,
+    /// Requests per 10 s this portal's budget allows; `None`: the deployment's default.
+    pub rate_limit_max: Option<i32>,
 }
 
 /// An OAuth installation's tokens, sealed: `key_id` names the key that sealed both.
@@ -150,7 +152,7 @@ pub struct InstallationTokens {
 
 const COLUMNS: &str = "portal_id, role, customer_id, token_source, status, scopes, hub_domain, \
      connected_at, connected_by, access_token_expires_at, last_refreshed_at, refresh_count, \
-     last_error";
+     last_error, rate_limit_max";
 
 /// Records the home portal as a static installation unless it is recorded already. A home
 /// portal recorded under another id is refused: the configuration names the wrong account.
@@ -556,5 +558,22 @@ fn installation_of(row: &tokio_postgres::Row) -> Result<Installation, StoreError
         last_refreshed_at: row.try_get("last_refreshed_at")?,
         refresh_count: row.try_get("refresh_count")?,
         last_error: row.try_get("last_error")?,
+        rate_limit_max: row.try_get("rate_limit_max")?,
     })
+}
+
+/// Sets a portal's request budget per 10 s (`None`: the deployment's default). False when the
+/// portal has no installation.
+pub async fn set_rate_limit(
+    client: &impl GenericClient,
+    portal_id: i64,
+    rate_limit_max: Option<i32>,
+) -> Result<bool, StoreError> {
+    Ok(client
+        .execute_typed(
+            "UPDATE hubspot_installations SET rate_limit_max = $2 WHERE portal_id = $1",
+            &[(&portal_id, Type::INT8), (&rate_limit_max, Type::INT4)],
+        )
+        .await?
+        == 1)
 }

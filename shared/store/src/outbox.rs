@@ -255,7 +255,8 @@ fn claimable(max_attempts_param: &str) -> String {
 /// `lease_until = now + lease` and one more attempt. Rows already DONE, leased by another
 /// worker, not yet due, or belonging to a customer another worker is pushing right now are
 /// left alone (so duplicate and redelivered queue messages are harmless, and one customer is
-/// never pushed by two workers at once, which could let an older state overwrite a newer one).
+/// never pushed to a portal by two workers at once, which could let an older state overwrite a
+/// newer one; pushes of one record to two portals are independent).
 pub async fn claim_by_ids(
     database: &crate::Database,
     portal_id: i64,
@@ -343,7 +344,8 @@ async fn claim_in(
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let claimable = claimable("$3");
     const ROWS_OF_RECORD: &str = "SELECT o.status, o.lease_until FROM hubspot_sync_queue o \
-         WHERE o.local_id = q.local_id AND o.object_type = q.object_type OFFSET 0";
+         WHERE o.local_id = q.local_id AND o.object_type = q.object_type \
+           AND o.portal_id = q.portal_id OFFSET 0";
     let sql = format!(
         "UPDATE hubspot_sync_queue q SET status = 'IN_FLIGHT', \
            lease_until = now() + make_interval(secs => $2::bigint / 1000.0), \
@@ -421,13 +423,15 @@ pub async fn statuses(
 }
 
 /// Marks these rows DONE. With `superseded_up_to` = (record, version) of `object_type`, also
-/// every other PENDING or FAILED outbound row of that record whose version is not newer: the
-/// state HubSpot accepted already contains their change (the diff is against HubSpot's known
-/// values, not per row). RESYNC rows are never superseded: they ask for a full push. Returns
-/// the ids marked.
+/// every other PENDING or FAILED outbound row of that record for `portal_id` whose version is
+/// not newer: the state that portal accepted already contains their change (the diff is
+/// against its known values, not per row). Another portal's rows are never superseded (that
+/// portal has not seen the change), nor RESYNC rows (they ask for a full push). Returns the
+/// ids marked.
 pub async fn mark_done(
     client: &impl tokio_postgres::GenericClient,
     ids: &[i64],
+    portal_id: i64,
     object_type: ObjectType,
     superseded_up_to: &[(Uuid, i64)],
 ) -> Result<Vec<i64>, StoreError> {
@@ -442,10 +446,10 @@ pub async fn mark_done(
              FROM (SELECT unnest($1::bigint[]) AS id \
                    UNION \
                    SELECT o.id FROM unnest($2::uuid[], $3::bigint[]) AS s(local_id, version) \
-                   CROSS JOIN LATERAL (SELECT id, status, direction, operation, local_version, object_type \
+                   CROSS JOIN LATERAL (SELECT id, portal_id, status, direction, operation, local_version, object_type \
                        FROM hubspot_sync_queue WHERE local_id = s.local_id OFFSET 0) o \
                    WHERE o.status IN ('PENDING', 'FAILED') AND o.direction = 'OUTBOUND' AND o.object_type = $4 \
-                     AND o.operation <> 'RESYNC' AND o.local_version <= s.version) AS t \
+                     AND o.portal_id = $5 AND o.operation <> 'RESYNC' AND o.local_version <= s.version) AS t \
              WHERE q.id = t.id \
              RETURNING q.id",
             &[
@@ -453,6 +457,7 @@ pub async fn mark_done(
                 (&records, Type::UUID_ARRAY),
                 (&versions, Type::INT8_ARRAY),
                 (&object_type.as_str(), Type::TEXT),
+                (&portal_id, Type::INT8),
             ],
         )
         .await?;
@@ -600,6 +605,24 @@ pub async fn defer(
     Ok(())
 }
 
+/// The portal of each of these rows (ids that do not exist are absent).
+pub async fn portals_of(
+    database: &crate::Database,
+    ids: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let client = database.client().await?;
+    let ids = ids.to_vec();
+    let rows = client
+        .query_typed(
+            "SELECT id, portal_id FROM hubspot_sync_queue WHERE id = ANY($1)",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 /// Rows of `portal_id` waiting (a portal that needed reconnecting) are due now.
 pub async fn resume_portal(
     client: &impl tokio_postgres::GenericClient,
@@ -681,6 +704,8 @@ pub async fn enqueue_resync(
 /// The rows the relay should (re-)publish, oldest first: never published or last published
 /// before `older_than` ago, and still waiting: PENDING and due, FAILED and due with attempts
 /// left (below `max_attempts`), or IN_FLIGHT with an expired lease.
+/// (Rows of a portal that needs reconnecting or was disconnected wait: reconnecting makes
+/// them due, see [`resume_portal`].)
 pub async fn due_for_relay(
     database: &crate::Database,
     older_than: std::time::Duration,
@@ -693,6 +718,8 @@ pub async fn due_for_relay(
     let sql = format!(
         "SELECT q.id FROM hubspot_sync_queue q WHERE {} \
            AND coalesce(q.published_at, q.created_at) <= now() - make_interval(secs => $1::bigint / 1000.0) \
+           AND NOT EXISTS (SELECT 1 FROM hubspot_installations i \
+                            WHERE i.portal_id = q.portal_id AND i.status <> 'active') \
          ORDER BY q.id LIMIT $2",
         claimable("$3")
     );

@@ -53,6 +53,9 @@ pub struct SyncStatus {
     pub last_reconciliation: Option<ReconciliationSummary>,
     /// HubSpot 429 answers recorded by the shared rate budget in the last hour.
     pub rate_limited_last_hour: i64,
+    /// Webhook events kept but never applied because their portal is not installed (unknown
+    /// or disconnected), by portal.
+    pub unrouted_webhook_events: Vec<(i64, i64)>,
 }
 
 /// Reads the whole status in one round trip. The webhook and reconciliation lookups go by
@@ -119,6 +122,16 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
         .await?
         .map(|run| reconciliation_from_row(&run))
         .transpose()?;
+    let unrouted = client
+        .query_typed(
+            "SELECT portal_id, count(*) FROM hubspot_webhook_events WHERE status = 'UNROUTED' \
+             GROUP BY portal_id ORDER BY portal_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(SyncStatus {
         outbox,
         outbox_by_object_type: by_type.into_iter().collect(),
@@ -126,6 +139,7 @@ pub async fn sync_status(database: &Database) -> Result<SyncStatus, StoreError> 
         last_webhook_received_at: row.try_get(4)?,
         last_reconciliation: reconciliation,
         rate_limited_last_hour: row.try_get(5)?,
+        unrouted_webhook_events: unrouted,
     })
 }
 
@@ -159,6 +173,8 @@ pub struct SyncLogQuery {
     pub object_type: Option<ObjectType>,
     /// One WARP record's rows (a customer's or a user's).
     pub local_id: Option<Uuid>,
+    /// One portal's rows.
+    pub portal_id: Option<i64>,
     /// 1..=200 (clamped).
     pub limit: u32,
     /// The `next_cursor` of the previous page.
@@ -225,7 +241,7 @@ pub async fn list_sync_log(
              FROM hubspot_sync_log \
              WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR direction = $2) \
                AND ($3::uuid IS NULL OR local_id = $3) AND ($4::bigint IS NULL OR id < $4) \
-               AND ($6::text IS NULL OR object_type = $6) \
+               AND ($6::text IS NULL OR object_type = $6) AND ($7::bigint IS NULL OR portal_id = $7) \
              ORDER BY id DESC LIMIT $5",
             &[
                 (&query.status, Type::TEXT),
@@ -234,6 +250,7 @@ pub async fn list_sync_log(
                 (&before, Type::INT8),
                 (&fetch, Type::INT8),
                 (&query.object_type.map(ObjectType::as_str), Type::TEXT),
+                (&query.portal_id, Type::INT8),
             ],
         )
         .await?;

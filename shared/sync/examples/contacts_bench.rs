@@ -10,7 +10,7 @@
 //! hundred); N/2 customers and N/2 users changed together. Prints one JSON line.
 
 use std::time::{Duration, Instant};
-use support::PORTAL;
+use support::{PORTAL, round};
 use warp_store::Database;
 use warp_sync::outbound::OutboundWorker;
 
@@ -148,8 +148,4 @@ fn users_flag() -> Result<usize, String> {
             .ok_or_else(|| "--users needs a number above 1".to_owned()),
         None => Err("usage: contacts_bench --users N".to_owned()),
     }
-}
-
-fn round(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use warp_domain::customer::CustomerPatch;
 use warp_store::{CustomerStore, Database, Update};
 
-use support::PORTAL;
+use support::{PORTAL, customer_ids, open_rows, round};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -162,38 +162,10 @@ async fn insert_customers(
     Ok(())
 }
 
-async fn open_rows(database: &Database) -> Result<i64, Box<dyn std::error::Error>> {
-    let client = database.client().await?;
-    Ok(client
-        .query_one(
-            "SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'",
-            &[],
-        )
-        .await?
-        .get(0))
-}
-
-async fn customer_ids(
-    database: &Database,
-    limit: i64,
-) -> Result<Vec<uuid::Uuid>, Box<dyn std::error::Error>> {
-    let client = database.client().await?;
-    Ok(client
-        .query("SELECT id FROM customers ORDER BY ban LIMIT $1", &[&limit])
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect())
-}
-
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
-}
-
-fn round(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }

@@ -159,6 +159,89 @@ impl ObjectAdapter for Companies {
     }
 }
 
+/// Customers ↔ companies in a portal other than the home one: upserted by `warp_ban` like
+/// [`Companies`], but linked in `hubspot_links` under that portal, because the link in
+/// `customers.external_ids` is the home portal's and must never take another portal's id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PortalCompanies;
+
+impl ObjectAdapter for PortalCompanies {
+    fn object_type(&self) -> ObjectType {
+        ObjectType::Companies
+    }
+
+    async fn load(
+        &self,
+        client: &(impl GenericClient + Sync),
+        portal_id: i64,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, LocalRecord>, StoreError> {
+        let mut links = links::load(client, portal_id, ObjectType::Companies, ids).await?;
+        Ok(customers::load(client, ids)
+            .await?
+            .into_iter()
+            .map(|(id, customer)| {
+                let record = LocalRecord {
+                    hubspot_id: links.remove(&id).map(|link| link.hubspot_id),
+                    ..Companies::record(&customer)
+                };
+                (id, record)
+            })
+            .collect())
+    }
+
+    async fn link(
+        &self,
+        client: &(impl GenericClient + Sync),
+        portal_id: i64,
+        new_links: &[(Uuid, String)],
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        links::link(client, portal_id, ObjectType::Companies, new_links).await
+    }
+}
+
+/// An object type that is not synced to this portal: its records load as excluded, so their
+/// rows are settled without a call (a user's contact belongs in the home portal; what reaches
+/// a customer's portal is decided per object type, DESIGN §7).
+#[derive(Debug, Clone, Copy)]
+pub struct NotSyncedHere<A> {
+    pub adapter: A,
+    pub why: &'static str,
+}
+
+impl<A: ObjectAdapter> ObjectAdapter for NotSyncedHere<A> {
+    fn object_type(&self) -> ObjectType {
+        self.adapter.object_type()
+    }
+
+    async fn load(
+        &self,
+        client: &(impl GenericClient + Sync),
+        portal_id: i64,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, LocalRecord>, StoreError> {
+        let mut records = self.adapter.load(client, portal_id, ids).await?;
+        for record in records.values_mut() {
+            // Nothing is sent, so nothing is waited for either.
+            record.waiting_for = None;
+            record.excluded = Some(self.why);
+        }
+        Ok(records)
+    }
+
+    async fn link(
+        &self,
+        _client: &(impl GenericClient + Sync),
+        _portal_id: i64,
+        _links: &[(Uuid, String)],
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Why a user's contact is not pushed to a customer's portal.
+pub const CONTACTS_HOME_ONLY: &str = "users are synced as contacts to the home portal only";
+
 /// Users ↔ contacts: upserted by `warp_user_id` (by email at first link, so that a contact
 /// sales already created is adopted, not duplicated), linked in `hubspot_links`, and associated
 /// with the customer's company as its primary company.

@@ -1,11 +1,13 @@
 //! Outbound sync: from the transactional outbox to HubSpot companies (DESIGN §1, §4 guarantees
 //! 1–5). `outbound` is the worker's core (coalesce, diff, batch upsert, record); `relay`
 //! re-publishes outbox rows that were never sent or whose lease expired; `queue` carries outbox
-//! ids over SQS.
+//! ids over SQS; `portals` sends each row through its portal's worker (home and customer
+//! portals, each with its own token and request budget).
 
 pub mod adapters;
 pub mod mapping_admin;
 pub mod outbound;
+pub mod portals;
 pub mod queue;
 pub mod relay;
 pub mod wiring;

@@ -31,7 +31,10 @@ use warp_hubspot::{
     HubSpotError,
 };
 
-use crate::adapters::{Companies, Contacts, LocalRecord, ObjectAdapter, UpsertKey};
+use crate::adapters::{
+    CONTACTS_HOME_ONLY, Companies, Contacts, LocalRecord, NotSyncedHere, ObjectAdapter,
+    PortalCompanies, UpsertKey,
+};
 use warp_store::field_state::{self, Side};
 use warp_store::outbox::{self, ClaimedRow, OutboxOperation, OutboxStatus, RetryPolicy};
 use warp_store::sync_config::MappingSource;
@@ -70,7 +73,7 @@ pub struct ProcessReport {
 }
 
 impl ProcessReport {
-    fn absorb(&mut self, other: ProcessReport) {
+    pub(crate) fn absorb(&mut self, other: ProcessReport) {
         self.succeeded.extend(other.succeeded);
         self.failed.extend(other.failed);
         self.pushed_customers += other.pushed_customers;
@@ -78,13 +81,13 @@ impl ProcessReport {
     }
 
     /// Ids in ascending order, whatever order the calls finished in.
-    fn sorted(mut self) -> Self {
+    pub(crate) fn sorted(mut self) -> Self {
         self.succeeded.sort_unstable();
         self.failed.sort_by_key(|(id, _)| *id);
         self
     }
 
-    fn fail_all(ids: impl IntoIterator<Item = i64>, why: &str) -> Self {
+    pub(crate) fn fail_all(ids: impl IntoIterator<Item = i64>, why: &str) -> Self {
         ProcessReport {
             failed: ids.into_iter().map(|id| (id, why.to_owned())).collect(),
             ..ProcessReport::default()
@@ -103,6 +106,8 @@ pub struct OutboundWorker {
     hubspot: HubSpotClient,
     mapping: MappingSource,
     portal_id: i64,
+    /// The home portal keeps company links on the customer; another portal in `hubspot_links`.
+    home: bool,
     lease: Duration,
     retry: RetryPolicy,
     /// Records per batch call (at most HubSpot's 100).
@@ -244,10 +249,34 @@ impl OutboundWorker {
             hubspot,
             mapping,
             portal_id,
+            home: true,
             lease: DEFAULT_LEASE,
             retry: RetryPolicy::default(),
             batch_size: BATCH_INPUT_LIMIT,
         }
+    }
+
+    /// A worker like this one (lease, retries, batch size) for a customer's portal.
+    pub fn for_portal(
+        &self,
+        hubspot: HubSpotClient,
+        portal_id: i64,
+        mapping: MappingSource,
+    ) -> Self {
+        OutboundWorker {
+            database: self.database.clone(),
+            hubspot,
+            mapping,
+            portal_id,
+            home: false,
+            lease: self.lease,
+            retry: self.retry,
+            batch_size: self.batch_size,
+        }
+    }
+
+    pub fn portal_id(&self) -> i64 {
+        self.portal_id
     }
 
     /// How long a claim holds its rows.
@@ -399,10 +428,24 @@ impl OutboundWorker {
             .partition(|row| row.object_type == ObjectType::Companies);
         let mut report = ProcessReport::default();
         if !companies.is_empty() {
-            report.absorb(self.push_rows(&Companies, companies).await?);
+            let pass = if self.home {
+                self.push_rows(&Companies, companies).await?
+            } else {
+                self.push_rows(&PortalCompanies, companies).await?
+            };
+            report.absorb(pass);
         }
         if !contacts.is_empty() {
-            report.absorb(self.push_rows(&Contacts, contacts).await?);
+            let pass = if self.home {
+                self.push_rows(&Contacts, contacts).await?
+            } else {
+                let not_here = NotSyncedHere {
+                    adapter: Contacts,
+                    why: CONTACTS_HOME_ONLY,
+                };
+                self.push_rows(&not_here, contacts).await?
+            };
+            report.absorb(pass);
         }
         Ok(report)
     }
@@ -532,7 +575,7 @@ impl OutboundWorker {
                 .iter()
                 .flat_map(|(push, _)| push.row_ids())
                 .collect();
-            outbox::mark_done(client, &ids, object_type, &[]).await?;
+            outbox::mark_done(client, &ids, self.portal_id, object_type, &[]).await?;
             let entries: Vec<OutboundLogEntry> = excluded
                 .iter()
                 .map(|(push, why)| {
@@ -558,7 +601,7 @@ impl OutboundWorker {
                 .iter()
                 .map(|push| (push.record.id, push.record.version))
                 .collect();
-            outbox::mark_done(client, &ids, object_type, &superseded).await?;
+            outbox::mark_done(client, &ids, self.portal_id, object_type, &superseded).await?;
             let entries: Vec<OutboundLogEntry> = unchanged
                 .iter()
                 .map(|push| {
@@ -819,7 +862,10 @@ impl OutboundWorker {
                 Answer::Waiting { reason } => {
                     for row in &push.rows {
                         waiting.push((row.id, reason.clone(), RECONNECT_RECHECK));
-                        report.failed.push((row.id, reason.clone()));
+                        // Done for the queue: the outbox holds the row, and the relay sends it
+                        // again once the portal is reconnected (a queue retry would only end
+                        // in the dead-letter queue).
+                        report.succeeded.push(row.id);
                     }
                     // The installation's status says why; a log row every minute would not.
                     continue;
@@ -862,7 +908,14 @@ impl OutboundWorker {
             };
             entries.push(entry);
         }
-        outbox::mark_done(connection, &done_ids, object_type, &superseded).await?;
+        outbox::mark_done(
+            connection,
+            &done_ids,
+            self.portal_id,
+            object_type,
+            &superseded,
+        )
+        .await?;
         // A record that changed after it was loaded, with no outbox row of its own (a HubSpot
         // edit applied meanwhile), may just have had that change overwritten in HubSpot by this
         // push: queue a push-back, whose diff sends WARP's value back over the stale one.
@@ -1089,10 +1142,27 @@ pub(crate) fn describe_call_error(error: &HubSpotError) -> String {
     text
 }
 
+/// What the local loop drives: one portal's worker, or every portal's.
+pub trait DueRows: Send + Sync {
+    fn process_due(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send;
+}
+
+impl DueRows for OutboundWorker {
+    fn process_due(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send {
+        OutboundWorker::process_due(self, limit)
+    }
+}
+
 /// The local outbox loop (`make dev`): every `interval`, processes due rows until none are
 /// left, until `shutdown` completes. Errors are logged and the loop goes on.
-pub async fn run_outbox_loop(
-    worker: Arc<OutboundWorker>,
+pub async fn run_outbox_loop<W: DueRows>(
+    worker: Arc<W>,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) {

@@ -12,10 +12,12 @@ use warp_installations::{
     OAuthError, TokenKeyring,
 };
 use warp_runtime::{Config, SecretsCache, SecretsError};
+use warp_store::outbox::RetryPolicy;
 use warp_store::sync_config::{MappingSource, SyncConfigError};
 use warp_store::{Database, DatabaseError};
 
 use crate::outbound::OutboundWorker;
+use crate::portals::{InstalledPortals, PortalWorkers};
 
 /// Why a process could not be wired up; each names the part that failed.
 #[derive(Debug, thiserror::Error)]
@@ -151,19 +153,59 @@ pub async fn hubspot_client(
         .with_credentials(Arc::new(credentials)))
 }
 
-/// The outbound worker over `database`, with its HubSpot client.
+/// The home portal's outbound worker over `database`, with `hubspot` (its client) and the
+/// configured lease, retries and batch size.
+pub async fn home_worker(
+    config: &Config,
+    database: Database,
+    hubspot: HubSpotClient,
+) -> Result<OutboundWorker, WiringError> {
+    let mapping = field_mapping(config, &database).await?;
+    let retry = RetryPolicy {
+        base: config.outbound.retry_base,
+        ..RetryPolicy::default()
+    };
+    Ok(
+        OutboundWorker::new(database, hubspot, config.hubspot.portal_id, mapping)
+            .with_lease(config.outbound.lease)
+            .with_retry_policy(retry)
+            .with_batch_size(config.outbound.batch_size),
+    )
+}
+
+/// The home portal's outbound worker over `database`, with its own HubSpot client.
 pub async fn outbound_worker(
     config: &Config,
     secrets: &SecretsCache,
     database: Database,
 ) -> Result<OutboundWorker, WiringError> {
     let hubspot = hubspot_client(config, secrets, &database).await?;
-    let mapping = field_mapping(config, &database).await?;
-    Ok(OutboundWorker::new(
-        database,
-        hubspot,
-        config.hubspot.portal_id,
-        mapping,
+    home_worker(config, database, hubspot).await
+}
+
+/// Every portal's outbound work: the home worker (over `hubspot`, the home client) and, when
+/// WARP's HubSpot app is configured, a worker per connected customer portal.
+pub async fn portal_workers(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: Database,
+    hubspot: HubSpotClient,
+) -> Result<PortalWorkers, WiringError> {
+    let home = home_worker(config, database, hubspot).await?;
+    let Some((app, keyring)) = oauth_app(config, secrets).await? else {
+        return Ok(PortalWorkers::home_only(home));
+    };
+    let client_config =
+        HubSpotClientConfig::from_runtime(config, SecretString::from(String::new()))?;
+    Ok(PortalWorkers::new(
+        home,
+        InstalledPortals {
+            app,
+            keyring,
+            client_config,
+            default_rate_limit_max: config.hubspot.installed_rate_limit_max,
+            mapping_max_age: config.hubspot.mapping_max_age,
+        },
     ))
 }
 

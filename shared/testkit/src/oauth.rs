@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use hubspot_sandbox::SandboxHandle;
 use secrecy::SecretString;
-use warp_installations::{OAuthApp, OAuthAppSettings, TokenKeyring};
+use warp_installations::{OAuthApp, OAuthAppSettings, TokenKeyring, seal_grant};
+use warp_store::Database;
+use warp_store::installations::{self, Installation, InstallationRole, OAuthConnection};
+
+use crate::{Consent, HubSpotUi};
 
 /// The sandbox's registered app.
 pub const CLIENT_ID: &str = "sandbox-client-id";
@@ -33,4 +37,50 @@ pub fn app(sandbox: &SandboxHandle, redirect_url: &str, scopes: &[&str]) -> OAut
         reqwest::Client::new(),
     )
     .expect("the OAuth app")
+}
+
+/// Installs `app` in the sandbox's portal `portal_id` (a person approving the consent page for
+/// that account) and records the installation with `role`, as the callback does.
+pub async fn install(
+    sandbox: &SandboxHandle,
+    database: &Database,
+    app: &OAuthApp,
+    keyring: &TokenKeyring,
+    portal_id: i64,
+    role: InstallationRole,
+) -> Installation {
+    let link = app.install_link("test-state");
+    let back = HubSpotUi::new(sandbox)
+        .consent(&link.url, Consent::ApproveIn(portal_id))
+        .await;
+    let code = back
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .expect("the consent answers a code")
+        .1
+        .into_owned();
+    let grant = app
+        .exchange_code(&code, &link.pkce_verifier)
+        .await
+        .expect("the code exchange");
+    assert_eq!(
+        grant.hub_id,
+        Some(portal_id),
+        "the grant is for the picked portal"
+    );
+    let (tokens, _) = seal_grant(keyring, portal_id, &grant);
+    let client = database.client().await.expect("a connection");
+    installations::save_oauth(
+        &**client,
+        &OAuthConnection {
+            portal_id,
+            role,
+            scopes: grant.scopes.clone(),
+            hub_domain: None,
+            connected_by: "test@warp.example".into(),
+            tokens,
+        },
+    )
+    .await
+    .expect("the installation is recorded")
 }

@@ -248,7 +248,10 @@ impl HubSpotUi {
 /// What a person answers on HubSpot's consent page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consent {
+    /// Approves for the account the page offers first (the sandbox's home portal).
     Approve,
+    /// Approves for this account (portal id), as a person picking it on the page.
+    ApproveIn(i64),
     Deny,
 }
 
@@ -272,10 +275,13 @@ impl HubSpotUi {
         );
         let mut form: Vec<(String, String)> = install_url.query_pairs().into_owned().collect();
         let decision = match answer {
-            Consent::Approve => "approve",
+            Consent::Approve | Consent::ApproveIn(_) => "approve",
             Consent::Deny => "deny",
         };
         form.push(("decision".into(), decision.into()));
+        if let Consent::ApproveIn(portal_id) = answer {
+            form.push(("portal_id".into(), portal_id.to_string()));
+        }
         let back = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

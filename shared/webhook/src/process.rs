@@ -62,6 +62,7 @@ use warp_domain::sync::{
 };
 use warp_hubspot::{HubSpotClient, HubSpotError, HubSpotRecord, WARP_BAN_PROPERTY};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
+use warp_store::installations::{self, Installation, InstallationRole, InstallationStatus};
 use warp_store::outbox::{self, OutboxOperation};
 use warp_store::sync_config::MappingSource;
 use warp_store::{Database, DatabaseError, StoreError, webhook_events};
@@ -113,6 +114,8 @@ pub struct InboundReport {
     pub unstorable: u64,
     pub linked: u64,
     pub unlinked: u64,
+    /// Events of a portal that is not installed: kept, never applied.
+    pub unrouted: u64,
 }
 
 impl InboundReport {
@@ -131,6 +134,7 @@ impl InboundReport {
         self.unstorable += other.unstorable;
         self.linked += other.linked;
         self.unlinked += other.unlinked;
+        self.unrouted += other.unrouted;
     }
 }
 
@@ -159,6 +163,8 @@ enum EventStatus {
     Processed,
     Skipped,
     Failed,
+    /// Kept, never applied: the event's portal is not installed (unknown or disconnected).
+    Unrouted,
 }
 
 impl EventStatus {
@@ -167,6 +173,7 @@ impl EventStatus {
             EventStatus::Processed => "PROCESSED",
             EventStatus::Skipped => "SKIPPED",
             EventStatus::Failed => "FAILED",
+            EventStatus::Unrouted => "UNROUTED",
         }
     }
 }
@@ -291,6 +298,7 @@ fn settle(report: &mut InboundReport, marks: &mut Marks, id: i64, outcome: Outco
         EventStatus::Processed => report.processed += 1,
         EventStatus::Skipped => report.skipped += 1,
         EventStatus::Failed => report.failed += 1,
+        EventStatus::Unrouted => report.unrouted += 1,
     }
     marks.push(id, status, outcome.note);
 }
@@ -336,6 +344,43 @@ fn parse_claimed(
     events
 }
 
+/// Where an event of `portal_id` goes, given the installation recorded for that portal.
+fn route_of(
+    home_portal: i64,
+    portal_id: i64,
+    installation: Option<&Installation>,
+) -> Option<Outcome> {
+    if portal_id == home_portal {
+        return None;
+    }
+    let installation = match installation {
+        None => {
+            return Some(Outcome::new(
+                EventStatus::Unrouted,
+                Some(format!("portal {portal_id} is not installed")),
+            ));
+        }
+        Some(installation) => installation,
+    };
+    match (installation.role, installation.status) {
+        (_, InstallationStatus::Revoked) => Some(Outcome::new(
+            EventStatus::Unrouted,
+            Some(format!("portal {portal_id} was disconnected")),
+        )),
+        (InstallationRole::Customer(_), _) => Some(Outcome::skipped(
+            "a customer portal's changes are not synced into WARP",
+        )),
+        // A home installation of another id: the deployment's configuration names the home
+        // portal, so this one is not routed anywhere.
+        (InstallationRole::Home, _) => Some(Outcome::new(
+            EventStatus::Unrouted,
+            Some(format!(
+                "portal {portal_id} is not this deployment's home portal"
+            )),
+        )),
+    }
+}
+
 /// What became of the property changes decided together.
 enum BulkOutcome {
     /// Applied, or left for a retry as a whole.
@@ -361,6 +406,9 @@ impl InboundProcessor {
         };
         let mut marks = Marks::default();
         let events = parse_claimed(rows, &mut report, &mut marks);
+        let events = self
+            .route(&transaction, events, &mut report, &mut marks)
+            .await?;
 
         let (bulk, single) = self.partition(events, &mut report, &mut marks);
         let reads = self.read_ahead(&transaction, &single).await?;
@@ -394,6 +442,42 @@ impl InboundProcessor {
             tracing::info!(?report, "inbound events processed");
         }
         Ok(report)
+    }
+
+    /// Routes the claimed events by portal: the home portal's go on to be applied; the others
+    /// are settled here (a customer portal's are not synced inbound; an unknown or
+    /// disconnected portal's are kept UNROUTED), so nothing read from one portal reaches
+    /// another portal's records.
+    async fn route(
+        &self,
+        tx: &Tx<'_>,
+        events: Claimed,
+        report: &mut InboundReport,
+        marks: &mut Marks,
+    ) -> Result<Claimed, ProcessError> {
+        if events
+            .iter()
+            .all(|(_, event)| event.portal_id == self.portal_id)
+        {
+            return Ok(events);
+        }
+        let installed: HashMap<i64, Installation> = installations::list(tx)
+            .await?
+            .into_iter()
+            .map(|installation| (installation.portal_id, installation))
+            .collect();
+        let mut home = Vec::with_capacity(events.len());
+        for (id, event) in events {
+            match route_of(
+                self.portal_id,
+                event.portal_id,
+                installed.get(&event.portal_id),
+            ) {
+                None => home.push((id, event)),
+                Some(outcome) => settle(report, marks, id, outcome),
+            }
+        }
+        Ok(home)
     }
 
     /// Decides the bulk property changes together under one savepoint. `waiting` counts the
@@ -1064,5 +1148,64 @@ pub async fn run_inbound_loop_with_kick(
             () = kicked => {}
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn installation(
+        portal_id: i64,
+        role: InstallationRole,
+        status: InstallationStatus,
+    ) -> Installation {
+        Installation {
+            portal_id,
+            role,
+            token_source: installations::TokenSource::OAuth,
+            status,
+            scopes: Vec::new(),
+            hub_domain: None,
+            connected_at: Utc::now(),
+            connected_by: None,
+            access_token_expires_at: None,
+            last_refreshed_at: None,
+            refresh_count: 0,
+            last_error: None,
+            rate_limit_max: None,
+        }
+    }
+
+    fn status_of(outcome: Option<Outcome>) -> Option<EventStatus> {
+        outcome.map(|outcome| outcome.status())
+    }
+
+    #[test]
+    fn only_the_home_portals_events_go_on_to_be_applied() {
+        let customer = InstallationRole::Customer(Uuid::nil());
+        assert_eq!(status_of(route_of(1, 1, None)), None);
+        assert_eq!(status_of(route_of(1, 2, None)), Some(EventStatus::Unrouted));
+        for status in [
+            InstallationStatus::Active,
+            InstallationStatus::NeedsReconnect,
+        ] {
+            let connected = installation(2, customer, status);
+            assert_eq!(
+                status_of(route_of(1, 2, Some(&connected))),
+                Some(EventStatus::Skipped)
+            );
+        }
+        let disconnected = installation(2, customer, InstallationStatus::Revoked);
+        assert_eq!(
+            status_of(route_of(1, 2, Some(&disconnected))),
+            Some(EventStatus::Unrouted)
+        );
+        let other_home = installation(3, InstallationRole::Home, InstallationStatus::Active);
+        assert_eq!(
+            status_of(route_of(1, 3, Some(&other_home))),
+            Some(EventStatus::Unrouted)
+        );
     }
 }

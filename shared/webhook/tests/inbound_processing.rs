@@ -1853,3 +1853,96 @@ async fn contacts_created_together_are_read_in_one_batch_before_any_lock() {
         .items;
     assert_eq!(users.len(), 5);
 }
+
+/// Guarantee 8 for webhooks: events of every portal arrive at one URL and are routed by
+/// `portalId`. The same object id in a customer's portal never touches the home portal's
+/// record; an unknown or disconnected portal's events are kept, never applied, and counted.
+#[tokio::test]
+async fn events_are_routed_by_portal_and_an_uninstalled_portals_are_kept_unapplied() {
+    use warp_store::installations::InstallationRole;
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Routed Telecom").await;
+    let app = warp_testkit::oauth::app(&world.sandbox, "http://127.0.0.1:9/cb", &["oauth"]);
+    let keyring = warp_testkit::oauth::keyring();
+    let (other, _) = world.linked_customer("Other Telecom").await;
+    for (portal, owner) in [(7_001, customer.id), (7_002, other.id)] {
+        warp_testkit::oauth::install(
+            &world.sandbox,
+            &world.database,
+            &app,
+            &keyring,
+            portal,
+            InstallationRole::Customer(owner),
+        )
+        .await;
+    }
+    world
+        .database
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE hubspot_installations SET status = 'revoked' WHERE portal_id = 7002",
+            &[],
+        )
+        .await
+        .unwrap();
+    let at = Utc::now();
+    let in_portal = |event_id: i64, portal: i64, name: &str| {
+        let mut event = name_event(event_id, &company_id, name, at, "CRM_UI");
+        event["portalId"] = json!(portal);
+        event
+    };
+    world
+        .deliver(&[
+            in_portal(8_001, 7_001, "From A Customer Portal"),
+            in_portal(8_002, 7_002, "From A Disconnected Portal"),
+            in_portal(8_003, 9_999, "From An Unknown Portal"),
+        ])
+        .await;
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(
+        (
+            report.claimed,
+            report.skipped,
+            report.unrouted,
+            report.applied
+        ),
+        (3, 1, 2, 0),
+        "{report:?}"
+    );
+    assert_eq!(world.event_status(8_001).await.0, "SKIPPED");
+    let (status, note) = world.event_status(8_002).await;
+    assert_eq!(status, "UNROUTED");
+    assert_eq!(note.as_deref(), Some("portal 7002 was disconnected"));
+    let (status, note) = world.event_status(8_003).await;
+    assert_eq!(status, "UNROUTED");
+    assert_eq!(note.as_deref(), Some("portal 9999 is not installed"));
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Routed Telecom");
+    assert_eq!(after.version, customer.version);
+
+    // The home portal's own event is applied as ever.
+    world
+        .deliver(&[in_portal(8_004, PORTAL, "From The Home Portal")])
+        .await;
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(report.applied, 1, "{report:?}");
+
+    // The status page counts what was kept, by portal.
+    let (base, token) = api(&world.database).await;
+    let status: Value = world
+        .http
+        .get(format!("{base}/v1/sync/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["unrouted_webhook_events"],
+        json!({"7002": 1, "9999": 1})
+    );
+}

@@ -22,6 +22,8 @@ use warp_domain::sync::{ConflictRule, FieldMap, WarpField, canonical_opt, custom
 use warp_store::Database;
 use warp_store::customers::CustomerStore;
 
+#[path = "../chaos/portals.rs"]
+mod portals;
 #[path = "../chaos/users.rs"]
 mod users;
 
@@ -68,6 +70,9 @@ struct Args {
     /// HubSpot UI edits of the users' contacts.
     #[arg(long, default_value_t = 500)]
     contact_edits: usize,
+    /// Company rows queued for two customer portals (one uninstalled mid-run and reconnected).
+    #[arg(long, default_value_t = 1_000)]
+    portal_rows: usize,
     /// The app's HubSpot requests the faulty phase must see (0: not checked). Batching hides
     /// the faults from a run with few calls; `OUTBOX_BATCH_SIZE` makes more.
     #[arg(long, default_value_t = 0)]
@@ -223,6 +228,8 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let mut worker = Worker::start(run)?;
 
     let customers = Arc::new(create_customers(run).await?);
+    let portals = Arc::new(portals::CustomerPortals::connect_all(run, &customers).await?);
+    let portal_queuer = portals.spawn_queuer(run, &customers, args.portal_rows);
     let user_creates = (args.user_writes / 4).max(usize::from(args.user_writes > 0));
     let users = Arc::new(users::create_users(run, &customers, user_creates).await?);
     let user_patches = args.user_writes.saturating_sub(users.len());
@@ -249,6 +256,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         .into_iter()
         .chain(user_writers)
         .chain(contact_editors)
+        .chain([portal_queuer])
     {
         task.await??;
     }
@@ -266,8 +274,13 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let repair = reconcile(run, false).await?;
     settle(run, "the reconciliation's repairs are pushed").await?;
     let check = reconcile(run, true).await?;
+    // Customers' last values (HubSpot edits, resolutions and repairs included) reach their
+    // portals as a producer would queue them.
+    portals.queue_latest(run).await?;
+    settle(run, "the customer portals take WARP's latest values").await?;
     let verdict = verify(run, &customers, &resolution_rows).await?;
     let contacts = users::verify_contacts(run, &users).await?;
+    let portal_verdict = portals.verify(run).await?;
     worker.stop();
 
     let stats = run.sandbox_stats().await?;
@@ -280,6 +293,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
 
     let mut failures = verdict.failures.clone();
     failures.extend(contacts.failures.iter().cloned());
+    failures.extend(portal_verdict.failures.iter().cloned());
     failures.extend(fault_coverage(args, &stats_under_faults));
     let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
     if drift_left != 0 {
@@ -452,6 +466,40 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         "contact field mismatches",
         contacts.mismatches.to_string(),
     );
+    row(
+        &mut out,
+        "customer-portal rows queued (2 portals)",
+        portals.rows_queued.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        &mut out,
+        &format!("  portal {} rows waiting at reconnect", portals::REVOKED),
+        portals
+            .waiting_at_reconnect
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    row(
+        &mut out,
+        "customer-portal companies checked",
+        portal_verdict.companies_checked.to_string(),
+    );
+    row(
+        &mut out,
+        "customer-portal field mismatches",
+        portal_verdict.mismatches.to_string(),
+    );
+    for (portal, calls) in stats["requests_by_portal"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        row(
+            &mut out,
+            &format!("app requests to portal {portal}"),
+            calls.to_string(),
+        );
+    }
     row(
         &mut out,
         "writes done after (s)",

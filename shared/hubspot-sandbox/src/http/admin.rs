@@ -9,10 +9,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Kind, RecordPath};
+use super::{InPortal, Kind, RecordPath};
 use super::{actor_from_optional_token, parse_body};
 use crate::config::Faults;
 use crate::error::ApiError;
+use crate::portal::Portal;
 use crate::state::{SandboxState, lock};
 use crate::stats::Stats;
 use crate::store::not_found;
@@ -32,8 +33,62 @@ pub async fn set_faults(State(state): Shared, body: Bytes) -> Result<Json<Faults
     Ok(Json(faults))
 }
 
-pub async fn stats(State(state): Shared) -> Json<Stats> {
-    Json(state.stats())
+/// The counters; record counts are the home portal's, or `?portal_id=`'s.
+pub async fn stats(State(state): Shared, InPortal(portal): InPortal) -> Json<Stats> {
+    Json(state.stats_of(Some(&portal)))
+}
+
+/// One portal as `/_sandbox/portals` shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct PortalView {
+    portal_id: u64,
+    home: bool,
+    rate_limit_max: u32,
+    rate_limit_interval_ms: u64,
+    companies: u64,
+    contacts: u64,
+}
+
+fn view(state: &SandboxState, portal: &Portal) -> PortalView {
+    let counts = portal.counts();
+    let limits = portal.limit_settings();
+    PortalView {
+        portal_id: portal.portal_id,
+        home: portal.portal_id == state.portal_id,
+        rate_limit_max: limits.max,
+        rate_limit_interval_ms: limits.interval_ms,
+        companies: counts.companies,
+        contacts: counts.contacts,
+    }
+}
+
+pub async fn list_portals(State(state): Shared) -> Json<Vec<PortalView>> {
+    Json(
+        state
+            .portals()
+            .iter()
+            .map(|portal| view(&state, portal))
+            .collect(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPortal {
+    portal_id: u64,
+    rate_limit_max: Option<u32>,
+}
+
+/// Adds a portal (an account the app can be installed in); an existing one is left as is.
+pub async fn create_portal(
+    State(state): Shared,
+    body: Bytes,
+) -> Result<Json<PortalView>, ApiError> {
+    let input: NewPortal = parse_body(&body)?;
+    let portal = state
+        .portal_or_create(input.portal_id, input.rate_limit_max)
+        .map_err(|refused| ApiError::validation(refused.to_string()))?;
+    Ok(Json(view(&state, &portal)))
 }
 
 pub async fn reset(State(state): Shared) -> StatusCode {
@@ -66,6 +121,7 @@ pub async fn read_webhook_target(State(state): Shared) -> Json<Value> {
 
 pub async fn restore(
     State(state): Shared,
+    InPortal(portal): InPortal,
     Kind(kind): Kind,
     headers: HeaderMap,
     Path(RecordPath {
@@ -77,7 +133,7 @@ pub async fn restore(
         .trim()
         .parse::<u64>()
         .map_err(|_| not_found(kind, &company_id))?;
-    let mut store = lock(state.store(kind));
+    let mut store = lock(portal.store(kind));
     store.restore(id, actor, now_ms())?;
     let company = store
         .record(id)
@@ -95,12 +151,12 @@ pub struct ValidationRules {
 
 /// Replaces the rules (`{}` lifts them); enforced on writes through the dated paths.
 pub async fn set_validation_rules(
-    State(state): Shared,
+    InPortal(portal): InPortal,
     Kind(kind): Kind,
     body: Bytes,
 ) -> Result<Json<ValidationRules>, ApiError> {
     let rules: ValidationRules = parse_body(&body)?;
-    let mut store = lock(state.store(kind));
+    let mut store = lock(portal.store(kind));
     if let Some(unknown) = rules
         .required
         .iter()
@@ -115,10 +171,10 @@ pub async fn set_validation_rules(
 }
 
 pub async fn read_validation_rules(
-    State(state): Shared,
+    InPortal(portal): InPortal,
     Kind(kind): Kind,
 ) -> Json<ValidationRules> {
-    let store = lock(state.store(kind));
+    let store = lock(portal.store(kind));
     Json(ValidationRules {
         required: store.required_properties.iter().cloned().collect(),
     })

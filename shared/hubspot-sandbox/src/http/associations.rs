@@ -2,27 +2,27 @@
 //! delete), a record's list (v4), and batch create / read / archive / associate-default.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::InPortal;
 use super::{QueryParams, parse_body};
 use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json, v3_type_name};
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
-use crate::state::{SandboxState, lock};
+use crate::portal::Portal;
+use crate::state::lock;
 use crate::store::{Actor, not_found};
 use crate::time::{iso_millis, now_ms};
 use crate::webhooks::EventKind;
 use axum::Extension;
 
-type Shared = State<Arc<SandboxState>>;
 type Params = Path<HashMap<String, String>>;
 
 const MAX_BATCH_INPUTS: usize = 100;
@@ -34,7 +34,7 @@ fn kind(params: &HashMap<String, String>, name: &str) -> Result<ObjectKind, ApiE
 }
 
 /// A record that exists and is not archived, as an association end.
-fn end(state: &SandboxState, kind: ObjectKind, id: &str) -> Result<End, ApiError> {
+fn end(state: &Portal, kind: ObjectKind, id: &str) -> Result<End, ApiError> {
     let store = lock(state.store(kind));
     id.trim()
         .parse::<u64>()
@@ -87,7 +87,7 @@ fn pair_json(from: End, to: End, ids: &[u32]) -> Value {
 /// Creates the default association of a pair, answered with both directions.
 /// A contact ↔ company association made or removed, announced as HubSpot does
 /// (`contact.associationChange`, from the contact's side), after every lock is released.
-fn announce(state: &SandboxState, actor: Actor, from: End, to: End, ids: &[u32], removed: bool) {
+fn announce(state: &Portal, actor: Actor, from: End, to: End, ids: &[u32], removed: bool) {
     let (contact, company) = match (from.0, to.0) {
         (ObjectKind::Contacts, ObjectKind::Companies) => (from.1, to.1),
         (ObjectKind::Companies, ObjectKind::Contacts) => (to.1, from.1),
@@ -109,7 +109,7 @@ fn announce(state: &SandboxState, actor: Actor, from: End, to: End, ids: &[u32],
 }
 
 fn associate_default(
-    state: &SandboxState,
+    state: &Portal,
     actor: Actor,
     from: End,
     to: End,
@@ -123,7 +123,7 @@ fn associate_default(
 
 /// `PUT .../objects/{from}/{id}/associations/default/{to}/{toId}`
 pub async fn put_default(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
@@ -156,7 +156,7 @@ fn spec_pairs(specs: &[Spec]) -> Vec<(String, i64)> {
 
 /// `PUT .../objects/{from}/{id}/associations/{to}/{toId}` with `[{associationCategory, associationTypeId}]`.
 pub async fn put_labeled(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
     body: Bytes,
@@ -177,7 +177,7 @@ pub async fn put_labeled(
 
 /// `DELETE .../objects/{from}/{id}/associations/{to}/{toId}`: every type between the two.
 pub async fn delete_pair(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
@@ -202,7 +202,7 @@ const MAX_LIST_LIMIT: usize = 500;
 /// `GET /crm/v4/objects/{type}/{id}/associations/{toType}?limit=&after=`: the associated
 /// records by id, a page at a time; `paging.next.after` is where the next page starts.
 pub async fn list_of(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -278,7 +278,7 @@ pub(crate) type PlannedLink = (End, Vec<u32>);
 /// `from_kind` to one object type, and the record they name must exist and be active (a 400
 /// otherwise, and no record is created). Takes other stores' locks: call it holding none.
 pub(crate) fn plan_links(
-    state: &SandboxState,
+    state: &Portal,
     from_kind: ObjectKind,
     inputs: &[InlineAssociation],
 ) -> Result<Vec<PlannedLink>, ApiError> {
@@ -301,7 +301,7 @@ pub(crate) fn plan_links(
 
 /// Makes the associations [`plan_links`] checked, from the record just created, and announces
 /// them. Takes the associations' and the contacts' locks: call it holding no store's lock.
-pub(crate) fn make_links(state: &SandboxState, actor: Actor, from: End, links: &[PlannedLink]) {
+pub(crate) fn make_links(state: &Portal, actor: Actor, from: End, links: &[PlannedLink]) {
     for (to, ids) in links {
         lock(&state.associations).add(from, *to, ids);
         announce(state, actor, from, *to, ids, false);
@@ -351,7 +351,7 @@ struct CreateInput {
 /// `POST .../associations/{from}/{to}/batch/create`: 201 on v4, 200 on the dated path (as
 /// HubSpot's specs say).
 pub async fn batch_create(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
     uri: axum::http::Uri,
@@ -397,7 +397,7 @@ struct DefaultInput {
 
 /// `POST .../associations/{from}/{to}/batch/associate/default`
 pub async fn batch_default(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
     body: Bytes,
@@ -428,7 +428,7 @@ struct ReadInput {
 
 /// `POST .../associations/{from}/{to}/batch/read`
 pub async fn batch_read(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -464,7 +464,7 @@ struct ArchiveInput {
 
 /// `POST .../associations/{from}/{to}/batch/archive`: 204 whatever existed.
 pub async fn batch_archive(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Path(params): Params,
     Extension(actor): Extension<Actor>,
     body: Bytes,

@@ -26,6 +26,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
+use crate::portal::Portal;
 use crate::rate_limit::{Decision, LimitHeaders, Policy};
 use crate::state::{SandboxState, lock};
 use crate::store::Actor;
@@ -164,6 +165,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             get(admin::read_faults).post(admin::set_faults),
         )
         .route("/_sandbox/stats", get(admin::stats))
+        .route(
+            "/_sandbox/portals",
+            get(admin::list_portals).post(admin::create_portal),
+        )
         .route("/_sandbox/reset", post(admin::reset))
         .route(
             "/_sandbox/webhook-target",
@@ -234,6 +239,40 @@ impl<S: Send + Sync> FromRequestParts<S> for PortalRules {
     }
 }
 
+/// The portal a request works on: the calling token's (set by the gate), or on a `/_sandbox`
+/// route the one `?portal_id=` names (the home portal without it).
+#[derive(Clone, Debug)]
+pub(crate) struct InPortal(pub Arc<Portal>);
+
+impl FromRequestParts<Arc<SandboxState>> for InPortal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<SandboxState>,
+    ) -> Result<Self, ApiError> {
+        if let Some(portal) = parts.extensions.get::<InPortal>() {
+            return Ok(portal.clone());
+        }
+        let query = QueryParams::parse(parts.uri.query());
+        match query.get("portal_id") {
+            None => Ok(InPortal(Arc::clone(state.home()))),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| state.portal(id))
+                .map(InPortal)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "OBJECT_NOT_FOUND",
+                        format!("No portal {text:?} in this sandbox"),
+                    )
+                }),
+        }
+    }
+}
+
 /// `{object_id}` of a record route.
 #[derive(Deserialize)]
 pub(crate) struct RecordPath {
@@ -300,7 +339,8 @@ async fn method_not_allowed(request: Request) -> ApiError {
 /// Who is calling, by bearer token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Caller {
-    App,
+    /// The integration, calling this portal (the home one for the static token).
+    App(u64),
     User,
     /// An OAuth access token this sandbox issued, past its expiry.
     Expired,
@@ -311,7 +351,7 @@ enum Caller {
 impl Caller {
     fn label(self) -> &'static str {
         match self {
-            Caller::App => "app",
+            Caller::App(_) => "app",
             Caller::User => "user",
             Caller::Expired => "expired",
             Caller::Invalid => "invalid",
@@ -334,10 +374,10 @@ fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
         })
         .map(str::trim);
     match token {
-        Some(token) if token == state.app_token => Caller::App,
+        Some(token) if token == state.app_token => Caller::App(state.portal_id),
         Some(token) if token == state.user_token => Caller::User,
         Some(token) => match lock(&state.oauth).access_token_state(token, crate::time::now_ms()) {
-            crate::oauth::AccessTokenState::Valid => Caller::App,
+            crate::oauth::AccessTokenState::Valid(portal) => Caller::App(portal),
             crate::oauth::AccessTokenState::Expired => Caller::Expired,
             crate::oauth::AccessTokenState::Unknown => Caller::Invalid,
         },
@@ -349,7 +389,7 @@ fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
 /// integration, anything else as a person in the UI.
 pub(crate) fn actor_from_optional_token(state: &SandboxState, headers: &HeaderMap) -> Actor {
     match caller(state, headers) {
-        Caller::App => Actor::Integration,
+        Caller::App(_) => Actor::Integration,
         _ => Actor::CrmUi,
     }
 }
@@ -374,7 +414,17 @@ async fn gate(
     );
     let route_key = format!("{} {route}", request.method());
     let caller = caller(&state, request.headers());
+    let portal = match caller {
+        Caller::App(portal_id) => state.portal(portal_id),
+        _ => Some(Arc::clone(state.home())),
+    };
     state.record(|stats| {
+        if let (Caller::App(_), Some(portal)) = (caller, &portal) {
+            *stats
+                .requests_by_portal
+                .entry(portal.portal_id.to_string())
+                .or_default() += 1;
+        }
         stats.requests_total += 1;
         *stats
             .requests_by_route
@@ -390,19 +440,27 @@ async fn gate(
             .or_default() += 1;
     });
     let actor = match caller {
-        Caller::App => Actor::Integration,
+        Caller::App(_) => Actor::Integration,
         Caller::User => Actor::CrmUi,
         Caller::Expired => return ApiError::expired_token().into_response(),
         Caller::Invalid | Caller::Missing => return ApiError::unauthorized().into_response(),
     };
+    // A grant outliving its portal cannot happen (a reset forgets both); answer as HubSpot
+    // does for a token whose portal is gone.
+    let Some(portal) = portal else {
+        return ApiError::unauthorized().into_response();
+    };
     request.extensions_mut().insert(actor);
+    request
+        .extensions_mut()
+        .insert(InPortal(Arc::clone(&portal)));
     if actor == Actor::CrmUi {
         // A person in the UI: no rate limits, no injected faults.
         return next.run(request).await;
     }
 
     let is_search = route.ends_with("/search");
-    let decision = lock(&state.limits).check(Instant::now(), is_search);
+    let decision = lock(&portal.limits).check(Instant::now(), is_search);
     let headers = match decision {
         Decision::Allowed(headers) => headers,
         Decision::Limited {
@@ -410,7 +468,13 @@ async fn gate(
             retry_after,
             headers,
         } => {
-            state.record(|stats| stats.rate_limited_real += 1);
+            state.record(|stats| {
+                stats.rate_limited_real += 1;
+                *stats
+                    .rate_limited_real_by_portal
+                    .entry(portal.portal_id.to_string())
+                    .or_default() += 1;
+            });
             return too_many_requests(policy, retry_after, headers);
         }
     };
@@ -442,7 +506,7 @@ async fn gate(
             state.record(|stats| stats.rate_limited_injected += 1);
             let headers = (!is_search).then(|| LimitHeaders {
                 remaining: 0,
-                ..lock(&state.limits).current_headers(Instant::now())
+                ..lock(&portal.limits).current_headers(Instant::now())
             });
             let interval = Duration::from_millis(
                 faults

@@ -77,9 +77,10 @@ pub async fn authorize_page(
         .collect::<String>();
     Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connect app - HubSpot sandbox</title></head>
-<body><main><h1>Connect the app to portal {portal}</h1>
+<body><main><h1>Connect the app to a HubSpot account</h1>
 <p>The app asks for these scopes:</p><ul>{scopes}</ul>
 <form method="post" action="/oauth/authorize">{hidden}
+<label>HubSpot account (portal id) <input type="number" min="1" name="portal_id" id="portal_id" value="{portal}" required></label>
 <button type="submit" name="decision" value="approve" id="approve">Connect app</button>
 <button type="submit" name="decision" value="deny" id="deny">Cancel</button>
 </form></main></body></html>"#,
@@ -93,6 +94,9 @@ pub struct Decision {
     #[serde(flatten)]
     params: AuthorizeParams,
     decision: String,
+    /// The account the person picked; the home portal when left out.
+    #[serde(default)]
+    portal_id: Option<String>,
 }
 
 /// The person's answer: back to the app with a code, or with `error=access_denied`.
@@ -114,8 +118,29 @@ pub async fn authorize_decision(
     {
         let mut query = target.query_pairs_mut();
         if form.decision == "approve" {
+            let portal_id = match form.portal_id.as_deref().map(str::trim) {
+                None | Some("") => state.portal_id,
+                Some(text) => match text.parse::<u64>() {
+                    Ok(id) => id,
+                    Err(_) => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            Html(error_page("portal_id must be a HubSpot account id")),
+                        )
+                            .into_response();
+                    }
+                },
+            };
+            if let Err(refused) = state.portal_or_create(portal_id, None) {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Html(error_page(&refused.to_string())),
+                )
+                    .into_response();
+            }
             let scopes = params.scope.split_whitespace().map(str::to_owned).collect();
             let code = lock(&state.oauth).issue_code(
+                portal_id,
                 &params.redirect_uri,
                 scopes,
                 params.code_challenge.clone(),
@@ -209,7 +234,6 @@ fn token(state: &SandboxState, body: &[u8], dated: bool) -> Response {
         );
     };
     let client = (request.client_id.as_str(), request.client_secret.as_str());
-    let hub_id = state.portal_id;
     let now = now_ms();
     let answer = {
         let mut oauth = lock(&state.oauth);
@@ -219,13 +243,11 @@ fn token(state: &SandboxState, body: &[u8], dated: bool) -> Response {
                 request.code.as_deref().unwrap_or_default(),
                 request.redirect_uri.as_deref().unwrap_or_default(),
                 request.code_verifier.as_deref(),
-                hub_id,
                 now,
             ),
             "refresh_token" => oauth.refresh(
                 client,
                 request.refresh_token.as_deref().unwrap_or_default(),
-                hub_id,
                 now,
             ),
             _ => Err(TokenRefusal::BadGrantType),
@@ -277,9 +299,9 @@ pub async fn access_token_info(State(state): Shared, Path(token): Path<String>) 
         Some(info) => Json(json!({
             "token": token,
             "user": "admin@warp-sandbox.example",
-            "hub_domain": format!("warp-sandbox-{}.hubspot.com", state.portal_id),
+            "hub_domain": format!("warp-sandbox-{}.hubspot.com", info.hub_id),
             "scopes": info.scopes,
-            "hub_id": state.portal_id,
+            "hub_id": info.hub_id,
             "app_id": state.app_id,
             "expires_in": info.expires_in_ms.div_ceil(1000),
             "user_id": 1,
@@ -307,7 +329,7 @@ pub async fn introspect(State(state): Shared, body: Bytes) -> Response {
     match oauth.access_token_info(&form.token, now_ms()) {
         Some(info) => Json(json!({
             "active": true,
-            "hub_id": state.portal_id,
+            "hub_id": info.hub_id,
             "app_id": state.app_id,
             "scopes": info.scopes,
             "expires_in": info.expires_in_ms.div_ceil(1000),
@@ -344,10 +366,10 @@ pub async fn uninstall(State(state): Shared, headers: HeaderMap) -> Response {
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or_default();
     let mut oauth = lock(&state.oauth);
-    if oauth.access_token_state(token, now_ms()) != AccessTokenState::Valid {
+    let AccessTokenState::Valid(portal_id) = oauth.access_token_state(token, now_ms()) else {
         return crate::error::ApiError::unauthorized().into_response();
-    }
-    oauth.uninstall();
+    };
+    oauth.uninstall(Some(portal_id));
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -387,10 +409,25 @@ pub async fn set_control(
     Ok(Json(control_of(&state)))
 }
 
-/// Someone removed the app in HubSpot's settings: every grant ends.
-pub async fn uninstall_from_ui(State(state): Shared) -> StatusCode {
-    lock(&state.oauth).uninstall();
-    StatusCode::NO_CONTENT
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninstallInput {
+    portal_id: Option<u64>,
+}
+
+/// Someone removed the app in one portal's settings (`{"portal_id": N}`), or in every portal
+/// (no body): those grants end.
+pub async fn uninstall_from_ui(
+    State(state): Shared,
+    body: Bytes,
+) -> Result<StatusCode, crate::error::ApiError> {
+    let input: UninstallInput = if body.is_empty() {
+        UninstallInput::default()
+    } else {
+        super::parse_body(&body)?
+    };
+    lock(&state.oauth).uninstall(input.portal_id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn control_of(state: &SandboxState) -> OAuthControl {

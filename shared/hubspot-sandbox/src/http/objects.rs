@@ -11,10 +11,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::InPortal;
 use super::associations::{InlineAssociation, make_links, plan_links, record_associations};
 use super::{Kind, PortalRules, RecordPath};
 use super::{QueryParams, parse_body};
 use crate::error::ApiError;
+use crate::portal::Portal;
 use crate::properties::OBJECT_ID;
 use crate::search::{self, SearchRequest};
 use crate::state::{SandboxState, lock};
@@ -78,7 +80,7 @@ pub struct SingleInput {
 }
 
 pub async fn create(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     rules: PortalRules,
     Extension(actor): Extension<Actor>,
@@ -109,7 +111,7 @@ pub async fn create(
 /// Adds the `associations` member a read asked for with `associations=` to each rendered
 /// record (after the store's lock is released: associations are locked after a store).
 fn add_associations(
-    state: &SandboxState,
+    state: &Portal,
     kind: crate::objects::ObjectKind,
     query: &QueryParams,
     rendered: &mut [(u64, Value)],
@@ -126,7 +128,7 @@ fn add_associations(
 }
 
 pub async fn read(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(RecordPath {
         object_id: company_id,
@@ -151,7 +153,7 @@ pub async fn read(
 }
 
 pub async fn update(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     rules: PortalRules,
     Extension(actor): Extension<Actor>,
@@ -177,7 +179,7 @@ pub async fn update(
 }
 
 pub async fn archive(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     Path(RecordPath {
@@ -193,7 +195,7 @@ pub async fn archive(
 }
 
 pub async fn list(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -342,7 +344,7 @@ fn batch_answer(
 }
 
 pub async fn batch_read(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -376,7 +378,7 @@ pub async fn batch_read(
 }
 
 pub async fn batch_create(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     rules: PortalRules,
     Extension(actor): Extension<Actor>,
@@ -432,7 +434,7 @@ pub async fn batch_create(
 }
 
 pub async fn batch_update(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     rules: PortalRules,
     Extension(actor): Extension<Actor>,
@@ -498,7 +500,7 @@ fn upsert_one(
 }
 
 pub async fn batch_upsert(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     rules: PortalRules,
     Extension(actor): Extension<Actor>,
@@ -531,7 +533,7 @@ pub async fn batch_upsert(
 }
 
 pub async fn batch_archive(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
@@ -550,12 +552,13 @@ pub async fn batch_archive(
 // ----- search and merge -----
 
 pub async fn search(
-    State(state): Shared,
+    State(sandbox): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request: SearchRequest = parse_body(&body)?;
-    let delay = i64::try_from(state.search_index_delay_ms).unwrap_or(i64::MAX);
+    let delay = i64::try_from(sandbox.search_index_delay_ms).unwrap_or(i64::MAX);
     let as_of_ms = now_ms().saturating_sub(delay);
     let store = lock(state.store(kind));
     let page = search::search(&store, &request, as_of_ms)?;
@@ -600,7 +603,7 @@ struct GdprDeleteInput {
 /// `POST .../{objectType}/gdpr-delete` `{objectId, idProperty?}`: the record is deleted for
 /// good and a `privacyDeletion` event announced; 204.
 pub async fn gdpr_delete(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,
@@ -616,7 +619,7 @@ pub async fn gdpr_delete(
 }
 
 pub async fn merge(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Extension(actor): Extension<Actor>,
     body: Bytes,

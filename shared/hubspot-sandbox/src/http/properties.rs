@@ -1,14 +1,13 @@
 //! Handlers of `/crm/v3/properties/companies`: property definitions and property groups.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::InPortal;
 use super::parse_body;
 use super::{GroupPath, Kind, PropertyPath};
 use crate::error::ApiError;
@@ -16,18 +15,16 @@ use crate::properties::{
     PropertyCreate, PropertyDefinition, PropertyGroup, PropertyGroupCreate, PropertyGroupUpdate,
     PropertyType, PropertyUpdate, check_field_type, check_internal_name,
 };
-use crate::state::{SandboxState, lock};
+use crate::state::lock;
 use crate::store::property_not_found;
 use crate::time::now_ms;
-
-type Shared = State<Arc<SandboxState>>;
 
 fn group_not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("Property group {name} does not exist"))
         .with_context("groupName", vec![name.to_owned()])
 }
 
-pub async fn list(State(state): Shared, Kind(kind): Kind) -> Json<Value> {
+pub async fn list(InPortal(state): InPortal, Kind(kind): Kind) -> Json<Value> {
     let store = lock(state.store(kind));
     let results: Vec<Value> = store
         .properties
@@ -38,7 +35,7 @@ pub async fn list(State(state): Shared, Kind(kind): Kind) -> Json<Value> {
 }
 
 pub async fn read(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(PropertyPath {
         property_name: name,
@@ -53,7 +50,7 @@ pub async fn read(
 }
 
 pub async fn create(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -90,7 +87,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(PropertyPath {
         property_name: name,
@@ -151,7 +148,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(PropertyPath {
         property_name: name,
@@ -161,14 +158,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_groups(State(state): Shared, Kind(kind): Kind) -> Json<Value> {
+pub async fn list_groups(InPortal(state): InPortal, Kind(kind): Kind) -> Json<Value> {
     let store = lock(state.store(kind));
     let results: Vec<Value> = store.groups.values().map(PropertyGroup::to_json).collect();
     Json(json!({ "results": results }))
 }
 
 pub async fn read_group(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(GroupPath { group_name: name }): Path<GroupPath>,
 ) -> Result<Json<Value>, ApiError> {
@@ -181,7 +178,7 @@ pub async fn read_group(
 }
 
 pub async fn create_group(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -206,7 +203,7 @@ pub async fn create_group(
 }
 
 pub async fn update_group(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(GroupPath { group_name: name }): Path<GroupPath>,
     body: Bytes,
@@ -227,7 +224,7 @@ pub async fn update_group(
 }
 
 pub async fn delete_group(
-    State(state): Shared,
+    InPortal(state): InPortal,
     Kind(kind): Kind,
     Path(GroupPath { group_name: name }): Path<GroupPath>,
 ) -> Result<StatusCode, ApiError> {

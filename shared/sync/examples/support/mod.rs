@@ -1,5 +1,8 @@
 //! What the outbound benchmarks share: a sandbox with HubSpot's real limit, a fresh database
-//! and the production wiring pointed at them.
+//! and the production wiring pointed at them, and the small helpers they print with.
+
+// Each benchmark uses part of it.
+#![allow(dead_code)]
 
 use warp_store::Database;
 use warp_sync::outbound::OutboundWorker;
@@ -30,4 +33,35 @@ pub async fn sandbox_worker()
         warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL).await?,
     );
     Ok((sandbox, database, worker))
+}
+
+/// Outbox rows not DONE yet.
+pub async fn open_rows(database: &Database) -> Result<i64, Box<dyn std::error::Error>> {
+    let client = database.client().await?;
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// The first `limit` customers by BAN.
+pub async fn customer_ids(
+    database: &Database,
+    limit: i64,
+) -> Result<Vec<uuid::Uuid>, Box<dyn std::error::Error>> {
+    let client = database.client().await?;
+    Ok(client
+        .query("SELECT id FROM customers ORDER BY ban LIMIT $1", &[&limit])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Two decimals, for the printed figures.
+pub fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
 }

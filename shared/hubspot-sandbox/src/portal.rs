@@ -1,0 +1,129 @@
+//! One HubSpot portal (account) in the sandbox: its own records, associations and rate
+//! budget. A static token calls the home portal; an OAuth access token calls the portal it was
+//! installed in, so several WARP installations each see only their own data and limits.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use crate::associations::Associations;
+use crate::objects::ObjectKind;
+use crate::rate_limit::RateLimits;
+use crate::state::lock;
+use crate::store::Store;
+use crate::webhooks::WebhookEvent;
+
+/// A portal's API limits: requests per rolling window, per day, and searches per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub max: u32,
+    pub interval_ms: u64,
+    pub daily: u64,
+    pub search_per_second: u32,
+}
+
+impl LimitSettings {
+    fn fresh(self) -> RateLimits {
+        RateLimits::new(
+            self.max,
+            self.interval_ms,
+            self.daily,
+            self.search_per_second,
+        )
+    }
+}
+
+/// How many records of each type a portal holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub companies: u64,
+    pub companies_archived: u64,
+    pub contacts: u64,
+    pub contacts_archived: u64,
+}
+
+pub struct Portal {
+    pub portal_id: u64,
+    companies: Mutex<Store>,
+    contacts: Mutex<Store>,
+    /// Associations between records of any two types (locked after a store, never before).
+    pub associations: Mutex<Associations>,
+    pub limits: Mutex<RateLimits>,
+    limit_settings: LimitSettings,
+}
+
+impl std::fmt::Debug for Portal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portal")
+            .field("portal_id", &self.portal_id)
+            .field("limit_settings", &self.limit_settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Portal {
+    /// `event_ids` is shared by every portal so event ids stay unique across the sandbox.
+    pub fn new(
+        app_id: u64,
+        portal_id: u64,
+        limit_settings: LimitSettings,
+        event_ids: &Arc<AtomicU64>,
+        now_ms: i64,
+    ) -> Self {
+        let store = |kind| {
+            Mutex::new(Store::new(
+                app_id,
+                portal_id,
+                kind,
+                Arc::clone(event_ids),
+                now_ms,
+            ))
+        };
+        Self {
+            portal_id,
+            companies: store(ObjectKind::Companies),
+            contacts: store(ObjectKind::Contacts),
+            associations: Mutex::new(Associations::default()),
+            limits: Mutex::new(limit_settings.fresh()),
+            limit_settings,
+        }
+    }
+
+    /// The store of one object type.
+    pub fn store(&self, kind: ObjectKind) -> &Mutex<Store> {
+        match kind {
+            ObjectKind::Companies => &self.companies,
+            ObjectKind::Contacts => &self.contacts,
+        }
+    }
+
+    pub fn limit_settings(&self) -> LimitSettings {
+        self.limit_settings
+    }
+
+    pub fn counts(&self) -> RecordCounts {
+        let companies = lock(&self.companies);
+        let contacts = lock(&self.contacts);
+        RecordCounts {
+            companies: companies.active_count() as u64,
+            companies_archived: companies.archived_count() as u64,
+            contacts: contacts.active_count() as u64,
+            contacts_archived: contacts.archived_count() as u64,
+        }
+    }
+
+    /// The portal's waiting events of every object type.
+    pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
+        let mut events = std::mem::take(&mut lock(&self.companies).pending_events);
+        events.append(&mut lock(&self.contacts).pending_events);
+        events
+    }
+
+    /// Records, properties, associations and limits back to a fresh portal's.
+    pub fn reset(&self, now_ms: i64) {
+        for kind in ObjectKind::ALL {
+            lock(self.store(kind)).reset(now_ms);
+        }
+        lock(&self.associations).clear();
+        *lock(&self.limits) = self.limit_settings.fresh();
+    }
+}

@@ -1,0 +1,246 @@
+//! Outbound work for every portal: the home portal's worker, and one per installed customer
+//! portal, built when first needed, each with its own token source and its own request budget
+//! (HubSpot allows an OAuth app 110 requests per 10 s per portal), so a slow, throttled or
+//! disconnected portal never holds up another (DESIGN §7, guarantee 8).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
+use warp_installations::{InstallationCredentials, OAuthApp, TokenKeyring};
+use warp_store::StoreError;
+use warp_store::installations::{self, InstallationRole, InstallationStatus};
+use warp_store::outbox;
+use warp_store::sync_config::MappingSource;
+
+use crate::outbound::{OutboundError, OutboundWorker, ProcessReport};
+
+/// How long a process keeps a customer portal's worker before building it again, so a changed
+/// request budget reaches every running process.
+const WORKER_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// What a customer portal's worker is built from: WARP's HubSpot app and the home client's
+/// settings (base URL, timeouts, retries); the token and the budget are the portal's own.
+pub struct InstalledPortals {
+    pub app: OAuthApp,
+    pub keyring: Arc<TokenKeyring>,
+    pub client_config: HubSpotClientConfig,
+    /// Requests per 10 s for a portal whose installation names none.
+    pub default_rate_limit_max: u32,
+    pub mapping_max_age: Duration,
+}
+
+/// Pushes outbox rows, each by its portal's worker. Build it once per process.
+pub struct PortalWorkers {
+    home: Arc<OutboundWorker>,
+    installed: Option<InstalledPortals>,
+    workers: tokio::sync::Mutex<HashMap<i64, (Arc<OutboundWorker>, Instant)>>,
+}
+
+impl std::fmt::Debug for PortalWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalWorkers")
+            .field("home", &self.home)
+            .field("customer_portals", &self.installed.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a portal's worker could not be built.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("reading the installation: {0}")]
+    Store(#[from] StoreError),
+    #[error("building the HubSpot client: {0}")]
+    Client(#[from] warp_hubspot::HubSpotError),
+    #[error("reading the field mapping: {0}")]
+    Mapping(#[from] warp_store::sync_config::SyncConfigError),
+    #[error("portal {0} has no customer installation")]
+    NotInstalled(i64),
+}
+
+impl PortalWorkers {
+    /// The home portal only (no HubSpot app configured): every row is the home portal's.
+    pub fn home_only(home: OutboundWorker) -> Self {
+        Self {
+            home: Arc::new(home),
+            installed: None,
+            workers: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The home portal and every customer portal installed through `installed`'s app.
+    pub fn new(home: OutboundWorker, installed: InstalledPortals) -> Self {
+        Self {
+            installed: Some(installed),
+            ..Self::home_only(home)
+        }
+    }
+
+    pub fn home(&self) -> &OutboundWorker {
+        &self.home
+    }
+
+    /// The worker of `portal_id`, built (or rebuilt when old) from its installation.
+    async fn worker(&self, portal_id: i64) -> Result<Arc<OutboundWorker>, BuildError> {
+        if portal_id == self.home.portal_id() {
+            return Ok(Arc::clone(&self.home));
+        }
+        let Some(installed) = &self.installed else {
+            return Err(BuildError::NotInstalled(portal_id));
+        };
+        let mut workers = self.workers.lock().await;
+        if let Some((worker, built)) = workers.get(&portal_id)
+            && built.elapsed() < WORKER_MAX_AGE
+        {
+            return Ok(Arc::clone(worker));
+        }
+        let worker = Arc::new(self.build(installed, portal_id).await?);
+        workers.insert(portal_id, (Arc::clone(&worker), Instant::now()));
+        Ok(worker)
+    }
+
+    async fn build(
+        &self,
+        installed: &InstalledPortals,
+        portal_id: i64,
+    ) -> Result<OutboundWorker, BuildError> {
+        let database = self.home.database();
+        let installation = {
+            let client = database.client().await.map_err(StoreError::from)?;
+            installations::get(&**client, portal_id).await?
+        };
+        let installation = installation
+            .filter(|i| matches!(i.role, InstallationRole::Customer(_)))
+            .ok_or(BuildError::NotInstalled(portal_id))?;
+        let mut config = installed.client_config.clone();
+        config.portal_id = portal_id;
+        config.rate_limit.max_per_interval = installation
+            .rate_limit_max
+            .and_then(|max| u32::try_from(max).ok())
+            .unwrap_or(installed.default_rate_limit_max);
+        let budget =
+            PostgresRateBudget::new(database.pool().clone(), portal_id, &config.rate_limit);
+        let credentials = InstallationCredentials::new(
+            portal_id,
+            database.clone(),
+            Arc::clone(&installed.keyring),
+            installed.app.clone(),
+        );
+        let hubspot =
+            HubSpotClient::new(&config, Arc::new(budget))?.with_credentials(Arc::new(credentials));
+        let mapping =
+            MappingSource::load(database.clone(), portal_id, installed.mapping_max_age).await?;
+        tracing::info!(
+            portal_id,
+            rate_limit_max = config.rate_limit.max_per_interval,
+            "customer portal worker ready"
+        );
+        Ok(self.home.for_portal(hubspot, portal_id, mapping))
+    }
+
+    /// Processes these outbox rows, each portal's by its worker, the portals at once. Rows of a
+    /// portal without a worker are reported failed (the queue retries them; they wait).
+    pub async fn process(&self, outbox_ids: &[i64]) -> ProcessReport {
+        if self.installed.is_none() {
+            return self.home.process(outbox_ids).await;
+        }
+        let owners = match outbox::portals_of(self.home.database(), outbox_ids).await {
+            Ok(owners) => owners.into_iter().collect::<HashMap<i64, i64>>(),
+            Err(error) => {
+                return ProcessReport::fail_all(
+                    outbox_ids.iter().copied(),
+                    &format!("could not read the rows' portals: {error}"),
+                );
+            }
+        };
+        let mut by_portal: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for id in outbox_ids {
+            // A row that does not exist goes to the home worker, which says so.
+            let portal = owners.get(id).copied().unwrap_or(self.home.portal_id());
+            by_portal.entry(portal).or_default().push(*id);
+        }
+        let passes = by_portal.into_iter().map(|(portal_id, ids)| async move {
+            match self.worker(portal_id).await {
+                Ok(worker) => worker.process(&ids).await,
+                Err(error) => {
+                    tracing::warn!(portal_id, %error, rows = ids.len(), "no worker for the portal");
+                    ProcessReport::fail_all(ids, &error.to_string())
+                }
+            }
+        });
+        let mut report = ProcessReport::default();
+        for pass in join_all(passes).await {
+            report.absorb(pass);
+        }
+        report.sorted()
+    }
+
+    /// Claims and processes due rows of the home portal and of every active customer portal,
+    /// the portals at once (the local loop). A disconnected portal's rows stay where they are.
+    pub async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        let mut portals = vec![self.home.portal_id()];
+        if self.installed.is_some() {
+            let client = self
+                .home
+                .database()
+                .client()
+                .await
+                .map_err(StoreError::from)?;
+            portals.extend(
+                installations::list(&**client)
+                    .await?
+                    .into_iter()
+                    .filter(|i| {
+                        matches!(i.role, InstallationRole::Customer(_))
+                            && i.status == InstallationStatus::Active
+                    })
+                    .map(|i| i.portal_id),
+            );
+        }
+        let passes = portals.into_iter().map(|portal_id| async move {
+            let worker = match self.worker(portal_id).await {
+                Ok(worker) => worker,
+                Err(error) => {
+                    tracing::warn!(portal_id, %error, "no worker for the portal");
+                    return Ok(ProcessReport::default());
+                }
+            };
+            worker.process_due(limit).await
+        });
+        let mut report = ProcessReport::default();
+        let mut failures = Vec::new();
+        for pass in join_all(passes).await {
+            match pass {
+                Ok(pass) => report.absorb(pass),
+                Err(error) => failures.push(error),
+            }
+        }
+        // One portal's failed claim is logged, not allowed to hide the others' work.
+        match failures.pop() {
+            Some(error) if report.rows() == 0 => Err(error),
+            Some(error) => {
+                tracing::warn!(%error, "an outbox pass of one portal failed");
+                Ok(report.sorted())
+            }
+            None => Ok(report.sorted()),
+        }
+    }
+}
+
+impl crate::outbound::DueRows for PortalWorkers {
+    fn process_due(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send {
+        PortalWorkers::process_due(self, limit)
+    }
+}
+
+impl crate::queue::ProcessOutbox for PortalWorkers {
+    fn process(&self, outbox_ids: &[i64]) -> impl Future<Output = ProcessReport> + Send {
+        PortalWorkers::process(self, outbox_ids)
+    }
+}
