@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
-use warp_sync::outbound::run_outbox_loop;
+use warp_sync::portals::run_portal_loops;
 use warp_sync::queue::{SqsPublisher, run_sqs_loop};
 use warp_sync::relay::relay_once;
 
@@ -58,7 +58,8 @@ pub async fn start_outbound(
             .await?,
     );
     if config.sqs_queue_url.is_none() {
-        tokio::spawn(run_outbox_loop(
+        // One loop per portal: none waits for another's pass.
+        tokio::spawn(run_portal_loops(
             worker,
             OUTBOX_POLL_INTERVAL,
             shutdown.signalled(),

@@ -178,17 +178,12 @@ impl PortalWorkers {
         report.sorted()
     }
 
-    /// Claims and processes due rows of the home portal and of every active customer portal,
-    /// the portals at once (the local loop). A disconnected portal's rows stay where they are.
-    pub async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+    /// The portals whose rows are sent now: the home portal and every active customer portal
+    /// (a portal that needs reconnecting or was disconnected keeps its rows waiting).
+    pub async fn active_portals(&self) -> Result<Vec<i64>, StoreError> {
         let mut portals = vec![self.home.portal_id()];
         if self.installed.is_some() {
-            let client = self
-                .home
-                .database()
-                .client()
-                .await
-                .map_err(StoreError::from)?;
+            let client = self.home.database().client().await?;
             portals.extend(
                 installations::list(&**client)
                     .await?
@@ -200,33 +195,112 @@ impl PortalWorkers {
                     .map(|i| i.portal_id),
             );
         }
-        let passes = portals.into_iter().map(|portal_id| async move {
-            let worker = match self.worker(portal_id).await {
-                Ok(worker) => worker,
-                Err(error) => {
-                    tracing::warn!(portal_id, %error, "no worker for the portal");
-                    return Ok(ProcessReport::default());
+        Ok(portals)
+    }
+
+    /// Claims and processes due rows of every active portal once, the portals at once (a
+    /// single pass, for callers that drive passes themselves, like the benchmarks). The local
+    /// system runs [`run_portal_loops`] instead, where no portal waits for another's pass.
+    pub async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        let passes = self
+            .active_portals()
+            .await?
+            .into_iter()
+            .map(|portal_id| async move {
+                match self.worker(portal_id).await {
+                    Ok(worker) => worker.process_due(limit).await,
+                    Err(error) => {
+                        tracing::warn!(portal_id, %error, "no worker for the portal");
+                        Ok(ProcessReport::default())
+                    }
                 }
-            };
-            worker.process_due(limit).await
-        });
+            });
         let mut report = ProcessReport::default();
-        let mut failures = Vec::new();
         for pass in join_all(passes).await {
-            match pass {
-                Ok(pass) => report.absorb(pass),
-                Err(error) => failures.push(error),
-            }
+            report.absorb(pass?);
         }
-        // One portal's failed claim is logged, not allowed to hide the others' work.
-        match failures.pop() {
-            Some(error) if report.rows() == 0 => Err(error),
-            Some(error) => {
-                tracing::warn!(%error, "an outbox pass of one portal failed");
-                Ok(report.sorted())
+        Ok(report.sorted())
+    }
+}
+
+/// How often the loops' supervisor looks for portals connected, disconnected or with a
+/// rebuilt worker.
+const PORTALS_RECHECK: Duration = Duration::from_secs(5);
+
+/// The local outbox loops (`warp dev`, `warp worker`): one [`run_outbox_loop`] per active
+/// portal, each at its own pace, so a slow or throttled portal never holds up another; a
+/// portal connected later gets its loop within seconds, a disconnected one loses it, and a
+/// rebuilt worker (a changed budget) replaces the old one. Runs until `shutdown` completes.
+pub async fn run_portal_loops(
+    workers: Arc<PortalWorkers>,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    struct Running {
+        worker: Arc<OutboundWorker>,
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+    fn start(worker: Arc<OutboundWorker>, interval: Duration) -> Running {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(crate::outbound::run_outbox_loop(
+            Arc::clone(&worker),
+            interval,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ));
+        Running { worker, stop, task }
+    }
+    async fn end(running: Running) {
+        running.stop.send_replace(true);
+        let _ = running.task.await;
+    }
+
+    tokio::pin!(shutdown);
+    let mut running: HashMap<i64, Running> = HashMap::new();
+    loop {
+        match workers.active_portals().await {
+            Ok(active) => {
+                for portal_id in &active {
+                    let worker = match workers.worker(*portal_id).await {
+                        Ok(worker) => worker,
+                        Err(error) => {
+                            tracing::warn!(portal_id, %error, "no worker for the portal");
+                            continue;
+                        }
+                    };
+                    let current = running
+                        .get(portal_id)
+                        .is_some_and(|r| Arc::ptr_eq(&r.worker, &worker) && !r.task.is_finished());
+                    if !current {
+                        if let Some(old) = running.remove(portal_id) {
+                            end(old).await;
+                        }
+                        running.insert(*portal_id, start(worker, interval));
+                    }
+                }
+                let gone: Vec<i64> = running
+                    .keys()
+                    .filter(|portal| !active.contains(portal))
+                    .copied()
+                    .collect();
+                for portal_id in gone {
+                    if let Some(old) = running.remove(&portal_id) {
+                        tracing::info!(portal_id, "portal not active: its outbox loop stops");
+                        end(old).await;
+                    }
+                }
             }
-            None => Ok(report.sorted()),
+            Err(error) => tracing::warn!(%error, "listing the active portals failed"),
         }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(PORTALS_RECHECK) => {}
+        }
+    }
+    for (_, old) in running.drain() {
+        end(old).await;
     }
 }
 

@@ -62,8 +62,20 @@ async fn enqueue(database: &Database, portal: i64, customers: &[uuid::Uuid]) -> 
     .collect()
 }
 
-#[tokio::test]
-async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stalls_no_other() {
+/// A sandbox with WARP's properties in the home portal and in two customer portals installed
+/// through OAuth (owned by the first two of `customers` customers), and the home worker.
+struct World {
+    sandbox: SandboxHandle,
+    database: Database,
+    app: warp_installations::OAuthApp,
+    keyring: Arc<warp_installations::TokenKeyring>,
+    ids: Vec<uuid::Uuid>,
+    /// The customers' own home rows (their creation).
+    home_rows: Vec<i64>,
+    home: Option<OutboundWorker>,
+}
+
+async fn world(customers: usize) -> World {
     let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
     let database = warp_testkit::fresh_database().await;
     let settings = hubspot::settings(100, 10_000);
@@ -74,12 +86,11 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
         &["oauth", "crm.objects.companies.write"],
     );
     let keyring = oauth::keyring();
-    let customers = CustomerStore::new(database.clone(), PORTAL);
-    let mut ids = Vec::new();
-    let mut home_rows = Vec::new();
-    for index in 0..4 {
+    let store = CustomerStore::new(database.clone(), PORTAL);
+    let (mut ids, mut home_rows) = (Vec::new(), Vec::new());
+    for index in 0..customers {
         let created = records::create_customer(
-            &customers,
+            &store,
             &records::customer_body(&format!("Portal Test {index}")),
         )
         .await;
@@ -87,7 +98,7 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
         home_rows.push(created.outbox_id.unwrap());
     }
     for (portal, owner) in [(FIRST, ids[0]), (SECOND, ids[1])] {
-        let installed = oauth::install(
+        oauth::install(
             &sandbox,
             &database,
             &app,
@@ -99,7 +110,7 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
         // The properties the rows need, made in that portal with its own token.
         let client = hubspot::client(&hubspot::client_config(&sandbox, settings)).with_credentials(
             Arc::new(warp_installations::InstallationCredentials::new(
-                installed.portal_id,
+                portal,
                 database.clone(),
                 Arc::clone(&keyring),
                 app.clone(),
@@ -107,7 +118,56 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
         );
         warp_hubspot::ensure_warp_properties(&client).await.unwrap();
     }
-    let mut first_rows = enqueue(&database, FIRST, &ids[..3]).await;
+    let home = OutboundWorker::new(
+        database.clone(),
+        home_client,
+        PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL)
+            .await
+            .unwrap(),
+    );
+    World {
+        sandbox,
+        database,
+        app,
+        keyring,
+        ids,
+        home_rows,
+        home: Some(home),
+    }
+}
+
+impl World {
+    /// Every portal's workers on the production settings (110 / 10 s per customer portal).
+    fn workers(&mut self) -> PortalWorkers {
+        PortalWorkers::new(
+            self.home.take().expect("one set of workers per world"),
+            InstalledPortals {
+                app: self.app.clone(),
+                keyring: Arc::clone(&self.keyring),
+                client_config: hubspot::client_config(
+                    &self.sandbox,
+                    hubspot::settings(100, 10_000),
+                ),
+                default_rate_limit_max: 110,
+                mapping_max_age: Duration::ZERO,
+            },
+        )
+    }
+}
+
+#[tokio::test]
+async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stalls_no_other() {
+    let mut world = world(4).await;
+    let workers = world.workers();
+    let World {
+        sandbox,
+        database,
+        ids,
+        home_rows,
+        ..
+    } = &world;
+    let mut first_rows = enqueue(database, FIRST, &ids[..3]).await;
     // A user's contact row for a customer portal: users go to the home portal only.
     let users = warp_store::users::UserStore::new(database.clone(), PORTAL);
     let user = records::create_user(&users, ids[0], "ada@portal.example", "Ada").await;
@@ -131,7 +191,7 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
             "DELETE FROM hubspot_sync_queue WHERE object_type = 'contacts' AND portal_id = {PORTAL}"
         ))
         .await;
-    let second_rows = enqueue(&database, SECOND, &ids[2..]).await;
+    let second_rows = enqueue(database, SECOND, &ids[2..]).await;
 
     // The second portal removes the app; its stored token has run out, so the next call
     // refreshes, is refused, and the installation needs reconnecting.
@@ -149,24 +209,6 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
         ))
         .await;
 
-    let home = OutboundWorker::new(
-        database.clone(),
-        home_client,
-        PORTAL,
-        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL)
-            .await
-            .unwrap(),
-    );
-    let workers = PortalWorkers::new(
-        home,
-        InstalledPortals {
-            app: app.clone(),
-            keyring: Arc::clone(&keyring),
-            client_config: hubspot::client_config(&sandbox, settings),
-            default_rate_limit_max: 110,
-            mapping_max_age: Duration::ZERO,
-        },
-    );
     let mut every_row: Vec<i64> = home_rows
         .iter()
         .chain(&first_rows)
@@ -188,15 +230,15 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
             .as_deref(),
         Some("PENDING")
     );
-    let second_calls_before = calls_to(&sandbox, SECOND);
+    let second_calls_before = calls_to(sandbox, SECOND);
     let report = workers.process(&every_row).await;
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.succeeded, every_row);
 
     // Home and the first portal hold what was sent to them, and nothing else.
-    assert_eq!(companies_in(&sandbox, PORTAL).await, 4);
-    assert_eq!(companies_in(&sandbox, FIRST).await, 3);
-    assert_eq!(companies_in(&sandbox, SECOND).await, 0);
+    assert_eq!(companies_in(sandbox, PORTAL).await, 4);
+    assert_eq!(companies_in(sandbox, FIRST).await, 3);
+    assert_eq!(companies_in(sandbox, SECOND).await, 0);
     let done = |portal: i64| {
         format!(
             "SELECT count(*) FROM hubspot_sync_queue WHERE portal_id = {portal} AND status = 'DONE'"
@@ -250,10 +292,70 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
             .await,
         2
     );
-    assert_eq!(calls_to(&sandbox, SECOND), second_calls_before);
+    assert_eq!(calls_to(sandbox, SECOND), second_calls_before);
     // And the relay leaves them alone until the portal is reconnected.
-    let relayed = outbox::due_for_relay(&database, Duration::ZERO, 100, 10)
+    let relayed = outbox::due_for_relay(database, Duration::ZERO, 100, 10)
         .await
         .unwrap();
     assert!(relayed.iter().all(|id| !second_rows.contains(id)));
+}
+
+/// The local loops run each portal at its own pace: a customer portal whose budget is blocked
+/// (HubSpot throttled it) holds up neither the home portal nor another customer portal.
+#[tokio::test]
+async fn a_throttled_portal_holds_up_no_other_portals_loop() {
+    let mut world = world(3).await;
+    let workers = Arc::new(world.workers());
+    let World {
+        sandbox,
+        database,
+        ids,
+        ..
+    } = &world;
+    // HubSpot throttled the first portal for a minute: its bucket is blocked.
+    database
+        .execute(&format!(
+            "INSERT INTO hubspot_rate_limit_budget (portal_id, bucket, capacity, interval_ms, tokens, blocked_until) \
+             VALUES ({FIRST}, 'default', 2, 10000, 0, now() + interval '60 seconds') \
+             ON CONFLICT (portal_id, bucket) DO UPDATE SET blocked_until = EXCLUDED.blocked_until, tokens = 0"
+        ))
+        .await;
+    enqueue(database, FIRST, ids).await;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let loops = tokio::spawn(warp_sync::portals::run_portal_loops(
+        Arc::clone(&workers),
+        Duration::from_millis(50),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Once the throttled portal's pass is waiting for its budget, more work arrives for the
+    // others: it must not wait for that pass.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    enqueue(database, PORTAL, ids).await;
+    enqueue(database, SECOND, ids).await;
+    let open = |portal: i64| {
+        format!(
+            "SELECT count(*) FROM hubspot_sync_queue WHERE portal_id = {portal} AND status <> 'DONE'"
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while database.scalar(&open(PORTAL)).await + database.scalar(&open(SECOND)).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the home and second portals waited for the throttled one"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(companies_in(sandbox, PORTAL).await, 3);
+    assert_eq!(companies_in(sandbox, SECOND).await, 3);
+    // The throttled portal's rows are still there, waiting for its budget.
+    assert_eq!(database.scalar(&open(FIRST)).await, 3);
+    assert_eq!(companies_in(sandbox, FIRST).await, 0);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), loops)
+        .await
+        .expect("the loops stop on shutdown")
+        .unwrap();
 }
