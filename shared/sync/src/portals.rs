@@ -223,35 +223,56 @@ impl PortalWorkers {
     }
 }
 
-/// How often the loops' supervisor looks for portals connected, disconnected or with a
-/// rebuilt worker.
+/// How often the loops' supervisor looks for portals connected or disconnected.
 const PORTALS_RECHECK: Duration = Duration::from_secs(5);
+
+/// One portal's passes: each pass takes the portal's current worker, so a rebuilt worker (a
+/// changed budget) is used from the next pass on, and no pass is ever cut short to swap it.
+struct PortalPasses {
+    workers: Arc<PortalWorkers>,
+    portal_id: i64,
+}
+
+impl crate::outbound::DueRows for PortalPasses {
+    async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        match self.workers.worker(self.portal_id).await {
+            Ok(worker) => worker.process_due(limit).await,
+            Err(error) => {
+                tracing::warn!(portal_id = self.portal_id, %error, "no worker for the portal");
+                Ok(ProcessReport::default())
+            }
+        }
+    }
+}
 
 /// The local outbox loops (`warp dev`, `warp worker`): one [`run_outbox_loop`] per active
 /// portal, each at its own pace, so a slow or throttled portal never holds up another; a
-/// portal connected later gets its loop within seconds, a disconnected one loses it, and a
-/// rebuilt worker (a changed budget) replaces the old one. Runs until `shutdown` completes.
+/// portal connected later gets its loop within seconds and a disconnected one loses it. Runs
+/// until `shutdown` completes.
 pub async fn run_portal_loops(
     workers: Arc<PortalWorkers>,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     struct Running {
-        worker: Arc<OutboundWorker>,
         stop: tokio::sync::watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
     }
-    fn start(worker: Arc<OutboundWorker>, interval: Duration) -> Running {
+    let start = |portal_id: i64| {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let passes = PortalPasses {
+            workers: Arc::clone(&workers),
+            portal_id,
+        };
         let task = tokio::spawn(crate::outbound::run_outbox_loop(
-            Arc::clone(&worker),
+            Arc::new(passes),
             interval,
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
         ));
-        Running { worker, stop, task }
-    }
+        Running { stop, task }
+    };
     async fn end(running: Running) {
         running.stop.send_replace(true);
         let _ = running.task.await;
@@ -263,22 +284,13 @@ pub async fn run_portal_loops(
         match workers.active_portals().await {
             Ok(active) => {
                 for portal_id in &active {
-                    let worker = match workers.worker(*portal_id).await {
-                        Ok(worker) => worker,
-                        Err(error) => {
-                            tracing::warn!(portal_id, %error, "no worker for the portal");
-                            continue;
-                        }
-                    };
-                    let current = running
+                    if running
                         .get(portal_id)
-                        .is_some_and(|r| Arc::ptr_eq(&r.worker, &worker) && !r.task.is_finished());
-                    if !current {
-                        if let Some(old) = running.remove(portal_id) {
-                            end(old).await;
-                        }
-                        running.insert(*portal_id, start(worker, interval));
+                        .is_some_and(|r| !r.task.is_finished())
+                    {
+                        continue;
                     }
+                    running.insert(*portal_id, start(*portal_id));
                 }
                 let gone: Vec<i64> = running
                     .keys()
