@@ -37,15 +37,46 @@ pub async fn record(
     values: &FieldValues,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (fields, values): (Vec<String>, Vec<Option<String>>) = values
-        .iter()
-        .map(|(field, value)| {
+    record_many(
+        client,
+        portal_id,
+        object_type,
+        side,
+        &[(local_id, values, at)],
+    )
+    .await
+}
+
+/// [`record`] for many records of `object_type` at once, each `(record, values, at)`: one
+/// statement, so a batch call's bookkeeping is not a hundred statements parsed and planned
+/// one by one. A record listed twice keeps the last of its values.
+pub async fn record_many(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    side: Side,
+    records: &[(Uuid, &FieldValues, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    // ON CONFLICT cannot touch one row twice in a statement: the last write of a field wins.
+    let mut latest: BTreeMap<(Uuid, WarpField), (Option<String>, DateTime<Utc>)> = BTreeMap::new();
+    for (local_id, values, at) in records {
+        for (field, value) in values.iter() {
             let value = value.map(|text| storable(text).into_owned());
-            (field.as_str().to_owned(), value)
-        })
-        .unzip();
-    if fields.is_empty() {
+            latest.insert((*local_id, field), (value, *at));
+        }
+    }
+    if latest.is_empty() {
         return Ok(());
+    }
+    let mut ids = Vec::with_capacity(latest.len());
+    let mut fields = Vec::with_capacity(latest.len());
+    let mut values = Vec::with_capacity(latest.len());
+    let mut times = Vec::with_capacity(latest.len());
+    for ((local_id, field), (value, at)) in latest {
+        ids.push(local_id);
+        fields.push(field.as_str().to_owned());
+        values.push(value);
+        times.push(at);
     }
     let (value_column, time_column) = match side {
         Side::Warp => ("warp_value", "warp_changed_at"),
@@ -55,7 +86,7 @@ pub async fn record(
     // when the first record is empty; for either side an unchanged value keeps its time.
     let sql = format!(
         "INSERT INTO hubspot_field_state AS s (portal_id, object_type, local_id, field, {value_column}, {time_column}) \
-         SELECT $1, $6, $2, f, v, $5 FROM unnest($3::text[], $4::text[]) AS t(f, v) \
+         SELECT $1, $2, i, f, v, t FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[]) AS x(i, f, v, t) \
          ON CONFLICT (portal_id, object_type, local_id, field) DO UPDATE SET \
            {value_column} = excluded.{value_column}, \
            {time_column} = CASE WHEN s.{value_column} IS DISTINCT FROM excluded.{value_column} \
@@ -68,11 +99,11 @@ pub async fn record(
             &sql,
             &[
                 (&portal_id, Type::INT8),
-                (&local_id, Type::UUID),
+                (&object_type.as_str(), Type::TEXT),
+                (&ids, Type::UUID_ARRAY),
                 (&fields, Type::TEXT_ARRAY),
                 (&values, Type::TEXT_ARRAY),
-                (&at, Type::TIMESTAMPTZ),
-                (&object_type.as_str(), Type::TEXT),
+                (&times, Type::TIMESTAMPTZ_ARRAY),
             ],
         )
         .await?;

@@ -794,28 +794,15 @@ impl OutboundWorker {
         adapter
             .record_after_written(connection, self.portal_id, &associated)
             .await?;
-        let mut records = Vec::new();
+        let mut pushed = Vec::new();
         for (push, answer) in chunk.iter().zip(answers.iter_mut()) {
             if let Answer::Accepted {
                 hubspot_id,
                 written_at,
             } = answer
             {
-                let written_at = *written_at;
                 // HubSpot holds the values either way; record them so the next diff is right.
-                let values = push.pushed_values();
-                records.push(async move {
-                    field_state::record(
-                        connection,
-                        self.portal_id,
-                        object_type,
-                        push.record.id,
-                        Side::HubSpot,
-                        &values,
-                        written_at,
-                    )
-                    .await
-                });
+                pushed.push((push.record.id, push.pushed_values(), *written_at));
                 if clashes.iter().any(|(record, _)| *record == push.record.id) {
                     *answer = Answer::Refused {
                         error: format!(
@@ -831,10 +818,18 @@ impl OutboundWorker {
                 }
             }
         }
-        // Sent together on one connection: tokio-postgres pipelines them.
-        for outcome in futures::future::join_all(records).await {
-            outcome?;
-        }
+        let recorded: Vec<(Uuid, &FieldValues, chrono::DateTime<Utc>)> = pushed
+            .iter()
+            .map(|(record, values, at)| (*record, values, *at))
+            .collect();
+        field_state::record_many(
+            connection,
+            self.portal_id,
+            object_type,
+            Side::HubSpot,
+            &recorded,
+        )
+        .await?;
         Ok(answers)
     }
 
