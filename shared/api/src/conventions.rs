@@ -11,6 +11,45 @@ use warp_store::StoredResponse;
 
 const JSON: &str = "application/json";
 
+/// A list route's page: `limit` (1 to 100) and `cursor` (the `next_cursor` of an earlier page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageParams {
+    pub limit: u32,
+    /// The id the page starts after (the decoded cursor).
+    pub after: Option<uuid::Uuid>,
+}
+
+impl Default for PageParams {
+    fn default() -> Self {
+        PageParams {
+            limit: 20,
+            after: None,
+        }
+    }
+}
+
+impl PageParams {
+    /// Takes `name=value` when it is `limit` or `cursor`, naming a bad one in `errors`;
+    /// false for any other parameter, which the caller reads.
+    pub(crate) fn read(&mut self, name: &str, value: &str, errors: &mut Vec<FieldError>) -> bool {
+        match name {
+            "limit" => match value.trim().parse::<u32>() {
+                Ok(limit) if (1..=100).contains(&limit) => self.limit = limit,
+                _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 100")),
+            },
+            "cursor" => match warp_store::customers::decode_cursor(value) {
+                Ok(after) => self.after = Some(after),
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned",
+                )),
+            },
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// The `If-Match` header of PUT, PATCH and DELETE, as documented: `"3"`, `W/"3"` or `*`.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]

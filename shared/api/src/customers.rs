@@ -5,8 +5,8 @@ use crate::ApiState;
 use crate::auth::{Principal, Role};
 use crate::body;
 use crate::conventions::{
-    IdempotencyKeyHeader, IfMatchHeader, etag, expected_version, idempotency_key, invalid,
-    json_response, replay, request_hash, stored_created,
+    IdempotencyKeyHeader, IfMatchHeader, PageParams, etag, expected_version, idempotency_key,
+    invalid, json_response, replay, request_hash, stored_created,
 };
 use crate::dto::{CustomerInput, CustomerList, CustomerPatchInput, CustomerResponse};
 use crate::problem::Problem;
@@ -23,7 +23,6 @@ use warp_hubspot::HubSpotClient;
 use warp_store::customers::LINK_FIELD;
 use warp_store::customers::{
     CustomerKey, LinkedCompany, PreCommit, PreCommitFuture, PreCommitRefusal, RenderResponse,
-    decode_cursor,
 };
 use warp_store::sync_config::MappingSource;
 use warp_store::{Created, IdempotentRequest, ListQuery, StoreError, StoredResponse, Update};
@@ -225,7 +224,11 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, Problem> {
         ..ListQuery::default()
     };
     let mut errors = Vec::new();
+    let mut page = PageParams::default();
     for (name, value) in pairs {
+        if page.read(name, value, &mut errors) {
+            continue;
+        }
         match name.as_str() {
             "q" => {
                 let q = value.trim();
@@ -245,21 +248,11 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, Problem> {
                 Ok(customer_type) => query.customer_type = Some(customer_type),
                 Err(e) => errors.push(FieldError::new("customer_type", e.to_string())),
             },
-            "limit" => match value.parse::<u32>() {
-                Ok(limit) if (1..=100).contains(&limit) => query.limit = limit,
-                _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 100")),
-            },
-            "cursor" => match decode_cursor(value) {
-                Ok(after) => query.after = Some(after),
-                Err(_) => errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor this API returned",
-                )),
-            },
             // Unknown parameters are ignored, as most HTTP APIs do for queries.
             _ => {}
         }
     }
+    (query.limit, query.after) = (page.limit, page.after);
     if errors.is_empty() {
         Ok(query)
     } else {

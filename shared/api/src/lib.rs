@@ -9,6 +9,7 @@ mod conflicts;
 mod connect_page;
 mod conventions;
 mod customers;
+mod deals;
 pub mod dto;
 mod hubspot_links;
 mod ids;
@@ -193,6 +194,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(customers::delete_customer),
         )
         .merge(users::routes())
+        .merge(deals::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())
         .merge(conflicts::routes())

@@ -46,6 +46,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::hubspot_links::Doc::openapi());
     document.merge(crate::sync_mappings::Doc::openapi());
     document.merge(crate::users::Doc::openapi());
+    document.merge(crate::deals::Doc::openapi());
     document.merge(crate::installations::Doc::openapi());
     document
 }

@@ -6,8 +6,8 @@ use crate::ApiState;
 use crate::auth::{Principal, Role};
 use crate::body;
 use crate::conventions::{
-    IdempotencyKeyHeader, IfMatchHeader, expected_version, idempotency_key, invalid, json_response,
-    replay, request_hash, stored_created,
+    IdempotencyKeyHeader, IfMatchHeader, PageParams, expected_version, idempotency_key, invalid,
+    json_response, replay, request_hash, stored_created,
 };
 use crate::problem::Problem;
 use axum::Router;
@@ -307,22 +307,12 @@ fn user_query(
         limit: 20,
     };
     let mut errors = Vec::new();
+    let mut page = PageParams::default();
     for (name, value) in pairs {
+        if page.read(&name, &value, &mut errors) {
+            continue;
+        }
         match name.as_str() {
-            "limit" => match value.trim().parse::<u32>() {
-                Ok(limit) if (1..=100).contains(&limit) => parsed.limit = limit,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    "must be a whole number from 1 to 100",
-                )),
-            },
-            "cursor" => match warp_store::customers::decode_cursor(&value) {
-                Ok(after) => parsed.after = Some(after),
-                Err(_) => errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor this API returned",
-                )),
-            },
             "email" => match UserEmail::parse(&value) {
                 Ok(email) => parsed.email = Some(email),
                 Err(error) => errors.push(FieldError::new("email", error.to_string())),
@@ -330,6 +320,7 @@ fn user_query(
             other => errors.push(FieldError::new(other, "is not a known parameter")),
         }
     }
+    (parsed.limit, parsed.after) = (page.limit, page.after);
     if errors.is_empty() {
         Ok(parsed)
     } else {

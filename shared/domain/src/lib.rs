@@ -2,6 +2,7 @@
 //! (field mapping, diffing, conflict decisions). No I/O, no async, no AWS or Lambda types.
 
 pub mod customer;
+pub mod deal;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
 mod json_input;

@@ -22,15 +22,19 @@ struct AssociationType {
     /// The inverse type, from `to` to `from`.
     inverse: u32,
     primary: bool,
+    /// A primary type the `from` record holds once (a contact's or deal's one primary
+    /// company); its inverse (the company's side) may be held many times.
+    one_per_from: bool,
 }
 
-const TYPES: [AssociationType; 4] = [
+const TYPES: [AssociationType; 10] = [
     AssociationType {
         from: ObjectKind::Contacts,
         to: ObjectKind::Companies,
         id: 279,
         inverse: 280,
         primary: false,
+        one_per_from: false,
     },
     AssociationType {
         from: ObjectKind::Contacts,
@@ -38,6 +42,7 @@ const TYPES: [AssociationType; 4] = [
         id: 1,
         inverse: 2,
         primary: true,
+        one_per_from: true,
     },
     AssociationType {
         from: ObjectKind::Companies,
@@ -45,6 +50,7 @@ const TYPES: [AssociationType; 4] = [
         id: 280,
         inverse: 279,
         primary: false,
+        one_per_from: false,
     },
     AssociationType {
         from: ObjectKind::Companies,
@@ -52,6 +58,55 @@ const TYPES: [AssociationType; 4] = [
         id: 2,
         inverse: 1,
         primary: true,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Deals,
+        to: ObjectKind::Companies,
+        id: 341,
+        inverse: 342,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Deals,
+        to: ObjectKind::Companies,
+        id: 5,
+        inverse: 6,
+        primary: true,
+        one_per_from: true,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Deals,
+        id: 342,
+        inverse: 341,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Deals,
+        id: 6,
+        inverse: 5,
+        primary: true,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Deals,
+        to: ObjectKind::Contacts,
+        id: 3,
+        inverse: 4,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Deals,
+        id: 4,
+        inverse: 3,
+        primary: false,
+        one_per_from: false,
     },
 ];
 
@@ -157,17 +212,22 @@ impl Associations {
                 continue;
             };
             if kind.primary {
-                // A record has one primary record of the other type.
+                // The contact or deal has one primary company, whichever side names it.
+                let (child, parent, child_type, parent_type) = if kind.one_per_from {
+                    (from, to, id, kind.inverse)
+                } else {
+                    (to, from, kind.inverse, id)
+                };
                 let previous: Vec<End> = self
                     .types
                     .iter()
                     .filter(|((a, b), ids)| {
-                        *a == from && b.0 == to.0 && *b != to && ids.contains(&id)
+                        *a == child && b.0 == parent.0 && *b != parent && ids.contains(&child_type)
                     })
                     .map(|((_, b), _)| *b)
                     .collect();
                 for other in previous {
-                    self.remove_type(from, other, id, kind.inverse);
+                    self.remove_type(child, other, child_type, parent_type);
                 }
             }
             self.types.entry((from, to)).or_default().insert(id);
@@ -282,6 +342,25 @@ mod tests {
         assert_eq!(all.between(ACME, CONTACT), [280]);
         assert_eq!(all.between(CONTACT, GLOBEX), [1, 279]);
         assert_eq!(all.of(CONTACT, ObjectKind::Companies).len(), 2);
+    }
+
+    #[test]
+    fn a_deal_has_one_primary_company_and_a_company_is_primary_to_many() {
+        let (first_deal, second_deal) = ((ObjectKind::Deals, 1), (ObjectKind::Deals, 2));
+        let mut all = Associations::default();
+        all.add(first_deal, ACME, &[5, 341]);
+        // Named from the company's side (6): the second deal's primary company is Acme too.
+        all.add(ACME, second_deal, &[6, 342]);
+        all.add(ACME, CONTACT, &[2, 280]);
+        assert_eq!(all.between(first_deal, ACME), [5, 341]);
+        assert_eq!(all.between(second_deal, ACME), [5, 341]);
+        assert_eq!(all.between(CONTACT, ACME), [1, 279]);
+        // Another primary company for the first deal, named from that company's side.
+        all.add(GLOBEX, first_deal, &[6, 342]);
+        assert_eq!(all.between(first_deal, ACME), [341]);
+        assert_eq!(all.between(ACME, first_deal), [342]);
+        assert_eq!(all.between(first_deal, GLOBEX), [5, 341]);
+        assert_eq!(all.between(second_deal, ACME), [5, 341]);
     }
 
     #[test]

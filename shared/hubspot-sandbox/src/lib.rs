@@ -1,7 +1,7 @@
 //! An in-memory HubSpot for development, tests and benchmarks.
 //!
 //! It speaks HubSpot's real paths (dated and v3), bodies, errors and rate-limit headers for CRM
-//! companies and contacts and their properties, and posts signed webhook events for every
+//! companies, contacts and deals (with their pipelines) and their properties, and posts signed webhook events for every
 //! change, so HubSpot clients work against it unchanged. Start one with [`spawn`]; control it over HTTP under
 //! `/_sandbox` (faults, stats, reset, webhook target) or through [`SandboxHandle`].
 
@@ -11,6 +11,7 @@ pub mod error;
 mod http;
 pub mod oauth;
 pub mod objects;
+mod pipelines;
 mod portal;
 mod properties;
 mod rate_limit;

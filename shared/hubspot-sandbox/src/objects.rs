@@ -7,16 +7,22 @@
 pub enum ObjectKind {
     Companies,
     Contacts,
+    Deals,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 2] = [ObjectKind::Companies, ObjectKind::Contacts];
+    pub const ALL: [ObjectKind; 3] = [
+        ObjectKind::Companies,
+        ObjectKind::Contacts,
+        ObjectKind::Deals,
+    ];
 
     /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
     pub fn from_path(segment: &str) -> Option<Self> {
         match segment {
             "companies" | "company" | "0-2" => Some(ObjectKind::Companies),
             "contacts" | "contact" | "0-1" => Some(ObjectKind::Contacts),
+            "deals" | "deal" | "0-3" => Some(ObjectKind::Deals),
             _ => None,
         }
     }
@@ -26,6 +32,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Companies => "companies",
             ObjectKind::Contacts => "contacts",
+            ObjectKind::Deals => "deals",
         }
     }
 
@@ -34,6 +41,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Companies => "company",
             ObjectKind::Contacts => "contact",
+            ObjectKind::Deals => "deal",
         }
     }
 
@@ -42,13 +50,14 @@ impl ObjectKind {
         match self {
             ObjectKind::Companies => "0-2",
             ObjectKind::Contacts => "0-1",
+            ObjectKind::Deals => "0-3",
         }
     }
 
     /// The property HubSpot keeps the last change time in (contacts kept the old name).
     pub fn last_modified_property(self) -> &'static str {
         match self {
-            ObjectKind::Companies => "hs_lastmodifieddate",
+            ObjectKind::Companies | ObjectKind::Deals => "hs_lastmodifieddate",
             ObjectKind::Contacts => "lastmodifieddate",
         }
     }
@@ -71,6 +80,16 @@ impl ObjectKind {
                 "lastmodifieddate",
                 "lastname",
             ],
+            ObjectKind::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
         }
     }
 
@@ -78,7 +97,7 @@ impl ObjectKind {
     /// refuses a second contact with an email, and upserts and reads contacts by it.
     pub fn built_in_unique(self) -> &'static [&'static str] {
         match self {
-            ObjectKind::Companies => &[],
+            ObjectKind::Companies | ObjectKind::Deals => &[],
             ObjectKind::Contacts => &["email"],
         }
     }
@@ -99,12 +118,20 @@ impl ObjectKind {
             (ObjectKind::Companies, "associationChange") => (6, "company.associationChange"),
             (ObjectKind::Contacts, "associationChange") => (6, "contact.associationChange"),
             (ObjectKind::Contacts, "privacyDeletion") => (7, "contact.privacyDeletion"),
+            (ObjectKind::Deals, "creation") => (1, "deal.creation"),
+            (ObjectKind::Deals, "deletion") => (2, "deal.deletion"),
+            (ObjectKind::Deals, "propertyChange") => (3, "deal.propertyChange"),
+            (ObjectKind::Deals, "restore") => (4, "deal.restore"),
+            (ObjectKind::Deals, "merge") => (5, "deal.merge"),
+            (ObjectKind::Deals, "associationChange") => (6, "deal.associationChange"),
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
+            (ObjectKind::Deals, _) => (9, "deal.unknown"),
         };
         let app = match self {
             ObjectKind::Companies => 1_000_000,
             ObjectKind::Contacts => 2_000_000,
+            ObjectKind::Deals => 3_000_000,
         };
         (app + base, name)
     }

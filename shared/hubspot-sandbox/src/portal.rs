@@ -39,12 +39,15 @@ pub struct RecordCounts {
     pub companies_archived: u64,
     pub contacts: u64,
     pub contacts_archived: u64,
+    pub deals: u64,
+    pub deals_archived: u64,
 }
 
 pub struct Portal {
     pub portal_id: u64,
     companies: Mutex<Store>,
     contacts: Mutex<Store>,
+    deals: Mutex<Store>,
     /// Associations between records of any two types (locked after a store, never before).
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
@@ -82,6 +85,7 @@ impl Portal {
             portal_id,
             companies: store(ObjectKind::Companies),
             contacts: store(ObjectKind::Contacts),
+            deals: store(ObjectKind::Deals),
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
@@ -93,6 +97,7 @@ impl Portal {
         match kind {
             ObjectKind::Companies => &self.companies,
             ObjectKind::Contacts => &self.contacts,
+            ObjectKind::Deals => &self.deals,
         }
     }
 
@@ -103,18 +108,23 @@ impl Portal {
     pub fn counts(&self) -> RecordCounts {
         let companies = lock(&self.companies);
         let contacts = lock(&self.contacts);
+        let deals = lock(&self.deals);
         RecordCounts {
             companies: companies.active_count() as u64,
             companies_archived: companies.archived_count() as u64,
             contacts: contacts.active_count() as u64,
             contacts_archived: contacts.archived_count() as u64,
+            deals: deals.active_count() as u64,
+            deals_archived: deals.archived_count() as u64,
         }
     }
 
     /// The portal's waiting events of every object type.
     pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
-        let mut events = std::mem::take(&mut lock(&self.companies).pending_events);
-        events.append(&mut lock(&self.contacts).pending_events);
+        let mut events = Vec::new();
+        for kind in ObjectKind::ALL {
+            events.append(&mut lock(self.store(kind)).pending_events);
+        }
         events
     }
 

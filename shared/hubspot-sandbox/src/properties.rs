@@ -323,6 +323,10 @@ pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
             ("contact_activity", "Contact activity", 1),
             ("emailinformation", "Email information", 2),
         ],
+        ObjectKind::Deals => &[
+            ("dealinformation", "Deal information", 0),
+            ("deal_activity", "Deal activity", 1),
+        ],
     };
     groups
         .iter()
@@ -346,10 +350,12 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
     let mut definitions = match kind {
         ObjectKind::Companies => company_properties(now_ms),
         ObjectKind::Contacts => contact_properties(now_ms),
+        ObjectKind::Deals => deal_properties(now_ms),
     };
     let group = match kind {
         ObjectKind::Companies => "companyinformation",
         ObjectKind::Contacts => "contactinformation",
+        ObjectKind::Deals => "dealinformation",
     };
     let mut object_id = plain(
         OBJECT_ID,
@@ -550,5 +556,56 @@ fn contact_properties(now_ms: i64) -> Vec<PropertyDefinition> {
                 "checkbox",
             )
         },
+    ]
+}
+
+/// A deal's stage and pipeline are enumerations whose options are the portal's pipelines
+/// (checked against them on write, see `pipelines`), so they are plain text here.
+fn deal_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(
+            name,
+            label,
+            property_type,
+            field_type,
+            "dealinformation",
+            now_ms,
+        )
+    };
+    let mut deal_type = plain("dealtype", "Deal Type", T::Enumeration, "radio");
+    deal_type.options = options(&["newbusiness", "existingbusiness"]);
+    let read_only = |definition: PropertyDefinition| PropertyDefinition {
+        read_only_value: true,
+        ..definition
+    };
+    vec![
+        plain("dealname", "Deal Name", T::String, "text"),
+        plain("amount", "Amount", T::Number, "number"),
+        plain("deal_currency_code", "Currency", T::String, "text"),
+        plain("pipeline", "Pipeline", T::String, "select"),
+        plain("dealstage", "Deal Stage", T::String, "radio"),
+        plain("closedate", "Close Date", T::Datetime, "date"),
+        plain("hubspot_owner_id", "Deal owner", T::String, "text"),
+        plain("description", "Deal Description", T::String, "textarea"),
+        deal_type,
+        read_only(plain(
+            "hs_deal_stage_probability",
+            "Deal probability",
+            T::Number,
+            "number",
+        )),
+        read_only(plain(
+            "hs_is_closed_won",
+            "Is Closed Won",
+            T::Bool,
+            "booleancheckbox",
+        )),
+        read_only(plain(
+            "hs_merged_object_ids",
+            "Merged Deal IDs",
+            T::Enumeration,
+            "checkbox",
+        )),
     ]
 }

@@ -176,6 +176,8 @@ impl SandboxState {
         stats.companies_archived = counts.companies_archived;
         stats.contacts = counts.contacts;
         stats.contacts_archived = counts.contacts_archived;
+        stats.deals = counts.deals;
+        stats.deals_archived = counts.deals_archived;
         stats
     }
 

@@ -53,4 +53,10 @@ pub struct Stats {
     /// Archived contacts.
     #[serde(default)]
     pub contacts_archived: u64,
+    /// Deals not archived.
+    #[serde(default)]
+    pub deals: u64,
+    /// Archived deals.
+    #[serde(default)]
+    pub deals_archived: u64,
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ErrorDetail};
 use crate::objects::ObjectKind;
+use crate::pipelines::{DEFAULT_PIPELINE, Pipelines};
 use crate::properties::{
     self, CONTACT_LAST_MODIFIED, CREATE_DATE, LAST_MODIFIED, OBJECT_ID, PropertyDefinition,
     PropertyGroup, invalid_property_values, unknown_property,
@@ -193,6 +194,11 @@ pub struct Store {
     /// The portal's validation rules: properties a record must hold, enforced on writes
     /// through the dated paths (docs/hubspot/PLATFORM-2026.md).
     pub required_properties: BTreeSet<String>,
+    /// A deal store's pipelines (`None` for object types without pipelines).
+    pub pipelines: Option<Pipelines>,
+    /// The portal's conditional rule "closedate required when the deal is closed won",
+    /// enforced on writes through the dated paths like `required_properties`.
+    pub closed_won_requires_close_date: bool,
 }
 
 /// First record id handed out per object type; ids keep growing across resets so stale ids
@@ -201,6 +207,7 @@ fn first_id(kind: ObjectKind) -> u64 {
     match kind {
         ObjectKind::Companies => 30_000_000_001,
         ObjectKind::Contacts => 50_000_000_001,
+        ObjectKind::Deals => 70_000_000_001,
     }
 }
 
@@ -231,6 +238,8 @@ impl Store {
             pending_events: Vec::new(),
             emit_events: true,
             required_properties: BTreeSet::new(),
+            pipelines: (kind == ObjectKind::Deals).then(Pipelines::deal_defaults),
+            closed_won_requires_close_date: false,
         }
     }
 
@@ -241,6 +250,7 @@ impl Store {
         values: &PropertyValues,
         existing: Option<u64>,
     ) -> Result<(), ApiError> {
+        self.check_close_date(values, existing)?;
         let missing: Vec<String> = self
             .required_properties
             .iter()
@@ -401,6 +411,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, ApiError> {
         self.check_values(values)?;
+        self.check_deal_stage(values, None)?;
         self.check_unique(None, values)?;
         Ok(self.insert_checked(values, actor, now_ms))
     }
@@ -434,6 +445,17 @@ impl Store {
                 );
             }
         }
+        if self.pipelines.is_some() {
+            if self
+                .records
+                .get(&id)
+                .and_then(|r| r.value("pipeline"))
+                .is_none()
+            {
+                self.set_value(id, "pipeline", DEFAULT_PIPELINE, actor, now_ms);
+            }
+            self.derive_deal_properties(id, actor, now_ms);
+        }
         id
     }
 
@@ -460,6 +482,7 @@ impl Store {
             _ => return Err(self.not_found(&id.to_string())),
         }
         self.check_values(values)?;
+        self.check_deal_stage(values, Some(id))?;
         self.check_unique(Some(id), values)?;
         let mut changed = false;
         for (name, value) in values {
@@ -476,10 +499,107 @@ impl Store {
                 );
             }
         }
+        if changed {
+            self.derive_deal_properties(id, actor, now_ms);
+        }
         if changed && let Some(company) = self.records.get_mut(&id) {
             company.updated_at_ms = now_ms;
         }
         Ok(changed)
+    }
+
+    /// The value a write leaves `name` with: the written one, else the record's.
+    fn value_after(&self, name: &str, values: &PropertyValues, existing: Option<u64>) -> String {
+        values
+            .get(name)
+            .cloned()
+            .or_else(|| existing.and_then(|id| self.records.get(&id)?.value(name)))
+            .unwrap_or_default()
+    }
+
+    /// The pipeline and stage a deal write leaves (the pipeline defaults to HubSpot's).
+    fn deal_stage_after(&self, values: &PropertyValues, existing: Option<u64>) -> (String, String) {
+        let pipeline = self.value_after("pipeline", values, existing);
+        let pipeline = if pipeline.is_empty() {
+            DEFAULT_PIPELINE.to_owned()
+        } else {
+            pipeline
+        };
+        (pipeline, self.value_after("dealstage", values, existing))
+    }
+
+    /// A deal's stage must be one of its pipeline's, on every path (HubSpot checks options).
+    fn check_deal_stage(
+        &self,
+        values: &PropertyValues,
+        existing: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let Some(pipelines) = &self.pipelines else {
+            return Ok(());
+        };
+        if !values.contains_key("dealstage") && !values.contains_key("pipeline") {
+            return Ok(());
+        }
+        let (pipeline, stage) = self.deal_stage_after(values, existing);
+        if stage.is_empty() {
+            return match pipelines.get(&pipeline) {
+                Some(_) => Ok(()),
+                None => pipelines.checked_stage(&pipeline, "").map(|_| ()),
+            };
+        }
+        pipelines.checked_stage(&pipeline, &stage).map(|_| ())
+    }
+
+    /// The conditional rule of the 2026-09 paths: a deal closed won needs its close date.
+    fn check_close_date(
+        &self,
+        values: &PropertyValues,
+        existing: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let Some(pipelines) = self
+            .pipelines
+            .as_ref()
+            .filter(|_| self.closed_won_requires_close_date)
+        else {
+            return Ok(());
+        };
+        let (pipeline, stage) = self.deal_stage_after(values, existing);
+        let won = pipelines
+            .get(&pipeline)
+            .and_then(|p| p.stage(&stage))
+            .is_some_and(|s| s.is_won());
+        if !won
+            || !self
+                .value_after("closedate", values, existing)
+                .trim()
+                .is_empty()
+        {
+            return Ok(());
+        }
+        Err(ApiError::validation(
+            "This deal does not meet the portal's validation rules: closedate is required when the deal is closed won",
+        )
+        .with_context("propertyName", vec!["closedate".to_owned()])
+        .with_errors(vec![ErrorDetail::property(
+            "closedate is required when dealstage is closed won".to_owned(),
+            "REQUIRED_FIELD",
+            "closedate",
+        )]))
+    }
+
+    /// HubSpot's calculated deal properties follow the stage: its probability and whether
+    /// the deal is won.
+    fn derive_deal_properties(&mut self, id: u64, actor: Actor, now_ms: i64) {
+        let Some(pipelines) = &self.pipelines else {
+            return;
+        };
+        let (pipeline, stage) = self.deal_stage_after(&PropertyValues::new(), Some(id));
+        let (probability, won) = match pipelines.get(&pipeline).and_then(|p| p.stage(&stage)) {
+            Some(stage) => (stage.probability.to_string(), stage.is_won()),
+            None => (String::new(), false),
+        };
+        self.set_value(id, "hs_deal_stage_probability", &probability, actor, now_ms);
+        self.set_value(id, "hs_is_closed_won", &won.to_string(), actor, now_ms);
     }
 
     /// Writes one checked value; returns whether the value changed. Keeps unique indexes.

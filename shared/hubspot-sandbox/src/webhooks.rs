@@ -43,7 +43,7 @@ pub enum EventKind {
         new_object_id: u64,
         number_of_properties_moved: u32,
     },
-    /// A contact ↔ company association was made or removed.
+    /// An association was made or removed (contact ↔ company, deal ↔ company or contact).
     AssociationChange {
         association_type: &'static str,
         to_object_id: u64,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{BatchInputs, BatchResult};
 use crate::client::{HubSpotClient, Repeatable};
 use crate::error::HubSpotError;
-use crate::objects::{API_VERSION, ObjectType};
+use crate::objects::{API_VERSION, CrmObject};
 use crate::rate_budget::Bucket;
 use crate::record::HubSpotId;
 use reqwest::Method;
@@ -119,17 +119,21 @@ pub struct RecordAssociations {
 #[derive(Clone, Copy, Debug)]
 pub struct Associations<'a> {
     client: &'a HubSpotClient,
-    from: ObjectType,
-    to: ObjectType,
+    from: CrmObject,
+    to: CrmObject,
 }
 
 impl HubSpotClient {
     /// Associations from `from` records to `to` records.
-    pub fn associations(&self, from: ObjectType, to: ObjectType) -> Associations<'_> {
+    pub fn associations(
+        &self,
+        from: impl Into<CrmObject>,
+        to: impl Into<CrmObject>,
+    ) -> Associations<'_> {
         Associations {
             client: self,
-            from,
-            to,
+            from: from.into(),
+            to: to.into(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod objects;
+pub mod pipelines;
 pub mod properties;
 pub mod rate_budget;
 pub mod record;
@@ -35,7 +36,8 @@ pub use client::{HubSpotClient, ListOptions, Page};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use credentials::{AccessTokens, AfterUnauthorized, CredentialsError, StaticToken};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
-pub use objects::{API_VERSION, ObjectType, Objects};
+pub use objects::{API_VERSION, CrmObject, ObjectType, Objects};
+pub use pipelines::{Pipeline, PipelineStage};
 pub use properties::{
     FieldType, ModificationMetadata, Property, PropertyCreate, PropertyGroup, PropertyGroupCreate,
     PropertyOption, PropertyType,

@@ -19,7 +19,7 @@ use futures::Stream;
 use reqwest::Method;
 use serde::Serialize;
 use std::collections::BTreeMap;
-pub use warp_domain::sync::ObjectType;
+pub use warp_domain::sync::{CrmObject, ObjectType};
 
 /// The version of HubSpot's CRM API every path is built with (a new one each March and
 /// September; each is supported for 18 months, docs/hubspot/PLATFORM-2026.md).
@@ -30,15 +30,15 @@ pub const API_VERSION: &str = "2026-09";
 #[derive(Clone, Copy, Debug)]
 pub struct Objects<'a> {
     client: &'a HubSpotClient,
-    object: ObjectType,
+    object: CrmObject,
 }
 
 impl HubSpotClient {
     /// The CRM API of `object`.
-    pub fn objects(&self, object: ObjectType) -> Objects<'_> {
+    pub fn objects(&self, object: impl Into<CrmObject>) -> Objects<'_> {
         Objects {
             client: self,
-            object,
+            object: object.into(),
         }
     }
 
@@ -51,10 +51,15 @@ impl HubSpotClient {
     pub fn contacts(&self) -> Objects<'_> {
         self.objects(ObjectType::Contacts)
     }
+
+    /// `self.objects(CrmObject::Deals)`: read only (deals are mirrored from HubSpot).
+    pub fn deals(&self) -> Objects<'_> {
+        self.objects(CrmObject::Deals)
+    }
 }
 
 impl<'a> Objects<'a> {
-    pub fn object_type(&self) -> ObjectType {
+    pub fn object_type(&self) -> CrmObject {
         self.object
     }
 

@@ -197,7 +197,7 @@ pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-client-secret";
 pub const LOCAL_TOKEN_KEYS: &str = "local-dev:d2FycC1sb2NhbC1kZXZlbG9wbWVudC1vbmx5LWtleSE=";
 /// The scopes an install asks for unless `HUBSPOT_OAUTH_SCOPES` says otherwise: what the
 /// companies and contacts sync reads and writes.
-pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write";
+pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write crm.objects.deals.read";
 /// Only for local mode: a fixed HS256 secret so `make token` and `make dev` agree out of the box.
 pub const LOCAL_JWT_SECRET: &str = "warp-local-development-only-secret";
 

@@ -18,7 +18,7 @@ use warp_domain::sync::{
 };
 use warp_domain::user::User;
 
-use crate::customers::{decode_cursor, encode_cursor};
+use crate::customers::{decode_cursor, page_of};
 use crate::field_state::{self, Side};
 use crate::inbound::{self, WriteFieldError};
 use crate::{Database, StoreError};
@@ -178,17 +178,7 @@ pub async fn list(
             ],
         )
         .await?;
-    let mut items = rows
-        .iter()
-        .map(conflict_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = if more {
-        items.last().map(|c| encode_cursor(c.id))
-    } else {
-        None
-    };
+    let (items, next_cursor) = page_of(&rows, conflict_from_row, limit, |c| c.id)?;
     Ok(ConflictPage { items, next_cursor })
 }
 

@@ -119,6 +119,39 @@ pub fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
+/// `NotFound` unless the customer exists (deleted or not): a customer's sub-list of an unknown
+/// customer is a 404, not an empty page.
+pub(crate) async fn ensure_exists(
+    client: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    client
+        .query_typed_opt(
+            "SELECT 1 FROM customers WHERE id = $1",
+            &[(&id, Type::UUID)],
+        )
+        .await?
+        .map(|_| ())
+        .ok_or(StoreError::NotFound)
+}
+
+/// One page of a list read `limit + 1` rows deep: the first `limit` rows, and the cursor
+/// after the last of them when the extra row shows more remain.
+pub(crate) fn page_of<T>(
+    rows: &[tokio_postgres::Row],
+    from_row: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+    limit: i64,
+    id: impl Fn(&T) -> Uuid,
+) -> Result<(Vec<T>, Option<String>), StoreError> {
+    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = more
+        .then(|| items.last().map(|item| encode_cursor(id(item))))
+        .flatten();
+    Ok((items, next_cursor))
+}
+
 pub fn decode_cursor(cursor: &str) -> Result<Uuid, StoreError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -392,17 +425,7 @@ impl CustomerStore {
         );
         let client = self.database.client().await?;
         let rows = client.query_typed(&sql, &params).await?;
-        let mut items = rows
-            .iter()
-            .map(customer_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() as i64 > limit;
-        items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(|c| encode_cursor(c.id))
-        } else {
-            None
-        };
+        let (items, next_cursor) = page_of(&rows, customer_from_row, limit, |c| c.id)?;
         Ok(Page { items, next_cursor })
     }
 

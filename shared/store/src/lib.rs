@@ -5,6 +5,7 @@
 pub mod conflicts;
 pub mod customers;
 pub mod database;
+pub mod deals;
 pub mod error;
 pub mod field_state;
 pub mod idempotency;

@@ -9,7 +9,7 @@
 //! heartbeat; a run whose heartbeat stopped (its process died) is failed by
 //! [`fail_abandoned`], which frees the portal for the next one.
 
-use crate::customers::{decode_cursor, encode_cursor};
+use crate::customers::{decode_cursor, page_of};
 use crate::outbox::{self, OutboxOperation};
 use crate::{Database, StoreError};
 use chrono::{DateTime, Utc};
@@ -332,17 +332,7 @@ pub async fn list(
     let rows = client
         .query_typed(&sql, &[(&before, Type::UUID), (&fetch, Type::INT8)])
         .await?;
-    let mut items = rows
-        .iter()
-        .map(run_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = if more {
-        items.last().map(|run| encode_cursor(run.id))
-    } else {
-        None
-    };
+    let (items, next_cursor) = page_of(&rows, run_from_row, limit, |run| run.id)?;
     Ok(RunPage { items, next_cursor })
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use warp_domain::customer::Phone;
 use warp_domain::user::{NewUser, PersonText, User, UserEmail, UserPatch, UserRole, UserStatus};
 
-use crate::customers::{Written, encode_cursor};
+use crate::customers::{Written, page_of};
 use crate::field_state::{self, Side};
 use crate::idempotency::{self, Claim, IdempotentRequest, StoredResponse};
 use crate::inbound::InvalidFieldValue;
@@ -130,13 +130,7 @@ impl UserStore {
     pub async fn list(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
         let client = self.database.client().await?;
         if let Some(customer_id) = query.customer_id {
-            client
-                .query_typed_opt(
-                    "SELECT 1 FROM customers WHERE id = $1",
-                    &[(&customer_id, Type::UUID)],
-                )
-                .await?
-                .ok_or(StoreError::NotFound)?;
+            crate::customers::ensure_exists(&**client, customer_id).await?;
         }
         let after = query.after;
         let limit = i64::from(query.limit.clamp(1, 100));
@@ -159,15 +153,7 @@ impl UserStore {
                 ],
             )
             .await?;
-        let mut items = rows
-            .iter()
-            .map(user_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() as i64 > limit;
-        items.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| items.last().map(|user| encode_cursor(user.id)))
-            .flatten();
+        let (items, next_cursor) = page_of(&rows, user_from_row, limit, |user| user.id)?;
         Ok(UserPage { items, next_cursor })
     }
 

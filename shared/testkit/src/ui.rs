@@ -116,6 +116,26 @@ impl HubSpotUi {
         .await;
     }
 
+    /// Associates two records with one HubSpot-defined type (a deal's primary company: 5).
+    pub async fn associate_as(
+        &self,
+        from_type: &str,
+        from: &str,
+        to_type: &str,
+        to: &str,
+        type_id: u32,
+    ) {
+        self.send(
+            self.http
+                .put(self.url(&format!(
+                    "/crm/v4/objects/{from_type}/{from}/associations/{to_type}/{to}"
+                )))
+                .json(&json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}])),
+            "associate",
+        )
+        .await;
+    }
+
     /// Removes every association between a contact and a company.
     pub async fn dissociate(&self, contact: &str, company: &str) {
         self.send(

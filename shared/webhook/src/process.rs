@@ -77,6 +77,7 @@ type Claimed = Vec<(i64, WebhookEvent)>;
 
 mod batch;
 mod contacts;
+mod deals;
 mod reads;
 use batch::DecisionBatch;
 use reads::HubSpotReads;
@@ -410,6 +411,12 @@ impl InboundProcessor {
             .route(&transaction, events, &mut report, &mut marks)
             .await?;
 
+        // Deals are mirrored from HubSpot, apart from the company and contact rules.
+        let (deal_events, events): (Claimed, Claimed) = events
+            .into_iter()
+            .partition(|(_, event)| event.object_type() == "deal");
+        self.apply_deals(&mut transaction, deal_events, &mut report, &mut marks)
+            .await?;
         let (bulk, single) = self.partition(events, &mut report, &mut marks);
         let reads = self.read_ahead(&transaction, &single).await?;
         if !single.is_empty() {

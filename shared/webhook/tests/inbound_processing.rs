@@ -2,6 +2,8 @@
 //! router on a loopback port, the real HubSpot sandbox delivering signed webhooks (or
 //! hand-signed deliveries for exact `occurredAt` control), then the processor.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use warp_store::sync_config::MappingSource;
 use warp_store::{Created, CustomerStore, Database, Update};
 use warp_testkit::{HubSpotUi, PORTAL, USER_TOKEN, hubspot};
 use warp_webhook::{
-    InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router, sign_v3,
+    InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router,
 };
 
 const SECRET: &str = "test-webhook-secret";
@@ -157,31 +159,12 @@ impl World {
     }
 
     async fn event_count(&self) -> i64 {
-        let client = self.database.client().await.unwrap();
-        client
-            .query_one("SELECT count(*) FROM hubspot_webhook_events", &[])
-            .await
-            .unwrap()
-            .get(0)
+        common::event_count(&self.database).await
     }
 
     /// Waits until deliveries stop arriving, then processes everything pending.
     async fn settle(&self) -> InboundReport {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last = -1;
-        let mut stable_since = Instant::now();
-        loop {
-            let count = self.event_count().await;
-            if count != last {
-                last = count;
-                stable_since = Instant::now();
-            } else if stable_since.elapsed() > Duration::from_millis(700) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "deliveries never settled");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.processor.process_pending(100).await.unwrap()
+        common::settle(&self.database, &self.processor, 100).await
     }
 
     /// A person creates a contact in HubSpot's UI and associates it with the company; returns
@@ -265,19 +248,7 @@ impl World {
 
     /// Posts hand-made events, v3-signed, to the receiver.
     async fn deliver(&self, events: &[Value]) {
-        let body = serde_json::to_vec(events).unwrap();
-        let url = format!("{}/webhooks/hubspot", self.receiver);
-        let headers = sign_v3(SECRET, "POST", &url, &body, Utc::now().timestamp_millis());
-        let mut request = self
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let answer = request.send().await.unwrap();
-        assert_eq!(answer.status(), 200);
+        common::deliver(&self.http, &self.receiver, SECRET, events).await;
     }
 
     async fn event_status(&self, event_id: i64) -> (String, Option<String>) {

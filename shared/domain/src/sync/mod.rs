@@ -70,7 +70,7 @@ pub use mapping::{
     KEY_PROPERTY, SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField,
     WarpField, key_property,
 };
-pub use object_type::{ObjectType, UnknownObjectType};
+pub use object_type::{CrmObject, ObjectType, UnknownObjectType};
 pub use outbound::{FieldChange, full_push, outbound_diff, record_pushed};
 pub use property_check::{PropertyFacts, PropertyMismatch, ValueKind, check_property};
 pub use user_values::user_field_values;

@@ -45,6 +45,42 @@ impl ObjectType {
     }
 }
 
+/// Every HubSpot CRM object type WARP calls, synced both ways or only read (deals are mirrored
+/// from HubSpot): the `{objectType}` of HubSpot's paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmObject {
+    Companies,
+    Contacts,
+    Deals,
+}
+
+impl CrmObject {
+    /// HubSpot's name of the object type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmObject::Companies => "companies",
+            CrmObject::Contacts => "contacts",
+            CrmObject::Deals => "deals",
+        }
+    }
+}
+
+impl From<ObjectType> for CrmObject {
+    fn from(object: ObjectType) -> Self {
+        match object {
+            ObjectType::Companies => CrmObject::Companies,
+            ObjectType::Contacts => CrmObject::Contacts,
+        }
+    }
+}
+
+impl fmt::Display for CrmObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for ObjectType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -141,12 +141,24 @@ pub async fn restore(
     Ok(Json(store.render_written(company)))
 }
 
-/// The portal's validation rules for one object type: `{"required": ["industry"]}`.
+/// The portal's validation rules for one object type: `{"required": ["industry"]}`; for
+/// deals also `"closed_won_requires_close_date": true` (HubSpot's conditional rule).
 #[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationRules {
     #[serde(default)]
     required: Vec<String>,
+    #[serde(default)]
+    closed_won_requires_close_date: bool,
+}
+
+impl ValidationRules {
+    fn of(store: &crate::store::Store) -> Self {
+        Self {
+            required: store.required_properties.iter().cloned().collect(),
+            closed_won_requires_close_date: store.closed_won_requires_close_date,
+        }
+    }
 }
 
 /// Replaces the rules (`{}` lifts them); enforced on writes through the dated paths.
@@ -164,18 +176,20 @@ pub async fn set_validation_rules(
     {
         return Err(crate::store::property_not_found(unknown));
     }
+    if rules.closed_won_requires_close_date && store.pipelines.is_none() {
+        return Err(ApiError::validation(format!(
+            "closed_won_requires_close_date applies to deals, not {}",
+            kind.name()
+        )));
+    }
     store.required_properties = rules.required.iter().cloned().collect();
-    Ok(Json(ValidationRules {
-        required: store.required_properties.iter().cloned().collect(),
-    }))
+    store.closed_won_requires_close_date = rules.closed_won_requires_close_date;
+    Ok(Json(ValidationRules::of(&store)))
 }
 
 pub async fn read_validation_rules(
     InPortal(portal): InPortal,
     Kind(kind): Kind,
 ) -> Json<ValidationRules> {
-    let store = lock(portal.store(kind));
-    Json(ValidationRules {
-        required: store.required_properties.iter().cloned().collect(),
-    })
+    Json(ValidationRules::of(&lock(portal.store(kind))))
 }

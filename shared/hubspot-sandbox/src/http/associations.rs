@@ -85,21 +85,29 @@ fn pair_json(from: End, to: End, ids: &[u32]) -> Value {
 }
 
 /// Creates the default association of a pair, answered with both directions.
-/// A contact ↔ company association made or removed, announced as HubSpot does
-/// (`contact.associationChange`, from the contact's side), after every lock is released.
+/// An association made or removed, announced as HubSpot does: from the contact's side for
+/// contact ↔ company (`contact.associationChange`), from the deal's for deal ↔ company and
+/// deal ↔ contact (`deal.associationChange`), after every lock is released.
 fn announce(state: &Portal, actor: Actor, from: End, to: End, ids: &[u32], removed: bool) {
-    let (contact, company) = match (from.0, to.0) {
-        (ObjectKind::Contacts, ObjectKind::Companies) => (from.1, to.1),
-        (ObjectKind::Companies, ObjectKind::Contacts) => (to.1, from.1),
-        _ => return,
-    };
-    // Type 1 (contact → company) and 2 (company → contact) are the primary company.
-    let primary = ids.iter().any(|id| matches!(id, 1 | 2));
-    lock(state.store(ObjectKind::Contacts)).emit_association_change(
-        contact,
+    use ObjectKind::{Companies, Contacts, Deals};
+    let (announcer, other, association_type, primary_types): (End, End, &'static str, &[u32]) =
+        match (from.0, to.0) {
+            // Type 1 (contact → company) and 2 (company → contact) are the primary company.
+            (Contacts, Companies) => (from, to, "CONTACT_TO_COMPANY", &[1, 2]),
+            (Companies, Contacts) => (to, from, "CONTACT_TO_COMPANY", &[1, 2]),
+            // Type 5 (deal → company) and 6 (company → deal) are the deal's primary company.
+            (Deals, Companies) => (from, to, "DEAL_TO_COMPANY", &[5, 6]),
+            (Companies, Deals) => (to, from, "DEAL_TO_COMPANY", &[5, 6]),
+            (Deals, Contacts) => (from, to, "DEAL_TO_CONTACT", &[]),
+            (Contacts, Deals) => (to, from, "DEAL_TO_CONTACT", &[]),
+            _ => return,
+        };
+    let primary = ids.iter().any(|id| primary_types.contains(id));
+    lock(state.store(announcer.0)).emit_association_change(
+        announcer.1,
         EventKind::AssociationChange {
-            association_type: "CONTACT_TO_COMPANY",
-            to_object_id: company,
+            association_type,
+            to_object_id: other.1,
             removed,
             primary,
         },

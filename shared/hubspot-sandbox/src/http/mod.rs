@@ -5,6 +5,7 @@ mod admin;
 mod associations;
 mod oauth;
 mod objects;
+mod pipelines;
 mod properties;
 
 use std::collections::HashMap;
@@ -110,6 +111,22 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             .route(
                 &format!("{record}/{{to_type}}/{{to_id}}"),
                 axum::routing::put(associations::put_labeled).delete(associations::delete_pair),
+            );
+    }
+    for prefix in ["/crm/v3/pipelines", "/crm/pipelines/2026-09"] {
+        let pipelines_path = format!("{prefix}/{{object_type}}");
+        api = api
+            .route(
+                &pipelines_path,
+                get(pipelines::list).post(pipelines::create),
+            )
+            .route(
+                &format!("{pipelines_path}/{{pipeline_id}}"),
+                get(pipelines::read),
+            )
+            .route(
+                &format!("{pipelines_path}/{{pipeline_id}}/stages"),
+                get(pipelines::stages),
             );
     }
     api = api.route(
