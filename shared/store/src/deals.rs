@@ -35,6 +35,7 @@ pub struct Deal {
     pub pipeline_label: Option<String>,
     pub stage_id: Option<String>,
     pub stage_label: Option<String>,
+    /// What the stage means now (the stored stages), else when the deal was read.
     pub stage_outcome: String,
     pub close_date: Option<DateTime<Utc>>,
     pub owner_id: Option<String>,
@@ -141,6 +142,36 @@ pub async fn upsert_many(
             ],
         )
         .await?)
+}
+
+/// Locks the rows of these deals (made, unseen and archived, for a deal never stored: the
+/// caller's transaction fills them in before anyone sees them), in id order. Held from before
+/// HubSpot is read until the claim commits, so a processor reading a deal after another always
+/// stores after it: a deletion read late cannot bring back a deal, nor a stale read undo a
+/// restore. Row locks, not advisory ones, which would pin an RDS Proxy connection.
+pub async fn lock_many(
+    client: &impl GenericClient,
+    portal_id: i64,
+    hubspot_ids: &[String],
+) -> Result<(), StoreError> {
+    if hubspot_ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = hubspot_ids
+        .iter()
+        .map(|id| storable(id).into_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    client
+        .execute_typed(
+            "INSERT INTO deals AS d (portal_id, hubspot_id, archived_at) \
+             SELECT $1, h, now() FROM unnest($2::text[]) AS x(h) ORDER BY h \
+             ON CONFLICT (portal_id, hubspot_id) DO UPDATE SET updated_at = d.updated_at",
+            &[(&portal_id, Type::INT8), (&ids, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Marks deals HubSpot no longer shows as archived, each `(HubSpot id, merged into)`; a deal
@@ -274,7 +305,7 @@ pub async fn replace_deal_stages(
 }
 
 const DEAL_COLUMNS: &str = "d.id, d.hubspot_id, d.name, d.amount, d.currency, d.pipeline_id, \
-    st.pipeline_label, d.stage_id, st.stage_label, d.stage_outcome, d.close_date, d.owner_id, \
+    st.pipeline_label, d.stage_id, st.stage_label, coalesce(st.outcome, d.stage_outcome), d.close_date, d.owner_id, \
     d.probability, d.hubspot_company_id, c.id, d.archived_at IS NOT NULL, d.merged_into_hubspot_id, \
     d.hubspot_modified_at, d.created_at, d.updated_at";
 
@@ -343,7 +374,7 @@ pub async fn list(
            AND ($2::uuid IS NULL OR c.id = $2) \
            AND ($3::text IS NULL OR d.pipeline_id = $3) \
            AND ($4::text IS NULL OR d.stage_id = $4) \
-           AND ($5::text IS NULL OR d.stage_outcome = $5) \
+           AND ($5::text IS NULL OR coalesce(st.outcome, d.stage_outcome) = $5) \
            AND ($6 OR d.archived_at IS NULL) \
            AND ($7::uuid IS NULL OR d.id > $7) \
          ORDER BY d.id LIMIT $8"

@@ -64,7 +64,8 @@ async fn older_reads_never_win_and_archived_deals_come_back_when_hubspot_shows_t
         Some("99.95")
     );
 
-    // Deleted in HubSpot, then shown again by a read (restored): back, even with an older time.
+    // Deleted in HubSpot, then shown again by a read (restored): back, even with an older
+    // modification time than the one stored (HubSpot shows it, so it is not gone).
     deals::archive_many(&**client, PORTAL, &[("501".into(), None)])
         .await
         .unwrap();
@@ -81,7 +82,7 @@ async fn older_reads_never_win_and_archived_deals_come_back_when_hubspot_shows_t
             .items
             .is_empty()
     );
-    deals::upsert_many(&**client, PORTAL, &[deal("closedwon", now)])
+    deals::upsert_many(&**client, PORTAL, &[deal("closedwon", earlier)])
         .await
         .unwrap();
     assert!(
@@ -107,4 +108,37 @@ async fn older_reads_never_win_and_archived_deals_come_back_when_hubspot_shows_t
             .items
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_deal_being_read_is_locked_until_its_claim_commits_even_before_it_was_ever_stored() {
+    let db = warp_testkit::fresh_database().await;
+    let mut holder = db.client().await.unwrap();
+    let mut other = db.client().await.unwrap();
+    let held = holder.transaction().await.unwrap();
+    deals::lock_many(&*held, PORTAL, &["42".into(), "41".into()])
+        .await
+        .unwrap();
+
+    let waiting = other.transaction().await.unwrap();
+    waiting
+        .batch_execute("SET LOCAL lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    let blocked = deals::lock_many(&*waiting, PORTAL, &["41".into()]).await;
+    assert!(blocked.is_err(), "a second reader of deal 41 must wait");
+    waiting.rollback().await.unwrap();
+
+    // The placeholder rows are nobody's business until the claim fills them in.
+    let seen: i64 = other
+        .query_one("SELECT count(*) FROM deals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0);
+    held.rollback().await.unwrap();
+    let free = other.transaction().await.unwrap();
+    deals::lock_many(&*free, PORTAL, &["41".into()])
+        .await
+        .unwrap();
 }

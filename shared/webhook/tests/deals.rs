@@ -206,8 +206,8 @@ async fn a_deal_worked_in_hubspot_is_mirrored_through_every_stage_and_never_roll
     assert_eq!(status, 200);
     assert_eq!(wins["items"].as_array().unwrap().len(), 1, "{wins}");
 
-    // A creation event delivered late and twice, after the win: the deal is read again, never
-    // rolled back to an older state.
+    // A creation event delivered late and twice, after the win: the deal is read again and
+    // ends in the same row (the store's own test covers an older read arriving last).
     let late = json!({
         "eventId": 9_900_001, "subscriptionId": 3_000_001, "portalId": PORTAL,
         "appId": 1, "occurredAt": Utc::now().timestamp_millis() - 60_000,
@@ -264,6 +264,17 @@ async fn a_deal_worked_in_hubspot_is_mirrored_through_every_stage_and_never_roll
 #[tokio::test]
 async fn won_comes_from_the_stage_metadata_of_the_portals_own_pipeline() {
     let world = world().await;
+    // The processor stored HubSpot's default pipeline before the portal made its own.
+    let early = world
+        .ui
+        .create(
+            "deals",
+            json!({"dealname": "Early", "dealstage": "appointmentscheduled"}),
+        )
+        .await;
+    world.settle().await;
+    assert_eq!(world.deal(&early).await["stage_outcome"], "open");
+
     let pipeline = world
         .sandbox_post(
             "/crm/pipelines/2026-09/deals",
@@ -286,17 +297,7 @@ async fn won_comes_from_the_stage_metadata_of_the_portals_own_pipeline() {
             .unwrap()
             .to_owned()
     };
-    // The processor stored HubSpot's default pipeline before this one existed.
-    let early = world
-        .ui
-        .create(
-            "deals",
-            json!({"dealname": "Early", "dealstage": "appointmentscheduled"}),
-        )
-        .await;
-    world.settle().await;
-    assert_eq!(world.deal(&early).await["stage_outcome"], "open");
-
+    // Its stage is not in the stored copy (fresh as it is): the copy is read again.
     let signed = world
         .ui
         .create(

@@ -131,10 +131,27 @@ impl InboundProcessor {
         work: &DealWork,
     ) -> Result<(), HandleError> {
         let ids: Vec<String> = work.to_read.iter().map(i64::to_string).collect();
+        let touched: Vec<String> = ids
+            .iter()
+            .cloned()
+            .chain(work.merged.keys().map(i64::to_string))
+            .collect();
+        deals::lock_many(tx, self.portal_id, &touched).await?;
         let options = ReadOptions::properties(DEAL_PROPERTIES);
         let read = client.deals().batch_read(&ids, None, &options).await;
         if let Some(failure) = read.failed_calls.first() {
             return Err(HandleError::from(&failure.error));
+        }
+        // Only "not found" means gone; any other per-deal error is not an answer about it.
+        if let Some(error) = read
+            .errors
+            .iter()
+            .find(|error| error.category != "OBJECT_NOT_FOUND")
+        {
+            return Err(HandleError::RetryLater(format!(
+                "HubSpot could not read a deal: {} {}",
+                error.category, error.message
+            )));
         }
         let found: HashMap<String, DealSnapshot> = read
             .results
@@ -150,7 +167,7 @@ impl InboundProcessor {
         let companies = self.primary_companies(client, &found).await?;
         let outcomes = self.stage_outcomes(tx, client, found.values()).await?;
 
-        let mirrored: Vec<MirroredDeal> = found
+        let mut mirrored: Vec<MirroredDeal> = found
             .into_values()
             .map(|snapshot| {
                 let outcome = snapshot
@@ -167,6 +184,7 @@ impl InboundProcessor {
                 }
             })
             .collect();
+        mirrored.sort_by(|a, b| a.snapshot.hubspot_id.cmp(&b.snapshot.hubspot_id));
         let stored: BTreeSet<&str> = mirrored
             .iter()
             .map(|deal| deal.snapshot.hubspot_id.as_str())
@@ -186,7 +204,8 @@ impl InboundProcessor {
         Ok(())
     }
 
-    /// Each deal's primary company (else its first company), by deal id.
+    /// Each deal's primary company, by deal id; a deal with companies but no primary one (an
+    /// API-made unlabeled association) takes the lowest company id, so the choice is stable.
     async fn primary_companies(
         &self,
         client: &HubSpotClient,
@@ -218,7 +237,12 @@ impl InboundProcessor {
                             .iter()
                             .any(|t| t.type_id == DEAL_TO_COMPANY_PRIMARY)
                     })
-                    .or_else(|| record.to.first())?;
+                    .or_else(|| {
+                        record
+                            .to
+                            .iter()
+                            .min_by_key(|to| to.to_object_id.parse::<u64>().unwrap_or(u64::MAX))
+                    })?;
                 Some((
                     record.from.id.as_str().to_owned(),
                     primary.to_object_id.clone(),
@@ -228,40 +252,37 @@ impl InboundProcessor {
     }
 
     /// What each (pipeline, stage) means, from the stored copy; read again from HubSpot when
-    /// the copy is old or lacks a stage these deals are in.
+    /// the copy is old or lacks a stage these deals are in. Archived pipelines and stages are
+    /// kept: a deal may still be in one, and an unknown stage would be read again every claim.
     async fn stage_outcomes(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
         client: &HubSpotClient,
         deals: impl Iterator<Item = &DealSnapshot>,
     ) -> Result<HashMap<(String, String), StageOutcome>, HandleError> {
+        let wanted: Vec<(String, String)> = deals
+            .filter_map(|deal| deal.pipeline_id.clone().zip(deal.stage_id.clone()))
+            .collect();
         let (stored, refreshed) = deals::deal_stages(tx, self.portal_id).await?;
         let fresh = refreshed.is_some_and(|at| Utc::now() - at < STAGES_MAX_AGE);
-        let mut wanted =
-            deals.filter_map(|deal| deal.pipeline_id.clone().zip(deal.stage_id.clone()));
-        if fresh && wanted.all(|key| stored.contains_key(&key)) {
+        if wanted.is_empty() || (fresh && wanted.iter().all(|key| stored.contains_key(key))) {
             return Ok(stored);
         }
         let pipelines = client.pipelines(CrmObject::Deals).await?;
         let stages: Vec<PipelineStage> = pipelines
             .iter()
-            .filter(|pipeline| !pipeline.archived)
             .flat_map(|pipeline| {
-                pipeline
-                    .stages
-                    .iter()
-                    .filter(|stage| !stage.archived)
-                    .map(|stage| PipelineStage {
-                        pipeline_id: pipeline.id.clone(),
-                        pipeline_label: pipeline.label.clone(),
-                        stage_id: stage.id.clone(),
-                        stage_label: stage.label.clone(),
-                        display_order: stage.display_order,
-                        outcome: StageOutcome::from_metadata(
-                            stage.metadata_text("isClosed").as_deref(),
-                            stage.metadata_text("probability").as_deref(),
-                        ),
-                    })
+                pipeline.stages.iter().map(|stage| PipelineStage {
+                    pipeline_id: pipeline.id.clone(),
+                    pipeline_label: pipeline.label.clone(),
+                    stage_id: stage.id.clone(),
+                    stage_label: stage.label.clone(),
+                    display_order: stage.display_order,
+                    outcome: StageOutcome::from_metadata(
+                        stage.metadata_text("isClosed").as_deref(),
+                        stage.metadata_text("probability").as_deref(),
+                    ),
+                })
             })
             .collect();
         deals::replace_deal_stages(tx, self.portal_id, &stages).await?;
