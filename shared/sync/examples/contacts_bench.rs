@@ -114,7 +114,7 @@ async fn drain(
 ) -> Result<usize, Box<dyn std::error::Error>> {
     let mut calls = 0;
     loop {
-        let report = worker.process_due(1_000).await?;
+        let report = worker.drain_due(1_000).await?;
         calls += report.hubspot_calls;
         if report.rows() == 0 {
             let client = database.client().await?;

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut calls = 0;
     loop {
-        let report = worker.process_due(1_000).await?;
+        let report = worker.drain_due(1_000).await?;
         calls += report.hubspot_calls;
         if report.rows() == 0 {
             if open_rows(&database).await? == 0 {

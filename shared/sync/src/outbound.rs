@@ -51,6 +51,9 @@ pub const CHUNKS_IN_FLIGHT: usize = 4;
 /// How many due rows the local loop claims per pass.
 pub const LOOP_BATCH: usize = 500;
 
+/// How many passes a drain keeps going at once (see [`OutboundWorker::drain_due`]).
+pub const PASSES_IN_FLIGHT: usize = 2;
+
 /// What stops a pass before it could process anything.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -348,6 +351,66 @@ impl OutboundWorker {
         )
         .await?;
         Ok(self.process_claimed(claimed).await.sorted())
+    }
+
+    /// Claims and pushes due rows until a pass finds fewer than `limit` or none of its rows
+    /// succeeded, keeping up to [`PASSES_IN_FLIGHT`] passes going: the next claim is made as
+    /// soon as the previous one committed, so while one pass claims, loads and plans (Postgres
+    /// work, no HubSpot call) another's calls hold the rate budget. One pass at a time left the
+    /// budget idle at every boundary longer than its burst of two tokens covers (contacts and
+    /// mixed pushes measured 0.92 to 0.96 of the ceiling). Claims run one after another: two at
+    /// once would select the same first rows and the second would find them taken. A claim is
+    /// never dropped half-way (it holds a transaction that leases rows); a failed claim starts
+    /// no other, and the passes going finish before its error is returned.
+    pub async fn drain_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        use futures::StreamExt;
+        let claim_due = || {
+            Box::pin(outbox::claim_due(
+                &self.database,
+                self.portal_id,
+                limit,
+                self.lease,
+                self.retry.max_attempts,
+            ))
+        };
+        let mut claim = Some(claim_due());
+        let mut passes = futures::stream::FuturesUnordered::new();
+        let mut drained = ProcessReport::default();
+        let mut first_error: Option<OutboundError> = None;
+        let mut more = true;
+        loop {
+            tokio::select! {
+                claimed = async { claim.as_mut().expect("enabled only with a claim").await }, if claim.is_some() => {
+                    claim = None;
+                    match claimed {
+                        Ok(rows) => {
+                            more = rows.len() >= limit;
+                            if !rows.is_empty() {
+                                passes.push(self.process_claimed(rows));
+                            }
+                        }
+                        Err(error) => {
+                            more = false;
+                            first_error.get_or_insert(error.into());
+                        }
+                    }
+                }
+                Some(report) = passes.next(), if !passes.is_empty() => {
+                    if report.rows() > 0 && report.succeeded.is_empty() {
+                        more = false;
+                    }
+                    drained.absorb(report);
+                }
+                else => break,
+            }
+            if claim.is_none() && more && passes.len() < PASSES_IN_FLIGHT {
+                claim = Some(claim_due());
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(drained.sorted()),
+        }
     }
 
     /// Why rows a claim left alone were left alone, and whether a queue should retry them.
@@ -1143,6 +1206,26 @@ pub trait DueRows: Send + Sync {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send;
+
+    /// Passes of up to `limit` rows until one finds fewer than `limit` or none of its rows
+    /// succeeded (what is left waits for its retry time); one pass at a time unless the
+    /// implementation overlaps them. What every pass did.
+    fn drain_due(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send {
+        async move {
+            let mut drained = ProcessReport::default();
+            loop {
+                let report = self.process_due(limit).await?;
+                let more = report.rows() >= limit && !report.succeeded.is_empty();
+                drained.absorb(report);
+                if !more {
+                    return Ok(drained.sorted());
+                }
+            }
+        }
+    }
 }
 
 impl DueRows for OutboundWorker {
@@ -1151,6 +1234,13 @@ impl DueRows for OutboundWorker {
         limit: usize,
     ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send {
         OutboundWorker::process_due(self, limit)
+    }
+
+    fn drain_due(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<ProcessReport, OutboundError>> + Send {
+        OutboundWorker::drain_due(self, limit)
     }
 }
 
@@ -1163,30 +1253,19 @@ pub async fn run_outbox_loop<W: DueRows>(
 ) {
     tokio::pin!(shutdown);
     loop {
-        loop {
-            let pass = tokio::select! {
-                _ = &mut shutdown => return,
-                pass = worker.process_due(LOOP_BATCH) => pass,
-            };
-            match pass {
-                Ok(report) if report.rows() > 0 => {
-                    tracing::debug!(
-                        succeeded = report.succeeded.len(),
-                        failed = report.failed.len(),
-                        calls = report.hubspot_calls,
-                        "outbox pass"
-                    );
-                    // A full pass may have left more rows; an all-failed one waits.
-                    if report.rows() < LOOP_BATCH || report.succeeded.is_empty() {
-                        break;
-                    }
-                }
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error, "outbox pass failed");
-                    break;
-                }
-            }
+        let drained = tokio::select! {
+            _ = &mut shutdown => return,
+            drained = worker.drain_due(LOOP_BATCH) => drained,
+        };
+        match drained {
+            Ok(report) if report.rows() > 0 => tracing::debug!(
+                succeeded = report.succeeded.len(),
+                failed = report.failed.len(),
+                calls = report.hubspot_calls,
+                "outbox drained"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "outbox pass failed"),
         }
         tokio::select! {
             _ = &mut shutdown => return,

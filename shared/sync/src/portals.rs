@@ -243,6 +243,17 @@ impl crate::outbound::DueRows for PortalPasses {
             }
         }
     }
+
+    /// The portal's current worker drains (a rebuilt one is taken at the next drain).
+    async fn drain_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
+        match self.workers.worker(self.portal_id).await {
+            Ok(worker) => worker.drain_due(limit).await,
+            Err(error) => {
+                tracing::warn!(portal_id = self.portal_id, %error, "no worker for the portal");
+                Ok(ProcessReport::default())
+            }
+        }
+    }
 }
 
 /// The local outbox loops (`warp dev`, `warp worker`): one [`run_outbox_loop`] per active

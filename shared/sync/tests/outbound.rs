@@ -492,3 +492,31 @@ async fn two_workers_given_the_same_rows_push_each_customer_once() {
         .await;
     assert_eq!(done, 60);
 }
+
+#[tokio::test]
+async fn a_drain_with_overlapping_passes_pushes_every_row_once_and_stops_when_none_is_left() {
+    let h = harness().await;
+    let mut created = Vec::new();
+    for n in 0..25 {
+        created.push(h.create_named(&format!("Drain Co {n:02}"), "PREPAID").await);
+    }
+    // Passes of 10: three claims (10, 10, 5), up to two passes going at once.
+    let report = h.worker.drain_due(10).await.unwrap();
+    let mut expected: Vec<i64> = created.iter().map(|c| c.2).collect();
+    expected.sort_unstable();
+    assert_eq!(report.succeeded, expected, "{report:?}");
+    assert!(report.failed.is_empty());
+    assert_eq!(report.pushed_customers, 25);
+    assert_eq!(report.hubspot_calls, 3, "one batch call per pass");
+    let companies = h.companies_by_ban().await;
+    assert_eq!(companies.len(), 25);
+    assert!(companies.values().all(|found| found.len() == 1));
+    let open: i64 = h
+        .database
+        .one("SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'")
+        .await;
+    assert_eq!(open, 0);
+    // Nothing left: a drain claims nothing and calls nobody.
+    let idle = h.worker.drain_due(10).await.unwrap();
+    assert_eq!((idle.rows(), idle.hubspot_calls), (0, 0));
+}
