@@ -42,11 +42,10 @@ def consent(page, decision):
     expect(popup.locator("h1")).to_contain_text("Connect the app")
     if decision == "approve":
         popup.fill("#portal_id", PORTAL)
-        popup.click("#approve")
-    else:
-        popup.click("#deny")
-    # The callback page hands the outcome to this page and closes itself.
-    popup.wait_for_event("close", timeout=15_000)
+    # The callback page hands the outcome to this page and closes itself, possibly before a
+    # wait started after the click would listen: listen first.
+    with popup.expect_event("close", timeout=15_000):
+        popup.click("#approve" if decision == "approve" else "#deny")
 
 
 def main():
