@@ -200,6 +200,24 @@ impl HubSpotClient {
         outcome
     }
 
+    /// A GET of a `{"results": [...]}` list without paging (properties, groups, pipelines).
+    pub(crate) async fn get_results<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+    ) -> Result<Vec<T>, HubSpotError> {
+        let list: crate::properties::ResultsList<T> = self
+            .call(
+                Method::GET,
+                path,
+                &[],
+                None::<&()>,
+                Bucket::Default,
+                Repeatable::Yes,
+            )
+            .await?;
+        Ok(list.results)
+    }
+
     /// A GET whose 404 means "there is none" rather than an error.
     pub(crate) async fn get_if_exists<T: DeserializeOwned>(
         &self,

@@ -6,9 +6,7 @@
 use crate::batch::{BatchInputs, BatchResult};
 use crate::client::{HubSpotClient, ListAnswer, ListOptions, Page, Repeatable, read_query};
 use crate::error::HubSpotError;
-use crate::properties::{
-    Property, PropertyCreate, PropertyGroup, PropertyGroupCreate, ResultsList,
-};
+use crate::properties::{Property, PropertyCreate, PropertyGroup, PropertyGroupCreate};
 use crate::rate_budget::Bucket;
 use crate::record::{
     BatchCreateInput, BatchUpdateInput, BatchUpsertInput, HubSpotId, HubSpotRecord, ReadOptions,
@@ -393,18 +391,7 @@ impl<'a> Objects<'a> {
 
     /// `GET /crm/properties/2026-09/{objectType}`: every property of the object type.
     pub async fn list_properties(&self) -> Result<Vec<Property>, HubSpotError> {
-        let list: ResultsList<Property> = self
-            .client
-            .call(
-                Method::GET,
-                &self.properties(&[]),
-                &[],
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await?;
-        Ok(list.results)
+        self.client.get_results(&self.properties(&[])).await
     }
 
     /// `GET /crm/properties/2026-09/{objectType}/{name}`; `None` when it does not exist.
@@ -433,19 +420,7 @@ impl<'a> Objects<'a> {
 
     /// `GET /crm/properties/2026-09/{objectType}/groups`.
     pub async fn list_property_groups(&self) -> Result<Vec<PropertyGroup>, HubSpotError> {
-        let path = self.properties(&["groups"]);
-        let list: ResultsList<PropertyGroup> = self
-            .client
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await?;
-        Ok(list.results)
+        self.client.get_results(&self.properties(&["groups"])).await
     }
 
     /// `GET /crm/properties/2026-09/{objectType}/groups/{name}`; `None` when it does not exist.

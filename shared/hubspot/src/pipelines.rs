@@ -5,14 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
 use serde::Deserialize;
 
-use crate::client::{HubSpotClient, Repeatable};
+use crate::client::HubSpotClient;
 use crate::error::HubSpotError;
 use crate::objects::{API_VERSION, CrmObject};
-use crate::properties::ResultsList;
-use crate::rate_budget::Bucket;
 
 /// A pipeline as HubSpot answers it (`Pipeline`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -61,16 +58,7 @@ impl HubSpotClient {
         object: impl Into<CrmObject>,
     ) -> Result<Vec<Pipeline>, HubSpotError> {
         let object = object.into();
-        let list: ResultsList<Pipeline> = self
-            .call(
-                Method::GET,
-                &["crm", "pipelines", API_VERSION, object.as_str()],
-                &[],
-                None::<&()>,
-                Bucket::Default,
-                Repeatable::Yes,
-            )
-            .await?;
-        Ok(list.results)
+        self.get_results(&["crm", "pipelines", API_VERSION, object.as_str()])
+            .await
     }
 }

@@ -359,9 +359,11 @@ impl OutboundWorker {
     /// work, no HubSpot call) another's calls hold the rate budget. One pass at a time left the
     /// budget idle at every boundary longer than its burst of two tokens covers (contacts and
     /// mixed pushes measured 0.92 to 0.96 of the ceiling). Claims run one after another: two at
-    /// once would select the same first rows and the second would find them taken. A claim is
-    /// never dropped half-way (it holds a transaction that leases rows); a failed claim starts
-    /// no other, and the passes going finish before its error is returned.
+    /// once would select the same first rows and the second would find them taken. The drain
+    /// never drops a claim half-way (it holds a transaction that leases rows): a claim outlives
+    /// the select that polls it. A failed claim starts no other, and the passes going finish
+    /// before its error is returned. (Dropping the whole drain, as a shutdown does, drops its
+    /// passes as dropping a pass always did: their rows wait for the lease.)
     pub async fn drain_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
         use futures::StreamExt;
         let claim_due = || {

@@ -233,25 +233,32 @@ struct PortalPasses {
     portal_id: i64,
 }
 
+impl PortalPasses {
+    /// The portal's current worker; `None` (logged) when none can be built now.
+    async fn current(&self) -> Option<Arc<OutboundWorker>> {
+        self.workers
+            .worker(self.portal_id)
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(portal_id = self.portal_id, %error, "no worker for the portal");
+            })
+            .ok()
+    }
+}
+
 impl crate::outbound::DueRows for PortalPasses {
     async fn process_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
-        match self.workers.worker(self.portal_id).await {
-            Ok(worker) => worker.process_due(limit).await,
-            Err(error) => {
-                tracing::warn!(portal_id = self.portal_id, %error, "no worker for the portal");
-                Ok(ProcessReport::default())
-            }
+        match self.current().await {
+            Some(worker) => worker.process_due(limit).await,
+            None => Ok(ProcessReport::default()),
         }
     }
 
     /// The portal's current worker drains (a rebuilt one is taken at the next drain).
     async fn drain_due(&self, limit: usize) -> Result<ProcessReport, OutboundError> {
-        match self.workers.worker(self.portal_id).await {
-            Ok(worker) => worker.drain_due(limit).await,
-            Err(error) => {
-                tracing::warn!(portal_id = self.portal_id, %error, "no worker for the portal");
-                Ok(ProcessReport::default())
-            }
+        match self.current().await {
+            Some(worker) => worker.drain_due(limit).await,
+            None => Ok(ProcessReport::default()),
         }
     }
 }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use secrecy::SecretString;
@@ -77,26 +75,7 @@ async fn world() -> World {
 }
 
 async fn api(database: &Database) -> (String, String) {
-    let secret = SecretString::from(JWT_SECRET);
-    let state = warp_api::ApiState::new(
-        database.clone(),
-        warp_api::AuthConfig::hs256(secret.clone()),
-        PORTAL,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = warp_api::router(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let token = warp_api::issue_dev_token(
-        &secret,
-        warp_api::AuthConfig::DEFAULT_ISSUER,
-        warp_api::AuthConfig::DEFAULT_AUDIENCE,
-        "viewer-1",
-        &["viewer"],
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    (base, token)
+    common::api(database, JWT_SECRET, "viewer").await
 }
 
 impl World {

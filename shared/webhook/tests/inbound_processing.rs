@@ -528,26 +528,7 @@ async fn an_older_event_after_a_newer_one_is_stale_and_our_own_write_is_an_echo(
 }
 
 async fn api(database: &Database) -> (String, String) {
-    let secret = SecretString::from(JWT_SECRET);
-    let state = warp_api::ApiState::new(
-        database.clone(),
-        warp_api::AuthConfig::hs256(secret.clone()),
-        PORTAL,
-    );
-    let app = warp_api::router(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let token = warp_api::issue_dev_token(
-        &secret,
-        warp_api::AuthConfig::DEFAULT_ISSUER,
-        warp_api::AuthConfig::DEFAULT_AUDIENCE,
-        "admin-1",
-        &["admin"],
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    (base, token)
+    common::api(database, JWT_SECRET, "admin").await
 }
 
 #[tokio::test]

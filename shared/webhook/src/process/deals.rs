@@ -164,7 +164,7 @@ impl InboundProcessor {
                 )
             })
             .collect();
-        let companies = self.primary_companies(client, &found).await?;
+        let companies = primary_companies(client, &found).await?;
         let outcomes = self.stage_outcomes(tx, client, found.values()).await?;
 
         let mut mirrored: Vec<MirroredDeal> = found
@@ -202,53 +202,6 @@ impl InboundProcessor {
         deals::upsert_many(tx, self.portal_id, &mirrored).await?;
         deals::archive_many(tx, self.portal_id, &gone).await?;
         Ok(())
-    }
-
-    /// Each deal's primary company, by deal id; a deal with companies but no primary one (an
-    /// API-made unlabeled association) takes the lowest company id, so the choice is stable.
-    async fn primary_companies(
-        &self,
-        client: &HubSpotClient,
-        deals: &HashMap<String, DealSnapshot>,
-    ) -> Result<HashMap<String, String>, HandleError> {
-        if deals.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let ids: Vec<HubSpotId> = deals
-            .keys()
-            .filter_map(|id| HubSpotId::parse(id.as_str()).ok())
-            .collect();
-        let read = client
-            .associations(CrmObject::Deals, CrmObject::Companies)
-            .batch_read(&ids)
-            .await;
-        if let Some(failure) = read.failed_calls.first() {
-            return Err(HandleError::from(&failure.error));
-        }
-        Ok(read
-            .results
-            .into_iter()
-            .filter_map(|record| {
-                let primary = record
-                    .to
-                    .iter()
-                    .find(|to| {
-                        to.association_types
-                            .iter()
-                            .any(|t| t.type_id == DEAL_TO_COMPANY_PRIMARY)
-                    })
-                    .or_else(|| {
-                        record
-                            .to
-                            .iter()
-                            .min_by_key(|to| to.to_object_id.parse::<u64>().unwrap_or(u64::MAX))
-                    })?;
-                Some((
-                    record.from.id.as_str().to_owned(),
-                    primary.to_object_id.clone(),
-                ))
-            })
-            .collect())
     }
 
     /// What each (pipeline, stage) means, from the stored copy; read again from HubSpot when
@@ -291,6 +244,52 @@ impl InboundProcessor {
             .map(|stage| ((stage.pipeline_id, stage.stage_id), stage.outcome))
             .collect())
     }
+}
+
+/// Each deal's primary company, by deal id; a deal with companies but no primary one (an
+/// API-made unlabeled association) takes the lowest company id, so the choice is stable.
+async fn primary_companies(
+    client: &HubSpotClient,
+    deals: &HashMap<String, DealSnapshot>,
+) -> Result<HashMap<String, String>, HandleError> {
+    if deals.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<HubSpotId> = deals
+        .keys()
+        .filter_map(|id| HubSpotId::parse(id.as_str()).ok())
+        .collect();
+    let read = client
+        .associations(CrmObject::Deals, CrmObject::Companies)
+        .batch_read(&ids)
+        .await;
+    if let Some(failure) = read.failed_calls.first() {
+        return Err(HandleError::from(&failure.error));
+    }
+    Ok(read
+        .results
+        .into_iter()
+        .filter_map(|record| {
+            let primary = record
+                .to
+                .iter()
+                .find(|to| {
+                    to.association_types
+                        .iter()
+                        .any(|t| t.type_id == DEAL_TO_COMPANY_PRIMARY)
+                })
+                .or_else(|| {
+                    record
+                        .to
+                        .iter()
+                        .min_by_key(|to| to.to_object_id.parse::<u64>().unwrap_or(u64::MAX))
+                })?;
+            Some((
+                record.from.id.as_str().to_owned(),
+                primary.to_object_id.clone(),
+            ))
+        })
+        .collect())
 }
 
 #[cfg(test)]

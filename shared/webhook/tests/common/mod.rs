@@ -5,9 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use secrecy::SecretString;
+
 use chrono::Utc;
 use serde_json::Value;
 use warp_store::Database;
+use warp_testkit::PORTAL;
 use warp_webhook::{InboundProcessor, InboundReport, sign_v3};
 
 pub async fn event_count(database: &Database) -> i64 {
@@ -57,4 +60,29 @@ pub async fn deliver(http: &reqwest::Client, receiver: &str, secret: &str, event
     }
     let answer = request.send().await.unwrap();
     assert_eq!(answer.status(), 200);
+}
+
+/// The API over `database` on a loopback port, and a token of `role` for it (HS256 with
+/// `jwt_secret`).
+pub async fn api(database: &Database, jwt_secret: &str, role: &str) -> (String, String) {
+    let secret = SecretString::from(jwt_secret.to_owned());
+    let state = warp_api::ApiState::new(
+        database.clone(),
+        warp_api::AuthConfig::hs256(secret.clone()),
+        PORTAL,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = warp_api::router(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = warp_api::issue_dev_token(
+        &secret,
+        warp_api::AuthConfig::DEFAULT_ISSUER,
+        warp_api::AuthConfig::DEFAULT_AUDIENCE,
+        &format!("{role}-1"),
+        &[role],
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    (base, token)
 }
