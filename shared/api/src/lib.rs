@@ -15,6 +15,7 @@ mod hubspot_links;
 mod ids;
 mod installations;
 mod json;
+mod onboardings;
 pub mod openapi;
 pub mod problem;
 mod reconciliations;
@@ -195,6 +196,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(users::routes())
         .merge(deals::routes())
+        .merge(onboardings::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())
         .merge(conflicts::routes())

@@ -12,6 +12,9 @@ use warp_webhook::{InboundProcessor, run_inbound_loop_with_kick};
 
 /// How often the background loops look for work they were not woken for.
 const LOOP_INTERVAL: Duration = Duration::from_secs(5);
+/// How often due won-deal onboardings are looked for: a won deal should become a customer
+/// within seconds, and the look is one indexed query.
+const ONBOARDING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tells every background loop to stop when the server does.
 #[derive(Clone)]
@@ -120,7 +123,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// The reconciler's two schedules as local timers: requested runs picked up every
 /// `RECONCILE_POLL_SECS`, a full reconciliation every `RECONCILE_INTERVAL_SECS` (the first one
-/// after one interval, not at start). Its pushes go through the outbox loops above.
+/// after one interval, not at start); and the won-deal onboardings, every second. Their pushes
+/// go through the outbox loops above.
 async fn start_reconciler(
     config: &Config,
     secrets: &SecretsCache,
@@ -129,6 +133,13 @@ async fn start_reconciler(
 ) -> anyhow::Result<()> {
     let reconciler =
         warp_reconcile::wiring::reconciler(config, secrets, database.clone(), None).await?;
+    if let Some(runner) = reconciler.onboarding_runner() {
+        tokio::spawn(warp_sync::onboarding::run_onboarding_loop(
+            runner,
+            ONBOARDING_INTERVAL,
+            shutdown.signalled(),
+        ));
+    }
     let (poll, interval) = (config.reconcile.poll, config.reconcile.interval);
     let stop = shutdown.signalled();
     tokio::spawn(async move {

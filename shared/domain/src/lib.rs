@@ -6,6 +6,7 @@ pub mod deal;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
 mod json_input;
+pub mod onboarding;
 pub mod storable;
 pub mod strict_json;
 pub mod sync;

@@ -27,7 +27,7 @@ struct AssociationType {
     one_per_from: bool,
 }
 
-const TYPES: [AssociationType; 10] = [
+const TYPES: [AssociationType; 16] = [
     AssociationType {
         from: ObjectKind::Contacts,
         to: ObjectKind::Companies,
@@ -105,6 +105,55 @@ const TYPES: [AssociationType; 10] = [
         to: ObjectKind::Deals,
         id: 4,
         inverse: 3,
+        primary: false,
+        one_per_from: false,
+    },
+    // A note has no primary record: one unlabeled type each way per pair.
+    AssociationType {
+        from: ObjectKind::Notes,
+        to: ObjectKind::Companies,
+        id: 190,
+        inverse: 189,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Notes,
+        id: 189,
+        inverse: 190,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Notes,
+        to: ObjectKind::Deals,
+        id: 214,
+        inverse: 213,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Deals,
+        to: ObjectKind::Notes,
+        id: 213,
+        inverse: 214,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Notes,
+        to: ObjectKind::Contacts,
+        id: 202,
+        inverse: 201,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Notes,
+        id: 201,
+        inverse: 202,
         primary: false,
         one_per_from: false,
     },
@@ -292,11 +341,15 @@ pub fn type_json(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<Value> {
 
 /// The v3 name of a type, as a record read with `associations=` names it
 /// (`AssociatedId.type`): `contact_to_company` for the primary type (1),
-/// `contact_to_company_unlabeled` for the unlabeled one (279).
+/// `contact_to_company_unlabeled` for the unlabeled one (279). A pair without a primary
+/// type has nothing to tell its one type from: `note_to_company` (190).
 pub fn v3_type_name(from: ObjectKind, to: ObjectKind, id: u32) -> Option<String> {
     let known = type_of(from, to, id)?;
     let name = format!("{}_to_{}", from.singular(), to.singular());
-    Some(if known.primary {
+    let pair_has_primary = TYPES
+        .iter()
+        .any(|t| t.from == from && t.to == to && t.primary);
+    Some(if known.primary || !pair_has_primary {
         name
     } else {
         format!("{name}_unlabeled")
@@ -395,6 +448,29 @@ mod tests {
             "company_to_contact_unlabeled"
         );
         assert_eq!(v3_type_name(Companies, Contacts, 1), None);
+    }
+
+    #[test]
+    fn a_note_s_default_types_and_their_inverses() {
+        use ObjectKind::{Companies, Contacts, Deals, Notes};
+        for (to, forward, inverse) in [
+            (Companies, 190, 189),
+            (Deals, 214, 213),
+            (Contacts, 202, 201),
+        ] {
+            assert_eq!(Associations::default_type_id(Notes, to).unwrap(), forward);
+            assert_eq!(Associations::default_type_id(to, Notes).unwrap(), inverse);
+            let mut all = Associations::default();
+            all.add((Notes, 1), (to, 2), &[forward]);
+            assert_eq!(all.between((to, 2), (Notes, 1)), [inverse]);
+            assert_eq!(labels(Notes, to, &[forward]), Vec::<String>::new());
+        }
+        let (to, ids) = Associations::target_of(Notes, &[(HUBSPOT_DEFINED.into(), 214)]).unwrap();
+        assert_eq!((to, ids), (Deals, vec![214]));
+        assert_eq!(
+            v3_type_name(Notes, Companies, 190).as_deref(),
+            Some("note_to_company")
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! An in-memory HubSpot for development, tests and benchmarks.
 //!
 //! It speaks HubSpot's real paths (dated and v3), bodies, errors and rate-limit headers for CRM
-//! companies, contacts and deals (with their pipelines) and their properties, and posts signed webhook events for every
-//! change, so HubSpot clients work against it unchanged. Start one with [`spawn`]; control it over HTTP under
+//! companies, contacts, deals (with their pipelines) and notes, and their properties, and posts
+//! signed webhook events for every change HubSpot announces (none for notes), so HubSpot clients
+//! work against it unchanged. Start one with [`spawn`]; control it over HTTP under
 //! `/_sandbox` (faults, stats, reset, webhook target) or through [`SandboxHandle`].
 
 mod associations;

@@ -1,6 +1,9 @@
 //! The CRM object types the sandbox serves, and what differs between them: their names in
 //! paths and webhook subscriptions, the properties HubSpot computes and returns by default, and
 //! how a duplicate is described.
+//!
+//! Notes are engagements, not the records a sync mirrors: a note is written by the
+//! integration and read back, and HubSpot's webhook subscriptions do not cover them.
 
 /// A HubSpot CRM object type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -8,13 +11,15 @@ pub enum ObjectKind {
     Companies,
     Contacts,
     Deals,
+    Notes,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 3] = [
+    pub const ALL: [ObjectKind; 4] = [
         ObjectKind::Companies,
         ObjectKind::Contacts,
         ObjectKind::Deals,
+        ObjectKind::Notes,
     ];
 
     /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
@@ -23,6 +28,7 @@ impl ObjectKind {
             "companies" | "company" | "0-2" => Some(ObjectKind::Companies),
             "contacts" | "contact" | "0-1" => Some(ObjectKind::Contacts),
             "deals" | "deal" | "0-3" => Some(ObjectKind::Deals),
+            "notes" | "note" | "0-46" => Some(ObjectKind::Notes),
             _ => None,
         }
     }
@@ -33,6 +39,7 @@ impl ObjectKind {
             ObjectKind::Companies => "companies",
             ObjectKind::Contacts => "contacts",
             ObjectKind::Deals => "deals",
+            ObjectKind::Notes => "notes",
         }
     }
 
@@ -42,6 +49,7 @@ impl ObjectKind {
             ObjectKind::Companies => "company",
             ObjectKind::Contacts => "contact",
             ObjectKind::Deals => "deal",
+            ObjectKind::Notes => "note",
         }
     }
 
@@ -51,14 +59,33 @@ impl ObjectKind {
             ObjectKind::Companies => "0-2",
             ObjectKind::Contacts => "0-1",
             ObjectKind::Deals => "0-3",
+            ObjectKind::Notes => "0-46",
         }
     }
 
     /// The property HubSpot keeps the last change time in (contacts kept the old name).
     pub fn last_modified_property(self) -> &'static str {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals => "hs_lastmodifieddate",
+            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes => "hs_lastmodifieddate",
             ObjectKind::Contacts => "lastmodifieddate",
+        }
+    }
+
+    /// The property HubSpot returns a record's creation time in with every read: engagements
+    /// (notes) name it `hs_createdate`, and keep `createdate` only on request.
+    pub fn create_date_property(self) -> &'static str {
+        match self {
+            ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => "createdate",
+            ObjectKind::Notes => "hs_createdate",
+        }
+    }
+
+    /// Properties HubSpot itself requires on every create, whatever the portal's rules: a
+    /// note without its time is refused on v3 as on the dated path.
+    pub fn required_on_create(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => &[],
+            ObjectKind::Notes => &["hs_timestamp"],
         }
     }
 
@@ -90,6 +117,7 @@ impl ObjectKind {
                 "hs_object_id",
                 "pipeline",
             ],
+            ObjectKind::Notes => &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
         }
     }
 
@@ -97,13 +125,14 @@ impl ObjectKind {
     /// refuses a second contact with an email, and upserts and reads contacts by it.
     pub fn built_in_unique(self) -> &'static [&'static str] {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals => &[],
+            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes => &[],
             ObjectKind::Contacts => &["email"],
         }
     }
 
-    /// The webhook subscription type and id of an event kind for this object type.
-    pub fn subscription(self, event: &str) -> (u64, &'static str) {
+    /// The webhook subscription type and id of an event kind for this object type; `None`
+    /// for notes, which no subscription covers (HubSpot sends no event for them).
+    pub fn subscription(self, event: &str) -> Option<(u64, &'static str)> {
         let (base, name) = match (self, event) {
             (ObjectKind::Companies, "creation") => (1, "company.creation"),
             (ObjectKind::Companies, "deletion") => (2, "company.deletion"),
@@ -127,13 +156,15 @@ impl ObjectKind {
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
             (ObjectKind::Deals, _) => (9, "deal.unknown"),
+            (ObjectKind::Notes, _) => return None,
         };
         let app = match self {
             ObjectKind::Companies => 1_000_000,
             ObjectKind::Contacts => 2_000_000,
             ObjectKind::Deals => 3_000_000,
+            ObjectKind::Notes => return None,
         };
-        (app + base, name)
+        Some((app + base, name))
     }
 }
 
@@ -152,9 +183,23 @@ mod tests {
 
     #[test]
     fn subscriptions_differ_by_object_type() {
-        let company = ObjectKind::Companies.subscription("merge");
-        let contact = ObjectKind::Contacts.subscription("merge");
+        let company = ObjectKind::Companies.subscription("merge").unwrap();
+        let contact = ObjectKind::Contacts.subscription("merge").unwrap();
         assert_eq!(contact.1, "contact.merge");
         assert_ne!(company.0, contact.0);
+    }
+
+    #[test]
+    fn notes_have_no_subscription() {
+        for event in [
+            "creation",
+            "deletion",
+            "propertyChange",
+            "associationChange",
+        ] {
+            assert_eq!(ObjectKind::Notes.subscription(event), None);
+        }
+        assert_eq!(ObjectKind::from_path("0-46"), Some(ObjectKind::Notes));
+        assert_eq!(ObjectKind::from_path("note"), Some(ObjectKind::Notes));
     }
 }

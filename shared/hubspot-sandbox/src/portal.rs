@@ -41,6 +41,8 @@ pub struct RecordCounts {
     pub contacts_archived: u64,
     pub deals: u64,
     pub deals_archived: u64,
+    pub notes: u64,
+    pub notes_archived: u64,
 }
 
 pub struct Portal {
@@ -48,6 +50,7 @@ pub struct Portal {
     companies: Mutex<Store>,
     contacts: Mutex<Store>,
     deals: Mutex<Store>,
+    notes: Mutex<Store>,
     /// Associations between records of any two types (locked after a store, never before).
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
@@ -86,6 +89,7 @@ impl Portal {
             companies: store(ObjectKind::Companies),
             contacts: store(ObjectKind::Contacts),
             deals: store(ObjectKind::Deals),
+            notes: store(ObjectKind::Notes),
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
@@ -98,6 +102,7 @@ impl Portal {
             ObjectKind::Companies => &self.companies,
             ObjectKind::Contacts => &self.contacts,
             ObjectKind::Deals => &self.deals,
+            ObjectKind::Notes => &self.notes,
         }
     }
 
@@ -109,6 +114,7 @@ impl Portal {
         let companies = lock(&self.companies);
         let contacts = lock(&self.contacts);
         let deals = lock(&self.deals);
+        let notes = lock(&self.notes);
         RecordCounts {
             companies: companies.active_count() as u64,
             companies_archived: companies.archived_count() as u64,
@@ -116,6 +122,8 @@ impl Portal {
             contacts_archived: contacts.archived_count() as u64,
             deals: deals.active_count() as u64,
             deals_archived: deals.archived_count() as u64,
+            notes: notes.active_count() as u64,
+            notes_archived: notes.archived_count() as u64,
         }
     }
 

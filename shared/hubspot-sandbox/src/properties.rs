@@ -306,6 +306,8 @@ pub fn check_field_type(field_type: &str) -> Result<(), ApiError> {
 /// Property names computed by HubSpot for every record.
 pub const OBJECT_ID: &str = "hs_object_id";
 pub const CREATE_DATE: &str = "createdate";
+/// Engagements (notes) return their creation time under this name by default.
+pub const ENGAGEMENT_CREATE_DATE: &str = "hs_createdate";
 pub const LAST_MODIFIED: &str = "hs_lastmodifieddate";
 /// Contacts keep their last change time under the old name.
 pub const CONTACT_LAST_MODIFIED: &str = "lastmodifieddate";
@@ -327,6 +329,7 @@ pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
             ("dealinformation", "Deal information", 0),
             ("deal_activity", "Deal activity", 1),
         ],
+        ObjectKind::Notes => &[("engagement", "Engagement information", 0)],
     };
     groups
         .iter()
@@ -351,11 +354,13 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
         ObjectKind::Companies => company_properties(now_ms),
         ObjectKind::Contacts => contact_properties(now_ms),
         ObjectKind::Deals => deal_properties(now_ms),
+        ObjectKind::Notes => note_properties(now_ms),
     };
     let group = match kind {
         ObjectKind::Companies => "companyinformation",
         ObjectKind::Contacts => "contactinformation",
         ObjectKind::Deals => "dealinformation",
+        ObjectKind::Notes => "engagement",
     };
     let mut object_id = plain(
         OBJECT_ID,
@@ -607,5 +612,32 @@ fn deal_properties(now_ms: i64) -> Vec<PropertyDefinition> {
             T::Enumeration,
             "checkbox",
         )),
+    ]
+}
+
+/// A note's built-in properties; its creation time is computed under both names HubSpot
+/// serves (`hs_createdate`, and `createdate` added with the other computed ones).
+fn note_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(name, label, property_type, field_type, "engagement", now_ms)
+    };
+    vec![
+        // Required on create (see `ObjectKind::required_on_create`); ms epoch or ISO 8601.
+        plain("hs_timestamp", "Activity date", T::Datetime, "date"),
+        plain("hs_note_body", "Note body", T::String, "html"),
+        plain(
+            "hubspot_owner_id",
+            "Activity assigned to",
+            T::String,
+            "text",
+        ),
+        // HubSpot's are options of the portal's files; the sandbox holds no files, so any
+        // `;`-separated ids are taken.
+        plain("hs_attachment_ids", "Attached file IDs", T::String, "text"),
+        PropertyDefinition {
+            read_only_value: true,
+            ..plain(ENGAGEMENT_CREATE_DATE, "Create date", T::Datetime, "date")
+        },
     ]
 }

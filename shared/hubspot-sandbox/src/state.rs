@@ -178,6 +178,8 @@ impl SandboxState {
         stats.contacts_archived = counts.contacts_archived;
         stats.deals = counts.deals;
         stats.deals_archived = counts.deals_archived;
+        stats.notes = counts.notes;
+        stats.notes_archived = counts.notes_archived;
         stats
     }
 

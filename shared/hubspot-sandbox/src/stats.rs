@@ -59,4 +59,10 @@ pub struct Stats {
     /// Archived deals.
     #[serde(default)]
     pub deals_archived: u64,
+    /// Notes not archived.
+    #[serde(default)]
+    pub notes: u64,
+    /// Archived notes.
+    #[serde(default)]
+    pub notes_archived: u64,
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use serde_json::{Map, Value, json};
 
@@ -16,8 +16,8 @@ use crate::error::{ApiError, ErrorDetail};
 use crate::objects::ObjectKind;
 use crate::pipelines::{DEFAULT_PIPELINE, Pipelines};
 use crate::properties::{
-    self, CONTACT_LAST_MODIFIED, CREATE_DATE, LAST_MODIFIED, OBJECT_ID, PropertyDefinition,
-    PropertyGroup, invalid_property_values, unknown_property,
+    self, CONTACT_LAST_MODIFIED, CREATE_DATE, ENGAGEMENT_CREATE_DATE, LAST_MODIFIED, OBJECT_ID,
+    PropertyDefinition, PropertyGroup, invalid_property_values, unknown_property,
 };
 use crate::time::iso_millis;
 use crate::webhooks::{EventKind, EventOrigin, WebhookEvent};
@@ -98,7 +98,7 @@ impl Record {
     pub fn value_as_of(&self, name: &str, as_of_ms: i64) -> Option<String> {
         match name {
             OBJECT_ID => Some(self.id.to_string()),
-            CREATE_DATE => Some(iso_millis(self.created_at_ms)),
+            CREATE_DATE | ENGAGEMENT_CREATE_DATE => Some(iso_millis(self.created_at_ms)),
             LAST_MODIFIED | CONTACT_LAST_MODIFIED => {
                 Some(iso_millis(self.updated_at_ms.min(as_of_ms)))
             }
@@ -139,7 +139,11 @@ impl Record {
             entry
         };
         match name {
-            OBJECT_ID | CREATE_DATE | LAST_MODIFIED | CONTACT_LAST_MODIFIED => self
+            OBJECT_ID
+            | CREATE_DATE
+            | ENGAGEMENT_CREATE_DATE
+            | LAST_MODIFIED
+            | CONTACT_LAST_MODIFIED => self
                 .value(name)
                 .map(|value| vec![entry_json(&value, self.created_at_ms, self.created_by)])
                 .unwrap_or_default(),
@@ -208,6 +212,7 @@ fn first_id(kind: ObjectKind) -> u64 {
         ObjectKind::Companies => 30_000_000_001,
         ObjectKind::Contacts => 50_000_000_001,
         ObjectKind::Deals => 70_000_000_001,
+        ObjectKind::Notes => 90_000_000_001,
     }
 }
 
@@ -359,13 +364,30 @@ impl Store {
 
     /// Checks names, types and values of a write; collects every problem like HubSpot does.
     pub fn check_values(&self, values: &PropertyValues) -> Result<(), ApiError> {
-        let details: Vec<ErrorDetail> = values
+        self.check_values_of(values, false)
+    }
+
+    /// [`Store::check_values`], and on a create also the properties HubSpot requires of
+    /// every new record of the type, in the same answer.
+    fn check_values_of(&self, values: &PropertyValues, creating: bool) -> Result<(), ApiError> {
+        let mut details: Vec<ErrorDetail> = values
             .iter()
             .filter_map(|(name, value)| match self.properties.get(name) {
                 None => Some(unknown_property(name)),
                 Some(definition) => definition.check_value(value).err(),
             })
             .collect();
+        if creating {
+            details.extend(
+                self.kind
+                    .required_on_create()
+                    .iter()
+                    .filter(|name| values.get(**name).is_none_or(|v| v.trim().is_empty()))
+                    .map(|name| {
+                        ErrorDetail::property(format!("{name} is required"), "REQUIRED_FIELD", name)
+                    }),
+            );
+        }
         if details.is_empty() {
             Ok(())
         } else {
@@ -410,7 +432,7 @@ impl Store {
         actor: Actor,
         now_ms: i64,
     ) -> Result<u64, ApiError> {
-        self.check_values(values)?;
+        self.check_values_of(values, true)?;
         self.check_deal_stage(values, None)?;
         self.check_unique(None, values)?;
         Ok(self.insert_checked(values, actor, now_ms))
@@ -461,7 +483,7 @@ impl Store {
 
     /// Seeds companies without events or per-value checks beyond uniqueness (tests, benchmarks).
     pub fn seed(&mut self, values: &PropertyValues, now_ms: i64) -> Result<u64, ApiError> {
-        self.check_values(values)?;
+        self.check_values_of(values, true)?;
         self.check_unique(None, values)?;
         let emit_events = std::mem::replace(&mut self.emit_events, false);
         let id = self.insert_checked(values, Actor::Integration, now_ms);
@@ -816,7 +838,11 @@ impl Store {
                 .iter()
                 .map(String::as_str)
                 .filter(|name| self.properties.contains_key(*name))
-                .chain([OBJECT_ID, CREATE_DATE, self.kind.last_modified_property()])
+                .chain([
+                    OBJECT_ID,
+                    self.kind.create_date_property(),
+                    self.kind.last_modified_property(),
+                ])
                 .for_each(&mut put),
         }
         let mut object = json!({
@@ -894,9 +920,8 @@ impl Store {
         if !self.emit_events {
             return;
         }
-        let event_id = self.event_ids.fetch_add(1, Ordering::Relaxed);
-        self.pending_events.push(WebhookEvent::new(
-            event_id,
+        let event = WebhookEvent::new(
+            &self.event_ids,
             kind,
             EventOrigin {
                 portal_id: self.portal_id,
@@ -906,7 +931,9 @@ impl Store {
             object_id,
             actor,
             now_ms,
-        ));
+        );
+        // A note's changes produce none: HubSpot's subscriptions do not cover notes.
+        self.pending_events.extend(event);
     }
 
     // ----- property definitions -----

@@ -2,6 +2,7 @@
 //! exponential backoff, and the drop/duplicate/reorder faults.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -54,6 +55,21 @@ pub enum EventKind {
     PrivacyDeletion,
 }
 
+impl EventKind {
+    /// The event's part of a subscription type (`company.propertyChange`).
+    fn subscription_event(&self) -> &'static str {
+        match self {
+            EventKind::Creation => "creation",
+            EventKind::Deletion => "deletion",
+            EventKind::Restore => "restore",
+            EventKind::PropertyChange { .. } => "propertyChange",
+            EventKind::Merge { .. } => "merge",
+            EventKind::AssociationChange { .. } => "associationChange",
+            EventKind::PrivacyDeletion => "privacyDeletion",
+        }
+    }
+}
+
 /// Where an event comes from: the portal, the app it is sent to, the record's object type.
 #[derive(Clone, Copy, Debug)]
 pub struct EventOrigin {
@@ -103,26 +119,32 @@ pub struct WebhookEvent {
 }
 
 impl WebhookEvent {
+    /// The event a subscription of the app receives for a change, or `None` when no
+    /// subscription covers the object type (notes). Its id is taken from `event_ids` only
+    /// when there is an event, so the ids sent stay consecutive.
     pub fn new(
-        event_id: u64,
+        event_ids: &AtomicU64,
         kind: EventKind,
         origin: EventOrigin,
         object_id: u64,
         actor: Actor,
         occurred_at: i64,
-    ) -> Self {
+    ) -> Option<Self> {
         let EventOrigin {
             portal_id,
             app_id,
             object,
         } = origin;
+        // One subscription per event and object type, as an app configured for both has.
+        let (subscription_id, subscription_type) =
+            object.subscription(kind.subscription_event())?;
         let mut event = Self {
-            event_id,
-            subscription_id: 0,
+            event_id: event_ids.fetch_add(1, Ordering::Relaxed),
+            subscription_id,
             portal_id,
             app_id,
             occurred_at,
-            subscription_type: "",
+            subscription_type,
             attempt_number: 0,
             object_id,
             change_source: actor.change_source(),
@@ -140,25 +162,16 @@ impl WebhookEvent {
             association_removed: None,
             is_primary_association: None,
         };
-        // One subscription per event and object type, as an app configured for both has.
-        let (subscription_id, subscription_type) = match kind {
-            EventKind::Creation => {
-                event.change_flag = Some("NEW");
-                object.subscription("creation")
-            }
-            EventKind::Deletion => {
+        match kind {
+            EventKind::Creation => event.change_flag = Some("NEW"),
+            EventKind::Deletion | EventKind::PrivacyDeletion => {
                 event.change_flag = Some("DELETED");
-                object.subscription("deletion")
             }
             EventKind::PropertyChange { name, value } => {
                 event.property_name = Some(name);
                 event.property_value = Some(value);
-                object.subscription("propertyChange")
             }
-            EventKind::Restore => {
-                event.change_flag = Some("RESTORED");
-                object.subscription("restore")
-            }
+            EventKind::Restore => event.change_flag = Some("RESTORED"),
             EventKind::Merge {
                 primary_object_id,
                 merged_object_ids,
@@ -169,7 +182,6 @@ impl WebhookEvent {
                 event.merged_object_ids = Some(merged_object_ids);
                 event.new_object_id = Some(new_object_id);
                 event.number_of_properties_moved = Some(number_of_properties_moved);
-                object.subscription("merge")
             }
             EventKind::AssociationChange {
                 association_type,
@@ -182,16 +194,9 @@ impl WebhookEvent {
                 event.to_object_id = Some(to_object_id);
                 event.association_removed = Some(removed);
                 event.is_primary_association = Some(primary);
-                object.subscription("associationChange")
             }
-            EventKind::PrivacyDeletion => {
-                event.change_flag = Some("DELETED");
-                object.subscription("privacyDeletion")
-            }
-        };
-        event.subscription_id = subscription_id;
-        event.subscription_type = subscription_type;
-        event
+        }
+        Some(event)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::rate_budget::Bucket;
 use crate::record::HubSpotId;
 use reqwest::Method;
 
-/// HubSpot-defined association type ids between contacts and companies.
+/// HubSpot-defined association type ids (PLATFORM-2026.md, "Contacts and associations").
 pub mod type_ids {
     /// Contact → company, the primary company.
     pub const CONTACT_TO_COMPANY_PRIMARY: u32 = 1;
@@ -22,6 +22,12 @@ pub mod type_ids {
     pub const COMPANY_TO_CONTACT_PRIMARY: u32 = 2;
     /// Company → contact, unlabeled.
     pub const COMPANY_TO_CONTACT: u32 = 280;
+    /// Deal → company, the deal's primary company.
+    pub const DEAL_TO_COMPANY_PRIMARY: u32 = 5;
+    /// Note → company, unlabeled.
+    pub const NOTE_TO_COMPANY: u32 = 190;
+    /// Note → deal, unlabeled.
+    pub const NOTE_TO_DEAL: u32 = 214;
 }
 
 /// One association type as HubSpot takes it.
@@ -113,6 +119,23 @@ pub struct RecordAssociations {
     pub from: ObjectRef,
     #[serde(default)]
     pub to: Vec<AssociatedRecord>,
+}
+
+impl RecordAssociations {
+    /// The record associated with the primary type `primary_type_id` (a deal's primary
+    /// company), else the lowest id among them (an API-made unlabeled association has no
+    /// primary): a stable choice either way.
+    pub fn primary_or_lowest(&self, primary_type_id: u32) -> Option<&str> {
+        self.to
+            .iter()
+            .find(|to| to.has_type(primary_type_id))
+            .or_else(|| {
+                self.to
+                    .iter()
+                    .min_by_key(|to| to.to_object_id.parse::<u64>().unwrap_or(u64::MAX))
+            })
+            .map(|to| to.to_object_id.as_str())
+    }
 }
 
 /// The associations from one object type to another.

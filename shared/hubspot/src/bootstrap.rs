@@ -8,7 +8,7 @@ use crate::properties::{
     FieldType, Property, PropertyCreate, PropertyGroupCreate, PropertyOption, PropertyType,
 };
 use std::collections::BTreeMap;
-use warp_domain::sync::ObjectType;
+use warp_domain::sync::CrmObject;
 
 pub const WARP_PROPERTY_GROUP: &str = "warp";
 pub const WARP_PROPERTY_GROUP_LABEL: &str = "WARP";
@@ -16,6 +16,17 @@ pub const WARP_PROPERTY_GROUP_LABEL: &str = "WARP";
 pub const WARP_BAN_PROPERTY: &str = "warp_ban";
 /// The unique property contacts are upserted on once linked.
 pub const WARP_USER_ID_PROPERTY: &str = "warp_user_id";
+/// The unique key of a note WARP writes, so a retried write never doubles it.
+pub const WARP_EVENT_ID_PROPERTY: &str = "warp_event_id";
+
+/// The object types WARP adds properties to: the two it syncs, deals (onboarding writes the
+/// customer's BAN on a won deal) and notes (their unique key).
+pub const OBJECTS_WITH_WARP_PROPERTIES: [CrmObject; 4] = [
+    CrmObject::Companies,
+    CrmObject::Contacts,
+    CrmObject::Deals,
+    CrmObject::Notes,
+];
 
 /// What one bootstrap run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,15 +50,40 @@ impl BootstrapReport {
 
 /// The `warp_*` company properties, in display order.
 pub fn warp_property_definitions() -> Vec<PropertyCreate> {
-    property_definitions(ObjectType::Companies)
+    property_definitions(CrmObject::Companies)
 }
 
 /// The `warp_*` properties of `object_type`, in display order. A contact's email, names, phone
 /// and job title are HubSpot's own properties; only what WARP alone knows is added.
-pub fn property_definitions(object_type: ObjectType) -> Vec<PropertyCreate> {
-    let mut definitions = match object_type {
-        ObjectType::Companies => company_definitions(),
-        ObjectType::Contacts => vec![
+pub fn property_definitions(object_type: impl Into<CrmObject>) -> Vec<PropertyCreate> {
+    let mut definitions = match object_type.into() {
+        CrmObject::Companies => company_definitions(),
+        // Not unique: every deal of a customer carries its BAN.
+        CrmObject::Deals => vec![PropertyCreate {
+            description: Some(
+                "The WARP billing account this deal opened or belongs to; written by WARP."
+                    .to_owned(),
+            ),
+            ..define(
+                WARP_BAN_PROPERTY,
+                "WARP BAN",
+                PropertyType::String,
+                FieldType::Text,
+                Vec::new(),
+            )
+        }],
+        CrmObject::Notes => vec![PropertyCreate {
+            has_unique_value: Some(true),
+            description: Some("WARP event id; written by WARP, never edit.".to_owned()),
+            ..define(
+                WARP_EVENT_ID_PROPERTY,
+                "WARP event id",
+                PropertyType::String,
+                FieldType::Text,
+                Vec::new(),
+            )
+        }],
+        CrmObject::Contacts => vec![
             PropertyCreate {
                 has_unique_value: Some(true),
                 description: Some("WARP user id; written by WARP, never edit.".to_owned()),
@@ -229,7 +265,7 @@ pub async fn ensure_warp_properties(
     client: &HubSpotClient,
 ) -> Result<BootstrapReport, HubSpotError> {
     let mut report = BootstrapReport::default();
-    for object_type in ObjectType::ALL {
+    for object_type in OBJECTS_WITH_WARP_PROPERTIES {
         ensure_object_properties(client, object_type, &mut report).await?;
     }
     tracing::info!(
@@ -244,12 +280,12 @@ pub async fn ensure_warp_properties(
 
 async fn ensure_object_properties(
     client: &HubSpotClient,
-    object_type: ObjectType,
+    object_type: CrmObject,
     report: &mut BootstrapReport,
 ) -> Result<(), HubSpotError> {
     let objects = client.objects(object_type);
     let named = |name: String| match object_type {
-        ObjectType::Companies => name,
+        CrmObject::Companies => name,
         other => format!("{other}.{name}"),
     };
     if objects

@@ -115,6 +115,21 @@ impl HubSpotRecord {
             .and_then(|v| v.as_deref())
             .filter(|v| !v.is_empty())
     }
+
+    /// The values of `map`'s enabled fields this record carries, canonical; a property it was
+    /// not read with stays unknown.
+    pub fn mapped_values(
+        &self,
+        map: &warp_domain::sync::FieldMap,
+    ) -> warp_domain::sync::FieldValues {
+        let mut values = warp_domain::sync::FieldValues::new();
+        for mapping in map.iter().filter(|m| m.enabled) {
+            if let Some(value) = self.properties.get(&mapping.hubspot_property) {
+                values.set(mapping.field, value.as_deref());
+            }
+        }
+        values
+    }
 }
 
 /// A batch-upsert result: the record and whether this call created it.

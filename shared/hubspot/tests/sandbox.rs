@@ -65,13 +65,15 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 
     let first = ensure_warp_properties(&client).await.unwrap();
     assert!(first.group_created);
-    assert_eq!(first.created.len(), 9 + 6, "{first:?}");
+    // Companies 9, contacts 6, the deal's BAN and the note's key.
+    assert_eq!(first.created.len(), 9 + 6 + 2, "{first:?}");
     assert!(first.created.contains(&"contacts.warp_user_id".to_owned()));
+    assert!(first.created.contains(&"deals.warp_ban".to_owned()));
     assert!(first.already_existing.is_empty());
 
     let second = ensure_warp_properties(&client).await.unwrap();
     assert!(second.created_nothing(), "{second:?}");
-    assert_eq!(second.already_existing.len(), 9 + 6);
+    assert_eq!(second.already_existing.len(), 9 + 6 + 2);
     assert!(second.mismatched.is_empty(), "{second:?}");
 
     let user_id = client
@@ -81,6 +83,23 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
         .unwrap()
         .expect("the contact key exists");
     assert!(user_id.has_unique_value, "contacts are upserted by it");
+    let note_key = client
+        .objects(warp_hubspot::CrmObject::Notes)
+        .get_property("warp_event_id")
+        .await
+        .unwrap()
+        .expect("the note key exists");
+    assert!(note_key.has_unique_value, "notes are upserted by it");
+    let deal_ban = client
+        .deals()
+        .get_property("warp_ban")
+        .await
+        .unwrap()
+        .expect("deals carry the BAN");
+    assert!(
+        !deal_ban.has_unique_value,
+        "every deal of a customer carries its BAN"
+    );
     let last_login = client
         .contacts()
         .get_property("warp_last_login")

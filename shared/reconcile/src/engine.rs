@@ -137,6 +137,24 @@ pub struct Reconciler {
     /// Hands queued outbox rows to the queue right away; without one the relay or the local
     /// outbox loop picks them up.
     pub publisher: Option<Arc<dyn OutboxPublisher>>,
+    /// What a won deal's new customer takes where its company says nothing; `None`: this
+    /// reconciler runs no onboardings (benchmarks, tests of other jobs).
+    pub onboarding: Option<warp_sync::onboarding::CustomerTemplate>,
+}
+
+impl Reconciler {
+    /// The onboarding runner on this reconciler's database, client, mapping and publisher.
+    pub fn onboarding_runner(&self) -> Option<warp_sync::onboarding::OnboardingRunner> {
+        let template = self.onboarding.clone()?;
+        Some(warp_sync::onboarding::OnboardingRunner {
+            database: self.database.clone(),
+            hubspot: self.hubspot.clone(),
+            map: self.map.clone(),
+            portal_id: self.portal_id,
+            template,
+            publisher: self.publisher.clone(),
+        })
+    }
 }
 
 /// One linked pair to compare: the WARP record and the HubSpot record it is linked to.

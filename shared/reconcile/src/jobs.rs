@@ -2,8 +2,8 @@
 //! reconcile`, each run recorded in `hubspot_reconciliation_runs`:
 //!
 //! - [`relay_job`], frequent: re-publish stuck outbox rows ([`warp_sync::relay`]), apply
-//!   webhook events the webhook function's inline budget left RECEIVED, and execute runs
-//!   requested through the API.
+//!   webhook events the webhook function's inline budget left RECEIVED, run due won-deal
+//!   onboardings ([`warp_sync::onboarding`]), and execute runs requested through the API.
 //! - [`reconcile_now`], daily or on demand: one full run.
 
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub const INBOUND_BATCH: u32 = 100;
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Requested runs one relay job executes at most (the next job takes the rest).
 pub const RUNS_PER_JOB: usize = 3;
+/// Won-deal onboardings one relay job runs at most (a handful of HubSpot calls each).
+pub const ONBOARDINGS_PER_JOB: i64 = 50;
 
 /// A run that was executed, and how it ended.
 #[derive(Debug, Clone)]
@@ -60,13 +62,15 @@ impl FinishedRun {
 pub struct RelayReport {
     pub relayed: usize,
     pub inbound: InboundReport,
+    pub onboardings: warp_sync::onboarding::OnboardingReport,
     pub abandoned_runs: u64,
     pub runs: Vec<FinishedRun>,
     /// Steps that failed (each logged); the other steps still ran.
     pub errors: Vec<String>,
 }
 
-/// The frequent job: relay, leftover events within `inbound_budget`, requested runs.
+/// The frequent job: relay, leftover events within `inbound_budget`, onboardings, requested
+/// runs.
 pub async fn relay_job(
     reconciler: &Reconciler,
     publisher: &dyn OutboxPublisher,
@@ -83,6 +87,12 @@ pub async fn relay_job(
         .inbound
         .process_within(inbound_budget, INBOUND_BATCH)
         .await;
+    if let Some(runner) = reconciler.onboarding_runner() {
+        match runner.run_due(ONBOARDINGS_PER_JOB).await {
+            Ok(onboardings) => report.onboardings = onboardings,
+            Err(error) => report.errors.push(format!("onboardings: {error}")),
+        }
+    }
     match run_requested(reconciler, None).await {
         Ok((abandoned, finished)) => {
             report.abandoned_runs = abandoned;

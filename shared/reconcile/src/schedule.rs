@@ -76,6 +76,9 @@ pub struct JobSummary {
     pub inbound_processed: u64,
     pub inbound_left_for_retry: u64,
     pub abandoned_runs: u64,
+    /// Won-deal onboardings finished, and parked for a person, by this job.
+    pub onboardings_done: usize,
+    pub onboardings_parked: usize,
     pub runs: Vec<RunSummary>,
     /// A full reconciliation skipped because another run of the portal was executing.
     pub skipped_busy: bool,
@@ -121,6 +124,8 @@ pub async fn handle_scheduled_event(
                 inbound_processed: report.inbound.processed,
                 inbound_left_for_retry: report.inbound.retry_later,
                 abandoned_runs: report.abandoned_runs,
+                onboardings_done: report.onboardings.done,
+                onboardings_parked: report.onboardings.parked,
                 runs: report.runs.iter().map(RunSummary::from).collect(),
                 errors: report.errors,
                 ..JobSummary::default()

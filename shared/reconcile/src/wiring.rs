@@ -35,5 +35,8 @@ pub async fn reconciler(
         portal_id: config.hubspot.portal_id,
         inbound,
         publisher,
+        onboarding: Some(warp_sync::onboarding::CustomerTemplate {
+            customer_type: config.onboarding.customer_type,
+        }),
     })
 }

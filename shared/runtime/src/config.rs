@@ -185,6 +185,15 @@ pub struct Config {
     pub log_format: LogFormat,
     pub reconcile: ReconcileSettings,
     pub outbound: OutboundSettings,
+    pub onboarding: OnboardingSettings,
+}
+
+/// How a won deal's customer is made where its company does not say.
+#[derive(Debug, Clone)]
+pub struct OnboardingSettings {
+    /// The new customer's type unless the mapping takes it from the company
+    /// (`ONBOARDING_CUSTOMER_TYPE`: PREPAID, POSTPAID or RESELLER; default POSTPAID).
+    pub customer_type: warp_domain::customer::CustomerType,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warp";
@@ -196,8 +205,9 @@ pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-client-secret";
 /// Only for local mode: a fixed key sealing OAuth tokens (32 zero-free bytes, base64).
 pub const LOCAL_TOKEN_KEYS: &str = "local-dev:d2FycC1sb2NhbC1kZXZlbG9wbWVudC1vbmx5LWtleSE=";
 /// The scopes an install asks for unless `HUBSPOT_OAUTH_SCOPES` says otherwise: what the
-/// companies and contacts sync reads and writes.
-pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write crm.objects.deals.read";
+/// companies and contacts sync reads and writes, and deals (mirrored; onboarding writes the
+/// BAN on a won deal and adds the `warp_ban` deal property).
+pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write crm.objects.deals.read crm.objects.deals.write crm.schemas.deals.read crm.schemas.deals.write";
 /// Only for local mode: a fixed HS256 secret so `make token` and `make dev` agree out of the box.
 pub const LOCAL_JWT_SECRET: &str = "warp-local-development-only-secret";
 
@@ -326,10 +336,24 @@ impl Config {
             batch_size: parse(&get, "OUTBOX_BATCH_SIZE", 100usize)?.clamp(1, 100),
         };
 
+        let onboarding =
+            OnboardingSettings {
+                customer_type: match get("ONBOARDING_CUSTOMER_TYPE") {
+                    None => warp_domain::customer::CustomerType::Postpaid,
+                    Some(text) => warp_domain::customer::CustomerType::parse(text.trim()).map_err(
+                        |error| ConfigError::Invalid {
+                            name: "ONBOARDING_CUSTOMER_TYPE",
+                            message: error.0.to_owned(),
+                        },
+                    )?,
+                },
+            };
+
         Ok(Config {
             mode,
             reconcile,
             outbound,
+            onboarding,
             http_addr,
             http_server: HttpServerSettings {
                 header_read_timeout: Duration::from_millis(parse(
@@ -628,6 +652,20 @@ mod tests {
         assert!(err.to_string().starts_with("HTTP_ADDR"), "{err}");
         let err = config(&[("SYNC_CREATE_MODE", "sometimes")]).unwrap_err();
         assert!(err.to_string().starts_with("SYNC_CREATE_MODE"), "{err}");
+    }
+
+    #[test]
+    fn onboarding_customer_type_is_one_warp_knows() {
+        use warp_domain::customer::CustomerType;
+        let default = config(&[]).unwrap().onboarding.customer_type;
+        assert_eq!(default, CustomerType::Postpaid);
+        let set = config(&[("ONBOARDING_CUSTOMER_TYPE", "RESELLER")]).unwrap();
+        assert_eq!(set.onboarding.customer_type, CustomerType::Reseller);
+        let err = config(&[("ONBOARDING_CUSTOMER_TYPE", "GOLD")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ONBOARDING_CUSTOMER_TYPE"),
+            "{err}"
+        );
     }
 
     #[test]

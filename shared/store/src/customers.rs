@@ -231,45 +231,16 @@ impl CustomerStore {
         {
             return Ok(Created::Replayed(stored));
         }
-        let contact = to_json(&new.contact)?;
-        let address = to_json(&new.address)?;
-        let services = to_json(&new.services)?;
-        let external_ids = to_json(&new.external_ids)?;
-        let credit_limit = new.credit_limit.as_decimal();
-        let current_balance = new.current_balance.as_decimal();
-        let domain = new.domain.as_ref().map(|d| d.as_str());
         let mut inserted = None;
         for _ in 0..BAN_ATTEMPTS {
-            let ban = next_ban().to_string();
-            let id = Uuid::now_v7();
-            let sql = format!(
-                "INSERT INTO customers (id, ban, company_name, customer_type, status, credit_limit, current_balance, \
-                 domain, contact, address, services, external_ids) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (ban) DO NOTHING RETURNING {COLUMNS}"
-            );
-            let params: [(&(dyn ToSql + Sync), Type); 12] = [
-                (&id, Type::UUID),
-                (&ban, Type::TEXT),
-                (&new.company_name.as_str(), Type::TEXT),
-                (&new.customer_type.as_str(), Type::TEXT),
-                (&new.status.as_str(), Type::TEXT),
-                (&credit_limit, Type::NUMERIC),
-                (&current_balance, Type::NUMERIC),
-                (&domain, Type::TEXT),
-                (&contact, Type::JSONB),
-                (&address, Type::JSONB),
-                (&services, Type::JSONB),
-                (&external_ids, Type::JSONB),
-            ];
-            if let Some(row) = transaction.query_typed_opt(&sql, &params).await? {
-                inserted = Some(row);
+            if let Some(customer) = insert(&*transaction, new, &next_ban()).await? {
+                inserted = Some(customer);
                 break;
             }
             tracing::info!("BAN collision on create; retrying with a new BAN");
         }
-        let row = inserted.ok_or_else(|| StoreError::Conflict("no free BAN found".into()))?;
-        let mut customer = customer_from_row(&row)?;
+        let mut customer =
+            inserted.ok_or_else(|| StoreError::Conflict("no free BAN found".into()))?;
         if let Some(hook) = hook {
             // Dropping the transaction on a refusal rolls the insert back.
             let linked =
@@ -554,9 +525,51 @@ impl CustomerStore {
     }
 }
 
+/// Inserts a customer with this BAN; `None` when the BAN, or the HubSpot company in its
+/// external ids, is taken already (nothing inserted, the transaction still usable).
+pub(crate) async fn insert(
+    client: &impl tokio_postgres::GenericClient,
+    new: &NewCustomer,
+    ban: &Ban,
+) -> Result<Option<Customer>, StoreError> {
+    let contact = to_json(&new.contact)?;
+    let address = to_json(&new.address)?;
+    let services = to_json(&new.services)?;
+    let external_ids = to_json(&new.external_ids)?;
+    let credit_limit = new.credit_limit.as_decimal();
+    let current_balance = new.current_balance.as_decimal();
+    let domain = new.domain.as_ref().map(|d| d.as_str());
+    let id = Uuid::now_v7();
+    let sql = format!(
+        "INSERT INTO customers (id, ban, company_name, customer_type, status, credit_limit, current_balance, \
+         domain, contact, address, services, external_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+    );
+    let params: [(&(dyn ToSql + Sync), Type); 12] = [
+        (&id, Type::UUID),
+        (&ban.as_str(), Type::TEXT),
+        (&new.company_name.as_str(), Type::TEXT),
+        (&new.customer_type.as_str(), Type::TEXT),
+        (&new.status.as_str(), Type::TEXT),
+        (&credit_limit, Type::NUMERIC),
+        (&current_balance, Type::NUMERIC),
+        (&domain, Type::TEXT),
+        (&contact, Type::JSONB),
+        (&address, Type::JSONB),
+        (&services, Type::JSONB),
+        (&external_ids, Type::JSONB),
+    ];
+    client
+        .query_typed_opt(&sql, &params)
+        .await?
+        .map(|row| customer_from_row(&row))
+        .transpose()
+}
+
 /// What every customer write adds in its own transaction (guarantee 1): WARP's side of the
 /// field state (see [`field_state`]) and the outbox row; returns the outbox id.
-async fn record_write(
+pub(crate) async fn record_write(
     transaction: &tokio_postgres::Transaction<'_>,
     portal_id: i64,
     customer: &Customer,

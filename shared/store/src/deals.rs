@@ -355,6 +355,22 @@ pub async fn get(
     deal_from_row(&row)
 }
 
+/// One deal of the portal by HubSpot id, if stored.
+pub async fn by_hubspot_id(
+    client: &impl GenericClient,
+    portal_id: i64,
+    hubspot_id: &str,
+) -> Result<Option<Deal>, StoreError> {
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM {DEAL_FROM} WHERE d.portal_id = $1 AND d.hubspot_id = $2"
+    );
+    client
+        .query_typed_opt(&sql, &[(&portal_id, Type::INT8), (&hubspot_id, Type::TEXT)])
+        .await?
+        .map(|row| deal_from_row(&row))
+        .transpose()
+}
+
 /// A page of the portal's deals by id; a customer's list is 404 when the customer does not
 /// exist, and empty when it has no company in HubSpot.
 pub async fn list(

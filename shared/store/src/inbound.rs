@@ -67,12 +67,23 @@ pub fn with_field_value(
     field: WarpField,
     value: Option<&str>,
 ) -> Result<NewCustomer, InvalidFieldValue> {
+    let mut fields = current.writable();
+    set_field_value(&mut fields, field, value)?;
+    Ok(fields)
+}
+
+/// Sets `field` of `fields` to `value` (canonical text, `None` for no value), parsed into the
+/// field's domain type; `fields` is unchanged when the value is invalid.
+pub fn set_field_value(
+    fields: &mut NewCustomer,
+    field: WarpField,
+    value: Option<&str>,
+) -> Result<(), InvalidFieldValue> {
     let invalid = |reason: &str| InvalidFieldValue {
         field,
         reason: reason.to_owned(),
     };
     let required = || value.ok_or_else(|| invalid("a value is required"));
-    let mut fields = current.writable();
     match field {
         WarpField::Ban => return Err(invalid("the BAN is set by WARP and never changes")),
         WarpField::CompanyName => {
@@ -128,7 +139,7 @@ pub fn with_field_value(
             return Err(invalid("not a customer field"));
         }
     }
-    Ok(fields)
+    Ok(())
 }
 
 /// `current` with `field` set to `value` (canonical text, `None` for no value) as its next

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod installations;
 pub mod links;
+pub mod onboardings;
 pub mod outbox;
 pub mod reconciliation_runs;
 pub mod sync_config;

@@ -2,10 +2,12 @@
 //! 1–5). `outbound` is the worker's core (coalesce, diff, batch upsert, record); `relay`
 //! re-publishes outbox rows that were never sent or whose lease expired; `queue` carries outbox
 //! ids over SQS; `portals` sends each row through its portal's worker (home and customer
-//! portals, each with its own token and request budget).
+//! portals, each with its own token and request budget); `onboarding` turns won deals into
+//! customers.
 
 pub mod adapters;
 pub mod mapping_admin;
+pub mod onboarding;
 pub mod outbound;
 pub mod portals;
 pub mod queue;

@@ -7,13 +7,12 @@ mod common;
 
 use chrono::Utc;
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use warp_hubspot::RateLimitSettings;
 use warp_store::Database;
 use warp_store::sync_config::MappingSource;
 use warp_testkit::{HubSpotUi, PORTAL, hubspot};
-use warp_webhook::{InboundProcessor, PublicUrl, WebhookConfig, WebhookState, router};
+use warp_webhook::InboundProcessor;
 
 const SECRET: &str = "deal-test-webhook-secret";
 const JWT_SECRET: &str = "deal-test-jwt-secret";
@@ -32,17 +31,7 @@ struct World {
 
 async fn world() -> World {
     let database = warp_testkit::fresh_database().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}", listener.local_addr().unwrap());
-    let state = WebhookState::new(
-        WebhookConfig::new(
-            SecretString::from(SECRET),
-            PublicUrl::parse(&receiver).unwrap(),
-        ),
-        database.clone(),
-    );
-    let app = router(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let receiver = common::receiver(&database, SECRET).await;
     let sandbox = hubspot::sandbox(SandboxConfig {
         webhook_secret: SECRET.to_owned(),
         webhook_target: Some(format!("{receiver}/webhooks/hubspot")),

@@ -53,6 +53,8 @@ pub enum CrmObject {
     Companies,
     Contacts,
     Deals,
+    /// Notes on a record's timeline (written by WARP: onboarding's "account created").
+    Notes,
 }
 
 impl CrmObject {
@@ -62,6 +64,7 @@ impl CrmObject {
             CrmObject::Companies => "companies",
             CrmObject::Contacts => "contacts",
             CrmObject::Deals => "deals",
+            CrmObject::Notes => "notes",
         }
     }
 }

@@ -100,6 +100,8 @@ fn announce(state: &Portal, actor: Actor, from: End, to: End, ids: &[u32], remov
             (Companies, Deals) => (to, from, "DEAL_TO_COMPANY", &[5, 6]),
             (Deals, Contacts) => (from, to, "DEAL_TO_CONTACT", &[]),
             (Contacts, Deals) => (to, from, "DEAL_TO_CONTACT", &[]),
+            // A note's associations are announced from neither side: no subscription covers
+            // notes, and a company's or deal's associationChange leaves engagements out.
             _ => return,
         };
     let primary = ids.iter().any(|id| primary_types.contains(id));

@@ -483,7 +483,8 @@ fn upsert_one(
         Some(existing) => {
             if store.record(existing).is_some_and(|c| c.is_archived()) {
                 return Err(ApiError::conflict(format!(
-                    "The company holding {id_property}={id:?} is archived (id {existing}); restore it first"
+                    "The {} holding {id_property}={id:?} is archived (id {existing}); restore it first",
+                    store.kind.singular()
                 )));
             }
             rules.check(store, &values, Some(existing))?;

@@ -55,6 +55,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             portal_id: PORTAL,
             inbound,
             publisher: None,
+            onboarding: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,

@@ -17,11 +17,8 @@
 //!   its customer's is queued for a push-back, which associates the customer's company again.
 
 use uuid::Uuid;
-use warp_domain::sync::{
-    EventKind, FieldMapping, FieldValues, ObjectType, WarpField, WebhookEvent,
-};
+use warp_domain::sync::{EventKind, FieldMapping, ObjectType, WarpField, WebhookEvent};
 use warp_domain::user::{NewUser, PersonText, UserEmail, UserRole, UserStatus};
-use warp_hubspot::HubSpotRecord;
 use warp_store::conflicts::{self, NewConflict};
 use warp_store::field_state::{self, Side};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
@@ -199,7 +196,7 @@ impl InboundProcessor {
         )
         .await?;
         // HubSpot holds these values already: the user's first push sends only what it adds.
-        let seen = contact_values(&self.map.current_for(CONTACTS), &contact);
+        let seen = contact.mapped_values(&self.map.current_for(CONTACTS));
         field_state::record(
             tx,
             self.portal_id,
@@ -520,15 +517,4 @@ async fn customer_of_companies(
         }
     }
     Ok(None)
-}
-
-/// The mapped values a read contact holds (properties it does not carry stay unknown).
-fn contact_values(map: &warp_domain::sync::FieldMap, contact: &HubSpotRecord) -> FieldValues {
-    let mut values = FieldValues::new();
-    for mapping in map.iter().filter(|m| m.enabled) {
-        if let Some(value) = contact.properties.get(&mapping.hubspot_property) {
-            values.set(mapping.field, value.as_deref());
-        }
-    }
-    values
 }

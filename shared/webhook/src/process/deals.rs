@@ -2,15 +2,18 @@
 //! deleted, restored, associated, merged), the deal's current state is read from HubSpot and
 //! stored, so duplicated and reordered events all end in the same row, and the stored
 //! `hs_lastmodifieddate` keeps an older read from winning over a newer one. One batch read per
-//! hundred deals and one association read, per claim, not per event.
+//! hundred deals and one association read, per claim, not per event. A deal stored as won
+//! starts its onboarding (`warp_sync::onboarding` runs it) in the same transaction.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Duration, Utc};
 use warp_domain::deal::{DEAL_PROPERTIES, DealSnapshot, StageOutcome};
 use warp_domain::sync::{EventKind, WebhookEvent};
+use warp_hubspot::associations::type_ids::DEAL_TO_COMPANY_PRIMARY;
 use warp_hubspot::{CrmObject, HubSpotClient, HubSpotId, ReadOptions};
 use warp_store::deals::{self, MirroredDeal, PipelineStage};
+use warp_store::onboardings;
 
 use super::{
     Claimed, EventStatus, HandleError, InboundProcessor, InboundReport, Marks, Outcome,
@@ -19,9 +22,6 @@ use super::{
 
 /// How old the stored copy of the deal pipelines may be before it is read again.
 const STAGES_MAX_AGE: Duration = Duration::minutes(10);
-
-/// Deal → company, the deal's primary company (HubSpot-defined).
-const DEAL_TO_COMPANY_PRIMARY: u32 = 5;
 
 /// What a claim's deal events ask for: the deals to read, and the deals merged away.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -201,6 +201,17 @@ impl InboundProcessor {
         );
         deals::upsert_many(tx, self.portal_id, &mirrored).await?;
         deals::archive_many(tx, self.portal_id, &gone).await?;
+        // Checked again against the stored rows: a read older than the stored deal was not
+        // kept, and only what is stored as won starts an onboarding.
+        let won: Vec<String> = mirrored
+            .iter()
+            .filter(|deal| deal.outcome == StageOutcome::Won)
+            .map(|deal| deal.snapshot.hubspot_id.clone())
+            .collect();
+        let started = onboardings::start_for_won_deals(tx, self.portal_id, &won).await?;
+        if started > 0 {
+            tracing::info!(started, "won deals queued for onboarding");
+        }
         Ok(())
     }
 
@@ -270,24 +281,10 @@ async fn primary_companies(
         .results
         .into_iter()
         .filter_map(|record| {
-            let primary = record
-                .to
-                .iter()
-                .find(|to| {
-                    to.association_types
-                        .iter()
-                        .any(|t| t.type_id == DEAL_TO_COMPANY_PRIMARY)
-                })
-                .or_else(|| {
-                    record
-                        .to
-                        .iter()
-                        .min_by_key(|to| to.to_object_id.parse::<u64>().unwrap_or(u64::MAX))
-                })?;
-            Some((
-                record.from.id.as_str().to_owned(),
-                primary.to_object_id.clone(),
-            ))
+            let company = record
+                .primary_or_lowest(DEAL_TO_COMPANY_PRIMARY)?
+                .to_owned();
+            Some((record.from.id.as_str().to_owned(), company))
         })
         .collect())
 }

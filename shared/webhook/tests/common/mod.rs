@@ -11,7 +11,9 @@ use chrono::Utc;
 use serde_json::Value;
 use warp_store::Database;
 use warp_testkit::PORTAL;
-use warp_webhook::{InboundProcessor, InboundReport, sign_v3};
+use warp_webhook::{
+    InboundProcessor, InboundReport, PublicUrl, WebhookConfig, WebhookState, router, sign_v3,
+};
 
 pub async fn event_count(database: &Database) -> i64 {
     let client = database.client().await.unwrap();
@@ -60,6 +62,23 @@ pub async fn deliver(http: &reqwest::Client, receiver: &str, secret: &str, event
     }
     let answer = request.send().await.unwrap();
     assert_eq!(answer.status(), 200);
+}
+
+/// The webhook receiver over `database` on a loopback port, checking signatures made with
+/// `secret`; answers its base URL.
+pub async fn receiver(database: &Database, secret: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    let state = WebhookState::new(
+        WebhookConfig::new(
+            SecretString::from(secret.to_owned()),
+            PublicUrl::parse(&receiver).unwrap(),
+        ),
+        database.clone(),
+    );
+    let app = router(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    receiver
 }
 
 /// The API over `database` on a loopback port, and a token of `role` for it (HS256 with
