@@ -5,6 +5,7 @@
 pub mod auth;
 mod body;
 pub mod bootstrap;
+mod company_adoption;
 mod conflicts;
 mod connect_page;
 mod conventions;
@@ -197,6 +198,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(users::routes())
         .merge(deals::routes())
         .merge(onboardings::routes())
+        .merge(company_adoption::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())
         .merge(conflicts::routes())

@@ -40,8 +40,15 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OnboardingResponse {
     pub id: Uuid,
+    /// DEAL (a won deal), RULE (the company rule took a company created in HubSpot) or
+    /// ADOPTION (an editor adopted a company).
+    #[schema(example = "DEAL")]
+    pub source: String,
+    /// Who adopted the company.
+    pub requested_by: Option<String>,
+    /// The won deal; null for a company taken by the rule or adopted.
     #[schema(example = "70000000001")]
-    pub hubspot_deal_id: String,
+    pub hubspot_deal_id: Option<String>,
     pub hubspot_company_id: Option<String>,
     /// The BAN reserved for (or held by) the company's customer.
     #[schema(example = "ZT-487392012")]
@@ -72,6 +79,8 @@ impl From<Onboarding> for OnboardingResponse {
     fn from(onboarding: Onboarding) -> Self {
         OnboardingResponse {
             id: onboarding.id,
+            source: onboarding.source.as_str().to_owned(),
+            requested_by: onboarding.requested_by,
             hubspot_deal_id: onboarding.hubspot_deal_id,
             hubspot_company_id: onboarding.hubspot_company_id,
             ban: onboarding.ban.map(|ban| ban.to_string()),
@@ -104,7 +113,7 @@ pub struct OnboardingList {
     path = "/v1/onboardings",
     tag = "onboardings",
     params(
-        ("status" = Option<String>, Query, description = "PENDING, PARKED or DONE"),
+        ("status" = Option<String>, Query, description = "PENDING, PARKED or DONE", pattern = r"^\s*(PENDING|PARKED|DONE|pending|parked|done)\s*$"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -148,7 +157,6 @@ pub(crate) async fn list_onboardings(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such onboarding", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))
@@ -179,8 +187,7 @@ pub(crate) async fn get_onboarding(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such onboarding", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The onboarding is done already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The onboarding is done already, or a runner is executing it now", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))

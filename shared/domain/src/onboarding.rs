@@ -11,9 +11,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Where an onboarding stands. The steps run in this order; [`OnboardingStep::RecordNote`] only
-/// when this onboarding made the customer (a deal of a company already a customer, or a second
-/// deal of the same company, only gets the BAN).
+/// Where an onboarding stands. The steps run in this order, some skipped (see
+/// [`OnboardingStep::next`]): [`OnboardingStep::RecordNote`] only when this onboarding made the
+/// customer (a deal of a company already a customer, or a second deal of the same company, only
+/// gets the BAN), [`OnboardingStep::WriteDealBan`] only for a deal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OnboardingStep {
     /// Find the deal's company (its primary association), and the customer linked to it, or
@@ -52,20 +53,135 @@ impl OnboardingStep {
         }
     }
 
-    /// The step after this one. `created_customer`: this onboarding made the customer (only
-    /// then is the note recorded); `customer_known`: the company was a customer already, so
-    /// stamping and creating are skipped.
-    pub fn next(self, customer_known: bool, created_customer: bool) -> OnboardingStep {
+    /// The step after this one, given what the onboarding has found so far.
+    pub fn next(self, progress: Progress) -> OnboardingStep {
         match self {
-            OnboardingStep::FindCompany if customer_known => OnboardingStep::WriteDealBan,
+            OnboardingStep::FindCompany if progress.customer_known => {
+                OnboardingStep::WriteDealBan.or_later(progress)
+            }
             OnboardingStep::FindCompany => OnboardingStep::StampCompany,
             OnboardingStep::StampCompany => OnboardingStep::CreateCustomer,
-            OnboardingStep::CreateCustomer => OnboardingStep::WriteDealBan,
-            OnboardingStep::WriteDealBan if created_customer => OnboardingStep::RecordNote,
-            OnboardingStep::WriteDealBan | OnboardingStep::RecordNote | OnboardingStep::Done => {
-                OnboardingStep::Done
-            }
+            OnboardingStep::CreateCustomer => OnboardingStep::WriteDealBan.or_later(progress),
+            OnboardingStep::WriteDealBan => OnboardingStep::RecordNote.or_later(progress),
+            OnboardingStep::RecordNote | OnboardingStep::Done => OnboardingStep::Done,
         }
+    }
+
+    /// This step, or the first after it that applies: the deal's BAN only with a deal, the
+    /// note only for a customer this onboarding made.
+    fn or_later(self, progress: Progress) -> OnboardingStep {
+        match self {
+            OnboardingStep::WriteDealBan if !progress.has_deal => {
+                OnboardingStep::RecordNote.or_later(progress)
+            }
+            OnboardingStep::RecordNote if !progress.created_customer => OnboardingStep::Done,
+            step => step,
+        }
+    }
+}
+
+/// What decides the route through the steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// The company was a customer already (no stamping, no creating).
+    pub customer_known: bool,
+    /// This onboarding made the customer (only then is the note written).
+    pub created_customer: bool,
+    /// The onboarding comes from a deal (which gets the BAN); a company adopted or taken by
+    /// the company rule has none.
+    pub has_deal: bool,
+}
+
+/// What started an onboarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnboardingSource {
+    /// A deal entered a won stage.
+    Deal,
+    /// The company rule took a company created in HubSpot.
+    Rule,
+    /// An editor adopted a company (`POST /v1/sync/hubspot/companies/{id}/adopt`).
+    Adoption,
+}
+
+impl OnboardingSource {
+    pub const ALL: [OnboardingSource; 3] = [
+        OnboardingSource::Deal,
+        OnboardingSource::Rule,
+        OnboardingSource::Adoption,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnboardingSource::Deal => "DEAL",
+            OnboardingSource::Rule => "RULE",
+            OnboardingSource::Adoption => "ADOPTION",
+        }
+    }
+}
+
+impl FromStr for OnboardingSource {
+    type Err = UnknownStep;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OnboardingSource::ALL
+            .into_iter()
+            .find(|source| source.as_str() == s)
+            .ok_or_else(|| UnknownStep(s.to_owned()))
+    }
+}
+
+/// Which companies created in HubSpot become customers without a person deciding. HubSpot
+/// makes companies by itself from contacts' email domains, so "every company" is never the
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CompanyRule {
+    /// None: only a won deal's company (or one an editor adopts).
+    #[default]
+    WonDeal,
+    /// Also a company whose lifecycle stage is `customer` (on creation or when it changes).
+    LifecycleCustomer,
+    /// Every company created in HubSpot.
+    Any,
+}
+
+/// HubSpot's lifecycle stage of a paying customer.
+pub const CUSTOMER_LIFECYCLE_STAGE: &str = "customer";
+
+impl CompanyRule {
+    pub const ALL: [CompanyRule; 3] = [
+        CompanyRule::WonDeal,
+        CompanyRule::LifecycleCustomer,
+        CompanyRule::Any,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompanyRule::WonDeal => "won_deal",
+            CompanyRule::LifecycleCustomer => "lifecycle_customer",
+            CompanyRule::Any => "any",
+        }
+    }
+
+    /// Whether a company created in HubSpot (or changed to `lifecycle_stage`) becomes a
+    /// customer by this rule alone.
+    pub fn takes(self, lifecycle_stage: Option<&str>) -> bool {
+        match self {
+            CompanyRule::WonDeal => false,
+            CompanyRule::LifecycleCustomer => lifecycle_stage
+                .is_some_and(|stage| stage.trim().eq_ignore_ascii_case(CUSTOMER_LIFECYCLE_STAGE)),
+            CompanyRule::Any => true,
+        }
+    }
+}
+
+impl FromStr for CompanyRule {
+    type Err = UnknownStep;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CompanyRule::ALL
+            .into_iter()
+            .find(|rule| rule.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownStep(s.to_owned()))
     }
 }
 
@@ -203,22 +319,69 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn a_new_customer_goes_through_every_step() {
+    fn route(progress: Progress) -> Vec<OnboardingStep> {
         let mut step = OnboardingStep::FindCompany;
         let mut seen = vec![step];
         while step != OnboardingStep::Done {
-            step = step.next(false, true);
+            step = step.next(progress);
             seen.push(step);
         }
-        assert_eq!(seen, OnboardingStep::ALL);
+        seen
+    }
+
+    #[test]
+    fn a_won_deals_new_customer_goes_through_every_step() {
+        let progress = Progress {
+            created_customer: true,
+            has_deal: true,
+            ..Progress::default()
+        };
+        assert_eq!(route(progress), OnboardingStep::ALL);
     }
 
     #[test]
     fn a_known_customer_only_gets_the_ban_on_the_deal() {
-        let step = OnboardingStep::FindCompany.next(true, false);
-        assert_eq!(step, OnboardingStep::WriteDealBan);
-        assert_eq!(step.next(true, false), OnboardingStep::Done);
+        let progress = Progress {
+            customer_known: true,
+            has_deal: true,
+            ..Progress::default()
+        };
+        use OnboardingStep::*;
+        assert_eq!(route(progress), [FindCompany, WriteDealBan, Done]);
+    }
+
+    #[test]
+    fn an_adopted_company_has_no_deal_to_write() {
+        use OnboardingStep::*;
+        let created = Progress {
+            created_customer: true,
+            ..Progress::default()
+        };
+        assert_eq!(
+            route(created),
+            [FindCompany, StampCompany, CreateCustomer, RecordNote, Done]
+        );
+        let known = Progress {
+            customer_known: true,
+            ..Progress::default()
+        };
+        assert_eq!(route(known), [FindCompany, Done]);
+    }
+
+    #[test]
+    fn only_the_chosen_rule_takes_a_company_by_itself() {
+        assert!(!CompanyRule::default().takes(Some("customer")));
+        assert!(CompanyRule::LifecycleCustomer.takes(Some(" Customer ")));
+        assert!(!CompanyRule::LifecycleCustomer.takes(Some("lead")));
+        assert!(!CompanyRule::LifecycleCustomer.takes(None));
+        assert!(CompanyRule::Any.takes(None));
+        for rule in CompanyRule::ALL {
+            assert_eq!(rule.as_str().parse::<CompanyRule>(), Ok(rule));
+        }
+        for source in OnboardingSource::ALL {
+            assert_eq!(source.as_str().parse::<OnboardingSource>(), Ok(source));
+        }
+        assert!("everything".parse::<CompanyRule>().is_err());
     }
 
     #[test]
@@ -264,10 +427,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_path_ends_done_within_the_steps(known: bool, created: bool, start in 0usize..6) {
+        fn every_path_ends_done_within_the_steps(
+            customer_known: bool,
+            created_customer: bool,
+            has_deal: bool,
+            start in 0usize..6,
+        ) {
+            let progress = Progress { customer_known, created_customer, has_deal };
             let mut step = OnboardingStep::ALL[start];
             for _ in 0..OnboardingStep::ALL.len() {
-                let next = step.next(known, created);
+                let next = step.next(progress);
                 prop_assert!(next >= step);
                 step = next;
             }

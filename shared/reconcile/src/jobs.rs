@@ -28,8 +28,10 @@ pub const INBOUND_BATCH: u32 = 100;
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Requested runs one relay job executes at most (the next job takes the rest).
 pub const RUNS_PER_JOB: usize = 3;
-/// Won-deal onboardings one relay job runs at most (a handful of HubSpot calls each).
-pub const ONBOARDINGS_PER_JOB: i64 = 50;
+/// Won-deal onboardings one relay job runs at most (a handful of HubSpot calls each), and
+/// the time after which it claims no more.
+pub const ONBOARDINGS_PER_JOB: usize = 50;
+pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
 
 /// A run that was executed, and how it ended.
 #[derive(Debug, Clone)]
@@ -88,7 +90,10 @@ pub async fn relay_job(
         .process_within(inbound_budget, INBOUND_BATCH)
         .await;
     if let Some(runner) = reconciler.onboarding_runner() {
-        match runner.run_due(ONBOARDINGS_PER_JOB).await {
+        match runner
+            .run_due_within(ONBOARDINGS_PER_JOB, ONBOARDING_BUDGET)
+            .await
+        {
             Ok(onboardings) => report.onboardings = onboardings,
             Err(error) => report.errors.push(format!("onboardings: {error}")),
         }

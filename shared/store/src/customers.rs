@@ -233,7 +233,7 @@ impl CustomerStore {
         }
         let mut inserted = None;
         for _ in 0..BAN_ATTEMPTS {
-            if let Some(customer) = insert(&*transaction, new, &next_ban()).await? {
+            if let Some(customer) = insert(&*transaction, new, &next_ban(), TakenWhen::Ban).await? {
                 inserted = Some(customer);
                 break;
             }
@@ -525,12 +525,22 @@ impl CustomerStore {
     }
 }
 
-/// Inserts a customer with this BAN; `None` when the BAN, or the HubSpot company in its
-/// external ids, is taken already (nothing inserted, the transaction still usable).
+/// What makes an insert insert nothing (anything else fails it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TakenWhen {
+    /// The BAN is taken.
+    Ban,
+    /// The BAN, or the HubSpot company in the external ids, is taken.
+    BanOrCompany,
+}
+
+/// Inserts a customer with this BAN; `None` when it is taken (see [`TakenWhen`]) or reserved
+/// for another company's onboarding. Nothing is inserted then and the transaction stays usable.
 pub(crate) async fn insert(
     client: &impl tokio_postgres::GenericClient,
     new: &NewCustomer,
     ban: &Ban,
+    taken_when: TakenWhen,
 ) -> Result<Option<Customer>, StoreError> {
     let contact = to_json(&new.contact)?;
     let address = to_json(&new.address)?;
@@ -540,11 +550,17 @@ pub(crate) async fn insert(
     let current_balance = new.current_balance.as_decimal();
     let domain = new.domain.as_ref().map(|d| d.as_str());
     let id = Uuid::now_v7();
+    let conflict = match taken_when {
+        TakenWhen::Ban => "ON CONFLICT (ban) DO NOTHING",
+        TakenWhen::BanOrCompany => "ON CONFLICT DO NOTHING",
+    };
     let sql = format!(
         "INSERT INTO customers (id, ban, company_name, customer_type, status, credit_limit, current_balance, \
          domain, contact, address, services, external_ids) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+         WHERE NOT EXISTS (SELECT 1 FROM onboarding_company_bans r WHERE r.ban = $2 \
+                             AND r.hubspot_company_id IS DISTINCT FROM $12::jsonb->>'hubspot_company_id') \
+         {conflict} RETURNING {COLUMNS}"
     );
     let params: [(&(dyn ToSql + Sync), Type); 12] = [
         (&id, Type::UUID),

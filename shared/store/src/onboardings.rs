@@ -13,25 +13,35 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 use warp_domain::customer::{Ban, Customer, NewCustomer};
-use warp_domain::onboarding::{AfterFailure, OnboardingStatus, OnboardingStep};
+use warp_domain::onboarding::{
+    AfterFailure, OnboardingSource, OnboardingStatus, OnboardingStep, Progress,
+};
 use warp_domain::sync::{FieldValues, ObjectType};
 
 use crate::customers::{self, COLUMNS as CUSTOMER_COLUMNS, customer_from_row, page_of};
 use crate::{Database, StoreError, field_state, outbox};
 
-const COLUMNS: &str = "id, portal_id, hubspot_deal_id, hubspot_company_id, ban, customer_id, created_customer, \
-                       step, status, attempts, last_error, parked_reason, next_attempt_at, created_at, \
-                       updated_at, completed_at";
+const COLUMNS: &str = "id, portal_id, source, requested_by, hubspot_deal_id, hubspot_company_id, ban, \
+                       customer_id, created_customer, step, status, attempts, last_error, parked_reason, \
+                       next_attempt_at, lease_token, created_at, updated_at, completed_at";
+
+/// How long a claimed onboarding is left to its runner before another may take it; renewed at
+/// every step it records.
+pub const LEASE: Duration = Duration::from_secs(120);
 
 /// Fresh BANs tried for a company before giving up (a collision is already rare: 6.8e11 BANs).
 const BAN_ATTEMPTS: usize = 16;
 
-/// One won deal's onboarding, as stored.
+/// One onboarding (a won deal's, or a company's without a deal), as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Onboarding {
     pub id: Uuid,
     pub portal_id: i64,
-    pub hubspot_deal_id: String,
+    pub source: OnboardingSource,
+    /// Who adopted the company (an adoption's API caller).
+    pub requested_by: Option<String>,
+    /// The won deal; `None` for a company taken by the rule or adopted.
+    pub hubspot_deal_id: Option<String>,
     pub hubspot_company_id: Option<String>,
     pub ban: Option<Ban>,
     pub customer_id: Option<Uuid>,
@@ -42,6 +52,8 @@ pub struct Onboarding {
     pub last_error: Option<String>,
     pub parked_reason: Option<String>,
     pub next_attempt_at: DateTime<Utc>,
+    /// The claim's fence: the step records of this claim only (`None` when unclaimed).
+    pub lease_token: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -52,10 +64,13 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Onboarding, StoreError> {
         |column: &str| StoreError::Other(format!("stored onboarding has an invalid {column}"));
     let step: String = row.try_get("step")?;
     let status: String = row.try_get("status")?;
+    let source: String = row.try_get("source")?;
     let ban: Option<String> = row.try_get("ban")?;
     Ok(Onboarding {
         id: row.try_get("id")?,
         portal_id: row.try_get("portal_id")?,
+        source: source.parse().map_err(|_| corrupt("source"))?,
+        requested_by: row.try_get("requested_by")?,
         hubspot_deal_id: row.try_get("hubspot_deal_id")?,
         hubspot_company_id: row.try_get("hubspot_company_id")?,
         ban: ban
@@ -70,16 +85,95 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Onboarding, StoreError> {
         last_error: row.try_get("last_error")?,
         parked_reason: row.try_get("parked_reason")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
+        lease_token: row.try_get("lease_token")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         completed_at: row.try_get("completed_at")?,
     })
 }
 
+impl Onboarding {
+    /// What decides its next step (with what a step found added by the caller).
+    pub fn progress(&self) -> Progress {
+        Progress {
+            customer_known: self.customer_id.is_some(),
+            created_customer: self.created_customer,
+            has_deal: self.hubspot_deal_id.is_some(),
+        }
+    }
+}
+
+/// Starts the onboarding of a company without a deal (taken by the company rule, or adopted
+/// by `requested_by`), unless the company has one already; answers the new one, else `None`.
+pub async fn start_for_company(
+    client: &impl GenericClient,
+    portal_id: i64,
+    company_id: &str,
+    source: OnboardingSource,
+    requested_by: Option<&str>,
+) -> Result<Option<Onboarding>, StoreError> {
+    let sql = format!(
+        "INSERT INTO onboardings (id, portal_id, source, requested_by, hubspot_company_id) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (portal_id, hubspot_company_id) WHERE hubspot_deal_id IS NULL DO NOTHING \
+         RETURNING {COLUMNS}"
+    );
+    client
+        .query_typed_opt(
+            &sql,
+            &[
+                (&Uuid::now_v7(), Type::UUID),
+                (&portal_id, Type::INT8),
+                (&source.as_str(), Type::TEXT),
+                (&requested_by, Type::TEXT),
+                (&company_id, Type::TEXT),
+            ],
+        )
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()
+}
+
+/// The onboardings of a company not done yet (by deal or not), oldest first.
+pub async fn unfinished_of_company(
+    client: &impl GenericClient,
+    portal_id: i64,
+    company_id: &str,
+) -> Result<Vec<Onboarding>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM onboardings WHERE portal_id = $1 AND hubspot_company_id = $2 \
+           AND status <> 'DONE' ORDER BY id"
+    );
+    client
+        .query_typed(&sql, &[(&portal_id, Type::INT8), (&company_id, Type::TEXT)])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// The onboarding of a company without a deal (taken by the rule or adopted), if any.
+pub async fn of_company_without_deal(
+    client: &impl GenericClient,
+    portal_id: i64,
+    company_id: &str,
+) -> Result<Option<Onboarding>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM onboardings WHERE portal_id = $1 AND hubspot_company_id = $2 \
+           AND hubspot_deal_id IS NULL"
+    );
+    client
+        .query_typed_opt(&sql, &[(&portal_id, Type::INT8), (&company_id, Type::TEXT)])
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()
+}
+
 /// Starts an onboarding for each of these deals that is stored as won and has none yet, in the
 /// caller's transaction (the one storing the deals). A parked onboarding of a deal that
 /// changed is due again: the change (a company associated, a close date set) may be what it
-/// waited for. Returns the onboardings started or woken.
+/// waited for; one that made no customer yet starts over at FIND_COMPANY, so a deal moved to
+/// another company is onboarded to that one. Returns the onboardings started or woken.
 pub async fn start_for_won_deals(
     client: &impl GenericClient,
     portal_id: i64,
@@ -100,7 +194,11 @@ pub async fn start_for_won_deals(
              WHERE d.archived_at IS NULL AND coalesce(st.outcome, d.stage_outcome) = 'won' \
              ON CONFLICT (portal_id, hubspot_deal_id) DO UPDATE SET \
                status = 'PENDING', attempts = 0, parked_reason = NULL, next_attempt_at = now(), \
-               updated_at = now() \
+               updated_at = now(), \
+               step = CASE WHEN o.customer_id IS NULL THEN 'FIND_COMPANY' ELSE o.step END, \
+               ban = CASE WHEN o.customer_id IS NULL THEN NULL ELSE o.ban END, \
+               hubspot_company_id = CASE WHEN o.customer_id IS NULL THEN excluded.hubspot_company_id \
+                                         ELSE o.hubspot_company_id END \
              WHERE o.status = 'PARKED'",
             &[
                 (&portal_id, Type::INT8),
@@ -111,39 +209,32 @@ pub async fn start_for_won_deals(
         .await?)
 }
 
-/// Takes up to `limit` due onboardings for `lease` (another runner leaves them alone until it
-/// runs out), counting an attempt at each one's current step.
-pub async fn claim_due(
+/// Takes the next due onboarding for [`LEASE`] (another runner leaves it alone until then),
+/// counting an attempt at its current step, with a fresh fence token.
+pub async fn claim_next(
     database: &Database,
     portal_id: i64,
-    limit: i64,
-    lease: Duration,
-) -> Result<Vec<Onboarding>, StoreError> {
+) -> Result<Option<Onboarding>, StoreError> {
     let client = database.client().await?;
-    let lease_secs = lease.as_secs_f64();
     let sql = format!(
-        "UPDATE onboardings SET lease_until = now() + make_interval(secs => $3), attempts = attempts + 1, \
-           updated_at = now() \
-         WHERE id IN (SELECT id FROM onboardings WHERE portal_id = $1 AND status = 'PENDING' \
-                        AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
-                      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+        "UPDATE onboardings SET lease_until = now() + make_interval(secs => $2), \
+           lease_token = gen_random_uuid(), attempts = attempts + 1, updated_at = now() \
+         WHERE id = (SELECT id FROM onboardings WHERE portal_id = $1 AND status = 'PENDING' \
+                       AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
+                     ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING {COLUMNS}"
     );
-    let mut claimed = client
-        .query_typed(
+    client
+        .query_typed_opt(
             &sql,
             &[
                 (&portal_id, Type::INT8),
-                (&limit, Type::INT8),
-                (&lease_secs, Type::FLOAT8),
+                (&LEASE.as_secs_f64(), Type::FLOAT8),
             ],
         )
         .await?
-        .iter()
-        .map(from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    claimed.sort_by_key(|onboarding| onboarding.id);
-    Ok(claimed)
+        .map(|row| from_row(&row))
+        .transpose()
 }
 
 /// What a finished step records besides the next step.
@@ -155,16 +246,17 @@ pub struct StepResult {
     pub created_customer: bool,
 }
 
-/// Moves the onboarding from `from` to `to`, recording what the step found (values given
-/// overwrite, absent ones stay). `Ok(None)` when it is no longer at `from` (another runner
-/// moved it on): the caller stops.
+/// Moves the claimed onboarding from its step to `to`, recording what the step found (values
+/// given overwrite, absent ones stay) and renewing the lease. `Ok(None)` when the claim is no
+/// longer the onboarding's (its lease ran out and another runner took it, or it was reset):
+/// the caller stops.
 pub async fn advance(
     client: &impl GenericClient,
-    id: Uuid,
-    from: OnboardingStep,
+    claimed: &Onboarding,
     to: OnboardingStep,
     result: &StepResult,
 ) -> Result<Option<Onboarding>, StoreError> {
+    let (id, from, token) = (claimed.id, claimed.step, claimed.lease_token);
     let done = to == OnboardingStep::Done;
     let status = if done {
         OnboardingStatus::Done
@@ -177,10 +269,13 @@ pub async fn advance(
            parked_reason = NULL, hubspot_company_id = coalesce($5, hubspot_company_id), \
            ban = coalesce($6, ban), customer_id = coalesce($7, customer_id), \
            created_customer = created_customer OR $8, updated_at = now(), \
-           completed_at = CASE WHEN $9 THEN now() END, lease_until = CASE WHEN $9 THEN NULL ELSE lease_until END \
-         WHERE id = $1 AND step = $2 AND status = 'PENDING' RETURNING {COLUMNS}"
+           completed_at = CASE WHEN $9 THEN now() END, \
+           lease_until = CASE WHEN $9 THEN NULL ELSE now() + make_interval(secs => $11) END, \
+           lease_token = CASE WHEN $9 THEN NULL ELSE lease_token END \
+         WHERE id = $1 AND step = $2 AND status = 'PENDING' AND lease_token = $10 RETURNING {COLUMNS}"
     );
-    let params: [(&(dyn ToSql + Sync), Type); 9] = [
+    let lease = LEASE.as_secs_f64();
+    let params: [(&(dyn ToSql + Sync), Type); 11] = [
         (&id, Type::UUID),
         (&from.as_str(), Type::TEXT),
         (&to.as_str(), Type::TEXT),
@@ -190,6 +285,8 @@ pub async fn advance(
         (&result.customer_id, Type::UUID),
         (&result.created_customer, Type::BOOL),
         (&done, Type::BOOL),
+        (&token, Type::UUID),
+        (&lease, Type::FLOAT8),
     ];
     client
         .query_typed_opt(&sql, &params)
@@ -198,15 +295,17 @@ pub async fn advance(
         .transpose()
 }
 
-/// Records a failed attempt at `step`: due again later, or parked with the reason. `error` is
-/// what failed (kept in `last_error` either way).
+/// Records a failed attempt (the `attempts`-th) at the claimed onboarding's step: due again
+/// later, or parked with the reason; `error` is kept in `last_error` either way. Nothing is
+/// recorded when the claim is no longer the onboarding's.
 pub async fn fail(
     database: &Database,
-    id: Uuid,
-    step: OnboardingStep,
+    claimed: &Onboarding,
+    attempts: i32,
     error: &str,
     after: &AfterFailure,
 ) -> Result<(), StoreError> {
+    let (id, step, token) = (claimed.id, claimed.step, claimed.lease_token);
     let client = database.client().await?;
     let (status, retry_in, reason) = match after {
         AfterFailure::RetryIn(delay) => (OnboardingStatus::Pending, delay.as_secs_f64(), None),
@@ -215,8 +314,9 @@ pub async fn fail(
     client
         .execute_typed(
             "UPDATE onboardings SET status = $3, last_error = $4, parked_reason = $5, \
-               next_attempt_at = now() + make_interval(secs => $6), lease_until = NULL, updated_at = now() \
-             WHERE id = $1 AND step = $2 AND status = 'PENDING'",
+               next_attempt_at = now() + make_interval(secs => $6), lease_until = NULL, \
+               lease_token = NULL, attempts = $8, updated_at = now() \
+             WHERE id = $1 AND step = $2 AND status = 'PENDING' AND lease_token = $7",
             &[
                 (&id, Type::UUID),
                 (&step.as_str(), Type::TEXT),
@@ -224,6 +324,8 @@ pub async fn fail(
                 (&error, Type::TEXT),
                 (&reason, Type::TEXT),
                 (&retry_in, Type::FLOAT8),
+                (&token, Type::UUID),
+                (&attempts, Type::INT4),
             ],
         )
         .await?;
@@ -231,7 +333,8 @@ pub async fn fail(
 }
 
 /// Makes a parked (or waiting) onboarding due now, its attempts counted afresh. `Conflict`
-/// when it is done already; `NotFound` when there is no such onboarding in this portal.
+/// when it is done already or a runner holds it now; `NotFound` when there is no such
+/// onboarding in this portal.
 pub async fn retry(
     database: &Database,
     portal_id: i64,
@@ -240,21 +343,72 @@ pub async fn retry(
     let client = database.client().await?;
     let sql = format!(
         "UPDATE onboardings SET status = 'PENDING', attempts = 0, parked_reason = NULL, \
-           next_attempt_at = now(), lease_until = NULL, updated_at = now() \
-         WHERE id = $1 AND portal_id = $2 AND status <> 'DONE' RETURNING {COLUMNS}"
+           next_attempt_at = now(), updated_at = now() \
+         WHERE id = $1 AND portal_id = $2 AND (status = 'PARKED' \
+           OR (status = 'PENDING' AND (lease_until IS NULL OR lease_until < now()))) \
+         RETURNING {COLUMNS}"
     );
     match client
         .query_typed_opt(&sql, &[(&id, Type::UUID), (&portal_id, Type::INT8)])
         .await?
     {
         Some(row) => from_row(&row),
-        None => {
-            get(database, portal_id, id).await?;
-            Err(StoreError::Conflict(
+        None => match get(database, portal_id, id).await?.status {
+            OnboardingStatus::Done => Err(StoreError::Conflict(
                 "the onboarding is done already".into(),
-            ))
-        }
+            )),
+            _ => Err(StoreError::Conflict(
+                "a runner is executing the onboarding now; see its step in a moment".into(),
+            )),
+        },
     }
+}
+
+/// Gives up the company's reserved BAN (another HubSpot company or WARP customer turned out to
+/// hold it) and sends the company's onboardings that made no customer back to FIND_COMPANY,
+/// which reserves a fresh one. Answers the claimed onboarding as reset, for its runner to go
+/// on with (its lease kept), or `None` when the claim is no longer its.
+pub async fn release_reservation(
+    database: &Database,
+    claimed: &Onboarding,
+    company_id: &str,
+    ban: &Ban,
+) -> Result<Option<Onboarding>, StoreError> {
+    let mut client = database.client().await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .execute_typed(
+            "DELETE FROM onboarding_company_bans WHERE portal_id = $1 AND hubspot_company_id = $2 AND ban = $3",
+            &[
+                (&claimed.portal_id, Type::INT8),
+                (&company_id, Type::TEXT),
+                (&ban.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    transaction
+        .execute_typed(
+            "UPDATE onboardings SET step = 'FIND_COMPANY', ban = NULL, updated_at = now() \
+             WHERE portal_id = $1 AND hubspot_company_id = $2 AND customer_id IS NULL AND status <> 'DONE'",
+            &[(&claimed.portal_id, Type::INT8), (&company_id, Type::TEXT)],
+        )
+        .await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM onboardings WHERE id = $1 AND lease_token = $2 AND status = 'PENDING'"
+    );
+    let reset = transaction
+        .query_typed_opt(
+            &sql,
+            &[
+                (&claimed.id, Type::UUID),
+                (&claimed.lease_token, Type::UUID),
+            ],
+        )
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()?;
+    transaction.commit().await?;
+    Ok(reset)
 }
 
 pub async fn get(database: &Database, portal_id: i64, id: Uuid) -> Result<Onboarding, StoreError> {
@@ -389,7 +543,24 @@ pub async fn reserve_company_ban(
         )
         .await?;
     if let Some(row) = existing {
-        return reserved(row);
+        let ban = reserved(row)?;
+        // A customer made through the API since may have drawn the same BAN (it checks the
+        // reservations too, but not under a lock): then this one is given up.
+        let held = client
+            .query_typed_opt(
+                "SELECT 1 FROM customers WHERE ban = $1 AND external_ids->>'hubspot_company_id' IS DISTINCT FROM $2",
+                &[(&ban.as_str(), Type::TEXT), (&company_id, Type::TEXT)],
+            )
+            .await?;
+        if held.is_none() {
+            return Ok(ban);
+        }
+        client
+            .execute_typed(
+                "DELETE FROM onboarding_company_bans WHERE portal_id = $1 AND hubspot_company_id = $2",
+                &[(&portal_id, Type::INT8), (&company_id, Type::TEXT)],
+            )
+            .await?;
     }
     for _ in 0..BAN_ATTEMPTS {
         let candidate = next_ban();
@@ -430,31 +601,68 @@ pub struct CompanyCustomer {
     pub outbox_id: Option<i64>,
 }
 
-/// Step CREATE_CUSTOMER, in one transaction: the customer linked to the company (made now
-/// from `fields` with the reserved `ban`, or the one another onboarding made), the company's
-/// read values recorded as HubSpot's side, the first push queued, and the onboarding moved to
-/// `next`. `Ok(None)` when the onboarding had moved on already.
-#[allow(clippy::too_many_arguments)] // one step's inputs, each needed in its one transaction
+/// How step CREATE_CUSTOMER ended.
+#[derive(Debug, Clone)]
+pub enum CreateStep {
+    /// The customer exists (made now or found), the onboarding moved on.
+    Advanced(Box<(Onboarding, CompanyCustomer)>),
+    /// The claim is no longer the onboarding's: nothing was written.
+    LostClaim,
+    /// The reserved BAN is held by a customer of another company: nothing was written.
+    BanTaken,
+    /// Nothing was written, for a person to look at.
+    Refused(String),
+}
+
+/// Step CREATE_CUSTOMER, in one transaction: the deal checked still won (an onboarding may
+/// back off for minutes after FIND_COMPANY), the customer linked to the company (made now from
+/// `fields` with the reserved `ban`, or the one another onboarding made), the company's read
+/// values recorded as HubSpot's side, the first push queued, and the onboarding moved on.
 pub async fn create_company_customer(
     database: &Database,
-    onboarding: &Onboarding,
+    claimed: &Onboarding,
     company_id: &str,
     ban: &Ban,
     fields: &NewCustomer,
-    company_values: &FieldValues,
-    company_read_at: DateTime<Utc>,
-    next: OnboardingStep,
-) -> Result<Option<(Onboarding, CompanyCustomer)>, StoreError> {
+    company: (&FieldValues, DateTime<Utc>),
+) -> Result<CreateStep, StoreError> {
+    let (company_values, company_read_at) = company;
     let mut client = database.client().await?;
     let pooled = client.transaction().await?;
     let transaction: &tokio_postgres::Transaction<'_> = &pooled;
+    if let Some(deal) = &claimed.hubspot_deal_id {
+        let won: Option<bool> = transaction
+            .query_typed_opt(
+                "SELECT d.archived_at IS NULL AND coalesce(st.outcome, d.stage_outcome) = 'won' \
+                 FROM deals d LEFT JOIN hubspot_pipeline_stages st ON st.portal_id = d.portal_id \
+                   AND st.object_type = 'deals' AND st.pipeline_id = d.pipeline_id AND st.stage_id = d.stage_id \
+                 WHERE d.portal_id = $1 AND d.hubspot_id = $2 FOR SHARE OF d",
+                &[(&claimed.portal_id, Type::INT8), (&deal, Type::TEXT)],
+            )
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        if won != Some(true) {
+            return Ok(CreateStep::Refused(
+                "the deal is no longer won (or was deleted) in HubSpot; no customer was created"
+                    .into(),
+            ));
+        }
+    }
     let mut fields = fields.clone();
     fields.external_ids.hubspot_company_id = Some(company_id.to_owned());
-    let outcome = match customers::insert(transaction, &fields, ban).await? {
+    let outcome = match customers::insert(
+        transaction,
+        &fields,
+        ban,
+        customers::TakenWhen::BanOrCompany,
+    )
+    .await?
+    {
         Some(customer) => {
             field_state::record(
                 transaction,
-                onboarding.portal_id,
+                claimed.portal_id,
                 ObjectType::Companies,
                 customer.id,
                 field_state::Side::HubSpot,
@@ -464,7 +672,7 @@ pub async fn create_company_customer(
             .await?;
             let outbox_id = customers::record_write(
                 transaction,
-                onboarding.portal_id,
+                claimed.portal_id,
                 &customer,
                 outbox::OutboxOperation::Create,
             )
@@ -476,16 +684,15 @@ pub async fn create_company_customer(
             }
         }
         None => match customer_of_company(transaction, company_id).await? {
+            Some(customer) if customer.is_deleted() => {
+                return Ok(CreateStep::Refused(closed_customer(&customer)));
+            }
             Some(customer) => CompanyCustomer {
                 customer,
                 created: false,
                 outbox_id: None,
             },
-            None => {
-                return Err(StoreError::Conflict(format!(
-                    "the BAN {ban} reserved for the company is held by another customer"
-                )));
-            }
+            None => return Ok(CreateStep::BanTaken),
         },
     };
     let result = StepResult {
@@ -494,17 +701,24 @@ pub async fn create_company_customer(
         ban: Some(outcome.customer.ban.clone()),
         company_id: Some(company_id.to_owned()),
     };
-    let Some(advanced) = advance(
-        transaction,
-        onboarding.id,
-        OnboardingStep::CreateCustomer,
-        next,
-        &result,
-    )
-    .await?
-    else {
-        return Ok(None);
+    let next = claimed.step.next(Progress {
+        customer_known: true,
+        created_customer: outcome.created || claimed.created_customer,
+        has_deal: claimed.hubspot_deal_id.is_some(),
+    });
+    let Some(advanced) = advance(transaction, claimed, next, &result).await? else {
+        return Ok(CreateStep::LostClaim);
     };
     pooled.commit().await?;
-    Ok(Some((advanced, outcome)))
+    Ok(CreateStep::Advanced(Box::new((advanced, outcome))))
+}
+
+/// Why a company whose customer was closed is left for a person: WARP never reopens a closed
+/// account by itself, and the company stays linked to it.
+pub fn closed_customer(customer: &Customer) -> String {
+    format!(
+        "the company's customer {} ({}) is closed in WARP; WARP does not reopen closed accounts \
+         by itself, so this is left for a person",
+        customer.id, customer.ban
+    )
 }

@@ -17,14 +17,10 @@ use warp_hubspot::{
     ReadOptions, RecordLookup, WARP_BAN_PROPERTY, WARP_EVENT_ID_PROPERTY,
 };
 use warp_store::inbound::set_field_value;
-use warp_store::onboardings::{self, Onboarding, StepResult};
+use warp_store::onboardings::{self, CreateStep, Onboarding, StepResult};
 use warp_store::outbox::OutboxPublisher;
 use warp_store::sync_config::MappingSource;
 use warp_store::{CustomerStore, Database, StoreError, deals};
-
-/// How long a claimed onboarding is left to its runner: longer than its steps' calls take
-/// together, retries included.
-pub const LEASE: Duration = Duration::from_secs(120);
 
 /// The company's name, the one property a customer cannot be made without.
 const COMPANY_NAME: &str = "name";
@@ -65,24 +61,51 @@ pub struct OnboardingReport {
 type Stepped = Result<Option<Onboarding>, StepFailure>;
 
 impl OnboardingRunner {
-    /// Claims up to `limit` due onboardings and runs each to its end, a parking or a failure.
-    pub async fn run_due(&self, limit: i64) -> Result<OnboardingReport, StoreError> {
-        self.run_due_steps(limit, usize::MAX).await
+    /// Runs due onboardings, one claim at a time, each to its end, a parking or a failure:
+    /// at most `limit` of them.
+    pub async fn run_due(&self, limit: usize) -> Result<OnboardingReport, StoreError> {
+        self.run(limit, usize::MAX, None).await
+    }
+
+    /// As [`Self::run_due`], claiming no more once `budget` has passed (a Lambda's job).
+    pub async fn run_due_within(
+        &self,
+        limit: usize,
+        budget: Duration,
+    ) -> Result<OnboardingReport, StoreError> {
+        self.run(
+            limit,
+            usize::MAX,
+            Some(tokio::time::Instant::now() + budget),
+        )
+        .await
     }
 
     /// As [`Self::run_due`], stopping each onboarding after `max_steps` steps with its lease
     /// still held, as a process killed between two steps leaves it (the tests' crash).
     pub async fn run_due_steps(
         &self,
-        limit: i64,
+        limit: usize,
         max_steps: usize,
     ) -> Result<OnboardingReport, StoreError> {
-        let claimed = onboardings::claim_due(&self.database, self.portal_id, limit, LEASE).await?;
-        let mut report = OnboardingReport {
-            claimed: claimed.len(),
-            ..OnboardingReport::default()
-        };
-        for onboarding in claimed {
+        self.run(limit, max_steps, None).await
+    }
+
+    async fn run(
+        &self,
+        limit: usize,
+        max_steps: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<OnboardingReport, StoreError> {
+        let mut report = OnboardingReport::default();
+        while report.claimed < limit
+            && deadline.is_none_or(|deadline| tokio::time::Instant::now() < deadline)
+        {
+            let Some(onboarding) = onboardings::claim_next(&self.database, self.portal_id).await?
+            else {
+                break;
+            };
+            report.claimed += 1;
             self.drive(onboarding, max_steps, &mut report).await?;
         }
         Ok(report)
@@ -94,8 +117,11 @@ impl OnboardingRunner {
         max_steps: usize,
         report: &mut OnboardingReport,
     ) -> Result<(), StoreError> {
-        let span = tracing::info_span!("onboarding", id = %onboarding.id, deal = %onboarding.hubspot_deal_id);
+        let span = tracing::info_span!("onboarding", id = %onboarding.id, deal = ?onboarding.hubspot_deal_id, company = ?onboarding.hubspot_company_id);
         let _entered = span.enter();
+        // The claim counted an attempt at the first step; a later step of this drive is at
+        // its first attempt.
+        let mut attempts = onboarding.attempts;
         for _ in 0..max_steps {
             if onboarding.step == OnboardingStep::Done {
                 break;
@@ -112,11 +138,14 @@ impl OnboardingRunner {
                         report.done += 1;
                     }
                     onboarding = next;
+                    attempts = 1;
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    tracing::info!(%step, "another runner holds the onboarding now; this one stops");
+                    break;
+                }
                 Err(failure) => {
-                    let attempts = u32::try_from(onboarding.attempts).unwrap_or(u32::MAX);
-                    let after = after_failure(&failure, attempts);
+                    let after = after_failure(&failure, u32::try_from(attempts).unwrap_or(0));
                     let error = match &failure {
                         StepFailure::Transient(error) | StepFailure::Refused(error) => error,
                     };
@@ -130,7 +159,7 @@ impl OnboardingRunner {
                             report.retrying += 1;
                         }
                     }
-                    onboardings::fail(&self.database, onboarding.id, step, error, &after).await?;
+                    onboardings::fail(&self.database, &onboarding, attempts, error, &after).await?;
                     break;
                 }
             }
@@ -151,52 +180,42 @@ impl OnboardingRunner {
     }
 
     async fn advance(&self, onboarding: &Onboarding, result: StepResult) -> Stepped {
-        let known = result.customer_id.is_some() || onboarding.customer_id.is_some();
-        let created = result.created_customer || onboarding.created_customer;
-        let next = onboarding.step.next(known, created);
+        let mut progress = onboarding.progress();
+        progress.customer_known |= result.customer_id.is_some();
+        progress.created_customer |= result.created_customer;
+        let next = onboarding.step.next(progress);
         let client = self.database.client().await.map_err(transient)?;
-        onboardings::advance(&**client, onboarding.id, onboarding.step, next, &result)
+        onboardings::advance(&**client, onboarding, next, &result)
             .await
             .map_err(transient)
     }
 
-    /// FIND_COMPANY: the deal must still be won and have a company; a company already a
-    /// customer only needs the BAN on the deal, any other gets a BAN reserved.
+    /// Gives up the company's reserved BAN and goes back to FIND_COMPANY for a fresh one.
+    async fn release(&self, onboarding: &Onboarding, company_id: &str, ban: &Ban) -> Stepped {
+        tracing::warn!(%ban, company = company_id, "the reserved BAN is held elsewhere; reserving another");
+        onboardings::release_reservation(&self.database, onboarding, company_id, ban)
+            .await
+            .map_err(transient)
+    }
+
+    /// FIND_COMPANY: a deal must still be won and have a company (a company taken by the rule
+    /// or adopted is known already); a company already a customer only needs the BAN on the
+    /// deal, any other gets a BAN reserved.
     async fn find_company(&self, onboarding: &Onboarding) -> Stepped {
         let client = self.database.client().await.map_err(transient)?;
-        let deal = deals::by_hubspot_id(&**client, self.portal_id, &onboarding.hubspot_deal_id)
-            .await
-            .map_err(transient)?
-            .ok_or_else(|| refused("the deal is not stored in WARP"))?;
-        if deal.archived {
-            return Err(refused("the deal was deleted or merged in HubSpot"));
-        }
-        if deal.stage_outcome != "won" {
-            return Err(refused(
-                "the deal is no longer in a won stage; nothing was created",
-            ));
-        }
-        let company_id = match deal.hubspot_company_id {
-            Some(company) => company,
-            None => self
-                .company_of_deal(&onboarding.hubspot_deal_id)
-                .await?
-                .ok_or_else(|| {
-                    refused(
-                        "the deal has no associated company in HubSpot: associate one and the \
-                         onboarding resumes when the deal changes",
-                    )
-                })?,
+        let company_id = match &onboarding.hubspot_deal_id {
+            Some(deal_id) => self.company_of_won_deal(&client, deal_id).await?,
+            None => onboarding
+                .hubspot_company_id
+                .clone()
+                .ok_or_else(|| refused("no company is recorded for this onboarding"))?,
         };
         if let Some(customer) = onboardings::customer_of_company(&**client, &company_id)
             .await
             .map_err(transient)?
         {
             if customer.is_deleted() {
-                return Err(refused(&format!(
-                    "the company's customer {} ({}) is closed; reopen it or link the company to another customer",
-                    customer.id, customer.ban
-                )));
+                return Err(refused(&onboardings::closed_customer(&customer)));
             }
             return self
                 .advance(
@@ -226,6 +245,36 @@ impl OnboardingRunner {
         .await
     }
 
+    /// The company of a deal that must still be won: the stored one, else the one HubSpot
+    /// associates now.
+    async fn company_of_won_deal(
+        &self,
+        client: &tokio_postgres::Client,
+        deal_id: &str,
+    ) -> Result<String, StepFailure> {
+        let deal = deals::by_hubspot_id(client, self.portal_id, deal_id)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| refused("the deal is not stored in WARP"))?;
+        if deal.archived {
+            return Err(refused("the deal was deleted or merged in HubSpot"));
+        }
+        if deal.stage_outcome != "won" {
+            return Err(refused(
+                "the deal is no longer in a won stage; nothing was created",
+            ));
+        }
+        match deal.hubspot_company_id {
+            Some(company) => Ok(company),
+            None => self.company_of_deal(deal_id).await?.ok_or_else(|| {
+                refused(
+                    "the deal has no associated company in HubSpot: associate one and the \
+                     onboarding resumes when the deal changes",
+                )
+            }),
+        }
+    }
+
     /// The deal's primary company as HubSpot associates it now (the stored deal had none).
     async fn company_of_deal(&self, deal_id: &str) -> Result<Option<String>, StepFailure> {
         let id = HubSpotId::parse(deal_id).map_err(|_| refused("the deal id is not HubSpot's"))?;
@@ -252,50 +301,61 @@ impl OnboardingRunner {
     async fn stamp_company(&self, onboarding: &Onboarding) -> Stepped {
         let (company_id, ban) = reserved(onboarding)?;
         let client = self.database.client().await.map_err(transient)?;
-        if onboardings::customer_of_company(&**client, company_id)
+        if let Some(customer) = onboardings::customer_of_company(&**client, company_id)
             .await
             .map_err(transient)?
-            .is_some()
         {
-            // Linked meanwhile (another deal's onboarding, or an admin's link): its BAN stays.
+            if customer.is_deleted() {
+                return Err(refused(&onboardings::closed_customer(&customer)));
+            }
+            // Linked meanwhile (another deal's onboarding, or an admin's link): its BAN stays,
+            // and CREATE_CUSTOMER finds the customer.
             return self.advance(onboarding, StepResult::default()).await;
         }
+        drop(client);
         let company = self.read_company(company_id, &[WARP_BAN_PROPERTY]).await?;
         match company.property(WARP_BAN_PROPERTY) {
             Some(held) if held == ban.as_str() => {}
             Some(held) => {
+                let held_ban = Ban::parse(held).map_err(|_| {
+                    refused(&format!(
+                        "the company carries warp_ban {held:?}, which is not a BAN; clear it in HubSpot, then retry"
+                    ))
+                })?;
                 let owner = CustomerStore::new(self.database.clone(), self.portal_id)
-                    .get_by_ban(&Ban::parse(held).map_err(|_| {
-                        refused(&format!(
-                            "the company carries warp_ban {held:?}, which is not a BAN; clear it in HubSpot, then retry"
-                        ))
-                    })?)
+                    .get_by_ban(&held_ban)
                     .await;
-                return Err(refused(&match owner {
-                    Ok(customer) => format!(
+                return Err(match owner {
+                    Ok(customer) => refused(&format!(
                         "the company carries BAN {held} of customer {}; link them (POST /v1/customers/{}/hubspot-link), then retry",
                         customer.id, customer.id
-                    ),
-                    Err(_) => format!(
+                    )),
+                    Err(StoreError::NotFound) => refused(&format!(
                         "the company carries BAN {held}, which no WARP customer holds; clear it in HubSpot, then retry"
-                    ),
-                }));
+                    )),
+                    Err(other) => transient(other),
+                });
             }
             None => {
                 let properties = std::collections::BTreeMap::from([(
                     WARP_BAN_PROPERTY.to_owned(),
                     ban.to_string(),
                 )]);
-                self.hubspot
+                match self
+                    .hubspot
                     .companies()
                     .update(&RecordLookup::Id(company.id.clone()), &properties)
                     .await
-                    .map_err(|error| match error {
-                        HubSpotError::Conflict { .. } => refused(&format!(
-                            "another HubSpot company already carries BAN {ban}; retry to reserve another"
-                        )),
-                        other => hubspot_failure(&other, "writing warp_ban on the company"),
-                    })?;
+                {
+                    Ok(_) => {}
+                    // Another HubSpot company carries the BAN (warp_ban is unique there).
+                    Err(HubSpotError::Conflict { .. }) => {
+                        return self.release(onboarding, company_id, ban).await;
+                    }
+                    Err(other) => {
+                        return Err(hubspot_failure(&other, "writing warp_ban on the company"));
+                    }
+                }
             }
         }
         self.advance(onboarding, StepResult::default()).await
@@ -311,32 +371,30 @@ impl OnboardingRunner {
         let company = self.read_company(company_id, &wanted).await?;
         let fields =
             customer_fields(&map, &company, &self.template).map_err(|why| refused(&why))?;
-        let next = OnboardingStep::CreateCustomer.next(false, true);
-        let created = onboardings::create_company_customer(
+        let values = company.mapped_values(&map);
+        let step = onboardings::create_company_customer(
             &self.database,
             onboarding,
             company_id,
             ban,
             &fields,
-            &company.mapped_values(&map),
-            company.updated_at,
-            next,
+            (&values, company.updated_at),
         )
         .await
-        .map_err(|error| match error {
-            StoreError::Conflict(why) => refused(&why),
-            other => transient(other),
-        })?;
-        let Some((advanced, customer)) = created else {
-            return Ok(None);
+        .map_err(transient)?;
+        let (advanced, customer) = match step {
+            CreateStep::Advanced(done) => *done,
+            CreateStep::LostClaim => return Ok(None),
+            CreateStep::BanTaken => return self.release(onboarding, company_id, ban).await,
+            CreateStep::Refused(why) => return Err(refused(&why)),
         };
         if let (Some(outbox_id), Some(publisher)) = (customer.outbox_id, &self.publisher) {
             publisher.publish(outbox_id).await;
         }
-        // Not created: another deal's onboarding of the company made it; this one only gets
-        // the BAN on its deal.
+        // Not created: another onboarding of the company made it; this one only gets the BAN
+        // on its deal.
         if customer.created {
-            tracing::info!(customer_id = %customer.customer.id, ban = %customer.customer.ban, "customer created from a won deal");
+            tracing::info!(customer_id = %customer.customer.id, ban = %customer.customer.ban, "customer created");
         }
         Ok(Some(advanced))
     }
@@ -348,8 +406,11 @@ impl OnboardingRunner {
             .ban
             .as_ref()
             .ok_or_else(|| refused("no BAN is recorded for this onboarding"))?;
-        let deal_id = HubSpotId::parse(&onboarding.hubspot_deal_id)
-            .map_err(|_| refused("the deal id is not HubSpot's"))?;
+        let deal_id = onboarding
+            .hubspot_deal_id
+            .as_deref()
+            .and_then(|id| HubSpotId::parse(id).ok())
+            .ok_or_else(|| refused("no HubSpot deal is recorded for this onboarding"))?;
         let properties =
             std::collections::BTreeMap::from([(WARP_BAN_PROPERTY.to_owned(), ban.to_string())]);
         self.hubspot
@@ -375,9 +436,12 @@ impl OnboardingRunner {
             .await
             .map_err(transient)?;
         let client = self.database.client().await.map_err(transient)?;
-        let deal = deals::by_hubspot_id(&**client, self.portal_id, &onboarding.hubspot_deal_id)
-            .await
-            .map_err(transient)?;
+        let deal = match &onboarding.hubspot_deal_id {
+            Some(deal_id) => deals::by_hubspot_id(&**client, self.portal_id, deal_id)
+                .await
+                .map_err(transient)?,
+            None => None,
+        };
         drop(client);
         let body = rules::account_created_note(
             ban.as_str(),
@@ -404,25 +468,22 @@ impl OnboardingRunner {
         if let Some(failure) = written.failed_calls.first() {
             return Err(hubspot_failure(&failure.error, "writing the note"));
         }
-        let note_id = written
+        let Some(note_id) = written
             .results
             .first()
             .map(|upserted| upserted.company.id.clone())
-            .ok_or_else(|| {
-                transient(format!(
-                    "HubSpot did not answer the note: {}",
-                    written
-                        .errors
-                        .first()
-                        .map(|e| e.message.as_str())
-                        .unwrap_or("no result")
-                ))
-            })?;
+        else {
+            return Err(note_refused(&written.errors));
+        };
         let company =
             HubSpotId::parse(company_id).map_err(|_| refused("the company id is not HubSpot's"))?;
         self.associate_note(&note_id, CrmObject::Companies, &company)
             .await?;
-        if let Ok(deal_id) = HubSpotId::parse(&onboarding.hubspot_deal_id) {
+        if let Some(deal_id) = onboarding
+            .hubspot_deal_id
+            .as_deref()
+            .and_then(|id| HubSpotId::parse(id).ok())
+        {
             self.associate_note(&note_id, CrmObject::Deals, &deal_id)
                 .await?;
         }
@@ -516,6 +577,25 @@ fn reserved(onboarding: &Onboarding) -> Result<(&str, &Ban), StepFailure> {
     }
 }
 
+/// Why HubSpot answered a note upsert with no note: a refusal of the note itself (a missing
+/// property, a bad value) needs a person; anything else may pass next time.
+fn note_refused(errors: &[warp_hubspot::BatchItemError]) -> StepFailure {
+    match errors.first() {
+        Some(error) => {
+            let why = format!(
+                "HubSpot refused the note: {} {}",
+                error.category, error.message
+            );
+            if error.category.contains("VALIDATION") || error.category.contains("PROPERTY") {
+                StepFailure::Refused(why)
+            } else {
+                StepFailure::Transient(why)
+            }
+        }
+        None => StepFailure::Transient("HubSpot answered the note with no result".into()),
+    }
+}
+
 fn refused(why: &str) -> StepFailure {
     StepFailure::Refused(why.to_owned())
 }
@@ -528,9 +608,14 @@ fn transient(error: impl std::fmt::Display) -> StepFailure {
 /// the budget) is transient; a refusal of the request itself parks.
 fn hubspot_failure(error: &HubSpotError, call: &str) -> StepFailure {
     let text = format!("{call}: {error}");
-    // An installation needing reconnecting is fixed by a person elsewhere; the onboarding
-    // waits for it with the transient backoff rather than parking.
-    if error.is_retryable() || matches!(error, HubSpotError::Credentials(_)) {
+    // An installation needing reconnecting is fixed by a person elsewhere, and a daily quota
+    // resets: the onboarding waits with the transient backoff rather than parking.
+    if error.is_retryable()
+        || matches!(
+            error,
+            HubSpotError::Credentials(_) | HubSpotError::RateLimited { .. }
+        )
+    {
         StepFailure::Transient(text)
     } else {
         StepFailure::Refused(format!("HubSpot refused {text}"))
@@ -544,8 +629,8 @@ pub async fn run_onboarding_loop(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    /// Onboardings claimed per pass.
-    const BATCH: i64 = 50;
+    /// Onboardings run per pass.
+    const BATCH: usize = 50;
     tokio::pin!(shutdown);
     loop {
         let pass = tokio::select! {
@@ -554,7 +639,7 @@ pub async fn run_onboarding_loop(
             report = runner.run_due(BATCH) => report,
         };
         let busy = match pass {
-            Ok(report) => report.claimed as i64 == BATCH,
+            Ok(report) => report.claimed == BATCH,
             Err(error) => {
                 tracing::warn!(%error, "running onboardings failed; retrying at the next tick");
                 false
@@ -568,5 +653,60 @@ pub async fn run_onboarding_loop(
             () = &mut shutdown => return,
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(properties: serde_json::Value) -> HubSpotRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "101", "properties": properties,
+            "createdAt": "2026-12-01T00:00:00Z", "updatedAt": "2026-12-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn template() -> CustomerTemplate {
+        CustomerTemplate {
+            customer_type: CustomerType::Reseller,
+        }
+    }
+
+    #[test]
+    fn a_new_customer_takes_the_companys_mapped_values_and_leaves_out_bad_ones() {
+        let map = FieldMap::default_mapping();
+        let fields = customer_fields(
+            &map,
+            &company(serde_json::json!({
+                "name": " Acme Voice ", "domain": "not a domain!", "warp_credit_limit": "2500",
+                "warp_status": "SUSPENDED",
+            })),
+            &template(),
+        )
+        .unwrap();
+        assert_eq!(fields.company_name.as_str(), "Acme Voice");
+        assert_eq!(fields.domain, None, "an invalid domain is left out");
+        assert_eq!(fields.credit_limit.to_string(), "2500.00");
+        assert_eq!(fields.customer_type, CustomerType::Reseller);
+        assert_eq!(
+            fields.status.as_str(),
+            "ACTIVE",
+            "warp_status flows WARP to HubSpot only"
+        );
+    }
+
+    #[test]
+    fn a_company_without_a_usable_name_is_refused() {
+        let map = FieldMap::default_mapping();
+        let missing = customer_fields(&map, &company(serde_json::json!({})), &template());
+        assert!(missing.unwrap_err().contains("has no name"));
+        let blank = customer_fields(
+            &map,
+            &company(serde_json::json!({"name": "   "})),
+            &template(),
+        );
+        assert!(blank.is_err());
     }
 }

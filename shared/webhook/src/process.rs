@@ -76,6 +76,7 @@ type Tx<'a> = tokio_postgres::Transaction<'a>;
 type Claimed = Vec<(i64, WebhookEvent)>;
 
 mod batch;
+mod company_rule;
 mod contacts;
 mod deals;
 mod reads;
@@ -619,6 +620,9 @@ impl InboundProcessor {
             {
                 match self.property_mapping(&event) {
                     Ok(_) => bulk.push((id, event)),
+                    Err(_) if company_rule::is_lifecycle_customer(&event) => {
+                        single.push((id, event));
+                    }
                     Err(why) => settle(report, marks, id, Outcome::skipped(why)),
                 }
             } else {
@@ -717,6 +721,9 @@ impl InboundProcessor {
         match event.kind() {
             EventKind::PropertyChange => {
                 if let Err(why) = self.property_mapping(event) {
+                    if company_rule::is_lifecycle_customer(event) {
+                        return self.lifecycle_customer(tx, event).await;
+                    }
                     return Ok(Outcome::skipped(why));
                 }
                 let company_id = event.object_id.to_string();
@@ -862,7 +869,7 @@ impl InboundProcessor {
             .property(WARP_BAN_PROPERTY)
             .and_then(|text| canonical_opt(WarpField::Ban, Some(text)))
         else {
-            return Ok(Outcome::skipped("the company has no warp_ban"));
+            return self.company_without_ban(tx, &company).await;
         };
         let Ok(ban) = Ban::parse(&ban) else {
             return Ok(Outcome::skipped("the company's warp_ban is not a BAN"));

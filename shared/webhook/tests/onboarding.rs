@@ -33,6 +33,7 @@ struct World {
     api: String,
     viewer: String,
     editor: String,
+    admin: String,
 }
 
 async fn world() -> World {
@@ -65,9 +66,11 @@ async fn world() -> World {
         },
         publisher: None,
     };
-    let outbound = OutboundWorker::new(database.clone(), client, PORTAL, map);
-    let (api, viewer) = common::api(&database, JWT_SECRET, "viewer").await;
+    let outbound = OutboundWorker::new(database.clone(), client.clone(), PORTAL, map);
+    let (api, viewer) =
+        common::api_with_hubspot(&database, JWT_SECRET, "viewer", Some(client)).await;
     let (_, editor) = common::api(&database, JWT_SECRET, "editor").await;
+    let (_, admin) = common::api(&database, JWT_SECRET, "admin").await;
     World {
         ui: HubSpotUi::new(&sandbox),
         database,
@@ -80,6 +83,7 @@ async fn world() -> World {
         api,
         viewer,
         editor,
+        admin,
     }
 }
 
@@ -103,6 +107,25 @@ impl World {
             .http
             .request(method, format!("{}{path}", self.api))
             .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let answer = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .json(&body)
             .send()
             .await
             .unwrap();
@@ -486,4 +509,281 @@ async fn parked_onboardings_say_why_and_go_on_when_the_deal_is_fixed_or_retried(
     assert_eq!(status, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert!(page["next_cursor"].is_string(), "{page}");
+}
+
+#[tokio::test]
+async fn a_taken_ban_a_lost_deal_and_a_stale_runner_leave_nothing_half_done() {
+    let world = world().await;
+
+    // The BAN reserved for the company turns out to be on another HubSpot company: the
+    // reservation is given up and the onboarding ends with a fresh BAN.
+    let (company, deal) = world.company_with_deal("Clash Co", "Clash deal").await;
+    world.win(&deal).await;
+    world.settle().await;
+    world.runner.run_due_steps(1, 1).await.unwrap();
+    let reserved = world.onboarding_of(&deal).await;
+    assert_eq!(reserved["step"], "STAMP_COMPANY", "{reserved}");
+    let first_ban = reserved["ban"].as_str().unwrap().to_owned();
+    world
+        .ui
+        .create(
+            "companies",
+            json!({"name": "Squatter", "warp_ban": first_ban}),
+        )
+        .await;
+    // While the runner holds it, a retry is refused rather than taking it away.
+    let (status, _) = world
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/onboardings/{}/retry", reserved["id"].as_str().unwrap()),
+            &world.editor,
+        )
+        .await;
+    assert_eq!(status, 409);
+    world
+        .execute("UPDATE onboardings SET lease_until = now() - interval '1 second'")
+        .await;
+    world.run().await;
+    let done = world.onboarding_of(&deal).await;
+    assert_eq!(done["status"], "DONE", "{done}");
+    let ban = done["ban"].as_str().unwrap();
+    assert_ne!(ban, first_ban);
+    assert_eq!(world.warp_ban("companies", &company).await, ban);
+
+    // A deal lost while its onboarding backs off before CREATE_CUSTOMER: no customer.
+    let customers = world.scalar::<i64>("SELECT count(*) FROM customers").await;
+    let (_, lost) = world.company_with_deal("Fickle Co", "Fickle deal").await;
+    world.win(&lost).await;
+    world.settle().await;
+    world.runner.run_due_steps(1, 2).await.unwrap();
+    assert_eq!(world.onboarding_of(&lost).await["step"], "CREATE_CUSTOMER");
+    world
+        .ui
+        .update("deals", &lost, json!({"dealstage": "closedlost"}))
+        .await;
+    world.settle().await;
+    world
+        .execute("UPDATE onboardings SET lease_until = now() - interval '1 second'")
+        .await;
+    world.run().await;
+    let parked = world.onboarding_of(&lost).await;
+    assert_eq!(parked["status"], "PARKED", "{parked}");
+    assert!(
+        parked["parked_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer won"),
+        "{parked}"
+    );
+    assert_eq!(
+        world.scalar::<i64>("SELECT count(*) FROM customers").await,
+        customers
+    );
+
+    // A runner whose lease ran out and whose onboarding another runner claimed records
+    // nothing: its step and its failure are both refused by the fence.
+    let (_, contested) = world.company_with_deal("Contested Co", "Contested").await;
+    world.win(&contested).await;
+    world.settle().await;
+    world.runner.run_due_steps(1, 1).await.unwrap();
+    let id = uuid::Uuid::parse_str(
+        world.onboarding_of(&contested).await["id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let stale = warp_store::onboardings::get(&world.database, PORTAL, id)
+        .await
+        .unwrap();
+    world
+        .execute("UPDATE onboardings SET lease_until = now() - interval '1 second'")
+        .await;
+    let fresh = warp_store::onboardings::claim_next(&world.database, PORTAL)
+        .await
+        .unwrap()
+        .expect("the expired claim is taken again");
+    assert_eq!(fresh.id, id);
+    assert_ne!(fresh.lease_token, stale.lease_token);
+    let client = world.database.client().await.unwrap();
+    let moved = warp_store::onboardings::advance(
+        &**client,
+        &stale,
+        warp_domain::onboarding::OnboardingStep::CreateCustomer,
+        &warp_store::onboardings::StepResult::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, None);
+    warp_store::onboardings::fail(
+        &world.database,
+        &stale,
+        1,
+        "stale",
+        &warp_domain::onboarding::AfterFailure::Park("stale".into()),
+    )
+    .await
+    .unwrap();
+    let still = warp_store::onboardings::get(&world.database, PORTAL, id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (still.status, still.step, still.lease_token),
+        (
+            warp_domain::onboarding::OnboardingStatus::Pending,
+            fresh.step,
+            fresh.lease_token
+        )
+    );
+}
+
+#[tokio::test]
+async fn companies_made_in_hubspot_wait_for_an_editor_unless_the_rule_takes_them() {
+    let world = world().await;
+    let (status, rule) = world.get("/v1/sync/hubspot/company-rule").await;
+    assert_eq!((status, rule["rule"].clone()), (200, json!("won_deal")));
+
+    // The default rule takes nothing: the company is listed as a candidate.
+    let company = world
+        .ui
+        .create(
+            "companies",
+            json!({"name": "Walk In Ltd", "domain": "walk-in.example", "lifecyclestage": "customer"}),
+        )
+        .await;
+    world.settle().await;
+    let (status, candidates) = world.get("/v1/sync/hubspot/companies/candidates").await;
+    assert_eq!(status, 200, "{candidates}");
+    assert_eq!(
+        candidates["items"][0]["hubspot_company_id"],
+        company.as_str()
+    );
+    assert_eq!(candidates["items"][0]["name"], "Walk In Ltd");
+    assert!(world.onboardings().await.is_empty());
+
+    // An editor adopts it: the customer is made and the BAN written back.
+    let adopt = format!("/v1/sync/hubspot/companies/{company}/adopt");
+    let (status, _) = world
+        .call(reqwest::Method::POST, &adopt, &world.viewer)
+        .await;
+    assert_eq!(status, 403);
+    let (status, adopted) = world
+        .call(reqwest::Method::POST, &adopt, &world.editor)
+        .await;
+    assert_eq!(status, 202, "{adopted}");
+    assert_eq!(adopted["source"], "ADOPTION");
+    assert_eq!(adopted["requested_by"], "editor-1");
+    let (status, again) = world
+        .call(reqwest::Method::POST, &adopt, &world.editor)
+        .await;
+    assert_eq!(status, 409, "{again}");
+    world.run().await;
+    let (_, done) = world
+        .get(&format!(
+            "/v1/onboardings/{}",
+            adopted["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        (done["status"].clone(), done["step"].clone()),
+        (json!("DONE"), json!("DONE")),
+        "{done}"
+    );
+    let ban = done["ban"].as_str().unwrap();
+    assert_eq!(world.warp_ban("companies", &company).await, ban);
+    let notes = world.ui.list_all("notes", "warp_event_id").await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        world
+            .ui
+            .associations("notes", notes[0]["id"].as_str().unwrap(), "deals")
+            .await
+            .is_empty(),
+        "no deal to put it on"
+    );
+    let (_, candidates) = world.get("/v1/sync/hubspot/companies/candidates").await;
+    assert_eq!(candidates["items"], json!([]));
+    let (status, _) = world
+        .call(reqwest::Method::POST, &adopt, &world.editor)
+        .await;
+    assert_eq!(status, 409, "a customer already");
+    let (status, _) = world
+        .call(
+            reqwest::Method::POST,
+            "/v1/sync/hubspot/companies/99999999999/adopt",
+            &world.editor,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // The rule changed by an admin: a company that is (or becomes) a customer by its
+    // lifecycle stage is onboarded by itself; a lead waits.
+    let rule_path = "/v1/sync/hubspot/company-rule";
+    let body = json!({"rule": "lifecycle_customer"});
+    let (status, _) = world
+        .send(reqwest::Method::PUT, rule_path, &world.editor, body.clone())
+        .await;
+    assert_eq!(status, 403);
+    let (status, problem) = world
+        .send(
+            reqwest::Method::PUT,
+            rule_path,
+            &world.admin,
+            json!({"rule": "all"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["field"], "rule", "{problem}");
+    let (status, rule) = world
+        .send(reqwest::Method::PUT, rule_path, &world.admin, body)
+        .await;
+    assert_eq!(
+        (status, rule["rule"].clone()),
+        (200, json!("lifecycle_customer"))
+    );
+    assert_eq!(rule["updated_by"], "admin-1");
+    let paying = world
+        .ui
+        .create(
+            "companies",
+            json!({"name": "Paying Co", "lifecyclestage": "customer"}),
+        )
+        .await;
+    let lead = world
+        .ui
+        .create(
+            "companies",
+            json!({"name": "Lead Co", "lifecyclestage": "lead"}),
+        )
+        .await;
+    world.settle().await;
+    let sources: Vec<(Value, Value)> = world
+        .onboardings()
+        .await
+        .iter()
+        .map(|o| (o["hubspot_company_id"].clone(), o["source"].clone()))
+        .collect();
+    assert!(
+        sources.contains(&(json!(paying), json!("RULE"))),
+        "{sources:?}"
+    );
+    assert!(
+        !sources.iter().any(|(c, _)| *c == json!(lead)),
+        "{sources:?}"
+    );
+    world
+        .ui
+        .update("companies", &lead, json!({"lifecyclestage": "customer"}))
+        .await;
+    world.settle().await;
+    world.run().await;
+    assert_eq!(
+        world.scalar::<i64>("SELECT count(*) FROM customers").await,
+        3
+    );
+    for taken in [&paying, &lead] {
+        assert!(
+            world.warp_ban("companies", taken).await.is_string(),
+            "{taken}"
+        );
+    }
 }

@@ -87,7 +87,10 @@ impl InboundProcessor {
                 _ => None,
             })
             .collect();
-        let options = ReadOptions::properties(self.map.current().hubspot_properties());
+        let map = self.map.current();
+        let mut properties = map.hubspot_properties();
+        properties.extend(super::company_rule::CANDIDATE_PROPERTIES);
+        let options = ReadOptions::properties(properties);
         reads.companies = self
             .read_batched(client, ObjectType::Companies, company_ids, &options)
             .await;

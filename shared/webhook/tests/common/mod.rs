@@ -84,12 +84,25 @@ pub async fn receiver(database: &Database, secret: &str) -> String {
 /// The API over `database` on a loopback port, and a token of `role` for it (HS256 with
 /// `jwt_secret`).
 pub async fn api(database: &Database, jwt_secret: &str, role: &str) -> (String, String) {
+    api_with_hubspot(database, jwt_secret, role, None).await
+}
+
+/// As [`api`], the routes that call HubSpot doing so through `hubspot`.
+pub async fn api_with_hubspot(
+    database: &Database,
+    jwt_secret: &str,
+    role: &str,
+    hubspot: Option<warp_hubspot::HubSpotClient>,
+) -> (String, String) {
     let secret = SecretString::from(jwt_secret.to_owned());
-    let state = warp_api::ApiState::new(
+    let mut state = warp_api::ApiState::new(
         database.clone(),
         warp_api::AuthConfig::hs256(secret.clone()),
         PORTAL,
     );
+    if let Some(hubspot) = hubspot {
+        state = state.with_hubspot(hubspot);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = warp_api::router(state);
