@@ -533,3 +533,56 @@ async fn a_user_moved_to_another_customer_takes_its_contact_to_the_new_company()
         "developer"
     );
 }
+
+#[tokio::test]
+async fn a_contact_whose_first_push_was_never_recorded_is_found_by_its_key_after_an_email_change() {
+    let app = spawn_sync_app().await;
+    let customer = app.app.create(&acme()).await;
+    let customer_id = customer["id"].as_str().unwrap();
+    let user = create_user(
+        &app,
+        customer_id,
+        json!({"email": "first@acme.example", "role": "developer"}),
+    )
+    .await;
+    let user_id = user["id"].as_str().unwrap();
+    let worker = app.outbound_worker().await;
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let contact_id = link_of(&app, user_id).await.expect("linked");
+
+    // The worker died after HubSpot answered and before it recorded anything: no link, no
+    // known HubSpot values. Then the user's email changes.
+    app.app
+        .execute(&format!(
+            "DELETE FROM hubspot_links WHERE object_type = 'contacts' AND local_id = '{user_id}'; \
+             DELETE FROM hubspot_field_state WHERE object_type = 'contacts' AND local_id = '{user_id}'"
+        ))
+        .await;
+    let changed = app
+        .app
+        .client
+        .patch(app.app.url(&format!("/v1/users/{user_id}")))
+        .bearer_auth(editor())
+        .header("If-Match", "*")
+        .json(&json!({"email": "second@acme.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+
+    // By email the push finds no contact and HubSpot refuses a second one with the same
+    // warp_user_id; by its key it finds the one it made.
+    let report = worker.process_due(100).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        link_of(&app, user_id).await.as_deref(),
+        Some(contact_id.as_str())
+    );
+    let contacts = all_contacts(&app).await;
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(
+        contact(&app, &contact_id).await["properties"]["email"],
+        "second@acme.example"
+    );
+}

@@ -798,12 +798,47 @@ impl OutboundWorker {
     /// records HubSpot accepted. No database work: nothing is held while HubSpot answers.
     async fn send_chunk<A: ObjectAdapter>(&self, adapter: &A, chunk: &[Push]) -> SentChunk {
         let inputs: Vec<BatchUpsertInput> = chunk.iter().map(Push::upsert_input).collect();
-        let result = self
-            .hubspot
-            .objects(adapter.object_type())
-            .batch_upsert(&inputs)
-            .await;
-        let answers = answers_by_input(&inputs, &result);
+        let objects = self.hubspot.objects(adapter.object_type());
+        let result = objects.batch_upsert(&inputs).await;
+        let mut answers = answers_by_input(&inputs, &result);
+        let mut calls = result.calls;
+        // A record upserted by another key than its own (a contact by email at first link)
+        // that HubSpot refused as a duplicate may be one HubSpot already holds under its own
+        // key: a write whose bookkeeping was lost (the process died after HubSpot answered)
+        // and whose email changed since. Upserted again by its own key, it finds that record.
+        let key = key_property(adapter.object_type());
+        let refused_as_duplicate = result
+            .errors
+            .iter()
+            .any(|error| error.category == "CONFLICT")
+            || result
+                .failed_calls
+                .iter()
+                .any(|failed| matches!(failed.error, HubSpotError::Conflict { .. }));
+        let again: Vec<usize> = (0..inputs.len())
+            .filter(|&index| {
+                refused_as_duplicate
+                    && inputs[index].id_property != key
+                    && matches!(answers[index], Answer::Refused { .. })
+            })
+            .collect();
+        if !again.is_empty() {
+            let by_key: Vec<BatchUpsertInput> = again
+                .iter()
+                .map(|&index| {
+                    let input = &inputs[index];
+                    let value = input.properties.get(key).cloned().unwrap_or_default();
+                    BatchUpsertInput::new(key, value, input.properties.clone())
+                })
+                .collect();
+            let retried = objects.batch_upsert(&by_key).await;
+            calls += retried.calls;
+            for (index, answer) in again.into_iter().zip(answers_by_input(&by_key, &retried)) {
+                if matches!(answer, Answer::Accepted { .. }) {
+                    answers[index] = answer;
+                }
+            }
+        }
         let written: Vec<(&LocalRecord, &str)> = chunk
             .iter()
             .zip(&answers)
@@ -822,7 +857,7 @@ impl OutboundWorker {
             answers,
             after_failures,
             associated,
-            calls: result.calls + after_calls,
+            calls: calls + after_calls,
         }
     }
 

@@ -22,6 +22,8 @@ use warp_domain::sync::{ConflictRule, FieldMap, WarpField, canonical_opt, custom
 use warp_store::Database;
 use warp_store::customers::CustomerStore;
 
+#[path = "../chaos/deals.rs"]
+mod deals;
 #[path = "../chaos/portals.rs"]
 mod portals;
 #[path = "../chaos/users.rs"]
@@ -70,6 +72,9 @@ struct Args {
     /// HubSpot UI edits of the users' contacts.
     #[arg(long, default_value_t = 500)]
     contact_edits: usize,
+    /// Deals salespeople work through the pipeline in HubSpot (three in five end won).
+    #[arg(long, default_value_t = 200)]
+    deals: usize,
     /// Company rows queued for two customer portals (one uninstalled mid-run and reconnected).
     #[arg(long, default_value_t = 1_000)]
     portal_rows: usize,
@@ -247,6 +252,8 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let editors = spawn_editors(run, &customers, patches, &progress);
     let user_writers = users::spawn_user_patchers(run, &users, user_patches);
     let contact_editors = users::spawn_contact_editors(run, args.contact_edits, 2);
+    let deal_counters = Arc::new(deals::DealCounters::default());
+    let deal_workers = deals::spawn_deal_workers(run, &customers, args.deals, &deal_counters);
     let mut kills = Vec::new();
     for kill in 0..args.kills {
         let due = patches * (kill + 1) / (args.kills + 1);
@@ -268,6 +275,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     {
         task.await??;
     }
+    let worked_deals = deal_workers.await??;
     let writes_done = started.elapsed();
 
     // The backlog drains under the same faults; only then is HubSpot healthy again.
@@ -289,6 +297,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let verdict = verify(run, &customers, &resolution_rows).await?;
     let contacts = users::verify_contacts(run, &users).await?;
     let portal_verdict = portals.verify(run).await?;
+    let deal_verdict = deals::verify_deals(run, &worked_deals).await?;
     worker.stop();
 
     let stats = run.sandbox_stats().await?;
@@ -302,6 +311,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let mut failures = verdict.failures.clone();
     failures.extend(contacts.failures.iter().cloned());
     failures.extend(portal_verdict.failures.iter().cloned());
+    failures.extend(deal_verdict.failures.iter().cloned());
     failures.extend(fault_coverage(args, &stats_under_faults));
     let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
     if drift_left != 0 {
@@ -508,6 +518,39 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
             calls.to_string(),
         );
     }
+    row(
+        &mut out,
+        "deals worked in HubSpot (stage moves)",
+        format!(
+            "{} ({})",
+            worked_deals.len(),
+            deal_counters.stage_moves.load(Ordering::Relaxed)
+        ),
+    );
+    row(
+        &mut out,
+        "  companies created in HubSpot for deals",
+        deal_counters
+            .companies_created
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    row(&mut out, "  deals won", deal_verdict.won.to_string());
+    row(
+        &mut out,
+        "  won deals onboarded exactly once",
+        deal_verdict.onboarded_once.to_string(),
+    );
+    row(
+        &mut out,
+        "  customers made from won deals",
+        deal_verdict.customers_made.to_string(),
+    );
+    row(
+        &mut out,
+        "  account-created notes",
+        deal_verdict.notes.to_string(),
+    );
     row(
         &mut out,
         "writes done after (s)",
@@ -1083,7 +1126,8 @@ async fn settle(run: &Run, what: &str) -> anyhow::Result<()> {
             .await?;
         let received = run
             .scalar("SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
-            .await?;
+            .await?
+            + deals::onboardings_left(run).await?;
         let stats = run.sandbox_stats().await?;
         let fingerprint = (
             stats["requests_total"].as_u64(),
@@ -1331,7 +1375,26 @@ async fn verify(
             }
         }
     }
-    let ours: std::collections::HashSet<&str> = customers.iter().map(|c| c.ban.as_str()).collect();
+    // The run's customers, and those won deals made (checked by the deal verdict); a company
+    // created in HubSpot for a deal never won carries no BAN.
+    let onboarded: Vec<String> = run
+        .database
+        .client()
+        .await?
+        .query(
+            "SELECT c.ban FROM customers c JOIN onboardings o ON o.customer_id = c.id AND o.created_customer",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let ours: std::collections::HashSet<&str> = customers
+        .iter()
+        .map(|c| c.ban.as_str())
+        .chain(onboarded.iter().map(String::as_str))
+        .chain([""])
+        .collect();
     let strays = by_ban
         .keys()
         .filter(|ban| !ours.contains(ban.as_str()))
@@ -1367,7 +1430,9 @@ async fn verify(
         .await?
         .query_one(
             "SELECT count(*) FROM hubspot_sync_queue \
-             WHERE operation IN ('CREATE', 'UPDATE', 'DELETE') AND NOT (id = ANY($1))",
+             WHERE operation IN ('CREATE', 'UPDATE', 'DELETE') AND NOT (id = ANY($1)) \
+               AND NOT (operation = 'CREATE' AND local_id IN \
+                          (SELECT customer_id FROM onboardings WHERE created_customer))",
             &[&resolution_rows],
         )
         .await?
