@@ -16,6 +16,7 @@ use warp_domain::customer::{Ban, Customer, NewCustomer};
 use warp_domain::onboarding::{
     AfterFailure, OnboardingSource, OnboardingStatus, OnboardingStep, Progress,
 };
+use warp_domain::storable::storable;
 use warp_domain::sync::{FieldValues, ObjectType};
 
 use crate::customers::{self, COLUMNS as CUSTOMER_COLUMNS, customer_from_row, page_of};
@@ -307,10 +308,14 @@ pub async fn fail(
 ) -> Result<(), StoreError> {
     let (id, step, token) = (claimed.id, claimed.step, claimed.lease_token);
     let client = database.client().await?;
+    // Both texts may quote HubSpot's answers: outside text, stored NUL-free.
     let (status, retry_in, reason) = match after {
         AfterFailure::RetryIn(delay) => (OnboardingStatus::Pending, delay.as_secs_f64(), None),
-        AfterFailure::Park(reason) => (OnboardingStatus::Parked, 0.0, Some(reason.as_str())),
+        AfterFailure::Park(reason) => (OnboardingStatus::Parked, 0.0, Some(storable(reason))),
     };
+    let error = storable(error);
+    let reason = reason.as_deref();
+    let error = error.as_ref();
     client
         .execute_typed(
             "UPDATE onboardings SET status = $3, last_error = $4, parked_reason = $5, \
@@ -422,25 +427,6 @@ pub async fn get(database: &Database, portal_id: i64, id: Uuid) -> Result<Onboar
         .ok_or(StoreError::NotFound)
 }
 
-/// The onboarding of one deal, if it has one.
-pub async fn of_deal(
-    database: &Database,
-    portal_id: i64,
-    hubspot_deal_id: &str,
-) -> Result<Option<Onboarding>, StoreError> {
-    let client = database.client().await?;
-    let sql =
-        format!("SELECT {COLUMNS} FROM onboardings WHERE portal_id = $1 AND hubspot_deal_id = $2");
-    client
-        .query_typed_opt(
-            &sql,
-            &[(&portal_id, Type::INT8), (&hubspot_deal_id, Type::TEXT)],
-        )
-        .await?
-        .map(|row| from_row(&row))
-        .transpose()
-}
-
 /// What `GET /v1/onboardings` filters by.
 #[derive(Debug, Clone, Default)]
 pub struct OnboardingQuery {
@@ -483,29 +469,6 @@ pub async fn list(
         .await?;
     let (items, next_cursor) = page_of(&rows, from_row, limit, |o| o.id)?;
     Ok(OnboardingPage { items, next_cursor })
-}
-
-/// How many onboardings of the portal are in each status (for the status page and tests).
-pub async fn counts(
-    database: &Database,
-    portal_id: i64,
-) -> Result<Vec<(OnboardingStatus, i64)>, StoreError> {
-    let client = database.client().await?;
-    client
-        .query_typed(
-            "SELECT status, count(*) FROM onboardings WHERE portal_id = $1 GROUP BY status ORDER BY status",
-            &[(&portal_id, Type::INT8)],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            let status: String = row.try_get(0)?;
-            let status = status
-                .parse()
-                .map_err(|_| StoreError::Other("stored onboarding has an invalid status".into()))?;
-            Ok((status, row.try_get(1)?))
-        })
-        .collect()
 }
 
 /// The customer linked to this HubSpot company, deleted or not.
