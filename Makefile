@@ -58,12 +58,15 @@ endif
 token: ## print a dev JWT: make token ROLE=viewer|editor|admin [CUSTOMER_ID=<uuid>: scoped to one customer]
 	@$(WARP) token --role $(ROLE) $(if $(CUSTOMER_ID),--customer-id $(CUSTOMER_ID))
 
-.PHONY: reconcile backfill
+.PHONY: reconcile backfill import
 reconcile: postgres ## compare every customer with HubSpot and repair drift (DRY_RUN=1 only reports)
 	$(WARP) reconcile $(if $(DRY_RUN),--dry-run,)
 
 backfill: postgres ## push every customer to HubSpot (resumes an interrupted backfill)
 	$(WARP) backfill
+
+import: postgres ## import every HubSpot record of OBJECT=companies|contacts|deals (DRY_RUN=1 only counts; resumes an unfinished one)
+	$(WARP) import $(or $(OBJECT),companies) $(if $(DRY_RUN),--dry-run,)
 
 hubspot-setup: postgres ## create the warp_* properties in HubSpot (HUBSPOT_BASE_URL, or a running sandbox)
 	$(WARP) hubspot-setup

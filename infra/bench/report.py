@@ -28,6 +28,8 @@ GOALS = {
     "reconcile_ratio_to_floor": "<= 1.3",
     "reconcile_seconds_100k": "<= 130 (floor: 1,000 list pages at 10/s = 100 s)",
     "reconcile_peak_heap_mb_100k": "< 128",
+    "import_ratio_to_floor": "<= 1.1 (floor: every request at 10/s: list pages + BAN batch writes)",
+    "import_peak_heap_mb_100k": "flat (reported; < 64)",
     **{f"{f}_bootstrap_bytes": "<= 8,000,000 (arm64, stripped)" for f in ("customer-api", "sync-worker", "hubspot-webhook", "reconciler")},
     **{f"{f}_init_ms": "reported (local, x86_64)" for f in ("customer_api", "sync_worker", "hubspot_webhook", "reconciler")},
 }

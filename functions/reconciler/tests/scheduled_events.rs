@@ -189,6 +189,44 @@ async fn the_daily_job_runs_and_records_a_repairing_reconciliation() {
         "CREATE,RESYNC",
         "the repair is a full push queued for the worker"
     );
+
+    // The deal reconciliation: the daily job queued an import of every deal, which the next
+    // relay job runs; a won deal whose webhooks were all lost is stored and onboarded.
+    let import_id = summary.deal_import.expect("a deal import is queued");
+    let ui = warp_testkit::HubSpotUi::new(&s.sandbox);
+    let won = ui
+        .create(
+            "deals",
+            json!({"dealname": "Lost webhooks", "dealstage": "closedwon",
+                               "closedate": "2026-12-05T00:00:00Z"}),
+        )
+        .await;
+    let relay = handle_scheduled_event(
+        &s.reconciler,
+        &NoopPublisher,
+        &fixture("schedule_relay.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relay.imports_finished, 1);
+    let import = warp_store::imports::get(&s.database, PORTAL, import_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            import.status.as_str(),
+            import.counts.read,
+            import.counts.created
+        ),
+        ("succeeded", 1, 1)
+    );
+    assert_eq!(
+        s.text(&format!(
+            "SELECT count(*)::text FROM onboardings WHERE hubspot_deal_id = '{won}'"
+        ))
+        .await,
+        "1"
+    );
     drop(s.sandbox);
 }
 

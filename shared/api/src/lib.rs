@@ -14,6 +14,7 @@ mod deals;
 pub mod dto;
 mod hubspot_links;
 mod ids;
+mod imports;
 mod installations;
 mod json;
 mod onboardings;
@@ -198,6 +199,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(users::routes())
         .merge(deals::routes())
         .merge(onboardings::routes())
+        .merge(imports::routes())
         .merge(company_adoption::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())

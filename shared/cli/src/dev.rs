@@ -16,6 +16,10 @@ const LOOP_INTERVAL: Duration = Duration::from_secs(5);
 /// within seconds, and the look is one indexed query.
 const ONBOARDING_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long one turn of the local reconciler loop advances imports before it looks at
+/// requested runs again.
+const IMPORT_SLICE: Duration = Duration::from_secs(30);
+
 /// Tells every background loop to stop when the server does.
 #[derive(Clone)]
 pub(crate) struct Shutdown(watch::Sender<bool>);
@@ -148,6 +152,9 @@ async fn start_reconciler(
         loop {
             if let Err(error) = warp_reconcile::jobs::run_requested(&reconciler, None).await {
                 tracing::warn!(%error, "picking up requested reconciliations failed");
+            }
+            if let Err(error) = reconciler.run_due_imports(IMPORT_SLICE).await {
+                tracing::warn!(%error, "advancing imports failed");
             }
             if tokio::time::Instant::now() >= next_full {
                 next_full = tokio::time::Instant::now() + interval;

@@ -3,6 +3,7 @@
 
 mod dev;
 mod hubspot;
+mod import;
 mod reconcile;
 mod worker;
 
@@ -41,6 +42,15 @@ enum Command {
     },
     /// Push every customer to HubSpot (resumable: a new backfill continues an interrupted one).
     Backfill,
+    /// Import every HubSpot company, contact or deal: match, link, create by the company rule
+    /// (resumes the unfinished import of that object type).
+    Import {
+        /// companies, contacts or deals
+        object: warp_domain::import::ImportObject,
+        /// Match and count, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a development JWT signed with the local HS256 secret.
     Token {
         /// viewer, editor or admin
@@ -96,6 +106,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Backfill => {
             telemetry::init(config.log_format);
             reconcile::backfill(config).await
+        }
+        Command::Import { object, dry_run } => {
+            telemetry::init(config.log_format);
+            import::import(config, object, dry_run).await
         }
         Command::Token {
             role,

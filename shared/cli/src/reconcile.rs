@@ -17,7 +17,7 @@ use warp_sync::outbound::OutboundWorker;
 /// Customers read per backfill page (one transaction queues their pushes and the position).
 const BACKFILL_PAGE: u32 = 500;
 
-async fn prepare(config: &Config) -> anyhow::Result<(Database, SecretsCache)> {
+pub(crate) async fn prepare(config: &Config) -> anyhow::Result<(Database, SecretsCache)> {
     let database = Database::prepare(config.database.url.expose_secret(), 4)
         .await
         .context("preparing the database (is PostgreSQL running? `make postgres` starts it)")?;

@@ -5,6 +5,7 @@ pub mod customer;
 pub mod deal;
 pub mod fuzz_checks;
 pub mod hubspot_signature;
+pub mod import;
 mod json_input;
 pub mod onboarding;
 pub mod storable;

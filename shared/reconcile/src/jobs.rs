@@ -3,7 +3,8 @@
 //!
 //! - [`relay_job`], frequent: re-publish stuck outbox rows ([`warp_sync::relay`]), apply
 //!   webhook events the webhook function's inline budget left RECEIVED, run due won-deal
-//!   onboardings ([`warp_sync::onboarding`]), and execute runs requested through the API.
+//!   onboardings ([`warp_sync::onboarding`]), execute runs requested through the API, and
+//!   advance imports from HubSpot ([`crate::import`]) within [`IMPORT_BUDGET`].
 //! - [`reconcile_now`], daily or on demand: one full run.
 
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub const RUNS_PER_JOB: usize = 3;
 /// the time after which it claims no more.
 pub const ONBOARDINGS_PER_JOB: usize = 50;
 pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
+/// How long one relay job advances imports (the Lambda's timeout is 900 s); an import not
+/// finished by then waits at its cursor for the next job.
+pub const IMPORT_BUDGET: Duration = Duration::from_secs(300);
 
 /// A run that was executed, and how it ended.
 #[derive(Debug, Clone)]
@@ -67,6 +71,8 @@ pub struct RelayReport {
     pub onboardings: warp_sync::onboarding::OnboardingReport,
     pub abandoned_runs: u64,
     pub runs: Vec<FinishedRun>,
+    /// How each import this job advanced ended (finished, paused at its cursor, ...).
+    pub imports: Vec<crate::ImportEnd>,
     /// Steps that failed (each logged); the other steps still ran.
     pub errors: Vec<String>,
 }
@@ -105,10 +111,31 @@ pub async fn relay_job(
         }
         Err(error) => report.errors.push(format!("requested runs: {error}")),
     }
+    match reconciler.run_due_imports(IMPORT_BUDGET).await {
+        Ok(imports) => report.imports = imports,
+        Err(error) => report.errors.push(format!("imports: {error}")),
+    }
     for error in &report.errors {
         tracing::warn!(%error, "relay job step failed");
     }
     report
+}
+
+/// Queues an import of every deal (the daily deal reconciliation), or finds the one queued or
+/// running; returns its id.
+pub async fn queue_deal_import(reconciler: &Reconciler) -> Result<Uuid, StoreError> {
+    use warp_store::imports::{self, Requested};
+    let requested = imports::request(
+        &reconciler.database,
+        reconciler.portal_id,
+        warp_domain::import::ImportObject::Deals,
+        false,
+        "schedule",
+    )
+    .await?;
+    Ok(match requested {
+        Requested::New(import) | Requested::Existing(import) => import.id,
+    })
 }
 
 /// Fails abandoned runs, then executes up to [`RUNS_PER_JOB`] requested runs, oldest first;

@@ -13,6 +13,7 @@
 
 mod associations;
 pub mod engine;
+pub mod import;
 pub mod jobs;
 mod records;
 pub mod report;
@@ -20,5 +21,6 @@ pub mod schedule;
 pub mod wiring;
 
 pub use engine::{Phase, Progress, ProgressFn, ReconcileError, Reconciler};
+pub use import::{ImportEnd, ImportProgressFn};
 pub use jobs::{FinishedRun, RelayReport};
 pub use report::{DriftReport, ObjectTally, RecordEntry, RepairKind, Tally};

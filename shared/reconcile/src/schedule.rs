@@ -79,6 +79,10 @@ pub struct JobSummary {
     /// Won-deal onboardings finished, and parked for a person, by this job.
     pub onboardings_done: usize,
     pub onboardings_parked: usize,
+    /// Imports from HubSpot this job took to the end.
+    pub imports_finished: usize,
+    /// The deal import a repairing reconciliation queued (the deal reconciliation).
+    pub deal_import: Option<Uuid>,
     pub runs: Vec<RunSummary>,
     /// A full reconciliation skipped because another run of the portal was executing.
     pub skipped_busy: bool,
@@ -126,6 +130,11 @@ pub async fn handle_scheduled_event(
                 abandoned_runs: report.abandoned_runs,
                 onboardings_done: report.onboardings.done,
                 onboardings_parked: report.onboardings.parked,
+                imports_finished: report
+                    .imports
+                    .iter()
+                    .filter(|end| matches!(end, crate::ImportEnd::Finished(_)))
+                    .count(),
                 runs: report.runs.iter().map(RunSummary::from).collect(),
                 errors: report.errors,
                 ..JobSummary::default()
@@ -135,8 +144,20 @@ pub async fn handle_scheduled_event(
             let finished = jobs::reconcile_now(reconciler, dry_run, "schedule", None)
                 .await
                 .map_err(|error| JobError::Store(error.to_string()))?;
+            // Deals have no WARP side to compare: their reconciliation is an import of every
+            // deal, which the relay jobs run (won deals whose webhooks were lost get onboarded).
+            let deal_import = if dry_run {
+                None
+            } else {
+                Some(
+                    jobs::queue_deal_import(reconciler)
+                        .await
+                        .map_err(|error| JobError::Store(error.to_string()))?,
+                )
+            };
             Ok(JobSummary {
                 job: "reconcile",
+                deal_import,
                 skipped_busy: finished.is_none(),
                 runs: finished.iter().map(RunSummary::from).collect(),
                 errors: finished

@@ -145,7 +145,8 @@ pub async fn upsert_many(
 }
 
 /// Locks the rows of these deals (made, unseen and archived, for a deal never stored: the
-/// caller's transaction fills them in before anyone sees them), in id order. Held from before
+/// caller's transaction fills them in before anyone sees them), in id order; returns how many
+/// were made. Held from before
 /// HubSpot is read until the claim commits, so a processor reading a deal after another always
 /// stores after it: a deletion read late cannot bring back a deal, nor a stale read undo a
 /// restore. Row locks, not advisory ones, which would pin an RDS Proxy connection.
@@ -153,9 +154,9 @@ pub async fn lock_many(
     client: &impl GenericClient,
     portal_id: i64,
     hubspot_ids: &[String],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if hubspot_ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut ids: Vec<String> = hubspot_ids
         .iter()
@@ -163,15 +164,39 @@ pub async fn lock_many(
         .collect();
     ids.sort();
     ids.dedup();
-    client
-        .execute_typed(
+    // xmax is 0 on a row this statement inserted (not on one it locked by the update).
+    let rows = client
+        .query_typed(
             "INSERT INTO deals AS d (portal_id, hubspot_id, archived_at) \
              SELECT $1, h, now() FROM unnest($2::text[]) AS x(h) ORDER BY h \
-             ON CONFLICT (portal_id, hubspot_id) DO UPDATE SET updated_at = d.updated_at",
+             ON CONFLICT (portal_id, hubspot_id) DO UPDATE SET updated_at = d.updated_at \
+             RETURNING (xmax = 0)",
             &[(&portal_id, Type::INT8), (&ids, Type::TEXT_ARRAY)],
         )
         .await?;
-    Ok(())
+    let mut inserted = 0;
+    for row in &rows {
+        if row.try_get::<_, bool>(0)? {
+            inserted += 1;
+        }
+    }
+    Ok(inserted)
+}
+
+/// How many of these deals are stored (archived or not): what a dry-run import would find
+/// known.
+pub async fn count_known(
+    client: &impl GenericClient,
+    portal_id: i64,
+    hubspot_ids: &[String],
+) -> Result<i64, StoreError> {
+    Ok(client
+        .query_typed_one(
+            "SELECT count(*) FROM deals WHERE portal_id = $1 AND hubspot_id = ANY($2)",
+            &[(&portal_id, Type::INT8), (&hubspot_ids, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .try_get(0)?)
 }
 
 /// Marks deals HubSpot no longer shows as archived, each `(HubSpot id, merged into)`; a deal
@@ -313,7 +338,8 @@ const DEAL_COLUMNS: &str = "d.id, d.hubspot_id, d.name, d.amount, d.currency, d.
 const DEAL_FROM: &str = "deals d \
     LEFT JOIN hubspot_pipeline_stages st ON st.portal_id = d.portal_id AND st.object_type = 'deals' \
       AND st.pipeline_id = d.pipeline_id AND st.stage_id = d.stage_id \
-    LEFT JOIN customers c ON c.external_ids->>'hubspot_company_id' = d.hubspot_company_id";
+    LEFT JOIN customers c ON c.external_ids ? 'hubspot_company_id' \
+      AND c.external_ids->>'hubspot_company_id' = d.hubspot_company_id";
 
 fn deal_from_row(row: &tokio_postgres::Row) -> Result<Deal, StoreError> {
     Ok(Deal {

@@ -10,6 +10,7 @@ pub mod deals;
 pub mod error;
 pub mod field_state;
 pub mod idempotency;
+pub mod imports;
 pub mod inbound;
 pub mod installations;
 pub mod links;

@@ -338,63 +338,139 @@ pub async fn link_customer_to_company(
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let tx: &tokio_postgres::Transaction<'_> = &transaction;
-    let customer = inbound::lock_by_id(tx, customer_id)
-        .await?
-        .ok_or(LinkError::CustomerNotFound)?;
-    if customer.is_deleted() {
-        return Err(LinkError::CustomerDeleted);
-    }
-    match customer.external_ids.hubspot_company_id.as_deref() {
-        Some(linked) if linked == company_id => return Ok(Linked::Already(customer)),
-        Some(other) => {
-            return Err(LinkError::CustomerLinkedElsewhere {
-                company_id: other.to_owned(),
-            });
-        }
-        None => {}
-    }
-    if let Some(holder) = inbound::lock_by_hubspot_company(tx, company_id).await? {
-        return Err(LinkError::CompanyLinkedElsewhere {
-            customer_id: Some(holder.id),
-        });
-    }
-    let customer = match inbound::link_company(tx, customer_id, company_id).await {
-        Ok(customer) => customer,
+    let pair = [(customer_id, company_id.to_owned())];
+    let mut done = match link_customers_in(tx, portal_id, &pair).await {
+        Ok(done) => done,
         // The unique index: a concurrent link to the same company committed first.
         Err(StoreError::Conflict(_)) => {
             return Err(LinkError::CompanyLinkedElsewhere { customer_id: None });
         }
         Err(other) => return Err(other.into()),
     };
-    let outbox_id = outbox::enqueue(
+    if let Some((_, _, refused)) = done.refused.pop() {
+        return Err(refused);
+    }
+    let customer = inbound::lock_by_id(tx, customer_id)
+        .await?
+        .ok_or(LinkError::CustomerNotFound)?;
+    let linked = match done.linked.pop() {
+        Some((_, _, outbox_id)) => Linked::New {
+            customer,
+            outbox_id,
+        },
+        None => Linked::Already(customer),
+    };
+    transaction.commit().await?;
+    Ok(linked)
+}
+
+/// What [`link_customers_in`] did with a page of (customer, company) pairs.
+#[derive(Debug, Default)]
+pub struct LinkedMany {
+    /// Linked now: (customer, company, the RESYNC outbox row to publish after the commit).
+    pub linked: Vec<(Uuid, String, i64)>,
+    /// Linked to that company already: nothing written.
+    pub already: usize,
+    /// Refused, with why; nothing written for them.
+    pub refused: Vec<(Uuid, String, LinkError)>,
+}
+
+/// Links many (customer, company) pairs in a few statements (an import links a page at a time):
+/// every customer and every company's holder locked at once, the checks made per pair (a
+/// customer or company named twice keeps its first pair), then one update, one outbox insert
+/// and one log insert for those free to link.
+pub async fn link_customers_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    pairs: &[(Uuid, String)],
+) -> Result<LinkedMany, StoreError> {
+    let mut result = LinkedMany::default();
+    if pairs.is_empty() {
+        return Ok(result);
+    }
+    let ids: Vec<Uuid> = pairs.iter().map(|(id, _)| *id).collect();
+    let customers: std::collections::HashMap<Uuid, Customer> = inbound::lock_by_ids(tx, &ids)
+        .await?
+        .into_iter()
+        .map(|customer| (customer.id, customer))
+        .collect();
+    let companies: Vec<String> = pairs.iter().map(|(_, company)| company.clone()).collect();
+    let mut holders: std::collections::HashMap<String, Uuid> =
+        inbound::lock_by_hubspot_companies(tx, &companies)
+            .await?
+            .into_iter()
+            .filter_map(|holder| Some((holder.external_ids.hubspot_company_id?, holder.id)))
+            .collect();
+    let mut taken_customers = std::collections::HashSet::new();
+    let mut free = Vec::new();
+    for (customer_id, company) in pairs {
+        let refusal = match customers.get(customer_id) {
+            None => Some(LinkError::CustomerNotFound),
+            Some(customer) if customer.is_deleted() => Some(LinkError::CustomerDeleted),
+            Some(customer) => match customer.external_ids.hubspot_company_id.as_deref() {
+                Some(linked) if linked == company => {
+                    result.already += 1;
+                    continue;
+                }
+                Some(other) => Some(LinkError::CustomerLinkedElsewhere {
+                    company_id: other.to_owned(),
+                }),
+                None => match holders.get(company) {
+                    Some(holder) => Some(LinkError::CompanyLinkedElsewhere {
+                        customer_id: Some(*holder),
+                    }),
+                    None if !taken_customers.insert(*customer_id) => {
+                        Some(LinkError::CustomerLinkedElsewhere {
+                            company_id: "another company of this page".to_owned(),
+                        })
+                    }
+                    None => None,
+                },
+            },
+        };
+        match refusal {
+            Some(refusal) => result
+                .refused
+                .push((*customer_id, company.clone(), refusal)),
+            None => {
+                holders.insert(company.clone(), *customer_id);
+                free.push((*customer_id, company.clone()));
+            }
+        }
+    }
+    let versions = inbound::link_companies_many(tx, &free).await?;
+    let queued = outbox::enqueue_many(
         tx,
         portal_id,
         ObjectType::Companies,
-        customer.id,
         OutboxOperation::Resync,
-        customer.version,
+        &versions,
     )
     .await?;
-    inbound::log_inbound(
-        tx,
-        &InboundLogEntry {
+    let outbox_of: std::collections::HashMap<Uuid, i64> = queued.into_iter().collect();
+    let entries: Vec<InboundLogEntry> = free
+        .iter()
+        .map(|(customer, company)| InboundLogEntry {
             portal_id,
             object_type: ObjectType::Companies,
-            local_id: Some(customer.id),
-            queue_id: Some(outbox_id),
+            local_id: Some(*customer),
+            queue_id: outbox_of.get(customer).copied(),
             operation: LINK_OPERATION,
             status: InboundLogStatus::Success,
             fields: Vec::new(),
-            hubspot_id: Some(company_id.to_owned()),
+            hubspot_id: Some(company.clone()),
             error: None,
-        },
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(Linked::New {
-        customer,
-        outbox_id,
-    })
+        })
+        .collect();
+    inbound::log_inbound_many(tx, &entries).await?;
+    result.linked = free
+        .into_iter()
+        .filter_map(|(customer, company)| {
+            let outbox_id = *outbox_of.get(&customer)?;
+            Some((customer, company, outbox_id))
+        })
+        .collect();
+    Ok(result)
 }
 
 /// The customers (deleted or not) linked to any of these HubSpot companies, by company id.

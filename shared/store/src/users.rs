@@ -313,6 +313,25 @@ pub async fn create_invited(
     Ok(Some(user))
 }
 
+/// These users' versions, locked (an import links them and queues their pushes).
+pub async fn versions(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    client
+        .query_typed(
+            "SELECT id, version FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[(&ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 /// Locks one user for an inbound change.
 pub async fn lock(
     client: &impl tokio_postgres::GenericClient,

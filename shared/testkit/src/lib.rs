@@ -8,6 +8,7 @@
 //! this crate does, so its types are theirs.
 
 pub mod database;
+pub mod heap;
 pub mod hubspot;
 pub mod oauth;
 pub mod records;

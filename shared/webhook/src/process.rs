@@ -79,6 +79,7 @@ mod batch;
 mod company_rule;
 mod contacts;
 mod deals;
+pub use deals::DealsNotStored;
 mod reads;
 use batch::DecisionBatch;
 use reads::HubSpotReads;

@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use warp_domain::deal::{DEAL_PROPERTIES, DealSnapshot, StageOutcome};
 use warp_domain::sync::{EventKind, WebhookEvent};
 use warp_hubspot::associations::type_ids::DEAL_TO_COMPANY_PRIMARY;
-use warp_hubspot::{CrmObject, HubSpotClient, HubSpotId, ReadOptions};
+use warp_hubspot::{CrmObject, HubSpotClient, HubSpotId, HubSpotRecord, ReadOptions};
 use warp_store::deals::{self, MirroredDeal, PipelineStage};
 use warp_store::onboardings;
 
@@ -19,6 +19,25 @@ use super::{
     Claimed, EventStatus, HandleError, InboundProcessor, InboundReport, Marks, Outcome,
     ProcessError, Tx, settle,
 };
+
+/// Why an import's page of deals was not stored (nothing of it was).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct DealsNotStored {
+    pub reason: String,
+    /// Worth trying again later: HubSpot or the database failed for now.
+    pub transient: bool,
+}
+
+impl From<HandleError> for DealsNotStored {
+    fn from(error: HandleError) -> Self {
+        let transient = !matches!(error, HandleError::Failed(_));
+        DealsNotStored {
+            reason: error.to_string(),
+            transient,
+        }
+    }
+}
 
 /// How old the stored copy of the deal pipelines may be before it is read again.
 const STAGES_MAX_AGE: Duration = Duration::minutes(10);
@@ -153,8 +172,32 @@ impl InboundProcessor {
                 error.category, error.message
             )));
         }
-        let found: HashMap<String, DealSnapshot> = read
-            .results
+        let stored = self.store_deals(tx, client, &read.results).await?;
+        let mut gone: Vec<(String, Option<String>)> = ids
+            .iter()
+            .filter(|id| !stored.contains(id.as_str()))
+            .map(|id| (id.clone(), None))
+            .collect();
+        gone.extend(
+            work.merged
+                .iter()
+                .map(|(merged, survivor)| (merged.to_string(), Some(survivor.to_string()))),
+        );
+        deals::archive_many(tx, self.portal_id, &gone).await?;
+        Ok(())
+    }
+
+    /// Stores deals as HubSpot answered them (a batch read, or a page of an import's list,
+    /// read with [`DEAL_PROPERTIES`]), with their primary companies and what their stages
+    /// mean; a deal stored as won starts its onboarding. The caller holds the deals' row locks
+    /// ([`deals::lock_many`]). Returns the ids stored.
+    async fn store_deals(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        client: &HubSpotClient,
+        records: &[HubSpotRecord],
+    ) -> Result<BTreeSet<String>, HandleError> {
+        let found: HashMap<String, DealSnapshot> = records
             .iter()
             .map(|record| {
                 let id = record.id.as_str().to_owned();
@@ -185,22 +228,7 @@ impl InboundProcessor {
             })
             .collect();
         mirrored.sort_by(|a, b| a.snapshot.hubspot_id.cmp(&b.snapshot.hubspot_id));
-        let stored: BTreeSet<&str> = mirrored
-            .iter()
-            .map(|deal| deal.snapshot.hubspot_id.as_str())
-            .collect();
-        let mut gone: Vec<(String, Option<String>)> = ids
-            .iter()
-            .filter(|id| !stored.contains(id.as_str()))
-            .map(|id| (id.clone(), None))
-            .collect();
-        gone.extend(
-            work.merged
-                .iter()
-                .map(|(merged, survivor)| (merged.to_string(), Some(survivor.to_string()))),
-        );
         deals::upsert_many(tx, self.portal_id, &mirrored).await?;
-        deals::archive_many(tx, self.portal_id, &gone).await?;
         // Checked again against the stored rows: a read older than the stored deal was not
         // kept, and only what is stored as won starts an onboarding.
         let won: Vec<String> = mirrored
@@ -212,7 +240,26 @@ impl InboundProcessor {
         if started > 0 {
             tracing::info!(started, "won deals queued for onboarding");
         }
-        Ok(())
+        Ok(mirrored
+            .into_iter()
+            .map(|deal| deal.snapshot.hubspot_id)
+            .collect())
+    }
+
+    /// Stores a page of deals an import listed (see [`Self::store_deals`]), locking them
+    /// first; returns how many were stored for the first time.
+    pub async fn import_deals(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        client: &HubSpotClient,
+        records: &[HubSpotRecord],
+    ) -> Result<u64, DealsNotStored> {
+        let ids: Vec<String> = records.iter().map(|r| r.id.as_str().to_owned()).collect();
+        let made = deals::lock_many(tx, self.portal_id, &ids)
+            .await
+            .map_err(HandleError::from)?;
+        self.store_deals(tx, client, records).await?;
+        Ok(made)
     }
 
     /// What each (pipeline, stage) means, from the stored copy; read again from HubSpot when
