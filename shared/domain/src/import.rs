@@ -7,6 +7,7 @@
 //! is linked to nothing: a domain shared by two customers, or whose one customer is linked to
 //! another company, is *proposed* (listed with its candidates for a person), never forced.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -179,6 +180,47 @@ pub fn match_record(hubspot_id: &str, lookups: &Lookups, nouns: Nouns) -> Match 
     }
 }
 
+/// One page's matches made consistent: a WARP record two HubSpot records of the page would be
+/// linked to keeps the one that carries its key, when exactly one does; every other claim on it
+/// (a second key, a domain or email match) becomes a proposal for a person.
+pub fn settle_page(matches: Vec<(String, Match)>, nouns: Nouns) -> Vec<(String, Match)> {
+    let mut claims: HashMap<Uuid, (usize, usize)> = HashMap::new();
+    for (_, decided) in &matches {
+        match decided {
+            Match::ByKey(id) => claims.entry(*id).or_default().0 += 1,
+            Match::BySecondary(id) => claims.entry(*id).or_default().1 += 1,
+            _ => {}
+        }
+    }
+    matches
+        .into_iter()
+        .map(|(hubspot_id, decided)| {
+            let contested = match &decided {
+                Match::ByKey(id) => claims[id].0 > 1,
+                Match::BySecondary(id) => claims[id] != (0, 1),
+                _ => false,
+            };
+            match (contested, decided.local_id()) {
+                (true, Some(id)) => {
+                    let reason = format!(
+                        "{} HubSpot records of one page match this {}",
+                        claims[&id].0 + claims[&id].1,
+                        nouns.local
+                    );
+                    (
+                        hubspot_id,
+                        Match::Ambiguous {
+                            reason,
+                            candidates: vec![id],
+                        },
+                    )
+                }
+                _ => (hubspot_id, decided),
+            }
+        })
+        .collect()
+}
+
 /// A company's domain as compared: lower-cased, without a scheme, `www.`, path or trailing
 /// dot (HubSpot keeps what people type). `None` when nothing is left.
 pub fn normalized_domain(domain: &str) -> Option<String> {
@@ -332,7 +374,54 @@ mod tests {
         assert!("tickets".parse::<ImportObject>().is_err());
     }
 
+    #[test]
+    fn a_record_claimed_twice_on_a_page_keeps_its_one_key_match_and_proposes_the_rest() {
+        let (keyed, domain_twice, key_twice) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let settled = settle_page(
+            vec![
+                ("1".into(), Match::ByKey(keyed)),
+                ("2".into(), Match::BySecondary(keyed)),
+                ("3".into(), Match::BySecondary(domain_twice)),
+                ("4".into(), Match::BySecondary(domain_twice)),
+                ("5".into(), Match::ByKey(key_twice)),
+                ("6".into(), Match::ByKey(key_twice)),
+                ("7".into(), Match::Unmatched),
+            ],
+            CUSTOMER_NOUNS,
+        );
+        let proposed: Vec<&str> = settled
+            .iter()
+            .filter(|(_, m)| matches!(m, Match::Ambiguous { .. }))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(proposed, vec!["2", "3", "4", "5", "6"]);
+        assert_eq!(settled[0].1, Match::ByKey(keyed));
+        assert_eq!(settled[6].1, Match::Unmatched);
+    }
+
     proptest! {
+        /// After settling, no WARP record is linked by two records of a page.
+        #[test]
+        fn a_settled_page_links_each_record_once(picks in proptest::collection::vec((0usize..4, any::<bool>()), 0..12)) {
+            let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+            let page: Vec<(String, Match)> = picks
+                .iter()
+                .enumerate()
+                .map(|(n, (pick, by_key))| {
+                    let id = ids[*pick];
+                    (n.to_string(), if *by_key { Match::ByKey(id) } else { Match::BySecondary(id) })
+                })
+                .collect();
+            let settled = settle_page(page, USER_NOUNS);
+            prop_assert_eq!(settled.len(), picks.len());
+            let mut linked = std::collections::HashSet::new();
+            for (_, decided) in &settled {
+                if let Match::ByKey(id) | Match::BySecondary(id) = decided {
+                    prop_assert!(linked.insert(*id), "{} linked twice", id);
+                }
+            }
+        }
+
         /// A secondary identity links only when it names exactly one record linked to
         /// nothing; otherwise every record it names is proposed.
         #[test]

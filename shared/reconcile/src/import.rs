@@ -31,7 +31,7 @@ use warp_domain::customer::Ban;
 use warp_domain::deal::DEAL_PROPERTIES;
 use warp_domain::import::{
     CUSTOMER_NOUNS, ImportCounts, ImportObject, Lookups, Match, USER_NOUNS, match_record,
-    normalized_domain,
+    normalized_domain, settle_page,
 };
 use warp_domain::onboarding::{CompanyRule, OnboardingSource};
 use warp_domain::sync::ObjectType;
@@ -51,6 +51,9 @@ use crate::engine::Reconciler;
 /// Records per page (HubSpot's maximum for a list).
 pub const IMPORT_PAGE: u32 = 100;
 const LIFECYCLE_STAGE: &str = "lifecyclestage";
+/// Attempts in a row that failed for now (each a relay job, a minute apart) after which an
+/// import is failed rather than retried again.
+const GIVE_UP_AFTER: i32 = 20;
 
 /// How a run of an import ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +97,12 @@ enum PageError {
 
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
-        if error.is_temporary() || error.is_lock_conflict() {
+        // A unique index met a concurrent writer (a link made meanwhile): the page is redone
+        // and sees it.
+        if error.is_temporary()
+            || error.is_lock_conflict()
+            || matches!(error, StoreError::Conflict(_))
+        {
             PageError::Transient(format!("database: {error}"))
         } else {
             PageError::Permanent(format!("database: {error}"))
@@ -169,7 +177,19 @@ impl Reconciler {
         )
         .await?
         {
-            imports::Requested::New(import) | imports::Requested::Existing(import) => import,
+            imports::Requested::New(import) => import,
+            imports::Requested::Existing(import) if import.dry_run != dry_run => {
+                return Err(StoreError::Conflict(format!(
+                    "an unfinished {} import of {object} ({}) must end first",
+                    if import.dry_run {
+                        "dry-run"
+                    } else {
+                        "repairing"
+                    },
+                    import.id
+                )));
+            }
+            imports::Requested::Existing(import) => import,
         };
         let Some(claimed) = imports::claim(&self.database, self.portal_id, Some(import.id)).await?
         else {
@@ -269,6 +289,12 @@ impl Reconciler {
 
     async fn stop(&self, import: Import, error: PageError) -> Result<ImportEnd, StoreError> {
         match error {
+            PageError::Transient(error) if import.attempts + 1 >= GIVE_UP_AFTER => {
+                let reason = format!("{error} ({GIVE_UP_AFTER} attempts in a row failed)");
+                tracing::error!(import_id = %import.id, %reason, "import failed");
+                imports::fail(&self.database, &import, &reason).await?;
+                Ok(ImportEnd::Failed { import, reason })
+            }
             PageError::Transient(error) => {
                 tracing::warn!(import_id = %import.id, %error, "import paused by a failure; the next runner resumes it");
                 imports::release(&self.database, &import, Some(&error)).await?;
@@ -369,16 +395,26 @@ impl Reconciler {
         let mut result = PageResult::default();
         let mut to_link: Vec<(&HubSpotRecord, Uuid)> = Vec::new();
         let mut to_stamp: Vec<(&HubSpotRecord, Uuid)> = Vec::new();
-        for record in records {
+        let decided = settle_page(
+            records
+                .iter()
+                .map(|record| {
+                    let id = record.id.as_str();
+                    let lookups = Lookups {
+                        linked_here: linked.get(id).copied(),
+                        by_key: ban_of(record).map(|ban| by_ban.get(&ban).cloned()),
+                        by_secondary: domain_of(record)
+                            .and_then(|domain| by_domain.get(&domain).cloned())
+                            .unwrap_or_default(),
+                    };
+                    (id.to_owned(), match_record(id, &lookups, CUSTOMER_NOUNS))
+                })
+                .collect(),
+            CUSTOMER_NOUNS,
+        );
+        for (record, (_, decided)) in records.iter().zip(decided) {
             let id = record.id.as_str();
-            let lookups = Lookups {
-                linked_here: linked.get(id).copied(),
-                by_key: ban_of(record).map(|ban| by_ban.get(&ban).cloned()),
-                by_secondary: domain_of(record)
-                    .and_then(|domain| by_domain.get(&domain).cloned())
-                    .unwrap_or_default(),
-            };
-            match match_record(id, &lookups, CUSTOMER_NOUNS) {
+            match decided {
                 Match::Linked(_) => result.counts.matched += 1,
                 Match::ByKey(customer) => {
                     result.counts.matched += 1;
@@ -502,10 +538,12 @@ impl Reconciler {
             })
             .collect();
         let written = self.hubspot.companies().batch_update(&inputs).await;
+        // Only a refusal of the records themselves fails them; anything else (an outage, the
+        // daily limit, credentials) stops the page for a retry or fails the import.
         if let Some(failure) = written
             .failed_calls
             .iter()
-            .find(|failure| failure.error.is_retryable())
+            .find(|failure| !refuses_records(&failure.error))
         {
             return Err(hubspot_failed(&failure.error, "BAN write"));
         }
@@ -532,10 +570,8 @@ impl Reconciler {
                     Ok(_) => {
                         taken.insert(input.id.as_str().to_owned());
                     }
-                    Err(error) if error.is_retryable() => {
-                        return Err(hubspot_failed(&error, "BAN write"));
-                    }
-                    Err(_) => {}
+                    Err(error) if refuses_records(&error) => {}
+                    Err(error) => return Err(hubspot_failed(&error, "BAN write")),
                 }
             }
         }
@@ -599,16 +635,27 @@ impl Reconciler {
 
         let mut result = PageResult::default();
         let mut to_link: Vec<(Uuid, String)> = Vec::new();
-        for record in records {
-            let id = record.id.as_str();
-            let lookups = Lookups {
-                linked_here: linked.get(id).copied(),
-                by_key: key_of(record).map(|key| key.and_then(|key| by_id.get(&key).cloned())),
-                by_secondary: email_of(record)
-                    .and_then(|email| by_email.get(&email).cloned())
-                    .unwrap_or_default(),
-            };
-            match match_record(id, &lookups, USER_NOUNS) {
+        let decided = settle_page(
+            records
+                .iter()
+                .map(|record| {
+                    let id = record.id.as_str();
+                    let lookups = Lookups {
+                        linked_here: linked.get(id).copied(),
+                        by_key: key_of(record)
+                            .map(|key| key.and_then(|key| by_id.get(&key).cloned())),
+                        by_secondary: email_of(record)
+                            .and_then(|email| by_email.get(&email).cloned())
+                            .unwrap_or_default(),
+                    };
+                    (id.to_owned(), match_record(id, &lookups, USER_NOUNS))
+                })
+                .collect(),
+            USER_NOUNS,
+        );
+        for (id, decided) in decided {
+            let id = id.as_str();
+            match decided {
                 Match::Linked(_) => result.counts.matched += 1,
                 Match::ByKey(user) | Match::BySecondary(user) => {
                     result.counts.matched += 1;
@@ -703,6 +750,15 @@ impl Reconciler {
         result.counts.matched = count - new;
         Ok(result)
     }
+}
+
+/// HubSpot refused the records written (a BAN another company holds, a value it rejects), not
+/// the call.
+fn refuses_records(error: &HubSpotError) -> bool {
+    matches!(
+        error,
+        HubSpotError::Conflict { .. } | HubSpotError::Validation { .. }
+    )
 }
 
 fn crm_object(object: ImportObject) -> CrmObject {

@@ -122,8 +122,9 @@ pub async fn relay_job(
 }
 
 /// Queues an import of every deal (the daily deal reconciliation), or finds the one queued or
-/// running; returns its id.
-pub async fn queue_deal_import(reconciler: &Reconciler) -> Result<Uuid, StoreError> {
+/// running; returns its id. `None` when the unfinished one is a dry run (a person's: today's
+/// reconciliation of deals waits for it to end).
+pub async fn queue_deal_import(reconciler: &Reconciler) -> Result<Option<Uuid>, StoreError> {
     use warp_store::imports::{self, Requested};
     let requested = imports::request(
         &reconciler.database,
@@ -134,7 +135,11 @@ pub async fn queue_deal_import(reconciler: &Reconciler) -> Result<Uuid, StoreErr
     )
     .await?;
     Ok(match requested {
-        Requested::New(import) | Requested::Existing(import) => import.id,
+        Requested::Existing(import) if import.dry_run => {
+            tracing::warn!(import_id = %import.id, "a dry-run deal import is unfinished; the deal reconciliation waits for it");
+            None
+        }
+        Requested::New(import) | Requested::Existing(import) => Some(import.id),
     })
 }
 

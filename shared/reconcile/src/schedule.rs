@@ -149,11 +149,9 @@ pub async fn handle_scheduled_event(
             let deal_import = if dry_run {
                 None
             } else {
-                Some(
-                    jobs::queue_deal_import(reconciler)
-                        .await
-                        .map_err(|error| JobError::Store(error.to_string()))?,
-                )
+                jobs::queue_deal_import(reconciler)
+                    .await
+                    .map_err(|error| JobError::Store(error.to_string()))?
             };
             Ok(JobSummary {
                 job: "reconcile",

@@ -96,6 +96,20 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
             json!({"name": "Foreign", "warp_ban": "ZZ-999999999"}),
         )
         .await;
+    // HubSpot made two companies from one email domain: neither is forced on its customer.
+    let (duplicated, _) = unlinked_customer(&h, "Dup Corp", "dup.example").await;
+    let dup_one =
+        h.ui.create(
+            "companies",
+            json!({"name": "Dup 1", "domain": "dup.example"}),
+        )
+        .await;
+    let dup_two =
+        h.ui.create(
+            "companies",
+            json!({"name": "Dup 2", "domain": "dup.example"}),
+        )
+        .await;
 
     // A dry run reports what it would do and changes nothing.
     let before = h.fingerprint().await;
@@ -103,7 +117,7 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
     assert_eq!(dry.status, "succeeded");
     assert_eq!(
         (dry.counts.read, dry.counts.matched, dry.counts.linked),
-        (6, 3, 0)
+        (8, 3, 0)
     );
     assert_eq!(
         (
@@ -112,7 +126,7 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
             dry.counts.unmatched,
             dry.counts.created
         ),
-        (1, 1, 1, 0)
+        (3, 1, 1, 0)
     );
     assert_eq!(h.fingerprint().await, before, "a dry run wrote something");
     assert_eq!(
@@ -126,8 +140,10 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
     assert_eq!(done.status, "succeeded");
     assert_eq!(
         (done.counts.read, done.counts.matched, done.counts.linked),
-        (6, 3, 2)
+        (8, 3, 2)
     );
+    assert_eq!(done.counts.failed, 0);
+    assert_eq!(h.company_of(duplicated).await, None);
     assert_eq!(h.linked(by_ban).await, keyed_company);
     assert_eq!(h.linked(by_domain).await, domain_company);
     assert_eq!(h.linked(pushed).await, pushed_company);
@@ -141,6 +157,8 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
         let mut expected = vec![
             (twins_company.clone(), "ambiguous", twins.clone()),
             (foreign_company.clone(), "unknown_key", vec![]),
+            (dup_one.clone(), "ambiguous", vec![duplicated]),
+            (dup_two.clone(), "ambiguous", vec![duplicated]),
         ];
         expected.sort();
         expected
@@ -153,7 +171,7 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
     );
     // The links' pushes reach the same companies: nothing is created twice.
     h.push_all().await;
-    assert_eq!(h.ui.list_all("companies", "name").await.len(), 6);
+    assert_eq!(h.ui.list_all("companies", "name").await.len(), 8);
     assert_eq!(
         h.company(&keyed_company).await["name"],
         "Keyed Corp",
@@ -168,7 +186,7 @@ async fn companies_are_linked_by_ban_then_domain_ambiguous_ones_proposed_the_res
             again.counts.linked,
             again.counts.ambiguous
         ),
-        (3, 0, 1)
+        (3, 0, 3)
     );
 
     // A rule taking lifecycle-stage customers onboards the candidate.
@@ -349,6 +367,11 @@ async fn contacts_are_linked_by_user_id_then_email_and_a_shared_email_is_propose
             .await;
     h.ui.create("contacts", json!({"email": "lead@prospect.example"}))
         .await;
+    // Ben's address on another contact (his email change was refused there): the contact
+    // carrying his id keeps him, this one is proposed.
+    let ben_by_email =
+        h.ui.create("contacts", json!({"email": "ben@contact-corp.example"}))
+            .await;
 
     let done = import(&h, ImportObject::Contacts, false).await;
     assert_eq!(
@@ -359,7 +382,7 @@ async fn contacts_are_linked_by_user_id_then_email_and_a_shared_email_is_propose
             done.counts.ambiguous,
             done.counts.unmatched
         ),
-        (4, 2, 2, 1, 1)
+        (5, 2, 2, 2, 1)
     );
     assert_eq!(h.contact_of(by_email).await, Some(ana_contact.clone()));
     assert_eq!(h.contact_of(by_key).await, Some(ben_contact));
@@ -367,10 +390,12 @@ async fn contacts_are_linked_by_user_id_then_email_and_a_shared_email_is_propose
     assert_eq!(h.contact_of(shared_b).await, None);
     let mut shared = vec![shared_a, shared_b];
     shared.sort();
-    assert_eq!(
-        items(&h, &done).await,
-        vec![(shared_contact, "ambiguous", shared)]
-    );
+    let mut expected = vec![
+        (shared_contact, "ambiguous", shared),
+        (ben_by_email, "ambiguous", vec![by_key]),
+    ];
+    expected.sort();
+    assert_eq!(items(&h, &done).await, expected);
     // The push finds the contact by its email and gives it its warp_user_id: no second one.
     h.push_all().await;
     assert_eq!(

@@ -109,43 +109,45 @@ pub async fn request(
     requested_by: &str,
 ) -> Result<Requested, StoreError> {
     let client = database.client().await?;
-    let sql = format!(
+    let insert = format!(
         "INSERT INTO hubspot_imports (id, portal_id, object_type, dry_run, requested_by) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
     );
-    let requested_by = storable(requested_by);
-    let inserted = client
-        .query_typed_opt(
-            &sql,
-            &[
-                (&Uuid::now_v7(), Type::UUID),
-                (&portal_id, Type::INT8),
-                (&object.as_str(), Type::TEXT),
-                (&dry_run, Type::BOOL),
-                (&requested_by, Type::TEXT),
-            ],
-        )
-        .await?;
-    if let Some(row) = inserted {
-        return Ok(Requested::New(from_row(&row)?));
-    }
-    let sql = format!(
+    let unfinished = format!(
         "SELECT {COLUMNS} FROM hubspot_imports WHERE portal_id = $1 AND object_type = $2 \
            AND status IN ('queued', 'running')"
     );
-    match client
-        .query_typed_opt(
-            &sql,
-            &[(&portal_id, Type::INT8), (&object.as_str(), Type::TEXT)],
-        )
-        .await?
-    {
-        Some(row) => Ok(Requested::Existing(from_row(&row)?)),
-        // The unfinished one finished between the two statements: ask again.
-        None => Err(StoreError::Conflict(
-            "an import of this object type just finished; request again".into(),
-        )),
+    let requested_by = storable(requested_by);
+    // Twice: the unfinished one may finish between the two statements.
+    for _ in 0..2 {
+        let inserted = client
+            .query_typed_opt(
+                &insert,
+                &[
+                    (&Uuid::now_v7(), Type::UUID),
+                    (&portal_id, Type::INT8),
+                    (&object.as_str(), Type::TEXT),
+                    (&dry_run, Type::BOOL),
+                    (&requested_by, Type::TEXT),
+                ],
+            )
+            .await?;
+        if let Some(row) = inserted {
+            return Ok(Requested::New(from_row(&row)?));
+        }
+        let existing = client
+            .query_typed_opt(
+                &unfinished,
+                &[(&portal_id, Type::INT8), (&object.as_str(), Type::TEXT)],
+            )
+            .await?;
+        if let Some(row) = existing {
+            return Ok(Requested::Existing(from_row(&row)?));
+        }
     }
+    Err(StoreError::Conflict(
+        "imports of this object type are starting and ending too fast; request again".into(),
+    ))
 }
 
 /// Takes an import to run: `only` that one, else the oldest queued or abandoned one of the
@@ -223,7 +225,7 @@ pub async fn record_page(
         "UPDATE hubspot_imports SET pages = pages + 1, after_cursor = $3, heartbeat_at = now(), \
            read = read + $4, matched = matched + $5, linked = linked + $6, created = created + $7, \
            ambiguous = ambiguous + $8, candidates = candidates + $9, unmatched = unmatched + $10, \
-           failed = failed + $11, last_error = NULL, \
+           failed = failed + $11, last_error = NULL, attempts = 0, \
            status = CASE WHEN $3 IS NOT NULL THEN status \
                          WHEN failed + $11 > 0 THEN 'completed_with_errors' ELSE 'succeeded' END, \
            finished_at = CASE WHEN $3 IS NULL THEN now() END, \
