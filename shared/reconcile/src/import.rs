@@ -30,7 +30,7 @@ use uuid::Uuid;
 use warp_domain::customer::Ban;
 use warp_domain::deal::DEAL_PROPERTIES;
 use warp_domain::import::{
-    CUSTOMER_NOUNS, ImportCounts, ImportObject, Lookups, Match, USER_NOUNS, match_record,
+    CUSTOMER_NOUNS, ImportCounts, ImportObject, Lookups, Match, Nouns, USER_NOUNS, match_record,
     normalized_domain, settle_page,
 };
 use warp_domain::onboarding::{CompanyRule, OnboardingSource};
@@ -395,24 +395,14 @@ impl Reconciler {
         let mut result = PageResult::default();
         let mut to_link: Vec<(&HubSpotRecord, Uuid)> = Vec::new();
         let mut to_stamp: Vec<(&HubSpotRecord, Uuid)> = Vec::new();
-        let decided = settle_page(
-            records
-                .iter()
-                .map(|record| {
-                    let id = record.id.as_str();
-                    let lookups = Lookups {
-                        linked_here: linked.get(id).copied(),
-                        by_key: ban_of(record).map(|ban| by_ban.get(&ban).cloned()),
-                        by_secondary: domain_of(record)
-                            .and_then(|domain| by_domain.get(&domain).cloned())
-                            .unwrap_or_default(),
-                    };
-                    (id.to_owned(), match_record(id, &lookups, CUSTOMER_NOUNS))
-                })
-                .collect(),
-            CUSTOMER_NOUNS,
-        );
-        for (record, (_, decided)) in records.iter().zip(decided) {
+        let decided = decide_page(records, CUSTOMER_NOUNS, |record| Lookups {
+            linked_here: linked.get(record.id.as_str()).copied(),
+            by_key: ban_of(record).map(|ban| by_ban.get(&ban).cloned()),
+            by_secondary: domain_of(record)
+                .and_then(|domain| by_domain.get(&domain).cloned())
+                .unwrap_or_default(),
+        });
+        for (record, decided) in records.iter().zip(decided) {
             let id = record.id.as_str();
             match decided {
                 Match::Linked(_) => result.counts.matched += 1,
@@ -635,26 +625,15 @@ impl Reconciler {
 
         let mut result = PageResult::default();
         let mut to_link: Vec<(Uuid, String)> = Vec::new();
-        let decided = settle_page(
-            records
-                .iter()
-                .map(|record| {
-                    let id = record.id.as_str();
-                    let lookups = Lookups {
-                        linked_here: linked.get(id).copied(),
-                        by_key: key_of(record)
-                            .map(|key| key.and_then(|key| by_id.get(&key).cloned())),
-                        by_secondary: email_of(record)
-                            .and_then(|email| by_email.get(&email).cloned())
-                            .unwrap_or_default(),
-                    };
-                    (id.to_owned(), match_record(id, &lookups, USER_NOUNS))
-                })
-                .collect(),
-            USER_NOUNS,
-        );
-        for (id, decided) in decided {
-            let id = id.as_str();
+        let decided = decide_page(records, USER_NOUNS, |record| Lookups {
+            linked_here: linked.get(record.id.as_str()).copied(),
+            by_key: key_of(record).map(|key| key.and_then(|key| by_id.get(&key).cloned())),
+            by_secondary: email_of(record)
+                .and_then(|email| by_email.get(&email).cloned())
+                .unwrap_or_default(),
+        });
+        for (record, decided) in records.iter().zip(decided) {
+            let id = record.id.as_str();
             match decided {
                 Match::Linked(_) => result.counts.matched += 1,
                 Match::ByKey(user) | Match::BySecondary(user) => {
@@ -750,6 +729,25 @@ impl Reconciler {
         result.counts.matched = count - new;
         Ok(result)
     }
+}
+
+/// Each record's match (by what `lookups` found for it), settled for the page.
+fn decide_page(
+    records: &[HubSpotRecord],
+    nouns: Nouns,
+    lookups: impl Fn(&HubSpotRecord) -> Lookups,
+) -> Vec<Match> {
+    let decided = records
+        .iter()
+        .map(|record| {
+            let id = record.id.as_str();
+            (id.to_owned(), match_record(id, &lookups(record), nouns))
+        })
+        .collect();
+    settle_page(decided, nouns)
+        .into_iter()
+        .map(|(_, decided)| decided)
+        .collect()
 }
 
 /// HubSpot refused the records written (a BAN another company holds, a value it rejects), not
