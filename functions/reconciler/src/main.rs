@@ -67,6 +67,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 runs = summary.runs.len(),
                 "job done"
             );
+            warp_runtime::metrics::emit(
+                &[("Function", "reconciler".to_owned())],
+                &summary.metrics(),
+            );
             Ok::<JobSummary, Failure>(summary)
         },
     ))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use warp_domain::customer::NewCustomer;
 use warp_reconcile::Reconciler;
 use warp_reconcile::schedule::{JobError, handle_scheduled_event};
+use warp_runtime::metrics::{Unit, emf_line};
 use warp_runtime::{Config, SecretsCache};
 use warp_store::outbox::NoopPublisher;
 use warp_store::reconciliation_runs;
@@ -247,4 +248,178 @@ async fn an_event_naming_no_job_is_an_invalid_event_and_changes_nothing() {
             .await,
         0
     );
+}
+
+// ----- replay of failed inbound events (issue 23) -----
+// A processing failure is retried 1 and 5 minutes later (time is moved by rewriting the due
+// time), then waits for a person; the relay job's metrics line reports it for the alarm; the
+// API lists it with the reason and retries it. Events stored failed on receipt never are.
+
+#[tokio::test]
+async fn a_failing_event_is_retried_twice_then_waits_for_a_person_who_retries_it() {
+    let s = setup().await;
+    let (database, reconciler) = (&s.database, &s.reconciler);
+    let sql = database.client().await.unwrap();
+    let relay = || async {
+        handle_scheduled_event(reconciler, &NoopPublisher, &fixture("schedule_relay.json"))
+            .await
+            .unwrap()
+    };
+    let row = |id: i64| {
+        let sql = &sql;
+        async move {
+            let row = sql
+                .query_one(
+                    "SELECT status, attempts, next_attempt_at IS NOT NULL, \
+                       extract(epoch FROM next_attempt_at - now())::float8 \
+                     FROM hubspot_webhook_events WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            (
+                row.get::<_, String>(0),
+                row.get::<_, i32>(1),
+                row.get::<_, bool>(2),
+                row.get::<_, Option<f64>>(3),
+            )
+        }
+    };
+    let make_due = || async {
+        sql.execute(
+            "UPDATE hubspot_webhook_events SET next_attempt_at = now() - interval '1 second' \
+             WHERE next_attempt_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    };
+
+    // An event the processor cannot read (as a corrupted row would be): a processing failure.
+    let id: i64 = sql
+        .query_one(
+            "INSERT INTO hubspot_webhook_events (portal_id, event_id, subscription_type, object_id, \
+               occurred_at_ms, raw) VALUES ($1, 901, 'company.propertyChange', 5, 1700000000000, \
+               '{\"unexpected\": true}') RETURNING id",
+            &[&PORTAL],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let first = relay().await;
+    let (status, attempts, due, wait) = row(id).await;
+    assert_eq!((status.as_str(), attempts, due), ("FAILED", 1, true));
+    assert!((55.0..=60.0).contains(&wait.unwrap()), "{wait:?}");
+    assert_eq!(
+        first.webhook_events_failed, 0,
+        "a retry is due: no alarm yet"
+    );
+
+    // Not due yet: the next job leaves it.
+    relay().await;
+    assert_eq!(row(id).await.1, 1);
+
+    make_due().await;
+    relay().await;
+    let (status, attempts, _, wait) = row(id).await;
+    assert_eq!((status.as_str(), attempts), ("FAILED", 2));
+    assert!((295.0..=300.0).contains(&wait.unwrap()), "{wait:?}");
+
+    make_due().await;
+    let third = relay().await;
+    assert_eq!(row(id).await, ("FAILED".to_owned(), 3, false, None));
+    assert_eq!(third.webhook_events_failed, 1);
+    // The relay job's metrics line carries the count the alarm watches.
+    let line = emf_line(
+        &[("Function", "reconciler".to_owned())],
+        &third.metrics(),
+        0,
+    );
+    let parsed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["WebhookEventsFailed"], 1.0);
+    assert!(
+        parsed["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"Name": "WebhookEventsFailed", "Unit": "Count"}))
+    );
+    assert!(
+        third
+            .metrics()
+            .contains(&("WebhookEventsFailed", 1.0, Unit::Count))
+    );
+
+    // A person reads why and retries it through the API.
+    let api = warp_testkit::api::ApiServer::start(database, PORTAL).await;
+    let (base, token) = (api.base.clone(), |role: &str| api.token(role));
+    let http = reqwest::Client::new();
+    let listed: Value = http
+        .get(format!("{base}/v1/sync/webhook-events?status=FAILED"))
+        .bearer_auth(token("viewer"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = &listed["items"][0];
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        (
+            item["id"].as_i64(),
+            item["attempts"].as_i64(),
+            &item["next_attempt_at"]
+        ),
+        (Some(id), Some(3), &Value::Null)
+    );
+    assert_eq!(item["error"], "the stored event does not parse");
+    let viewer_retry = http
+        .post(format!("{base}/v1/sync/webhook-events/retry"))
+        .bearer_auth(token("viewer"))
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer_retry.status(), 403);
+    let retried = http
+        .post(format!("{base}/v1/sync/webhook-events/retry"))
+        .bearer_auth(token("editor"))
+        .json(&json!({"all": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 202);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried, json!({"retried": 1, "ids": [id]}));
+    assert_eq!(row(id).await.0, "RECEIVED");
+    // It fails again: attempts go on counting, and it waits for a person at once.
+    let again = relay().await;
+    assert_eq!(row(id).await, ("FAILED".to_owned(), 4, false, None));
+    assert_eq!(again.webhook_events_failed, 1);
+
+    // Stored FAILED on receipt (a NUL character): never retried, never alarmed.
+    let stored_failed: i64 = sql
+        .query_one(
+            "INSERT INTO hubspot_webhook_events (portal_id, event_id, subscription_type, object_id, \
+               occurred_at_ms, raw, status, error) VALUES ($1, 902, 'company.propertyChange', 6, \
+               1700000000000, '{}', 'FAILED', 'contains a NUL character') RETURNING id",
+            &[&PORTAL],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let none: Value = http
+        .post(format!("{base}/v1/sync/webhook-events/retry"))
+        .bearer_auth(token("editor"))
+        .json(&json!({"ids": [stored_failed]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!({"retried": 0, "ids": []}));
+    assert_eq!(relay().await.webhook_events_failed, 1);
+    drop(s.sandbox);
 }

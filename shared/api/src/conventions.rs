@@ -33,10 +33,11 @@ impl PageParams {
     /// false for any other parameter, which the caller reads.
     pub(crate) fn read(&mut self, name: &str, value: &str, errors: &mut Vec<FieldError>) -> bool {
         match name {
-            "limit" => match value.trim().parse::<u32>() {
-                Ok(limit) if (1..=100).contains(&limit) => self.limit = limit,
-                _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 100")),
-            },
+            "limit" => {
+                if let Some(limit) = read_limit(value, errors) {
+                    self.limit = limit;
+                }
+            }
             "cursor" => match warp_store::customers::decode_cursor(value) {
                 Ok(after) => self.after = Some(after),
                 Err(_) => errors.push(FieldError::new(
@@ -47,6 +48,17 @@ impl PageParams {
             _ => return false,
         }
         true
+    }
+}
+
+/// A page's `limit` (1 to 100), or the error named in `errors`.
+pub(crate) fn read_limit(value: &str, errors: &mut Vec<FieldError>) -> Option<u32> {
+    match value.trim().parse::<u32>() {
+        Ok(limit) if (1..=100).contains(&limit) => Some(limit),
+        _ => {
+            errors.push(FieldError::new("limit", "must be an integer from 1 to 100"));
+            None
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
-use crate::conventions::{PageParams, json_response};
+use crate::conventions::{PageParams, json_response, read_limit};
 use crate::problem::Problem;
 use axum::Router;
 use axum::body::Bytes;
@@ -346,10 +346,11 @@ pub(crate) async fn list_import_items(
     let mut errors = Vec::new();
     for (name, value) in pairs {
         match name.as_str() {
-            "limit" => match value.trim().parse::<u32>() {
-                Ok(parsed) if (1..=100).contains(&parsed) => limit = parsed,
-                _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 100")),
-            },
+            "limit" => {
+                if let Some(parsed) = read_limit(&value, &mut errors) {
+                    limit = parsed;
+                }
+            }
             "after" => {
                 let value = value.trim();
                 if (1..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {

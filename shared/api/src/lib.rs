@@ -26,6 +26,7 @@ mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
 mod users;
+mod webhook_events;
 
 pub use auth::{
     AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token, issue_dev_token_for,
@@ -200,6 +201,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(deals::routes())
         .merge(onboardings::routes())
         .merge(imports::routes())
+        .merge(webhook_events::routes())
         .merge(company_adoption::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())

@@ -69,6 +69,9 @@ pub struct RelayReport {
     pub relayed: usize,
     pub inbound: InboundReport,
     pub onboardings: warp_sync::onboarding::OnboardingReport,
+    /// Webhook events that failed their last attempt and wait for a person (the alarm's
+    /// gauge), counted after this job's processing.
+    pub webhook_events_failed: i64,
     pub abandoned_runs: u64,
     pub runs: Vec<FinishedRun>,
     /// How each import this job advanced ended (finished, paused at its cursor, ...).
@@ -95,6 +98,17 @@ pub async fn relay_job(
         .inbound
         .process_within(inbound_budget, INBOUND_BATCH)
         .await;
+    match reconciler.database.client().await {
+        Ok(client) => match warp_store::webhook_events::failed_for_good(&**client).await {
+            Ok(failed) => report.webhook_events_failed = failed,
+            Err(error) => report
+                .errors
+                .push(format!("failed webhook events: {error}")),
+        },
+        Err(error) => report
+            .errors
+            .push(format!("failed webhook events: {error}")),
+    }
     if let Some(runner) = reconciler.onboarding_runner() {
         match runner
             .run_due_within(ONBOARDINGS_PER_JOB, ONBOARDING_BUDGET)

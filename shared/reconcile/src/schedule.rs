@@ -9,6 +9,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
+use warp_runtime::metrics::Unit;
 use warp_store::outbox::OutboxPublisher;
 
 use crate::engine::Reconciler;
@@ -75,6 +76,8 @@ pub struct JobSummary {
     pub relayed: usize,
     pub inbound_processed: u64,
     pub inbound_left_for_retry: u64,
+    /// Webhook events that failed their last attempt and wait for a person (alarmed on).
+    pub webhook_events_failed: i64,
     pub abandoned_runs: u64,
     /// Won-deal onboardings finished, and parked for a person, by this job.
     pub onboardings_done: usize,
@@ -87,6 +90,40 @@ pub struct JobSummary {
     /// A full reconciliation skipped because another run of the portal was executing.
     pub skipped_busy: bool,
     pub errors: Vec<String>,
+}
+
+impl JobSummary {
+    /// The job's figures as CloudWatch metrics (the reconciler prints them as an EMF line).
+    pub fn metrics(&self) -> Vec<(&'static str, f64, Unit)> {
+        let mut metrics = vec![
+            ("OutboxRowsRelayed", self.relayed as f64, Unit::Count),
+            (
+                "WebhookEventsApplied",
+                self.inbound_processed as f64,
+                Unit::Count,
+            ),
+            ("OnboardingsDone", self.onboardings_done as f64, Unit::Count),
+            (
+                "OnboardingsParked",
+                self.onboardings_parked as f64,
+                Unit::Count,
+            ),
+            ("ImportsFinished", self.imports_finished as f64, Unit::Count),
+            ("JobErrors", self.errors.len() as f64, Unit::Count),
+        ];
+        if self.job == "relay" {
+            metrics.push((
+                "WebhookEventsFailed",
+                self.webhook_events_failed as f64,
+                Unit::Count,
+            ));
+        }
+        for run in &self.runs {
+            metrics.push(("DriftFound", run.drift_found as f64, Unit::Count));
+            metrics.push(("DriftFixed", run.drift_fixed as f64, Unit::Count));
+        }
+        metrics
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,6 +164,7 @@ pub async fn handle_scheduled_event(
                 relayed: report.relayed,
                 inbound_processed: report.inbound.processed,
                 inbound_left_for_retry: report.inbound.retry_later,
+                webhook_events_failed: report.webhook_events_failed,
                 abandoned_runs: report.abandoned_runs,
                 onboardings_done: report.onboardings.done,
                 onboardings_parked: report.onboardings.parked,

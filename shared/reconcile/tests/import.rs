@@ -466,24 +466,8 @@ async fn a_deal_import_stores_every_deal_and_onboards_won_deals_whose_webhooks_w
 #[tokio::test]
 async fn the_api_queues_an_import_answers_one_at_a_time_and_reports_counts_and_items() {
     let h = common::harness().await;
-    let secret = secrecy::SecretString::from("import-test-jwt".to_owned());
-    let state = warp_api::ApiState::new(
-        h.database.clone(),
-        warp_api::AuthConfig::hs256(secret.clone()),
-        PORTAL,
-    );
-    let base = warp_testkit::serve(warp_api::router(state)).await;
-    let token = |role: &str| {
-        warp_api::issue_dev_token(
-            &secret,
-            warp_api::AuthConfig::DEFAULT_ISSUER,
-            warp_api::AuthConfig::DEFAULT_AUDIENCE,
-            role,
-            &[role],
-            Duration::from_secs(600),
-        )
-        .unwrap()
-    };
+    let api = warp_testkit::api::ApiServer::start(&h.database, PORTAL).await;
+    let (base, token) = (api.base.clone(), |role: &str| api.token(role));
     let http = reqwest::Client::new();
     let post = |body: Value, role: &str| {
         http.post(format!("{base}/v1/sync/imports"))

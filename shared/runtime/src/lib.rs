@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod metrics;
 pub mod rds_auth;
 pub mod secrets;
 pub mod telemetry;

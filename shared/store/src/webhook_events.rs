@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 use warp_domain::storable::{into_storable, json_has_nul, nul_reason, storable, storable_json};
-use warp_domain::sync::{ObjectType, WebhookEvent};
+use warp_domain::sync::{ObjectType, WebhookEvent, event_retry};
 
 use crate::{Database, DatabaseError};
 
@@ -141,47 +141,205 @@ pub async fn store_events(
     })
 }
 
-/// Claims up to `limit` RECEIVED events, oldest first, for the transaction (`SKIP LOCKED`: two
-/// processors never claim the same event); returns (row id, raw JSON).
+/// Claims up to `limit` events for the transaction (`SKIP LOCKED`: two processors never claim
+/// the same event): failed events whose retry is due first, then RECEIVED ones, oldest first;
+/// returns (row id, raw JSON).
 pub async fn claim(
     client: &impl GenericClient,
     limit: i64,
 ) -> Result<Vec<(i64, Value)>, tokio_postgres::Error> {
-    client
+    let mut claimed: Vec<(i64, Value)> = client
         .query_typed(
-            "SELECT id, raw FROM hubspot_webhook_events WHERE status = 'RECEIVED' \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "SELECT id, raw FROM hubspot_webhook_events \
+             WHERE status = 'FAILED' AND next_attempt_at IS NOT NULL AND next_attempt_at <= now() \
+             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
             &[(&limit, Type::INT8)],
         )
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    let left = limit - claimed.len() as i64;
+    if left > 0 {
+        let received = client
+            .query_typed(
+                "SELECT id, raw FROM hubspot_webhook_events WHERE status = 'RECEIVED' \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                &[(&left, Type::INT8)],
+            )
+            .await?;
+        for row in &received {
+            claimed.push((row.try_get(0)?, row.try_get(1)?));
+        }
+    }
+    Ok(claimed)
 }
 
-/// Ends claimed events: each id with its status and note, in one statement.
+/// Ends claimed events: each id with its status and note, in one statement. A FAILED one
+/// marked `retryable` counts a failed attempt and is due again after
+/// [`event_retry::delay_after`] (never by itself after the last); one that is not (a HubSpot
+/// value WARP refused) is never retried. Returns how many failed their last attempt now.
 pub async fn mark(
     client: &impl GenericClient,
     ids: &[i64],
     statuses: &[&str],
     notes: &[Option<String>],
-) -> Result<(), tokio_postgres::Error> {
+    retryable: &[bool],
+) -> Result<u64, tokio_postgres::Error> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    client
-        .execute_typed(
+    let first_delay = event_retry::FIRST_DELAY.as_secs_f64();
+    let factor = f64::from(event_retry::FACTOR);
+    let rows = client
+        .query_typed(
             "UPDATE hubspot_webhook_events e SET status = u.status, processed_at = now(), \
-             error = u.note FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, status, note) \
-             WHERE e.id = u.id",
+               error = u.note, attempts = e.attempts + (u.status = 'FAILED' AND u.retry)::int, \
+               next_attempt_at = CASE WHEN u.status = 'FAILED' AND u.retry AND e.attempts + 1 < $5 \
+                 THEN now() + make_interval(secs => $6 * power($7, e.attempts)) END \
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::bool[]) AS u(id, status, note, retry) \
+             WHERE e.id = u.id \
+             RETURNING e.status = 'FAILED' AND e.next_attempt_at IS NULL AND e.attempts >= $5",
             &[
                 (&ids, Type::INT8_ARRAY),
                 (&statuses, Type::TEXT_ARRAY),
                 (&notes, Type::TEXT_ARRAY),
+                (&retryable, Type::BOOL_ARRAY),
+                (&event_retry::MAX_ATTEMPTS, Type::INT4),
+                (&first_delay, Type::FLOAT8),
+                (&factor, Type::FLOAT8),
             ],
         )
         .await?;
-    Ok(())
+    let mut for_good = 0;
+    for row in &rows {
+        if row.try_get::<_, bool>(0)? {
+            for_good += 1;
+        }
+    }
+    Ok(for_good)
+}
+
+/// Events that failed their last attempt and wait for a person (no retry due by itself): what
+/// the alarm watches. Refused values and events stored failed on receipt are not counted.
+pub async fn failed_for_good(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    client
+        .query_typed_one(
+            "SELECT count(*) FROM hubspot_webhook_events \
+             WHERE status = 'FAILED' AND next_attempt_at IS NULL AND attempts >= $1",
+            &[(&event_retry::MAX_ATTEMPTS, Type::INT4)],
+        )
+        .await?
+        .try_get(0)
+}
+
+/// One stored event, as the operations API lists it (no property value: it may be personal).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub portal_id: i64,
+    pub event_id: i64,
+    pub subscription_type: String,
+    pub object_id: i64,
+    pub property_name: Option<String>,
+    pub change_source: Option<String>,
+    pub occurred_at_ms: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub error: Option<String>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub processed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Events newest first, by status and portal when given, with ids below `before`.
+pub async fn list(
+    database: &Database,
+    status: Option<&str>,
+    portal_id: Option<i64>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, crate::StoreError> {
+    let client = database.client().await?;
+    let limit = i64::from(limit.clamp(1, 100));
+    client
+        .query_typed(
+            "SELECT id, portal_id, event_id, subscription_type, object_id, property_name, \
+               change_source, occurred_at_ms, status, attempts, next_attempt_at, error, \
+               received_at, processed_at \
+             FROM hubspot_webhook_events \
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::int8 IS NULL OR portal_id = $2) \
+               AND ($3::int8 IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
+            &[
+                (&status, Type::TEXT),
+                (&portal_id, Type::INT8),
+                (&before, Type::INT8),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let property: String = row.try_get(5)?;
+            Ok(StoredEvent {
+                id: row.try_get(0)?,
+                portal_id: row.try_get(1)?,
+                event_id: row.try_get(2)?,
+                subscription_type: row.try_get(3)?,
+                object_id: row.try_get(4)?,
+                property_name: (!property.is_empty()).then_some(property),
+                change_source: row.try_get(6)?,
+                occurred_at_ms: row.try_get(7)?,
+                status: row.try_get(8)?,
+                attempts: row.try_get(9)?,
+                next_attempt_at: row.try_get(10)?,
+                error: row.try_get(11)?,
+                received_at: row.try_get(12)?,
+                processed_at: row.try_get(13)?,
+            })
+        })
+        .collect()
+}
+
+/// What a retry asks for: these failed events, or every failed one (of a portal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrySelection {
+    Ids(Vec<i64>),
+    All { portal_id: Option<i64> },
+}
+
+/// Makes failed events due again now (RECEIVED; their attempts keep counting, so one that
+/// fails again waits for a person). Events that never failed an attempt are not retried: those
+/// stored FAILED on receipt (a NUL character: not what HubSpot sent) and HubSpot values WARP
+/// refused (pushed back, or left for a person to correct in HubSpot). Returns the ids made due.
+pub async fn retry(
+    database: &Database,
+    selection: &RetrySelection,
+) -> Result<Vec<i64>, crate::StoreError> {
+    let client = database.client().await?;
+    let (ids, all, portal_id) = match selection {
+        RetrySelection::Ids(ids) => (Some(ids.clone()), false, None),
+        RetrySelection::All { portal_id } => (None, true, *portal_id),
+    };
+    client
+        .query_typed(
+            "UPDATE hubspot_webhook_events SET status = 'RECEIVED', next_attempt_at = NULL, \
+               processed_at = NULL \
+             WHERE status = 'FAILED' AND attempts > 0 \
+               AND (($1::int8[] IS NOT NULL AND id = ANY($1)) \
+                    OR ($2 AND ($3::int8 IS NULL OR portal_id = $3))) \
+             RETURNING id",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&all, Type::BOOL),
+                (&portal_id, Type::INT8),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 /// Whether a deletion or restore of this record, newer than `occurred_at_ms`, was already

@@ -7,6 +7,7 @@
 //! A dev-dependency only: integration tests link the same library of the crate under test as
 //! this crate does, so its types are theirs.
 
+pub mod api;
 pub mod database;
 pub mod heap;
 pub mod hubspot;

@@ -8,7 +8,9 @@
 //! marks commit with the claim, so an event's effect happens exactly once with its PROCESSED /
 //! SKIPPED / FAILED mark; on a transient error (database or HubSpot unavailable) the affected
 //! events are rolled back and stay RECEIVED for the next run. Duplicate deliveries never reach
-//! this point twice: the receiver stores each event once under its full dedupe key.
+//! this point twice: the receiver stores each event once under its full dedupe key. A FAILED
+//! processing (not a refused HubSpot value) is claimed again, before new events, after the
+//! delays of `warp_domain::sync::event_retry`, and waits for a person after its last attempt.
 //!
 //! # Batched, then one by one
 //! The property changes of companies that have nothing but property changes in the claim are
@@ -103,6 +105,8 @@ pub struct InboundReport {
     pub processed: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Of those failed, the ones at their last attempt: they wait for a person (the alarm's).
+    pub failed_for_good: u64,
     /// Left RECEIVED after a transient error (database or HubSpot unavailable).
     pub retry_later: u64,
     pub applied: u64,
@@ -127,6 +131,7 @@ impl InboundReport {
         self.processed += other.processed;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.failed_for_good += other.failed_for_good;
         self.retry_later += other.retry_later;
         self.applied += other.applied;
         self.overridden += other.overridden;
@@ -264,18 +269,23 @@ struct Marks {
     ids: Vec<i64>,
     statuses: Vec<&'static str>,
     notes: Vec<Option<String>>,
+    /// Per event: a failure worth trying again (a processing failure, not a HubSpot value
+    /// WARP refused, which was pushed back or left for a person and would fail the same way).
+    retryable: Vec<bool>,
 }
 
 impl Marks {
-    fn push(&mut self, id: i64, status: EventStatus, note: Option<String>) {
+    fn push(&mut self, id: i64, status: EventStatus, note: Option<String>, retryable: bool) {
         self.ids.push(id);
         self.statuses.push(status.as_str());
         // A reason may quote HubSpot's error message.
         self.notes.push(note.map(into_storable));
+        self.retryable.push(retryable);
     }
 
-    async fn write(&self, tx: &Tx<'_>) -> Result<(), tokio_postgres::Error> {
-        webhook_events::mark(tx, &self.ids, &self.statuses, &self.notes).await
+    /// Returns how many events failed for good.
+    async fn write(&self, tx: &Tx<'_>) -> Result<u64, tokio_postgres::Error> {
+        webhook_events::mark(tx, &self.ids, &self.statuses, &self.notes, &self.retryable).await
     }
 }
 
@@ -303,7 +313,13 @@ fn settle(report: &mut InboundReport, marks: &mut Marks, id: i64, outcome: Outco
         EventStatus::Failed => report.failed += 1,
         EventStatus::Unrouted => report.unrouted += 1,
     }
-    marks.push(id, status, outcome.note);
+    let refused_value = outcome.tally.invalid_values + outcome.tally.unstorable > 0;
+    marks.push(
+        id,
+        status,
+        outcome.note,
+        status == EventStatus::Failed && !refused_value,
+    );
 }
 
 /// Parses the claimed rows (a row that does not parse fails alone) and orders the events so a
@@ -445,7 +461,7 @@ impl InboundProcessor {
                     .await?;
             }
         }
-        marks.write(&transaction).await?;
+        report.failed_for_good = marks.write(&transaction).await?;
         transaction.commit().await?;
         if report.claimed > 0 {
             tracing::info!(?report, "inbound events processed");

@@ -895,6 +895,17 @@ async fn one_claim_of_many_companies_is_decided_in_time_order_with_every_rule() 
     assert_eq!(c_after.credit_limit, c.credit_limit);
     assert_eq!(world.push_backs(c.id).await, 1);
     assert_eq!(world.event_status(7_020).await.0, "FAILED");
+    // A refused value was pushed back: the event is never tried again by itself.
+    let client = world.database.client().await.unwrap();
+    let retry: (i32, bool) = client
+        .query_one(
+            "SELECT attempts, next_attempt_at IS NULL FROM hubspot_webhook_events WHERE event_id = 7020",
+            &[],
+        )
+        .await
+        .map(|row| (row.get(0), row.get(1)))
+        .unwrap();
+    assert_eq!(retry, (0, true));
     assert_eq!(world.event_status(7_030).await.0, "SKIPPED");
     for event in [7_001, 7_002, 7_010, 7_011] {
         assert_eq!(world.event_status(event).await.0, "PROCESSED", "{event}");

@@ -77,5 +77,5 @@ pub use user_values::user_field_values;
 pub use values::{FieldValues, canonical, canonical_opt};
 pub use webhook::{
     EventKind, MAX_EVENTS_PER_BATCH, WebhookDedupeKey, WebhookEvent, WebhookParseError,
-    parse_webhook_batch, parse_webhook_batch_with_raw, sort_for_processing,
+    event_retry, parse_webhook_batch, parse_webhook_batch_with_raw, sort_for_processing,
 };

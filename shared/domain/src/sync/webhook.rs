@@ -438,3 +438,39 @@ mod tests {
         assert_eq!(ids, [5, 3, 2, 1, 4]);
     }
 }
+
+/// When a webhook event whose processing failed is tried again (issue 23, seed 002's rule: an
+/// alarm after 3 failed attempts): 1 minute after the first failure, 5 after the second, never
+/// by itself after the third (a person retries it through the API).
+pub mod event_retry {
+    use std::time::Duration;
+
+    /// Failed attempts after which an event waits for a person (and the alarm counts it).
+    pub const MAX_ATTEMPTS: i32 = 3;
+    /// The wait after the first failure; each later one is [`FACTOR`] times longer.
+    pub const FIRST_DELAY: Duration = Duration::from_secs(60);
+    pub const FACTOR: u32 = 5;
+
+    /// The wait before the next attempt of an event that has now failed `failed` times; `None`
+    /// when it is not tried again by itself.
+    pub fn delay_after(failed: i32) -> Option<Duration> {
+        if !(1..MAX_ATTEMPTS).contains(&failed) {
+            return None;
+        }
+        Some(FIRST_DELAY * FACTOR.pow(u32::try_from(failed - 1).ok()?))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn one_then_five_minutes_then_a_person() {
+            assert_eq!(delay_after(1), Some(Duration::from_secs(60)));
+            assert_eq!(delay_after(2), Some(Duration::from_secs(300)));
+            assert_eq!(delay_after(3), None);
+            assert_eq!(delay_after(0), None);
+            assert_eq!(delay_after(-1), None);
+        }
+    }
+}
