@@ -14,6 +14,13 @@ DB_NAME=warp_bench
 DB_URL="${SERVER%/*}/$DB_NAME"
 HTTP=127.0.0.1:3100
 SANDBOX=127.0.0.1:3101
+# The secret the local system verifies webhooks with, and the load signs them with: the one
+# configured in the shell when there is one (a plain value, not a Secrets Manager reference),
+# else the sandbox's default. Both sides get it explicitly, so they always agree.
+WEBHOOK_SECRET="${HUBSPOT_WEBHOOK_SECRET:-sandbox-webhook-secret}"
+case "$WEBHOOK_SECRET" in
+  arn:*) echo "HUBSPOT_WEBHOOK_SECRET names a Secrets Manager secret; set a plain value for the bench" >&2; exit 1 ;;
+esac
 RESULTS="$OUT/parts"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 
@@ -35,6 +42,7 @@ psql "$DB_URL" -qc "VACUUM ANALYZE"
 
 echo "== local system on $HTTP"
 DATABASE_URL="$DB_URL" DATABASE_POOL_SIZE="$CONNECTIONS" HTTP_ADDR="$HTTP" HUBSPOT_SANDBOX_ADDR="$SANDBOX" \
+  HUBSPOT_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
   RUST_LOG=warn LOG_FORMAT=json $WARP dev > "$OUT/dev.log" 2>&1 &
 DEV_PID=$!
 trap 'kill $DEV_PID 2>/dev/null || true; wait $DEV_PID 2>/dev/null || true' EXIT
@@ -55,7 +63,7 @@ pg_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench.txt")
 echo "{\"api_get_rps\": $api_rps, \"api_get_non_2xx\": $non2xx, \"pgbench_select_rps\": $pg_tps}" > "$RESULTS/api.json"
 
 echo "== webhook burst: signed 100-event deliveries, 10 in flight"
-target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
+target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret "$WEBHOOK_SECRET" \
   --customers "$CUSTOMERS" --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"
 # Waits (bounded) for the processing loop to drain what the burst stored, then reads how fast it
 # applied it, from the times Postgres recorded.
@@ -74,7 +82,7 @@ psql "$DB_URL" -Atc "SELECT json_build_object(
 STEADY_RATE="${BENCH_WEBHOOK_RATE:-20}"
 echo "== webhook steady: $STEADY_RATE deliveries/s of 100 events for ${SECONDS_PER_RUN}s; applied latency"
 since=$(psql "$DB_URL" -Atc "SELECT now()")
-target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret sandbox-webhook-secret \
+target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret "$WEBHOOK_SECRET" \
   --customers "$CUSTOMERS" --rate "$STEADY_RATE" --deliveries $((STEADY_RATE * SECONDS_PER_RUN)) > /dev/null
 drain
 # Applied latency: from the row's arrival to its processing, as Postgres recorded both.

@@ -26,12 +26,18 @@ struct Lambda {
 
 impl Lambda {
     async fn new() -> Self {
+        Self::with_allow_list(None).await
+    }
+
+    /// With `WEBHOOK_ALLOWED_CIDRS` set to `allowed`, when given.
+    async fn with_allow_list(allowed: Option<&str>) -> Self {
         let database = warp_testkit::fresh_database().await;
         // Configured as main() does inside Lambda, with the template's WEBHOOK_PUBLIC_URL.
         let public_url = format!("https://{HOST}/");
         let config = WebhookConfig::from_lookup(SecretString::from(SECRET), |name| match name {
             "AWS_LAMBDA_FUNCTION_NAME" => Some("hubspot-webhook".to_owned()),
             "WEBHOOK_PUBLIC_URL" => Some(public_url.clone()),
+            "WEBHOOK_ALLOWED_CIDRS" => allowed.map(str::to_owned),
             _ => None,
         })
         .unwrap();
@@ -253,4 +259,19 @@ fn without_webhook_public_url_the_function_refuses_to_start() {
             .to_string()
             .contains("WEBHOOK_PUBLIC_URL must be set in Lambda")
     );
+}
+
+#[tokio::test]
+async fn an_allow_list_reads_the_function_urls_source_ip() {
+    let url = format!("https://{HOST}/webhooks/hubspot?{RAW_QUERY}");
+    let event = signed(fixture("company_property_change.json"), SECRET, &url);
+    // The fixture's requestContext.http.sourceIp is 54.174.62.12.
+    let closed = Lambda::with_allow_list(Some("10.0.0.0/8")).await;
+    let refused = closed.invoke(event.clone()).await;
+    assert_eq!(status(&refused), 403, "{refused}");
+    assert!(closed.stored_event_ids().await.is_empty());
+    let open = Lambda::with_allow_list(Some("54.174.60.0/22")).await;
+    let answer = open.invoke(event).await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(open.stored_event_ids().await, vec![4_100_001, 4_100_002]);
 }

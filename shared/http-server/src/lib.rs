@@ -88,7 +88,7 @@ pub async fn serve(
     let mut refused_since_log = 0u64;
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -120,11 +120,16 @@ pub async fn serve(
             inner: stream,
             activity: activity.clone(),
         });
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
-        );
+        // The peer's address, as axum's ConnectInfo (the webhook's allow-list reads it).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |request: Request<Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         // HTTP/1 only: hyper's header read timeout is an HTTP/1 setting, and an HTTP/2 client
         // could trickle frames forever past it. Nothing local needs HTTP/2.
         let connection = hyper::server::conn::http1::Builder::new()

@@ -8,6 +8,8 @@
 
 use secrecy::SecretString;
 
+use crate::source_ip::{SourceAllowList, SourceAllowListError};
+
 /// Largest body accepted; HubSpot sends fewer than 100 events, far below this.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -110,6 +112,8 @@ pub enum WebhookConfigError {
     InvalidAcceptLegacy { value: String },
     #[error("HTTP_ADDR must be an address such as 127.0.0.1:3000, got {value:?}")]
     InvalidHttpAddr { value: String },
+    #[error(transparent)]
+    AllowList(#[from] SourceAllowListError),
 }
 
 /// The local listener's address when `HTTP_ADDR` is not set (as `warp_runtime::Config`).
@@ -126,6 +130,8 @@ pub struct WebhookConfig {
     /// timestamp, so a captured delivery could be replayed forever.
     pub accept_legacy: bool,
     pub max_body_bytes: usize,
+    /// Where deliveries may come from (`WEBHOOK_ALLOWED_CIDRS`); `None`: anywhere.
+    pub allow_list: Option<SourceAllowList>,
 }
 
 impl WebhookConfig {
@@ -136,11 +142,13 @@ impl WebhookConfig {
             signed_url: SignedUrlBase::Fixed(public_url),
             accept_legacy: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allow_list: None,
         }
     }
 
     /// Reads `WEBHOOK_PUBLIC_URL`, `WEBHOOK_TRUST_FORWARDED_HEADERS`,
-    /// `WEBHOOK_ACCEPT_LEGACY_SIGNATURES` and `HTTP_ADDR`. Inside Lambda
+    /// `WEBHOOK_ACCEPT_LEGACY_SIGNATURES`, `WEBHOOK_ALLOWED_CIDRS`, `WEBHOOK_CLIENT_IP_HEADER`
+    /// ([`SourceAllowList`]) and `HTTP_ADDR`. Inside Lambda
     /// (`AWS_LAMBDA_FUNCTION_NAME` set) the public URL is required; locally it defaults to the
     /// listener's own `http://HTTP_ADDR`, and the request's Host and forwarding headers count
     /// only with `WEBHOOK_TRUST_FORWARDED_HEADERS=true`. The secret comes from the caller
@@ -187,11 +195,16 @@ impl WebhookConfig {
                 SignedUrlBase::Fixed(PublicUrl::parse(&format!("http://{address}"))?)
             }
         };
+        let allow_list = SourceAllowList::parse(
+            set("WEBHOOK_ALLOWED_CIDRS").as_deref(),
+            set("WEBHOOK_CLIENT_IP_HEADER").as_deref(),
+        )?;
         Ok(WebhookConfig {
             secret,
             signed_url,
             accept_legacy,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allow_list,
         })
     }
 }

@@ -98,6 +98,17 @@ pub struct DeliveryReceipt {
 
 async fn receive_delivery(State(state): State<WebhookState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    // Before anything costs: a source outside the allow-list learns nothing more.
+    if let Some(allow_list) = &state.config.allow_list {
+        let client = allow_list.client_ip(&parts.headers, &parts.extensions);
+        if !client.is_some_and(|ip| allow_list.allows(ip)) {
+            tracing::warn!(client = ?client, "webhook refused: the source is not in WEBHOOK_ALLOWED_CIDRS");
+            return problem(
+                StatusCode::FORBIDDEN,
+                "deliveries are not accepted from this address",
+            );
+        }
+    }
     let limit = state.config.max_body_bytes;
     let declared_length = parts
         .headers

@@ -15,6 +15,7 @@ pub mod config;
 pub mod http;
 pub mod process;
 pub mod signed_url;
+pub mod source_ip;
 pub mod verify;
 
 pub use config::{PublicUrl, Scheme, SignedUrlBase, WebhookConfig, WebhookConfigError};

@@ -45,7 +45,13 @@ async fn start_receiver_with(vars: &[(&str, &str)]) -> Receiver {
     })
     .unwrap();
     let app = router(WebhookState::new(config, database.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The production local server (it hands the peer's address to the allow-list).
+    tokio::spawn(warp_http_server::serve(
+        listener,
+        app,
+        warp_http_server::ServerLimits::default(),
+        std::future::pending(),
+    ));
     Receiver {
         database,
         base: format!("http://{address}"),
@@ -571,4 +577,61 @@ async fn forwarded_headers_count_only_when_the_proxy_is_trusted() {
     let bare = sign_v3(SECRET, "POST", &public, &body, now_ms());
     let (status, ..) = receiver.post(path, body, &bare).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Posts a signed delivery of one event with `extra` headers; answers the status.
+async fn deliver_from(receiver: &Receiver, event_id: i64, extra: &[(&str, &str)]) -> StatusCode {
+    let body = serde_json::to_vec(&json!([event(event_id, 77, None)])).unwrap();
+    let url = format!("{}/webhooks/hubspot", receiver.base);
+    let mut headers = sign_v3(SECRET, "POST", &url, &body, now_ms()).to_vec();
+    headers.extend(
+        extra
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned())),
+    );
+    receiver.post("/webhooks/hubspot", body, &headers).await.0
+}
+
+#[tokio::test]
+async fn an_allow_list_refuses_other_sources_before_anything_is_stored() {
+    // Served as `warp dev` serves it: the connection's peer (127.0.0.1) is the client.
+    let outside = start_receiver_with(&[("WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/8")]).await;
+    assert_eq!(deliver_from(&outside, 1, &[]).await, StatusCode::FORBIDDEN);
+    assert!(outside.stored().await.is_empty());
+    // A forwarding header is not believed unless the operator names it.
+    assert_eq!(
+        deliver_from(&outside, 2, &[("x-forwarded-for", "10.1.2.3")]).await,
+        StatusCode::FORBIDDEN
+    );
+    let inside = start_receiver_with(&[("WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/8, 127.0.0.1")]).await;
+    assert_eq!(deliver_from(&inside, 3, &[]).await, StatusCode::OK);
+    assert_eq!(inside.stored().await.len(), 1);
+
+    // Behind a proxy: only the entry the proxy appended counts.
+    let proxied = start_receiver_with(&[
+        ("WEBHOOK_ALLOWED_CIDRS", "203.0.113.0/24"),
+        ("WEBHOOK_CLIENT_IP_HEADER", "X-Forwarded-For"),
+    ])
+    .await;
+    assert_eq!(deliver_from(&proxied, 4, &[]).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        deliver_from(
+            &proxied,
+            5,
+            &[("x-forwarded-for", "203.0.113.7, 198.51.100.9")]
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "a client cannot forge its way in with the first entry"
+    );
+    assert_eq!(
+        deliver_from(
+            &proxied,
+            6,
+            &[("x-forwarded-for", "198.51.100.9, 203.0.113.7")]
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(proxied.stored().await.len(), 1);
 }
