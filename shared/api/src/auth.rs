@@ -121,9 +121,22 @@ pub struct Principal {
     /// The `customer_id` claim: the token acts for this customer only (its HubSpot connection
     /// and what belongs to it), whatever its roles.
     pub customer_scope: Option<uuid::Uuid>,
+    /// The route called, as `PATCH /v1/customers/{id}` (for the audit log).
+    pub route: String,
+    /// The request's id (`x-request-id`, or the one made for it).
+    pub request_id: Option<String>,
 }
 
 impl Principal {
+    /// Who writes, for the audit log of the stores.
+    pub fn actor(&self) -> warp_store::audit::Actor {
+        warp_store::audit::Actor {
+            subject: self.subject.clone(),
+            route: self.route.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     /// 403 unless the caller holds `needed` (or a role above it) and acts for the whole
     /// deployment: a customer-scoped token reaches only the routes built for it.
     pub fn require(&self, needed: Role) -> Result<(), Problem> {
@@ -169,7 +182,17 @@ impl FromRequestParts<ApiState> for Principal {
                 Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?;
         // The subject is not logged: some identity providers use e-mail addresses as subjects.
-        state.authenticator().verify(token).await
+        let mut principal = state.authenticator().verify(token).await?;
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("(unmatched)", |path| path.as_str());
+        principal.route = format!("{} {route}", parts.method);
+        principal.request_id = parts
+            .extensions
+            .get::<crate::RequestId>()
+            .map(|id| id.0.clone());
+        Ok(principal)
     }
 }
 
@@ -292,6 +315,8 @@ impl Authenticator {
             subject,
             role,
             customer_scope,
+            route: String::new(),
+            request_id: None,
         })
     }
 

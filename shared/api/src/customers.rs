@@ -78,11 +78,16 @@ pub(crate) async fn create_customer(
     let created = match state.strict_create() {
         Some(hook) => {
             state
-                .customers()
+                .customers_for(&principal)
                 .create_with_hook(&new, idempotency, hook)
                 .await?
         }
-        None => state.customers().create(&new, idempotency).await?,
+        None => {
+            state
+                .customers_for(&principal)
+                .create(&new, idempotency)
+                .await?
+        }
     };
     match created {
         Created::New(written, stored) => {
@@ -365,7 +370,7 @@ pub(crate) async fn patch_customer(
     let patch = CustomerPatch::from_json(&value).map_err(invalid)?;
     let expected = expected_version(&headers)?;
     let written = state
-        .customers()
+        .customers_for(&principal)
         .update(id, expected, &Update::Patch(patch))
         .await?;
     tracing::info!(customer_id = %id, version = written.value.version, "customer patched");
@@ -418,7 +423,7 @@ pub(crate) async fn replace_customer(
     let keep_external_ids = value.get("external_ids").is_none();
     let expected = expected_version(&headers)?;
     let written = state
-        .customers()
+        .customers_for(&principal)
         .update(
             id,
             expected,
@@ -465,7 +470,10 @@ pub(crate) async fn delete_customer(
     principal.require(Role::Editor)?;
     let id = crate::ids::path_id(&id)?;
     let expected = expected_version(&headers)?;
-    let written = state.customers().soft_delete(id, expected).await?;
+    let written = state
+        .customers_for(&principal)
+        .soft_delete(id, expected)
+        .await?;
     tracing::info!(customer_id = %id, version = written.value.version, "customer deleted");
     if let Some(outbox_id) = written.outbox_id {
         state.publish(outbox_id).await;

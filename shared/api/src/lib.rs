@@ -2,6 +2,7 @@
 //! Routes under `/v1` need a bearer JWT; errors are RFC 7807 problem documents; every request
 //! runs in a span carrying its request id (never customer values or tokens).
 
+mod audit;
 pub mod auth;
 mod body;
 pub mod bootstrap;
@@ -154,6 +155,16 @@ impl ApiState {
         &self.customers
     }
 
+    /// The customer store whose writes are audited under `principal`.
+    pub(crate) fn customers_for(&self, principal: &auth::Principal) -> CustomerStore {
+        self.customers.with_actor(principal.actor())
+    }
+
+    /// The user store whose writes are audited under `principal`.
+    pub(crate) fn users_for(&self, principal: &auth::Principal) -> warp_store::users::UserStore {
+        self.users.with_actor(principal.actor())
+    }
+
     pub(crate) fn users(&self) -> &warp_store::users::UserStore {
         &self.users
     }
@@ -201,6 +212,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(deals::routes())
         .merge(onboardings::routes())
         .merge(imports::routes())
+        .merge(audit::routes())
         .merge(webhook_events::routes())
         .merge(company_adoption::routes())
         .merge(sync_operations::routes())
@@ -230,12 +242,16 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     Problem::internal().into_response()
 }
 
+/// A request's id, for handlers (the audit log records it).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub String);
+
 /// Gives every request a span with its request id (taken from `x-request-id` when sane,
 /// generated otherwise) and echoes the id in the answer. The span names the route template
 /// (`/v1/customers/by-ban/{ban}`), never the path itself: paths carry BANs and ids.
 /// Answers under `/v1` hold customer data or operational state, so no cache may keep them
 /// unless the handler says otherwise (the OpenAPI document is public and unchanging).
-async fn request_context(request: Request, next: Next) -> Response {
+async fn request_context(mut request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -243,6 +259,9 @@ async fn request_context(request: Request, next: Next) -> Response {
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     // A MatchedPath is an `Arc<str>`: cloning it copies no text.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("(unmatched)", MatchedPath::as_str);

@@ -193,7 +193,11 @@ pub(crate) async fn create_user(
     let idempotency = idempotency
         .as_ref()
         .map(|request| (request, &render as &RenderUser));
-    match state.users().create(customer_id, &new, idempotency).await? {
+    match state
+        .users_for(&principal)
+        .create(customer_id, &new, idempotency)
+        .await?
+    {
         CreatedUser::New(user, stored, outbox_id) => {
             tracing::info!(user_id = %user.id, %customer_id, outbox_id, "user created");
             state.publish(outbox_id).await;
@@ -391,7 +395,10 @@ pub(crate) async fn patch_user(
     let expected = expected_version(&headers)?;
     let value = body::json(body)?;
     let patch = UserPatch::from_json(&value).map_err(invalid)?;
-    let written = state.users().update(id, expected, &patch).await?;
+    let written = state
+        .users_for(&principal)
+        .update(id, expected, &patch)
+        .await?;
     tracing::info!(user_id = %id, version = written.value.version, outbox_id = ?written.outbox_id, "user updated");
     Ok(published_user(&state, written).await)
 }
@@ -426,7 +433,10 @@ pub(crate) async fn disable_user(
         status: Some(UserStatus::Disabled),
         ..UserPatch::default()
     };
-    let written = state.users().update(id, expected, &patch).await?;
+    let written = state
+        .users_for(&principal)
+        .update(id, expected, &patch)
+        .await?;
     tracing::info!(user_id = %id, outbox_id = ?written.outbox_id, "user disabled");
     Ok(published_user(&state, written).await)
 }
@@ -473,7 +483,11 @@ pub(crate) async fn move_user(
     body::require_json(&headers)?;
     let expected = expected_version(&headers)?;
     let customer_id = move_target(&body::json(body)?)?;
-    match state.users().move_to(id, expected, customer_id).await? {
+    match state
+        .users_for(&principal)
+        .move_to(id, expected, customer_id)
+        .await?
+    {
         UserMove::Moved(written) => {
             tracing::info!(user_id = %id, %customer_id, outbox_id = ?written.outbox_id, "user moved");
             Ok(published_user(&state, *written).await)

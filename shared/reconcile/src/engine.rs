@@ -140,6 +140,8 @@ pub struct Reconciler {
     /// What a won deal's new customer takes where its company says nothing; `None`: this
     /// reconciler runs no onboardings (benchmarks, tests of other jobs).
     pub onboarding: Option<warp_sync::onboarding::CustomerTemplate>,
+    /// How long the audit log keeps an entry (the frequent job purges older ones).
+    pub audit_retention: Duration,
 }
 
 impl Reconciler {

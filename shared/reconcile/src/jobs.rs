@@ -36,6 +36,8 @@ pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
 /// How long one relay job advances imports (the Lambda's timeout is 900 s); an import not
 /// finished by then waits at its cursor for the next job.
 pub const IMPORT_BUDGET: Duration = Duration::from_secs(300);
+/// Audit entries one relay job deletes at most (a backlog goes in steps).
+pub const AUDIT_PURGE_BATCH: i64 = 10_000;
 
 /// A run that was executed, and how it ended.
 #[derive(Debug, Clone)]
@@ -72,6 +74,8 @@ pub struct RelayReport {
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing.
     pub webhook_events_failed: i64,
+    /// Audit entries older than the retention period deleted by this job.
+    pub audit_entries_purged: u64,
     pub abandoned_runs: u64,
     pub runs: Vec<FinishedRun>,
     /// How each import this job advanced ended (finished, paused at its cursor, ...).
@@ -117,6 +121,16 @@ pub async fn relay_job(
             Ok(onboardings) => report.onboardings = onboardings,
             Err(error) => report.errors.push(format!("onboardings: {error}")),
         }
+    }
+    match warp_store::audit::purge(
+        &reconciler.database,
+        reconciler.audit_retention,
+        AUDIT_PURGE_BATCH,
+    )
+    .await
+    {
+        Ok(purged) => report.audit_entries_purged = purged,
+        Err(error) => report.errors.push(format!("audit purge: {error}")),
     }
     match run_requested(reconciler, None).await {
         Ok((abandoned, finished)) => {

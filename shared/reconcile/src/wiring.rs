@@ -38,5 +38,6 @@ pub async fn reconciler(
         onboarding: Some(warp_sync::onboarding::CustomerTemplate {
             customer_type: config.onboarding.customer_type,
         }),
+        audit_retention: config.audit_retention,
     })
 }

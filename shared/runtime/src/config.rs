@@ -186,6 +186,8 @@ pub struct Config {
     pub reconcile: ReconcileSettings,
     pub outbound: OutboundSettings,
     pub onboarding: OnboardingSettings,
+    /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
+    pub audit_retention: Duration,
 }
 
 /// How a won deal's customer is made where its company does not say.
@@ -349,11 +351,22 @@ impl Config {
                 },
             };
 
+        let audit_retention = match parse(&get, "AUDIT_RETENTION_DAYS", 400u64)? {
+            days @ 1..=3_650 => Duration::from_secs(days * 86_400),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "AUDIT_RETENTION_DAYS",
+                    message: "must be 1 to 3650 days".to_owned(),
+                });
+            }
+        };
+
         Ok(Config {
             mode,
             reconcile,
             outbound,
             onboarding,
+            audit_retention,
             http_addr,
             http_server: HttpServerSettings {
                 header_read_timeout: Duration::from_millis(parse(

@@ -164,6 +164,8 @@ pub fn decode_cursor(cursor: &str) -> Result<Uuid, StoreError> {
 pub struct CustomerStore {
     database: Database,
     portal_id: i64,
+    /// Who writes through this store: each write is recorded in the audit log under it.
+    actor: Option<crate::audit::Actor>,
 }
 
 impl CustomerStore {
@@ -171,6 +173,15 @@ impl CustomerStore {
         CustomerStore {
             database,
             portal_id,
+            actor: None,
+        }
+    }
+
+    /// This store with its writes audited under `actor` (the API's writes).
+    pub fn with_actor(&self, actor: crate::audit::Actor) -> Self {
+        CustomerStore {
+            actor: Some(actor),
+            ..self.clone()
         }
     }
 
@@ -263,6 +274,17 @@ impl CustomerStore {
             )
             .await?;
         }
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::Customer,
+            customer.id,
+            "create",
+            None,
+            &customer,
+            crate::audit::customer_fields,
+        )
+        .await?;
         let outbox_id = record_write(
             &transaction,
             self.portal_id,
@@ -471,6 +493,17 @@ impl CustomerStore {
             )
             .await?;
         let customer = customer_from_row(&row)?;
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::Customer,
+            customer.id,
+            "update",
+            Some(&current),
+            &customer,
+            crate::audit::customer_fields,
+        )
+        .await?;
         let outbox_id = record_write(
             &transaction,
             self.portal_id,
@@ -510,6 +543,17 @@ impl CustomerStore {
             .query_typed_one(&sql, &[(&id, Type::UUID)])
             .await?;
         let customer = customer_from_row(&row)?;
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::Customer,
+            customer.id,
+            "delete",
+            Some(&current),
+            &customer,
+            crate::audit::customer_fields,
+        )
+        .await?;
         let outbox_id = record_write(
             &transaction,
             self.portal_id,

@@ -64,6 +64,8 @@ pub struct UserStore {
     database: Database,
     /// The HubSpot portal whose contacts the writes are queued for.
     portal_id: i64,
+    /// Who writes through this store: each write is recorded in the audit log under it.
+    actor: Option<crate::audit::Actor>,
 }
 
 impl UserStore {
@@ -71,6 +73,15 @@ impl UserStore {
         UserStore {
             database,
             portal_id,
+            actor: None,
+        }
+    }
+
+    /// This store with its writes audited under `actor` (the API's writes).
+    pub fn with_actor(&self, actor: crate::audit::Actor) -> Self {
+        UserStore {
+            actor: Some(actor),
+            ..self.clone()
         }
     }
 
@@ -102,6 +113,17 @@ impl UserStore {
             return Err(StoreError::Conflict("the customer is deleted".into()));
         }
         let user = insert(&*transaction, customer_id, new).await?;
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::User,
+            user.id,
+            "create",
+            None,
+            &user,
+            crate::audit::user_fields,
+        )
+        .await?;
         let outbox_id =
             record_write(&transaction, self.portal_id, &user, OutboxOperation::Create).await?;
         let stored = match idempotency {
@@ -188,6 +210,17 @@ impl UserStore {
             .await
             .map_err(email_taken)?;
         let user = user_from_row(&row)?;
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::User,
+            user.id,
+            "update",
+            Some(&current),
+            &user,
+            crate::audit::user_fields,
+        )
+        .await?;
         let outbox_id =
             record_write(&transaction, self.portal_id, &user, OutboxOperation::Update).await?;
         transaction.commit().await?;
@@ -239,6 +272,17 @@ impl UserStore {
             .await
             .map_err(email_taken)?;
         let user = user_from_row(&row)?;
+        crate::audit::record_change(
+            &*transaction,
+            self.actor.as_ref(),
+            crate::audit::EntityType::User,
+            user.id,
+            "move",
+            Some(&current),
+            &user,
+            crate::audit::user_fields,
+        )
+        .await?;
         let outbox_id =
             record_write(&transaction, self.portal_id, &user, OutboxOperation::Update).await?;
         transaction.commit().await?;

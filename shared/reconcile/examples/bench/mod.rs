@@ -48,6 +48,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         }),
         publisher: None,
         onboarding: None,
+        audit_retention: warp_store::audit::DEFAULT_RETENTION,
     })
 }
 

@@ -56,6 +56,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             inbound,
             publisher: None,
             onboarding: None,
+            audit_retention: warp_store::audit::DEFAULT_RETENTION,
         },
         ui: HubSpotUi::new(&sandbox),
         database,
