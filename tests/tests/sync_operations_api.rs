@@ -437,6 +437,15 @@ async fn linking_checks_hubspot_refuses_clashes_and_pushes_the_ban() {
     assert_eq!(linked["hubspot_company_id"], company.as_str());
     assert_eq!(linked["linked_now"], true);
     assert_eq!(linked["version"], 2);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'link' AND entity_id = '{first_id}' \
+             AND changes->'hubspot_company_id'->>'new' = '{company}'"
+        ))
+        .await,
+        1,
+        "the link is audited"
+    );
     let outbox_id = linked["outbox_id"].as_i64().unwrap();
 
     let customer: Value = app

@@ -197,29 +197,35 @@ pub(crate) async fn resolve_conflict(
     let id = crate::ids::path_id(&id)?;
     let value = crate::body::json(body)?;
     let resolution = parse_resolution(&value)?;
-    let resolved = conflicts::resolve(&state.database, id, &resolution, &principal.subject)
-        .await
-        .map_err(|error| match error {
-            ResolveError::NotFound => Problem::not_found(),
-            ResolveError::AlreadyResolved => {
-                Problem::new(StatusCode::CONFLICT, "the conflict is already resolved")
-            }
-            ResolveError::CustomerDeleted => {
-                Problem::new(StatusCode::CONFLICT, "the customer is deleted")
-            }
-            not_by_value @ ResolveError::NotByValue(_) => {
-                Problem::new(StatusCode::CONFLICT, not_by_value.to_string())
-            }
-            ResolveError::InvalidValue(reason) => {
-                let field = if matches!(resolution, Resolution::Value(_)) {
-                    "value"
-                } else {
-                    "winner"
-                };
-                Problem::invalid_field(field, &reason)
-            }
-            ResolveError::Store(store) => store.into(),
-        })?;
+    let resolved = conflicts::resolve(
+        &state.database,
+        id,
+        &resolution,
+        &principal.subject,
+        Some(&principal.actor()),
+    )
+    .await
+    .map_err(|error| match error {
+        ResolveError::NotFound => Problem::not_found(),
+        ResolveError::AlreadyResolved => {
+            Problem::new(StatusCode::CONFLICT, "the conflict is already resolved")
+        }
+        ResolveError::CustomerDeleted => {
+            Problem::new(StatusCode::CONFLICT, "the customer is deleted")
+        }
+        not_by_value @ ResolveError::NotByValue(_) => {
+            Problem::new(StatusCode::CONFLICT, not_by_value.to_string())
+        }
+        ResolveError::InvalidValue(reason) => {
+            let field = if matches!(resolution, Resolution::Value(_)) {
+                "value"
+            } else {
+                "winner"
+            };
+            Problem::invalid_field(field, &reason)
+        }
+        ResolveError::Store(store) => store.into(),
+    })?;
     tracing::info!(conflict_id = %id, object_type = %resolved.conflict.object_type, local_id = %resolved.conflict.local_id, outbox_id = ?resolved.outbox_id, "sync conflict resolved");
     if let Some(outbox_id) = resolved.outbox_id {
         state.publish(outbox_id).await;

@@ -300,6 +300,7 @@ pub(crate) async fn link_company(
         state.portal_id(),
         id,
         company_id.as_str(),
+        Some(&principal.actor()),
     )
     .await
     .map_err(|error| match error {

@@ -72,8 +72,8 @@ pub struct RelayReport {
     pub inbound: InboundReport,
     pub onboardings: warp_sync::onboarding::OnboardingReport,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
-    /// gauge), counted after this job's processing.
-    pub webhook_events_failed: i64,
+    /// gauge), counted after this job's processing; `None` when they could not be counted.
+    pub webhook_events_failed: Option<i64>,
     /// Audit entries older than the retention period deleted by this job.
     pub audit_entries_purged: u64,
     pub abandoned_runs: u64,
@@ -104,7 +104,7 @@ pub async fn relay_job(
         .await;
     match reconciler.database.client().await {
         Ok(client) => match warp_store::webhook_events::failed_for_good(&**client).await {
-            Ok(failed) => report.webhook_events_failed = failed,
+            Ok(failed) => report.webhook_events_failed = Some(failed),
             Err(error) => report
                 .errors
                 .push(format!("failed webhook events: {error}")),

@@ -76,8 +76,9 @@ pub struct JobSummary {
     pub relayed: usize,
     pub inbound_processed: u64,
     pub inbound_left_for_retry: u64,
-    /// Webhook events that failed their last attempt and wait for a person (alarmed on).
-    pub webhook_events_failed: i64,
+    /// Webhook events that failed their last attempt and wait for a person (alarmed on);
+    /// `None` when the relay job could not count them (no figure is sent then, not a 0).
+    pub webhook_events_failed: Option<i64>,
     pub abandoned_runs: u64,
     /// Won-deal onboardings finished, and parked for a person, by this job.
     pub onboardings_done: usize,
@@ -111,16 +112,15 @@ impl JobSummary {
             ("ImportsFinished", self.imports_finished as f64, Unit::Count),
             ("JobErrors", self.errors.len() as f64, Unit::Count),
         ];
-        if self.job == "relay" {
-            metrics.push((
-                "WebhookEventsFailed",
-                self.webhook_events_failed as f64,
-                Unit::Count,
-            ));
+        if let Some(failed) = self.webhook_events_failed {
+            metrics.push(("WebhookEventsFailed", failed as f64, Unit::Count));
         }
-        for run in &self.runs {
-            metrics.push(("DriftFound", run.drift_found as f64, Unit::Count));
-            metrics.push(("DriftFixed", run.drift_fixed as f64, Unit::Count));
+        if !self.runs.is_empty() {
+            let (found, fixed) = self.runs.iter().fold((0, 0), |(found, fixed), run| {
+                (found + run.drift_found, fixed + run.drift_fixed)
+            });
+            metrics.push(("DriftFound", found as f64, Unit::Count));
+            metrics.push(("DriftFixed", fixed as f64, Unit::Count));
         }
         metrics
     }

@@ -265,6 +265,7 @@ pub async fn resolve(
     id: Uuid,
     resolution: &Resolution,
     resolved_by: &str,
+    actor: Option<&crate::audit::Actor>,
 ) -> Result<Resolved, ResolveError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
@@ -311,7 +312,13 @@ pub async fn resolve(
     }
     let warp_changes = chosen != warp_value;
     let record = if warp_changes {
+        let before = current.audited_fields();
         let updated = current.with_field(tx, field, chosen.as_deref()).await?;
+        if let Some(actor) = actor {
+            let changes = crate::audit::changes(Some(&before), &updated.audited_fields());
+            let (entity, id) = updated.entity();
+            crate::audit::record(tx, actor, entity, id, "resolve_conflict", &changes).await?;
+        }
         // A person's decision is a WARP change, timed now.
         field_state::record(
             tx,
@@ -444,6 +451,21 @@ impl ConflictRecord {
         match &self.local {
             Local::Customer(customer) => customer_field_values(customer),
             Local::User(user) => user_field_values(user),
+        }
+    }
+
+    /// What the audit log compares.
+    fn audited_fields(&self) -> serde_json::Value {
+        match &self.local {
+            Local::Customer(customer) => crate::audit::customer_fields(customer),
+            Local::User(user) => crate::audit::user_fields(user),
+        }
+    }
+
+    fn entity(&self) -> (crate::audit::EntityType, Uuid) {
+        match &self.local {
+            Local::Customer(customer) => (crate::audit::EntityType::Customer, customer.id),
+            Local::User(user) => (crate::audit::EntityType::User, user.id),
         }
     }
 

@@ -334,6 +334,7 @@ pub async fn link_customer_to_company(
     portal_id: i64,
     customer_id: Uuid,
     company_id: &str,
+    actor: Option<&crate::audit::Actor>,
 ) -> Result<Linked, LinkError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
@@ -354,10 +355,26 @@ pub async fn link_customer_to_company(
         .await?
         .ok_or(LinkError::CustomerNotFound)?;
     let linked = match done.linked.pop() {
-        Some((_, _, outbox_id)) => Linked::New {
-            customer,
-            outbox_id,
-        },
+        Some((_, _, outbox_id)) => {
+            if let Some(actor) = actor {
+                let changes = serde_json::json!({
+                    "hubspot_company_id": {"old": null, "new": company_id}
+                });
+                crate::audit::record(
+                    tx,
+                    actor,
+                    crate::audit::EntityType::Customer,
+                    customer_id,
+                    "link",
+                    &changes,
+                )
+                .await?;
+            }
+            Linked::New {
+                customer,
+                outbox_id,
+            }
+        }
         None => Linked::Already(customer),
     };
     transaction.commit().await?;

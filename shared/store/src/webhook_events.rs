@@ -178,7 +178,8 @@ pub async fn claim(
 /// Ends claimed events: each id with its status and note, in one statement. A FAILED one
 /// marked `retryable` counts a failed attempt and is due again after
 /// [`event_retry::delay_after`] (never by itself after the last); one that is not (a HubSpot
-/// value WARP refused) is never retried. Returns how many failed their last attempt now.
+/// value WARP refused) is never retried, and its attempts go back to 0 (a refusal is not a
+/// processing failure: neither retried by hand nor alarmed on). Returns how many failed their last attempt now.
 pub async fn mark(
     client: &impl GenericClient,
     ids: &[i64],
@@ -194,7 +195,9 @@ pub async fn mark(
     let rows = client
         .query_typed(
             "UPDATE hubspot_webhook_events e SET status = u.status, processed_at = now(), \
-               error = u.note, attempts = e.attempts + (u.status = 'FAILED' AND u.retry)::int, \
+               error = u.note, \
+               attempts = CASE WHEN u.status = 'FAILED' AND NOT u.retry THEN 0 \
+                               ELSE e.attempts + (u.status = 'FAILED')::int END, \
                next_attempt_at = CASE WHEN u.status = 'FAILED' AND u.retry AND e.attempts + 1 < $5 \
                  THEN now() + make_interval(secs => $6 * power($7, e.attempts)) END \
              FROM unnest($1::int8[], $2::text[], $3::text[], $4::bool[]) AS u(id, status, note, retry) \

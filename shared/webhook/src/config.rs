@@ -147,7 +147,8 @@ impl WebhookConfig {
     }
 
     /// Reads `WEBHOOK_PUBLIC_URL`, `WEBHOOK_TRUST_FORWARDED_HEADERS`,
-    /// `WEBHOOK_ACCEPT_LEGACY_SIGNATURES`, `WEBHOOK_ALLOWED_CIDRS`, `WEBHOOK_CLIENT_IP_HEADER`
+    /// `WEBHOOK_ACCEPT_LEGACY_SIGNATURES`, `WEBHOOK_ALLOWED_CIDRS`, `WEBHOOK_CLIENT_IP_HEADER`,
+    /// `WEBHOOK_TRUSTED_PROXY_CIDRS`
     /// ([`SourceAllowList`]) and `HTTP_ADDR`. Inside Lambda
     /// (`AWS_LAMBDA_FUNCTION_NAME` set) the public URL is required; locally it defaults to the
     /// listener's own `http://HTTP_ADDR`, and the request's Host and forwarding headers count
@@ -198,6 +199,7 @@ impl WebhookConfig {
         let allow_list = SourceAllowList::parse(
             set("WEBHOOK_ALLOWED_CIDRS").as_deref(),
             set("WEBHOOK_CLIENT_IP_HEADER").as_deref(),
+            set("WEBHOOK_TRUSTED_PROXY_CIDRS").as_deref(),
         )?;
         Ok(WebhookConfig {
             secret,

@@ -4,7 +4,10 @@
 //! the connection's peer (locally) or the Function URL's `sourceIp` (in Lambda); behind a proxy
 //! (CloudFront) it is read **only** from the header the operator names in
 //! `WEBHOOK_CLIENT_IP_HEADER`, and from a list (`X-Forwarded-For`) only its last entry, the one
-//! the trusted proxy appended: the entries before it are whatever the client sent.
+//! the trusted proxy appended: the entries before it are whatever the client sent. The header
+//! is believed only on a connection from the proxy itself (`WEBHOOK_TRUSTED_PROXY_CIDRS`, e.g.
+//! CloudFront's origin-facing ranges, required with a header): the Function URL stays public,
+//! and a caller going around the proxy could write any address in it.
 //!
 //! Off by default: HubSpot does not commit to fixed source addresses, so an allow-list is an
 //! operator's choice (for example HubSpot's published ranges, kept up to date by them).
@@ -21,6 +24,8 @@ pub struct SourceAllowList {
     networks: Vec<IpNet>,
     /// The header the trusted proxy writes the client's address into.
     client_ip_header: Option<HeaderName>,
+    /// Where the proxy connects from: the header counts on its connections only.
+    trusted_proxies: Vec<IpNet>,
 }
 
 /// A bad `WEBHOOK_ALLOWED_CIDRS` or `WEBHOOK_CLIENT_IP_HEADER`.
@@ -32,6 +37,13 @@ pub enum SourceAllowListError {
     InvalidHeader { value: String },
     #[error("WEBHOOK_CLIENT_IP_HEADER is set but WEBHOOK_ALLOWED_CIDRS is not")]
     HeaderWithoutList,
+    #[error(
+        "WEBHOOK_CLIENT_IP_HEADER needs WEBHOOK_TRUSTED_PROXY_CIDRS: where the proxy connects \
+         from (a caller going around it could write any address in the header)"
+    )]
+    HeaderWithoutProxies,
+    #[error("WEBHOOK_TRUSTED_PROXY_CIDRS is set but WEBHOOK_CLIENT_IP_HEADER is not")]
+    ProxiesWithoutHeader,
 }
 
 impl SourceAllowList {
@@ -39,6 +51,7 @@ impl SourceAllowList {
     pub fn parse(
         cidrs: Option<&str>,
         client_ip_header: Option<&str>,
+        trusted_proxies: Option<&str>,
     ) -> Result<Option<Self>, SourceAllowListError> {
         let header = client_ip_header
             .map(str::trim)
@@ -51,49 +64,45 @@ impl SourceAllowList {
                 })
             })
             .transpose()?;
-        let entries: Vec<&str> = cidrs
-            .unwrap_or_default()
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .collect();
-        if entries.is_empty() {
-            return match header {
-                Some(_) => Err(SourceAllowListError::HeaderWithoutList),
-                None => Ok(None),
-            };
+        let networks = parse_networks(cidrs)?;
+        let trusted_proxies = parse_networks(trusted_proxies)?;
+        match (networks.is_empty(), &header, trusted_proxies.is_empty()) {
+            (true, None, true) => return Ok(None),
+            (true, Some(_), _) => return Err(SourceAllowListError::HeaderWithoutList),
+            (_, Some(_), true) => return Err(SourceAllowListError::HeaderWithoutProxies),
+            (_, None, false) => return Err(SourceAllowListError::ProxiesWithoutHeader),
+            _ => {}
         }
-        let networks = entries
-            .into_iter()
-            .map(|entry| {
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map(|network| network.trunc())
-                    .map_err(|_| SourceAllowListError::InvalidNetwork {
-                        entry: entry.to_owned(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(SourceAllowList {
             networks,
             client_ip_header: header,
+            trusted_proxies,
         }))
     }
 
     /// The client's address as this list reads it; `None` when it cannot be told.
     pub fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+        let peer = lambda_source_ip(extensions).or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        });
         match &self.client_ip_header {
             Some(name) => {
+                // The header is the proxy's word only on the proxy's own connection.
+                let peer = canonical(peer?);
+                if !self
+                    .trusted_proxies
+                    .iter()
+                    .any(|proxy| proxy.contains(&peer))
+                {
+                    return None;
+                }
                 // Several headers of the name: the last one is the proxy's.
                 let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
                 address_in_header(value.rsplit(',').next()?)
             }
-            None => lambda_source_ip(extensions).or_else(|| {
-                extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|info| info.0.ip())
-            }),
+            None => peer,
         }
     }
 
@@ -102,6 +111,24 @@ impl SourceAllowList {
         let ip = canonical(ip);
         self.networks.iter().any(|network| network.contains(&ip))
     }
+}
+
+/// Addresses or CIDR networks, comma or space separated (none: empty).
+fn parse_networks(list: Option<&str>) -> Result<Vec<IpNet>, SourceAllowListError> {
+    list.unwrap_or_default()
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map(|network| network.trunc())
+                .map_err(|_| SourceAllowListError::InvalidNetwork {
+                    entry: entry.to_owned(),
+                })
+        })
+        .collect()
 }
 
 /// The Function URL's `requestContext.http.sourceIp` (lambda_http puts the context in the
@@ -145,33 +172,42 @@ mod tests {
     use super::*;
 
     fn list(cidrs: &str, header: Option<&str>) -> SourceAllowList {
-        SourceAllowList::parse(Some(cidrs), header)
+        let proxies = header.map(|_| "203.0.113.9, 127.0.0.1");
+        SourceAllowList::parse(Some(cidrs), header, proxies)
             .unwrap()
             .unwrap()
     }
 
     #[test]
     fn nothing_configured_allows_everything_and_bad_settings_are_named() {
-        assert_eq!(SourceAllowList::parse(None, None), Ok(None));
-        assert_eq!(SourceAllowList::parse(Some(" , "), None), Ok(None));
+        assert_eq!(SourceAllowList::parse(None, None, None), Ok(None));
+        assert_eq!(SourceAllowList::parse(Some(" , "), None, None), Ok(None));
         assert_eq!(
-            SourceAllowList::parse(Some("10.0.0.0/8, nope"), None),
+            SourceAllowList::parse(Some("10.0.0.0/8, nope"), None, None),
             Err(SourceAllowListError::InvalidNetwork {
                 entry: "nope".into()
             })
         );
         assert_eq!(
-            SourceAllowList::parse(Some("10.0.0.0/33"), None),
+            SourceAllowList::parse(Some("10.0.0.0/33"), None, None),
             Err(SourceAllowListError::InvalidNetwork {
                 entry: "10.0.0.0/33".into()
             })
         );
         assert_eq!(
-            SourceAllowList::parse(None, Some("X-Forwarded-For")),
+            SourceAllowList::parse(None, Some("X-Forwarded-For"), Some("10.0.0.1")),
             Err(SourceAllowListError::HeaderWithoutList)
         );
+        assert_eq!(
+            SourceAllowList::parse(Some("10.0.0.0/8"), Some("X-Forwarded-For"), None),
+            Err(SourceAllowListError::HeaderWithoutProxies)
+        );
+        assert_eq!(
+            SourceAllowList::parse(Some("10.0.0.0/8"), None, Some("10.0.0.1")),
+            Err(SourceAllowListError::ProxiesWithoutHeader)
+        );
         assert!(matches!(
-            SourceAllowList::parse(Some("10.0.0.1"), Some("bad header")),
+            SourceAllowList::parse(Some("10.0.0.1"), Some("bad header"), Some("10.0.0.2")),
             Err(SourceAllowListError::InvalidHeader { .. })
         ));
     }
@@ -202,6 +238,14 @@ mod tests {
         ));
         // No header: the peer (the proxy itself) is not the client.
         assert_eq!(allowed.client_ip(&headers, &extensions), None);
+        // A caller going around the proxy: its header is not believed.
+        let mut around = Extensions::new();
+        around.insert(ConnectInfo::<SocketAddr>(
+            "198.51.100.200:443".parse().unwrap(),
+        ));
+        let mut forged = HeaderMap::new();
+        forged.insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
+        assert_eq!(allowed.client_ip(&forged, &around), None);
         // A client forging the first entry gains nothing: the proxy appended the real one.
         headers.insert(
             "x-forwarded-for",

@@ -618,6 +618,20 @@ async fn simultaneous_changes_make_a_conflict_resolved_through_the_api() {
     let after = world.customers.get(customer.id).await.unwrap();
     assert_eq!(after.company_name.as_str(), "H1");
     assert!(world.outbound_diff(&after).await.is_empty());
+    // The person's decision is in the audit log with both values.
+    let audited: Value = world
+        .database
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT changes FROM audit_log WHERE action = 'resolve_conflict' AND entity_id = $1",
+            &[&customer.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited["company_name"], json!({"old": "W1", "new": "H1"}));
     let (status, _) = resolve(id, json!({"winner": "hubspot"})).await;
     assert_eq!(status, 409);
     let (status, _) = resolve(&Uuid::now_v7().to_string(), json!({"winner": "warp"})).await;
@@ -1641,6 +1655,7 @@ async fn a_merge_of_two_users_contacts_keeps_both_users_and_records_a_conflict()
         conflict,
         &warp_store::conflicts::Resolution::Warp,
         "tester",
+        None,
     )
     .await;
     assert!(

@@ -611,6 +611,7 @@ async fn an_allow_list_refuses_other_sources_before_anything_is_stored() {
     let proxied = start_receiver_with(&[
         ("WEBHOOK_ALLOWED_CIDRS", "203.0.113.0/24"),
         ("WEBHOOK_CLIENT_IP_HEADER", "X-Forwarded-For"),
+        ("WEBHOOK_TRUSTED_PROXY_CIDRS", "127.0.0.1"),
     ])
     .await;
     assert_eq!(deliver_from(&proxied, 4, &[]).await, StatusCode::FORBIDDEN);
@@ -634,4 +635,15 @@ async fn an_allow_list_refuses_other_sources_before_anything_is_stored() {
         StatusCode::OK
     );
     assert_eq!(proxied.stored().await.len(), 1);
+    // A caller that does not connect from the proxy: its header is not believed.
+    let around = start_receiver_with(&[
+        ("WEBHOOK_ALLOWED_CIDRS", "203.0.113.0/24"),
+        ("WEBHOOK_CLIENT_IP_HEADER", "X-Forwarded-For"),
+        ("WEBHOOK_TRUSTED_PROXY_CIDRS", "198.51.100.0/24"),
+    ])
+    .await;
+    assert_eq!(
+        deliver_from(&around, 7, &[("x-forwarded-for", "203.0.113.7")]).await,
+        StatusCode::FORBIDDEN
+    );
 }
