@@ -1,7 +1,9 @@
 //! Inbound webhook events for operations (issue 23): `GET /v1/sync/webhook-events` (viewer)
 //! lists them newest first, by status and portal, with attempts and the reason of the last
 //! failure (never the property value, which may be personal data); `POST
-//! /v1/sync/webhook-events/retry` (editor) makes failed ones due again, by id or all.
+//! /v1/sync/webhook-events/retry` (editor) makes failed ones due again, by id or all; `POST
+//! /v1/sync/webhook-events/dismiss` (editor) ends those a person gives up on (SKIPPED, with who
+//! dismissed them), which stops the alarm counting them.
 //!
 //! A failed event is retried by itself 1 and 5 minutes after its first two failures
 //! (`warp_domain::sync::event_retry`); after the third it waits here, and the
@@ -27,8 +29,8 @@ use warp_store::webhook_events::{self, RetrySelection, StoredEvent};
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_webhook_events, retry_webhook_events),
-    components(schemas(WebhookEventResponse, WebhookEventList, WebhookEventRetryInput, WebhookEventRetryResponse)),
+    paths(list_webhook_events, retry_webhook_events, dismiss_webhook_events),
+    components(schemas(WebhookEventResponse, WebhookEventList, WebhookEventRetryInput, WebhookEventRetryResponse, WebhookEventDismissInput, WebhookEventDismissResponse)),
     tags((name = "sync", description = "HubSpot sync conflicts and operations"))
 )]
 pub(crate) struct Doc;
@@ -37,6 +39,10 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/sync/webhook-events", get(list_webhook_events))
         .route("/v1/sync/webhook-events/retry", post(retry_webhook_events))
+        .route(
+            "/v1/sync/webhook-events/dismiss",
+            post(dismiss_webhook_events),
+        )
 }
 
 /// Most ids one retry names.
@@ -116,6 +122,66 @@ pub struct WebhookEventRetryResponse {
     pub retried: usize,
     /// Their ids (at most the first 1,000).
     pub ids: Vec<i64>,
+}
+
+/// `{"ids": [12, 13]}`: failed events to give up on.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
+pub struct WebhookEventDismissInput {
+    /// 1 to 1,000 failed event ids.
+    pub ids: Vec<i64>,
+}
+
+/// What a dismissal ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventDismissResponse {
+    /// How many failed events are now SKIPPED (ids that were not FAILED are left alone).
+    pub dismissed: usize,
+    pub ids: Vec<i64>,
+}
+
+/// POST /v1/sync/webhook-events/dismiss
+#[utoipa::path(
+    post,
+    path = "/v1/sync/webhook-events/dismiss",
+    tag = "sync",
+    request_body(content = WebhookEventDismissInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The failed events named are SKIPPED, with who dismissed them", body = WebhookEventDismissResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body (the field is named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn dismiss_webhook_events(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Editor)?;
+    let value = crate::body::json(body)?;
+    let ids = match parse_retry(&value)? {
+        RetrySelection::Ids(ids) => ids,
+        RetrySelection::All { .. } => {
+            return Err(Problem::invalid_field(
+                "all",
+                "is not accepted here: dismiss names its events",
+            ));
+        }
+    };
+    let ids = webhook_events::dismiss(&state.database, &ids, &principal.subject).await?;
+    tracing::info!(dismissed = ids.len(), "failed webhook events dismissed");
+    Ok(json_response(
+        StatusCode::OK,
+        &WebhookEventDismissResponse {
+            dismissed: ids.len(),
+            ids,
+        },
+        None,
+    ))
 }
 
 /// GET /v1/sync/webhook-events

@@ -305,6 +305,28 @@ pub async fn list(
         .collect()
 }
 
+/// Ends failed events a person gives up on: SKIPPED, with who dismissed them before the
+/// reason they failed (the alarm stops counting them). Returns the ids dismissed.
+pub async fn dismiss(
+    database: &Database,
+    ids: &[i64],
+    by: &str,
+) -> Result<Vec<i64>, crate::StoreError> {
+    let client = database.client().await?;
+    let note = format!("dismissed by {by}");
+    client
+        .query_typed(
+            "UPDATE hubspot_webhook_events SET status = 'SKIPPED', next_attempt_at = NULL, \
+               processed_at = now(), error = $2 || coalesce(': ' || error, '') \
+             WHERE status = 'FAILED' AND id = ANY($1) RETURNING id",
+            &[(&ids, Type::INT8_ARRAY), (&storable(&note), Type::TEXT)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
 /// What a retry asks for: these failed events, or every failed one (of a portal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetrySelection {
