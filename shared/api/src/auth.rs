@@ -121,10 +121,10 @@ pub struct Principal {
     /// The `customer_id` claim: the token acts for this customer only (its HubSpot connection
     /// and what belongs to it), whatever its roles.
     pub customer_scope: Option<uuid::Uuid>,
-    /// The route called, as `PATCH /v1/customers/{id}` (for the audit log).
-    pub route: String,
+    /// The method and route template called (for the audit log; formatted only by a write).
+    pub route: Option<(axum::http::Method, axum::extract::MatchedPath)>,
     /// The request's id (`x-request-id`, or the one made for it).
-    pub request_id: Option<String>,
+    pub request_id: Option<std::sync::Arc<str>>,
 }
 
 impl Principal {
@@ -132,8 +132,11 @@ impl Principal {
     pub fn actor(&self) -> warp_store::audit::Actor {
         warp_store::audit::Actor {
             subject: self.subject.clone(),
-            route: self.route.clone(),
-            request_id: self.request_id.clone(),
+            route: self.route.as_ref().map_or_else(
+                || "(unmatched)".to_owned(),
+                |(method, path)| format!("{method} {}", path.as_str()),
+            ),
+            request_id: self.request_id.as_deref().map(str::to_owned),
         }
     }
 
@@ -183,11 +186,11 @@ impl FromRequestParts<ApiState> for Principal {
             })?;
         // The subject is not logged: some identity providers use e-mail addresses as subjects.
         let mut principal = state.authenticator().verify(token).await?;
-        let route = parts
+        // Cheap clones (a MatchedPath is an Arc): nothing is formatted on a read.
+        principal.route = parts
             .extensions
             .get::<axum::extract::MatchedPath>()
-            .map_or("(unmatched)", |path| path.as_str());
-        principal.route = format!("{} {route}", parts.method);
+            .map(|path| (parts.method.clone(), path.clone()));
         principal.request_id = parts
             .extensions
             .get::<crate::RequestId>()
@@ -315,7 +318,7 @@ impl Authenticator {
             subject,
             role,
             customer_scope,
-            route: String::new(),
+            route: None,
             request_id: None,
         })
     }

@@ -244,7 +244,7 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// A request's id, for handlers (the audit log records it).
 #[derive(Debug, Clone)]
-pub(crate) struct RequestId(pub String);
+pub(crate) struct RequestId(pub std::sync::Arc<str>);
 
 /// Gives every request a span with its request id (taken from `x-request-id` when sane,
 /// generated otherwise) and echoes the id in the answer. The span names the route template
@@ -257,8 +257,8 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .map(std::sync::Arc::<str>::from)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string().into());
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));

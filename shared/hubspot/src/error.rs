@@ -180,6 +180,13 @@ impl HubSpotError {
     /// True when the same request may succeed later: 429 (except the daily cap), 423, 5xx,
     /// timeouts, transport failures and a briefly unavailable budget. 400, 401, 403, 404, 409
     /// and other 4xx cannot succeed by repetition.
+    /// Whether work waiting on HubSpot should be kept for later rather than failed: a
+    /// retryable error, or a portal whose credentials need reconnecting (an outage a person
+    /// ends, not a refusal of the work).
+    pub fn waits(&self) -> bool {
+        self.is_retryable() || matches!(self, HubSpotError::Credentials(_))
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             HubSpotError::RateLimited { policy, .. } => policy.as_deref() != Some("DAILY"),

@@ -124,7 +124,7 @@ impl From<warp_store::DatabaseError> for PageError {
 
 fn hubspot_failed(error: &HubSpotError, what: &str) -> PageError {
     let reason = format!("HubSpot {what}: {error}");
-    if error.is_retryable() || matches!(error, HubSpotError::Credentials(_)) {
+    if error.waits() {
         PageError::Transient(reason)
     } else {
         PageError::Permanent(reason)

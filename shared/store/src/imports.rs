@@ -232,6 +232,9 @@ pub async fn record_page(
            lease_token = CASE WHEN $3 IS NULL THEN NULL ELSE lease_token END \
          WHERE id = $1 AND lease_token = $2 RETURNING {COLUMNS}"
     );
+    // HubSpot's cursor is outside text: stored NUL-free (a cursor with a NUL is not one
+    // HubSpot gave out; the next read then fails with HubSpot's answer, not the statement).
+    let next = next.map(storable);
     let row = client
         .query_typed_opt(
             &sql,

@@ -255,7 +255,7 @@ impl From<HubSpotError> for HandleError {
 impl From<&HubSpotError> for HandleError {
     fn from(error: &HubSpotError) -> Self {
         // A portal that needs reconnecting is waited for, like an outage: its events are kept.
-        if error.is_retryable() || matches!(error, HubSpotError::Credentials(_)) {
+        if error.waits() {
             HandleError::RetryLater(format!("HubSpot: {error}"))
         } else {
             HandleError::Failed(format!("HubSpot: {error}"))
