@@ -21,10 +21,11 @@ help: ## list the targets
 dev: postgres ## run the whole system locally (API + webhook on :3000, sandbox on :3001)
 	$(WARP) dev
 
-test: lint postgres venv chromium validate ## fmt, clippy, template lint, every test against real Postgres and moto, the connect page in Chromium, schemathesis, a small chaos run
+test: lint postgres venv chromium validate ## fmt, clippy, template lint, every test against real Postgres and moto, the connect page and the console in Chromium, schemathesis, a small chaos run
 	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@$(MAKE) --no-print-directory schemathesis
+	@$(MAKE) --no-print-directory console
 	@$(MAKE) --no-print-directory sdk
 	@$(MAKE) --no-print-directory chaos-small
 
@@ -73,6 +74,10 @@ hubspot-setup: postgres ## create the warp_* properties in HubSpot (HUBSPOT_BASE
 
 sandbox: ## run the HubSpot sandbox alone on HUBSPOT_SANDBOX_ADDR (127.0.0.1:3001)
 	$(CARGO) run --quiet -p hubspot-sandbox --bin hubspot-sandbox
+
+.PHONY: console
+console: postgres venv chromium ## the sync console in headless Chromium against `warp dev` with the sandbox (screenshots: target/console/)
+	WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python infra/scripts/console-check.sh
 
 .PHONY: sdk
 sdk: ## HubSpot's official Python SDK (hubspot-api-client) against the sandbox: companies, contacts, v4 associations

@@ -24,11 +24,8 @@ DATABASE_URL="$server/postgres" infra/scripts/ensure-postgres.sh
 cargo build --quiet -p warp-cli --bin warp -p warp-tests --bin chaos
 warp="$root/target/debug/warp"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-api_port="$(free_port)"
-sandbox_port="$(free_port)"
+# shellcheck source=lib/warp-dev.sh
+source infra/scripts/lib/warp-dev.sh
 dev_pid=""
 
 stop_pid() {
@@ -48,10 +45,6 @@ trap cleanup EXIT
 
 psql "$server/postgres" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null
 
-export DATABASE_URL="$server/$database"
-export HTTP_ADDR="127.0.0.1:$api_port"
-export HUBSPOT_SANDBOX_ADDR="127.0.0.1:$sandbox_port"
-export LOG_FORMAT=json
 export RUST_LOG="${RUST_LOG:-warn}"
 # The outbox loop runs in the driver's `warp worker` processes, not in `warp dev`.
 export DEV_OUTBOUND=false
@@ -62,20 +55,7 @@ export OUTBOX_RETRY_BASE_MS=250
 export HUBSPOT_TIMEOUT_MS=2000
 export RECONCILE_POLL_SECS=1
 
-"$warp" dev >"$out/warp-dev.log" 2>&1 &
-dev_pid=$!
-
-base="http://127.0.0.1:$api_port"
-for _ in $(seq 1 300); do
-  if curl -fsS "$base/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$dev_pid" 2>/dev/null; then
-    echo "warp dev exited; its log:" >&2
-    tail -n 40 "$out/warp-dev.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-curl -fsS "$base/health" >/dev/null
+start_warp_dev "$out/warp-dev.log" 300
 
 echo "chaos: warp dev on $base, sandbox on 127.0.0.1:$sandbox_port, database $database"
 RUST_LIB_BACKTRACE=0 "$root/target/debug/chaos" \

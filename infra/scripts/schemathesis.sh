@@ -25,41 +25,11 @@ infra/scripts/ensure-fuzz-venv.sh
 cargo build --quiet -p warp-cli --bin warp
 warp="$root/target/debug/warp"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-api_port="$(free_port)"
-sandbox_port="$(free_port)"
 database="warp_fuzz_$(date +%s)_$$"
-server_pid=""
-
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  psql "$server/postgres" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-export DATABASE_URL="$server/$database"
-export HTTP_ADDR="127.0.0.1:$api_port"
-export HUBSPOT_SANDBOX_ADDR="127.0.0.1:$sandbox_port"
-export LOG_FORMAT=json
-"$warp" dev >"$out/warp.log" 2>&1 &
-server_pid=$!
-
-base="http://127.0.0.1:$api_port"
-for _ in $(seq 1 100); do
-  if curl -fsS "$base/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "warp dev exited; its log:" >&2
-    tail -n 40 "$out/warp.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-curl -fsS "$base/health" >/dev/null
+# shellcheck source=lib/warp-dev.sh
+source infra/scripts/lib/warp-dev.sh
+trap stop_warp_dev_and_drop_database EXIT
+start_warp_dev "$out/warp.log" 100
 
 token="$("$warp" token --role admin --subject schemathesis --ttl 7200)"
 echo "schemathesis: $base (database $database), $max_examples examples per operation, at most ${max_time}s"

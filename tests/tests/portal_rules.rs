@@ -100,19 +100,83 @@ async fn a_record_refused_by_a_portal_rule_fails_alone_for_good_until_the_rule_i
     let status = admin_json(app, "/v1/sync/status").await;
     assert_eq!(status["outbox"]["failed"], 1, "{status}");
 
-    // An admin lifts the rule and retries: the record goes through.
-    set_required(&s, &[]).await;
-    let retried: Value = app
+    // The failures list (any role) names the record and HubSpot's reason, filtered by words of
+    // the reason, object type and time.
+    let viewer_sees = |path: String| {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        async move {
+            let response = client.get(url).bearer_auth(viewer()).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let listed = viewer_sees("/v1/sync/failed?reason=INDUSTRY".into()).await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["local_id"], newer_id.as_str());
+    assert_eq!(listed["items"][0]["object_type"], "companies");
+    assert!(
+        listed["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("industry")
+    );
+    let failed_row = listed["items"][0]["id"].as_i64().unwrap();
+    for path in [
+        "/v1/sync/failed?reason=timeout".to_owned(),
+        "/v1/sync/failed?object_type=contacts".to_owned(),
+        format!(
+            "/v1/sync/failed?since={}",
+            (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+    ] {
+        assert_eq!(viewer_sees(path.clone()).await["total"], 0, "{path}");
+    }
+    let bad = app
         .client
-        .post(app.url("/v1/sync/failed/retry"))
-        .bearer_auth(admin())
+        .get(app.url("/v1/sync/failed?since=yesterday&limit=0"))
+        .bearer_auth(viewer())
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let fields = problem_fields(&expect_problem(bad, 422).await);
+    assert!(
+        fields.contains(&"since".to_owned()) && fields.contains(&"limit".to_owned()),
+        "{fields:?}"
+    );
+
+    // A retry of records that did not fail, or of a reason no failure has, changes nothing.
+    let retry = |body: Value| {
+        let client = app.client.clone();
+        let url = app.url("/v1/sync/failed/retry");
+        async move {
+            let response = client
+                .post(url)
+                .bearer_auth(admin())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{body}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(
+        retry(json!({"ids": [failed_row + 1000]})).await["requeued"],
+        0
+    );
+    assert_eq!(
+        retry(json!({"all": true, "reason": "timeout"})).await["requeued"],
+        0
+    );
+
+    // An admin lifts the rule and retries the failures of that reason: the record goes through.
+    set_required(&s, &[]).await;
+    let retried =
+        retry(json!({"all": true, "object_type": "companies", "reason": "industry"})).await;
     assert_eq!(retried["requeued"], 1, "{retried}");
+    assert_eq!(retried["ids"], json!([failed_row]), "{retried}");
+    assert_eq!(viewer_sees("/v1/sync/failed".into()).await["total"], 0);
     let report = worker.process_due(10).await.unwrap();
     assert_eq!(report.failed, [], "{report:?}");
     let linked = app.customer(&newer_id).await;

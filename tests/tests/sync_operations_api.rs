@@ -113,9 +113,22 @@ async fn status_reports_the_outbox_webhooks_reconciliation_and_429s() {
     assert_eq!(run["errors"], 2);
     assert_eq!(status["rate_limited_last_hour"], 2);
 
+    // Counts, never values: every role reads them; a customer's own token does not.
     for token in [editor(), viewer()] {
-        expect_problem(get_as(&app, "/v1/sync/status", &token).await, 403).await;
+        let seen = ok_json(get_as(&app, "/v1/sync/status", &token).await).await;
+        assert_eq!(seen["outbox"], status["outbox"]);
     }
+    let scoped = warp_api::issue_dev_token_for(
+        &secrecy::SecretString::from(warp_tests::TEST_SECRET),
+        warp_api::AuthConfig::DEFAULT_ISSUER,
+        warp_api::AuthConfig::DEFAULT_AUDIENCE,
+        "owner@customer.example",
+        &["admin"],
+        Some(uuid::Uuid::nil()),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    expect_problem(get_as(&app, "/v1/sync/status", &scoped).await, 403).await;
 }
 
 #[tokio::test]

@@ -4,20 +4,17 @@
 //! a browser with a small page that hands the outcome to the connect page (same origin only).
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::ApiState;
+use crate::web_assets::{asset, guarded};
 
 const PAGE: &str = include_str!("../static/connect.html");
 const SCRIPT: &str = include_str!("../static/connect.js");
 const CALLBACK_SCRIPT: &str = include_str!("../static/callback.js");
 const STYLE: &str = include_str!("../static/connect.css");
-
-/// Only this origin's own files: no inline script, nothing framed, nothing sent elsewhere.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
@@ -37,34 +34,6 @@ pub(crate) fn routes() -> Router<ApiState> {
             "/connect/connect.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
-}
-
-fn guarded(content_type: &'static str, status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut response = guarded(content_type, StatusCode::OK, body.to_owned());
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// Whether the caller is a browser navigating (HubSpot's redirect), not an API client.
@@ -114,6 +83,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[tokio::test]
     async fn the_callback_page_escapes_what_it_repeats() {

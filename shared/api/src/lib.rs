@@ -9,10 +9,12 @@ pub mod bootstrap;
 mod company_adoption;
 mod conflicts;
 mod connect_page;
+mod console;
 mod conventions;
 mod customers;
 mod deals;
 pub mod dto;
+mod failed_records;
 mod hubspot_links;
 mod ids;
 mod imports;
@@ -23,15 +25,18 @@ pub mod openapi;
 pub mod problem;
 mod reconciliations;
 mod search_admission;
+mod selection;
 mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
 mod users;
+mod web_assets;
 mod webhook_events;
 
 pub use auth::{
     AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token, issue_dev_token_for,
 };
+pub use console::DevSignIn;
 pub use problem::Problem;
 
 use auth::Authenticator;
@@ -70,6 +75,8 @@ pub struct ApiState {
     search_admission: search_admission::SearchAdmission,
     /// Connects and disconnects HubSpot portals; the OAuth routes answer 503 without one.
     connector: Option<Arc<warp_installations::Connector>>,
+    /// The console's local dev sign-in (`warp dev` only).
+    dev_sign_in: Option<Arc<DevSignIn>>,
     portal_id: i64,
 }
 
@@ -86,6 +93,7 @@ impl ApiState {
             dead_letter_queue: None,
             search_admission: search_admission::SearchAdmission::default(),
             connector: None,
+            dev_sign_in: None,
             portal_id,
         }
     }
@@ -100,6 +108,16 @@ impl ApiState {
     pub fn with_connector(mut self, connector: warp_installations::Connector) -> Self {
         self.connector = Some(Arc::new(connector));
         self
+    }
+
+    /// Lets the console mint tokens for a chosen role: local development only.
+    pub fn with_dev_sign_in(mut self, signer: DevSignIn) -> Self {
+        self.dev_sign_in = Some(Arc::new(signer));
+        self
+    }
+
+    pub(crate) fn dev_sign_in(&self) -> Option<&DevSignIn> {
+        self.dev_sign_in.as_deref()
     }
 
     pub(crate) fn connector(&self) -> Option<&warp_installations::Connector> {
@@ -214,6 +232,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(imports::routes())
         .merge(audit::routes())
         .merge(webhook_events::routes())
+        .merge(failed_records::routes())
         .merge(company_adoption::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())
@@ -223,6 +242,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(hubspot_links::routes())
         .merge(installations::routes())
         .merge(connect_page::routes())
+        .merge(console::routes())
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

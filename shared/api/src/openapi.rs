@@ -51,6 +51,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::imports::Doc::openapi());
     document.merge(crate::audit::Doc::openapi());
     document.merge(crate::webhook_events::Doc::openapi());
+    document.merge(crate::failed_records::Doc::openapi());
     document.merge(crate::company_adoption::Doc::openapi());
     document.merge(crate::installations::Doc::openapi());
     document

@@ -1,4 +1,4 @@
-//! Sync operations (admin): re-sync a customer or a user, retry failed outbox rows.
+//! Sync operations (admin): re-sync a customer or a user.
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
@@ -16,8 +16,8 @@ use warp_store::outbox;
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(resync_customer, resync_user, retry_failed),
-    components(schemas(ResyncAccepted, RetryResult, crate::dto::CustomerSyncResponse, crate::dto::SyncStateSchema)),
+    paths(resync_customer, resync_user),
+    components(schemas(ResyncAccepted, crate::dto::CustomerSyncResponse, crate::dto::SyncStateSchema)),
     tags((name = "sync", description = "HubSpot sync operations (admin)"))
 )]
 pub(crate) struct Doc;
@@ -26,7 +26,6 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/sync/customers/{id}/resync", post(resync_customer))
         .route("/v1/sync/users/{id}/resync", post(resync_user))
-        .route("/v1/sync/failed/retry", post(retry_failed))
 }
 
 /// A re-sync was queued.
@@ -34,13 +33,6 @@ pub(crate) fn routes() -> Router<ApiState> {
 pub struct ResyncAccepted {
     /// The outbox row carrying the re-sync.
     pub outbox_id: i64,
-}
-
-/// Failed rows were queued again.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RetryResult {
-    /// How many FAILED rows became PENDING.
-    pub requeued: u64,
 }
 
 /// POST /v1/sync/customers/{id}/resync
@@ -111,34 +103,4 @@ async fn resync(
         axum::Json(ResyncAccepted { outbox_id }),
     )
         .into_response())
-}
-
-/// POST /v1/sync/failed/retry
-#[utoipa::path(
-    post,
-    path = "/v1/sync/failed/retry",
-    tag = "sync",
-    responses(
-        (status = 200, description = "Every FAILED outbound row is PENDING again, attempts reset", body = RetryResult),
-        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer_jwt" = []))
-)]
-pub(crate) async fn retry_failed(
-    State(state): State<ApiState>,
-    principal: Principal,
-) -> Result<Response, Problem> {
-    principal.require(Role::Admin)?;
-    let ids = outbox::requeue_failed(state.customers().database()).await?;
-    tracing::info!(rows = ids.len(), "failed outbox rows requeued");
-    for id in &ids {
-        state.publish(*id).await;
-    }
-    let body = RetryResult {
-        requeued: ids.len() as u64,
-    };
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

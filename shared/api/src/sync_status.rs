@@ -1,5 +1,5 @@
-//! The sync's dashboard (admin): `GET /v1/sync/status` (outbox counts, oldest waiting row, DLQ
-//! depth, last webhook, last reconciliation, HubSpot 429s) and `GET /v1/sync/logs` (the audit
+//! The sync's dashboard: `GET /v1/sync/status` (any role: outbox counts, oldest waiting row, DLQ
+//! depth, last webhook, last reconciliation, HubSpot 429s) and `GET /v1/sync/logs` (admin: the audit
 //! trail, newest first, keyset-paged). Both read ids, counts and field names, never values.
 
 use crate::ApiState;
@@ -168,7 +168,7 @@ pub struct SyncStatusResponse {
     responses(
         (status = 200, description = "Where the sync stands", body = SyncStatusResponse),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed (counts only, no values: any role reads them)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -178,7 +178,7 @@ pub(crate) async fn sync_status(
     State(state): State<ApiState>,
     principal: Principal,
 ) -> Result<Response, Problem> {
-    principal.require(Role::Admin)?;
+    principal.require(Role::Viewer)?;
     let dlq = async {
         match state.dead_letter_queue() {
             Some(queue) => queue.depth().await,

@@ -13,6 +13,7 @@ use crate::ApiState;
 use crate::auth::{Principal, Role};
 use crate::conventions::{json_response, read_limit};
 use crate::problem::Problem;
+use crate::selection::{self, Selection};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -45,8 +46,6 @@ pub(crate) fn routes() -> Router<ApiState> {
         )
 }
 
-/// Most ids one retry names.
-const MAX_RETRY_IDS: usize = 1_000;
 const STATUSES: [&str; 5] = ["RECEIVED", "PROCESSED", "SKIPPED", "FAILED", "UNROUTED"];
 
 /// One webhook event as stored.
@@ -285,7 +284,7 @@ pub(crate) async fn retry_webhook_events(
     let mut ids = webhook_events::retry(&state.database, &selection).await?;
     tracing::info!(retried = ids.len(), by = %principal.subject, "failed webhook events retried");
     let retried = ids.len();
-    ids.truncate(MAX_RETRY_IDS);
+    ids.truncate(selection::MAX_IDS);
     Ok(json_response(
         StatusCode::ACCEPTED,
         &WebhookEventRetryResponse { retried, ids },
@@ -293,77 +292,15 @@ pub(crate) async fn retry_webhook_events(
     ))
 }
 
-/// Exactly one of `ids` (1 to 1,000 positive integers) and `all: true`; `portal_id` only with
-/// `all`.
+/// `{"ids": [...]}` or `{"all": true}`, optionally with `portal_id`.
 fn parse_retry(body: &serde_json::Value) -> Result<RetrySelection, Problem> {
-    let Some(object) = body.as_object() else {
-        return Err(Problem::invalid_field(
-            "body",
-            "must be an object such as {\"ids\": [12]} or {\"all\": true}",
-        ));
-    };
-    let mut errors = Vec::new();
-    for unknown in object
-        .keys()
-        .filter(|k| !matches!(k.as_str(), "ids" | "all" | "portal_id"))
-    {
-        errors.push(FieldError::new(unknown, "is not a known field"));
-    }
-    let ids = object.get("ids").filter(|v| !v.is_null()).map(|value| {
-        value
-            .as_array()
-            .filter(|ids| (1..=MAX_RETRY_IDS).contains(&ids.len()))
-            .and_then(|ids| {
-                ids.iter()
-                    .map(|id| id.as_i64().filter(|id| *id > 0))
-                    .collect::<Option<Vec<i64>>>()
-            })
-    });
-    let all = match object.get("all") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(all)) => *all,
-        Some(_) => {
-            errors.push(FieldError::new("all", "must be true or false"));
-            false
-        }
-    };
-    let portal_id = match object.get("portal_id") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(value) => match value.as_i64().filter(|id| *id > 0) {
-            Some(id) => Some(id),
-            None => {
-                errors.push(FieldError::new("portal_id", "must be a positive integer"));
-                None
-            }
-        },
-    };
-    let selection = match (ids, all) {
-        (Some(Some(ids)), false) if portal_id.is_none() => Some(RetrySelection::Ids(ids)),
-        (Some(Some(_)), false) => {
-            errors.push(FieldError::new("portal_id", "goes with all, not with ids"));
-            None
-        }
-        (Some(None), _) => {
-            errors.push(FieldError::new(
-                "ids",
-                "must be 1 to 1,000 positive integer event ids",
-            ));
-            None
-        }
-        (None, true) => Some(RetrySelection::All { portal_id }),
-        (Some(_), true) => {
-            errors.push(FieldError::new("all", "give ids or all, not both"));
-            None
-        }
-        (None, false) => {
-            errors.push(FieldError::new("ids", "give ids, or all: true"));
-            None
-        }
-    };
-    match selection {
-        Some(selection) if errors.is_empty() => Ok(selection),
-        _ => Err(Problem::invalid(errors)),
-    }
+    let selection = selection::parse(body, &["portal_id"], |object, errors| {
+        selection::positive_id(object, "portal_id", errors)
+    })?;
+    Ok(match selection {
+        Selection::Ids(ids) => RetrySelection::Ids(ids),
+        Selection::All(portal_id) => RetrySelection::All { portal_id },
+    })
 }
 
 #[cfg(test)]

@@ -83,7 +83,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         warp_webhook::WebhookState::new(webhook, database.clone()).with_processing_kick(kick),
     );
 
-    let state = warp_api::bootstrap::api_state(&config, database, &secrets).await?;
+    let mut state = warp_api::bootstrap::api_state(&config, database, &secrets).await?;
+    // The console's dev sign-in mints tokens the local keys accept; with a JWKS (a real
+    // identity provider) there is nothing it could sign with.
+    let auth = warp_api::bootstrap::auth_config(&config, &secrets).await?;
+    if let warp_api::KeySource::Hs256(secret) = auth.keys {
+        state = state.with_dev_sign_in(warp_api::DevSignIn::new(
+            secret,
+            &auth.issuer,
+            &auth.audience,
+        ));
+    }
     let app = warp_api::router(state).merge(webhooks);
     let listener = TcpListener::bind(config.http_addr)
         .await
@@ -102,6 +112,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => println!("  HubSpot      {}", config.hubspot_base_url()),
     }
     println!("  webhooks     {base}/webhooks/hubspot (and /webhooks/hubspot/company)");
+    println!("  console      {base}/console  (dev sign-in: pick a role)");
     println!("  token        make token ROLE=viewer|editor|admin");
     println!("  stop         Ctrl-C");
 

@@ -371,7 +371,7 @@ impl CustomerStore {
         let pattern = query
             .q
             .as_deref()
-            .map(|q| format!("%{}%", escape_like(&q.to_lowercase())));
+            .map(|q| format!("%{}%", crate::escape_like(&q.to_lowercase())));
         let ban = query.q.as_deref().map(|q| q.trim().to_uppercase());
 
         let mut conditions: Vec<String> = Vec::new();
@@ -693,18 +693,6 @@ fn check_version(current: &Customer, expected: Option<i64>) -> Result<(), StoreE
     }
 }
 
-/// `%`, `_` and `\` match themselves in a LIKE pattern with `ESCAPE '\'`.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Other(e.to_string()))
 }
@@ -832,7 +820,7 @@ mod tests {
 
     #[test]
     fn like_patterns_escape_wildcards() {
-        assert_eq!(escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+        assert_eq!(crate::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
     }
 
     #[test]

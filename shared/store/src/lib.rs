@@ -17,6 +17,7 @@ pub mod installations;
 pub mod links;
 pub mod onboardings;
 pub mod outbox;
+pub mod outbox_failures;
 pub mod reconciliation_runs;
 pub mod sync_config;
 pub mod sync_log;
@@ -38,6 +39,18 @@ pub(crate) fn object_type_column(
 ) -> Result<warp_domain::sync::ObjectType, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Other(format!("unexpected object_type {text:?}")))
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// A `COLUMNS` list (`"id, ban, ..."`) with each column qualified by a table alias, for

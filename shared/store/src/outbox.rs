@@ -637,30 +637,9 @@ pub async fn resume_portal(
         .await?)
 }
 
-/// The operator's retry: every FAILED outbound row becomes PENDING, due now, with its
-/// attempts reset and unpublished (so the relay sends it if the caller does not). Returns
-/// the ids requeued.
-pub async fn requeue_failed(database: &crate::Database) -> Result<Vec<i64>, StoreError> {
-    let client = database.client().await?;
-    let rows = client
-        .query_typed(
-            "UPDATE hubspot_sync_queue SET status = 'PENDING', attempts = 0, next_attempt_at = now(), \
-               lease_until = NULL, published_at = NULL, updated_at = now() \
-             WHERE status = 'FAILED' AND direction = 'OUTBOUND' RETURNING id",
-            &[],
-        )
-        .await?;
-    let mut ids = rows
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<Vec<i64>, _>>()?;
-    ids.sort_unstable();
-    Ok(ids)
-}
-
 /// Marks rows FAILED that no automatic retry can help (HubSpot refused the record itself):
 /// their attempts are used up at once, so neither the worker nor the queue sends them again
-/// until an operator's retry (`requeue_failed`) after fixing the record or the portal.
+/// until an operator's retry (`outbox_failures::requeue`) after fixing the record or the portal.
 pub async fn mark_failed_for_good(
     client: &impl tokio_postgres::GenericClient,
     failures: &[(i64, String, std::time::Duration)],

@@ -1163,10 +1163,21 @@ pub fn answers_by_input(
         .collect()
 }
 
-/// A per-input error as stored: status, category and the properties at fault (their names).
-/// HubSpot's messages are left out: they may quote the values, which are PII.
+/// A per-input error as stored: status, category and the properties at fault (their names,
+/// each with HubSpot's code for what is wrong, e.g. `REQUIRED_FIELD`). HubSpot's messages are
+/// left out: they may quote the values, which are PII.
 fn describe_item_error(error: &BatchItemError) -> String {
-    let properties = item_error_properties(error);
+    let properties: Vec<String> = error
+        .errors
+        .iter()
+        .filter_map(|detail| {
+            let property = detail.location.as_deref()?;
+            Some(match detail.code.as_deref().filter(|code| is_code(code)) {
+                Some(code) => format!("{property} ({code})"),
+                None => property.to_owned(),
+            })
+        })
+        .collect();
     let mut text = format!("HubSpot refused the input ({}", error.category);
     if !error.status.is_empty() && error.status != "error" {
         text.push_str(&format!(", {}", error.status));
@@ -1176,6 +1187,15 @@ fn describe_item_error(error: &BatchItemError) -> String {
         text.push_str(&format!(" on properties: {}", properties.join(", ")));
     }
     text
+}
+
+/// An identifier such as `INVALID_EMAIL`, never free text that could quote a value.
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// The HubSpot properties a per-input error names (never their values).
@@ -1321,6 +1341,36 @@ mod tests {
 
     fn input(ban: &str) -> BatchUpsertInput {
         BatchUpsertInput::new(WARP_BAN_PROPERTY, ban, BTreeMap::new())
+    }
+
+    #[test]
+    fn a_refusal_names_properties_and_codes_but_never_hubspots_message() {
+        let error = BatchItemError {
+            status: "400".into(),
+            category: "VALIDATION_ERROR".into(),
+            message: "ada@example is not a valid email".into(),
+            context: BTreeMap::new(),
+            errors: vec![
+                ErrorDetail {
+                    location: Some("email".into()),
+                    code: Some("INVALID_EMAIL".into()),
+                    message: Some("ada@example is not a valid email".into()),
+                    ..ErrorDetail::default()
+                },
+                ErrorDetail {
+                    location: Some("phone".into()),
+                    code: Some("value 555 is odd".into()),
+                    ..ErrorDetail::default()
+                },
+            ],
+            sub_category: None,
+        };
+        let described = describe_item_error(&error);
+        assert_eq!(
+            described,
+            "HubSpot refused the input (VALIDATION_ERROR, 400) on properties: email (INVALID_EMAIL), phone"
+        );
+        assert!(!described.contains("ada@"), "{described}");
     }
 
     fn upserted(id: &str, ban: Option<&str>) -> UpsertedRecord {

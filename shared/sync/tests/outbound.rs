@@ -386,7 +386,12 @@ async fn one_bad_record_among_a_hundred_fails_alone() {
     );
 
     // The operator fixes HubSpot and retries.
-    let requeued = outbox::requeue_failed(&h.database).await.unwrap();
+    let requeued = warp_store::outbox_failures::requeue(
+        &h.database,
+        &warp_store::outbox_failures::FailureSelection::Matching(Default::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!(requeued, vec![bad_row]);
     h.allow_reseller(true).await;
     let report = h.worker.process(&[bad_row]).await;

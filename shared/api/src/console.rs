@@ -1,0 +1,189 @@
+//! The sync console (`/console`): a page for operations and sales, as static files compiled
+//! into the binary (no build step), under the same strict Content-Security-Policy as the
+//! connect page. It calls the API with the caller's own token, held in the page's memory only.
+//!
+//! Sign-in: `GET /console/config.json` tells the page how. Locally (`warp dev`, HS256 keys) a
+//! dev sign-in mints a token for a chosen role (`POST /console/dev-sign-in`); that route does
+//! not exist anywhere else.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::Value;
+use warp_domain::customer::FieldError;
+
+use crate::conventions::json_response;
+use crate::web_assets::asset;
+use crate::{ApiState, Problem};
+
+/// The console's files: path under `/console/`, content type, body.
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/console/console.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../static/console/favicon.svg"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/dom.js"),
+    ),
+    (
+        "views.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/views.js"),
+    ),
+];
+
+const PAGE: &str = include_str!("../static/console/index.html");
+
+/// How long a dev sign-in's token lives.
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// Mints tokens for the local dev sign-in with the HS256 secret the API itself checks.
+#[derive(Clone)]
+pub struct DevSignIn {
+    secret: SecretString,
+    issuer: String,
+    audience: String,
+}
+
+impl DevSignIn {
+    pub fn new(secret: SecretString, issuer: &str, audience: &str) -> Self {
+        DevSignIn {
+            secret,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+}
+
+pub(crate) fn routes() -> Router<ApiState> {
+    let mut router = Router::new()
+        .route(
+            "/console",
+            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+        )
+        .route("/console/config.json", get(config))
+        .route("/console/dev-sign-in", post(dev_sign_in));
+    for (name, content_type, body) in FILES {
+        router = router.route(
+            &format!("/console/{name}"),
+            get(move || async move { asset(content_type, body) }),
+        );
+    }
+    router
+}
+
+/// How the page signs people in.
+#[derive(Serialize)]
+struct ConsoleConfig {
+    /// A role picker that mints a local token (`warp dev` only).
+    dev_sign_in: bool,
+}
+
+async fn config(State(state): State<ApiState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &ConsoleConfig {
+            dev_sign_in: state.dev_sign_in().is_some(),
+        },
+        None,
+    )
+}
+
+#[derive(Serialize)]
+struct DevToken {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// `{"role": "viewer"|"editor"|"admin", "customer_id": "<uuid>"?}` → a token for that role
+/// (scoped to the customer when one is named). 404 outside local development.
+async fn dev_sign_in(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let Some(signer) = state.dev_sign_in() else {
+        return Err(Problem::not_found());
+    };
+    let body = crate::body::json(body)?;
+    let mut errors = Vec::new();
+    let role = match body.get("role").and_then(Value::as_str) {
+        Some(role @ ("viewer" | "editor" | "admin")) => Some(role),
+        _ => {
+            errors.push(FieldError::new("role", "must be viewer, editor or admin"));
+            None
+        }
+    };
+    let customer_id = match body.get("customer_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.trim().is_empty() => None,
+        Some(value) => match value
+            .as_str()
+            .map(|text| uuid::Uuid::parse_str(text.trim()))
+        {
+            Some(Ok(id)) => Some(id),
+            _ => {
+                errors.push(FieldError::new(
+                    "customer_id",
+                    "must be a customer id (UUID)",
+                ));
+                None
+            }
+        },
+    };
+    let (Some(role), true) = (role, errors.is_empty()) else {
+        return Err(Problem::invalid(errors));
+    };
+    let subject = format!("console-{role}@warp.local");
+    let token = crate::issue_dev_token_for(
+        &signer.secret,
+        &signer.issuer,
+        &signer.audience,
+        &subject,
+        &[role],
+        customer_id,
+        DEV_TOKEN_TTL,
+    )
+    .map_err(|error| {
+        tracing::error!(%error, "minting a dev token failed");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the token could not be made",
+        )
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DevToken {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: DEV_TOKEN_TTL.as_secs(),
+        },
+        None,
+    ))
+}

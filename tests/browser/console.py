@@ -1,0 +1,292 @@
+"""The sync console (/console) in a real headless Chromium (Debian's), driven by Playwright,
+against the whole local system (`warp dev`: API, webhooks, worker and reconciler loops, and the
+HubSpot sandbox), as infra/scripts/console-check.sh starts it.
+
+What a person does and sees, step by step: dev sign-in; a failure injected through the sandbox
+(a portal validation rule) appears with HubSpot's reason, is exported as CSV, retried and
+clears; a conflict made by editing the same field in WARP and in HubSpot at once is resolved;
+a dry-run reconciliation is started and its report read; installations listed; a viewer sees
+but cannot operate. Every view: no console errors, no CSP violations, no serious axe-core
+violation, a screenshot under SCREENSHOT_DIR, and at phone width no sideways scrolling.
+
+Environment: WARP_BASE (the API), SANDBOX_BASE (the sandbox), CHROMIUM, SCREENSHOT_DIR, AXE_JS.
+Any failure exits non-zero with the reason.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE = os.environ["WARP_BASE"]
+SANDBOX = os.environ["SANDBOX_BASE"]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = os.environ["SCREENSHOT_DIR"]
+AXE_JS = os.environ["AXE_JS"]
+# The sandbox's person-in-the-UI token: its edits are announced by webhook like a person's.
+UI_TOKEN = "sandbox-user-token"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30_000
+ADMIN = None  # the API token the script itself uses, minted by the dev sign-in
+
+
+def http(method, url, body=None, token=None, headers=None):
+    """One JSON request; answers (status, parsed body or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            text = answer.read()
+            return answer.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        return error.code, (json.loads(text) if text else None)
+
+
+def must(method, url, body=None, token=None, headers=None, expected=(200, 201, 202, 204)):
+    status, answer = http(method, url, body, token, headers)
+    if status not in expected:
+        raise AssertionError(f"{method} {url} answered {status}: {answer}")
+    return answer
+
+
+def until(what, check, seconds=30):
+    """Polls `check` until it answers something truthy."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+class Watch:
+    """Console errors, uncaught exceptions and CSP violations of one page."""
+
+    def __init__(self, page):
+        self.errors = []
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        page.on("console", self.console)
+        # Runs before the page's own scripts, outside its CSP (Playwright injects it).
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+        )
+
+    def console(self, message):
+        if message.type == "error":
+            where = (message.location or {}).get("url", "")
+            self.errors.append(f"console: {message.text} ({where})")
+
+    def check(self, where):
+        if self.errors:
+            raise AssertionError(f"{where}: {self.errors}")
+
+
+def audit(page, name):
+    """axe-core over the view: no serious or critical violation. Then a screenshot."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        with open(AXE_JS, encoding="utf-8") as source:
+            page.evaluate(source.read())
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+        ".map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    if violations:
+        raise AssertionError(f"{name}: accessibility violations: {violations}")
+    page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+
+
+def go(page, section):
+    page.click(f"#nav a[href='#/{section}']")
+    expect(page.locator("#content h1")).to_have_text(section.capitalize(), timeout=WAIT_MS)
+
+
+def sign_in(page, role):
+    page.goto(f"{BASE}/console")
+    expect(page.locator("#dev-sign-in")).to_be_visible()
+    page.select_option("#dev-role", role)
+    page.click("#dev-sign-in button[type=submit]")
+    expect(page.locator("#who-text")).to_contain_text(f"({role})")
+
+
+def set_required(properties):
+    must("PUT", f"{SANDBOX}/_sandbox/validation-rules/companies", {"required": properties})
+
+
+def failures(page, admin):
+    """A record HubSpot refuses appears with HubSpot's reason; exported; retried; cleared."""
+    set_required(["industry"])
+    customer = must("POST", f"{BASE}/v1/customers",
+                    {"company_name": "Rules Ltd", "customer_type": "PREPAID"}, admin)
+    until("the refused push", lambda: must(
+        "GET", f"{BASE}/v1/sync/failed?reason=industry", token=admin)["total"] == 1)
+
+    go(page, "failures")
+    row = page.locator("table tr", has_text=customer["id"])
+    expect(row).to_contain_text("industry", timeout=WAIT_MS)
+    expect(row).to_contain_text("VALIDATION_ERROR")
+    expect(row).to_contain_text("industry (REQUIRED_FIELD)")
+    page.fill("#failure-reason", "industry")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#outbound-failures")).to_have_text("Outbound records (1)", timeout=WAIT_MS)
+    audit(page, "failures")
+
+    with page.expect_download() as downloaded:
+        page.click("#export-csv")
+    exported = open(downloaded.value.path(), encoding="utf-8").read()
+    lines = exported.strip().splitlines()
+    assert lines[0].startswith("outbox_id,portal_id,object_type,local_id"), lines[0]
+    assert len(lines) == 2 and customer["id"] in lines[1] and "industry" in lines[1], exported
+
+    # The rule is lifted; the person retries the row and sees it clear.
+    set_required([])
+    row.get_by_role("button", name=f"Retry record {customer['id']}").click()
+    expect(page.locator("#notice")).to_have_text("1 failed record queued again.", timeout=WAIT_MS)
+    expect(page.locator("text=No failed records match.")).to_be_visible(timeout=WAIT_MS)
+    synced = until("the retried push", lambda: (lambda c: c if c["sync"]["state"] == "synced" else None)(
+        must("GET", f"{BASE}/v1/customers/{customer['id']}", token=admin)))
+    return synced
+
+
+def conflict(page, admin, customer):
+    """WARP and HubSpot rename the same company at once; the person keeps HubSpot's name."""
+    company = customer["external_ids"]["hubspot_company_id"]
+    must("PATCH", f"{BASE}/v1/customers/{customer['id']}", {"company_name": "Rules Renamed"},
+         admin, headers={"If-Match": "*"})
+    must("PATCH", f"{SANDBOX}/crm/v3/objects/companies/{company}",
+         {"properties": {"name": "Rules From HubSpot"}}, UI_TOKEN)
+    until("the conflict", lambda: must(
+        "GET", f"{BASE}/v1/sync/conflicts?status=OPEN", token=admin)["items"])
+
+    go(page, "conflicts")
+    card = page.locator("article.conflict", has_text=customer["id"])
+    expect(card).to_contain_text("company_name")
+    expect(card).to_contain_text("Rules Renamed")
+    expect(card).to_contain_text("Rules From HubSpot")
+    audit(page, "conflicts")
+    card.get_by_role("button", name="Keep HubSpot's value").click()
+    expect(page.locator("#notice")).to_have_text("Conflict resolved: HubSpot's value taken.",
+                                                 timeout=WAIT_MS)
+    expect(page.locator("text=No open conflict.")).to_be_visible(timeout=WAIT_MS)
+    name = must("GET", f"{BASE}/v1/customers/{customer['id']}", token=admin)["company_name"]
+    assert name == "Rules From HubSpot", name
+    # WARP's push of the rename may have reached HubSpot after the person's edit: the
+    # resolution puts HubSpot's value back there too.
+    until("HubSpot holding the resolution", lambda: must(
+        "GET", f"{SANDBOX}/crm/v3/objects/companies/{company}?properties=name",
+        token=UI_TOKEN)["properties"]["name"] == "Rules From HubSpot")
+
+
+def runs(page, customer):
+    """A change whose webhook HubSpot never delivered is found by a dry-run reconciliation
+    started from the page, and its report is read there."""
+    company = customer["external_ids"]["hubspot_company_id"]
+    must("POST", f"{SANDBOX}/_sandbox/faults", {"drop_webhooks": 1.0})
+    dropped = must("GET", f"{SANDBOX}/_sandbox/stats")["webhook_events_dropped"]
+    must("PATCH", f"{SANDBOX}/crm/v3/objects/companies/{company}",
+         {"properties": {"domain": "lost-webhook.example"}}, UI_TOKEN)
+    until("the webhook dropped", lambda: must(
+        "GET", f"{SANDBOX}/_sandbox/stats")["webhook_events_dropped"] > dropped)
+    must("POST", f"{SANDBOX}/_sandbox/faults", {})
+
+    go(page, "runs")
+    expect(page.locator("#start-reconciliation-dry-run")).to_be_checked()
+    page.click("#start-reconciliation button[type=submit]")
+    expect(page.locator("#notice")).to_have_text("Reconciliation dry run queued.", timeout=WAIT_MS)
+    report = page.locator("h2#report")
+    expect(report).to_contain_text("Report of the dry run", timeout=60_000)
+    figures = page.locator("dl[aria-label=\"The run's figures\"]")
+    expect(figures).to_contain_text("succeeded")
+    expect(figures.locator(".figure", has_text="Drift found")).to_contain_text("1")
+    expect(figures.locator(".figure", has_text="Drift fixed")).to_contain_text("0")
+    by_field = page.get_by_role("table", name="Drift of companies by field")
+    expect(by_field).to_contain_text("domain")
+    audit(page, "runs")
+    # A dry run changes nothing.
+    warp = must("GET", f"{BASE}/v1/customers/{customer['id']}", token=ADMIN)
+    assert warp.get("domain") != "lost-webhook.example", warp
+
+
+def main():
+    admin = ADMIN
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        watch = Watch(page)
+
+        page.goto(f"{BASE}/console")
+        expect(page.locator("#sign-in-title")).to_have_text("Sign in")
+        audit(page, "sign-in")
+        sign_in(page, "admin")
+        expect(page.locator("#content h1")).to_have_text("Health")
+        expect(page.locator("dl[aria-label='Outbound queue']")).to_contain_text("Pending")
+        audit(page, "health")
+
+        customer = failures(page, admin)
+        conflict(page, admin, customer)
+        runs(page, customer)
+        go(page, "connect")
+        expect(page.locator("table")).to_contain_text("WARP (home)")
+        audit(page, "connect")
+        go(page, "health")
+        watch.check("as admin")
+
+        # A token lives in the page's memory only: a reload asks to sign in again.
+        page.reload()
+        expect(page.locator("#sign-in-title")).to_be_visible()
+        assert page.evaluate("sessionStorage.length + localStorage.length") == 0
+
+        # A viewer sees the sync but is told what needs another role.
+        sign_in(page, "viewer")
+        go(page, "failures")
+        expect(page.locator(".needs").first).to_contain_text("needs the admin role")
+        go(page, "conflicts")
+        expect(page.locator(".needs")).to_have_text("Reading and resolving conflicts needs the admin role.")
+        watch.check("as viewer")
+
+        # A phone's width: everything fits without sideways scrolling.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+        small = phone.new_page()
+        small_watch = Watch(small)
+        sign_in(small, "admin")
+        for section in ["health", "failures", "runs"]:
+            go(small, section)
+            overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{section} scrolls sideways by {overflow}px at phone width"
+            audit(small, f"phone-{section}")
+        small_watch.check("at phone width")
+        browser.close()
+    print("console: every step passed; screenshots in", SCREENSHOTS)
+
+
+if __name__ == "__main__":
+    ADMIN = must("POST", f"{BASE}/console/dev-sign-in", {"role": "admin"})["access_token"]
+    try:
+        main()
+    except Exception as error:  # the reason, for the caller's log
+        print(f"console check failed: {error}", file=sys.stderr)
+        raise
