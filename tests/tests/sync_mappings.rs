@@ -248,11 +248,46 @@ async fn a_changed_mapping_is_pushed_to_the_new_property_for_every_linked_custom
 
     let path = field_path("contact.email");
     let body = change("billing_contact_email", "WARP_TO_HUBSPOT", "WARP_WINS");
+    // A dry run checks the change against HubSpot and counts what saving would queue, and
+    // keeps nothing.
+    let checked = put(
+        app,
+        &format!("{path}?dry_run=true"),
+        &body,
+        &token_for("ops-anna", &["admin"]),
+    )
+    .await;
+    assert_eq!(checked.status(), 200);
+    let checked: Value = checked.json().await.unwrap();
+    assert_eq!(checked["dry_run"], true, "{checked}");
+    assert_eq!(checked["changed"], true, "{checked}");
+    assert_eq!(checked["resync_queued"], 2, "{checked}");
+    assert_eq!(checked["reconciliation_needed"], false, "{checked}");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM hubspot_sync_queue WHERE status <> 'DONE'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM hubspot_sync_config WHERE portal_id <> 0")
+            .await,
+        0
+    );
+    let refused_dry = put(
+        app,
+        &format!("{path}?dry_run=true"),
+        &change("no_such_property", "WARP_TO_HUBSPOT", "WARP_WINS"),
+        &token_for("ops-anna", &["admin"]),
+    )
+    .await;
+    let fields = problem_fields(&expect_problem(refused_dry, 422).await);
+    assert_eq!(fields, ["hubspot_property"]);
     let answer = put(app, &path, &body, &token_for("ops-anna", &["admin"])).await;
     assert_eq!(answer.status(), 200);
     let answer: Value = answer.json().await.unwrap();
     assert_eq!(answer["changed"], true, "{answer}");
     assert_eq!(answer["resync_queued"], 2, "{answer}");
+    assert_eq!(answer["dry_run"], false, "{answer}");
     assert!(answer["reconciliation_id"].is_null(), "{answer}");
     assert_eq!(answer["field"]["source"], "portal");
     assert_eq!(answer["field"]["updated_by"], "ops-anna");

@@ -52,9 +52,54 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../static/console/dom.js"),
     ),
     (
+        "widgets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/widgets.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/charts.js"),
+    ),
+    (
         "views.js",
         "text/javascript; charset=utf-8",
         include_str!("../static/console/views.js"),
+    ),
+    (
+        "health.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/health.js"),
+    ),
+    (
+        "failures.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/failures.js"),
+    ),
+    (
+        "conflicts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/conflicts.js"),
+    ),
+    (
+        "linking.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/linking.js"),
+    ),
+    (
+        "mapping.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/mapping.js"),
+    ),
+    (
+        "runs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/runs.js"),
+    ),
+    (
+        "connect.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console/connect.js"),
     ),
 ];
 

@@ -2,6 +2,7 @@
 //! Routes under `/v1` need a bearer JWT; errors are RFC 7807 problem documents; every request
 //! runs in a span carrying its request id (never customer values or tokens).
 
+mod activity;
 mod audit;
 pub mod auth;
 mod body;
@@ -233,6 +234,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(audit::routes())
         .merge(webhook_events::routes())
         .merge(failed_records::routes())
+        .merge(activity::routes())
         .merge(company_adoption::routes())
         .merge(sync_operations::routes())
         .merge(sync_mappings::routes())

@@ -52,6 +52,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::audit::Doc::openapi());
     document.merge(crate::webhook_events::Doc::openapi());
     document.merge(crate::failed_records::Doc::openapi());
+    document.merge(crate::activity::Doc::openapi());
     document.merge(crate::company_adoption::Doc::openapi());
     document.merge(crate::installations::Doc::openapi());
     document

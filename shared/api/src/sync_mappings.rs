@@ -8,8 +8,8 @@ use crate::json::json;
 use crate::problem::Problem;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, put};
@@ -141,9 +141,14 @@ pub struct MappingChangeResponse {
     pub changed: bool,
     /// Linked customers whose full push was queued (what WARP sends changed).
     pub resync_queued: u64,
+    /// Whether HubSpot may write the field under the new mapping, so a reconciliation compares
+    /// its values (queued unless this was a dry run).
+    pub reconciliation_needed: bool,
     /// The reconciliation queued to compare HubSpot's values under the new rules (what HubSpot
-    /// may write changed).
+    /// may write changed); null for a dry run.
     pub reconciliation_id: Option<Uuid>,
+    /// True when nothing was stored or queued: the figures say what saving would do.
+    pub dry_run: bool,
 }
 
 /// GET /v1/sync/mappings/{object_type}
@@ -188,6 +193,7 @@ pub(crate) async fn get_mapping(
     params(
         ("object_type" = MappingObjectType, Path, description = "HubSpot object type"),
         ("warp_field" = String, Path, description = "The WARP field, e.g. company_name"),
+        ("dry_run" = Option<bool>, Query, description = "Check the change and answer what saving it would do, storing and queuing nothing"),
     ),
     request_body(content = FieldMappingInput, content_type = "application/json"),
     responses(
@@ -207,11 +213,13 @@ pub(crate) async fn change_field_mapping(
     State(state): State<ApiState>,
     principal: Principal,
     Path((object_type, warp_field)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
     let object_type = parse_object_type(&object_type)?;
+    let dry_run = dry_run(query)?;
     crate::body::require_json(&headers)?;
     let value = crate::body::json(body)?;
     let row = parse_input(warp_field, &value)?;
@@ -223,6 +231,7 @@ pub(crate) async fn change_field_mapping(
         object_type,
         row,
         &principal.subject,
+        dry_run,
     )
     .await
     .map_err(change_problem)?;
@@ -232,9 +241,32 @@ pub(crate) async fn change_field_mapping(
             field: change.mapping.into(),
             changed: change.changed,
             resync_queued: change.resync_queued,
+            reconciliation_needed: change.reconciliation_needed,
             reconciliation_id: change.reconciliation_id,
+            dry_run,
         },
     ))
+}
+
+/// `?dry_run=true|false` (absent or empty: false); any other parameter is named.
+fn dry_run(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<bool, Problem> {
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let mut dry_run = false;
+    let mut errors = Vec::new();
+    for (name, value) in &pairs {
+        match (name.as_str(), value.trim()) {
+            ("dry_run", "true") => dry_run = true,
+            ("dry_run", "false" | "") => dry_run = false,
+            ("dry_run", _) => errors.push(FieldError::new("dry_run", "must be true or false")),
+            (other, _) => errors.push(FieldError::new(other, "is not a known parameter")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(dry_run)
+    } else {
+        Err(Problem::invalid(errors))
+    }
 }
 
 fn parse_object_type(text: &str) -> Result<ObjectType, Problem> {

@@ -2,6 +2,7 @@
 //! `migrations/`. Queries use `query_typed*` (unnamed statements) so nothing pins an RDS Proxy
 //! connection.
 
+pub mod activity;
 pub mod audit;
 pub mod company_candidates;
 pub mod conflicts;

@@ -36,13 +36,17 @@ pub struct MappingChange {
     pub mapping: StoredMapping,
     /// False when the row already said this (nothing stored, nothing queued).
     pub changed: bool,
-    /// Customers whose full push was queued.
+    /// Customers whose full push was queued (would be, in a dry run).
     pub resync_queued: u64,
-    /// The reconciliation queued so HubSpot's values are compared under the new rules.
+    /// Whether HubSpot may write the field now, so its values must be compared again.
+    pub reconciliation_needed: bool,
+    /// The reconciliation queued so HubSpot's values are compared under the new rules (none
+    /// in a dry run).
     pub reconciliation_id: Option<Uuid>,
 }
 
-/// Checks `row` and stores it as `portal_id`'s mapping of its field; `changed_by` is the
+/// Checks `row` and stores it as `portal_id`'s mapping of its field (a `dry_run` checks and
+/// counts everything, then keeps nothing); `changed_by` is the
 /// token subject recorded with it.
 pub async fn change_mapping(
     database: &Database,
@@ -51,6 +55,7 @@ pub async fn change_mapping(
     object_type: ObjectType,
     row: FieldMappingRow,
     changed_by: &str,
+    dry_run: bool,
 ) -> Result<MappingChange, MappingChangeError> {
     let field: WarpField = row
         .warp_field
@@ -88,6 +93,7 @@ pub async fn change_mapping(
             mapping,
             changed: false,
             resync_queued: 0,
+            reconciliation_needed: false,
             reconciliation_id: None,
         });
     }
@@ -99,7 +105,19 @@ pub async fn change_mapping(
     } else {
         0
     };
-    let reconciliation_id = if proposed.is_inbound() {
+    let reconciliation_needed = proposed.is_inbound();
+    if dry_run {
+        // Everything above ran, checks and counts included; none of it is kept.
+        transaction.rollback().await.map_err(StoreError::from)?;
+        return Ok(MappingChange {
+            mapping,
+            changed: true,
+            resync_queued,
+            reconciliation_needed,
+            reconciliation_id: None,
+        });
+    }
+    let reconciliation_id = if reconciliation_needed {
         Some(queue_reconciliation(tx, changed_by).await?)
     } else {
         None
@@ -117,6 +135,7 @@ pub async fn change_mapping(
         mapping,
         changed: true,
         resync_queued,
+        reconciliation_needed,
         reconciliation_id,
     })
 }

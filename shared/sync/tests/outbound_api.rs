@@ -163,7 +163,7 @@ async fn admins_resync_and_retry_and_reads_show_the_sync_state() {
     assert_eq!(status, 403);
     let (status, retried) = call(&app, "POST", "/v1/sync/failed/retry", "admin", None).await;
     assert_eq!(status, 200);
-    assert_eq!(retried, json!({"requeued": 1}));
+    assert_eq!(retried, json!({"requeued": 1, "ids": [outbox_id]}));
     assert_eq!(recorder.0.taken(), vec![outbox_id]);
     assert_eq!(
         h.row(outbox_id).await,
@@ -174,7 +174,7 @@ async fn admins_resync_and_retry_and_reads_show_the_sync_state() {
         )
     );
     let (_, again) = call(&app, "POST", "/v1/sync/failed/retry", "admin", None).await;
-    assert_eq!(again, json!({"requeued": 0}));
+    assert_eq!(again, json!({"requeued": 0, "ids": []}));
 
     // The routes are documented.
     let (status, document) = call(&app, "GET", "/v1/openapi.json", "viewer", None).await;
