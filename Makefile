@@ -76,8 +76,9 @@ sandbox: ## run the HubSpot sandbox alone on HUBSPOT_SANDBOX_ADDR (127.0.0.1:300
 	$(CARGO) run --quiet -p hubspot-sandbox --bin hubspot-sandbox
 
 .PHONY: console
-console: postgres venv chromium ## the sync console in headless Chromium against `warp dev` with the sandbox (screenshots: target/console/)
+console: postgres venv chromium ## the sync console in headless Chromium against `warp dev` with the sandbox, and its OIDC sign-in (screenshots: target/console/)
 	WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python infra/scripts/console-check.sh
+	WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python infra/scripts/console-sign-in-check.sh
 
 .PHONY: sdk
 sdk: ## HubSpot's official Python SDK (hubspot-api-client) against the sandbox: companies, contacts, v4 associations

@@ -98,6 +98,7 @@ async fn jwks_keys_are_fetched_cached_and_rotated() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let url = jwks_server(keys.clone(), fetches.clone()).await;
     let auth = AuthConfig {
+        roles_claim: AuthConfig::DEFAULT_ROLES_CLAIM.to_owned(),
         issuer: "warp-local".into(),
         audience: "warp-api".into(),
         keys: KeySource::Jwks {
@@ -172,6 +173,7 @@ async fn jwks_keys_are_fetched_cached_and_rotated() {
 #[tokio::test]
 async fn an_unreachable_jwks_is_503_not_401() {
     let auth = AuthConfig {
+        roles_claim: AuthConfig::DEFAULT_ROLES_CLAIM.to_owned(),
         issuer: "warp-local".into(),
         audience: "warp-api".into(),
         keys: KeySource::Jwks {
@@ -199,6 +201,68 @@ async fn an_unreachable_jwks_is_503_not_401() {
             .await
             .unwrap(),
         401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cognito_id_tokens_carry_roles_as_groups_and_the_console_client_as_audience() {
+    let (key, jwk) = es256_key("pool");
+    let url = jwks_server(
+        Arc::new(std::sync::Mutex::new(vec![jwk])),
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    let auth = AuthConfig {
+        roles_claim: "cognito:groups".into(),
+        issuer: "warp-local".into(),
+        audience: "warp-api, console-client".into(),
+        keys: KeySource::Jwks {
+            url,
+            ttl: Duration::from_secs(60),
+        },
+        max_lifetime: AuthConfig::DEFAULT_MAX_LIFETIME,
+    };
+    let app = spawn_app_with_auth(auth).await;
+    let id_token = |groups: &[&str], audience: &str| {
+        let mut claims = claims(&[]);
+        claims.as_object_mut().unwrap().remove("roles");
+        claims["cognito:groups"] = json!(groups);
+        claims["aud"] = json!(audience);
+        es256(&claims, &key, "pool")
+    };
+    let create = |token: String| {
+        app.client
+            .post(app.url("/v1/customers"))
+            .bearer_auth(token)
+            .json(&acme())
+            .send()
+    };
+    // Either audience is taken; the groups are the roles.
+    for audience in ["console-client", "warp-api"] {
+        let created = create(id_token(&["editor"], audience)).await.unwrap();
+        assert_eq!(created.status(), 201, "{audience}");
+    }
+    expect_problem(
+        create(id_token(&["viewer"], "console-client"))
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    // Another client's token, and a `roles` claim where groups are expected, give nothing.
+    expect_problem(
+        create(id_token(&["admin"], "another-client"))
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    expect_problem(
+        create(es256(&claims(&["admin"]), &key, "pool"))
+            .await
+            .unwrap(),
+        403,
     )
     .await;
 }

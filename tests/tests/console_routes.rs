@@ -147,3 +147,56 @@ async fn the_dev_sign_in_exists_only_where_it_was_enabled() {
         .unwrap();
     expect_problem(operate, 403).await;
 }
+
+#[tokio::test]
+async fn an_identity_provider_sign_in_is_offered_and_only_its_token_endpoint_is_let_in() {
+    let database = warp_testkit::fresh_database().await;
+    let state = ApiState::new(
+        database.clone(),
+        AuthConfig::hs256(SecretString::from(TEST_SECRET)),
+        PORTAL_ID,
+    )
+    .with_console_oidc(warp_api::ConsoleOidc {
+        authorize_url: "https://warp.auth.eu-west-1.amazoncognito.com/oauth2/authorize".into(),
+        token_url: "https://warp.auth.eu-west-1.amazoncognito.com/oauth2/token".into(),
+        client_id: "console-client".into(),
+        redirect_uri: "https://api.warp.example/console".into(),
+        scopes: "openid email profile".into(),
+        token: "id_token".into(),
+        provider: "Cognito".into(),
+    });
+    let app = TestApp {
+        address: warp_testkit::serve(warp_api::router(state)).await,
+        client: reqwest::Client::new(),
+        database,
+    };
+    let config: Value = app
+        .client
+        .get(app.url("/console/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["dev_sign_in"], false);
+    assert_eq!(config["oidc"]["client_id"], "console-client");
+    assert_eq!(config["oidc"]["token"], "id_token");
+    let page = app.client.get(app.url("/console")).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("connect-src 'self' https://warp.auth.eu-west-1.amazoncognito.com;"),
+        "{policy}"
+    );
+    // The scripts keep the strict policy: only the page may call the provider.
+    let script = app
+        .client
+        .get(app.url("/console/app.js"))
+        .send()
+        .await
+        .unwrap();
+    let policy = script.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+}

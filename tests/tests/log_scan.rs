@@ -206,7 +206,7 @@ async fn a_realistic_flow_logs_no_customer_values_tokens_or_secrets() {
     }
     assert_eq!(
         app.client
-            .get(app.url("/v1/sync/status"))
+            .get(app.url("/v1/sync/logs"))
             .bearer_auth(&editor)
             .send()
             .await

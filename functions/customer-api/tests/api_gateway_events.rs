@@ -19,6 +19,7 @@ impl Lambda {
     async fn new() -> Self {
         let db = warp_testkit::fresh_database().await;
         let auth = AuthConfig {
+            roles_claim: AuthConfig::DEFAULT_ROLES_CLAIM.to_owned(),
             issuer: "warp-local".into(),
             audience: "warp-api".into(),
             keys: KeySource::Hs256(SECRET.to_owned().into()),

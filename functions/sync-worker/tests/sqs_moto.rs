@@ -80,6 +80,7 @@ async fn queues(moto: &MotoServer) -> Queues {
 /// Serves the customer API over `database` with `publisher` on a loopback port.
 async fn serve_api(database: Database, publisher: SqsPublisher) -> String {
     let auth = AuthConfig {
+        roles_claim: AuthConfig::DEFAULT_ROLES_CLAIM.to_owned(),
         issuer: "warp-local".into(),
         audience: "warp-api".into(),
         keys: KeySource::Hs256(JWT_SECRET.to_owned().into()),

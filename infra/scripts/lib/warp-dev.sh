@@ -10,10 +10,11 @@ free_port() {
 
 # start_warp_dev LOG [TRIES]: starts `$warp dev` logging to LOG and returns once /health
 # answers (TRIES × 0.2 s at most, default 150); sets dev_pid, api_port, sandbox_port, base and
-# sandbox_base. Exits with the log's tail when the server dies first.
+# sandbox_base. API_PORT chooses the API's port (when it must be known before the start).
+# Exits with the log's tail when the server dies first.
 start_warp_dev() {
   local log="$1" tries="${2:-150}"
-  api_port="$(free_port)"
+  api_port="${API_PORT:-$(free_port)}"
   sandbox_port="$(free_port)"
   export DATABASE_URL="$server/$database"
   export HTTP_ADDR="127.0.0.1:$api_port"

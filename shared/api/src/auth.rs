@@ -48,7 +48,10 @@ pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub issuer: String,
+    /// One audience, or several separated by commas (a token naming any of them is taken).
     pub audience: String,
+    /// The claim holding the caller's roles: `roles`, or Cognito's `cognito:groups`.
+    pub roles_claim: String,
     pub keys: KeySource,
     /// The longest life a token may claim: `exp` − `iat` and `exp` − now above it are refused.
     pub max_lifetime: Duration,
@@ -57,6 +60,7 @@ pub struct AuthConfig {
 impl AuthConfig {
     pub const DEFAULT_ISSUER: &'static str = "warp-local";
     pub const DEFAULT_AUDIENCE: &'static str = "warp-api";
+    pub const DEFAULT_ROLES_CLAIM: &'static str = "roles";
     /// A day: the longest an identity provider such as Cognito issues access tokens for.
     pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
@@ -65,6 +69,7 @@ impl AuthConfig {
         AuthConfig {
             issuer: Self::DEFAULT_ISSUER.to_owned(),
             audience: Self::DEFAULT_AUDIENCE.to_owned(),
+            roles_claim: Self::DEFAULT_ROLES_CLAIM.to_owned(),
             keys: KeySource::Hs256(secret),
             max_lifetime: Self::DEFAULT_MAX_LIFETIME,
         }
@@ -202,7 +207,8 @@ impl FromRequestParts<ApiState> for Principal {
 /// Verifies tokens against an [`AuthConfig`].
 pub(crate) struct Authenticator {
     issuer: String,
-    audience: String,
+    audiences: Vec<String>,
+    roles_claim: String,
     keys: Keys,
     max_lifetime: Duration,
 }
@@ -225,10 +231,22 @@ impl Authenticator {
         };
         Authenticator {
             issuer: config.issuer,
-            audience: config.audience,
+            audiences: config
+                .audience
+                .split(',')
+                .map(str::trim)
+                .filter(|audience| !audience.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            roles_claim: config.roles_claim,
             keys,
             max_lifetime: config.max_lifetime,
         }
+    }
+
+    /// The claim holding a token's roles.
+    pub(crate) fn roles_claim(&self) -> &str {
+        &self.roles_claim
     }
 
     pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Problem> {
@@ -258,7 +276,7 @@ impl Authenticator {
         }
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&self.audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
@@ -296,7 +314,7 @@ impl Authenticator {
             .ok_or_else(|| invalid("sub"))?
             .to_owned();
         let role = claims
-            .get("roles")
+            .get(&self.roles_claim)
             .and_then(|roles| roles.as_array())
             .map(|roles| {
                 roles

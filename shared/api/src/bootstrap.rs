@@ -46,6 +46,7 @@ pub async fn auth_config(
     Ok(AuthConfig {
         issuer: config.jwt.issuer.clone(),
         audience: config.jwt.audience.clone(),
+        roles_claim: config.jwt.roles_claim.clone(),
         keys,
         max_lifetime: config.jwt.max_lifetime,
     })
@@ -61,6 +62,17 @@ pub async fn api_state(
 ) -> Result<ApiState, BootstrapError> {
     let auth = auth_config(config, secrets).await?;
     let mut state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
+    if let Some(oidc) = &config.console_oidc {
+        state = state.with_console_oidc(crate::ConsoleOidc {
+            authorize_url: oidc.authorize_url.clone(),
+            token_url: oidc.token_url.clone(),
+            client_id: oidc.client_id.clone(),
+            redirect_uri: oidc.redirect_uri.clone(),
+            scopes: oidc.scopes.clone(),
+            token: oidc.token.clone(),
+            provider: oidc.provider.clone(),
+        });
+    }
     let strict = config.sync_create_mode == SyncCreateMode::Strict;
     // One client serves strict create mode and the company search and link routes. Outside
     // strict mode, a client that cannot be built only turns those two routes into 503s.

@@ -128,10 +128,7 @@ impl DevSignIn {
 
 pub(crate) fn routes() -> Router<ApiState> {
     let mut router = Router::new()
-        .route(
-            "/console",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
+        .route("/console", get(page))
         .route("/console/config.json", get(config))
         .route("/console/dev-sign-in", post(dev_sign_in));
     for (name, content_type, body) in FILES {
@@ -143,11 +140,39 @@ pub(crate) fn routes() -> Router<ApiState> {
     router
 }
 
+/// The console's sign-in through an OpenID Connect provider (Cognito's hosted UI in AWS):
+/// authorization code with PKCE by a public client, the code exchanged from the browser.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleOidc {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+    /// Which of the provider's tokens the console sends to the API: `id_token` or
+    /// `access_token`.
+    pub token: String,
+    /// The name on the sign-in button.
+    pub provider: String,
+}
+
+impl ConsoleOidc {
+    /// The token endpoint's origin, which the page's Content-Security-Policy lets it call.
+    fn token_origin(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.token_url).ok()?;
+        Some(url.origin().ascii_serialization()).filter(|origin| origin != "null")
+    }
+}
+
 /// How the page signs people in.
 #[derive(Serialize)]
-struct ConsoleConfig {
+struct ConsoleConfig<'a> {
     /// A role picker that mints a local token (`warp dev` only).
     dev_sign_in: bool,
+    /// The identity provider's sign-in, when configured.
+    oidc: Option<&'a ConsoleOidc>,
+    /// The token claim the API reads roles from (`roles`, or Cognito's `cognito:groups`).
+    roles_claim: &'a str,
 }
 
 async fn config(State(state): State<ApiState>) -> Response {
@@ -155,9 +180,21 @@ async fn config(State(state): State<ApiState>) -> Response {
         StatusCode::OK,
         &ConsoleConfig {
             dev_sign_in: state.dev_sign_in().is_some(),
+            oidc: state.console_oidc(),
+            roles_claim: state.authenticator().roles_claim(),
         },
         None,
     )
+}
+
+/// The page, whose policy also lets it trade the sign-in code at the provider's token
+/// endpoint (nothing else leaves this origin).
+async fn page(State(state): State<ApiState>) -> Response {
+    let mut response = asset("text/html; charset=utf-8", PAGE);
+    if let Some(origin) = state.console_oidc().and_then(ConsoleOidc::token_origin) {
+        crate::web_assets::allow_connect_to(&mut response, &origin);
+    }
+    response
 }
 
 #[derive(Serialize)]

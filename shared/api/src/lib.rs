@@ -37,7 +37,7 @@ mod webhook_events;
 pub use auth::{
     AuthConfig, KeySource, Principal, Role, TokenError, issue_dev_token, issue_dev_token_for,
 };
-pub use console::DevSignIn;
+pub use console::{ConsoleOidc, DevSignIn};
 pub use problem::Problem;
 
 use auth::Authenticator;
@@ -78,6 +78,8 @@ pub struct ApiState {
     connector: Option<Arc<warp_installations::Connector>>,
     /// The console's local dev sign-in (`warp dev` only).
     dev_sign_in: Option<Arc<DevSignIn>>,
+    /// The console's identity-provider sign-in, when configured.
+    console_oidc: Option<Arc<ConsoleOidc>>,
     portal_id: i64,
 }
 
@@ -95,6 +97,7 @@ impl ApiState {
             search_admission: search_admission::SearchAdmission::default(),
             connector: None,
             dev_sign_in: None,
+            console_oidc: None,
             portal_id,
         }
     }
@@ -119,6 +122,16 @@ impl ApiState {
 
     pub(crate) fn dev_sign_in(&self) -> Option<&DevSignIn> {
         self.dev_sign_in.as_deref()
+    }
+
+    /// Lets the console sign people in through an OpenID Connect provider.
+    pub fn with_console_oidc(mut self, oidc: ConsoleOidc) -> Self {
+        self.console_oidc = Some(Arc::new(oidc));
+        self
+    }
+
+    pub(crate) fn console_oidc(&self) -> Option<&ConsoleOidc> {
+        self.console_oidc.as_deref()
     }
 
     pub(crate) fn connector(&self) -> Option<&warp_installations::Connector> {

@@ -218,8 +218,8 @@ pub(crate) async fn change_field_mapping(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
-    let object_type = parse_object_type(&object_type)?;
     let dry_run = dry_run(query)?;
+    let object_type = parse_object_type(&object_type)?;
     crate::body::require_json(&headers)?;
     let value = crate::body::json(body)?;
     let row = parse_input(warp_field, &value)?;

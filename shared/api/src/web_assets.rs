@@ -36,3 +36,17 @@ pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response 
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
+
+/// Widens a response's policy to let its page call `origin` too (an identity provider's
+/// token endpoint); the origin is a URL's serialized origin, never a page's input.
+pub(crate) fn allow_connect_to(response: &mut Response, origin: &str) {
+    let widened = CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {origin}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&widened) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}

@@ -42,10 +42,36 @@ pub struct JwtSettings {
     pub jwks_url: Option<String>,
     pub jwks_cache_ttl: Duration,
     pub issuer: String,
+    /// One or more audiences a token may name (`JWT_AUDIENCE`, comma-separated): the portal's
+    /// and the console's sign-in client, say.
     pub audience: String,
+    /// The claim holding the caller's roles (`JWT_ROLES_CLAIM`, default `roles`; with Cognito
+    /// `cognito:groups`, the user pool groups `viewer`, `editor`, `admin`).
+    pub roles_claim: String,
     /// The longest life a token may claim (`exp` − `iat`, and `exp` − now): a token that
     /// never expires is refused, not trusted forever.
     pub max_lifetime: Duration,
+}
+
+/// The console's sign-in through an OpenID Connect provider (Cognito's hosted UI in AWS):
+/// authorization code with PKCE, by a public client, from the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleOidcSettings {
+    /// `CONSOLE_OIDC_AUTHORIZE_URL`, e.g. `https://<domain>.auth.<region>.amazoncognito.com/oauth2/authorize`.
+    pub authorize_url: String,
+    /// `CONSOLE_OIDC_TOKEN_URL` (`…/oauth2/token`).
+    pub token_url: String,
+    /// `CONSOLE_OIDC_CLIENT_ID`: a client without a secret.
+    pub client_id: String,
+    /// `CONSOLE_OIDC_REDIRECT_URI`: the console's own address, registered with the provider.
+    pub redirect_uri: String,
+    /// `CONSOLE_OIDC_SCOPES` (default `openid email profile`).
+    pub scopes: String,
+    /// `CONSOLE_OIDC_TOKEN`: which token the console sends to the API, `id_token` (default:
+    /// Cognito's carries the groups and the client as audience) or `access_token`.
+    pub token: String,
+    /// `CONSOLE_OIDC_PROVIDER`: the name on the sign-in button (default `Cognito`).
+    pub provider: String,
 }
 
 /// Limits of the local HTTP server, as production HTTP servers have them.
@@ -188,6 +214,8 @@ pub struct Config {
     pub onboarding: OnboardingSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
+    /// The console's OpenID Connect sign-in; none: a pasted token (or `warp dev`'s dev sign-in).
+    pub console_oidc: Option<ConsoleOidcSettings>,
 }
 
 /// How a won deal's customer is made where its company does not say.
@@ -261,6 +289,7 @@ impl Config {
             jwks_cache_ttl: Duration::from_secs(parse(&get, "JWT_JWKS_CACHE_SECONDS", 300)?),
             issuer: get("JWT_ISSUER").unwrap_or_else(|| "warp-local".into()),
             audience: get("JWT_AUDIENCE").unwrap_or_else(|| "warp-api".into()),
+            roles_claim: get("JWT_ROLES_CLAIM").unwrap_or_else(|| "roles".into()),
             max_lifetime: Duration::from_secs(parse(&get, "JWT_MAX_LIFETIME_SECONDS", 86_400)?),
         };
         if jwt.hs256_secret.is_none() && jwt.jwks_url.is_none() {
@@ -361,8 +390,11 @@ impl Config {
             }
         };
 
+        let console_oidc = console_oidc_settings(&get, local)?;
+
         Ok(Config {
             mode,
+            console_oidc,
             reconcile,
             outbound,
             onboarding,
@@ -439,6 +471,63 @@ impl Config {
 
 /// WARP's HubSpot app: always locally (the sandbox's app unless told otherwise); in Lambda only
 /// when `HUBSPOT_CLIENT_ID` is set, and then with every part it needs.
+/// The console's OIDC sign-in: its four addresses and the client id together, or none of them.
+fn console_oidc_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    local: bool,
+) -> Result<Option<ConsoleOidcSettings>, ConfigError> {
+    const NAMES: [&str; 4] = [
+        "CONSOLE_OIDC_AUTHORIZE_URL",
+        "CONSOLE_OIDC_TOKEN_URL",
+        "CONSOLE_OIDC_CLIENT_ID",
+        "CONSOLE_OIDC_REDIRECT_URI",
+    ];
+    let values: Vec<Option<String>> = NAMES.iter().map(|name| get(name)).collect();
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some(missing) = NAMES.iter().zip(&values).find(|(_, v)| v.is_none()) {
+        return Err(ConfigError::Invalid {
+            name: missing.0,
+            message: "the console's OIDC sign-in needs all four CONSOLE_OIDC_* settings".into(),
+        });
+    }
+    let [authorize_url, token_url, client_id, redirect_uri] =
+        <[Option<String>; 4]>::try_from(values)
+            .map_err(|_| ConfigError::Missing("CONSOLE_OIDC_*"))?
+            .map(Option::unwrap_or_default);
+    for (name, url) in [
+        ("CONSOLE_OIDC_AUTHORIZE_URL", &authorize_url),
+        ("CONSOLE_OIDC_TOKEN_URL", &token_url),
+        ("CONSOLE_OIDC_REDIRECT_URI", &redirect_uri),
+    ] {
+        // Plain http only to this machine, in local mode.
+        let loopback = url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:");
+        if !(url.starts_with("https://") || (local && loopback)) {
+            return Err(ConfigError::Invalid {
+                name,
+                message: "must be an https URL (http only to 127.0.0.1 in local mode)".into(),
+            });
+        }
+    }
+    let token = get("CONSOLE_OIDC_TOKEN").unwrap_or_else(|| "id_token".into());
+    if token != "id_token" && token != "access_token" {
+        return Err(ConfigError::Invalid {
+            name: "CONSOLE_OIDC_TOKEN",
+            message: "must be id_token or access_token".into(),
+        });
+    }
+    Ok(Some(ConsoleOidcSettings {
+        authorize_url,
+        token_url,
+        client_id,
+        redirect_uri,
+        scopes: get("CONSOLE_OIDC_SCOPES").unwrap_or_else(|| "openid email profile".into()),
+        token,
+        provider: get("CONSOLE_OIDC_PROVIDER").unwrap_or_else(|| "Cognito".into()),
+    }))
+}
+
 fn oauth_settings(
     get: &impl Fn(&str) -> Option<String>,
     secret: &impl Fn(&'static str, &'static str, Option<&str>) -> Result<Option<SecretRef>, ConfigError>,
@@ -566,6 +655,51 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("HTTP_IDLE_TIMEOUT_MS"), "{err}");
         assert!(config(&[("HTTP_MAX_CONNECTIONS", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_console_sign_in_needs_all_four_settings_and_https_outside_local_mode() {
+        assert_eq!(config(&[]).unwrap().console_oidc, None);
+        let local = [
+            (
+                "CONSOLE_OIDC_AUTHORIZE_URL",
+                "http://127.0.0.1:9/oauth2/authorize",
+            ),
+            ("CONSOLE_OIDC_TOKEN_URL", "http://127.0.0.1:9/oauth2/token"),
+            ("CONSOLE_OIDC_CLIENT_ID", "console"),
+            ("CONSOLE_OIDC_REDIRECT_URI", "http://127.0.0.1:3000/console"),
+        ];
+        let oidc = config(&local).unwrap().console_oidc.unwrap();
+        assert_eq!(oidc.client_id, "console");
+        assert_eq!(oidc.scopes, "openid email profile");
+        assert_eq!(oidc.token, "id_token");
+        let err = config(&local[..3]).unwrap_err();
+        assert!(
+            err.to_string().contains("CONSOLE_OIDC_REDIRECT_URI"),
+            "{err}"
+        );
+        let mut bad_token = local.to_vec();
+        bad_token.push(("CONSOLE_OIDC_TOKEN", "refresh_token"));
+        assert!(config(&bad_token).is_err());
+        let mut deployed = local.to_vec();
+        deployed.extend([
+            ("AWS_LAMBDA_FUNCTION_NAME", "customer-api"),
+            ("JWT_JWKS_URL", "https://issuer/.well-known/jwks.json"),
+            ("HUBSPOT_BASE_URL", "https://api.hubapi.com"),
+            (
+                "HUBSPOT_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:t",
+            ),
+            (
+                "HUBSPOT_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:w",
+            ),
+        ]);
+        let err = config(&deployed).unwrap_err();
+        assert!(
+            err.to_string().contains("CONSOLE_OIDC_AUTHORIZE_URL"),
+            "{err}"
+        );
     }
 
     #[test]

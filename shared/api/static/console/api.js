@@ -3,6 +3,12 @@
 // words, with the field at fault.
 
 let token = null;
+let rolesClaim = "roles";
+
+/** The claim the API reads roles from, as `/console/config.json` says. */
+export function useRolesClaim(name) { rolesClaim = name || "roles"; }
+/** The token's roles. */
+export function roles() { return claims()[rolesClaim] || []; }
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -35,7 +41,7 @@ const RANK = { viewer: 1, editor: 2, admin: 3 };
 export function can(needed) {
   const c = claims();
   if (c.customer_id) return false;
-  const best = Math.max(0, ...(c.roles || []).map((r) => RANK[r] || 0));
+  const best = Math.max(0, ...roles().map((r) => RANK[r] || 0));
   return best >= RANK[needed];
 }
 

@@ -6,6 +6,9 @@ import { replace } from "./dom.js";
 import { VIEWS } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
+// The PKCE verifier and state of a sign-in under way: kept for the round trip through the
+// identity provider only (this tab's session storage), removed as soon as the answer is read.
+const PENDING_SIGN_IN = "warp.console.sign-in";
 const REFRESH_MS = 5000;
 let refreshTimer = null;
 let rendering = null;
@@ -69,7 +72,7 @@ async function show(quiet) {
 
 function signedInAs() {
   const claims = api.claims();
-  const roles = (claims.roles || []).join(", ") || "no role";
+  const roles = api.roles().join(", ") || "no role";
   const scope = claims.customer_id ? ` for customer ${claims.customer_id}` : "";
   return `${claims.sub || "signed in"} (${roles}${scope})`;
 }
@@ -93,6 +96,55 @@ function signOut(reason) {
   $("sign-in").hidden = false;
   if (reason) fail(reason); else clearNotices();
   $("sign-in-title").focus();
+}
+
+function b64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const random = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+
+/** Authorization code with PKCE (S256): off to the identity provider's sign-in page. */
+async function startOidc(oidc) {
+  const verifier = random(32);
+  const state = random(16);
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PENDING_SIGN_IN, JSON.stringify({ verifier, state, view: window.location.hash }));
+  const params = new URLSearchParams({
+    response_type: "code", client_id: oidc.client_id, redirect_uri: oidc.redirect_uri,
+    scope: oidc.scopes, state, code_challenge: challenge, code_challenge_method: "S256",
+  });
+  window.location.assign(`${oidc.authorize_url}?${params}`);
+}
+
+/** Back from the identity provider: trade the code for tokens; false when this is no return. */
+async function finishOidc(oidc) {
+  const answer = new URLSearchParams(window.location.search);
+  if (!answer.has("code") && !answer.has("error")) return false;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_SIGN_IN) || "null");
+  sessionStorage.removeItem(PENDING_SIGN_IN);
+  history.replaceState(null, "", window.location.pathname + ((pending && pending.view) || ""));
+  if (answer.has("error")) {
+    throw new Error(`Sign-in refused: ${answer.get("error_description") || answer.get("error")}`);
+  }
+  if (!pending || pending.state !== answer.get("state")) {
+    throw new Error("Sign-in failed: the answer does not match this tab's request. Sign in again.");
+  }
+  const exchanged = await fetch(oidc.token_url, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code", client_id: oidc.client_id, code: answer.get("code"),
+      redirect_uri: oidc.redirect_uri, code_verifier: pending.verifier,
+    }),
+  });
+  if (!exchanged.ok) throw new Error(`Sign-in failed: the identity provider answered ${exchanged.status}.`);
+  const tokens = await exchanged.json();
+  const token = tokens[oidc.token];
+  if (!token) throw new Error(`Sign-in failed: the identity provider sent no ${oidc.token}.`);
+  enter(token);
+  return true;
 }
 
 async function start() {
@@ -120,7 +172,18 @@ async function start() {
   $("sign-in").hidden = false;
   try {
     const config = await api.get("/console/config.json");
+    api.useRolesClaim(config.roles_claim);
     $("dev-sign-in").hidden = !config.dev_sign_in;
+    const oidc = config.oidc;
+    if (oidc) {
+      $("oidc-sign-in").hidden = false;
+      $("oidc-provider").textContent = oidc.provider;
+      $("oidc-sign-in").addEventListener("submit", (event) => {
+        event.preventDefault();
+        startOidc(oidc).catch(fail);
+      });
+      await finishOidc(oidc);
+    }
   } catch (error) {
     fail(error);
   }
