@@ -240,6 +240,19 @@ def main():
         go(page, "health")
         watch.check("as admin")
 
+        # Signing out forgets what the sections remembered: the next person starts afresh.
+        go(page, "failures")
+        page.fill("#failure-reason", "industry")
+        page.click("form.filters button[type=submit]")
+        expect(page.locator("#outbound-failures")).to_have_text("Outbound records (0)", timeout=WAIT_MS)
+        page.click("#sign-out")
+        expect(page.locator("#sign-in-title")).to_be_visible()
+        expect(page.locator("#content")).to_be_empty()
+        page.select_option("#dev-role", "viewer")
+        page.click("#dev-sign-in button[type=submit]")
+        expect(page.locator("#who-text")).to_contain_text("(viewer)")
+        expect(page.locator("#failure-reason")).to_have_value("", timeout=WAIT_MS)
+
         # A token lives in the page's memory only: a reload asks to sign in again.
         page.reload()
         expect(page.locator("#sign-in-title")).to_be_visible()

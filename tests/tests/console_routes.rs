@@ -119,6 +119,25 @@ async fn the_dev_sign_in_exists_only_where_it_was_enabled() {
             .json(&body);
         async move { request.send().await.unwrap() }
     };
+    // A page elsewhere (a rebound name) and a body not declared JSON are refused.
+    let rebound = local
+        .client
+        .post(local.url("/console/dev-sign-in"))
+        .header("Host", "evil.example:3000")
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(rebound, 403).await;
+    let form = local
+        .client
+        .post(local.url("/console/dev-sign-in"))
+        .header("Content-Type", "text/plain")
+        .body(r#"{"role":"admin"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(form, 415).await;
     let bad = sign_in(json!({"role": "root", "customer_id": "nope"})).await;
     let fields = problem_fields(&expect_problem(bad, 422).await);
     assert_eq!(fields, ["customer_id", "role"]);

@@ -17,14 +17,15 @@ async fn the_series_and_the_portal_figures_count_what_the_sync_did_hour_by_hour(
     app.create(&acme()).await;
     assert_eq!(worker.process_due(10).await.unwrap().pushed_customers, 1);
 
-    // Three hours ago: two pushes, an applied change and a failure; 30 hours ago, outside the
-    // day, one more push; two 429s and a webhook event applied 2 s after receipt, now.
+    // Three hours ago: two pushes, an applied change and a failure; 70 minutes ago a push
+    // (the last day, not the last hour); 30 hours ago, outside the day, one more push; two 429s and a webhook event applied 2 s after receipt, now.
     app.execute(&format!(
         "INSERT INTO hubspot_sync_log (portal_id, object_type, direction, operation, status, started_at) \
          SELECT {PORTAL}, 'companies', d, 'UPDATE', st, now() - interval '3 hours' \
            FROM (VALUES ('OUTBOUND', 'SUCCESS'), ('OUTBOUND', 'SUCCESS'), ('INBOUND', 'SUCCESS'), \
                         ('OUTBOUND', 'FAILED')) AS v(d, st) \
-         UNION ALL SELECT {PORTAL}, 'companies', 'OUTBOUND', 'UPDATE', 'SUCCESS', now() - interval '30 hours'"
+         UNION ALL SELECT {PORTAL}, 'companies', 'OUTBOUND', 'UPDATE', 'SUCCESS', now() - interval '30 hours' \
+         UNION ALL SELECT {PORTAL}, 'companies', 'OUTBOUND', 'UPDATE', 'SUCCESS', now() - interval '70 minutes'"
     ))
     .await;
     app.execute(&format!(
@@ -62,7 +63,7 @@ async fn the_series_and_the_portal_figures_count_what_the_sync_did_hour_by_hour(
         "{earlier}"
     );
     let total: i64 = hours.iter().map(|h| h["pushed"].as_i64().unwrap()).sum();
-    assert_eq!(total, 3, "the push 30 hours ago is outside the series");
+    assert_eq!(total, 4, "the push 30 hours ago is outside the series");
     assert!(hours[22]["apply_lag_p95_seconds"].is_null());
 
     let portal = activity["by_portal"]
@@ -72,7 +73,7 @@ async fn the_series_and_the_portal_figures_count_what_the_sync_did_hour_by_hour(
         .find(|row| row["portal_id"] == PORTAL && row["object_type"] == "companies")
         .expect("the portal's companies row");
     assert_eq!(portal["pushed_last_hour"], 1, "{portal}");
-    assert_eq!(portal["pushed_last_day"], 3, "{portal}");
+    assert_eq!(portal["pushed_last_day"], 4, "{portal}");
     assert_eq!(portal["applied_last_day"], 1, "{portal}");
     assert_eq!(portal["failed_last_day"], 1, "{portal}");
     assert_eq!(portal["rate_limited_last_hour"], 2, "{portal}");

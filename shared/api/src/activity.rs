@@ -117,6 +117,7 @@ pub struct ActivityResponse {
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad parameter (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))

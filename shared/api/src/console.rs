@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use secrecy::SecretString;
@@ -197,6 +197,17 @@ async fn page(State(state): State<ApiState>) -> Response {
     response
 }
 
+fn is_loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1")
+}
+
 #[derive(Serialize)]
 struct DevToken {
     access_token: String,
@@ -208,11 +219,21 @@ struct DevToken {
 /// (scoped to the customer when one is named). 404 outside local development.
 async fn dev_sign_in(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let Some(signer) = state.dev_sign_in() else {
         return Err(Problem::not_found());
     };
+    // Only a page this machine serves itself may ask: a web page elsewhere that rebinds a
+    // name to 127.0.0.1 still sends its own name as Host.
+    if !is_loopback_host(&headers) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "the dev sign-in answers only on 127.0.0.1 or localhost",
+        ));
+    }
+    crate::body::require_json(&headers)?;
     let body = crate::body::json(body)?;
     let mut errors = Vec::new();
     let role = match body.get("role").and_then(Value::as_str) {
@@ -243,10 +264,12 @@ async fn dev_sign_in(
         return Err(Problem::invalid(errors));
     };
     let subject = format!("console-{role}@warp.local");
+    // The first of the audiences the API accepts.
+    let audience = signer.audience.split(',').next().unwrap_or_default().trim();
     let token = crate::issue_dev_token_for(
         &signer.secret,
         &signer.issuer,
-        &signer.audience,
+        audience,
         &subject,
         &[role],
         customer_id,

@@ -43,6 +43,9 @@ pub(crate) fn routes() -> Router<ApiState> {
 /// Longest reason filter.
 const MAX_REASON_CHARS: usize = 200;
 
+/// How many requeued rows a retry sends to the queue itself; the relay sends the rest.
+const PUBLISH_AT_ONCE: usize = 50;
+
 /// One record whose push to HubSpot failed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailedRecordResponse {
@@ -97,11 +100,13 @@ pub struct FailedRecordList {
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct FailedRetryInput {
     /// Failed records to retry (1 to 1,000 ids).
+    #[schema(min_items = 1, max_items = 1000, value_type = Option<Vec<u64>>)]
     pub ids: Option<Vec<i64>>,
     /// Every failed record matching the filters below.
     pub all: Option<bool>,
     #[schema(pattern = "^(companies|contacts)$")]
     pub object_type: Option<String>,
+    #[schema(minimum = 1)]
     pub portal_id: Option<i64>,
     /// Words the reason contains (case-insensitive).
     #[schema(max_length = 200)]
@@ -138,6 +143,7 @@ pub struct RetryResult {
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad parameter (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))
@@ -206,6 +212,7 @@ pub(crate) async fn list_failed(
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not declared JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body (the field is named)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
@@ -215,6 +222,7 @@ pub(crate) async fn list_failed(
 pub(crate) async fn retry_failed(
     State(state): State<ApiState>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
@@ -222,11 +230,14 @@ pub(crate) async fn retry_failed(
     let selection = if bytes.iter().all(u8::is_ascii_whitespace) {
         FailureSelection::Matching(FailureFilter::default())
     } else {
+        crate::body::require_json(&headers)?;
         parse_retry(&crate::body::parse(&bytes)?)?
     };
     let mut ids = outbox_failures::requeue(&state.database, &selection).await?;
     tracing::info!(rows = ids.len(), by = %principal.subject, "failed outbox rows requeued");
-    for id in &ids {
+    // One send each would outlast the request's time for thousands of rows; the rest are
+    // unpublished, so the relay sends them within a minute.
+    for id in ids.iter().take(PUBLISH_AT_ONCE) {
         state.publish(*id).await;
     }
     let requeued = ids.len() as u64;

@@ -197,7 +197,7 @@ pub(crate) async fn get_mapping(
     ),
     request_body(content = FieldMappingInput, content_type = "application/json"),
     responses(
-        (status = 200, description = "Stored for this portal; the resync and reconciliation it needs are queued", body = MappingChangeResponse),
+        (status = 200, description = "Stored for this portal, the resync and reconciliation it needs queued; with dry_run=true only checked and counted (`field` then shows the proposal)", body = MappingChangeResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),

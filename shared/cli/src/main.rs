@@ -124,10 +124,12 @@ async fn main() -> anyhow::Result<()> {
                     "JWT_HS256_SECRET is not set (tokens from a JWKS issuer come from it)"
                 ),
             };
+            // The first of the audiences the API accepts.
+            let audience = config.jwt.audience.split(',').next().unwrap_or_default();
             let token = warp_api::auth::issue_dev_token_for(
                 &secret,
                 &config.jwt.issuer,
-                &config.jwt.audience,
+                audience.trim(),
                 &subject,
                 &[role.as_str()],
                 customer_id,

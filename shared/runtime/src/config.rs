@@ -469,8 +469,6 @@ impl Config {
     }
 }
 
-/// WARP's HubSpot app: always locally (the sandbox's app unless told otherwise); in Lambda only
-/// when `HUBSPOT_CLIENT_ID` is set, and then with every part it needs.
 /// The console's OIDC sign-in: its four addresses and the client id together, or none of them.
 fn console_oidc_settings(
     get: &impl Fn(&str) -> Option<String>,
@@ -528,6 +526,8 @@ fn console_oidc_settings(
     }))
 }
 
+/// WARP's HubSpot app: always locally (the sandbox's app unless told otherwise); in Lambda only
+/// when `HUBSPOT_CLIENT_ID` is set, and then with every part it needs.
 fn oauth_settings(
     get: &impl Fn(&str) -> Option<String>,
     secret: &impl Fn(&'static str, &'static str, Option<&str>) -> Result<Option<SecretRef>, ConfigError>,

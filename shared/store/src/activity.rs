@@ -53,17 +53,21 @@ pub struct Activity {
     pub by_portal: Vec<PortalObjectActivity>,
 }
 
-/// A sync-log count of one hour, portal and object type.
+/// A sync-log count of one hour, portal and object type (split by whether the attempts fall in
+/// the last 60 minutes and the last 24 hours, for the per-portal figures).
 struct LogCount {
     hour: DateTime<Utc>,
     portal_id: i64,
     object_type: ObjectType,
+    in_last_hour: bool,
+    in_last_day: bool,
     pushed: i64,
     applied: i64,
     failed: i64,
 }
 
-/// The last `hours` hours (at least 24 are read for the per-portal day figures) up to `now`.
+/// The last `hours` clock hours up to `now` (UTC), and the per-portal figures of the 60 minutes
+/// and 24 hours before `now`.
 pub async fn activity(
     database: &Database,
     now: DateTime<Utc>,
@@ -74,30 +78,32 @@ pub async fn activity(
     let series_from = current_hour - Duration::hours(i64::from(hours) - 1);
     let day_from = now - Duration::hours(24);
     let from = series_from.min(day_from);
+    let hour_ago = now - Duration::hours(1);
     let client = database.client().await?;
-    let since_from = [(
-        &from as &(dyn tokio_postgres::types::ToSql + Sync),
-        Type::TIMESTAMPTZ,
-    )];
-    let since_series = [(
-        &series_from as &(dyn tokio_postgres::types::ToSql + Sync),
-        Type::TIMESTAMPTZ,
-    )];
+    type Param<'a> = (&'a (dyn tokio_postgres::types::ToSql + Sync), Type);
+    let windows: [Param<'_>; 3] = [
+        (&from, Type::TIMESTAMPTZ),
+        (&hour_ago, Type::TIMESTAMPTZ),
+        (&day_from, Type::TIMESTAMPTZ),
+    ];
+    let since_series: [Param<'_>; 1] = [(&series_from, Type::TIMESTAMPTZ)];
+    // Hours are cut in UTC whatever the session's time zone (a half-hour zone would shift them).
     let log = client.query_typed(
-        "SELECT date_trunc('hour', started_at), portal_id, object_type, \
+        "SELECT date_trunc('hour', started_at, 'UTC'), portal_id, object_type, \
+           started_at > $2, started_at >= $3, \
            count(*) FILTER (WHERE direction = 'OUTBOUND' AND status = 'SUCCESS'), \
            count(*) FILTER (WHERE direction = 'INBOUND' AND status = 'SUCCESS'), \
            count(*) FILTER (WHERE status = 'FAILED') \
-         FROM hubspot_sync_log WHERE started_at >= $1 GROUP BY 1, 2, 3",
-        &since_from,
+         FROM hubspot_sync_log WHERE started_at >= $1 GROUP BY 1, 2, 3, 4, 5",
+        &windows,
     );
     let limits = client.query_typed(
-        "SELECT date_trunc('hour', occurred_at), portal_id, count(*) \
-         FROM hubspot_rate_limit_events WHERE occurred_at >= $1 GROUP BY 1, 2",
-        &since_from,
+        "SELECT date_trunc('hour', occurred_at, 'UTC'), portal_id, occurred_at > $2, count(*) \
+         FROM hubspot_rate_limit_events WHERE occurred_at >= $1 GROUP BY 1, 2, 3",
+        &windows[..2],
     );
     let lag = client.query_typed(
-        "SELECT date_trunc('hour', received_at), \
+        "SELECT date_trunc('hour', received_at, 'UTC'), \
            percentile_cont(0.95) WITHIN GROUP \
              (ORDER BY extract(epoch FROM processed_at - received_at)::float8) \
          FROM hubspot_webhook_events \
@@ -121,16 +127,25 @@ pub async fn activity(
                 hour: row.try_get(0)?,
                 portal_id: row.try_get(1)?,
                 object_type: crate::object_type_column(row.try_get(2)?)?,
-                pushed: row.try_get(3)?,
-                applied: row.try_get(4)?,
-                failed: row.try_get(5)?,
+                in_last_hour: row.try_get(3)?,
+                in_last_day: row.try_get(4)?,
+                pushed: row.try_get(5)?,
+                applied: row.try_get(6)?,
+                failed: row.try_get(7)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let limits = limits
         .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
-        .collect::<Result<Vec<(DateTime<Utc>, i64, i64)>, StoreError>>()?;
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            ))
+        })
+        .collect::<Result<Vec<(DateTime<Utc>, i64, bool, i64)>, StoreError>>()?;
     let lag = lag
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -158,14 +173,13 @@ pub async fn activity(
             bucket.failed += count.failed;
         }
     }
-    for (hour, _, n) in &limits {
+    for (hour, _, _, n) in &limits {
         if let Some(bucket) = slot(*hour).and_then(|i| series.get_mut(i)) {
             bucket.rate_limited += n;
         }
     }
 
-    // Per portal and object type: the last hour is the current clock hour, the last day the
-    // 24 hours before now (whole hours, so at most an hour more).
+    // Per portal and object type: the last 60 minutes and the last 24 hours before `now`.
     let mut by_portal: BTreeMap<(i64, Option<ObjectType>), PortalObjectActivity> = BTreeMap::new();
     fn figures(
         map: &mut BTreeMap<(i64, Option<ObjectType>), PortalObjectActivity>,
@@ -186,21 +200,18 @@ pub async fn activity(
         waiting.in_flight = row.try_get(3)?;
         waiting.failed = row.try_get(4)?;
     }
-    let day_from_hour = day_from
-        .duration_trunc(Duration::hours(1))
-        .unwrap_or(day_from);
-    for count in log.iter().filter(|c| c.hour >= day_from_hour) {
+    for count in log.iter().filter(|c| c.in_last_day) {
         let done = figures(&mut by_portal, count.portal_id, Some(count.object_type));
         done.pushed_last_day += count.pushed;
         done.applied_last_day += count.applied;
         done.failed_last_day += count.failed;
-        if count.hour >= current_hour {
+        if count.in_last_hour {
             done.pushed_last_hour += count.pushed;
             done.applied_last_hour += count.applied;
         }
     }
     // 429s are the portal's, whatever the object type: counted on its first row.
-    for (_, portal_id, n) in limits.iter().filter(|(hour, _, _)| *hour >= current_hour) {
+    for (_, portal_id, _, n) in limits.iter().filter(|(_, _, recent, _)| *recent) {
         let object_type = by_portal
             .keys()
             .find(|(portal, _)| portal == portal_id)

@@ -175,19 +175,10 @@ pub async fn enqueue_resync(
     portal_id: i64,
     object_type: ObjectType,
 ) -> Result<u64, StoreError> {
-    let linked = match object_type {
-        ObjectType::Companies => {
-            "SELECT id, version FROM customers \
-              WHERE deleted_at IS NULL AND external_ids ? 'hubspot_company_id'"
-        }
-        ObjectType::Contacts => {
-            "SELECT u.id, u.version FROM users u JOIN hubspot_links l \
-               ON l.local_id = u.id AND l.object_type = 'contacts' AND l.portal_id = $1"
-        }
-    };
     let sql = format!(
         "INSERT INTO hubspot_sync_queue (portal_id, object_type, local_id, operation, direction, status, local_version) \
-         SELECT $1, $2, r.id, 'RESYNC', 'OUTBOUND', 'PENDING', r.version FROM ({linked}) r"
+         SELECT $1, $2, r.id, 'RESYNC', 'OUTBOUND', 'PENDING', r.version FROM ({}) r",
+        linked_records(object_type)
     );
     Ok(client
         .execute_typed(
@@ -198,6 +189,43 @@ pub async fn enqueue_resync(
             ],
         )
         .await?)
+}
+
+/// How many records [`enqueue_resync`] would queue, queuing nothing (a dry run's answer).
+pub async fn count_resync(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM ({}) r WHERE $2::text IS NOT NULL",
+        linked_records(object_type)
+    );
+    let row = client
+        .query_typed_one(
+            &sql,
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    let count: i64 = row.try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
+/// The linked records of an object type a full push covers (`id`, `version`; `$1` the portal).
+fn linked_records(object_type: ObjectType) -> &'static str {
+    match object_type {
+        ObjectType::Companies => {
+            "SELECT id, version FROM customers \
+              WHERE deleted_at IS NULL AND external_ids ? 'hubspot_company_id' AND $1::int8 IS NOT NULL"
+        }
+        ObjectType::Contacts => {
+            "SELECT u.id, u.version FROM users u JOIN hubspot_links l \
+               ON l.local_id = u.id AND l.object_type = 'contacts' AND l.portal_id = $1"
+        }
+    }
 }
 
 /// The mappings a process syncs by, one per object type: loaded at start, re-read when older

@@ -97,17 +97,23 @@ pub async fn change_mapping(
             reconciliation_id: None,
         });
     }
-    let mapping =
-        sync_config::save_portal_row(tx, portal_id, object_type, &row, changed_by).await?;
     let outbound = before.is_some_and(FieldMapping::is_outbound) || proposed.is_outbound();
-    let resync_queued = if outbound {
-        sync_config::enqueue_resync(tx, portal_id, object_type).await?
-    } else {
-        0
-    };
     let reconciliation_needed = proposed.is_inbound();
     if dry_run {
-        // Everything above ran, checks and counts included; none of it is kept.
+        // Checked as a save would be; counted, not written (nothing locked, nothing queued).
+        let resync_queued = if outbound {
+            sync_config::count_resync(tx, portal_id, object_type).await?
+        } else {
+            0
+        };
+        let mapping = rows
+            .into_iter()
+            .find(|stored| stored.row.warp_field == row.warp_field)
+            .map(|mut stored| {
+                stored.row = row.clone();
+                stored
+            })
+            .ok_or(StoreError::NotFound)?;
         transaction.rollback().await.map_err(StoreError::from)?;
         return Ok(MappingChange {
             mapping,
@@ -117,6 +123,13 @@ pub async fn change_mapping(
             reconciliation_id: None,
         });
     }
+    let mapping =
+        sync_config::save_portal_row(tx, portal_id, object_type, &row, changed_by).await?;
+    let resync_queued = if outbound {
+        sync_config::enqueue_resync(tx, portal_id, object_type).await?
+    } else {
+        0
+    };
     let reconciliation_id = if reconciliation_needed {
         Some(queue_reconciliation(tx, changed_by).await?)
     } else {

@@ -8,7 +8,10 @@ let rolesClaim = "roles";
 /** The claim the API reads roles from, as `/console/config.json` says. */
 export function useRolesClaim(name) { rolesClaim = name || "roles"; }
 /** The token's roles. */
-export function roles() { return claims()[rolesClaim] || []; }
+export function roles() {
+  const value = claims()[rolesClaim];
+  return Array.isArray(value) ? value.filter((role) => typeof role === "string") : [];
+}
 
 export class ApiError extends Error {
   constructor(status, problem) {

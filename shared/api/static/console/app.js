@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { replace } from "./dom.js";
-import { VIEWS } from "./views.js";
+import { VIEWS, forgetAll } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 // The PKCE verifier and state of a sign-in under way: kept for the round trip through the
@@ -32,11 +32,16 @@ function clearNotices() {
 
 function currentView() {
   const name = window.location.hash.replace(/^#\/?/, "").split("?")[0];
-  return VIEWS[name] ? name : "health";
+  if (Object.hasOwn(VIEWS, name)) return name;
+  // A customer's own token reads its HubSpot connection, not the whole sync's health.
+  return api.claims().customer_id ? "connect" : "health";
 }
 
-/** Draws the section in the address; `quiet` keeps focus and notices (a live refresh). */
-async function show(quiet) {
+/**
+ * Draws the section in the address. `quiet` (the live refresh) keeps focus and notices and
+ * leaves a form being typed in alone; `forced` (after an action) redraws regardless.
+ */
+async function show(quiet, forced) {
   clearTimeout(refreshTimer);
   if (!api.signedIn()) return;
   const name = currentView();
@@ -47,15 +52,15 @@ async function show(quiet) {
   }
   const content = $("content");
   if (!quiet) clearNotices();
-  // A form being typed in is never redrawn under the person's hands.
-  const busy = quiet && content.contains(document.activeElement) &&
+  const typing = quiet && !forced && content.contains(document.activeElement) &&
     /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName);
-  if (!busy) {
-    const ticket = {};
+  const ticket = {};
+  if (!typing) {
     rendering = ticket;
     try {
-      const nodes = await view.render({ notify, fail, refresh: () => show(true) });
-      if (rendering !== ticket) return;
+      const nodes = await view.render({ notify, fail, refresh: () => show(true, true) });
+      // Signed out, or another section asked for, meanwhile: this drawing is stale.
+      if (rendering !== ticket || !api.signedIn()) return;
       replace(content, nodes);
       document.title = `${view.title} - WARP sync console`;
       if (!quiet) {
@@ -63,11 +68,12 @@ async function show(quiet) {
         if (heading) { heading.tabIndex = -1; heading.focus(); }
       }
     } catch (error) {
+      if (rendering !== ticket || !api.signedIn()) return;
       if (error.status === 401) { signOut("Your token has expired or was refused: sign in again."); return; }
       fail(error);
     }
   }
-  if (view.live) refreshTimer = setTimeout(() => show(true), REFRESH_MS);
+  if (view.live) refreshTimer = setTimeout(() => show(true, false), REFRESH_MS);
 }
 
 function signedInAs() {
@@ -83,13 +89,16 @@ function enter(token) {
   $("nav").hidden = false;
   $("who").hidden = false;
   $("who-text").textContent = signedInAs();
-  if (!window.location.hash) window.location.hash = "#/health";
-  show(false);
+  if (!window.location.hash) window.location.hash = `#/${currentView()}`;
+  show(false, true);
 }
 
 function signOut(reason) {
   clearTimeout(refreshTimer);
+  rendering = null;
   api.signOut();
+  // Nothing the last person saw or chose stays for the next one.
+  forgetAll();
   replace($("content"));
   $("nav").hidden = true;
   $("who").hidden = true;
@@ -168,7 +177,7 @@ async function start() {
       fail(error);
     }
   });
-  window.addEventListener("hashchange", () => show(false));
+  window.addEventListener("hashchange", () => show(false, true));
   $("sign-in").hidden = false;
   try {
     const config = await api.get("/console/config.json");

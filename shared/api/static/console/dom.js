@@ -85,7 +85,9 @@ export function figures(label, pairs) {
 /** RFC 4180 CSV of `rows` under `headings`, each row an array of values. */
 export function csv(headings, rows) {
   const cell = (value) => {
-    const text = value === null || value === undefined ? "" : String(value);
+    let text = value === null || value === undefined ? "" : String(value);
+    // A spreadsheet would run a cell starting like a formula: keep it text.
+    if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
   return [headings, ...rows].map((row) => row.map(cell).join(",")).join("\r\n") + "\r\n";

@@ -10,6 +10,10 @@ const CSV_MAX_ROWS = 50000;
 
 
 const failureFilter = { object_type: "", reason: "", since: "" };
+
+export function forget() {
+  Object.assign(failureFilter, { object_type: "", reason: "", since: "" });
+}
 const SINCE = [["", "any time"], ["1", "the last hour"], ["24", "the last day"], ["168", "the last week"]];
 
 function sinceParam() {
@@ -17,11 +21,12 @@ function sinceParam() {
   return new Date(Date.now() - Number(failureFilter.since) * 3600 * 1000).toISOString();
 }
 
-function failureQuery(extra) {
+/** The list's query; `since` fixed by the caller so that every page sees one window. */
+function failureQuery(since, extra) {
   return api.query(Object.assign({
     object_type: failureFilter.object_type,
     reason: failureFilter.reason,
-    since: sinceParam(),
+    since,
   }, extra || {}));
 }
 
@@ -49,11 +54,11 @@ function failureFilters(ctx) {
   return form;
 }
 
-async function exportFailures(ctx) {
+async function exportFailures(ctx, since) {
   const rows = [];
   let cursor = null;
   do {
-    const page = await api.get(`/v1/sync/failed${failureQuery({ limit: CSV_PAGE, cursor })}`);
+    const page = await api.get(`/v1/sync/failed${failureQuery(since, { limit: CSV_PAGE, cursor })}`);
     for (const r of page.items) {
       rows.push([r.id, r.portal_id, r.object_type, r.local_id, r.operation, r.attempts,
         r.reason, r.failed_at, r.next_attempt_at]);
@@ -63,11 +68,14 @@ async function exportFailures(ctx) {
   download(`warp-sync-failures-${new Date().toISOString().slice(0, 19)}.csv`, "text/csv",
     csv(["outbox_id", "portal_id", "object_type", "local_id", "operation", "attempts", "reason",
       "failed_at", "next_attempt_at"], rows));
-  ctx.notify(`Exported ${rows.length} failed records.`);
+  ctx.notify(cursor
+    ? `Exported the newest ${rows.length} failed records; narrow the filter for the rest.`
+    : `Exported ${rows.length} failed records.`);
 }
 
 export async function failures(ctx) {
-  const outbound = await api.get(`/v1/sync/failed${failureQuery({ limit: 50 })}`);
+  const since = sinceParam();
+  const outbound = await api.get(`/v1/sync/failed${failureQuery(since, { limit: 50 })}`);
   const events = await api.get("/v1/sync/webhook-events?status=FAILED&limit=50");
   const admin = api.can("admin");
   const editor = api.can("editor");
@@ -83,7 +91,7 @@ export async function failures(ctx) {
     all: true,
     object_type: failureFilter.object_type || null,
     reason: failureFilter.reason || null,
-    since: sinceParam() || null,
+    since: since || null,
   };
   return [
     h("h1", {}, "Failures"),
@@ -95,7 +103,7 @@ export async function failures(ctx) {
         ? action(`Retry all ${count(outbound.total)} matching`, ctx, retryRecords(filter), { id: "retry-all-records" })
         : null,
       outbound.total > 0
-        ? action("Export CSV", ctx, () => exportFailures(ctx), { class: "secondary", id: "export-csv" })
+        ? action("Export CSV", ctx, () => exportFailures(ctx, since), { class: "secondary", id: "export-csv" })
         : null),
     admin ? null : needs("admin", "Retrying records"),
     table("Failed outbound records, newest first", [

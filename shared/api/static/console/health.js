@@ -10,6 +10,11 @@ const ACTIVITY_MAX_AGE_MS = 60000;
 let activity = null;
 let activityReadAt = 0;
 
+export function forget() {
+  activity = null;
+  activityReadAt = 0;
+}
+
 /** The hourly figures change slowly: read at most once a minute. */
 async function recentActivity() {
   if (!activity || Date.now() - activityReadAt > ACTIVITY_MAX_AGE_MS) {

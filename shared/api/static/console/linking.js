@@ -9,6 +9,10 @@ import { action, needs } from "./widgets.js";
 const DEBOUNCE_MS = 350;
 const state = { customerQuery: "", customerId: null, companyQuery: "", email: "" };
 
+export function forget() {
+  Object.assign(state, { customerQuery: "", customerId: null, companyQuery: "", email: "" });
+}
+
 /** An input that calls `search(text)` once typing pauses; stale answers are dropped. */
 function searchBox(id, label, value, minimum, search, results) {
   const input = h("input", { id, type: "search", value, autocomplete: "off", "aria-describedby": `${id}-hint` });

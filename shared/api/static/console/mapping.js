@@ -11,6 +11,10 @@ const RULES = [["WARP_WINS", "WARP wins"], ["HUBSPOT_WINS", "HubSpot wins"], ["L
 const MEMBERS = ["hubspot_property", "direction", "conflict_rule", "enabled", "never_overwrite_with_empty"];
 const state = { objectType: "companies", editing: null, proposal: null, checked: null };
 
+export function forget() {
+  Object.assign(state, { objectType: "companies", editing: null, proposal: null, checked: null });
+}
+
 const label = (pairs, value) => (pairs.find(([v]) => v === value) || [value, value])[1];
 const yes = (flag) => (flag ? "yes" : "no");
 

@@ -7,6 +7,10 @@ import { needs } from "./widgets.js";
 
 let shownRun = null;
 
+export function forget() {
+  shownRun = null;
+}
+
 function tallies(caption, object) {
   return table(caption, [["", (r) => r[0]], ["Found", (r) => count(r[1].found)], ["Fixed", (r) => count(r[1].fixed)]],
     Object.entries(object || {}), "None.");

@@ -3,11 +3,22 @@
 
 import { conflicts } from "./conflicts.js";
 import { connect } from "./connect.js";
-import { failures } from "./failures.js";
-import { health } from "./health.js";
-import { linking } from "./linking.js";
-import { mapping } from "./mapping.js";
-import { runs } from "./runs.js";
+import * as failuresView from "./failures.js";
+import * as healthView from "./health.js";
+import * as linkingView from "./linking.js";
+import * as mappingView from "./mapping.js";
+import * as runsView from "./runs.js";
+
+const { failures } = failuresView;
+const { health } = healthView;
+const { linking } = linkingView;
+const { mapping } = mappingView;
+const { runs } = runsView;
+
+/** Forgets what the sections remember between drawings (filters, choices, caches). */
+export function forgetAll() {
+  for (const view of [failuresView, healthView, linkingView, mappingView, runsView]) view.forget();
+}
 
 export const VIEWS = {
   health: { title: "Health", render: health, live: true },
