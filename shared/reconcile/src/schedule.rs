@@ -238,3 +238,75 @@ mod tests {
         assert_eq!(job_of(&json!([1])), Err(JobError::NoJob));
     }
 }
+
+#[cfg(test)]
+mod dashboard {
+    use super::*;
+
+    /// The dashboard's body in template.yaml, `${…}` substitutions made plain strings.
+    fn dashboard_body() -> Value {
+        let template = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .expect("template.yaml");
+        let mut lines = template
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("DashboardBody: !Sub |"))
+            .skip(1);
+        let first = lines.next().expect("the dashboard body");
+        let indent = first.len() - first.trim_start().len();
+        let mut body = first.trim_start().to_owned();
+        for line in lines {
+            if !line.trim().is_empty() && line.len() - line.trim_start().len() < indent {
+                break;
+            }
+            body.push('\n');
+            body.push_str(line.get(indent..).unwrap_or_default());
+        }
+        let mut plain = String::new();
+        let mut rest = body.as_str();
+        while let Some(start) = rest.find("${") {
+            plain.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("a closed substitution") + start;
+            plain.push('x');
+            rest = &rest[end + 1..];
+        }
+        plain.push_str(rest);
+        serde_json::from_str(&plain).expect("the dashboard body is JSON")
+    }
+
+    #[test]
+    fn every_warp_metric_the_dashboard_draws_is_one_the_reconciler_emits() {
+        let everything = JobSummary {
+            webhook_events_failed: Some(1),
+            runs: vec![RunSummary {
+                id: Uuid::nil(),
+                dry_run: false,
+                succeeded: true,
+                drift_found: 1,
+                drift_fixed: 1,
+                errors: 0,
+            }],
+            ..JobSummary::default()
+        };
+        let emitted: Vec<&str> = everything.metrics().iter().map(|m| m.0).collect();
+        let body = dashboard_body();
+        let mut drawn = Vec::new();
+        for widget in body["widgets"].as_array().expect("widgets") {
+            for metric in widget["properties"]["metrics"].as_array().expect("metrics") {
+                if metric[0] == warp_runtime::metrics::NAMESPACE {
+                    assert_eq!(metric[2], "Function", "{metric}");
+                    assert_eq!(metric[3], "reconciler", "{metric}");
+                    drawn.push(metric[1].as_str().expect("a metric name").to_owned());
+                }
+            }
+        }
+        assert!(drawn.len() >= 5, "{drawn:?}");
+        for name in &drawn {
+            assert!(
+                emitted.contains(&name.as_str()),
+                "{name} is drawn but never emitted"
+            );
+        }
+    }
+}
