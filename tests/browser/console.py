@@ -208,6 +208,13 @@ def runs(page, customer):
     by_field = page.get_by_role("table", name="Drift of companies by field")
     expect(by_field).to_contain_text("domain")
     audit(page, "runs")
+    # A choice made in a start form survives the live redraws (every 5 s) until it is used.
+    page.select_option("#import-object-type", "deals")
+    page.locator("#start-import-dry-run").uncheck()
+    page.focus("#nav a[href='#/runs']")
+    page.wait_for_timeout(6_000)
+    expect(page.locator("#import-object-type")).to_have_value("deals")
+    expect(page.locator("#start-import-dry-run")).not_to_be_checked()
     # A dry run changes nothing.
     warp = must("GET", f"{BASE}/v1/customers/{customer['id']}", token=ADMIN)
     assert warp.get("domain") != "lost-webhook.example", warp

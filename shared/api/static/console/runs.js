@@ -4,11 +4,14 @@ import * as api from "./api.js";
 import { count, figures, h, seconds, table, when } from "./dom.js";
 import { needs } from "./widgets.js";
 
-
 let shownRun = null;
+// What the start forms hold between the live redraws (a choice is not lost every 5 s).
+const choices = { "start-reconciliation": { dryRun: true }, "start-import": { dryRun: true, objectType: "companies" } };
 
 export function forget() {
   shownRun = null;
+  choices["start-reconciliation"].dryRun = true;
+  Object.assign(choices["start-import"], { dryRun: true, objectType: "companies" });
 }
 
 function tallies(caption, object) {
@@ -40,7 +43,8 @@ function report(run) {
 }
 
 function startForm(ctx, id, legend, fields, start) {
-  const dry = h("input", { type: "checkbox", id: `${id}-dry-run`, checked: true });
+  const dry = h("input", { type: "checkbox", id: `${id}-dry-run`, checked: choices[id].dryRun });
+  dry.addEventListener("change", () => { choices[id].dryRun = dry.checked; });
   const form = h("form", { class: "start", id },
     h("fieldset", {}, h("legend", {}, legend), fields,
       h("div", { class: "check" }, dry, h("label", { for: `${id}-dry-run` }, "Dry run: only report, change nothing")),
@@ -88,7 +92,9 @@ export async function runs(ctx) {
     nodes.push(needs("admin", "Starting and reading reconciliations"));
   }
   const objectType = h("select", { id: "import-object-type" },
-    ["companies", "contacts", "deals"].map((t) => h("option", { value: t }, t)));
+    ["companies", "contacts", "deals"].map((t) =>
+      h("option", { value: t, selected: t === choices["start-import"].objectType }, t)));
+  objectType.addEventListener("change", () => { choices["start-import"].objectType = objectType.value; });
   if (admin) {
     nodes.push(startForm(ctx, "start-import", "Import from HubSpot",
       [h("label", { for: "import-object-type" }, "Object type"), objectType],
