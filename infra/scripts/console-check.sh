@@ -9,24 +9,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 server="${DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
-python="${WARP_BROWSER_PYTHON:-$root/.venv/bin/python}"
-chromium="${CHROMIUM:-/usr/bin/chromium}"
+# shellcheck source=lib/warp-dev.sh
+source infra/scripts/lib/warp-dev.sh
+require_browser
 out="$root/target/console"
 mkdir -p "$out"
 rm -f "$out"/*.png
-for needed in "$python" "$chromium"; do
-  if [ ! -x "$needed" ]; then
-    echo "$needed is missing: \`make venv chromium\` installs Playwright and Debian's chromium" >&2
-    exit 1
-  fi
-done
 
 cargo build --quiet -p warp-cli --bin warp
 warp="$root/target/debug/warp"
 
 database="warp_console_$(date +%s)_$$"
-# shellcheck source=lib/warp-dev.sh
-source infra/scripts/lib/warp-dev.sh
 trap stop_warp_dev_and_drop_database EXIT
 export RECONCILE_POLL_SECS=1
 start_warp_dev "$out/warp.log"

@@ -8,23 +8,16 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 server="${DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
-python="${WARP_BROWSER_PYTHON:-$root/.venv/bin/python}"
-chromium="${CHROMIUM:-/usr/bin/chromium}"
+# shellcheck source=lib/warp-dev.sh
+source infra/scripts/lib/warp-dev.sh
+require_browser
 out="$root/target/console"
 mkdir -p "$out"
-for needed in "$python" "$chromium"; do
-  if [ ! -x "$needed" ]; then
-    echo "$needed is missing: \`make venv chromium\` installs Playwright and Debian's chromium" >&2
-    exit 1
-  fi
-done
 
 cargo build --quiet -p warp-cli --bin warp
 warp="$root/target/debug/warp"
 
 database="warp_console_oidc_$(date +%s)_$$"
-# shellcheck source=lib/warp-dev.sh
-source infra/scripts/lib/warp-dev.sh
 provider_pid=""
 stop_all() {
   if [ -n "$provider_pid" ]; then kill "$provider_pid" 2>/dev/null || true; fi

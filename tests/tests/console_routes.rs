@@ -28,6 +28,18 @@ async fn app(dev_sign_in: bool) -> TestApp {
     }
 }
 
+/// What `/console/config.json` tells the page.
+async fn console_config(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/console/config.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn every_console_file_is_served_under_the_strict_policy() {
     let app = app(false).await;
@@ -82,15 +94,7 @@ async fn every_console_file_is_served_under_the_strict_policy() {
 #[tokio::test]
 async fn the_dev_sign_in_exists_only_where_it_was_enabled() {
     let deployed = app(false).await;
-    let config: Value = deployed
-        .client
-        .get(deployed.url("/console/config.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = console_config(&deployed).await;
     assert_eq!(config["dev_sign_in"], false);
     let refused = deployed
         .client
@@ -102,15 +106,7 @@ async fn the_dev_sign_in_exists_only_where_it_was_enabled() {
     expect_problem(refused, 404).await;
 
     let local = app(true).await;
-    let config: Value = local
-        .client
-        .get(local.url("/console/config.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = console_config(&local).await;
     assert_eq!(config["dev_sign_in"], true);
     let sign_in = |body: Value| {
         let request = local
@@ -189,15 +185,7 @@ async fn an_identity_provider_sign_in_is_offered_and_only_its_token_endpoint_is_
         client: reqwest::Client::new(),
         database,
     };
-    let config: Value = app
-        .client
-        .get(app.url("/console/config.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = console_config(&app).await;
     assert_eq!(config["dev_sign_in"], false);
     assert_eq!(config["oidc"]["client_id"], "console-client");
     assert_eq!(config["oidc"]["token"], "id_token");

@@ -4,6 +4,18 @@
 # it (schemathesis, the console check, chaos); they set `warp` (the binary), `server` (the
 # PostgreSQL server URL) and `database` first, and any other settings as environment variables.
 
+# require_browser: sets python (Playwright's venv) and chromium, or exits saying how to get them.
+require_browser() {
+  python="${WARP_BROWSER_PYTHON:-$root/.venv/bin/python}"
+  chromium="${CHROMIUM:-/usr/bin/chromium}"
+  for needed in "$python" "$chromium"; do
+    if [ ! -x "$needed" ]; then
+      echo "$needed is missing: \`make venv chromium\` installs Playwright and Debian's chromium" >&2
+      exit 1
+    fi
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }

@@ -169,7 +169,7 @@ pub(crate) async fn list_failed(
                 Ok(id) if id > 0 => query.filter.portal_id = Some(id),
                 _ => errors.push(FieldError::new("portal_id", "must be a positive integer")),
             },
-            "reason" => query.filter.reason = reason(value, "reason", &mut errors),
+            "reason" => query.filter.reason = reason(value, &mut errors),
             "since" => query.filter.since = since(value, &mut errors),
             "limit" => match value.parse::<u32>() {
                 Ok(limit) if (1..=MAX_FAILURE_LIMIT).contains(&limit) => query.limit = limit,
@@ -268,7 +268,7 @@ fn parse_retry(body: &Value) -> Result<FailureSelection, Problem> {
             portal_id: selection::positive_id(object, "portal_id", errors),
             reason: match object.get("reason") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(text)) => reason(text.trim(), "reason", errors),
+                Some(Value::String(text)) => reason(text.trim(), errors),
                 Some(_) => {
                     errors.push(FieldError::new("reason", "must be a string"));
                     None
@@ -325,11 +325,11 @@ fn since(value: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
 }
 
 /// Empty means any reason.
-fn reason(value: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+fn reason(value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     if value.is_empty() {
         None
     } else if value.chars().count() > MAX_REASON_CHARS {
-        errors.push(FieldError::new(field, "must be at most 200 characters"));
+        errors.push(FieldError::new("reason", "must be at most 200 characters"));
         None
     } else {
         Some(warp_domain::storable::storable(value).into_owned())
