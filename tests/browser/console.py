@@ -5,6 +5,9 @@ HubSpot sandbox), as infra/scripts/console-check.sh starts it.
 What a person does and sees, step by step: dev sign-in; a failure injected through the sandbox
 (a portal validation rule) appears with HubSpot's reason, is exported as CSV, retried and
 clears; a conflict made by editing the same field in WARP and in HubSpot at once is resolved;
+a customer is linked to a company found by the autocomplete, unlinked (the page asks first) and
+linked again; a user is unlinked from its contact and linked to another found by the contact
+search;
 a dry-run reconciliation is started and its report read; installations listed; a viewer sees
 but cannot operate. Every view: no console errors, no CSP violations, no serious axe-core
 violation, a screenshot under SCREENSHOT_DIR, and at phone width no sideways scrolling.
@@ -126,21 +129,85 @@ def linking(page, admin):
     go(page, "linking")
     page.fill("#customer-search", "Autocompl")
     page.get_by_role("button", name=f"Autocomplete Corp ({customer['ban']})").click()
-    expect(page.locator("#linked-company")).to_have_text("not linked", timeout=WAIT_MS)
-    page.type("#company-search", "Autocomplete", delay=40)
+    expect(page.locator("#linked-customer")).to_have_text("not linked", timeout=WAIT_MS)
+    page.type("#customer-link-search", "Autocomplete", delay=40)
     link = page.get_by_role("button", name="Link to Autocomplete Corp (autocomplete.example)")
     expect(link).to_be_visible(timeout=WAIT_MS)
     audit(page, "linking")
     link.click()
     expect(page.locator("#notice")).to_have_text(
         f"Linked to HubSpot company {company}; a full push is queued.", timeout=WAIT_MS)
-    expect(page.locator("#linked-company")).to_have_text(company)
+    expect(page.locator("#linked-customer")).to_have_text(company)
     linked = must("GET", f"{BASE}/v1/customers/{customer['id']}", token=admin)
     assert linked["external_ids"]["hubspot_company_id"] == company, linked
-    stamped = must("GET", f"{SANDBOX}/crm/v3/objects/companies/{company}?properties=warp_ban",
-                   token=UI_TOKEN)
-    assert stamped["properties"]["warp_ban"] == customer["ban"], stamped
+    assert company_ban(company) == customer["ban"]
+
+    # Unlinked from the page (it asks first): the company loses the BAN, the customer waits.
+    page.get_by_role("button", name=f"Unlink from HubSpot company {company}").click()
+    expect(page.locator(".confirm [role=alert]")).to_contain_text("Unlink?")
+    page.get_by_role("button", name=f"Yes, unlink from HubSpot company {company}").click()
+    expect(page.locator("#notice")).to_have_text(
+        f"Unlinked from HubSpot company {company}; changes wait until it is linked again.",
+        timeout=WAIT_MS)
+    expect(page.locator("#linked-customer")).to_contain_text(f"not linked: unlinked from {company}")
+    assert not company_ban(company), "the BAN left the company"
+    # And linked again, the company found by its name once more.
+    page.type("#customer-link-search", "Autocomplete", delay=40)
+    page.get_by_role("button", name="Link to Autocomplete Corp (autocomplete.example)").click()
+    expect(page.locator("#linked-customer")).to_have_text(company, timeout=WAIT_MS)
+    assert company_ban(company) == customer["ban"]
+    user_linking(page, admin, customer)
     return customer
+
+
+def company_ban(company):
+    return must("GET", f"{SANDBOX}/crm/v3/objects/companies/{company}?properties=warp_ban",
+                token=UI_TOKEN)["properties"].get("warp_ban")
+
+
+def contact(contact_id, properties="email,warp_user_id"):
+    return must("GET", f"{SANDBOX}/crm/v3/objects/contacts/{contact_id}?properties={properties}",
+                token=UI_TOKEN)["properties"]
+
+
+def user_linking(page, admin, customer):
+    """A user whose push made a contact is unlinked from it and linked, from the page, to the
+    contact sales keep for the person, found by the contact search."""
+    user = must("POST", f"{BASE}/v1/customers/{customer['id']}/users",
+                {"email": "ada@autocomplete.example", "first_name": "Ada", "last_name": "Lovelace",
+                 "role": "admin"}, admin)
+    link_path = f"{BASE}/v1/users/{user['id']}/hubspot-link"
+    first = until("the user's contact", lambda: must("GET", link_path, token=admin)["hubspot_id"])
+    chosen = must("POST", f"{SANDBOX}/crm/v3/objects/contacts",
+                  {"properties": {"email": "ada.lovelace@personal.example", "lastname": "Lovelace"}},
+                  UI_TOKEN)["id"]
+
+    page.fill("#user-search", "ada@autocomplete.example")
+    page.get_by_role("button", name="ada@autocomplete.example, invited").click()
+    expect(page.locator("#chosen-user")).to_have_text("Ada Lovelace <ada@autocomplete.example>")
+    expect(page.locator("#linked-user")).to_have_text(first, timeout=WAIT_MS)
+    page.get_by_role("button", name=f"Unlink from HubSpot contact {first}").click()
+    page.get_by_role("button", name=f"Yes, unlink from HubSpot contact {first}").click()
+    expect(page.locator("#linked-user")).to_contain_text(f"not linked: unlinked from {first}",
+                                                         timeout=WAIT_MS)
+    assert not contact(first).get("warp_user_id"), "the user id left the old contact"
+    # The old contact gives the address up, as a person would in HubSpot, so the chosen one
+    # can take it with the full push.
+    must("PATCH", f"{SANDBOX}/crm/v3/objects/contacts/{first}",
+         {"properties": {"email": "ada.old@autocomplete.example"}}, UI_TOKEN)
+    page.type("#user-link-search", "ada.lovelace@personal.example", delay=20)
+    link = page.get_by_role("button", name="Link to Lovelace <ada.lovelace@personal.example>")
+    expect(link).to_be_visible(timeout=WAIT_MS)
+    audit(page, "linking-user")
+    # By keyboard, as someone tabbing through the results would.
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice")).to_have_text(
+        f"Linked to HubSpot contact {chosen}; a full push is queued.", timeout=WAIT_MS)
+    expect(page.locator("#linked-user")).to_have_text(chosen)
+    until("the full push reaching the chosen contact",
+          lambda: contact(chosen).get("email") == "ada@autocomplete.example")
+    assert contact(chosen)["warp_user_id"] == user["id"]
 
 
 def mapping(page, watch, admin, customers):
@@ -167,7 +234,10 @@ def mapping(page, watch, admin, customers):
     expect(page.locator("#notice")).to_have_text(
         f"Saved. {len(customers)} records queued for a full push; a reconciliation is queued.",
         timeout=WAIT_MS)
-    expect(page.locator("table", has_text="company_name")).to_contain_text("for this portal")
+    # The review's before-and-after table goes with the redraw that follows the notice.
+    expect(page.get_by_role("table", name="company_name: before and after")).to_have_count(0)
+    expect(page.get_by_role("table", name="The companies mapping in force").locator(
+        "tr", has_text="company_name")).to_contain_text("for this portal")
     for c in customers:
         until(f"the resync of {c['company_name']}", lambda c=c: resyncs(admin, c["id"]) > before[c["id"]])
     # The reconciliation the change queued repairs drift: let it end before the next step
@@ -236,11 +306,17 @@ def main():
         expect(page.locator("dl[aria-label='Outbound queue']")).to_contain_text("Pending")
         audit(page, "health")
 
-        customer = failures(page, admin)
-        conflict(page, admin, customer)
-        linked = linking(page, admin)
-        mapping(page, watch, admin, [customer, linked])
-        runs(page, customer)
+        try:
+            customer = failures(page, admin)
+            conflict(page, admin, customer)
+            linked = linking(page, admin)
+            mapping(page, watch, admin, [customer, linked])
+            runs(page, customer)
+        except Exception:
+            # What the page showed when a step failed, for the one reading the log.
+            page.screenshot(path=os.path.join(SCREENSHOTS, "failed-step.png"), full_page=True)
+            print(f"the page's errors so far: {watch.errors}", file=sys.stderr)
+            raise
         go(page, "connect")
         expect(page.locator("table")).to_contain_text("WARP (home)")
         audit(page, "connect")

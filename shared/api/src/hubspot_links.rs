@@ -1,8 +1,9 @@
-//! Finding and linking existing HubSpot companies: `GET /v1/sync/hubspot/companies/search`
+//! Finding, linking and unlinking HubSpot companies: `GET /v1/sync/hubspot/companies/search`
 //! (editor: the portal's "link to an existing company" dialog; editors are the ones creating
 //! customers, and a search spends the portal's shared 5-per-second search budget, so viewers
-//! cannot) and `POST /v1/customers/{id}/hubspot-link` (admin). Both go through the HubSpot
-//! client: 503 when this deployment has none, 502 when HubSpot fails.
+//! cannot), `GET` (any role), `POST` and `DELETE /v1/customers/{id}/hubspot-link` (admin).
+//! HubSpot calls go through the HubSpot client: 503 when this deployment has none, 502 when
+//! HubSpot fails. The user ↔ contact routes ([`crate::contact_links`]) share what is here.
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
@@ -19,19 +20,21 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_domain::customer::{Ban, FieldError};
-use warp_hubspot::search::{Filter, FilterGroup, SearchRequest};
+use warp_hubspot::ObjectType;
+use warp_hubspot::search::{Filter, FilterGroup, SearchPage, SearchRequest};
 use warp_hubspot::{
     HubSpotClient, HubSpotError, HubSpotId, ReadOptions, RecordLookup,
     WARP_BAN_PROPERTY as WARP_BAN,
 };
 use warp_store::StoreError;
+use warp_store::manual_links::{self, ManualLinkError};
 use warp_store::sync_reports::{self, LinkError, Linked};
 
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(search_companies, link_company),
-    components(schemas(CompanySearchResult, CompanySearchList, HubSpotLinkInput, HubSpotLinkResponse)),
+    paths(search_companies, link_company, company_link, unlink_company),
+    components(schemas(CompanySearchResult, CompanySearchList, HubSpotLinkInput, HubSpotLinkResponse, LinkState, LinkHold)),
     tags((name = "sync", description = "HubSpot sync conflicts and operations"))
 )]
 pub(crate) struct Doc;
@@ -39,7 +42,10 @@ pub(crate) struct Doc;
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/sync/hubspot/companies/search", get(search_companies))
-        .route("/v1/customers/{id}/hubspot-link", post(link_company))
+        .route(
+            "/v1/customers/{id}/hubspot-link",
+            post(link_company).get(company_link).delete(unlink_company),
+        )
 }
 
 const NAME: &str = "name";
@@ -97,19 +103,18 @@ pub(crate) async fn search_companies(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Editor)?;
-    let Query(pairs) = query
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
-    let request = search_request(&pairs)?;
-    let hubspot = hubspot(&state)?;
-    let _admitted = match state.search_admission().admit(&principal.subject) {
-        Ok(admitted) => admitted,
-        Err(refused) => return Ok(refused.into_response()),
+    let page = match run_search(
+        &state,
+        &principal,
+        ObjectType::Companies,
+        query,
+        &COMPANY_SEARCH,
+    )
+    .await?
+    {
+        Ok(page) => page,
+        Err(refused) => return Ok(refused),
     };
-    let page = hubspot
-        .companies()
-        .search_page(&request)
-        .await
-        .map_err(|error| hubspot_failed(&error, "search"))?;
     let ids: Vec<String> = page
         .results
         .iter()
@@ -136,9 +141,53 @@ pub(crate) async fn search_companies(
     ))
 }
 
-/// The HubSpot search for `q`: a BAN is an exact `warp_ban` match (HubSpot's text search does
-/// not look at custom properties); anything else is HubSpot's text query over name and domain.
-fn search_request(pairs: &[(String, String)]) -> Result<SearchRequest, Problem> {
+/// What a record search looks up: the properties it answers with, and the exact-match filter
+/// a query stands for when it is a key (HubSpot's text search does not look at custom
+/// properties); any other query is HubSpot's text query.
+pub(crate) struct SearchSpec {
+    pub properties: &'static [&'static str],
+    pub exact: fn(&str) -> Option<Filter>,
+}
+
+/// A BAN is an exact `warp_ban` match; anything else is searched in name and domain.
+const COMPANY_SEARCH: SearchSpec = SearchSpec {
+    properties: &[NAME, DOMAIN, WARP_BAN],
+    exact: ban_filter,
+};
+
+fn ban_filter(q: &str) -> Option<Filter> {
+    let ban = Ban::parse(&q.to_ascii_uppercase()).ok()?;
+    Some(Filter::eq(WARP_BAN, ban.as_str()))
+}
+
+/// Searches HubSpot's `object` records for the query string (`q`, `limit`), within the
+/// caller's share of the search budget: `Ok(Err(response))` when this caller has too many
+/// searches outstanding.
+pub(crate) async fn run_search(
+    state: &ApiState,
+    principal: &Principal,
+    object: ObjectType,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    spec: &SearchSpec,
+) -> Result<Result<SearchPage, Response>, Problem> {
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let request = search_request(&pairs, spec)?;
+    let hubspot = hubspot(state)?;
+    let _admitted = match state.search_admission().admit(&principal.subject) {
+        Ok(admitted) => admitted,
+        Err(refused) => return Ok(Err(refused.into_response())),
+    };
+    let page = hubspot
+        .objects(object)
+        .search_page(&request)
+        .await
+        .map_err(|error| hubspot_failed(&error, "search"))?;
+    Ok(Ok(page))
+}
+
+/// The HubSpot search for `q` and `limit` (1 to 50, default 10).
+fn search_request(pairs: &[(String, String)], spec: &SearchSpec) -> Result<SearchRequest, Problem> {
     let mut q = None;
     let mut limit = 10;
     let mut errors = Vec::new();
@@ -176,17 +225,17 @@ fn search_request(pairs: &[(String, String)]) -> Result<SearchRequest, Problem> 
         return Err(Problem::invalid(errors));
     };
     let mut request = SearchRequest {
-        properties: vec![NAME.to_owned(), DOMAIN.to_owned(), WARP_BAN.to_owned()],
+        properties: spec.properties.iter().map(|p| (*p).to_owned()).collect(),
         limit,
         ..SearchRequest::default()
     };
-    match Ban::parse(&q.to_ascii_uppercase()) {
-        Ok(ban) => {
+    match (spec.exact)(&q) {
+        Some(filter) => {
             request.filter_groups = vec![FilterGroup {
-                filters: vec![Filter::eq(WARP_BAN, ban.as_str())],
+                filters: vec![filter],
             }];
         }
-        Err(_) => request.query = Some(q),
+        None => request.query = Some(q),
     }
     Ok(request)
 }
@@ -334,6 +383,212 @@ pub(crate) async fn link_company(
     ))
 }
 
+/// A record's link to HubSpot, as `GET` and `DELETE …/hubspot-link` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkState {
+    /// The WARP record (a customer id, a user id).
+    pub id: Uuid,
+    /// The HubSpot record it is linked to; absent when it is not linked.
+    pub hubspot_id: Option<String>,
+    /// Present when a person unlinked it: its pushes wait until it is linked again.
+    pub hold: Option<LinkHold>,
+    /// The record's version.
+    pub version: i64,
+    /// DELETE only: whether this call unlinked it (false: it was not linked, nothing changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlinked_now: Option<bool>,
+}
+
+/// Who unlinked a record is in the audit log (`GET /v1/audit`); the link shows what and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkHold {
+    /// The HubSpot record it was unlinked from.
+    pub unlinked_from: String,
+    pub unlinked_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LinkState {
+    pub(crate) fn new(
+        id: Uuid,
+        hubspot_id: Option<String>,
+        hold: Option<manual_links::Hold>,
+        version: i64,
+    ) -> Self {
+        LinkState {
+            id,
+            hubspot_id,
+            hold: hold.map(|hold| LinkHold {
+                unlinked_from: hold.hubspot_id,
+                unlinked_at: hold.held_at,
+            }),
+            version,
+            unlinked_now: None,
+        }
+    }
+}
+
+/// GET /v1/customers/{id}/hubspot-link
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/hubspot-link",
+    tag = "sync",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The company the customer is linked to, or why it is not", body = LinkState),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn company_link(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let id = crate::ids::path_id(&id)?;
+    let customer = state.customers().get(id).await?;
+    let hold = manual_links::hold_of(
+        &state.database,
+        state.portal_id(),
+        ObjectType::Companies,
+        id,
+    )
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &LinkState::new(
+            id,
+            customer.external_ids.hubspot_company_id.clone(),
+            hold,
+            customer.version,
+        ),
+    ))
+}
+
+/// DELETE /v1/customers/{id}/hubspot-link
+#[utoipa::path(
+    delete,
+    path = "/v1/customers/{id}/hubspot-link",
+    tag = "sync",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "Unlinked: the company no longer carries the BAN, and the customer's pushes wait until it is linked again (or it was not linked: unlinked_now false)", body = LinkState),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The link changed while unlinking; read it again", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "HubSpot failed: nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn unlink_company(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    unlink_record(&state, &principal, &id, ObjectType::Companies, WARP_BAN).await
+}
+
+/// A person's unlink of the record `id` of `object` ([`manual_links`]): its pushes held, the
+/// HubSpot record's `key_property` cleared, the link removed. Any failure releases the hold,
+/// so the record is as it was (still linked, pushed as before).
+pub(crate) async fn unlink_record(
+    state: &ApiState,
+    principal: &Principal,
+    id: &str,
+    object: ObjectType,
+    key_property: &str,
+) -> Result<Response, Problem> {
+    principal.require(Role::Admin)?;
+    let id = crate::ids::path_id(id)?;
+    let hubspot = hubspot(state)?;
+    let actor = principal.actor();
+    let portal_id = state.portal_id();
+    let (version, linked) =
+        manual_links::hold_for_unlink(&state.database, portal_id, object, id, &actor.subject)
+            .await
+            .map_err(manual_link_problem)?;
+    let (version, unlinked_now) = match linked {
+        None => (version, false),
+        Some(hubspot_id) => {
+            let unlinked = match clear_key(hubspot, object, &hubspot_id, key_property).await {
+                Ok(()) => manual_links::unlink(
+                    &state.database,
+                    portal_id,
+                    object,
+                    id,
+                    &hubspot_id,
+                    &actor,
+                )
+                .await
+                .map_err(manual_link_problem),
+                Err(problem) => Err(problem),
+            };
+            if unlinked.is_err()
+                && let Err(error) =
+                    manual_links::release_one(&state.database, portal_id, object, id).await
+            {
+                tracing::error!(%error, local_id = %id, "could not release an unfinished unlink's hold");
+            }
+            let version = unlinked?;
+            tracing::info!(local_id = %id, object_type = object.as_str(), hubspot_id, "unlinked from HubSpot by a person");
+            (version, true)
+        }
+    };
+    let hold = manual_links::hold_of(&state.database, portal_id, object, id).await?;
+    let mut answer = LinkState::new(id, None, hold, version);
+    answer.unlinked_now = Some(unlinked_now);
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// Clears the key property (`warp_ban`, `warp_user_id`) of the HubSpot record a person is
+/// unlinking, so no push finds it by that key again. A record HubSpot no longer has needs
+/// nothing cleared.
+async fn clear_key(
+    hubspot: &HubSpotClient,
+    object: ObjectType,
+    hubspot_id: &str,
+    property: &str,
+) -> Result<(), Problem> {
+    let id = HubSpotId::parse(hubspot_id)
+        .map_err(|_| Problem::new(StatusCode::CONFLICT, "the stored link is not a HubSpot id"))?;
+    let properties = std::collections::BTreeMap::from([(property.to_owned(), String::new())]);
+    match hubspot
+        .objects(object)
+        .update(&RecordLookup::Id(id), &properties)
+        .await
+    {
+        Ok(_) | Err(HubSpotError::NotFound { .. }) => Ok(()),
+        Err(error) => Err(hubspot_failed(&error, "key clearing")),
+    }
+}
+
+/// The problem for a refused person's link or unlink.
+pub(crate) fn manual_link_problem(error: ManualLinkError) -> Problem {
+    match error {
+        ManualLinkError::NotFound => Problem::not_found(),
+        ManualLinkError::LinkedElsewhere(other) => Problem::new(
+            StatusCode::CONFLICT,
+            format!("it is linked to HubSpot record {other}; unlink it first"),
+        ),
+        ManualLinkError::TakenBy(holder) => Problem::new(
+            StatusCode::CONFLICT,
+            format!("the HubSpot record is linked to {holder}"),
+        ),
+        ManualLinkError::Changed => Problem::new(
+            StatusCode::CONFLICT,
+            "the link changed meanwhile; read it again",
+        ),
+        ManualLinkError::Store(store) => store.into(),
+    }
+}
+
 fn company_linked_elsewhere(holder: Option<Uuid>) -> Problem {
     Problem::new(
         StatusCode::CONFLICT,
@@ -379,23 +634,31 @@ async fn stamp_ban(
 
 /// `{"hubspot_company_id": "<digits>"}`, nothing else.
 fn parse_link_input(body: &serde_json::Value) -> Result<HubSpotId, Problem> {
+    parse_hubspot_id_body(body, "hubspot_company_id")
+}
+
+/// `{field: "<digits>"}`, nothing else: the body of a link request.
+pub(crate) fn parse_hubspot_id_body(
+    body: &serde_json::Value,
+    field: &str,
+) -> Result<HubSpotId, Problem> {
     let Some(object) = body.as_object() else {
         return Err(Problem::invalid_field(
             "body",
-            "must be an object with hubspot_company_id",
+            &format!("must be an object with {field}"),
         ));
     };
-    if let Some(unknown) = object.keys().find(|k| *k != "hubspot_company_id") {
+    if let Some(unknown) = object.keys().find(|k| *k != field) {
         return Err(Problem::invalid_field(unknown, "is not a known field"));
     }
-    let Some(text) = object.get("hubspot_company_id").and_then(|v| v.as_str()) else {
+    let Some(text) = object.get(field).and_then(|v| v.as_str()) else {
         return Err(Problem::invalid_field(
-            "hubspot_company_id",
+            field,
             "is required and must be a string",
         ));
     };
     HubSpotId::parse(text.trim())
-        .map_err(|_| Problem::invalid_field("hubspot_company_id", "must be 1 to 20 digits"))
+        .map_err(|_| Problem::invalid_field(field, "must be 1 to 20 digits"))
 }
 
 pub(crate) fn hubspot(state: &ApiState) -> Result<&HubSpotClient, Problem> {
@@ -438,14 +701,15 @@ mod tests {
 
     #[test]
     fn a_ban_searches_warp_ban_and_text_searches_name_and_domain() {
-        let by_ban = search_request(&pairs(&[("q", " zt-487392012 ")])).unwrap();
+        let by_ban = search_request(&pairs(&[("q", " zt-487392012 ")]), &COMPANY_SEARCH).unwrap();
         assert_eq!(by_ban.query, None);
         assert_eq!(
             by_ban.filter_groups[0].filters,
             [Filter::eq(WARP_BAN, "ZT-487392012")]
         );
         assert_eq!(by_ban.limit, 10);
-        let by_text = search_request(&pairs(&[("q", "Acme"), ("limit", "50")])).unwrap();
+        let by_text =
+            search_request(&pairs(&[("q", "Acme"), ("limit", "50")]), &COMPANY_SEARCH).unwrap();
         assert_eq!(by_text.query.as_deref(), Some("Acme"));
         assert!(by_text.filter_groups.is_empty());
         assert_eq!(by_text.limit, 50);
@@ -462,7 +726,7 @@ mod tests {
             (pairs(&[("q", "Acme"), ("limit", "51")]), "limit"),
             (pairs(&[("q", "Acme"), ("limit", "-1")]), "limit"),
         ] {
-            let problem = search_request(&query).unwrap_err();
+            let problem = search_request(&query, &COMPANY_SEARCH).unwrap_err();
             assert_eq!(problem.status, 422);
             assert_eq!(problem.errors[0].field, field, "{query:?}");
         }

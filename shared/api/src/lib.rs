@@ -11,6 +11,7 @@ mod company_adoption;
 mod conflicts;
 mod connect_page;
 mod console;
+mod contact_links;
 mod conventions;
 mod customers;
 mod deals;
@@ -255,6 +256,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(reconciliations::routes())
         .merge(sync_status::routes())
         .merge(hubspot_links::routes())
+        .merge(contact_links::routes())
         .merge(installations::routes())
         .merge(connect_page::routes())
         .merge(console::routes())

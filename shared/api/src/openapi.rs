@@ -44,6 +44,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::reconciliations::Doc::openapi());
     document.merge(crate::sync_status::Doc::openapi());
     document.merge(crate::hubspot_links::Doc::openapi());
+    document.merge(crate::contact_links::Doc::openapi());
     document.merge(crate::sync_mappings::Doc::openapi());
     document.merge(crate::users::Doc::openapi());
     document.merge(crate::deals::Doc::openapi());

@@ -46,10 +46,10 @@ impl From<CustomerLink> for LocalLink {
 
 impl LocalLink {
     /// A user's link, unless the user is not to be reconciled now: waiting for its customer's
-    /// company, privacy-deleted in HubSpot, or its contact given to another user by a merge
-    /// (an open conflict for a person).
+    /// company, privacy-deleted in HubSpot, its contact given to another user by a merge (an
+    /// open conflict for a person), or unlinked by a person.
     fn of_user(link: UserLink) -> Option<Self> {
-        if link.company_id.is_none() || link.privacy_deleted || link.merge_undecided {
+        if link.company_id.is_none() || link.privacy_deleted || link.merge_undecided || link.held {
             return None;
         }
         Some(LocalLink {
@@ -115,7 +115,9 @@ impl Reconciler {
                 let page = runs::customer_links_page(&**client, after, CUSTOMER_PAGE).await?;
                 let last = page.last().map(|link| link.id);
                 let read = page.len();
-                (page.into_iter().map(LocalLink::from).collect(), last, read)
+                // A customer a person unlinked is neither missing nor to be created.
+                let links = page.into_iter().filter(|link| !link.held);
+                (links.map(LocalLink::from).collect(), last, read)
             }
             ObjectType::Contacts => {
                 let page =
@@ -670,6 +672,7 @@ mod tests {
             contact_id: None,
             privacy_deleted: false,
             merge_undecided: false,
+            held: false,
         };
         let link = LocalLink::of_user(base.clone()).unwrap();
         assert_eq!(link.key, user.to_string());
@@ -690,8 +693,9 @@ mod tests {
             },
             UserLink {
                 merge_undecided: true,
-                ..base
+                ..base.clone()
             },
+            UserLink { held: true, ..base },
         ] {
             assert_eq!(LocalLink::of_user(skipped), None);
         }

@@ -287,3 +287,84 @@ async fn a_contact_deleted_for_good_on_a_privacy_request_whose_webhook_was_lost_
         settled.records
     );
 }
+
+#[tokio::test]
+async fn records_a_person_unlinked_are_neither_missing_nor_recreated_by_a_reconciliation() {
+    use warp_store::manual_links;
+    let h = harness().await;
+    let actor = warp_store::audit::Actor {
+        subject: "ops@warp.example".into(),
+        route: "DELETE /v1/customers/{id}/hubspot-link".into(),
+        request_id: None,
+    };
+    let (unlinked_customer, ban) = h.create("Unlinked By A Person").await;
+    let (customer, _) = h.create("Keeps Its Company").await;
+    let user = h.create_user(customer, "held@drift.example", "Hal").await;
+    h.push_all().await;
+    let company = h.linked(unlinked_customer).await;
+    let contact = h.contact_of(user).await.expect("linked");
+    // As the unlink routes do: hold, clear the key in HubSpot, unlink.
+    for (object_type, local_id, hubspot_id, key) in [
+        (
+            ObjectType::Companies,
+            unlinked_customer,
+            &company,
+            "warp_ban",
+        ),
+        (ObjectType::Contacts, user, &contact, "warp_user_id"),
+    ] {
+        let (_, linked) = manual_links::hold_for_unlink(
+            &h.database,
+            PORTAL,
+            object_type,
+            local_id,
+            &actor.subject,
+        )
+        .await
+        .unwrap();
+        assert_eq!(linked.as_ref(), Some(hubspot_id));
+        h.ui.update(
+            object_type.as_str(),
+            hubspot_id,
+            serde_json::json!({ key: "" }),
+        )
+        .await;
+        manual_links::unlink(
+            &h.database,
+            PORTAL,
+            object_type,
+            local_id,
+            hubspot_id,
+            &actor,
+        )
+        .await
+        .unwrap();
+    }
+
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_reasons);
+    assert_eq!(
+        report.of(ObjectType::Companies).found,
+        0,
+        "{:?}",
+        report.records
+    );
+    assert_eq!(
+        report.of(ObjectType::Contacts).found,
+        0,
+        "{:?}",
+        report.records
+    );
+    h.push_all().await;
+    assert!(
+        h.companies_with_ban(&ban).await.is_empty(),
+        "no company made for the BAN"
+    );
+    assert_eq!(h.company_of(unlinked_customer).await, None);
+    assert_eq!(h.contact_of(user).await, None);
+    assert_eq!(
+        h.contacts_with_email("held@drift.example").await,
+        1,
+        "no contact made"
+    );
+}

@@ -110,6 +110,28 @@ pub async fn record_many(
     Ok(())
 }
 
+/// Forgets what HubSpot was known to hold for one record (it was unlinked from its HubSpot
+/// record); WARP's side and its change times stay.
+pub async fn forget_hubspot_side(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    local_id: Uuid,
+) -> Result<(), StoreError> {
+    client
+        .execute_typed(
+            "UPDATE hubspot_field_state SET hubspot_value = NULL, hubspot_changed_at = NULL, updated_at = now() \
+             WHERE portal_id = $1 AND object_type = $2 AND local_id = $3",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+                (&local_id, Type::UUID),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The recorded field states of these records of `object_type`.
 pub async fn load(
     client: &impl GenericClient,

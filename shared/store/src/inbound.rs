@@ -421,10 +421,34 @@ pub async fn unlink_company(
     client: &impl GenericClient,
     customer_id: Uuid,
 ) -> Result<Customer, StoreError> {
+    let kept = format!("jsonb_build_object('{UNLINKED_KEY}', external_ids->>'hubspot_company_id')");
+    set_external_ids(
+        client,
+        customer_id,
+        &format!("(external_ids - 'hubspot_company_id') || {kept}"),
+    )
+    .await
+}
+
+/// Removes the customer's link (version + 1) for good: a person unlinked it, so no restore of
+/// that company may bring it back (the old id is not kept, and a kept one is dropped).
+pub async fn forget_company(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<Customer, StoreError> {
+    let without = format!("external_ids - 'hubspot_company_id' - '{UNLINKED_KEY}'");
+    set_external_ids(client, customer_id, &without).await
+}
+
+/// Sets a linked customer's `external_ids` to `expression` (SQL over the current value);
+/// `NotFound` when it is not linked.
+async fn set_external_ids(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    expression: &str,
+) -> Result<Customer, StoreError> {
     let sql = format!(
-        "UPDATE customers SET external_ids = (external_ids - 'hubspot_company_id') \
-         || jsonb_build_object('{UNLINKED_KEY}', external_ids->>'hubspot_company_id'), \
-         version = version + 1, updated_at = now() \
+        "UPDATE customers SET external_ids = {expression}, version = version + 1, updated_at = now() \
          WHERE id = $1 AND external_ids ? 'hubspot_company_id' RETURNING {COLUMNS}"
     );
     match client

@@ -16,6 +16,7 @@ pub mod imports;
 pub mod inbound;
 pub mod installations;
 pub mod links;
+pub mod manual_links;
 pub mod onboardings;
 pub mod outbox;
 pub mod outbox_failures;

@@ -268,6 +268,30 @@ pub async fn unlink(
     Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
+/// Removes the link of `local_id` to `hubspot_id` altogether (a person unlinked them: unlike
+/// [`unlink`], which record it was is not kept for a restore). False when it was not linked so.
+pub async fn remove(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    local_id: Uuid,
+    hubspot_id: &str,
+) -> Result<bool, StoreError> {
+    let removed = client
+        .execute_typed(
+            "DELETE FROM hubspot_links WHERE portal_id = $1 AND object_type = $2 AND local_id = $3 \
+             AND hubspot_id = $4 AND unlinked_at IS NULL",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+                (&local_id, Type::UUID),
+                (&hubspot_id, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(removed == 1)
+}
+
 /// Forgets the parent a record was last associated with, so its next push associates again.
 pub async fn forget_parent(
     client: &impl GenericClient,

@@ -346,6 +346,8 @@ pub struct CustomerLink {
     pub hubspot_company_id: Option<String>,
     pub version: i64,
     pub deleted: bool,
+    /// A person unlinked it: its pushes are held until it is linked again.
+    pub held: bool,
 }
 
 /// One keyset page of customers (deleted ones included), in id order after `after`.
@@ -357,7 +359,8 @@ pub async fn customer_links_page(
     let limit = i64::from(limit.max(1));
     client
         .query_typed(
-            "SELECT id, ban, external_ids->>'hubspot_company_id', version, deleted_at IS NOT NULL \
+            "SELECT id, ban, external_ids->>'hubspot_company_id', version, deleted_at IS NOT NULL, \
+               EXISTS (SELECT 1 FROM hubspot_link_holds h WHERE h.object_type = 'companies' AND h.local_id = customers.id) \
              FROM customers WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
             &[(&after, Type::UUID), (&limit, Type::INT8)],
         )
@@ -370,6 +373,7 @@ pub async fn customer_links_page(
                 hubspot_company_id: row.try_get(2)?,
                 version: row.try_get(3)?,
                 deleted: row.try_get(4)?,
+                held: row.try_get(5)?,
             })
         })
         .collect()
@@ -414,6 +418,8 @@ pub struct UserLink {
     pub privacy_deleted: bool,
     /// A merge put the user's contact into another user's: a person decides (open conflict).
     pub merge_undecided: bool,
+    /// A person unlinked it: its pushes are held until it is linked again.
+    pub held: bool,
 }
 
 /// One keyset page of users, in id order after `after`, with their links in `portal_id`.
@@ -431,7 +437,9 @@ pub async fn user_links_page(
                  AND p.object_type = 'contacts' AND p.local_id = u.id), \
                EXISTS (SELECT 1 FROM sync_conflicts k WHERE k.portal_id = $1 \
                  AND k.object_type = 'contacts' AND k.local_id = u.id AND k.field = 'user_id' \
-                 AND k.status = 'OPEN') \
+                 AND k.status = 'OPEN'), \
+               EXISTS (SELECT 1 FROM hubspot_link_holds h WHERE h.portal_id = $1 \
+                 AND h.object_type = 'contacts' AND h.local_id = u.id) \
              FROM users u JOIN customers c ON c.id = u.customer_id \
              LEFT JOIN hubspot_links l ON l.portal_id = $1 AND l.object_type = 'contacts' \
                AND l.local_id = u.id AND l.unlinked_at IS NULL \
@@ -452,6 +460,7 @@ pub async fn user_links_page(
                 contact_id: row.try_get(3)?,
                 privacy_deleted: row.try_get(4)?,
                 merge_undecided: row.try_get(5)?,
+                held: row.try_get(6)?,
             })
         })
         .collect()

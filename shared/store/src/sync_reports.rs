@@ -456,6 +456,8 @@ pub async fn link_customers_in(
         }
     }
     let versions = inbound::link_companies_many(tx, &free).await?;
+    let linked_ids: Vec<Uuid> = free.iter().map(|(customer, _)| *customer).collect();
+    crate::manual_links::release(tx, portal_id, ObjectType::Companies, &linked_ids).await?;
     let queued = outbox::enqueue_many(
         tx,
         portal_id,

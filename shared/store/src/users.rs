@@ -376,6 +376,19 @@ pub async fn versions(
         .collect()
 }
 
+/// One user, read on `client`.
+pub async fn find(
+    client: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<Option<User>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    client
+        .query_typed_opt(&sql, &[(&id, Type::UUID)])
+        .await?
+        .map(|row| user_from_row(&row))
+        .transpose()
+}
+
 /// Locks one user for an inbound change.
 pub async fn lock(
     client: &impl tokio_postgres::GenericClient,

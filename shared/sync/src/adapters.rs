@@ -16,7 +16,7 @@ use warp_domain::sync::{
 use warp_hubspot::associations::{AssociationInput, type_ids};
 use warp_hubspot::{HubSpotClient, HubSpotId};
 use warp_store::StoreError;
-use warp_store::{customers, links, users};
+use warp_store::{customers, links, manual_links, users};
 
 /// One WARP record as the engine pushes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,13 +139,20 @@ impl ObjectAdapter for Companies {
     async fn load(
         &self,
         client: &(impl GenericClient + Sync),
-        _portal_id: i64,
+        portal_id: i64,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, LocalRecord>, StoreError> {
+        let held = manual_links::held(client, portal_id, ObjectType::Companies, ids).await?;
         Ok(customers::load(client, ids)
             .await?
             .into_iter()
-            .map(|(id, customer)| (id, Companies::record(&customer)))
+            .map(|(id, customer)| {
+                let record = LocalRecord {
+                    excluded: held.contains(&id).then_some(manual_links::HELD_UNLINKED),
+                    ..Companies::record(&customer)
+                };
+                (id, record)
+            })
             .collect())
     }
 
@@ -272,6 +279,7 @@ impl ObjectAdapter for Contacts {
         let mut links = links::load(client, portal_id, ObjectType::Contacts, &ids).await?;
         let forgotten =
             links::privacy_deleted(client, portal_id, ObjectType::Contacts, &ids).await?;
+        let held = manual_links::held(client, portal_id, ObjectType::Contacts, &ids).await?;
         Ok(loaded
             .into_iter()
             .map(|(id, found)| {
@@ -288,7 +296,11 @@ impl ObjectAdapter for Contacts {
                     dissociate_from: associated.filter(|_| moved && found.company_id.is_some()),
                     parent_hubspot_id: found.company_id,
                     waiting_for,
-                    excluded: forgotten.contains(&id).then_some(PRIVACY_DELETED),
+                    excluded: if forgotten.contains(&id) {
+                        Some(PRIVACY_DELETED)
+                    } else {
+                        held.contains(&id).then_some(manual_links::HELD_UNLINKED)
+                    },
                 };
                 (id, record)
             })

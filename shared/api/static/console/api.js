@@ -68,6 +68,7 @@ export async function request(method, path, body) {
 
 export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body === undefined ? {} : body);
+export const del = (path) => request("DELETE", path);
 
 /** A query string of the non-empty values. */
 export function query(params) {

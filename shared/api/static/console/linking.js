@@ -1,17 +1,19 @@
-// Linking: find a customer, see its HubSpot company, link it to another found as you type
-// (debounced, within HubSpot's search budget), push it again; find a user by email and push
-// its contact again.
+// Linking: find a customer or a user, see which HubSpot company or contact it is, unlink it,
+// link it to another found as you type (debounced, within HubSpot's search budget), push it
+// again. Customers and users share one card; only what they are called and where they live
+// differs.
 
 import * as api from "./api.js";
 import { h, when } from "./dom.js";
-import { action, needs } from "./widgets.js";
+import { action, confirmed, needs } from "./widgets.js";
 
 const DEBOUNCE_MS = 350;
-const state = { customerQuery: "", customerId: null, companyQuery: "", email: "" };
+const state = {};
 
 export function forget() {
-  Object.assign(state, { customerQuery: "", customerId: null, companyQuery: "", email: "" });
+  Object.assign(state, { customerQuery: "", customerId: null, email: "", userId: null, linkQuery: "" });
 }
+forget();
 
 /** An input that calls `search(text)` once typing pauses; stale answers are dropped. */
 function searchBox(id, label, value, minimum, search, results) {
@@ -37,58 +39,122 @@ function searchBox(id, label, value, minimum, search, results) {
     h("p", { class: "muted hint", id: `${id}-hint` }, `At least ${minimum} characters; results appear as you type.`)];
 }
 
-async function customerCard(ctx, id) {
-  const customer = await api.get(`/v1/customers/${id}`);
-  const linked = customer.external_ids && customer.external_ids.hubspot_company_id;
-  const sync = customer.sync || {};
-  const nodes = [h("h2", { id: "chosen-customer" }, customer.company_name),
-    h("dl", { class: "facts" },
-      h("dt", {}, "BAN"), h("dd", {}, customer.ban),
-      h("dt", {}, "HubSpot company"), h("dd", { id: "linked-company" }, linked || "not linked"),
-      h("dt", {}, "Sync"), h("dd", {}, `${sync.state || "–"}${sync.last_synced_at ? `, last ${when(sync.last_synced_at)}` : ""}`),
-      sync.last_error ? [h("dt", {}, "Last error"), h("dd", { class: "reason" }, sync.last_error)] : null)];
-  if (!api.can("admin")) return nodes.concat(needs("admin", "Linking and pushing again"));
-  nodes.push(h("div", { class: "actions" },
+const KINDS = {
+  customer: {
+    base: (id) => `/v1/customers/${id}`,
+    resync: (id) => `/v1/sync/customers/${id}/resync`,
+    record: "HubSpot company",
+    key: "BAN",
+    searchPath: "/v1/sync/hubspot/companies/search",
+    searchLabel: "HubSpot company (name, domain or BAN)",
+    body: (found) => ({ hubspot_company_id: found.id }),
+    label: (found) => `${found.name || "(no name)"}${found.domain ? ` (${found.domain})` : ""}`,
+    taken: (found, id) => (found.linked_customer_id && found.linked_customer_id !== id ? "linked to another customer" : null),
+  },
+  user: {
+    base: (id) => `/v1/users/${id}`,
+    resync: (id) => `/v1/sync/users/${id}/resync`,
+    record: "HubSpot contact",
+    key: "user id",
+    searchPath: "/v1/sync/hubspot/contacts/search",
+    searchLabel: "HubSpot contact (email or name)",
+    body: (found) => ({ hubspot_contact_id: found.id }),
+    label: (found) => `${[found.first_name, found.last_name].filter(Boolean).join(" ") || "(no name)"}${found.email ? ` <${found.email}>` : ""}`,
+    taken: (found, id) => {
+      if (found.linked_user_id && found.linked_user_id !== id) return "linked to another user";
+      if (found.warp_user_id && found.warp_user_id !== id) return "carries another user's id";
+      return null;
+    },
+  },
+};
+
+/** The HubSpot link of a customer or user: what it is, and (for admins) push again, unlink,
+ *  or find and link another. `facts` are the record's own lines before the link. */
+async function linkCard(ctx, kind, id, title, facts) {
+  const k = KINDS[kind];
+  const link = await api.get(`${k.base(id)}/hubspot-link`);
+  const linked = link.hubspot_id;
+  const status = linked
+    ? linked
+    : link.hold
+      ? `not linked: unlinked from ${link.hold.unlinked_from} ${when(link.hold.unlinked_at)}; its changes wait until it is linked again`
+      : "not linked";
+  const nodes = [h("h2", { id: `chosen-${kind}` }, title),
+    h("dl", { class: "facts" }, ...facts, h("dt", {}, k.record), h("dd", { id: `linked-${kind}` }, status))];
+  if (!api.can("admin")) return nodes.concat(needs("admin", "Linking, unlinking and pushing again"));
+  const actions = h("div", { class: "actions" },
     action("Push it to HubSpot again", ctx, async () => {
-      await api.post(`/v1/sync/customers/${id}/resync`);
-      return "A full push of the customer is queued.";
-    }, { class: "secondary", id: "resync-customer" })));
-  if (linked) return nodes;
-  const results = h("div", { id: "company-results", "aria-live": "polite" });
-  nodes.push(h("h3", {}, "Link to a HubSpot company"),
-    ...searchBox("company-search", "HubSpot company (name, domain or BAN)", state.companyQuery, 2, async (text) => {
-      state.companyQuery = text;
-      const found = await api.get(`/v1/sync/hubspot/companies/search${api.query({ q: text, limit: 8 })}`);
-      if (!found.items.length) return [h("p", { class: "empty" }, "No HubSpot company matches.")];
-      return [h("ul", { class: "choices", "aria-label": "HubSpot companies found" }, found.items.map((company) => {
-        const label = `${company.name || "(no name)"}${company.domain ? ` (${company.domain})` : ""}`;
-        const taken = company.linked_customer_id && company.linked_customer_id !== id;
+      await api.post(k.resync(id));
+      return linked || !link.hold ? "A full push is queued." : "Queued, but it waits until it is linked again.";
+    }, { class: "secondary", id: `resync-${kind}` }));
+  nodes.push(actions);
+  if (linked) {
+    actions.append(confirmed(`Unlink from ${k.record} ${linked}`,
+      `${k.record} ${linked} loses its ${k.key}, and changes here wait until this is linked again. Unlink?`,
+      ctx, async () => {
+        await api.del(`${k.base(id)}/hubspot-link`);
+        return `Unlinked from ${k.record} ${linked}; changes wait until it is linked again.`;
+      }, { id: `unlink-${kind}` }));
+    return nodes;
+  }
+  const results = h("div", { id: `${kind}-link-results`, "aria-live": "polite" });
+  nodes.push(h("h3", {}, `Link to a ${k.record}`),
+    ...searchBox(`${kind}-link-search`, k.searchLabel, state.linkQuery, 2, async (text) => {
+      state.linkQuery = text;
+      const found = await api.get(`${k.searchPath}${api.query({ q: text, limit: 8 })}`);
+      if (!found.items.length) return [h("p", { class: "empty" }, `No ${k.record} matches.`)];
+      return [h("ul", { class: "choices", "aria-label": `${k.record}s found` }, found.items.map((record) => {
+        const label = k.label(record);
+        const taken = k.taken(record, id);
         return h("li", {}, taken
-          ? h("span", { class: "muted" }, `${label}: linked to another customer`)
+          ? h("span", { class: "muted" }, `${label}: ${taken}`)
           : action(`Link to ${label}`, ctx, async () => {
-            await api.post(`/v1/customers/${id}/hubspot-link`, { hubspot_company_id: company.id });
-            state.companyQuery = "";
-            return `Linked to HubSpot company ${company.id}; a full push is queued.`;
+            await api.post(`${k.base(id)}/hubspot-link`, k.body(record));
+            state.linkQuery = "";
+            return `Linked to ${k.record} ${record.id}; a full push is queued.`;
           }, { class: "secondary" }));
       }))];
     }, results), results);
   return nodes;
 }
 
+async function customerCard(ctx, id) {
+  const customer = await api.get(`/v1/customers/${id}`);
+  const sync = customer.sync || {};
+  return linkCard(ctx, "customer", id, customer.company_name, [
+    h("dt", {}, "BAN"), h("dd", {}, customer.ban),
+    h("dt", {}, "Sync"), h("dd", {}, `${sync.state || "–"}${sync.last_synced_at ? `, last ${when(sync.last_synced_at)}` : ""}`),
+    sync.last_error ? [h("dt", {}, "Last error"), h("dd", { class: "reason" }, sync.last_error)] : null]);
+}
+
+async function userCard(ctx, id) {
+  const user = await api.get(`/v1/users/${id}`);
+  const name = [user.first_name, user.last_name].filter(Boolean).join(" ");
+  return linkCard(ctx, "user", id, name ? `${name} <${user.email}>` : user.email, [
+    h("dt", {}, "Email"), h("dd", {}, user.email),
+    h("dt", {}, "Status"), h("dd", {}, user.status)]);
+}
+
+/** A list of records found, each a button that chooses it. */
+function choices(label, items, text, choose) {
+  return [h("ul", { class: "choices", "aria-label": label }, items.map((item) => h("li", {}, h("button", {
+    type: "button", class: "secondary", onclick: () => { choose(item); },
+  }, text(item)))))];
+}
+
 export async function linking(ctx) {
   const nodes = [h("h1", {}, "Linking"),
     h("p", { class: "lead" }, "Which HubSpot record each WARP record is, and putting it right.")];
   const customerResults = h("div", { id: "customer-results", "aria-live": "polite" });
-  const pick = (customer) => h("li", {}, h("button", {
-    type: "button", class: "secondary",
-    onclick: () => { state.customerId = customer.id; state.companyQuery = ""; ctx.refresh(); },
-  }, `${customer.company_name} (${customer.ban})`));
   nodes.push(h("h2", {}, "Customers"),
     ...searchBox("customer-search", "Find a customer (name, BAN or domain)", state.customerQuery, 2, async (text) => {
       state.customerQuery = text;
       const found = await api.get(`/v1/customers${api.query({ q: text, limit: 10 })}`);
       if (!found.items.length) return [h("p", { class: "empty" }, "No customer matches.")];
-      return [h("ul", { class: "choices", "aria-label": "Customers found" }, found.items.map(pick))];
+      return choices("Customers found", found.items, (c) => `${c.company_name} (${c.ban})`, (c) => {
+        Object.assign(state, { customerId: c.id, userId: null, linkQuery: "" });
+        ctx.refresh();
+      });
     }, customerResults), customerResults);
   if (state.customerId) nodes.push(...await customerCard(ctx, state.customerId));
 
@@ -99,12 +165,11 @@ export async function linking(ctx) {
       if (!text.includes("@")) return [h("p", { class: "muted" }, "Type the whole email address.")];
       const found = await api.get(`/v1/users${api.query({ email: text })}`);
       if (!found.items.length) return [h("p", { class: "empty" }, "No user has this email.")];
-      return [h("ul", { class: "choices", "aria-label": "Users found" }, found.items.map((user) => h("li", {},
-        `${[user.first_name, user.last_name].filter(Boolean).join(" ") || user.email} <${user.email}>, ${user.status} `,
-        api.can("admin") ? action("Push again", ctx, async () => {
-          await api.post(`/v1/sync/users/${user.id}/resync`);
-          return "A full push of the user's contact is queued.";
-        }, { class: "secondary", "aria-label": `Push ${user.email} again` }) : null)))];
+      return choices("Users found", found.items, (u) => `${u.email}, ${u.status}`, (u) => {
+        Object.assign(state, { userId: u.id, customerId: null, linkQuery: "" });
+        ctx.refresh();
+      });
     }, userResults), userResults);
+  if (state.userId) nodes.push(...await userCard(ctx, state.userId));
   return nodes;
 }

@@ -1,5 +1,5 @@
-// Pieces every section uses: the note on what needs another role, and a button that runs an
-// action, reports its outcome and redraws.
+// Pieces every section uses: the note on what needs another role, a button that runs an
+// action, reports its outcome and redraws, and one that asks first.
 
 import { h } from "./dom.js";
 
@@ -23,4 +23,20 @@ export function action(label, ctx, run, attributes) {
     }
   });
   return button;
+}
+
+/** An action that changes something hard to undo: the first click asks (in the page, so a
+ *  keyboard or a screen reader meets the question where the button was), the second runs. */
+export function confirmed(label, question, ctx, run, attributes) {
+  const holder = h("span", { class: "confirm" });
+  const ask = h("button", Object.assign({ type: "button", class: "secondary" }, attributes || {}), label);
+  ask.addEventListener("click", () => {
+    const yes = action(`Yes, ${label.charAt(0).toLowerCase()}${label.slice(1)}`, ctx, run, { class: "danger" });
+    const no = h("button", { type: "button", class: "secondary" }, "Cancel");
+    no.addEventListener("click", () => { holder.replaceChildren(ask); ask.focus(); });
+    holder.replaceChildren(h("span", { role: "alert" }, question), yes, no);
+    yes.focus();
+  });
+  holder.append(ask);
+  return holder;
 }
