@@ -8,7 +8,10 @@ mod sync_api_support;
 
 use hubspot_sandbox::Faults;
 use serde_json::{Value, json};
-use sync_api_support::{SyncApp, spawn_sync_app};
+use sync_api_support::{PORTAL, SyncApp, spawn_sync_app};
+use warp_domain::sync::ObjectType;
+use warp_store::manual_links;
+use warp_sync::adapters::{Companies, ObjectAdapter};
 use warp_tests::*;
 
 async fn send(
@@ -106,6 +109,40 @@ async fn a_customer_unlinked_by_a_person_is_not_pushed_until_linked_again() {
         0
     );
 
+    // An unlink under way (its hold written, HubSpot not yet told): a second is refused; and
+    // posting the link the customer has releases a hold an unfinished unlink left behind.
+    let customer_id: uuid::Uuid = id.parse().unwrap();
+    let (_, under_way) = manual_links::hold_for_unlink(
+        &app.app.database,
+        PORTAL,
+        ObjectType::Companies,
+        customer_id,
+        "another-admin",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        under_way.map(|(hubspot_id, _)| hubspot_id),
+        Some(company.clone())
+    );
+    let refused = expect_problem(
+        send(&app, reqwest::Method::DELETE, &path, &admin()).await,
+        409,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("under way"),
+        "{refused}"
+    );
+    let kept = ok(link(&app, &path, json!({"hubspot_company_id": company})).await).await;
+    assert_eq!(kept["linked_now"], false);
+    assert_eq!(
+        app.app
+            .scalar("SELECT count(*) FROM hubspot_link_holds")
+            .await,
+        0
+    );
+
     let unlinked = ok(send(&app, reqwest::Method::DELETE, &path, &admin()).await).await;
     assert_eq!(unlinked["unlinked_now"], true);
     assert_eq!(unlinked["hubspot_id"], Value::Null);
@@ -135,6 +172,20 @@ async fn a_customer_unlinked_by_a_person_is_not_pushed_until_linked_again() {
             ))
             .await,
         1
+    );
+    // A push loaded before the hold that lands after the unlink does not link the customer to
+    // what it wrote.
+    {
+        let client = app.app.database.client().await.unwrap();
+        let refused = Companies
+            .link(&**client, PORTAL, &[(customer_id, "424242".to_owned())])
+            .await
+            .unwrap();
+        assert!(refused.is_empty());
+    }
+    assert_eq!(
+        app.app.customer(&id).await["external_ids"]["hubspot_company_id"],
+        Value::Null
     );
     // Unlinking again changes nothing.
     let again = ok(send(&app, reqwest::Method::DELETE, &path, &admin()).await).await;

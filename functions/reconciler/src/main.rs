@@ -67,9 +67,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 runs = summary.runs.len(),
                 "job done"
             );
-            warp_runtime::metrics::emit(
-                &[("Function", "reconciler".to_owned())],
-                &summary.metrics(),
+            warp_runtime::metrics::print_lines(
+                &summary.metric_lines(warp_runtime::metrics::now_ms()),
             );
             Ok::<JobSummary, Failure>(summary)
         },

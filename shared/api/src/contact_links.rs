@@ -24,8 +24,8 @@ use warp_store::manual_links::{self, UserLinked};
 use crate::ApiState;
 use crate::auth::{Principal, Role};
 use crate::hubspot_links::{
-    LinkState, SearchSpec, hubspot, hubspot_failed, manual_link_problem, parse_hubspot_id_body,
-    run_search, unlink_record,
+    LinkState, SearchSpec, clear_key, hubspot, hubspot_failed, manual_link_problem,
+    parse_hubspot_id_body, run_search, unlink_record,
 };
 use crate::json::uncached_json as json;
 use crate::problem::Problem;
@@ -247,6 +247,7 @@ pub(crate) async fn link_user(
     let current = manual_links::user_link(&state.database, portal_id, id)
         .await
         .map_err(manual_link_problem)?;
+    let mut stamped = false;
     if current.contact_id.as_deref() != Some(contact_id.as_str()) {
         if let Some(other) = current.contact_id {
             return Err(manual_link_problem(
@@ -264,10 +265,10 @@ pub(crate) async fn link_user(
                 *holder,
             )));
         }
-        stamp_user_id(hubspot, &contact_id, id).await?;
+        stamped = stamp_user_id(hubspot, &contact_id, id).await?;
     }
 
-    let linked = manual_links::link_user(
+    let linked = match manual_links::link_user(
         &state.database,
         portal_id,
         id,
@@ -275,7 +276,24 @@ pub(crate) async fn link_user(
         &principal.actor(),
     )
     .await
-    .map_err(manual_link_problem)?;
+    {
+        Ok(linked) => linked,
+        Err(error) => {
+            // The contact must not keep an id this call gave it for a link that was refused.
+            if stamped
+                && let Err(problem) = clear_key(
+                    hubspot,
+                    ObjectType::Contacts,
+                    contact_id.as_str(),
+                    WARP_USER_ID,
+                )
+                .await
+            {
+                tracing::error!(status = problem.status, user_id = %id, hubspot_contact_id = %contact_id, "could not take back the user id written to a contact");
+            }
+            return Err(manual_link_problem(error));
+        }
+    };
     let (user, outbox_id) = match linked {
         UserLinked::Already(user) => (user, None),
         UserLinked::New { user, outbox_id } => {
@@ -297,13 +315,14 @@ pub(crate) async fn link_user(
 }
 
 /// Gives the contact the user's id in `warp_user_id` (the key every later push finds it by),
-/// unless it carries it already. 422 when HubSpot has no such contact, 409 when it carries
-/// another user's id or another contact carries this one (the property is unique).
+/// unless it carries it already; answers whether it was written. 422 when HubSpot has no such
+/// contact, 409 when it carries another user's id or another contact carries this one (the
+/// property is unique).
 async fn stamp_user_id(
     hubspot: &HubSpotClient,
     contact_id: &HubSpotId,
     user_id: Uuid,
-) -> Result<(), Problem> {
+) -> Result<bool, Problem> {
     let user_id = user_id.to_string();
     let contact = hubspot
         .contacts()
@@ -317,7 +336,7 @@ async fn stamp_user_id(
             Problem::invalid_field("hubspot_contact_id", "no such contact in HubSpot")
         })?;
     match contact.property(WARP_USER_ID) {
-        Some(carried) if carried == user_id => return Ok(()),
+        Some(carried) if carried == user_id => return Ok(false),
         Some(_) => {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
@@ -332,7 +351,7 @@ async fn stamp_user_id(
         .update(&RecordLookup::Id(contact_id.clone()), &properties)
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(HubSpotError::Conflict { .. }) => Err(Problem::new(
             StatusCode::CONFLICT,
             "another HubSpot contact already carries this user's id",
@@ -356,7 +375,7 @@ async fn stamp_user_id(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The link changed while unlinking; read it again", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The link changed while unlinking, or another unlink of it is under way; read it again", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "HubSpot failed: nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),

@@ -480,7 +480,7 @@ pub(crate) async fn company_link(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The link changed while unlinking; read it again", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The link changed while unlinking, or another unlink of it is under way; read it again", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Server fault", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "HubSpot failed: nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No HubSpot configured, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
@@ -516,7 +516,7 @@ pub(crate) async fn unlink_record(
             .map_err(manual_link_problem)?;
     let (version, unlinked_now) = match linked {
         None => (version, false),
-        Some(hubspot_id) => {
+        Some((hubspot_id, held_at)) => {
             let unlinked = match clear_key(hubspot, object, &hubspot_id, key_property).await {
                 Ok(()) => manual_links::unlink(
                     &state.database,
@@ -532,7 +532,7 @@ pub(crate) async fn unlink_record(
             };
             if unlinked.is_err()
                 && let Err(error) =
-                    manual_links::release_one(&state.database, portal_id, object, id).await
+                    manual_links::release_one(&state.database, portal_id, object, id, held_at).await
             {
                 tracing::error!(%error, local_id = %id, "could not release an unfinished unlink's hold");
             }
@@ -550,7 +550,7 @@ pub(crate) async fn unlink_record(
 /// Clears the key property (`warp_ban`, `warp_user_id`) of the HubSpot record a person is
 /// unlinking, so no push finds it by that key again. A record HubSpot no longer has needs
 /// nothing cleared.
-async fn clear_key(
+pub(crate) async fn clear_key(
     hubspot: &HubSpotClient,
     object: ObjectType,
     hubspot_id: &str,
@@ -584,6 +584,10 @@ pub(crate) fn manual_link_problem(error: ManualLinkError) -> Problem {
         ManualLinkError::Changed => Problem::new(
             StatusCode::CONFLICT,
             "the link changed meanwhile; read it again",
+        ),
+        ManualLinkError::UnlinkUnderWay => Problem::new(
+            StatusCode::CONFLICT,
+            "another unlink of it is under way; read it again in a moment",
         ),
         ManualLinkError::Store(store) => store.into(),
     }

@@ -124,7 +124,8 @@ pub async fn backfill(config: Config) -> anyhow::Result<()> {
         };
         let live: Vec<(uuid::Uuid, i64)> = page
             .iter()
-            .filter(|link| !link.deleted)
+            // Deleted customers are never created; ones a person unlinked wait for a person.
+            .filter(|link| !link.deleted && !link.held)
             .map(|link| (link.id, link.version))
             .collect();
         let ids = runs::backfill_page(&database, portal_id, &live, last).await?;

@@ -44,7 +44,7 @@ use warp_store::imports::{self, Import, ImportItem};
 use warp_store::inbound::{self, InboundLogEntry, InboundLogStatus};
 use warp_store::outbox::{self, OutboxOperation};
 use warp_store::sync_reports::{self, LINK_OPERATION};
-use warp_store::{StoreError, company_candidates, customers, links, onboardings};
+use warp_store::{StoreError, company_candidates, customers, links, manual_links, onboardings};
 
 use crate::engine::Reconciler;
 
@@ -157,6 +157,40 @@ impl PageResult {
 }
 
 type Tx<'a> = tokio_postgres::Transaction<'a>;
+
+/// `pairs` without those whose WARP record a person unlinked: only a person links it again
+/// (`POST …/hubspot-link`). Each one left out is an item `failed`, with the reason.
+async fn without_held<T>(
+    tx: &tokio_postgres::Transaction<'_>,
+    portal_id: i64,
+    object_type: ObjectType,
+    pairs: Vec<T>,
+    ids_of: impl Fn(&T) -> (Uuid, &str),
+    result: &mut PageResult,
+) -> Result<Vec<T>, StoreError> {
+    let local_ids: Vec<Uuid> = pairs.iter().map(|pair| ids_of(pair).0).collect();
+    let held = manual_links::held(tx, portal_id, object_type, &local_ids).await?;
+    if held.is_empty() {
+        return Ok(pairs);
+    }
+    let mut kept = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let (local_id, hubspot_id) = ids_of(&pair);
+        if held.contains(&local_id) {
+            result.counts.matched -= 1;
+            result.counts.failed += 1;
+            result.item(
+                hubspot_id,
+                "failed",
+                manual_links::HELD_UNLINKED.to_owned(),
+                vec![local_id],
+            );
+        } else {
+            kept.push(pair);
+        }
+    }
+    Ok(kept)
+}
 
 impl Reconciler {
     /// Requests an import of `object`, or finds the unfinished one, and runs it to the end in
@@ -431,6 +465,24 @@ impl Reconciler {
         if import.dry_run {
             return Ok(result);
         }
+        let to_stamp = without_held(
+            tx,
+            self.portal_id,
+            ObjectType::Companies,
+            to_stamp,
+            |(record, customer)| (*customer, record.id.as_str()),
+            &mut result,
+        )
+        .await?;
+        let mut to_link = without_held(
+            tx,
+            self.portal_id,
+            ObjectType::Companies,
+            to_link,
+            |(record, customer)| (*customer, record.id.as_str()),
+            &mut result,
+        )
+        .await?;
         let stamped = self.stamp_bans(tx, &to_stamp, &mut result).await?;
         to_link.extend(stamped);
         let pairs: Vec<(Uuid, String)> = to_link
@@ -654,6 +706,15 @@ impl Reconciler {
         if import.dry_run || to_link.is_empty() {
             return Ok(result);
         }
+        let to_link = without_held(
+            tx,
+            self.portal_id,
+            ObjectType::Contacts,
+            to_link,
+            |(user, contact)| (*user, contact.as_str()),
+            &mut result,
+        )
+        .await?;
         let clashes = links::link(tx, self.portal_id, ObjectType::Contacts, &to_link).await?;
         for (user, contact) in &clashes {
             result.counts.matched -= 1;

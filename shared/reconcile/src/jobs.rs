@@ -80,6 +80,9 @@ pub struct RelayReport {
     pub runs: Vec<FinishedRun>,
     /// How each import this job advanced ended (finished, paused at its cursor, ...).
     pub imports: Vec<crate::ImportEnd>,
+    /// The sync's figures since the last job (CloudWatch metrics); `None` when they could not
+    /// be taken.
+    pub figures: Option<warp_store::sync_metrics::SyncFigures>,
     /// Steps that failed (each logged); the other steps still ran.
     pub errors: Vec<String>,
 }
@@ -142,6 +145,10 @@ pub async fn relay_job(
     match reconciler.run_due_imports(IMPORT_BUDGET).await {
         Ok(imports) => report.imports = imports,
         Err(error) => report.errors.push(format!("imports: {error}")),
+    }
+    match warp_store::sync_metrics::take(&reconciler.database).await {
+        Ok(figures) => report.figures = Some(figures),
+        Err(error) => report.errors.push(format!("metrics: {error}")),
     }
     for error in &report.errors {
         tracing::warn!(%error, "relay job step failed");

@@ -15,6 +15,7 @@ mod associations;
 pub mod engine;
 pub mod import;
 pub mod jobs;
+pub mod metrics;
 mod records;
 pub mod report;
 pub mod schedule;

@@ -70,7 +70,7 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
 }
 
 /// What an invocation did (its answer, and a log line).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct JobSummary {
     pub job: &'static str,
     pub relayed: usize,
@@ -91,6 +91,9 @@ pub struct JobSummary {
     /// A full reconciliation skipped because another run of the portal was executing.
     pub skipped_busy: bool,
     pub errors: Vec<String>,
+    /// The relay job's figures of the whole sync (printed as metrics, not answered).
+    #[serde(skip)]
+    pub figures: Option<warp_store::sync_metrics::SyncFigures>,
 }
 
 impl JobSummary {
@@ -123,6 +126,20 @@ impl JobSummary {
             metrics.push(("DriftFixed", fixed as f64, Unit::Count));
         }
         metrics
+    }
+
+    /// Every EMF line the invocation prints at `timestamp_ms`: the job's own figures under
+    /// `Function`, then the sync's ([`crate::metrics::figure_lines`]).
+    pub fn metric_lines(&self, timestamp_ms: i64) -> Vec<String> {
+        let mut lines = vec![warp_runtime::metrics::emf_line(
+            &[("Function", "reconciler".to_owned())],
+            &self.metrics(),
+            timestamp_ms,
+        )];
+        if let Some(figures) = &self.figures {
+            lines.extend(crate::metrics::figure_lines(figures, timestamp_ms));
+        }
+        lines
     }
 }
 
@@ -175,6 +192,7 @@ pub async fn handle_scheduled_event(
                     .count(),
                 runs: report.runs.iter().map(RunSummary::from).collect(),
                 errors: report.errors,
+                figures: report.figures,
                 ..JobSummary::default()
             })
         }
@@ -291,22 +309,54 @@ mod dashboard {
         };
         let emitted: Vec<&str> = everything.metrics().iter().map(|m| m.0).collect();
         let body = dashboard_body();
-        let mut drawn = Vec::new();
+        let (mut drawn, mut drawn_rolled_up) = (Vec::new(), Vec::new());
         for widget in body["widgets"].as_array().expect("widgets") {
             for metric in widget["properties"]["metrics"].as_array().expect("metrics") {
-                if metric[0] == warp_runtime::metrics::NAMESPACE {
-                    assert_eq!(metric[2], "Function", "{metric}");
+                if metric[0] != warp_runtime::metrics::NAMESPACE {
+                    continue;
+                }
+                let name = metric[1].as_str().expect("a metric name").to_owned();
+                // The job's own figures are drawn under Function; the sync's rolled up.
+                if metric.get(2).is_some_and(|d| d == "Function") {
                     assert_eq!(metric[3], "reconciler", "{metric}");
-                    drawn.push(metric[1].as_str().expect("a metric name").to_owned());
+                    drawn.push(name);
+                } else {
+                    assert!(metric.get(2).is_none_or(Value::is_object), "{metric}");
+                    drawn_rolled_up.push(name);
                 }
             }
         }
         assert!(drawn.len() >= 5, "{drawn:?}");
+        assert!(drawn_rolled_up.len() >= 5, "{drawn_rolled_up:?}");
         for name in &drawn {
             assert!(
                 emitted.contains(&name.as_str()),
                 "{name} is drawn but never emitted"
             );
+        }
+        for name in &drawn_rolled_up {
+            assert!(
+                crate::metrics::FIGURE_METRICS.contains(&name.as_str()),
+                "{name} is drawn but never emitted"
+            );
+        }
+        // The alarms on the sync's figures read metrics the relay job prints.
+        let template = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .expect("template.yaml");
+        for alarmed in [
+            "OutboxOldestWait",
+            "RecordsPushed",
+            "RecordsFailed",
+            "WebhookApplyLagP95",
+            "InstallationsNeedingReconnect",
+        ] {
+            assert!(
+                template.contains(&format!("MetricName: {alarmed}")),
+                "{alarmed} has no alarm"
+            );
+            assert!(crate::metrics::FIGURE_METRICS.contains(&alarmed));
         }
     }
 }

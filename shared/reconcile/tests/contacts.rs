@@ -322,7 +322,7 @@ async fn records_a_person_unlinked_are_neither_missing_nor_recreated_by_a_reconc
         )
         .await
         .unwrap();
-        assert_eq!(linked.as_ref(), Some(hubspot_id));
+        assert_eq!(linked.map(|(linked, _)| linked).as_ref(), Some(hubspot_id));
         h.ui.update(
             object_type.as_str(),
             hubspot_id,
@@ -367,4 +367,108 @@ async fn records_a_person_unlinked_are_neither_missing_nor_recreated_by_a_reconc
         1,
         "no contact made"
     );
+
+    // An import finds the old contact by the user's email, and leaves it to a person.
+    let Some(warp_reconcile::ImportEnd::Finished(import)) = h
+        .reconciler
+        .import_now(
+            warp_domain::import::ImportObject::Contacts,
+            false,
+            "test",
+            None,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the import did not finish");
+    };
+    let items = warp_store::imports::items(&h.database, import.id, None, 100)
+        .await
+        .unwrap();
+    assert!(
+        items.iter().any(|item| item.hubspot_id == contact
+            && item.outcome == "failed"
+            && item.reason == manual_links::HELD_UNLINKED
+            && item.candidates == [user]),
+        "{items:?}"
+    );
+    assert_eq!(h.contact_of(user).await, None, "still unlinked");
+}
+
+#[tokio::test]
+async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_and_object_type() {
+    use warp_reconcile::metrics::figure_lines;
+    use warp_store::sync_metrics::take;
+    let h = harness().await;
+    // The first take only sets the marks: what happened before is not counted as new.
+    h.create("Before").await;
+    h.push_all().await;
+    let first = take(&h.database).await.unwrap();
+    assert!(
+        first.by_object.values().all(|f| f.records_pushed == 0),
+        "{first:?}"
+    );
+
+    let (customer, _) = h.create("Counted").await;
+    h.create_user(customer, "counted@metrics.example", "Cy")
+        .await;
+    h.push_all().await;
+    // A portal rule refuses the next company: one validation failure.
+    let rule = reqwest::Client::new()
+        .put(format!(
+            "{}/_sandbox/validation-rules/companies",
+            h.sandbox.base_url()
+        ))
+        .json(&serde_json::json!({"required": ["industry"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(rule.status().is_success());
+    h.create("Refused").await;
+    h.push_all().await;
+    h.database
+        .execute(&format!(
+            "INSERT INTO hubspot_rate_limit_events (portal_id, bucket) VALUES ({PORTAL}, 'burst')"
+        ))
+        .await;
+    h.database
+        .execute("UPDATE hubspot_sync_queue SET status = 'DONE' WHERE status <> 'DONE'")
+        .await;
+    h.create("Waiting").await;
+
+    let figures = take(&h.database).await.unwrap();
+    let companies = &figures.by_object[&(PORTAL, "companies".to_owned())];
+    let contacts = &figures.by_object[&(PORTAL, "contacts".to_owned())];
+    assert_eq!(
+        (companies.records_pushed, companies.records_failed),
+        (1, 1),
+        "{figures:?}"
+    );
+    assert_eq!(contacts.records_pushed, 1, "{figures:?}");
+    assert_eq!(figures.rate_limited[&PORTAL], 1);
+    let lines: Vec<serde_json::Value> = figure_lines(&figures, 0)
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let refused = lines
+        .iter()
+        .find(|line| line.get("RecordsFailedByReason").is_some())
+        .expect("a failure by reason");
+    assert_eq!(refused["Reason"], "VALIDATION_ERROR", "{refused}");
+    assert_eq!(refused["ObjectType"], "companies");
+    assert_eq!(refused["RecordsFailedByReason"], 1.0);
+    // The customer created last has not been pushed: its row waits.
+    assert_eq!(companies.outbox_waiting, 1, "{figures:?}");
+    assert!(companies.outbox_oldest_wait_seconds >= 0.0);
+
+    // Counted once: the next take finds nothing new.
+    let again = take(&h.database).await.unwrap();
+    assert!(
+        again
+            .by_object
+            .values()
+            .all(|f| f.records_pushed == 0 && f.records_failed == 0),
+        "{again:?}"
+    );
+    assert!(again.rate_limited.is_empty());
 }

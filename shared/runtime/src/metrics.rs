@@ -32,6 +32,34 @@ pub fn emf_line(
     values: &[(&str, f64, Unit)],
     timestamp_ms: i64,
 ) -> String {
+    line(dimensions, false, values, timestamp_ms)
+}
+
+/// [`emf_line`] whose values are also recorded without any dimension: CloudWatch sums (or
+/// maximises) them over every portal and object type, which is what an alarm reads when the
+/// portals are not known at deploy time.
+pub fn emf_line_rolled_up(
+    dimensions: &[(&str, String)],
+    values: &[(&str, f64, Unit)],
+    timestamp_ms: i64,
+) -> String {
+    line(dimensions, true, values, timestamp_ms)
+}
+
+fn line(
+    dimensions: &[(&str, String)],
+    rolled_up: bool,
+    values: &[(&str, f64, Unit)],
+    timestamp_ms: i64,
+) -> String {
+    let named: Vec<&str> = dimensions.iter().map(|(name, _)| *name).collect();
+    let mut sets = Vec::new();
+    if !named.is_empty() || !rolled_up {
+        sets.push(named);
+    }
+    if rolled_up {
+        sets.push(Vec::new());
+    }
     let mut root = Map::new();
     root.insert(
         "_aws".into(),
@@ -39,7 +67,7 @@ pub fn emf_line(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Dimensions": sets,
                 "Metrics": values
                     .iter()
                     .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
@@ -54,6 +82,18 @@ pub fn emf_line(
         root.insert((*name).into(), json!(value));
     }
     Value::Object(root).to_string()
+}
+
+/// Prints EMF lines made elsewhere, one per line on stdout.
+pub fn print_lines(lines: &[String]) {
+    for line in lines {
+        println!("{line}");
+    }
+}
+
+/// Now, as an EMF line's timestamp.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Prints one EMF line on stdout, now.
@@ -92,5 +132,25 @@ mod tests {
         assert_eq!(parsed["Function"], "reconciler");
         assert_eq!(parsed["WebhookEventsFailed"], 2.0);
         assert_eq!(parsed["OutboxAge"], 1.5);
+    }
+
+    #[test]
+    fn a_rolled_up_line_also_records_its_values_without_dimensions() {
+        let line = emf_line_rolled_up(
+            &[("PortalId", "7".to_owned())],
+            &[("RecordsPushed", 3.0, Unit::Count)],
+            0,
+        );
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            parsed["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["PortalId"], []])
+        );
+        let bare = emf_line_rolled_up(&[], &[("TokenRefreshes", 1.0, Unit::Count)], 0);
+        let parsed: Value = serde_json::from_str(&bare).unwrap();
+        assert_eq!(
+            parsed["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
     }
 }

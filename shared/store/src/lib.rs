@@ -23,6 +23,7 @@ pub mod outbox_failures;
 pub mod reconciliation_runs;
 pub mod sync_config;
 pub mod sync_log;
+pub mod sync_metrics;
 pub mod sync_reports;
 pub mod tls;
 pub mod users;

@@ -46,12 +46,13 @@ pub async fn hold(
     local_id: Uuid,
     hubspot_id: &str,
     held_by: &str,
-) -> Result<(), StoreError> {
-    client
-        .execute_typed(
+) -> Result<DateTime<Utc>, StoreError> {
+    let row = client
+        .query_typed_one(
             "INSERT INTO hubspot_link_holds (portal_id, object_type, local_id, hubspot_id, held_by) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id, object_type, local_id) \
-             DO UPDATE SET hubspot_id = excluded.hubspot_id, held_by = excluded.held_by, held_at = now()",
+             DO UPDATE SET hubspot_id = excluded.hubspot_id, held_by = excluded.held_by, held_at = clock_timestamp() \
+             RETURNING held_at",
             &[
                 (&portal_id, Type::INT8),
                 (&object_type.as_str(), Type::TEXT),
@@ -61,7 +62,7 @@ pub async fn hold(
             ],
         )
         .await?;
-    Ok(())
+    Ok(row.try_get(0)?)
 }
 
 /// Releases the holds of these records (they were linked again).
@@ -159,6 +160,8 @@ pub enum ManualLinkError {
     TakenBy(Uuid),
     #[error("the link changed meanwhile")]
     Changed,
+    #[error("an unlink of it is under way")]
+    UnlinkUnderWay,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -202,26 +205,41 @@ async fn lock_link(
     }
 }
 
+/// How long an unlink's hold on a record that is still linked counts as an unlink under way;
+/// an older one was left by an unlink that never finished (a crash between its steps) and is
+/// taken over.
+const UNLINK_UNDER_WAY: chrono::Duration = chrono::Duration::minutes(5);
+
 /// First step of a person's unlink: holds the record's pushes (committed on its own) before
 /// HubSpot is told, so no push made meanwhile can stamp the key back. Answers the record's
-/// version and the HubSpot record it is linked to, or `None` when it is not linked (no hold
-/// is written then).
+/// version and, when it is linked, the HubSpot record and the hold's time (which
+/// [`release_one`] needs); `None` when it is not linked (no hold is written then).
+/// [`ManualLinkError::UnlinkUnderWay`] while another person's unlink of it is under way.
 pub async fn hold_for_unlink(
     database: &Database,
     portal_id: i64,
     object_type: ObjectType,
     local_id: Uuid,
     held_by: &str,
-) -> Result<(i64, Option<String>), ManualLinkError> {
+) -> Result<(i64, Option<(String, DateTime<Utc>)>), ManualLinkError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let tx: &tokio_postgres::Transaction<'_> = &transaction;
     let (version, linked) = lock_link(tx, portal_id, object_type, local_id).await?;
-    if let Some(hubspot_id) = &linked {
-        hold(tx, portal_id, object_type, local_id, hubspot_id, held_by).await?;
+    let Some(hubspot_id) = linked else {
+        return Ok((version, None));
+    };
+    let earlier = holds(tx, portal_id, object_type, &[local_id])
+        .await?
+        .remove(&local_id);
+    if earlier.is_some_and(|hold| {
+        hold.hubspot_id == hubspot_id && hold.held_at > Utc::now() - UNLINK_UNDER_WAY
+    }) {
+        return Err(ManualLinkError::UnlinkUnderWay);
     }
+    let held_at = hold(tx, portal_id, object_type, local_id, &hubspot_id, held_by).await?;
     transaction.commit().await?;
-    Ok((version, linked))
+    Ok((version, Some((hubspot_id, held_at))))
 }
 
 /// Second step, once the HubSpot record no longer carries the key: the link is removed for
@@ -284,16 +302,30 @@ pub async fn unlink(
     Ok(version)
 }
 
-/// Releases a hold [`hold_for_unlink`] wrote when the unlink could not be finished (HubSpot
-/// failed, or the link changed meanwhile).
+/// Releases the hold [`hold_for_unlink`] wrote at `held_at` when the unlink could not be
+/// finished (HubSpot failed, or the link changed meanwhile); a hold written since (another
+/// person's unlink) stays.
 pub async fn release_one(
     database: &Database,
     portal_id: i64,
     object_type: ObjectType,
     local_id: Uuid,
+    held_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let client = database.client().await?;
-    release(&**client, portal_id, object_type, &[local_id]).await
+    client
+        .execute_typed(
+            "DELETE FROM hubspot_link_holds WHERE portal_id = $1 AND object_type = $2 \
+             AND local_id = $3 AND held_at = $4",
+            &[
+                (&portal_id, Type::INT8),
+                (&object_type.as_str(), Type::TEXT),
+                (&local_id, Type::UUID),
+                (&held_at, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// A user and its contact link in `portal_id`.
@@ -366,7 +398,13 @@ pub async fn link_user(
         .await?
         .remove(&user_id);
     match current {
-        Some(link) if link.hubspot_id == contact_id => return Ok(UserLinked::Already(user)),
+        Some(link) if link.hubspot_id == contact_id => {
+            // A hold on a linked record was left by an unlink that never finished, or a push
+            // that landed meanwhile: linking it again is how a person says it is right.
+            release(tx, portal_id, ObjectType::Contacts, &[user_id]).await?;
+            transaction.commit().await?;
+            return Ok(UserLinked::Already(user));
+        }
         Some(link) => return Err(ManualLinkError::LinkedElsewhere(link.hubspot_id)),
         None => {}
     }

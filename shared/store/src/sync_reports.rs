@@ -375,7 +375,13 @@ pub async fn link_customer_to_company(
                 outbox_id,
             }
         }
-        None => Linked::Already(customer),
+        None => {
+            // A hold on a linked customer was left by an unlink that never finished, or a
+            // push that landed meanwhile: linking it again is how a person says it is right.
+            crate::manual_links::release(tx, portal_id, ObjectType::Companies, &[customer_id])
+                .await?;
+            Linked::Already(customer)
+        }
     };
     transaction.commit().await?;
     Ok(linked)

@@ -110,6 +110,30 @@ pub trait ObjectAdapter: Send + Sync {
     }
 }
 
+/// The links to make of `links`, without those of records a person unlinked meanwhile: a
+/// push loaded before the unlink's hold can still land after it, and only a person links a
+/// held record again (the HubSpot record it wrote is left for them; the log says so).
+async fn unheld(
+    client: &(impl GenericClient + Sync),
+    portal_id: i64,
+    object_type: ObjectType,
+    links: &[(Uuid, String)],
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    let ids: Vec<Uuid> = links.iter().map(|(id, _)| *id).collect();
+    let held = manual_links::held(client, portal_id, object_type, &ids).await?;
+    Ok(links
+        .iter()
+        .filter(|(id, hubspot_id)| {
+            let keep = !held.contains(id);
+            if !keep {
+                tracing::warn!(local_id = %id, hubspot_id, object_type = object_type.as_str(), "a push landed after a person unlinked the record: not linked to what it wrote");
+            }
+            keep
+        })
+        .cloned()
+        .collect())
+}
+
 /// Customers ↔ companies: upserted by `warp_ban`, linked in `customers.external_ids`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Companies;
@@ -159,10 +183,11 @@ impl ObjectAdapter for Companies {
     async fn link(
         &self,
         client: &(impl GenericClient + Sync),
-        _portal_id: i64,
+        portal_id: i64,
         links: &[(Uuid, String)],
     ) -> Result<Vec<(Uuid, String)>, StoreError> {
-        customers::link_companies(client, links).await
+        let links = unheld(client, portal_id, ObjectType::Companies, links).await?;
+        customers::link_companies(client, &links).await
     }
 }
 
@@ -313,7 +338,8 @@ impl ObjectAdapter for Contacts {
         portal_id: i64,
         new_links: &[(Uuid, String)],
     ) -> Result<Vec<(Uuid, String)>, StoreError> {
-        links::link(client, portal_id, ObjectType::Contacts, new_links).await
+        let new_links = unheld(client, portal_id, ObjectType::Contacts, new_links).await?;
+        links::link(client, portal_id, ObjectType::Contacts, &new_links).await
     }
 
     /// By `warp_user_id` once HubSpot is known to hold it; before that (a first push, or a

@@ -92,8 +92,10 @@ async function linkCard(ctx, kind, id, title, facts) {
     actions.append(confirmed(`Unlink from ${k.record} ${linked}`,
       `${k.record} ${linked} loses its ${k.key}, and changes here wait until this is linked again. Unlink?`,
       ctx, async () => {
-        await api.del(`${k.base(id)}/hubspot-link`);
-        return `Unlinked from ${k.record} ${linked}; changes wait until it is linked again.`;
+        const answer = await api.del(`${k.base(id)}/hubspot-link`);
+        return answer.unlinked_now
+          ? `Unlinked from ${k.record} ${linked}; changes wait until it is linked again.`
+          : "It was no longer linked: nothing changed.";
       }, { id: `unlink-${kind}` }));
     return nodes;
   }
