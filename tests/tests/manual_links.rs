@@ -323,8 +323,13 @@ async fn a_user_is_unlinked_from_one_contact_and_linked_to_another_found_by_sear
         403,
     )
     .await;
+    let reads_before = app.sandbox.stats().requests_by_token.get("read").copied();
     let found = ok(send(&app, reqwest::Method::GET, search, &editor()).await).await;
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    assert!(
+        app.sandbox.stats().requests_by_token.get("read").copied() > reads_before,
+        "the search used the read-only credential"
+    );
     assert_eq!(found["items"][0]["id"], chosen.as_str());
     assert_eq!(found["items"][0]["linked_user_id"], Value::Null);
     let bad = expect_problem(

@@ -84,6 +84,13 @@ pub async fn api_state(
                     .map_err(BootstrapError::Mapping)?;
                 state = state.with_strict_create(hubspot.clone(), mapping);
             }
+            match warp_sync::wiring::hubspot_read_client(config, secrets, &database, &hubspot).await
+            {
+                Ok(reader) => state = state.with_hubspot_reader(reader),
+                Err(error) => {
+                    tracing::warn!(%error, "the read-only HubSpot credential is unusable: searches use the main one");
+                }
+            }
             state = state.with_hubspot(hubspot);
         }
         Err(error) if strict => return Err(BootstrapError::HubSpot(error)),

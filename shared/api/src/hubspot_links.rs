@@ -173,12 +173,15 @@ pub(crate) async fn run_search(
     let Query(pairs) = query
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
     let request = search_request(&pairs, spec)?;
-    let hubspot = hubspot(state)?;
+    let reader = match state.hubspot_reader() {
+        Some(reader) => reader,
+        None => hubspot(state)?,
+    };
     let _admitted = match state.search_admission().admit(&principal.subject) {
         Ok(admitted) => admitted,
         Err(refused) => return Ok(Err(refused.into_response())),
     };
-    let page = hubspot
+    let page = reader
         .objects(object)
         .search_page(&request)
         .await

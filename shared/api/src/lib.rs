@@ -71,6 +71,8 @@ pub struct ApiState {
     strict_create: Option<Arc<customers::StrictCreate>>,
     /// For the company search and link routes; they answer 503 without one.
     hubspot: Option<warp_hubspot::HubSpotClient>,
+    /// For the searches, when a read-only credential is configured (else `hubspot`).
+    hubspot_reader: Option<warp_hubspot::HubSpotClient>,
     /// The DLQ whose depth `GET /v1/sync/status` reports, when configured.
     dead_letter_queue: Option<Arc<sync_status::DeadLetterQueue>>,
     /// Outstanding HubSpot searches per caller (429 past a few).
@@ -94,6 +96,7 @@ impl ApiState {
             publisher: Arc::new(NoopPublisher),
             strict_create: None,
             hubspot: None,
+            hubspot_reader: None,
             dead_letter_queue: None,
             search_admission: search_admission::SearchAdmission::default(),
             connector: None,
@@ -106,6 +109,12 @@ impl ApiState {
     /// The HubSpot client the company search and link routes use.
     pub fn with_hubspot(mut self, hubspot: warp_hubspot::HubSpotClient) -> Self {
         self.hubspot = Some(hubspot);
+        self
+    }
+
+    /// The HubSpot client the searches use (a read-only credential's).
+    pub fn with_hubspot_reader(mut self, reader: warp_hubspot::HubSpotClient) -> Self {
+        self.hubspot_reader = Some(reader);
         self
     }
 
@@ -147,6 +156,11 @@ impl ApiState {
 
     pub(crate) fn hubspot(&self) -> Option<&warp_hubspot::HubSpotClient> {
         self.hubspot.as_ref()
+    }
+
+    /// The client for reads that change nothing (the searches).
+    pub(crate) fn hubspot_reader(&self) -> Option<&warp_hubspot::HubSpotClient> {
+        self.hubspot_reader.as_ref().or(self.hubspot.as_ref())
     }
 
     pub(crate) fn dead_letter_queue(&self) -> Option<&sync_status::DeadLetterQueue> {

@@ -11,6 +11,9 @@ pub struct SandboxConfig {
     pub app_token: String,
     /// Token standing for a person editing in HubSpot's UI; never rate limited.
     pub user_token: String,
+    /// A second private-app token granted read scopes only (env `HUBSPOT_READ_TOKEN`): reads and
+    /// searches as the integration, writes answered 403 `MISSING_SCOPES` as HubSpot does.
+    pub read_token: String,
     /// The app's client secret used to sign webhook deliveries (env `HUBSPOT_WEBHOOK_SECRET`).
     pub webhook_secret: String,
     /// Where webhook deliveries go (env `SANDBOX_WEBHOOK_URL`); `None` means no deliveries.
@@ -51,6 +54,7 @@ impl Default for SandboxConfig {
         Self {
             app_token: "sandbox-app-token".to_owned(),
             user_token: "sandbox-user-token".to_owned(),
+            read_token: "sandbox-read-token".to_owned(),
             webhook_secret: "sandbox-webhook-secret".to_owned(),
             webhook_target: None,
             portal_id: 62515,
@@ -91,6 +95,9 @@ impl SandboxConfig {
         let mut config = Self::default();
         if let Some(token) = non_empty_var("HUBSPOT_TOKEN") {
             config.app_token = token;
+        }
+        if let Some(token) = non_empty_var("HUBSPOT_READ_TOKEN") {
+            config.read_token = token;
         }
         if let Some(secret) = non_empty_var("HUBSPOT_WEBHOOK_SECRET") {
             config.webhook_secret = secret;

@@ -71,6 +71,15 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "OBJECT_ALREADY_EXISTS", message)
     }
 
+    /// A token without the scope a call needs (a read-only app writing), as HubSpot answers.
+    pub fn missing_scopes() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+        )
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

@@ -17,6 +17,7 @@ use crate::webhooks::WebhookEvent;
 pub struct SandboxState {
     pub app_token: String,
     pub user_token: String,
+    pub read_token: String,
     pub webhook_secret: String,
     /// The portal the static tokens call (WARP's own CRM).
     pub portal_id: u64,
@@ -100,6 +101,7 @@ impl SandboxState {
             stats: Mutex::new(Stats::default()),
             app_token: config.app_token,
             user_token: config.user_token,
+            read_token: config.read_token,
             webhook_secret: config.webhook_secret,
             portal_id: config.portal_id,
             app_id: config.app_id,

@@ -33,7 +33,7 @@ impl Reconciler {
             .map(|(pair, _)| pair.remote.id.clone())
             .collect();
         let read = self
-            .hubspot
+            .reader
             .associations(ObjectType::Contacts, ObjectType::Companies)
             .batch_read(&ids)
             .await;

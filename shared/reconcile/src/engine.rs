@@ -128,7 +128,11 @@ pub type ProgressFn = dyn Fn(Progress) + Send + Sync;
 /// Compares and repairs. Build once per process and share it.
 pub struct Reconciler {
     pub database: Database,
+    /// Writes: repairs, stamps, onboardings.
     pub hubspot: HubSpotClient,
+    /// Reads: the listing, the batch reads and searches of a run or an import (the read-only
+    /// credential when one is configured, else the same client as `hubspot`).
+    pub reader: HubSpotClient,
     /// The mappings of every object type (re-read when stale at the start of each run).
     pub map: MappingSource,
     pub portal_id: i64,
@@ -282,7 +286,7 @@ impl Reconciler {
             limit: LIST_PAGE,
             archived: false,
         };
-        let objects = self.hubspot.objects(object_type);
+        let objects = self.reader.objects(object_type);
         let mut seen = Seen::default();
         // Drifted pairs wait here until a batch read's worth of them needs history, so history
         // costs one request per 50 drifted records, not one per page.
@@ -636,7 +640,7 @@ impl Reconciler {
                 .collect();
             let chunk_ids: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
             let read = self
-                .hubspot
+                .reader
                 .objects(object_type)
                 .batch_read(
                     &chunk_ids,

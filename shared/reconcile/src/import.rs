@@ -249,7 +249,7 @@ impl Reconciler {
             imports::set_total_estimate(&self.database, &import, total).await?;
             import.total_estimate = Some(total);
         }
-        let objects = self.hubspot.objects(crm_object(import.object));
+        let objects = self.reader.objects(crm_object(import.object));
         let options = list_options(import.object);
         let rule = match import.object {
             ImportObject::Companies => {
@@ -350,7 +350,7 @@ impl Reconciler {
             ..SearchRequest::default()
         };
         match self
-            .hubspot
+            .reader
             .objects(crm_object(object))
             .search_page(&request)
             .await

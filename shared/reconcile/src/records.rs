@@ -246,7 +246,7 @@ impl Reconciler {
         }
         let key = key_property(object_type);
         let read = self
-            .hubspot
+            .reader
             .objects(object_type)
             .batch_read(
                 ids,
@@ -338,7 +338,7 @@ impl Reconciler {
         }
         let ids: Vec<String> = linked.iter().map(|(_, id, _)| id.clone()).collect();
         let read = self
-            .hubspot
+            .reader
             .objects(object_type)
             .batch_read(
                 &ids,

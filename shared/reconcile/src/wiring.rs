@@ -11,8 +11,8 @@ use warp_webhook::InboundProcessor;
 
 use crate::engine::Reconciler;
 
-/// The reconciler over `database`, with its HubSpot client (on the portal's shared budget)
-/// and an inbound processor on the same client; `publisher` receives the outbox rows it queues.
+/// The reconciler over `database`, with its HubSpot clients (writes, and reads with the
+/// read-only token when one is configured; on the portal's shared budget) and an inbound processor on the same client; `publisher` receives the outbox rows it queues.
 pub async fn reconciler(
     config: &Config,
     secrets: &SecretsCache,
@@ -20,6 +20,7 @@ pub async fn reconciler(
     publisher: Option<Arc<dyn OutboxPublisher>>,
 ) -> Result<Reconciler, WiringError> {
     let hubspot = wiring::hubspot_client(config, secrets, &database).await?;
+    let reader = wiring::hubspot_read_client(config, secrets, &database, &hubspot).await?;
     // One mapping for both: the inbound processor applies what the reconciler decided by it.
     let map = wiring::field_mapping(config, &database).await?;
     let inbound = Arc::new(InboundProcessor {
@@ -31,6 +32,7 @@ pub async fn reconciler(
     Ok(Reconciler {
         database,
         hubspot,
+        reader,
         map,
         portal_id: config.hubspot.portal_id,
         inbound,

@@ -472,3 +472,84 @@ async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_
     );
     assert!(again.rate_limited.is_empty());
 }
+
+#[tokio::test]
+async fn with_a_read_only_credential_the_reconciler_reads_with_it_and_repairs_with_the_other() {
+    let mut h = harness().await;
+    let mut config = warp_testkit::hubspot::client_config(
+        &h.sandbox,
+        warp_testkit::hubspot::settings(100, 10_000),
+    );
+    config.token = secrecy::SecretString::from("sandbox-read-token");
+    let reader = warp_testkit::hubspot::client(&config);
+    // The sandbox refuses the read-only token's writes as HubSpot does.
+    let refused = reader
+        .companies()
+        .create(&std::collections::BTreeMap::from([(
+            "name".to_owned(),
+            "Nope".to_owned(),
+        )]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(403), "{refused}");
+    h.reconciler.reader = reader;
+
+    // Drift to find (a name edited while the webhook was lost) and a company to create.
+    let (customer, _) = h.create("Read Split").await;
+    h.push_all().await;
+    let company = h.linked(customer).await;
+    h.ui.update(
+        "companies",
+        &company,
+        serde_json::json!({"warp_status": "SUSPENDED"}),
+    )
+    .await;
+    h.create("Never Pushed").await;
+    h.lose_pending_pushes().await;
+    let before = h.sandbox.stats();
+
+    let report = h.reconciler.run(None, false, None).await.unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_reasons);
+    assert!(report.drift_found >= 2, "{report:?}");
+    let after = h.sandbox.stats();
+    let by = |stats: &hubspot_sandbox::Stats, token: &str| {
+        stats
+            .requests_by_token
+            .get(token)
+            .copied()
+            .unwrap_or_default()
+    };
+    assert!(
+        by(&after, "read") > by(&before, "read"),
+        "reads used the read token"
+    );
+    // Nothing the read-only token sent was a write (each would have been a 403 and an error).
+    let writes_by_reader: u64 = after
+        .requests_by_route_and_token
+        .iter()
+        .filter(|(route, _)| {
+            route.starts_with("read ")
+                && !route.starts_with("read GET")
+                && !route.ends_with("/search")
+                && !route.ends_with("/batch/read")
+        })
+        .map(|(route, n)| {
+            n - before
+                .requests_by_route_and_token
+                .get(route)
+                .copied()
+                .unwrap_or_default()
+        })
+        .sum();
+    assert_eq!(
+        writes_by_reader, 0,
+        "{:?}",
+        after.requests_by_route_and_token
+    );
+    h.push_all().await;
+    assert_eq!(
+        h.company(&company).await["warp_status"],
+        "ACTIVE",
+        "the repair was written"
+    );
+}

@@ -110,6 +110,10 @@ pub struct HubSpotSettings {
     /// The home portal's static token (a Service Key, a static-auth app's token or a legacy
     /// private app token); none when the home portal is an OAuth installation.
     pub token: Option<SecretRef>,
+    /// A second static token granted read scopes only (`HUBSPOT_READ_TOKEN`, or
+    /// `HUBSPOT_READ_TOKEN_SECRET_ARN`): when set, the reconciler's reads and the API's
+    /// searches use it, so the credential most often used cannot write. None: one token.
+    pub read_token: Option<SecretRef>,
     pub webhook_secret: SecretRef,
     /// WARP's HubSpot app, for OAuth installations; always set locally (the sandbox's app).
     pub oauth: Option<OAuthSettings>,
@@ -306,6 +310,7 @@ impl Config {
                 "HUBSPOT_TOKEN_SECRET_ARN",
                 Some(SANDBOX_APP_TOKEN),
             )?,
+            read_token: secret("HUBSPOT_READ_TOKEN", "HUBSPOT_READ_TOKEN_SECRET_ARN", None)?,
             oauth: oauth_settings(&get, &secret, local, http_addr)?,
             webhook_secret: secret(
                 "HUBSPOT_WEBHOOK_SECRET",
@@ -641,6 +646,19 @@ mod tests {
         assert_eq!(c.hubspot_base_url(), "http://127.0.0.1:3001");
         assert_eq!(c.sync_create_mode, SyncCreateMode::Async);
         assert!(matches!(c.jwt.hs256_secret, Some(SecretRef::Value(_))));
+    }
+
+    #[test]
+    fn a_read_only_hubspot_token_is_optional_and_read_like_the_main_one() {
+        assert!(config(&[]).unwrap().hubspot.read_token.is_none());
+        let local = config(&[("HUBSPOT_READ_TOKEN", "sandbox-read-token")]).unwrap();
+        assert!(matches!(
+            local.hubspot.read_token,
+            Some(SecretRef::Value(_))
+        ));
+        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:read";
+        let by_arn = config(&[("HUBSPOT_READ_TOKEN_SECRET_ARN", arn)]).unwrap();
+        assert!(matches!(by_arn.hubspot.read_token, Some(SecretRef::Arn(ref a)) if a == arn));
     }
 
     #[test]

@@ -153,6 +153,31 @@ pub async fn hubspot_client(
         .with_credentials(Arc::new(credentials)))
 }
 
+/// The client the reconciler's reads and the API's searches use: one over the read-only token
+/// when `HUBSPOT_READ_TOKEN` is configured (sharing the home portal's budget: HubSpot counts
+/// the portal's calls), else `hubspot` itself.
+pub async fn hubspot_read_client(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: &Database,
+    hubspot: &HubSpotClient,
+) -> Result<HubSpotClient, WiringError> {
+    let Some(read_token) = &config.hubspot.read_token else {
+        return Ok(hubspot.clone());
+    };
+    let read_token = secrets.resolve(read_token).await?;
+    let client_config = HubSpotClientConfig::from_runtime(config, read_token.clone())?;
+    let portal_id = config.hubspot.portal_id;
+    let credentials = HomeCredentials::new(portal_id, database.clone(), Some(read_token), None);
+    let budget = PostgresRateBudget::new(
+        database.pool().clone(),
+        portal_id,
+        &client_config.rate_limit,
+    );
+    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?
+        .with_credentials(Arc::new(credentials)))
+}
+
 /// The home portal's outbound worker over `database`, with `hubspot` (its client) and the
 /// configured lease, retries and batch size.
 pub async fn home_worker(

@@ -15,6 +15,9 @@ use warp_tests::{TEST_SECRET, TestApp, serve};
 #[allow(unused_imports)]
 pub use warp_testkit::{APP_TOKEN, PORTAL, USER_TOKEN};
 
+/// The sandbox's token granted read scopes only (its writes are 403 MISSING_SCOPES).
+pub const READ_TOKEN: &str = "sandbox-read-token";
+
 pub struct SyncApp {
     pub app: TestApp,
     pub sandbox: SandboxHandle,
@@ -39,12 +42,17 @@ pub async fn spawn_sync_app() -> SyncApp {
         .await
         .expect("properties ensured");
     let database = warp_testkit::fresh_database().await;
+    // Searches go through a second client over the sandbox's read-only token, as a deployment
+    // with HUBSPOT_READ_TOKEN does.
+    let mut read_config = hubspot::client_config(&sandbox, hubspot::settings(100, 10_000));
+    read_config.token = SecretString::from(READ_TOKEN);
     let state = ApiState::new(
         database.clone(),
         AuthConfig::hs256(SecretString::from(TEST_SECRET)),
         PORTAL,
     )
-    .with_hubspot(hubspot.clone());
+    .with_hubspot(hubspot.clone())
+    .with_hubspot_reader(hubspot::client(&read_config));
     let address = serve(warp_api::router(state)).await;
     SyncApp {
         app: TestApp {

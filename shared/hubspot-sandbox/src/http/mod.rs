@@ -356,8 +356,12 @@ async fn method_not_allowed(request: Request) -> ApiError {
 /// Who is calling, by bearer token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Caller {
-    /// The integration, calling this portal (the home one for the static token).
-    App(u64),
+    /// The integration, calling this portal (the home one for the static tokens); `read_only`
+    /// for the token granted read scopes only.
+    App {
+        portal: u64,
+        read_only: bool,
+    },
     User,
     /// An OAuth access token this sandbox issued, past its expiry.
     Expired,
@@ -368,7 +372,12 @@ enum Caller {
 impl Caller {
     fn label(self) -> &'static str {
         match self {
-            Caller::App(_) => "app",
+            Caller::App {
+                read_only: false, ..
+            } => "app",
+            Caller::App {
+                read_only: true, ..
+            } => "read",
             Caller::User => "user",
             Caller::Expired => "expired",
             Caller::Invalid => "invalid",
@@ -391,10 +400,20 @@ fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
         })
         .map(str::trim);
     match token {
-        Some(token) if token == state.app_token => Caller::App(state.portal_id),
+        Some(token) if token == state.app_token => Caller::App {
+            portal: state.portal_id,
+            read_only: false,
+        },
+        Some(token) if token == state.read_token => Caller::App {
+            portal: state.portal_id,
+            read_only: true,
+        },
         Some(token) if token == state.user_token => Caller::User,
         Some(token) => match lock(&state.oauth).access_token_state(token, crate::time::now_ms()) {
-            crate::oauth::AccessTokenState::Valid(portal) => Caller::App(portal),
+            crate::oauth::AccessTokenState::Valid(portal) => Caller::App {
+                portal,
+                read_only: false,
+            },
             crate::oauth::AccessTokenState::Expired => Caller::Expired,
             crate::oauth::AccessTokenState::Unknown => Caller::Invalid,
         },
@@ -402,11 +421,20 @@ fn caller(state: &SandboxState, headers: &HeaderMap) -> Caller {
     }
 }
 
+/// Whether a request changes the CRM: any method but GET, except the reads HubSpot serves by
+/// POST (searches and batch reads).
+fn writes(method: &http::Method, path: &str) -> bool {
+    method != http::Method::GET
+        && method != http::Method::HEAD
+        && !path.ends_with("/search")
+        && !path.ends_with("/batch/read")
+}
+
 /// Actor of a `/_sandbox` request that may carry a token: the app token acts as the
 /// integration, anything else as a person in the UI.
 pub(crate) fn actor_from_optional_token(state: &SandboxState, headers: &HeaderMap) -> Actor {
     match caller(state, headers) {
-        Caller::App(_) => Actor::Integration,
+        Caller::App { .. } => Actor::Integration,
         _ => Actor::CrmUi,
     }
 }
@@ -432,11 +460,11 @@ async fn gate(
     let route_key = format!("{} {route}", request.method());
     let caller = caller(&state, request.headers());
     let portal = match caller {
-        Caller::App(portal_id) => state.portal(portal_id),
+        Caller::App { portal, .. } => state.portal(portal),
         _ => Some(Arc::clone(state.home())),
     };
     state.record(|stats| {
-        if let (Caller::App(_), Some(portal)) = (caller, &portal) {
+        if let (Caller::App { .. }, Some(portal)) = (caller, &portal) {
             *stats
                 .requests_by_portal
                 .entry(portal.portal_id.to_string())
@@ -457,7 +485,7 @@ async fn gate(
             .or_default() += 1;
     });
     let actor = match caller {
-        Caller::App(_) => Actor::Integration,
+        Caller::App { .. } => Actor::Integration,
         Caller::User => Actor::CrmUi,
         Caller::Expired => return ApiError::expired_token().into_response(),
         Caller::Invalid | Caller::Missing => return ApiError::unauthorized().into_response(),
@@ -467,6 +495,16 @@ async fn gate(
     let Some(portal) = portal else {
         return ApiError::unauthorized().into_response();
     };
+    if matches!(
+        caller,
+        Caller::App {
+            read_only: true,
+            ..
+        }
+    ) && writes(request.method(), request.uri().path())
+    {
+        return ApiError::missing_scopes().into_response();
+    }
     request.extensions_mut().insert(actor);
     request
         .extensions_mut()

@@ -38,6 +38,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
     Ok(Reconciler {
         database: database.clone(),
         hubspot: hubspot.clone(),
+        reader: hubspot.clone(),
         map: map.clone(),
         portal_id: PORTAL,
         inbound: Arc::new(InboundProcessor {

@@ -50,6 +50,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
         worker: OutboundWorker::new(database.clone(), hubspot.clone(), PORTAL, map.clone()),
         reconciler: Reconciler {
             database: database.clone(),
+            reader: hubspot.clone(),
             hubspot,
             map,
             portal_id: PORTAL,
