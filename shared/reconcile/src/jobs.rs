@@ -146,7 +146,8 @@ pub async fn relay_job(
         Ok(imports) => report.imports = imports,
         Err(error) => report.errors.push(format!("imports: {error}")),
     }
-    match warp_store::sync_metrics::take(&reconciler.database).await {
+    let max_attempts = warp_store::outbox::RetryPolicy::default().max_attempts;
+    match warp_store::sync_metrics::take(&reconciler.database, max_attempts).await {
         Ok(figures) => report.figures = Some(figures),
         Err(error) => report.errors.push(format!("metrics: {error}")),
     }

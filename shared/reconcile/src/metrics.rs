@@ -87,7 +87,15 @@ pub fn figure_lines(figures: &SyncFigures, timestamp_ms: i64) -> Vec<String> {
             timestamp_ms,
         ));
     }
+    // The oldest wait of all, always (0 when nothing waits): the outbox age alarm treats a
+    // minute without it as the relay job not running.
+    let oldest = figures
+        .by_object
+        .values()
+        .map(|f| f.outbox_oldest_wait_seconds)
+        .fold(0.0, f64::max);
     let mut standing = vec![
+        ("OutboxOldestWait", oldest, Unit::Seconds),
         (
             "InstallationsNeedingReconnect",
             figures.installations_needing_reconnect as f64,
@@ -203,6 +211,10 @@ mod tests {
         assert_eq!(lines[1]["RecordsFailedByReason"], 3.0);
         assert_eq!(lines[2]["HubSpot429s"], 4.0);
         assert_eq!(lines[3]["InstallationsNeedingReconnect"], 1.0);
+        assert_eq!(
+            lines[3]["OutboxOldestWait"], 12.5,
+            "the oldest of all, rolled up"
+        );
         assert_eq!(
             lines[3].get("WebhookApplyLagP95"),
             None,

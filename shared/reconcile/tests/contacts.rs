@@ -403,7 +403,7 @@ async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_
     // The first take only sets the marks: what happened before is not counted as new.
     h.create("Before").await;
     h.push_all().await;
-    let first = take(&h.database).await.unwrap();
+    let first = take(&h.database, MAX_ATTEMPTS).await.unwrap();
     assert!(
         first.by_object.values().all(|f| f.records_pushed == 0),
         "{first:?}"
@@ -436,7 +436,14 @@ async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_
         .await;
     h.create("Waiting").await;
 
-    let figures = take(&h.database).await.unwrap();
+    // Counters lag one take (a row committing late below the mark is still counted): this take
+    // sees the new rows, the next counts them.
+    let seen = take(&h.database, MAX_ATTEMPTS).await.unwrap();
+    assert!(
+        seen.by_object.values().all(|f| f.records_pushed == 0),
+        "{seen:?}"
+    );
+    let figures = take(&h.database, MAX_ATTEMPTS).await.unwrap();
     let companies = &figures.by_object[&(PORTAL, "companies".to_owned())];
     let contacts = &figures.by_object[&(PORTAL, "contacts".to_owned())];
     assert_eq!(
@@ -462,7 +469,7 @@ async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_
     assert!(companies.outbox_oldest_wait_seconds >= 0.0);
 
     // Counted once: the next take finds nothing new.
-    let again = take(&h.database).await.unwrap();
+    let again = take(&h.database, MAX_ATTEMPTS).await.unwrap();
     assert!(
         again
             .by_object
@@ -471,7 +478,34 @@ async fn the_relay_jobs_figures_count_each_push_failure_and_429_once_per_portal_
         "{again:?}"
     );
     assert!(again.rate_limited.is_empty());
+
+    // A push logged by a transaction that commits after a later one (its id is lower) and
+    // after a take: still counted, once.
+    let log_row = format!(
+        "INSERT INTO hubspot_sync_log (portal_id, object_type, direction, operation, status) \
+         VALUES ({PORTAL}, 'contacts', 'OUTBOUND', 'UPDATE', 'SUCCESS')"
+    );
+    let mut late_client = h.database.client().await.unwrap();
+    let late = late_client.transaction().await.unwrap();
+    late.batch_execute(&log_row).await.unwrap();
+    h.database.execute(&log_row).await;
+    take(&h.database, MAX_ATTEMPTS).await.unwrap();
+    late.commit().await.unwrap();
+    let both = take(&h.database, MAX_ATTEMPTS).await.unwrap();
+    assert_eq!(
+        both.by_object[&(PORTAL, "contacts".to_owned())].records_pushed,
+        2,
+        "{both:?}"
+    );
+    let after = take(&h.database, MAX_ATTEMPTS).await.unwrap();
+    assert!(
+        after.by_object.values().all(|f| f.records_pushed == 0),
+        "{after:?}"
+    );
 }
+
+/// The workers' retry limit, as the relay job passes it.
+const MAX_ATTEMPTS: i32 = 5;
 
 #[tokio::test]
 async fn with_a_read_only_credential_the_reconciler_reads_with_it_and_repairs_with_the_other() {
@@ -522,6 +556,27 @@ async fn with_a_read_only_credential_the_reconciler_reads_with_it_and_repairs_wi
     assert!(
         by(&after, "read") > by(&before, "read"),
         "reads used the read token"
+    );
+    // And no read went through the main credential during the run.
+    let app_reads = |stats: &hubspot_sandbox::Stats| -> u64 {
+        stats
+            .requests_by_route_and_token
+            .iter()
+            .filter(|(route, _)| {
+                route.starts_with("app ")
+                    && route.contains("/crm/objects/")
+                    && (route.starts_with("app GET")
+                        || route.ends_with("/search")
+                        || route.ends_with("/batch/read"))
+            })
+            .map(|(_, n)| *n)
+            .sum()
+    };
+    assert_eq!(
+        app_reads(&after),
+        app_reads(&before),
+        "{:?}",
+        after.requests_by_route_and_token
     );
     // Nothing the read-only token sent was a write (each would have been a 403 and an error).
     let writes_by_reader: u64 = after

@@ -19,13 +19,14 @@ use crate::{Database, StoreError};
 pub struct ObjectFigures {
     /// Outbound successes since the last take.
     pub records_pushed: i64,
-    /// Outbound failures since the last take.
+    /// Outbound failures since the last take that are not retried (a record HubSpot refused);
+    /// retryable call failures count only under their reason.
     pub records_failed: i64,
     /// Inbound successes (HubSpot changes applied) since the last take.
     pub changes_applied: i64,
     /// Webhook events stored since the last take.
     pub webhook_events_received: i64,
-    /// Outbox rows waiting now (pending or in flight).
+    /// Outbox rows waiting now (pending, in flight, or failed with attempts left).
     pub outbox_waiting: i64,
     /// How long the oldest of them has waited, in seconds (0 when none waits).
     pub outbox_oldest_wait_seconds: f64,
@@ -70,8 +71,11 @@ const MARKS: [(&str, &str); 4] = [
 ];
 
 /// Takes the figures since the last take. The first take only sets the marks (history is not
-/// counted as if it had just happened).
-pub async fn take(database: &Database) -> Result<SyncFigures, StoreError> {
+/// counted as if it had just happened). Counters lag one take: each counts the rows up to the
+/// highest id the previous take saw, because a row's id is taken at insert and a transaction
+/// still open then commits below it later (counted here as long as it commits within a take's
+/// interval). `max_attempts` is the workers' retry limit: a failed row with attempts left waits.
+pub async fn take(database: &Database, max_attempts: i32) -> Result<SyncFigures, StoreError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let tx: &tokio_postgres::Transaction<'_> = &transaction;
@@ -80,22 +84,32 @@ pub async fn take(database: &Database) -> Result<SyncFigures, StoreError> {
         .await?;
     let mut ranges = BTreeMap::new();
     for (name, current) in MARKS {
-        let high: i64 = tx.query_one(current, &[]).await?.try_get(0)?;
-        let low: Option<i64> = tx
+        let now: i64 = tx.query_one(current, &[]).await?.try_get(0)?;
+        let marked = tx
             .query_typed_opt(
-                "SELECT last_value FROM sync_metric_marks WHERE name = $1",
+                "SELECT last_value, seen_value FROM sync_metric_marks WHERE name = $1",
                 &[(&name, Type::TEXT)],
             )
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
+            .await?;
+        let (counted_to, seen): (Option<i64>, Option<i64>) = match &marked {
+            Some(row) => (Some(row.try_get(0)?), row.try_get(1)?),
+            None => (None, None),
+        };
+        // A sum (token refreshes) is counted at once: it has no late rows.
+        let lagged = name != "token_refreshes";
+        let high = match (lagged, seen) {
+            (true, Some(seen)) => seen.min(now),
+            (true, None) => counted_to.unwrap_or(now),
+            (false, _) => now,
+        };
         tx.execute_typed(
-            "INSERT INTO sync_metric_marks (name, last_value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET last_value = excluded.last_value, updated_at = now()",
-            &[(&name, Type::TEXT), (&high, Type::INT8)],
+            "INSERT INTO sync_metric_marks (name, last_value, seen_value) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET last_value = excluded.last_value, \
+               seen_value = excluded.seen_value, updated_at = now()",
+            &[(&name, Type::TEXT), (&high, Type::INT8), (&now, Type::INT8)],
         )
         .await?;
-        ranges.insert(name, (low.unwrap_or(high), high));
+        ranges.insert(name, (counted_to.unwrap_or(high).min(high), high));
     }
     let mut figures = SyncFigures::default();
     let (low, high) = ranges["sync_log"];
@@ -104,7 +118,7 @@ pub async fn take(database: &Database) -> Result<SyncFigures, StoreError> {
     for row in tx
         .query_typed(
             "SELECT portal_id, object_type, count(*) FROM hubspot_webhook_events \
-             WHERE id > $1 AND id <= $2 GROUP BY 1, 2",
+             WHERE id > $1 AND id <= $2 AND status <> 'UNROUTED' GROUP BY 1, 2",
             &[(&low, Type::INT8), (&high, Type::INT8)],
         )
         .await?
@@ -131,7 +145,7 @@ pub async fn take(database: &Database) -> Result<SyncFigures, StoreError> {
     }
     let (low, high) = ranges["token_refreshes"];
     figures.token_refreshes = (high - low).max(0);
-    standing(tx, &mut figures).await?;
+    standing(tx, max_attempts, &mut figures).await?;
     transaction.commit().await?;
     Ok(figures)
 }
@@ -165,8 +179,12 @@ async fn log_counts(
         match (direction.as_str(), status.as_str()) {
             ("OUTBOUND", "SUCCESS") => entry.records_pushed += n,
             ("OUTBOUND", _) => {
-                entry.records_failed += n;
                 let error: Option<String> = row.try_get(4)?;
+                // A whole call's retryable failure (a 429, a 5xx) fails no record for good:
+                // its records are tried again. It still counts under its reason.
+                if !error.as_deref().is_some_and(|e| e.ends_with("(retryable)")) {
+                    entry.records_failed += n;
+                }
                 figures
                     .failures
                     .push((portal_id, object_type, error.unwrap_or_default(), n));
@@ -181,14 +199,19 @@ async fn log_counts(
 /// How things stand now: the outbox, the apply lag, installations to reconnect.
 async fn standing(
     client: &impl GenericClient,
+    max_attempts: i32,
     figures: &mut SyncFigures,
 ) -> Result<(), StoreError> {
+    // Waiting: pending, in flight, or failed with attempts left (retrying is waiting too, and
+    // what the outbox age alarm is for when HubSpot keeps failing).
     for row in client
         .query_typed(
             "SELECT portal_id, object_type, count(*), \
                extract(epoch FROM now() - min(created_at))::float8 \
-             FROM hubspot_sync_queue WHERE status IN ('PENDING', 'IN_FLIGHT') GROUP BY 1, 2",
-            &[],
+             FROM hubspot_sync_queue WHERE direction = 'OUTBOUND' \
+               AND (status IN ('PENDING', 'IN_FLIGHT') OR (status = 'FAILED' AND attempts < $1)) \
+             GROUP BY 1, 2",
+            &[(&max_attempts, Type::INT4)],
         )
         .await?
     {
@@ -197,13 +220,16 @@ async fn standing(
         entry.outbox_waiting = row.try_get(2)?;
         entry.outbox_oldest_wait_seconds = row.try_get::<_, f64>(3)?.max(0.0);
     }
-    // received_at bounds the scan (its BRIN index); processed_at picks the last five minutes.
+    // received_at bounds the scan to the last hour (its BRIN index: no index on processed_at
+    // slows every apply); processed_at picks the last five minutes. An event applied more than
+    // an hour after receipt is left out of the percentile; the outbox and failure alarms and
+    // WebhookEventsFailed still see such an outage.
     figures.apply_lag_p95_seconds = client
         .query_typed_one(
             "SELECT percentile_cont(0.95) WITHIN GROUP \
                (ORDER BY extract(epoch FROM processed_at - received_at)::float8) \
              FROM hubspot_webhook_events \
-             WHERE received_at > now() - interval '1 day' \
+             WHERE received_at > now() - interval '1 hour' \
                AND processed_at > now() - interval '5 minutes'",
             &[],
         )

@@ -166,16 +166,15 @@ pub async fn hubspot_read_client(
         return Ok(hubspot.clone());
     };
     let read_token = secrets.resolve(read_token).await?;
-    let client_config = HubSpotClientConfig::from_runtime(config, read_token.clone())?;
-    let portal_id = config.hubspot.portal_id;
-    let credentials = HomeCredentials::new(portal_id, database.clone(), Some(read_token), None);
+    // The token itself, whatever the home portal's main credential is (an OAuth installation
+    // included): the client's own static credential, not the installation's.
+    let client_config = HubSpotClientConfig::from_runtime(config, read_token)?;
     let budget = PostgresRateBudget::new(
         database.pool().clone(),
-        portal_id,
+        config.hubspot.portal_id,
         &client_config.rate_limit,
     );
-    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?
-        .with_credentials(Arc::new(credentials)))
+    Ok(HubSpotClient::new(&client_config, Arc::new(budget))?)
 }
 
 /// The home portal's outbound worker over `database`, with `hubspot` (its client) and the
