@@ -33,6 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     warp_runtime::install_crypto_provider();
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
+    warp_runtime::metrics::use_namespace(&config.metrics_namespace);
     let secrets = SecretsCache::for_config(&config).await;
     let database = wiring::database(&config, &secrets).await?;
     let publisher: Arc<dyn OutboxPublisher> = match config.sqs_queue_url {

@@ -218,6 +218,8 @@ pub struct Config {
     pub onboarding: OnboardingSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
+    /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `WARP/Sync`).
+    pub metrics_namespace: String,
     /// The console's OpenID Connect sign-in; none: a pasted token (or `warp dev`'s dev sign-in).
     pub console_oidc: Option<ConsoleOidcSettings>,
 }
@@ -396,6 +398,21 @@ impl Config {
         };
 
         let console_oidc = console_oidc_settings(&get, local)?;
+        let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "WARP/Sync".into());
+        // CloudWatch: 1 to 255 of letters, digits and . - _ / # : (and not starting AWS/).
+        if metrics_namespace.is_empty()
+            || metrics_namespace.len() > 255
+            || metrics_namespace.starts_with("AWS/")
+            || !metrics_namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
+        {
+            return Err(ConfigError::Invalid {
+                name: "METRICS_NAMESPACE",
+                message: "must be 1 to 255 letters, digits and . - _ / # : and not start with AWS/"
+                    .to_owned(),
+            });
+        }
 
         Ok(Config {
             mode,
@@ -404,6 +421,7 @@ impl Config {
             outbound,
             onboarding,
             audit_retention,
+            metrics_namespace,
             http_addr,
             http_server: HttpServerSettings {
                 header_read_timeout: Duration::from_millis(parse(
@@ -646,6 +664,16 @@ mod tests {
         assert_eq!(c.hubspot_base_url(), "http://127.0.0.1:3001");
         assert_eq!(c.sync_create_mode, SyncCreateMode::Async);
         assert!(matches!(c.jwt.hs256_secret, Some(SecretRef::Value(_))));
+    }
+
+    #[test]
+    fn the_metrics_namespace_defaults_and_a_bad_one_is_refused() {
+        assert_eq!(config(&[]).unwrap().metrics_namespace, "WARP/Sync");
+        let stack = config(&[("METRICS_NAMESPACE", "WARP/warp-prod")]).unwrap();
+        assert_eq!(stack.metrics_namespace, "WARP/warp-prod");
+        for bad in ["AWS/Lambda", "WARP/{stack}", "WARP/é"] {
+            assert!(config(&[("METRICS_NAMESPACE", bad)]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,8 +5,23 @@
 
 use serde_json::{Map, Value, json};
 
-/// The namespace of WARP's metrics (the dashboard and alarms in template.yaml read it).
+/// The namespace of WARP's metrics unless the configuration names another
+/// (`METRICS_NAMESPACE`; template.yaml sets `WARP/<stack name>`, so two stacks in one account
+/// and region never add into each other's rolled-up figures and alarms).
 pub const NAMESPACE: &str = "WARP/Sync";
+
+static CONFIGURED_NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the namespace every line of this process is written under; once, at start-up (a
+/// second call changes nothing).
+pub fn use_namespace(namespace: &str) {
+    let _ = CONFIGURED_NAMESPACE.set(namespace.to_owned());
+}
+
+/// The namespace lines are written under.
+pub fn namespace() -> &'static str {
+    CONFIGURED_NAMESPACE.get().map_or(NAMESPACE, String::as_str)
+}
 
 /// A CloudWatch unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +81,7 @@ fn line(
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
+                "Namespace": namespace(),
                 "Dimensions": sets,
                 "Metrics": values
                     .iter()
