@@ -117,7 +117,6 @@ async fn a_customer_unlinked_by_a_person_is_not_pushed_until_linked_again() {
         PORTAL,
         ObjectType::Companies,
         customer_id,
-        "another-admin",
     )
     .await
     .unwrap();

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use warp_domain::user::UserEmail;
 use warp_hubspot::search::Filter;
 use warp_hubspot::{
-    HubSpotClient, HubSpotError, HubSpotId, ObjectType, ReadOptions, RecordLookup,
+    HubSpotClient, HubSpotId, ObjectType, ReadOptions, RecordLookup,
     WARP_USER_ID_PROPERTY as WARP_USER_ID,
 };
 use warp_store::manual_links::{self, UserLinked};
@@ -25,7 +25,7 @@ use crate::ApiState;
 use crate::auth::{Principal, Role};
 use crate::hubspot_links::{
     LinkState, SearchSpec, clear_key, hubspot, hubspot_failed, manual_link_problem,
-    parse_hubspot_id_body, run_search, unlink_record,
+    parse_hubspot_id_body, run_search, unlink_record, write_key,
 };
 use crate::json::uncached_json as json;
 use crate::problem::Problem;
@@ -345,23 +345,16 @@ async fn stamp_user_id(
         }
         None => {}
     }
-    let properties = std::collections::BTreeMap::from([(WARP_USER_ID.to_owned(), user_id)]);
-    match hubspot
-        .contacts()
-        .update(&RecordLookup::Id(contact_id.clone()), &properties)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(HubSpotError::Conflict { .. }) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "another HubSpot contact already carries this user's id",
-        )),
-        Err(HubSpotError::NotFound { .. }) => Err(Problem::invalid_field(
-            "hubspot_contact_id",
-            "no such contact in HubSpot",
-        )),
-        Err(error) => Err(hubspot_failed(&error, "user id write")),
-    }
+    write_key(
+        hubspot,
+        ObjectType::Contacts,
+        contact_id,
+        (WARP_USER_ID, &user_id),
+        "hubspot_contact_id",
+        ("contact", "user's id"),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// DELETE /v1/users/{id}/hubspot-link

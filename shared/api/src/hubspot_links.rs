@@ -343,7 +343,17 @@ pub(crate) async fn link_company(
             }
             // The worker's pushes are upserts keyed by warp_ban: without the BAN on this
             // company first, the queued push would create a second company instead.
-            None => stamp_ban(hubspot, &company_id, customer.ban.as_str()).await?,
+            None => {
+                write_key(
+                    hubspot,
+                    ObjectType::Companies,
+                    &company_id,
+                    (WARP_BAN, customer.ban.as_str()),
+                    "hubspot_company_id",
+                    ("company", "customer's BAN"),
+                )
+                .await?
+            }
         }
     }
 
@@ -513,10 +523,9 @@ pub(crate) async fn unlink_record(
     let hubspot = hubspot(state)?;
     let actor = principal.actor();
     let portal_id = state.portal_id();
-    let (version, linked) =
-        manual_links::hold_for_unlink(&state.database, portal_id, object, id, &actor.subject)
-            .await
-            .map_err(manual_link_problem)?;
+    let (version, linked) = manual_links::hold_for_unlink(&state.database, portal_id, object, id)
+        .await
+        .map_err(manual_link_problem)?;
     let (version, unlinked_now) = match linked {
         None => (version, false),
         Some((hubspot_id, held_at)) => {
@@ -613,29 +622,35 @@ fn customer_linked_elsewhere(company_id: &str) -> Problem {
     )
 }
 
-/// Writes the customer's BAN to the company. 409 when another company already carries it
-/// (warp_ban is unique in HubSpot).
-async fn stamp_ban(
+/// Writes WARP's key `property` = `value` on the HubSpot record `id` of `object` a person is
+/// linking (the customer's BAN on a company, the user's id on a contact). 409 when another
+/// record already carries it (the property is unique), 422 naming `field` when HubSpot has no
+/// such record. `nouns`: the record and the key, for the messages.
+pub(crate) async fn write_key(
     hubspot: &HubSpotClient,
-    company_id: &HubSpotId,
-    ban: &str,
+    object: ObjectType,
+    id: &HubSpotId,
+    (property, value): (&str, &str),
+    field: &str,
+    nouns: (&str, &str),
 ) -> Result<(), Problem> {
-    let properties = std::collections::BTreeMap::from([(WARP_BAN.to_owned(), ban.to_owned())]);
+    let (record, key) = nouns;
+    let properties = std::collections::BTreeMap::from([(property.to_owned(), value.to_owned())]);
     match hubspot
-        .companies()
-        .update(&RecordLookup::Id(company_id.clone()), &properties)
+        .objects(object)
+        .update(&RecordLookup::Id(id.clone()), &properties)
         .await
     {
         Ok(_) => Ok(()),
         Err(HubSpotError::Conflict { .. }) => Err(Problem::new(
             StatusCode::CONFLICT,
-            "another HubSpot company already carries this customer's BAN",
+            format!("another HubSpot {record} already carries this {key}"),
         )),
         Err(HubSpotError::NotFound { .. }) => Err(Problem::invalid_field(
-            "hubspot_company_id",
-            "no such company in HubSpot",
+            field,
+            &format!("no such {record} in HubSpot"),
         )),
-        Err(error) => Err(hubspot_failed(&error, "BAN write")),
+        Err(error) => Err(hubspot_failed(&error, "key write")),
     }
 }
 

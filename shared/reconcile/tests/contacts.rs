@@ -313,15 +313,9 @@ async fn records_a_person_unlinked_are_neither_missing_nor_recreated_by_a_reconc
         ),
         (ObjectType::Contacts, user, &contact, "warp_user_id"),
     ] {
-        let (_, linked) = manual_links::hold_for_unlink(
-            &h.database,
-            PORTAL,
-            object_type,
-            local_id,
-            &actor.subject,
-        )
-        .await
-        .unwrap();
+        let (_, linked) = manual_links::hold_for_unlink(&h.database, PORTAL, object_type, local_id)
+            .await
+            .unwrap();
         assert_eq!(linked.map(|(linked, _)| linked).as_ref(), Some(hubspot_id));
         h.ui.update(
             object_type.as_str(),

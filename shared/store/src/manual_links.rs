@@ -30,35 +30,33 @@ pub const UNLINK_OPERATION: &str = "UNLINK";
 pub const HELD_UNLINKED: &str =
     "unlinked from HubSpot by a person: not pushed until it is linked again";
 
-/// A record's hold: who unlinked it from which HubSpot record, and when.
+/// A record's hold: which HubSpot record it was unlinked from, and when (who did it is in the
+/// audit log, with the unlink).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub hubspot_id: String,
-    pub held_by: String,
     pub held_at: DateTime<Utc>,
 }
 
-/// Holds `local_id`'s pushes: it was unlinked from `hubspot_id` by `held_by`.
+/// Holds `local_id`'s pushes: it is being unlinked from `hubspot_id`.
 pub async fn hold(
     client: &impl GenericClient,
     portal_id: i64,
     object_type: ObjectType,
     local_id: Uuid,
     hubspot_id: &str,
-    held_by: &str,
 ) -> Result<DateTime<Utc>, StoreError> {
     let row = client
         .query_typed_one(
-            "INSERT INTO hubspot_link_holds (portal_id, object_type, local_id, hubspot_id, held_by) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id, object_type, local_id) \
-             DO UPDATE SET hubspot_id = excluded.hubspot_id, held_by = excluded.held_by, held_at = clock_timestamp() \
+            "INSERT INTO hubspot_link_holds (portal_id, object_type, local_id, hubspot_id) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (portal_id, object_type, local_id) \
+             DO UPDATE SET hubspot_id = excluded.hubspot_id, held_at = clock_timestamp() \
              RETURNING held_at",
             &[
                 (&portal_id, Type::INT8),
                 (&object_type.as_str(), Type::TEXT),
                 (&local_id, Type::UUID),
                 (&hubspot_id, Type::TEXT),
-                (&held_by, Type::TEXT),
             ],
         )
         .await?;
@@ -100,7 +98,7 @@ pub async fn holds(
     }
     client
         .query_typed(
-            "SELECT local_id, hubspot_id, held_by, held_at FROM hubspot_link_holds \
+            "SELECT local_id, hubspot_id, held_at FROM hubspot_link_holds \
              WHERE portal_id = $1 AND object_type = $2 AND local_id = ANY($3)",
             &[
                 (&portal_id, Type::INT8),
@@ -115,8 +113,7 @@ pub async fn holds(
                 row.try_get(0)?,
                 Hold {
                     hubspot_id: row.try_get(1)?,
-                    held_by: row.try_get(2)?,
-                    held_at: row.try_get(3)?,
+                    held_at: row.try_get(2)?,
                 },
             ))
         })
@@ -220,7 +217,6 @@ pub async fn hold_for_unlink(
     portal_id: i64,
     object_type: ObjectType,
     local_id: Uuid,
-    held_by: &str,
 ) -> Result<(i64, Option<(String, DateTime<Utc>)>), ManualLinkError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
@@ -237,7 +233,7 @@ pub async fn hold_for_unlink(
     }) {
         return Err(ManualLinkError::UnlinkUnderWay);
     }
-    let held_at = hold(tx, portal_id, object_type, local_id, &hubspot_id, held_by).await?;
+    let held_at = hold(tx, portal_id, object_type, local_id, &hubspot_id).await?;
     transaction.commit().await?;
     Ok((version, Some((hubspot_id, held_at))))
 }
