@@ -22,7 +22,7 @@ dev: postgres ## run the whole system locally (API + webhook on :3000, sandbox o
 	$(WARP) dev
 
 test: lint postgres venv chromium validate ## fmt, clippy, template lint, every test against real Postgres and moto, the connect page and the console in Chromium, schemathesis, a small chaos run
-	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets
+	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets --no-fail-fast
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@$(MAKE) --no-print-directory schemathesis
 	@$(MAKE) --no-print-directory console

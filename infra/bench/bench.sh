@@ -62,6 +62,27 @@ pgbench -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -D customers="$CUSTOMERS
 pg_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench.txt")
 echo "{\"api_get_rps\": $api_rps, \"api_get_non_2xx\": $non2xx, \"pgbench_select_rps\": $pg_tps}" > "$RESULTS/api.json"
 
+# Change capture's cost (#23 item 3): API creates with the capture triggers enabled and
+# disabled, alternating (with, without, with) so drift in the machine does not favour one side.
+EDITOR_TOKEN=$($WARP token --role editor)
+write_run() {
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -H "Authorization: Bearer $EDITOR_TOKEN" \
+    -s infra/bench/create_customer.lua "http://$HTTP" > "$OUT/wrk-write-$1.txt"
+  awk '/Requests\/sec/ {print $2}' "$OUT/wrk-write-$1.txt"
+}
+capture_triggers() {
+  psql "$DB_URL" -qc "ALTER TABLE customers $1 TRIGGER customers_capture_inserts; ALTER TABLE customers $1 TRIGGER customers_capture_updates"
+}
+echo "== API POST /v1/customers with and without the change-capture triggers: wrk, ${SECONDS_PER_RUN}s each"
+with_first=$(write_run with-1)
+capture_triggers DISABLE
+without=$(write_run without)
+capture_triggers ENABLE
+with_second=$(write_run with-2)
+write_non2xx=$(cat "$OUT"/wrk-write-*.txt | awk '/Non-2xx/ {n += $NF} END {print n + 0}')
+echo "{\"api_write_rps_with_capture\": $(echo "($with_first + $with_second) / 2" | bc -l | xargs printf '%.1f'), \
+\"api_write_rps_without_capture\": $without, \"api_write_non_2xx\": $write_non2xx}" > "$RESULTS/api_write.json"
+
 echo "== webhook burst: signed 100-event deliveries, 10 in flight"
 target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret "$WEBHOOK_SECRET" \
   --customers "$CUSTOMERS" --deliveries "${BENCH_WEBHOOK_DELIVERIES:-500}" > "$RESULTS/webhook.json"

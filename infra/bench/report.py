@@ -14,7 +14,11 @@ for part in sorted(parts.glob("*.json")):
 if "api_get_rps" in results and results.get("pgbench_select_rps"):
     results["api_vs_pgbench_ratio"] = round(results["api_get_rps"] / results["pgbench_select_rps"], 3)
 
+if results.get("api_write_rps_without_capture"):
+    results["capture_write_ratio"] = round(results["api_write_rps_with_capture"] / results["api_write_rps_without_capture"], 3)
+
 GOALS = {
+    "capture_write_ratio": ">= 0.95 (API creates with the change-capture triggers / without)",
     "api_vs_pgbench_ratio": ">= 0.5",
     "webhook_ack_p99_ms": "< 50",
     "outbound_ceiling_ratio": ">= 0.90",

@@ -1,3 +1,6 @@
+-- The seed is WARP's own fixture, not a write made outside WARP: the change-capture triggers
+-- (V22) leave it alone, as they leave WARP's sessions.
+SET warp.writer = 'warp';
 -- :customers customers with ids derived from 1..N (so load generators can address them),
 -- BANs BN-000000001... and linked HubSpot company ids 9000000001..., each with the history a
 -- synced customer has (a DONE outbox row and its SUCCESS log row), so reads see real sync state.

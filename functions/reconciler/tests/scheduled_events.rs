@@ -438,3 +438,77 @@ async fn a_failing_event_is_retried_twice_then_waits_for_a_person_who_retries_it
     assert_eq!(relay().await.webhook_events_failed, Some(0));
     drop(s.sandbox);
 }
+
+#[tokio::test]
+async fn the_capture_job_queues_writes_made_outside_warp_while_it_follows_and_the_relay_job_catches_any_left()
+ {
+    let s = setup().await;
+    let customer = s.create("Captured Telecom").await;
+    let billing = warp_testkit::outside_writer(&s.database).await;
+    // A write made while the job follows (3 s) is queued within about a second of it.
+    let write = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+        billing
+            .execute(
+                "UPDATE customers SET current_balance = 42 WHERE id = $1",
+                &[&customer],
+            )
+            .await
+            .unwrap();
+        std::time::Instant::now()
+    };
+    let queued_by = async {
+        let written = write.await;
+        loop {
+            let rows = s
+                .scalar(&format!(
+                    "SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{customer}'"
+                ))
+                .await;
+            if rows == 2 {
+                return written.elapsed();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let event = fixture("schedule_capture.json");
+    let (summary, waited) = tokio::join!(
+        handle_scheduled_event(&s.reconciler, &NoopPublisher, &event),
+        queued_by
+    );
+    let summary = summary.unwrap();
+    assert_eq!(summary.job, "capture");
+    assert_eq!(summary.captured, 1);
+    assert!(waited < std::time::Duration::from_secs(2), "{waited:?}");
+    let line: Value = serde_json::from_str(&summary.metric_lines(1)[0]).unwrap();
+    assert_eq!(line["ChangesCaptured"], 1.0);
+
+    // No capture job running: the relay job's pass queues what is waiting.
+    billing
+        .execute(
+            "UPDATE customers SET current_balance = 43 WHERE id = $1",
+            &[&customer],
+        )
+        .await
+        .unwrap();
+    let relay = handle_scheduled_event(
+        &s.reconciler,
+        &NoopPublisher,
+        &fixture("schedule_relay.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relay.captured, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM captured_changes").await,
+        0,
+        "nothing left captured"
+    );
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) FROM hubspot_sync_queue WHERE local_id = '{customer}'"
+        ))
+        .await,
+        3
+    );
+}

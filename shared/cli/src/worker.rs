@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
+use warp_store::outbox::NoopPublisher;
+use warp_sync::capture;
 use warp_sync::portals::run_portal_loops;
 use warp_sync::queue::{SqsPublisher, run_sqs_loop};
 use warp_sync::relay::relay_once;
@@ -18,6 +20,8 @@ const OUTBOX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 const RELAY_AFTER: Duration = Duration::from_secs(30);
 const RELAY_BATCH: usize = 500;
 const RELAY_INTERVAL: Duration = Duration::from_secs(5);
+/// How soon change capture looks again for writes made outside WARP.
+const CAPTURE_INTERVAL: Duration = Duration::from_millis(500);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let secrets = SecretsCache::for_config(&config).await;
@@ -57,6 +61,7 @@ pub async fn start_outbound(
         warp_sync::wiring::portal_workers(config, secrets, database.clone(), hubspot.clone())
             .await?,
     );
+    let portal_id = config.hubspot.portal_id;
     if config.sqs_queue_url.is_none() {
         // One loop per portal: none waits for another's pass.
         tokio::spawn(run_portal_loops(
@@ -64,11 +69,28 @@ pub async fn start_outbound(
             OUTBOX_POLL_INTERVAL,
             shutdown.signalled(),
         ));
+        // The portal loops poll the outbox: captured changes need no publishing.
+        let (database, stop) = (database.clone(), shutdown.signalled());
+        tokio::spawn(async move {
+            capture::follow(&database, portal_id, &NoopPublisher, CAPTURE_INTERVAL, stop).await
+        });
         return Ok(());
     }
     let (client, queue_url) = warp_sync::wiring::sqs_queue(config).await?;
     let publisher =
         SqsPublisher::new(client.clone(), queue_url.clone()).marking_published_in(database.clone());
+    let (capture_database, capture_publisher, stop) =
+        (database.clone(), publisher.clone(), shutdown.signalled());
+    tokio::spawn(async move {
+        capture::follow(
+            &capture_database,
+            portal_id,
+            &capture_publisher,
+            CAPTURE_INTERVAL,
+            stop,
+        )
+        .await
+    });
     let stop = shutdown.signalled();
     tokio::spawn(async move { run_sqs_loop(client, queue_url, worker.as_ref(), stop).await });
     let (database, stop) = (database.clone(), shutdown.signalled());

@@ -69,6 +69,9 @@ impl FinishedRun {
 #[derive(Debug, Clone, Default)]
 pub struct RelayReport {
     pub relayed: usize,
+    /// Outbox rows queued for writes made outside WARP that the capture schedule left (one
+    /// pass: a backstop for when that schedule is off or failing).
+    pub captured: usize,
     pub inbound: InboundReport,
     pub onboardings: warp_sync::onboarding::OnboardingReport,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
@@ -95,6 +98,12 @@ pub async fn relay_job(
     inbound_budget: Duration,
 ) -> RelayReport {
     let mut report = RelayReport::default();
+    match warp_sync::capture::capture_once(&reconciler.database, reconciler.portal_id, publisher)
+        .await
+    {
+        Ok(captured) => report.captured = captured,
+        Err(error) => report.errors.push(format!("change capture: {error}")),
+    }
     match warp_sync::relay::relay_once(&reconciler.database, publisher, RELAY_AFTER, RELAY_BATCH)
         .await
     {

@@ -1,6 +1,8 @@
 //! The reconciler Lambda's handler, apart from the binary so fixtures can drive it: an
-//! EventBridge scheduled event names its job in its detail, `{"job":"relay"}` (frequent) or
-//! `{"job":"reconcile"}` (daily; `"dry_run": true` only reports). A schedule target whose
+//! EventBridge scheduled event names its job in its detail, `{"job":"relay"}` (frequent),
+//! `{"job":"capture"}` (every minute: queues writes made outside WARP for most of the minute,
+//! `"follow_seconds"` long, default [`CAPTURE_FOLLOW`]) or `{"job":"reconcile"}` (daily;
+//! `"dry_run": true` only reports). A schedule target whose
 //! `Input` is just the detail object (`{"job":"relay"}`, no envelope) is accepted too.
 
 use std::time::Duration;
@@ -17,23 +19,35 @@ use crate::jobs::{self, FinishedRun};
 
 /// How long the relay job applies leftover webhook events before it moves on.
 pub const INBOUND_BUDGET: Duration = Duration::from_secs(20);
+/// How long a capture job keeps queueing writes made outside WARP: most of the minute between
+/// two schedules, so such a write waits about [`CAPTURE_INTERVAL`], not a minute.
+pub const CAPTURE_FOLLOW: Duration = Duration::from_secs(50);
+/// The longest follow an event may ask for (the function's timeout is 900 s).
+pub const CAPTURE_FOLLOW_MAX: Duration = Duration::from_secs(840);
+/// How soon a capture job looks again after a pass found nothing.
+pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Which job an event asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Relay,
+    Capture { follow: Duration },
     Reconcile { dry_run: bool },
 }
 
 /// Why an event cannot be handled; the Lambda reports it as the invocation's error type.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JobError {
-    #[error("the event names no job: expected detail {{\"job\": \"relay\" | \"reconcile\"}}")]
+    #[error(
+        "the event names no job: expected detail {{\"job\": \"relay\" | \"capture\" | \"reconcile\"}}"
+    )]
     NoJob,
-    #[error("unknown job {0:?}: expected \"relay\" or \"reconcile\"")]
+    #[error("unknown job {0:?}: expected \"relay\", \"capture\" or \"reconcile\"")]
     UnknownJob(String),
     #[error("dry_run must be true or false")]
     InvalidDryRun,
+    #[error("follow_seconds must be a whole number from 0 to 840")]
+    InvalidFollow,
     #[error("the reconciliation could not be recorded: {0}")]
     Store(String),
 }
@@ -42,7 +56,10 @@ impl JobError {
     /// The `errorType` Lambda reports.
     pub fn error_type(&self) -> &'static str {
         match self {
-            JobError::NoJob | JobError::UnknownJob(_) | JobError::InvalidDryRun => "InvalidEvent",
+            JobError::NoJob
+            | JobError::UnknownJob(_)
+            | JobError::InvalidDryRun
+            | JobError::InvalidFollow => "InvalidEvent",
             JobError::Store(_) => "StoreUnavailable",
         }
     }
@@ -60,6 +77,17 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
         .ok_or(JobError::NoJob)?;
     match job {
         "relay" => Ok(Job::Relay),
+        "capture" => match detail.get("follow_seconds") {
+            None | Some(Value::Null) => Ok(Job::Capture {
+                follow: CAPTURE_FOLLOW,
+            }),
+            Some(seconds) => seconds
+                .as_u64()
+                .map(Duration::from_secs)
+                .filter(|follow| *follow <= CAPTURE_FOLLOW_MAX)
+                .map(|follow| Job::Capture { follow })
+                .ok_or(JobError::InvalidFollow),
+        },
         "reconcile" => match detail.get("dry_run") {
             None | Some(Value::Null) => Ok(Job::Reconcile { dry_run: false }),
             Some(Value::Bool(dry_run)) => Ok(Job::Reconcile { dry_run: *dry_run }),
@@ -74,6 +102,8 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
 pub struct JobSummary {
     pub job: &'static str,
     pub relayed: usize,
+    /// Outbox rows queued for writes made outside WARP (change capture).
+    pub captured: usize,
     pub inbound_processed: u64,
     pub inbound_left_for_retry: u64,
     /// Webhook events that failed their last attempt and wait for a person (alarmed on);
@@ -101,6 +131,7 @@ impl JobSummary {
     pub fn metrics(&self) -> Vec<(&'static str, f64, Unit)> {
         let mut metrics = vec![
             ("OutboxRowsRelayed", self.relayed as f64, Unit::Count),
+            ("ChangesCaptured", self.captured as f64, Unit::Count),
             (
                 "WebhookEventsApplied",
                 self.inbound_processed as f64,
@@ -179,6 +210,7 @@ pub async fn handle_scheduled_event(
             Ok(JobSummary {
                 job: "relay",
                 relayed: report.relayed,
+                captured: report.captured,
                 inbound_processed: report.inbound.processed,
                 inbound_left_for_retry: report.inbound.retry_later,
                 webhook_events_failed: report.webhook_events_failed,
@@ -196,6 +228,18 @@ pub async fn handle_scheduled_event(
                 ..JobSummary::default()
             })
         }
+        Job::Capture { follow } => Ok(JobSummary {
+            job: "capture",
+            captured: warp_sync::capture::follow(
+                &reconciler.database,
+                reconciler.portal_id,
+                publisher,
+                CAPTURE_INTERVAL,
+                tokio::time::sleep(follow),
+            )
+            .await,
+            ..JobSummary::default()
+        }),
         Job::Reconcile { dry_run } => {
             let finished = jobs::reconcile_now(reconciler, dry_run, "schedule", None)
                 .await
@@ -254,6 +298,25 @@ mod tests {
             Err(JobError::InvalidDryRun)
         );
         assert_eq!(job_of(&json!([1])), Err(JobError::NoJob));
+        assert_eq!(
+            job_of(&envelope(json!({"job": "capture"}))),
+            Ok(Job::Capture {
+                follow: CAPTURE_FOLLOW
+            })
+        );
+        assert_eq!(
+            job_of(&json!({"job": "capture", "follow_seconds": 0})),
+            Ok(Job::Capture {
+                follow: Duration::ZERO
+            })
+        );
+        for invalid in [json!(-1), json!(841), json!(1.5), json!("50")] {
+            assert_eq!(
+                job_of(&json!({"job": "capture", "follow_seconds": invalid})),
+                Err(JobError::InvalidFollow),
+                "{invalid}"
+            );
+        }
     }
 }
 

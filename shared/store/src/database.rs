@@ -107,6 +107,11 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Every session WARP opens says so at its start (a startup parameter, not a SET: nothing for a
+/// proxy to pin on), so the change-capture triggers (migration V22) leave WARP's own writes to
+/// the outbox rows they queue themselves and capture only writers that bypass WARP.
+pub const WARP_WRITER_OPTION: &str = "-c warp.writer=warp";
+
 /// Opens connections with the URL's TLS settings and the password of [`Credentials`]; also the
 /// pool's connector, so every reconnect gets TLS and, for IAM, a fresh token.
 struct Connector {
@@ -121,6 +126,11 @@ impl Connector {
         let mut config =
             PgConfig::from_str(&pg_url).map_err(|e| DatabaseError::InvalidUrl(e.to_string()))?;
         let tls = RustlsConnect::for_options(&options)?;
+        let startup_options = match config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} {WARP_WRITER_OPTION}"),
+            _ => WARP_WRITER_OPTION.to_owned(),
+        };
+        config.options(&startup_options);
         // tokio-postgres defaults to `prefer`; we never fall back to plain text once TLS is asked.
         config.ssl_mode(if tls.is_some() {
             PgSslMode::Require

@@ -6,6 +6,7 @@
 //! customers.
 
 pub mod adapters;
+pub mod capture;
 pub mod mapping_admin;
 pub mod onboarding;
 pub mod outbound;

@@ -60,3 +60,16 @@ impl Sql for Database {
             .get(0)
     }
 }
+
+/// A session of a writer that bypasses WARP (billing setting a balance in SQL, a support
+/// script): a plain connection to `database` without the startup parameter WARP's own sessions
+/// send, so the change-capture triggers (V22) record what it writes.
+pub async fn outside_writer(database: &Database) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .expect("a plain connection to the test database");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

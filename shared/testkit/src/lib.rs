@@ -15,7 +15,7 @@ pub mod oauth;
 pub mod records;
 pub mod ui;
 
-pub use database::{Sql, empty_database, fresh_database, server_url};
+pub use database::{Sql, empty_database, fresh_database, outside_writer, server_url};
 pub use hubspot::{APP_TOKEN, PORTAL, USER_TOKEN};
 pub use ui::{Consent, HubSpotUi};
 
