@@ -6,7 +6,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/warp
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 VENV := .venv
 VENV_SAM := .venv-sam
-MOTO_PACKAGES := 'moto[server]==5.2.*' 'playwright==1.65.*'
+MOTO_PACKAGES := 'moto[server]==5.2.*' 'playwright==1.65.*' 'cargo-lambda==1.9.2'
 SAM_PACKAGES := aws-sam-cli cfn-lint
 ROLE ?= editor
 CARGO ?= cargo
@@ -22,7 +22,7 @@ dev: postgres ## run the whole system locally (API + webhook on :3000, sandbox o
 	$(WARP) dev
 
 test: lint postgres venv chromium validate ## fmt, clippy, template lint, every test against real Postgres and moto, the connect page and the console in Chromium, schemathesis, a small chaos run
-	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets --no-fail-fast
+	WARP_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server WARP_CARGO_LAMBDA=$(CURDIR)/$(VENV)/bin/cargo-lambda WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace --all-targets --no-fail-fast
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@$(MAKE) --no-print-directory schemathesis
 	@$(MAKE) --no-print-directory console
@@ -39,7 +39,7 @@ fmt: ## format the code
 postgres: ## start the local PostgreSQL when it is down
 	@infra/scripts/ensure-postgres.sh
 
-venv: ## Python venv with moto's server (AWS SQS and Secrets Manager, locally) and Playwright
+venv: ## Python venv with moto's server (AWS SQS and Secrets Manager, locally), Playwright and cargo-lambda (its Lambda emulator)
 	@infra/scripts/ensure-venv.sh $(VENV) $(MOTO_PACKAGES)
 
 chromium: ## Debian's chromium for the browser test (installed once, with apt, when missing)

@@ -1,7 +1,7 @@
 //! The one test harness of the workspace. Every crate's tests through the real parts start
 //! here: a fresh migrated database on the test server ([`database`]), the HubSpot sandbox on a
 //! loopback port and clients pointed at it ([`hubspot`]), a person acting in HubSpot's UI
-//! ([`ui`]), WARP's OAuth app for the sandbox ([`oauth`]), the customers and users sync tests start from ([`records`]), and a router served
+//! ([`ui`]), the functions' real bootstraps under the Lambda runtime protocol ([`lambda`]), WARP's OAuth app for the sandbox ([`oauth`]), the customers and users sync tests start from ([`records`]), and a router served
 //! on a loopback port ([`serve`]). A crate's own harness only wires its own parts on top.
 //!
 //! A dev-dependency only: integration tests link the same library of the crate under test as
@@ -11,6 +11,7 @@ pub mod api;
 pub mod database;
 pub mod heap;
 pub mod hubspot;
+pub mod lambda;
 pub mod oauth;
 pub mod records;
 pub mod ui;
