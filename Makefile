@@ -140,7 +140,7 @@ deploy: venv-lambda venv-sam validate ## sam build + sam deploy (guided the firs
 # `make test` replays one seed (ST_SEED) so that a red run can be reproduced exactly; fuzz-api
 # draws a new seed each run to explore further.
 schemathesis: postgres ## bounded schemathesis run against `warp dev` (0 server errors, 0 schema violations)
-	MAX_EXAMPLES=10 MAX_TIME=90 infra/scripts/schemathesis.sh --seed $(or $(ST_SEED),184520563287683760402076113755155824181)
+	MAX_EXAMPLES=10 MAX_TIME=120 infra/scripts/schemathesis.sh --seed $(or $(ST_SEED),184520563287683760402076113755155824181)
 
 fuzz-api: postgres ## longer schemathesis run (FUZZ_EXAMPLES, FUZZ_TIME seconds)
 	MAX_EXAMPLES=$(or $(FUZZ_EXAMPLES),200) MAX_TIME=$(or $(FUZZ_TIME),900) infra/scripts/schemathesis.sh

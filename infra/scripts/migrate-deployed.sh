@@ -58,6 +58,9 @@ SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') AS app_exists \gse
   SELECT format('GRANT USAGE ON SCHEMA public TO %I', :'app') \gexec
   SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', :'app') \gexec
   SELECT format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', :'app') \gexec
+  -- WARP's own sessions are not change-captured (migration V22): the startup parameter says so,
+  -- and this role default says it too, for proxies that do not pass startup parameters on.
+  SELECT format('ALTER ROLE %I SET warp.writer = %L', :'app', 'warp') \gexec
   \echo granted
 \else
   \echo 'role' :app 'does not exist yet: create it (README, Deployment) and run make migrate again'

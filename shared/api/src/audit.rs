@@ -134,8 +134,8 @@ pub(crate) async fn list_audit(
                     audit_query.limit = limit;
                 }
             }
-            "cursor" => match value.parse::<i64>() {
-                Ok(id) if id > 0 => audit_query.before = Some(id),
+            "cursor" => match crate::conventions::id_cursor(value) {
+                Some(id) => audit_query.before = Some(id),
                 _ => errors.push(FieldError::new(
                     "cursor",
                     "is not a cursor this API returned",

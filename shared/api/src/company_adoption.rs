@@ -200,7 +200,7 @@ pub struct CandidateList {
     tag = "onboardings",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[0-9]{1,20}$"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[0-9]{1,19}$"),
     ),
     responses(
         (status = 200, description = "Companies created in HubSpot with no customer and no onboarding, by company id", body = CandidateList),

@@ -96,12 +96,43 @@ pub struct ConflictList {
 }
 
 /// Exactly one of `winner` ("warp" or "hubspot") or `value` (the value both sides take).
-#[derive(Debug, ToSchema)]
+#[derive(Debug)]
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct ResolveConflictInput {
     pub winner: Option<String>,
     pub value: Option<String>,
 }
+
+// One of two closed objects, as `parse_resolution` reads the body: the derive cannot say
+// "exactly one of".
+impl utoipa::PartialSchema for ResolveConflictInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let closed = |name: &str, property: ObjectBuilder| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(name, property)
+                .required(name)
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ))
+        };
+        OneOfBuilder::new()
+            .item(closed(
+                "winner",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["warp", "hubspot"])),
+            ))
+            .item(closed(
+                "value",
+                ObjectBuilder::new().schema_type(Type::String),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ResolveConflictInput {}
 
 /// GET /v1/sync/conflicts
 #[utoipa::path(

@@ -51,6 +51,32 @@ impl PageParams {
     }
 }
 
+/// The schema of a body's `ids`: 1 to 1,000 positive ids, as the handlers read them.
+pub(crate) fn id_list_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .minimum(Some(1)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(1000))
+        .build()
+}
+
+/// A cursor that is a row id (`^[0-9]{1,19}$` in the document): every such value is a position
+/// (one past the last id gives an empty page), so only other text is refused.
+pub(crate) fn id_cursor(value: &str) -> Option<i64> {
+    let digits = value;
+    (!digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse::<u64>().ok())
+        .flatten()
+        .map(|id| i64::try_from(id).unwrap_or(i64::MAX))
+}
+
 /// A page's `limit` (1 to 100), or the error named in `errors`.
 pub(crate) fn read_limit(value: &str, errors: &mut Vec<FieldError>) -> Option<u32> {
     match value.trim().parse::<u32>() {
@@ -122,8 +148,9 @@ pub(crate) fn request_hash(route: &str, body: &serde_json::Value) -> String {
         .collect()
 }
 
-/// The If-Match version: `"3"`, `W/"3"` or `*` (any, said on purpose). Anything else matches
-/// nothing: 412. Absent: 428, since a write without it could silently undo another client's
+/// The If-Match version: `"3"`, `W/"3"` or `*` (any, said on purpose). An ETag of another form
+/// is no ETag this API writes, so the request is malformed: 400 (a well-formed but stale one
+/// is 412, decided by the write). Absent: 428, since a write without it could silently undo another client's
 /// change (RFC 6585); a client that means "whatever the version" sends `*`.
 pub(crate) fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
@@ -143,13 +170,19 @@ pub(crate) fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, Probl
     let tag = text.strip_prefix("W/").unwrap_or(text);
     tag.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
+        // Digits only, as the documented pattern says (`parse` alone would take "+5").
+        .filter(|t| (1..=18).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<i64>().ok())
         .map(Some)
         .ok_or_else(|| {
             Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match must be an ETag this API returned",
+                StatusCode::BAD_REQUEST,
+                "If-Match must be an ETag this API returned, or *",
             )
+            .with_fields(vec![FieldError::new(
+                "If-Match",
+                "must be \"<version>\", W/\"<version>\" or *",
+            )])
         })
 }
 
@@ -221,11 +254,20 @@ mod tests {
             Some(7)
         );
         assert_eq!(expected_version(&headers("if-match", "*")).unwrap(), None);
+        for malformed in ["\"+5\"", "\"-1\"", "\"\"", "\"1234567890123456789\""] {
+            assert_eq!(
+                expected_version(&headers("if-match", malformed))
+                    .unwrap_err()
+                    .status,
+                400,
+                "{malformed}"
+            );
+        }
         assert_eq!(
             expected_version(&headers("if-match", "3"))
                 .unwrap_err()
                 .status,
-            412
+            400
         );
     }
 }

@@ -189,9 +189,9 @@ impl PreCommit for StrictCreate {
     path = "/v1/customers",
     tag = "customers",
     params(
-        ("q" = Option<String>, Query, description = "Partial, case-insensitive match on name, contact e-mail and domain; exact BAN"),
-        ("status" = Option<String>, Query, description = "ACTIVE, SUSPENDED or CLOSED; deleted customers are listed only with CLOSED"),
-        ("customer_type" = Option<String>, Query, description = "PREPAID, POSTPAID or RESELLER"),
+        ("q" = Option<String>, Query, description = "Partial, case-insensitive match on name, contact e-mail and domain; exact BAN (empty: no filter)", max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"),
+        ("status" = Option<String>, Query, description = "ACTIVE, SUSPENDED or CLOSED; deleted customers are listed only with CLOSED", pattern = "^(ACTIVE|SUSPENDED|CLOSED)$"),
+        ("customer_type" = Option<String>, Query, description = "PREPAID, POSTPAID or RESELLER", pattern = "^(PREPAID|POSTPAID|RESELLER)$"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
@@ -236,10 +236,11 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, Problem> {
         }
         match name.as_str() {
             "q" => {
+                // The raw value, as the document's maxLength and pattern describe it.
                 let q = value.trim();
-                if q.chars().count() > 255 {
+                if value.chars().count() > 255 {
                     errors.push(FieldError::new("q", "must be at most 255 characters"));
-                } else if q.chars().any(char::is_control) {
+                } else if value.chars().any(char::is_control) {
                     errors.push(FieldError::new("q", "must not contain control characters"));
                 } else {
                     query.q = (!q.is_empty()).then(|| q.to_owned());
@@ -450,7 +451,8 @@ pub(crate) async fn replace_customer(
         IfMatchHeader,
     ),
     responses(
-        (status = 204, description = "Deleted (soft: status CLOSED, deleted_at set); deleting again is a no-op"),
+        (status = 204, description = "Closed (a soft delete: status CLOSED and deleted_at set; the customer stays readable at GET /v1/customers/{id}, as billing records must); deleting again is a no-op"),
+        (status = 400, description = "If-Match is not an ETag this API writes", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),

@@ -112,12 +112,12 @@ pub struct DealList {
     path = "/v1/deals",
     tag = "deals",
     params(
-        ("pipeline" = Option<String>, Query, description = "Only deals in this pipeline (HubSpot's pipeline id)"),
-        ("stage" = Option<String>, Query, description = "Only deals in this stage (HubSpot's stage id)"),
-        ("outcome" = Option<String>, Query, description = "open, won or lost"),
+        ("pipeline" = Option<String>, Query, description = "Only deals in this pipeline (HubSpot's pipeline id)", pattern = r"^[^\x00]{1,100}$"),
+        ("stage" = Option<String>, Query, description = "Only deals in this stage (HubSpot's stage id)", pattern = r"^[^\x00]{1,100}$"),
+        ("outcome" = Option<String>, Query, description = "open, won or lost", pattern = "^(open|won|lost)$"),
         ("archived" = Option<bool>, Query, description = "Include deals deleted or merged in HubSpot (default false)"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "Deals by id", body = DealList),
@@ -146,12 +146,12 @@ pub(crate) async fn list_deals(
     tag = "deals",
     params(
         ("id" = Uuid, Path, description = "Customer id"),
-        ("pipeline" = Option<String>, Query, description = "Only deals in this pipeline"),
-        ("stage" = Option<String>, Query, description = "Only deals in this stage"),
-        ("outcome" = Option<String>, Query, description = "open, won or lost"),
+        ("pipeline" = Option<String>, Query, description = "Only deals in this pipeline", pattern = r"^[^\x00]{1,100}$"),
+        ("stage" = Option<String>, Query, description = "Only deals in this stage", pattern = r"^[^\x00]{1,100}$"),
+        ("outcome" = Option<String>, Query, description = "open, won or lost", pattern = "^(open|won|lost)$"),
         ("archived" = Option<bool>, Query, description = "Include deals deleted or merged in HubSpot"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "The deals of the customer's HubSpot company, by id", body = DealList),
@@ -230,9 +230,9 @@ fn deal_query(
         ..DealQuery::default()
     };
     let mut errors = Vec::new();
+    // Exactly the documented pattern: an id no deal has matches nothing.
     let id_text = |name: &str, value: &str, errors: &mut Vec<FieldError>| {
-        let value = value.trim();
-        if value.is_empty() || value.len() > 100 || value.contains('\0') {
+        if !(1..=100).contains(&value.chars().count()) || value.contains('\0') {
             errors.push(FieldError::new(name, "must be 1 to 100 characters"));
             None
         } else {
@@ -247,7 +247,7 @@ fn deal_query(
         match name.as_str() {
             "pipeline" => parsed.pipeline_id = id_text("pipeline", &value, &mut errors),
             "stage" => parsed.stage_id = id_text("stage", &value, &mut errors),
-            "outcome" => match value.trim() {
+            "outcome" => match value.as_str() {
                 "open" => parsed.outcome = Some(StageOutcome::Open),
                 "won" => parsed.outcome = Some(StageOutcome::Won),
                 "lost" => parsed.outcome = Some(StageOutcome::Lost),

@@ -13,7 +13,11 @@ pub struct CustomerResponse {
     /// Billing account number, generated, never changes.
     #[schema(example = "ZT-487392012", pattern = "^[A-Z]{2}-[0-9]{9}$")]
     pub ban: String,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub company_name: String,
     pub customer_type: CustomerTypeSchema,
     pub status: StatusSchema,
@@ -248,15 +252,47 @@ pub struct MoneyText(pub String);
 #[derive(Debug, Serialize)]
 pub struct MoneyNumber(pub f64);
 
+/// Money that is never negative (a credit limit): text or a JSON number, as [`MoneyInput`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum NonNegativeMoneyInput {
+    Text(NonNegativeMoneyText),
+    Number(NonNegativeMoneyNumber),
+}
+
+/// [`MoneyText`] without a sign (a zero may carry one: "-0.00" is 0).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    pattern = r"^(-0+(\.0+)?|0*[0-9]{1,12}(\.[0-9]{1,2}0*)?)$",
+    example = "1500.00"
+)]
+pub struct NonNegativeMoneyText(pub String);
+
+/// [`MoneyNumber`] from 0.
+#[derive(Debug, Serialize)]
+pub struct NonNegativeMoneyNumber(pub f64);
+
+impl utoipa::PartialSchema for NonNegativeMoneyNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        money_number(0.0)
+    }
+}
+
+impl utoipa::ToSchema for NonNegativeMoneyNumber {}
+
+fn money_number(minimum: f64) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .minimum(Some(minimum))
+        .maximum(Some(999_999_999_999.99))
+        .multiple_of(Some(0.01))
+        .into()
+}
+
 // utoipa's derive takes no bounds on a newtype; the schema is written out instead.
 impl utoipa::PartialSchema for MoneyNumber {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::Number)
-            .minimum(Some(-999_999_999_999.99))
-            .maximum(Some(999_999_999_999.99))
-            .multiple_of(Some(0.01))
-            .into()
+        money_number(-999_999_999_999.99)
     }
 }
 
@@ -265,9 +301,16 @@ impl utoipa::ToSchema for MoneyNumber {}
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
-    #[schema(format = Email)]
+    #[schema(
+        max_length = 254,
+        pattern = r#"^[^\s\x00-\x1f\x7f-\x9f"(),:;<>@\[\\\].]{1,16}(\.[^\s\x00-\x1f\x7f-\x9f"(),:;<>@\[\\\].]{1,15}){0,3}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]|[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9])$"#
+    )]
     pub email: Option<String>,
     #[schema(pattern = "^\\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
@@ -276,17 +319,41 @@ pub struct ContactInput {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub line1: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub line2: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub city: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub region: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub postal_code: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub country: Option<String>,
 }
 
@@ -311,7 +378,7 @@ pub struct ExternalIdsInput {
     /// Read-only here: null on create, or the value last read on PUT and PATCH (422 otherwise).
     /// Links change through `POST /v1/customers/{id}/hubspot-link` (admin), which checks the
     /// company in HubSpot first.
-    #[schema(pattern = "^[0-9]{1,32}$")]
+    #[schema(pattern = "^[0-9]{1,32}$", read_only)]
     pub hubspot_company_id: Option<String>,
 }
 
@@ -319,7 +386,12 @@ pub struct ExternalIdsInput {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
-    #[schema(min_length = 1, max_length = 255, example = "Acme Telecom GmbH")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        example = "Acme Telecom GmbH",
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub company_name: String,
     pub customer_type: CustomerTypeSchema,
     /// ACTIVE when absent.
@@ -327,10 +399,15 @@ pub struct CustomerInput {
     pub status: Option<StatusSchema>,
     /// Not negative; 0.00 when absent.
     #[schema(nullable = false)]
-    pub credit_limit: Option<MoneyInput>,
+    pub credit_limit: Option<NonNegativeMoneyInput>,
     #[schema(nullable = false)]
     pub current_balance: Option<MoneyInput>,
-    #[schema(example = "acme.example")]
+    /// A domain name: labels of letters, digits and '-', the last starting with a letter.
+    #[schema(
+        example = "acme.example",
+        max_length = 253,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]|[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9])\.?$"
+    )]
     pub domain: Option<String>,
     pub contact: Option<ContactInput>,
     pub address: Option<AddressInput>,
@@ -343,7 +420,12 @@ pub struct CustomerInput {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatchInput {
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        nullable = false,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub company_name: Option<String>,
     #[schema(nullable = false)]
     pub customer_type: Option<CustomerTypeSchema>,
@@ -351,12 +433,19 @@ pub struct CustomerPatchInput {
     pub status: Option<StatusSchema>,
     /// Not negative.
     #[schema(nullable = false)]
-    pub credit_limit: Option<MoneyInput>,
+    pub credit_limit: Option<NonNegativeMoneyInput>,
     #[schema(nullable = false)]
     pub current_balance: Option<MoneyInput>,
+    /// As on create; null removes it.
+    #[schema(
+        max_length = 253,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]|[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9])\.?$"
+    )]
     pub domain: Option<String>,
     pub contact: Option<ContactInput>,
     pub address: Option<AddressInput>,
     pub services: Option<ServicesInput>,
+    /// The link is read-only here: leave it out, or send the object last read.
+    #[schema(nullable = false)]
     pub external_ids: Option<ExternalIdsInput>,
 }

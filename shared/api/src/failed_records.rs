@@ -100,7 +100,7 @@ pub struct FailedRecordList {
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct FailedRetryInput {
     /// Failed records to retry (1 to 1,000 ids).
-    #[schema(min_items = 1, max_items = 1000, value_type = Option<Vec<u64>>)]
+    #[schema(schema_with = crate::conventions::id_list_schema)]
     pub ids: Option<Vec<i64>>,
     /// Every failed record matching the filters below.
     pub all: Option<bool>,
@@ -175,8 +175,8 @@ pub(crate) async fn list_failed(
                 Ok(limit) if (1..=MAX_FAILURE_LIMIT).contains(&limit) => query.limit = limit,
                 _ => errors.push(FieldError::new("limit", "must be an integer from 1 to 200")),
             },
-            "cursor" => match value.parse::<i64>() {
-                Ok(id) if id > 0 => query.before = Some(id),
+            "cursor" => match crate::conventions::id_cursor(value) {
+                Some(id) => query.before = Some(id),
                 _ => errors.push(FieldError::new(
                     "cursor",
                     "is not a cursor this API returned",
@@ -307,11 +307,8 @@ fn object_type(value: &str, errors: &mut Vec<FieldError>) -> Option<ObjectType> 
     }
 }
 
-/// Empty means any time.
+/// An RFC 3339 instant, as the document's date-time format says (empty is none: 422).
 fn since(value: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
-    if value.is_empty() {
-        return None;
-    }
     match DateTime::parse_from_rfc3339(value) {
         Ok(instant) => Some(instant.with_timezone(&Utc)),
         Err(_) => {

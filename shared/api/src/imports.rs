@@ -242,7 +242,7 @@ fn set_location(response: &mut Response, id: Uuid) {
     tag = "sync",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "Imports, newest first", body = ImportList),

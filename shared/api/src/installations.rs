@@ -109,7 +109,28 @@ impl From<Installation> for InstallationResponse {
 pub struct InstallationChange {
     /// Requests per 10 s HubSpot grants this portal: 100, 110, 190 or 250; null for the
     /// deployment's default.
+    #[schema(schema_with = rate_limit_schema)]
     rate_limit_max: Option<i32>,
+}
+
+/// HubSpot's budgets per 10 s, or null: exactly what `change_installation` takes.
+fn rate_limit_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::Integer,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .enum_values(Some([
+            serde_json::json!(100),
+            serde_json::json!(110),
+            serde_json::json!(190),
+            serde_json::json!(250),
+            serde_json::Value::Null,
+        ]))
+        .description(Some(
+            "Requests per 10 s HubSpot grants this portal: 100, 110, 190 or 250; null for the deployment's default",
+        ))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -253,10 +274,10 @@ pub(crate) async fn initiate(
     path = "/v1/hubspot/oauth/callback",
     tag = "hubspot",
     params(
-        ("state" = String, Query, description = "The state this connect was started with"),
-        ("code" = Option<String>, Query, description = "HubSpot's authorization code (approved)"),
-        ("error" = Option<String>, Query, description = "HubSpot's error (declined)"),
-        ("error_description" = Option<String>, Query, description = "HubSpot's explanation"),
+        ("state" = String, Query, description = "The state this connect was started with", min_length = 1),
+        ("code" = Option<String>, Query, description = "HubSpot's authorization code (approved)", min_length = 1),
+        ("error" = Option<String>, Query, description = "HubSpot's error (declined)", min_length = 1),
+        ("error_description" = Option<String>, Query, description = "HubSpot's explanation", min_length = 1),
     ),
     responses(
         (status = 200, description = "The portal is connected (a browser, asking for HTML, gets a page that tells the connect page)", body = InstallationResponse),

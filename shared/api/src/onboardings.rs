@@ -115,7 +115,7 @@ pub struct OnboardingList {
     params(
         ("status" = Option<String>, Query, description = "PENDING, PARKED or DONE", pattern = r"^\s*(PENDING|PARKED|DONE|pending|parked|done)\s*$"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "Onboardings, oldest first", body = OnboardingList),

@@ -27,7 +27,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     ),
     components(schemas(
         CustomerResponse, ContactResponse, AddressResponse, ServicesResponse, ServiceFlagsResponse, ExternalIdsResponse,
-        CustomerTypeSchema, StatusSchema, CustomerList, Health, MoneyInput, ContactInput, AddressInput, ServiceFlagsInput,
+        CustomerTypeSchema, StatusSchema, CustomerList, Health, MoneyInput, crate::dto::NonNegativeMoneyInput, crate::dto::NonNegativeMoneyText, crate::dto::NonNegativeMoneyNumber, ContactInput, AddressInput, ServiceFlagsInput,
         ServicesInput, ExternalIdsInput, CustomerInput, CustomerPatchInput, Problem, ProblemField,
     )),
     modifiers(&BearerJwt),
@@ -56,7 +56,71 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::activity::Doc::openapi());
     document.merge(crate::company_adoption::Doc::openapi());
     document.merge(crate::installations::Doc::openapi());
-    document
+    close_request_bodies(document)
+}
+
+/// Every request body's object schema says `additionalProperties: false`: the handlers refuse
+/// members they do not know (a misspelt field is a 422 naming it, never silently ignored), and
+/// the document says so instead of promising more than the API takes.
+fn close_request_bodies(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut value) = serde_json::to_value(&document) else {
+        return document;
+    };
+    let mut bodies = Vec::new();
+    if let Some(paths) = value["paths"].as_object() {
+        for operation in paths
+            .values()
+            .filter_map(|item| item.as_object())
+            .flat_map(|item| item.values())
+        {
+            let Some(content) = operation["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for media in content.values() {
+                if let Some(name) = media["schema"]["$ref"]
+                    .as_str()
+                    .and_then(|reference| reference.strip_prefix("#/components/schemas/"))
+                {
+                    bodies.push(name.to_owned());
+                }
+            }
+        }
+    }
+    for name in bodies {
+        let schema = &mut value["components"]["schemas"][name.as_str()];
+        if let Some(object) = schema.as_object_mut()
+            && object.get("type").and_then(serde_json::Value::as_str) == Some("object")
+        {
+            object
+                .entry("additionalProperties")
+                .or_insert(serde_json::Value::Bool(false));
+        }
+    }
+    describe_service_settings(&mut value);
+    serde_json::from_value(value).unwrap_or(document)
+}
+
+/// A service's free-form settings are kept as given, any JSON but the NUL character (which
+/// PostgreSQL cannot store), in a string or a member name: a recursive schema says exactly that.
+fn describe_service_settings(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let setting = json!({"$ref": "#/components/schemas/ServiceSetting"});
+    let no_nul = json!({"type": "string", "pattern": "^[^\\u0000]*$"});
+    let schemas = &mut document["components"]["schemas"];
+    if schemas.get("ServiceFlagsInput").is_none() {
+        return;
+    }
+    schemas["ServiceSetting"] = json!({
+        "description": "A service setting: any JSON value without the NUL character",
+        "anyOf": [
+            no_nul,
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": setting},
+            {"type": "object", "propertyNames": no_nul, "additionalProperties": setting},
+        ]
+    });
+    schemas["ServiceFlagsInput"]["propertyNames"] = no_nul;
+    schemas["ServiceFlagsInput"]["additionalProperties"] = setting;
 }
 
 struct BearerJwt;
@@ -73,5 +137,52 @@ impl Modify for BearerJwt {
                     .build(),
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Schemathesis sends every value a parameter's schema allows and expects it taken, and
+    /// every other value and expects it refused: a text parameter without a pattern, enum,
+    /// format or length would promise that any text, the empty one too, is a filter.
+    #[test]
+    fn every_text_query_parameter_says_which_values_it_takes() {
+        let document = serde_json::to_value(document()).unwrap();
+        let mut loose = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let schema = &parameter["schema"];
+                    let text = schema["type"] == "string"
+                        || schema["type"]
+                            .as_array()
+                            .is_some_and(|types| types.contains(&serde_json::json!("string")));
+                    let said = ["pattern", "enum", "format", "maxLength"]
+                        .iter()
+                        .any(|key| schema.get(key).is_some())
+                        || schema["minLength"].as_u64().unwrap_or(0) > 0;
+                    if parameter["in"] == "query" && text && !said {
+                        loose.push(format!("{method} {path} {}", parameter["name"]));
+                    }
+                }
+            }
+        }
+        assert!(loose.is_empty(), "{loose:#?}");
+    }
+
+    #[test]
+    fn request_bodies_refuse_members_they_do_not_know() {
+        let document = serde_json::to_value(document()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for name in [
+            "CustomerInput",
+            "UserInput",
+            "ImportInput",
+            "FieldMappingInput",
+        ] {
+            assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+        }
     }
 }

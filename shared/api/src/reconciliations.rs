@@ -121,6 +121,7 @@ pub struct ReconciliationList {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct ReconciliationInput {
+    #[schema(nullable = false)]
     pub dry_run: Option<bool>,
 }
 

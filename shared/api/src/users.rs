@@ -131,22 +131,41 @@ pub struct UserList {
 #[allow(dead_code)] // documents the body, which `warp_domain::user` reads field by field
 pub struct UserInput {
     /// Required on create.
-    #[schema(example = "ada@example.com", max_length = 254)]
+    /// `local@domain`: no spaces, control characters or `"(),:;<>[\]`, dots only between
+    /// characters of the local part (up to 4 parts of 16 characters here); stored lower-cased.
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r#"^[^\s\x00-\x1f\x7f-\x9f"(),:;<>@\[\\\].]{1,16}(\.[^\s\x00-\x1f\x7f-\x9f"(),:;<>@\[\\\].]{1,15}){0,3}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]|[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9])$"#
+    )]
     pub email: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub first_name: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub last_name: Option<String>,
     #[schema(example = "+4791234567", pattern = "^\\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub job_title: Option<String>,
     /// Required on create.
     #[schema(value_type = UserRoleSchema)]
     pub role: String,
     /// `invited` when absent on create.
-    #[schema(value_type = Option<UserStatusSchema>)]
+    #[schema(value_type = Option<UserStatusSchema>, nullable = false)]
     pub status: Option<String>,
+    #[schema(nullable = false)]
     pub two_factor_enabled: Option<bool>,
 }
 
@@ -226,8 +245,8 @@ fn created_response(user: &User) -> warp_store::StoredResponse {
     params(
         ("id" = Uuid, Path, description = "Customer id"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("email" = Option<String>, Query, description = "Only the user with this email (any case)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
+        ("email" = Option<String>, Query, description = "Only the user with this email (any case); text that is no address matches no user", min_length = 1),
     ),
     responses(
         (status = 200, description = "A page of the customer's users, by id", body = UserList),
@@ -248,9 +267,9 @@ pub(crate) async fn list_customer_users(
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
     let customer_id = crate::ids::path_id(&customer_id)?;
-    let mut query = user_query(query)?;
+    let (mut query, matchable) = user_query(query)?;
     query.customer_id = Some(customer_id);
-    list(&state, &query).await
+    list(&state, &query, matchable).await
 }
 
 /// GET /v1/users?email=
@@ -259,16 +278,16 @@ pub(crate) async fn list_customer_users(
     path = "/v1/users",
     tag = "users",
     params(
-        ("email" = String, Query, description = "The email to find (any case), across customers"),
+        ("email" = String, Query, description = "The email to find (any case), across customers; text that is no address matches no user", min_length = 1),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
     responses(
         (status = 200, description = "Every user with this email, by id", body = UserList),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "email missing or invalid, or a bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "email missing, or a bad limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer_jwt" = []))
@@ -279,18 +298,23 @@ pub(crate) async fn find_users(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
     principal.require(Role::Viewer)?;
-    let query = user_query(query)?;
-    if query.email.is_none() {
+    let (query, matchable) = user_query(query)?;
+    if query.email.is_none() && matchable {
         return Err(Problem::invalid_field(
             "email",
             "is required: users are listed per customer under /v1/customers/{id}/users",
         ));
     }
-    list(&state, &query).await
+    list(&state, &query, matchable).await
 }
 
-async fn list(state: &ApiState, query: &UserQuery) -> Result<Response, Problem> {
-    let page = state.users().list(query).await?;
+/// A page of users; an empty one, without a read, when the filter is no email any user has.
+async fn list(state: &ApiState, query: &UserQuery, matchable: bool) -> Result<Response, Problem> {
+    let page = if matchable {
+        state.users().list(query).await?
+    } else {
+        warp_store::users::UserPage::default()
+    };
     let body = UserList {
         items: page.items.into_iter().map(UserResponse::from).collect(),
         next_cursor: page.next_cursor,
@@ -298,10 +322,11 @@ async fn list(state: &ApiState, query: &UserQuery) -> Result<Response, Problem> 
     Ok(json_response(StatusCode::OK, &body, None))
 }
 
-/// `limit`, `cursor` and `email`; every bad one named.
+/// `limit`, `cursor` and `email`; every bad one named. The second value is false when `email`
+/// is no address at all: a filter no user can match (an empty page, not an error).
 fn user_query(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<UserQuery, Problem> {
+) -> Result<(UserQuery, bool), Problem> {
     let Query(pairs) = query
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
     let mut parsed = UserQuery {
@@ -312,21 +337,25 @@ fn user_query(
     };
     let mut errors = Vec::new();
     let mut page = PageParams::default();
+    let mut matchable = true;
     for (name, value) in pairs {
         if page.read(&name, &value, &mut errors) {
             continue;
         }
         match name.as_str() {
+            "email" if value.is_empty() => {
+                errors.push(FieldError::new("email", "must not be empty"));
+            }
             "email" => match UserEmail::parse(&value) {
                 Ok(email) => parsed.email = Some(email),
-                Err(error) => errors.push(FieldError::new("email", error.to_string())),
+                Err(_) => matchable = false,
             },
             other => errors.push(FieldError::new(other, "is not a known parameter")),
         }
     }
     (parsed.limit, parsed.after) = (page.limit, page.after);
     if errors.is_empty() {
-        Ok(parsed)
+        Ok((parsed, matchable))
     } else {
         Err(Problem::invalid(errors))
     }
@@ -411,6 +440,7 @@ pub(crate) async fn patch_user(
     params(("id" = Uuid, Path, description = "User id"), IfMatchHeader),
     responses(
         (status = 200, description = "The user, now disabled (it can no longer log in)", body = UserResponse, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "If-Match is not an ETag this API writes", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The editor role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),

@@ -108,6 +108,7 @@ pub struct WebhookEventList {
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct WebhookEventRetryInput {
     /// Failed events to retry (1 to 1,000 ids).
+    #[schema(schema_with = crate::conventions::id_list_schema)]
     pub ids: Option<Vec<i64>>,
     /// Every failed event (of `portal_id` when given).
     pub all: Option<bool>,
@@ -128,6 +129,7 @@ pub struct WebhookEventRetryResponse {
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
 pub struct WebhookEventDismissInput {
     /// 1 to 1,000 failed event ids.
+    #[schema(schema_with = crate::conventions::id_list_schema)]
     pub ids: Vec<i64>,
 }
 
@@ -233,8 +235,8 @@ pub(crate) async fn list_webhook_events(
                     limit = parsed;
                 }
             }
-            "cursor" => match value.parse::<i64>() {
-                Ok(id) if id > 0 => before = Some(id),
+            "cursor" => match crate::conventions::id_cursor(value) {
+                Some(id) => before = Some(id),
                 _ => errors.push(FieldError::new(
                     "cursor",
                     "is not a cursor this API returned",

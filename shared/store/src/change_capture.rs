@@ -73,8 +73,19 @@ pub async fn queue_captured(
             continue;
         }
         let ids: Vec<Uuid> = of_type.iter().map(|(id, _)| *id).collect();
-        let records = current_values(&transaction, object_type, &ids).await?;
-        queued.extend(queue(&transaction, portal_id, object_type, &of_type, &records).await?);
+        let versions = new_versions(&transaction, object_type, &ids).await?;
+        let values = current_values(&transaction, object_type, &ids).await?;
+        queued.extend(
+            queue(
+                &transaction,
+                portal_id,
+                object_type,
+                &of_type,
+                &versions,
+                &values,
+            )
+            .await?,
+        );
     }
     transaction.commit().await?;
     Ok(queued)
@@ -98,22 +109,80 @@ fn coalesce(earlier: Change, later: Change) -> Change {
     }
 }
 
-/// The records' current field values and versions, as their pushes will read them.
+/// A write made outside WARP is a new version of the record, as a WARP write would be: the
+/// outbox row carries it, so the worker cannot take the row for one it already pushed (it
+/// marks done the rows up to the version it pushed), and a client's old If-Match no longer
+/// matches. Rows locked in id order, as every writer locks them; gone rows are absent.
+async fn new_versions(
+    transaction: &tokio_postgres::Transaction<'_>,
+    object_type: ObjectType,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, i64>, StoreError> {
+    let table = outbox::local_table(object_type);
+    let ids = ids.to_vec();
+    transaction
+        .query_typed(
+            &format!("SELECT id FROM {table} WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
+            &[(&ids, Type::UUID_ARRAY)],
+        )
+        .await?;
+    transaction
+        .query_typed(
+            &format!(
+                "UPDATE {table} SET version = version + 1 WHERE id = ANY($1) RETURNING id, version"
+            ),
+            &[(&ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// The records' current field values, as their pushes will read them. A row another writer
+/// left with a value WARP cannot read (a malformed email set in SQL) has none: its outbox row
+/// is still queued, and its push fails visibly, alone, instead of this pass failing for every
+/// change behind it.
 async fn current_values(
     transaction: &tokio_postgres::Transaction<'_>,
     object_type: ObjectType,
     ids: &[Uuid],
-) -> Result<BTreeMap<Uuid, (FieldValues, i64)>, StoreError> {
+) -> Result<BTreeMap<Uuid, FieldValues>, StoreError> {
+    // `Other` is a stored row that does not parse; anything else is the database's fault.
+    match values_of(transaction, object_type, ids).await {
+        Err(StoreError::Other(_)) => {
+            let mut values = BTreeMap::new();
+            for id in ids {
+                match values_of(transaction, object_type, std::slice::from_ref(id)).await {
+                    Ok(one) => values.extend(one),
+                    Err(StoreError::Other(error)) => {
+                        tracing::warn!(object_type = object_type.as_str(),
+                        local_id = %id, %error, "a row changed outside WARP holds a value WARP cannot read")
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(values)
+        }
+        other => other,
+    }
+}
+
+async fn values_of(
+    transaction: &tokio_postgres::Transaction<'_>,
+    object_type: ObjectType,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, FieldValues>, StoreError> {
     Ok(match object_type {
         ObjectType::Companies => customers::load(transaction, ids)
             .await?
             .into_iter()
-            .map(|(id, customer)| (id, (customer_field_values(&customer), customer.version)))
+            .map(|(id, customer)| (id, customer_field_values(&customer)))
             .collect(),
         ObjectType::Contacts => users::load_for_sync(transaction, ids)
             .await?
             .into_iter()
-            .map(|(id, row)| (id, (user_field_values(&row.user), row.user.version)))
+            .map(|(id, row)| (id, user_field_values(&row.user)))
             .collect(),
     })
 }
@@ -123,24 +192,25 @@ async fn queue(
     portal_id: i64,
     object_type: ObjectType,
     changes: &[(Uuid, Change)],
-    records: &BTreeMap<Uuid, (FieldValues, i64)>,
+    versions: &BTreeMap<Uuid, i64>,
+    values: &BTreeMap<Uuid, FieldValues>,
 ) -> Result<Vec<i64>, StoreError> {
-    let present: Vec<(Uuid, Change, &FieldValues, i64)> = changes
+    let present: Vec<(Uuid, Change, i64)> = changes
         .iter()
         .filter_map(|(id, change)| {
-            let found = records.get(id);
-            if found.is_none() {
+            let version = versions.get(id);
+            if version.is_none() {
                 // Rows are never deleted by WARP (closed or disabled instead); a row deleted
                 // in SQL has nothing left to push.
                 tracing::warn!(object_type = object_type.as_str(), local_id = %id,
                     "a captured change's row is gone; nothing to push");
             }
-            found.map(|(values, version)| (*id, *change, values, *version))
+            version.map(|version| (*id, *change, *version))
         })
         .collect();
     let field_values: Vec<(Uuid, &FieldValues, DateTime<Utc>)> = present
         .iter()
-        .map(|(id, change, values, _)| (*id, *values, change.at))
+        .filter_map(|(id, change, _)| values.get(id).map(|values| (*id, values, change.at)))
         .collect();
     field_state::record_many(
         transaction,
@@ -158,8 +228,8 @@ async fn queue(
     ] {
         let records: Vec<(Uuid, i64)> = present
             .iter()
-            .filter(|(_, change, _, _)| change.operation == operation)
-            .map(|(id, _, _, version)| (*id, *version))
+            .filter(|(_, change, _)| change.operation == operation)
+            .map(|(id, _, version)| (*id, *version))
             .collect();
         let ids =
             outbox::enqueue_many(transaction, portal_id, object_type, operation, &records).await?;

@@ -34,7 +34,7 @@ pub enum CreatedUser {
 pub type RenderUser = dyn Fn(&User) -> StoredResponse + Sync;
 
 /// One page of users, by id.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct UserPage {
     pub items: Vec<User>,
     pub next_cursor: Option<String>,

@@ -317,3 +317,88 @@ async fn a_user_changed_in_sql_is_queued_for_its_contact() {
         Some("Head of Operations")
     );
 }
+
+#[tokio::test]
+async fn a_billing_role_without_rights_on_the_sync_is_captured_and_an_unreadable_row_holds_up_nothing()
+ {
+    let h = harness().await;
+    let (first, _, first_created) = h.create_named("Billing Role One", "PREPAID").await;
+    let (second, _, second_created) = h.create_named("Billing Role Two", "PREPAID").await;
+    h.worker.process(&[first_created, second_created]).await;
+    let version_before: i64 = h
+        .database
+        .scalar(&format!(
+            "SELECT version FROM customers WHERE id = '{first}'"
+        ))
+        .await;
+
+    // Billing's own role may update customers and nothing else of WARP's.
+    let billing = outside_writer(&h.database).await;
+    billing
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE warp_billing_writer NOLOGIN; \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$; \
+             GRANT SELECT, UPDATE ON customers TO warp_billing_writer; \
+             SET ROLE warp_billing_writer",
+        )
+        .await
+        .unwrap();
+    billing
+        .execute(
+            "UPDATE customers SET current_balance = 5 WHERE id = $1",
+            &[&first],
+        )
+        .await
+        .expect("the trigger runs with its owner's rights, not billing's");
+    // A value WARP cannot read (no domain name) set by hand on the other row.
+    billing
+        .execute(
+            "UPDATE customers SET domain = 'not a domain' WHERE id = $1",
+            &[&second],
+        )
+        .await
+        .unwrap();
+
+    let publisher = RecordingPublisher::default();
+    assert_eq!(
+        capture_once(&h.database, PORTAL, &publisher).await.unwrap(),
+        2
+    );
+    // Both are queued: the readable one is pushed, the unreadable one's push fails, saying why.
+    let queued = publisher.taken();
+    let row_of = |id: uuid::Uuid| {
+        let database = h.database.clone();
+        async move {
+            database
+                .scalar(&format!(
+                    "SELECT max(id) FROM hubspot_sync_queue WHERE local_id = '{id}'"
+                ))
+                .await
+        }
+    };
+    let (first_row, second_row) = (row_of(first).await, row_of(second).await);
+    assert_eq!(queued, vec![first_row, second_row]);
+    assert_eq!(
+        h.worker.process(&[first_row]).await.succeeded,
+        vec![first_row]
+    );
+    assert_eq!(h.company_balance(first).await.as_deref(), Some("5.00"));
+    let failed = h.worker.process(&[second_row]).await;
+    assert!(failed.failed[0].1.contains("invalid domain"), "{failed:?}");
+    // A write made outside WARP is a new version: the row carries it, old ETags are stale.
+    let version_after: i64 = h
+        .database
+        .scalar(&format!(
+            "SELECT version FROM customers WHERE id = '{first}'"
+        ))
+        .await;
+    assert_eq!(version_after, version_before + 1);
+    assert_eq!(
+        h.database
+            .scalar(&format!(
+                "SELECT max(local_version) FROM hubspot_sync_queue WHERE local_id = '{first}'"
+            ))
+            .await,
+        version_after
+    );
+}

@@ -164,6 +164,16 @@ fn flags(reader: &mut Reader, value: Option<&Value>, path: &str) -> FlagsChange 
             let extra = map
                 .iter()
                 .filter(|(key, _)| key.as_str() != "enabled")
+                .filter(|(key, value)| {
+                    // PostgreSQL cannot store the NUL character; a setting is kept as given,
+                    // so one holding it is refused rather than changed.
+                    let storable = !crate::storable::has_nul(key) && !holds_nul(value);
+                    if !storable {
+                        let name = crate::storable::storable(key);
+                        reader.error(join(path, &name), "must not contain the NUL character");
+                    }
+                    storable
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             FlagsChange::Merge { enabled, extra }
@@ -172,6 +182,18 @@ fn flags(reader: &mut Reader, value: Option<&Value>, path: &str) -> FlagsChange 
             reader.error(path, "must be a JSON object or null");
             FlagsChange::Keep
         }
+    }
+}
+
+/// Whether a NUL character is anywhere in `value`: a string, a member name or within.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => crate::storable::has_nul(text),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(members) => members
+            .iter()
+            .any(|(name, member)| crate::storable::has_nul(name) || holds_nul(member)),
+        _ => false,
     }
 }
 
@@ -374,6 +396,27 @@ mod tests {
             let errors = NewCustomer::from_json(&body).unwrap_err();
             assert_eq!(fields(&errors), ["body"]);
         }
+    }
+
+    #[test]
+    fn a_service_setting_holding_a_nul_is_refused_by_name() {
+        let errors = NewCustomer::from_json(&json!({
+            "company_name": "Acme",
+            "customer_type": "PREPAID",
+            "services": {"voice": {"enabled": true, "region": "eu", "codecs": ["g711", "a\u{0}b"]},
+                         "data": {"a\u{0}": 1}},
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            ["services.data.a\u{fffd}", "services.voice.codecs"]
+        );
+        let kept = NewCustomer::from_json(&json!({
+            "company_name": "Acme",
+            "customer_type": "PREPAID",
+            "services": {"voice": {"enabled": true, "codecs": ["g711"], "limits": {"cps": 5}}},
+        }));
+        assert!(kept.is_ok(), "{kept:?}");
     }
 
     #[test]

@@ -47,7 +47,19 @@ impl Money {
         if fraction.is_some_and(|f| f.trim_end_matches('0').len() > 2) {
             return Err(MoneyError::TooManyDecimals);
         }
-        let decimal = Decimal::from_str_exact(text).map_err(|_| MoneyError::NotADecimal)?;
+        // Leading and trailing zeros said nothing: without them any length of them parses.
+        let whole = match whole.trim_start_matches('0') {
+            "" => "0",
+            digits => digits,
+        };
+        let fraction = fraction.map_or("", |f| f.trim_end_matches('0'));
+        let sign = if text.starts_with('-') { "-" } else { "" };
+        let exact = if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        };
+        let decimal = Decimal::from_str_exact(&exact).map_err(|_| MoneyError::NotADecimal)?;
         Self::from_decimal(decimal)
     }
 
@@ -168,6 +180,23 @@ impl fmt::Display for CreditLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_number_of_leading_and_trailing_zeros_is_the_same_amount() {
+        assert_eq!(
+            Money::parse("0000000000000000000000045534.2000000000000000000000000000000")
+                .unwrap()
+                .to_string(),
+            "45534.20"
+        );
+        assert_eq!(
+            Money::parse("-000.000000000000000000000000000000")
+                .unwrap()
+                .to_string(),
+            "0.00"
+        );
+        assert_eq!(Money::parse("12.3450"), Err(MoneyError::TooManyDecimals));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -134,14 +134,17 @@ impl Email {
         const MESSAGE: InvalidValue =
             InvalidValue("must be an e-mail address such as name@example.com");
         let trimmed = text.trim();
-        if trimmed.len() > 254 || trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Characters, not bytes: what PostgreSQL's length() and the document's maxLength count.
+        if trimmed.chars().count() > 254
+            || trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(MESSAGE);
         }
         let Some((local, host)) = trimmed.split_once('@') else {
             return Err(MESSAGE);
         };
         let local_ok = !local.is_empty()
-            && local.len() <= 64
+            && local.chars().count() <= 64
             && !local.contains(['"', '(', ')', ',', ':', ';', '<', '>', '[', '\\', ']'])
             && !local.starts_with('.')
             && !local.ends_with('.')
