@@ -42,6 +42,7 @@ cd "$out"
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks "$checks" \
+  --exclude-checks use_after_free \
   --max-examples "$max_examples" \
   --max-time "$max_time" \
   --request-timeout 10 \

@@ -126,7 +126,8 @@ pub(crate) async fn list_audit(
                 Err(_) => errors.push(FieldError::new("entity_id", "must be a UUID")),
             },
             "actor" if (1..=255).contains(&value.len()) => {
-                audit_query.actor = Some(value.to_owned());
+                // Actors are stored storable (a NUL replaced): the filter matches them so.
+                audit_query.actor = Some(warp_domain::storable::storable(value).into_owned());
             }
             "actor" => errors.push(FieldError::new("actor", "must be 1 to 255 characters")),
             "limit" => {

@@ -95,25 +95,39 @@ pub struct FailedRecordList {
 }
 
 /// `{"ids": [12, 13]}`, or `{"all": true}` with optional filters; no body at all retries every
-/// failed record (as the first version of this route did).
-#[derive(Debug, ToSchema)]
+/// failed record (as the first version of this route did). Documented by hand: exactly one of
+/// the two shapes, as `parse_retry` reads it.
+#[derive(Debug)]
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
-pub struct FailedRetryInput {
-    /// Failed records to retry (1 to 1,000 ids).
-    #[schema(schema_with = crate::conventions::id_list_schema)]
-    pub ids: Option<Vec<i64>>,
-    /// Every failed record matching the filters below.
-    pub all: Option<bool>,
-    #[schema(pattern = "^(companies|contacts)$")]
-    pub object_type: Option<String>,
-    #[schema(minimum = 1)]
-    pub portal_id: Option<i64>,
-    /// Words the reason contains (case-insensitive).
-    #[schema(max_length = 200)]
-    pub reason: Option<String>,
-    /// Only records that failed at or after this instant.
-    pub since: Option<DateTime<Utc>>,
+pub struct FailedRetryInput;
+
+impl utoipa::PartialSchema for FailedRetryInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use serde_json::json;
+        crate::selection::body_schema(&[
+            (
+                "object_type",
+                json!({"type": "string", "pattern": r"^\s*(companies|contacts)?\s*$"}),
+            ),
+            (
+                "portal_id",
+                json!({"type": "integer", "format": "int64", "minimum": 1}),
+            ),
+            (
+                "reason",
+                json!({"type": "string", "maxLength": MAX_REASON_CHARS,
+                              "description": "Words the reason contains (case-insensitive)"}),
+            ),
+            (
+                "since",
+                json!({"type": "string", "format": "date-time",
+                             "description": "Only records that failed at or after this instant"}),
+            ),
+        ])
+    }
 }
+
+impl utoipa::ToSchema for FailedRetryInput {}
 
 /// Failed rows were queued again.
 #[derive(Debug, Serialize, ToSchema)]

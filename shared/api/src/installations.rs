@@ -424,7 +424,8 @@ pub(crate) async fn get_installation(
     path = "/v1/hubspot/installations/{portal_id}",
     tag = "hubspot",
     params(("portal_id" = i64, Path, description = "The HubSpot portal (hub) id", minimum = 1)),
-    request_body(content = InstallationChange, content_type = "application/json"),
+    request_body(content = InstallationChange, content_type = "application/merge-patch+json",
+        description = "A merge: the members named change (application/json is taken too)"),
     responses(
         (status = 200, description = "Changed; every process uses the new budget within 5 minutes", body = InstallationResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -449,9 +450,11 @@ pub(crate) async fn change_installation(
     let installation = visible(&state, &principal, &portal_id).await?;
     crate::body::require_json(&headers)?;
     let value = crate::body::json(body)?;
-    let rate_limit_max = parse_change(&value)?;
+    let change = parse_change(&value)?;
     let client = state.database.client().await.map_err(StoreError::from)?;
-    if !installations::set_rate_limit(&**client, installation.portal_id, rate_limit_max).await? {
+    if let Some(rate_limit_max) = change
+        && !installations::set_rate_limit(&**client, installation.portal_id, rate_limit_max).await?
+    {
         return Err(StoreError::NotFound.into());
     }
     let changed = installations::get(&**client, installation.portal_id)
@@ -461,7 +464,9 @@ pub(crate) async fn change_installation(
 }
 
 /// The budget an [`InstallationChange`] asks for; the member at fault is named.
-fn parse_change(body: &serde_json::Value) -> Result<Option<i32>, Problem> {
+/// The new budget (`Some(None)`: back to the default), or `None` when the body names none: a
+/// merge that changes nothing, answered with the installation as it is.
+fn parse_change(body: &serde_json::Value) -> Result<Option<Option<i32>>, Problem> {
     let Some(object) = body.as_object() else {
         return Err(Problem::invalid_field("body", "must be a JSON object"));
     };
@@ -470,14 +475,14 @@ fn parse_change(body: &serde_json::Value) -> Result<Option<i32>, Problem> {
     }
     let allowed = warp_hubspot::config::ALLOWED_RATE_LIMIT_MAX;
     match object.get("rate_limit_max") {
-        None => Err(Problem::invalid_field("rate_limit_max", "is required")),
-        Some(serde_json::Value::Null) => Ok(None),
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
         Some(value) => value
             .as_u64()
             .and_then(|max| u32::try_from(max).ok())
             .filter(|max| allowed.contains(max))
             .and_then(|max| i32::try_from(max).ok())
-            .map(Some)
+            .map(|max| Some(Some(max)))
             .ok_or_else(|| {
                 Problem::invalid_field(
                     "rate_limit_max",

@@ -66,6 +66,7 @@ fn close_request_bodies(document: utoipa::openapi::OpenApi) -> utoipa::openapi::
     let Ok(mut value) = serde_json::to_value(&document) else {
         return document;
     };
+    patch_bodies_require_nothing(&mut value);
     let mut bodies = Vec::new();
     if let Some(paths) = value["paths"].as_object() {
         for operation in paths
@@ -98,6 +99,56 @@ fn close_request_bodies(document: utoipa::openapi::OpenApi) -> utoipa::openapi::
     }
     describe_service_settings(&mut value);
     serde_json::from_value(value).unwrap_or(document)
+}
+
+/// A merge-patch body changes the members it names and keeps the rest (RFC 7396): none is
+/// required, even where the same members are required on create. A body schema shared with a
+/// create is copied as `<name>Patch` without `required` for the merge-patch operations (a body
+/// made for one patch route alone says itself what it requires).
+fn patch_bodies_require_nothing(document: &mut serde_json::Value) {
+    let schemas = document["components"]["schemas"].clone();
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    // Schemas some operation takes as a whole (a create): only those are copied; a body made
+    // for the patch alone keeps what it requires.
+    let whole: std::collections::BTreeSet<String> = paths
+        .values()
+        .filter_map(|item| item.as_object())
+        .flat_map(|item| item.values())
+        .filter_map(|operation| {
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        })
+        .map(str::to_owned)
+        .collect();
+    let mut copies = Vec::new();
+    for operation in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let schema =
+            &mut operation["requestBody"]["content"]["application/merge-patch+json"]["schema"];
+        let Some(name) = schema["$ref"]
+            .as_str()
+            .filter(|reference| whole.contains(*reference))
+            .and_then(|reference| reference.strip_prefix("#/components/schemas/"))
+            .filter(|name| schemas[*name].get("required").is_some())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let patch = format!("{name}Patch");
+        schema["$ref"] = serde_json::Value::String(format!("#/components/schemas/{patch}"));
+        copies.push((name, patch));
+    }
+    for (name, patch) in copies {
+        let mut copy = schemas[name.as_str()].clone();
+        if let Some(object) = copy.as_object_mut() {
+            object.remove("required");
+        }
+        document["components"]["schemas"][patch.as_str()] = copy;
+    }
 }
 
 /// A service's free-form settings are kept as given, any JSON but the NUL character (which
@@ -183,6 +234,26 @@ mod tests {
             "FieldMappingInput",
         ] {
             assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+        }
+        // A merge-patch of a user names what it changes: nothing is required.
+        assert!(schemas["UserInput"]["required"].is_array());
+        assert!(schemas["UserInputPatch"].get("required").is_none());
+        assert_eq!(
+            document["paths"]["/v1/users/{id}"]["patch"]["requestBody"]["content"]["application/merge-patch+json"]
+                ["schema"]["$ref"],
+            "#/components/schemas/UserInputPatch"
+        );
+        // The bulk retries take ids or all, never both, never neither.
+        for name in ["WebhookEventRetryInput", "FailedRetryInput"] {
+            let shapes = schemas[name]["oneOf"].as_array().expect(name);
+            assert_eq!(shapes.len(), 2, "{name}");
+            assert_eq!(shapes[0]["required"], serde_json::json!(["ids"]));
+            assert_eq!(shapes[1]["required"], serde_json::json!(["all"]));
+            assert!(
+                shapes
+                    .iter()
+                    .all(|shape| shape["additionalProperties"] == false)
+            );
         }
     }
 }

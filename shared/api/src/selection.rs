@@ -92,6 +92,42 @@ pub(crate) fn parse<F>(
     }
 }
 
+/// The body's schema, exactly as [`parse`] reads it: `{"ids": [...]}` (`all` false or absent,
+/// no filter), or `{"all": true}` with the `filters` (name, schema; each may also be null).
+pub(crate) fn body_schema(
+    filters: &[(&str, Value)],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use serde_json::json;
+    let null = json!({"type": "null"});
+    let mut by_ids = Map::new();
+    by_ids.insert(
+        "ids".to_owned(),
+        json!({"type": "array", "minItems": 1, "maxItems": MAX_IDS,
+               "items": {"type": "integer", "format": "int64", "minimum": 1}}),
+    );
+    by_ids.insert(
+        "all".to_owned(),
+        json!({"type": ["boolean", "null"], "enum": [false, null]}),
+    );
+    let mut by_all = Map::new();
+    by_all.insert("ids".to_owned(), null.clone());
+    by_all.insert("all".to_owned(), json!({"type": "boolean", "enum": [true]}));
+    for (name, schema) in filters {
+        by_ids.insert((*name).to_owned(), null.clone());
+        let mut nullable = schema.clone();
+        if let Some(kind) = nullable["type"].as_str().map(str::to_owned) {
+            nullable["type"] = json!([kind, "null"]);
+        }
+        by_all.insert((*name).to_owned(), nullable);
+    }
+    let closed = |properties: Map<String, Value>, required: &str| {
+        json!({"type": "object", "properties": properties, "required": [required],
+               "additionalProperties": false})
+    };
+    serde_json::from_value(json!({"oneOf": [closed(by_ids, "ids"), closed(by_all, "all")]}))
+        .unwrap_or_else(|_| utoipa::openapi::RefOr::T(Default::default()))
+}
+
 /// An optional positive integer member (`null` is absent).
 pub(crate) fn positive_id(
     object: &Map<String, Value>,

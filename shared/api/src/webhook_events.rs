@@ -103,17 +103,22 @@ pub struct WebhookEventList {
     pub next_cursor: Option<String>,
 }
 
-/// `{"ids": [12, 13]}` or `{"all": true}` (optionally with `"portal_id"`).
-#[derive(Debug, ToSchema)]
+/// `{"ids": [12, 13]}` or `{"all": true}` (optionally with `"portal_id"`): exactly one of the
+/// two shapes, as `parse_retry` reads it.
+#[derive(Debug)]
 #[allow(dead_code)] // documents the body; parsing is by hand to name the field at fault
-pub struct WebhookEventRetryInput {
-    /// Failed events to retry (1 to 1,000 ids).
-    #[schema(schema_with = crate::conventions::id_list_schema)]
-    pub ids: Option<Vec<i64>>,
-    /// Every failed event (of `portal_id` when given).
-    pub all: Option<bool>,
-    pub portal_id: Option<i64>,
+pub struct WebhookEventRetryInput;
+
+impl utoipa::PartialSchema for WebhookEventRetryInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::selection::body_schema(&[(
+            "portal_id",
+            serde_json::json!({"type": "integer", "format": "int64", "minimum": 1}),
+        )])
+    }
 }
+
+impl utoipa::ToSchema for WebhookEventRetryInput {}
 
 /// What a retry made due.
 #[derive(Debug, Serialize, ToSchema)]
