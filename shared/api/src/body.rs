@@ -42,6 +42,12 @@ pub(crate) fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Proble
     })
 }
 
+/// Whether an optional body was left out. Only zero bytes count: whitespace is a body, and
+/// not the object the contract asks for, so it is parsed (and refused) like any other.
+pub(crate) fn is_absent(body: &[u8]) -> bool {
+    body.is_empty()
+}
+
 /// The body as one JSON value; see [`parse`].
 pub(crate) fn json(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, Problem> {
     parse(&bytes(body)?)

@@ -63,7 +63,7 @@ pub(crate) fn id_list_schema() -> utoipa::openapi::Array {
                 .minimum(Some(1)),
         )
         .min_items(Some(1))
-        .max_items(Some(1000))
+        .max_items(Some(crate::selection::MAX_IDS))
         .build()
 }
 

@@ -241,7 +241,7 @@ pub(crate) async fn retry_failed(
 ) -> Result<Response, Problem> {
     principal.require(Role::Admin)?;
     let bytes = crate::body::bytes(body)?;
-    let selection = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let selection = if crate::body::is_absent(&bytes) {
         FailureSelection::Matching(FailureFilter::default())
     } else {
         crate::body::require_json(&headers)?;

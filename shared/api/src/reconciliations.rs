@@ -245,7 +245,7 @@ pub(crate) async fn get_reconciliation(
 
 /// An empty body, or an object with at most `dry_run` (a boolean).
 fn parse_input(body: &[u8]) -> Result<bool, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if crate::body::is_absent(body) {
         return Ok(false);
     }
     let value = crate::body::parse(body)?;
@@ -281,6 +281,9 @@ mod tests {
         assert!(parse_input(br#"{"dry_run": true}"#).unwrap());
         assert!(!parse_input(br#"{"dry_run": false}"#).unwrap());
         assert_eq!(parse_input(b"{nope").unwrap_err().status, 400);
+        // Whitespace is a body, not its absence, and not the object the contract asks for.
+        assert_eq!(parse_input(b" ").unwrap_err().status, 400);
+        assert_eq!(parse_input(b"\r\n").unwrap_err().status, 400);
         for (body, field) in [
             (&br#"{"dry_run": "yes"}"#[..], "dry_run"),
             (br#"{"dryrun": true}"#, "dryrun"),

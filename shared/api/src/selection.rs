@@ -102,8 +102,7 @@ pub(crate) fn body_schema(
     let mut by_ids = Map::new();
     by_ids.insert(
         "ids".to_owned(),
-        json!({"type": "array", "minItems": 1, "maxItems": MAX_IDS,
-               "items": {"type": "integer", "format": "int64", "minimum": 1}}),
+        serde_json::to_value(crate::conventions::id_list_schema()).unwrap_or_default(),
     );
     by_ids.insert(
         "all".to_owned(),

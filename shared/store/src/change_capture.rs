@@ -46,10 +46,9 @@ pub async fn queue_captured(
     let mut changes: BTreeMap<(&'static str, Uuid), Change> = BTreeMap::new();
     for row in &rows {
         let object_type: String = row.try_get(0)?;
-        let object_type = ObjectType::ALL
-            .into_iter()
-            .find(|known| known.as_str() == object_type)
-            .ok_or_else(|| StoreError::Other(format!("unexpected object_type {object_type:?}")))?;
+        let object_type: ObjectType = object_type
+            .parse()
+            .map_err(|_| StoreError::Other(format!("unexpected object_type {object_type:?}")))?;
         let operation: String = row.try_get(2)?;
         let operation = OutboxOperation::parse(&operation)
             .ok_or_else(|| StoreError::Other(format!("unexpected operation {operation:?}")))?;
