@@ -24,11 +24,12 @@ use warp_store::StoreError;
 use warp_store::installations::{
     self, Installation, InstallationRole, InstallationStatus, TokenSource,
 };
+use warp_store::journal_cursors::{self, JournalCursor};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(initiate, callback, list_installations, get_installation, change_installation, delete_installation),
-    components(schemas(ConnectStarted, InstallationResponse, InstallationList, DisconnectResponse, InstallationChange)),
+    components(schemas(ConnectStarted, InstallationResponse, InstallationList, DisconnectResponse, InstallationChange, JournalBackstop)),
     tags((name = "hubspot", description = "HubSpot installations (OAuth)"))
 )]
 pub(crate) struct Doc;
@@ -79,6 +80,61 @@ pub struct InstallationResponse {
     /// This portal's request budget per 10 s; null: the deployment's default
     /// (`HUBSPOT_INSTALLED_RATE_LIMIT_MAX` for customer portals, `HUBSPOT_RATE_LIMIT_MAX` home).
     pub rate_limit_max: Option<i32>,
+    /// The Webhooks Journal backstop of this installation; null when it was never turned on.
+    pub journal_backstop: Option<JournalBackstop>,
+}
+
+/// The Webhooks Journal backstop as status shows it: on or off, and how far its poller read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JournalBackstop {
+    pub enabled: bool,
+    /// WARP's journal subscriptions exist in HubSpot (made by the first poll).
+    pub subscribed: bool,
+    /// The last journal entry read; null: the next poll starts at the earliest entry.
+    pub offset: Option<Uuid>,
+    /// When a poll last reached the journal's end.
+    pub caught_up_at: Option<DateTime<Utc>>,
+    pub polled_at: Option<DateTime<Utc>>,
+    /// Seconds since a poll last caught up (since it was turned on, before the first): the
+    /// `JournalOffsetAge` metric, alarmed long before HubSpot's 3 days run out.
+    pub offset_age_seconds: i64,
+    pub entries_read: i64,
+    pub events_read: i64,
+    /// Events the journal had that push had not delivered.
+    pub events_recovered: i64,
+    /// Times the stored offset had expired and the poller started again from the earliest.
+    pub restarts: i64,
+    pub last_error: Option<String>,
+}
+
+impl From<JournalCursor> for JournalBackstop {
+    fn from(cursor: JournalCursor) -> Self {
+        JournalBackstop {
+            enabled: cursor.enabled,
+            subscribed: cursor.subscribed_at.is_some(),
+            offset: cursor.offset,
+            caught_up_at: cursor.caught_up_at,
+            polled_at: cursor.polled_at,
+            offset_age_seconds: cursor.offset_age_seconds,
+            entries_read: cursor.entries_read,
+            events_read: cursor.events_read,
+            events_recovered: cursor.events_recovered,
+            restarts: cursor.restarts,
+            last_error: cursor.last_error,
+        }
+    }
+}
+
+/// An installation with its backstop's status, as every route answers it.
+async fn response_of(
+    database: &warp_store::Database,
+    installation: Installation,
+) -> Result<InstallationResponse, StoreError> {
+    let client = database.client().await?;
+    let cursor = journal_cursors::get(&**client, installation.portal_id).await?;
+    let mut response = InstallationResponse::from(installation);
+    response.journal_backstop = cursor.map(JournalBackstop::from);
+    Ok(response)
 }
 
 impl From<Installation> for InstallationResponse {
@@ -99,6 +155,7 @@ impl From<Installation> for InstallationResponse {
             refresh_count: installation.refresh_count,
             last_error: installation.last_error,
             rate_limit_max: installation.rate_limit_max,
+            journal_backstop: None,
         }
     }
 }
@@ -111,6 +168,9 @@ pub struct InstallationChange {
     /// deployment's default.
     #[schema(schema_with = rate_limit_schema)]
     rate_limit_max: Option<i32>,
+    /// Turns the Webhooks Journal backstop on or off (home portal, with WARP's HubSpot app).
+    #[schema(nullable = false)]
+    journal_backstop: Option<bool>,
 }
 
 /// HubSpot's budgets per 10 s, or null: exactly what `change_installation` takes.
@@ -357,13 +417,16 @@ pub(crate) async fn list_installations(
     if principal.customer_scope.is_none() {
         principal.require(Role::Admin)?;
     }
-    let client = state.database.client().await.map_err(StoreError::from)?;
-    let items = installations::list(&**client)
-        .await?
-        .into_iter()
-        .filter(|installation| may_manage(&principal, installation))
-        .map(InstallationResponse::from)
-        .collect();
+    let listed = {
+        let client = state.database.client().await.map_err(StoreError::from)?;
+        installations::list(&**client).await?
+    };
+    let mut items = Vec::new();
+    for installation in listed {
+        if may_manage(&principal, &installation) {
+            items.push(response_of(&state.database, installation).await?);
+        }
+    }
     Ok(json(StatusCode::OK, &InstallationList { items }))
 }
 
@@ -414,7 +477,7 @@ pub(crate) async fn get_installation(
     let installation = visible(&state, &principal, &portal_id).await?;
     Ok(json(
         StatusCode::OK,
-        &InstallationResponse::from(installation),
+        &response_of(&state.database, installation).await?,
     ))
 }
 
@@ -432,6 +495,7 @@ pub(crate) async fn get_installation(
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The admin role is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such installation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The journal backstop cannot be on here: a customer portal, or no HubSpot app configured (the field is named)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A member at fault (named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
@@ -451,28 +515,95 @@ pub(crate) async fn change_installation(
     crate::body::require_json(&headers)?;
     let value = crate::body::json(body)?;
     let change = parse_change(&value)?;
-    let client = state.database.client().await.map_err(StoreError::from)?;
-    if let Some(rate_limit_max) = change
-        && !installations::set_rate_limit(&**client, installation.portal_id, rate_limit_max).await?
+    if change.journal_backstop == Some(true) {
+        journal_backstop_allowed(&state, &installation)?;
+    }
+    // Both members or neither: one transaction.
+    let mut client = state.database.client().await.map_err(StoreError::from)?;
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    if let Some(rate_limit_max) = change.rate_limit_max
+        && !installations::set_rate_limit(&*tx, installation.portal_id, rate_limit_max).await?
     {
         return Err(StoreError::NotFound.into());
     }
-    let changed = installations::get(&**client, installation.portal_id)
+    if let Some(enabled) = change.journal_backstop {
+        journal_cursors::set_enabled(&*tx, installation.portal_id, enabled, &principal.subject)
+            .await?;
+        tracing::info!(portal_id = installation.portal_id, enabled, by = %principal.subject, "webhooks journal backstop switched");
+    }
+    let changed = installations::get(&*tx, installation.portal_id)
         .await?
         .ok_or(StoreError::NotFound)?;
-    Ok(json(StatusCode::OK, &InstallationResponse::from(changed)))
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(client);
+    Ok(json(
+        StatusCode::OK,
+        &response_of(&state.database, changed).await?,
+    ))
 }
 
-/// The budget an [`InstallationChange`] asks for; the member at fault is named.
-/// The new budget (`Some(None)`: back to the default), or `None` when the body names none: a
-/// merge that changes nothing, answered with the installation as it is.
-fn parse_change(body: &serde_json::Value) -> Result<Option<Option<i32>>, Problem> {
+/// 409 naming `journal_backstop` when it cannot be on for this installation: only the home
+/// portal's events are applied to WARP, and the journal takes WARP's HubSpot app's own token.
+fn journal_backstop_allowed(state: &ApiState, installation: &Installation) -> Result<(), Problem> {
+    let refused = |why: &str| {
+        Err(
+            Problem::new(StatusCode::CONFLICT, why.to_owned()).with_fields(vec![
+                warp_domain::customer::FieldError::new("journal_backstop", why),
+            ]),
+        )
+    };
+    if installation.role != InstallationRole::Home {
+        return refused(
+            "only the home portal's changes are synced into WARP: a customer portal's journal has nothing for it",
+        );
+    }
+    if state.connector().is_none() {
+        return refused(
+            "the journal is read with WARP's HubSpot app's own token: configure the app (HUBSPOT_CLIENT_ID) first",
+        );
+    }
+    Ok(())
+}
+
+/// What an [`InstallationChange`] asks for: `rate_limit_max` `Some(None)` is back to the
+/// default; `None` members are left as they are (a merge naming nothing changes nothing).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ChangeRequest {
+    rate_limit_max: Option<Option<i32>>,
+    journal_backstop: Option<bool>,
+}
+
+/// Reads an [`InstallationChange`]; the member at fault is named.
+fn parse_change(body: &serde_json::Value) -> Result<ChangeRequest, Problem> {
     let Some(object) = body.as_object() else {
         return Err(Problem::invalid_field("body", "must be a JSON object"));
     };
-    if let Some(unknown) = object.keys().find(|key| *key != "rate_limit_max") {
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !matches!(key.as_str(), "rate_limit_max" | "journal_backstop"))
+    {
         return Err(Problem::invalid_field(unknown, "is not a known member"));
     }
+    let journal_backstop = match object.get("journal_backstop") {
+        None => None,
+        Some(serde_json::Value::Bool(enabled)) => Some(*enabled),
+        Some(_) => {
+            return Err(Problem::invalid_field(
+                "journal_backstop",
+                "must be true or false",
+            ));
+        }
+    };
+    Ok(ChangeRequest {
+        rate_limit_max: parse_rate_limit(object)?,
+        journal_backstop,
+    })
+}
+
+/// The budget a change asks for.
+fn parse_rate_limit(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Option<i32>>, Problem> {
     let allowed = warp_hubspot::config::ALLOWED_RATE_LIMIT_MAX;
     match object.get("rate_limit_max") {
         None => Ok(None),

@@ -19,6 +19,8 @@ const ONBOARDING_INTERVAL: Duration = Duration::from_secs(1);
 /// How long one turn of the local reconciler loop advances imports before it looks at
 /// requested runs again.
 const IMPORT_SLICE: Duration = Duration::from_secs(30);
+/// Longest a Webhooks Journal poll of the dev loop reads before the loop goes on.
+const JOURNAL_SLICE: Duration = Duration::from_secs(10);
 
 /// Tells every background loop to stop when the server does.
 #[derive(Clone)]
@@ -166,6 +168,11 @@ async fn start_reconciler(
             }
             if let Err(error) = reconciler.run_due_imports(IMPORT_SLICE).await {
                 tracing::warn!(%error, "advancing imports failed");
+            }
+            if let Some(journal) = &reconciler.journal
+                && let Err(error) = journal.poll(JOURNAL_SLICE).await
+            {
+                tracing::warn!(%error, "reading the webhooks journal failed");
             }
             if tokio::time::Instant::now() >= next_full {
                 next_full = tokio::time::Instant::now() + interval;

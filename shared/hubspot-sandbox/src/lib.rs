@@ -10,6 +10,7 @@ mod associations;
 mod config;
 pub mod error;
 mod http;
+pub mod journal;
 pub mod oauth;
 pub mod objects;
 mod pipelines;

@@ -27,6 +27,8 @@ pub struct OAuthServer {
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, Grant>,
     access_tokens: HashMap<String, AccessGrant>,
+    /// The app's own tokens (client credentials): no portal, no refresh token.
+    app_tokens: HashMap<String, AppGrant>,
     /// Fault: every refresh is refused as if the grant were gone.
     pub refuse_refresh: bool,
     pub counters: OAuthCounters,
@@ -62,6 +64,29 @@ struct Grant {
 struct AccessGrant {
     refresh_token: String,
     expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct AppGrant {
+    scopes: Vec<String>,
+    expires_at_ms: i64,
+}
+
+/// The token endpoint's answer to `grant_type=client_credentials`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppTokenAnswer {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub token_type: &'static str,
+    pub scopes: Vec<String>,
+}
+
+/// What an app (client-credentials) token may do, when it is one the server issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppTokenState {
+    Valid(Vec<String>),
+    Expired,
+    Unknown,
 }
 
 /// The token endpoint's answer.
@@ -129,6 +154,7 @@ impl OAuthServer {
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
+            app_tokens: HashMap::new(),
             refuse_refresh: false,
             counters: OAuthCounters::default(),
         }
@@ -297,6 +323,43 @@ impl OAuthServer {
         true
     }
 
+    /// `grant_type=client_credentials`: a token of the app itself, for the `scope` asked
+    /// (space separated), living as long as the portal tokens do.
+    pub fn issue_app_token(
+        &mut self,
+        client: (&str, &str),
+        scope: &str,
+        now_ms: i64,
+    ) -> Result<AppTokenAnswer, TokenRefusal> {
+        self.check_client(client.0, client.1)?;
+        let scopes: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        let access_token = random_token("app");
+        self.app_tokens.insert(
+            access_token.clone(),
+            AppGrant {
+                scopes: scopes.clone(),
+                expires_at_ms: now_ms
+                    .saturating_add(i64::try_from(self.access_token_ttl_ms).unwrap_or(i64::MAX)),
+            },
+        );
+        Ok(AppTokenAnswer {
+            access_token,
+            expires_in: self.access_token_ttl_ms.div_ceil(1000),
+            token_type: "bearer",
+            scopes,
+        })
+    }
+
+    pub fn app_token_state(&self, token: &str, now_ms: i64) -> AppTokenState {
+        match self.app_tokens.get(token) {
+            Some(grant) if grant.expires_at_ms > now_ms => {
+                AppTokenState::Valid(grant.scopes.clone())
+            }
+            Some(_) => AppTokenState::Expired,
+            None => AppTokenState::Unknown,
+        }
+    }
+
     /// The app removed from portal `hub_id` (every portal when `None`): its grants end.
     pub fn uninstall(&mut self, hub_id: Option<u64>) {
         let ends = |grant: &Grant| hub_id.is_none_or(|hub| grant.hub_id == hub);
@@ -404,6 +467,26 @@ mod tests {
             AccessTokenState::Valid(22)
         );
         server.uninstall(Some(11));
+        let app = server
+            .issue_app_token(CLIENT, "a.read  b.write", 0)
+            .unwrap();
+        assert_eq!(app.scopes, ["a.read", "b.write"]);
+        assert_eq!(
+            server.app_token_state(&app.access_token, 999),
+            AppTokenState::Valid(vec!["a.read".into(), "b.write".into()])
+        );
+        assert_eq!(
+            server.app_token_state(&app.access_token, 1_000),
+            AppTokenState::Expired
+        );
+        assert_eq!(
+            server.app_token_state(&first.access_token, 1),
+            AppTokenState::Unknown
+        );
+        assert_eq!(
+            server.issue_app_token(("id", "wrong"), "a.read", 0),
+            Err(TokenRefusal::BadClient)
+        );
         assert_eq!(
             server.access_token_state(&first.access_token, 1),
             AccessTokenState::Unknown

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use crate::config::{Faults, SandboxConfig};
+use crate::journal::Journal;
 use crate::oauth::OAuthServer;
 use crate::portal::{LimitSettings, Portal};
 use crate::stats::Stats;
@@ -33,6 +34,8 @@ pub struct SandboxState {
     /// The OAuth app: codes, tokens, grants, each bound to the portal it was installed in.
     pub oauth: Mutex<OAuthServer>,
     webhook_target: Mutex<Option<String>>,
+    /// The Webhooks Journal: the app's journal subscriptions and the entries they wrote.
+    pub journal: Mutex<Journal>,
     stats: Mutex<Stats>,
     /// Flips to true once on shutdown; hung requests and deliveries watch it.
     pub shutdown: watch::Sender<bool>,
@@ -98,6 +101,9 @@ impl SandboxState {
                 config.oauth_access_token_ttl_ms,
             )),
             webhook_target: Mutex::new(config.webhook_target),
+            journal: Mutex::new(Journal::new(
+                rand::Rng::random::<[u8; 32]>(&mut rand::rng()).to_vec(),
+            )),
             stats: Mutex::new(Stats::default()),
             app_token: config.app_token,
             user_token: config.user_token,
@@ -190,7 +196,8 @@ impl SandboxState {
         self.stats_of(None)
     }
 
-    /// Every portal's waiting events, in the order they happened.
+    /// Every portal's waiting events, in the order they happened, written to the journal
+    /// where a journal subscription covers them (before any push fault can drop them).
     pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
         let mut events: Vec<WebhookEvent> = self
             .portals()
@@ -198,6 +205,12 @@ impl SandboxState {
             .flat_map(|portal| portal.take_pending_events())
             .collect();
         events.sort_by_key(|event| event.event_id);
+        if !events.is_empty() {
+            let written = lock(&self.journal).record(&events, now_ms());
+            if written > 0 {
+                self.record(|stats| stats.journal_events_written += written as u64);
+            }
+        }
         events
     }
 
@@ -210,5 +223,6 @@ impl SandboxState {
         *lock(&self.stats) = Stats::default();
         *lock(&self.faults) = Faults::default();
         lock(&self.oauth).reset();
+        lock(&self.journal).reset();
     }
 }

@@ -43,6 +43,12 @@ pub struct Stats {
     pub webhook_events_duplicated: u64,
     /// Events produced while no webhook target was set.
     pub webhook_events_discarded_no_target: u64,
+    /// Events written to the Webhooks Journal (covered by a journal subscription).
+    #[serde(default)]
+    pub journal_events_written: u64,
+    /// Journal files fetched through their pre-signed links.
+    #[serde(default)]
+    pub journal_files_fetched: u64,
     /// Companies not archived.
     pub companies: u64,
     /// Archived companies.

@@ -383,6 +383,37 @@ impl HubSpotClient {
         outcome
     }
 
+    /// A GET of a pre-signed link (a journal file): no bearer token, no budget. Transport
+    /// failures and 5xx are tried again with the same backoff as HubSpot's API.
+    pub(crate) async fn fetch_unauthenticated(
+        &self,
+        url: url::Url,
+    ) -> Result<bytes::Bytes, HubSpotError> {
+        let mut backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(self.max_retries as usize)
+            .build();
+        loop {
+            let error = match self.http.get(url.clone()).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let bytes = response.bytes().await?;
+                    if (200..300).contains(&status) {
+                        return Ok(bytes);
+                    }
+                    HubSpotError::from_response(status, None, &bytes)
+                }
+                Err(error) => HubSpotError::from(error),
+            };
+            match backoff.next() {
+                Some(delay) if error.is_retryable() => tokio::time::sleep(delay).await,
+                _ => return Err(error),
+            }
+        }
+    }
+
     fn url(&self, segments: &[&str]) -> Result<url::Url, HubSpotError> {
         let mut url = self.base_url.clone();
         url.path_segments_mut()

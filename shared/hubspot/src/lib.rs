@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod journal;
 pub mod objects;
 pub mod pipelines;
 pub mod properties;
@@ -36,6 +37,10 @@ pub use client::{HubSpotClient, ListOptions, Page};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use credentials::{AccessTokens, AfterUnauthorized, CredentialsError, StaticToken};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
+pub use journal::{
+    JournalEntry, JournalPosition, JournalSubscription, MAX_ENTRIES_PER_READ,
+    ObjectSubscriptionRequest,
+};
 pub use objects::{API_VERSION, CrmObject, ObjectType, Objects};
 pub use pipelines::{Pipeline, PipelineStage};
 pub use properties::{

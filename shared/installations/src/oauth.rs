@@ -209,6 +209,19 @@ impl OAuthApp {
 }
 
 impl OAuthApp {
+    /// The app's own token (OAuth client credentials) with `scopes`, for the APIs that belong
+    /// to the app rather than to one portal (the Webhooks Journal). It has no refresh token:
+    /// ask again when it runs out.
+    pub async fn client_credentials(&self, scopes: &[String]) -> Result<TokenGrant, OAuthError> {
+        let answer = self
+            .client
+            .exchange_client_credentials()
+            .add_scopes(scopes.iter().cloned().map(Scope::new))
+            .request_async(&WarpHttp(&self.http))
+            .await;
+        grant_of(answer)
+    }
+
     /// Revokes a refresh token (and the access tokens issued from it) at HubSpot.
     pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), OAuthError> {
         let form = [

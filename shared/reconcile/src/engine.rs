@@ -146,6 +146,9 @@ pub struct Reconciler {
     pub onboarding: Option<warp_sync::onboarding::CustomerTemplate>,
     /// How long the audit log keeps an entry (the frequent job purges older ones).
     pub audit_retention: Duration,
+    /// The Webhooks Journal backstop's poller (the frequent job polls); `None` without WARP's
+    /// HubSpot app (the journal takes the app's token).
+    pub journal: Option<Arc<warp_webhook::JournalPoller>>,
 }
 
 impl Reconciler {

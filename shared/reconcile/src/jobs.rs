@@ -4,7 +4,8 @@
 //! - [`relay_job`], frequent: re-publish stuck outbox rows ([`warp_sync::relay`]), apply
 //!   webhook events the webhook function's inline budget left RECEIVED, run due won-deal
 //!   onboardings ([`warp_sync::onboarding`]), execute runs requested through the API, and
-//!   advance imports from HubSpot ([`crate::import`]) within [`IMPORT_BUDGET`].
+//!   advance imports from HubSpot ([`crate::import`]) within [`IMPORT_BUDGET`], and read the
+//!   Webhooks Journal for what push did not deliver ([`warp_webhook::journal`]).
 //! - [`reconcile_now`], daily or on demand: one full run.
 
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
 /// How long one relay job advances imports (the Lambda's timeout is 900 s); an import not
 /// finished by then waits at its cursor for the next job.
 pub const IMPORT_BUDGET: Duration = Duration::from_secs(300);
+/// How long one relay job reads the Webhooks Journal; what is left waits for the next job
+/// (the offset's age grows meanwhile, and the alarm watches it).
+pub const JOURNAL_BUDGET: Duration = Duration::from_secs(30);
 /// Audit entries one relay job deletes at most (a backlog goes in steps).
 pub const AUDIT_PURGE_BATCH: i64 = 10_000;
 
@@ -73,6 +77,8 @@ pub struct RelayReport {
     /// pass: a backstop for when that schedule is off or failing).
     pub captured: usize,
     pub inbound: InboundReport,
+    /// What the Webhooks Journal poll did; `None` without a poller.
+    pub journal: Option<warp_webhook::JournalReport>,
     pub onboardings: warp_sync::onboarding::OnboardingReport,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing; `None` when they could not be counted.
@@ -109,6 +115,13 @@ pub async fn relay_job(
     {
         Ok(relayed) => report.relayed = relayed,
         Err(error) => report.errors.push(format!("relay: {error}")),
+    }
+    // Before the inbound step, so what the journal recovers is applied in the same job.
+    if let Some(journal) = &reconciler.journal {
+        match journal.poll(JOURNAL_BUDGET).await {
+            Ok(polled) => report.journal = Some(polled),
+            Err(error) => report.errors.push(format!("webhooks journal: {error}")),
+        }
     }
     report.inbound = reconciler
         .inbound

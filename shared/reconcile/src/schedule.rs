@@ -106,6 +106,11 @@ pub struct JobSummary {
     pub captured: usize,
     pub inbound_processed: u64,
     pub inbound_left_for_retry: u64,
+    /// Events the Webhooks Journal had that push had not delivered, stored by this job.
+    pub journal_events_recovered: u64,
+    /// The oldest journal offset's age after this job's poll (seconds since a poll last caught
+    /// up); `None` when no installation has the backstop on, or no poller runs.
+    pub journal_offset_age_seconds: Option<i64>,
     /// Webhook events that failed their last attempt and wait for a person (alarmed on);
     /// `None` when the relay job could not count them (no figure is sent then, not a 0).
     pub webhook_events_failed: Option<i64>,
@@ -146,6 +151,16 @@ impl JobSummary {
             ("ImportsFinished", self.imports_finished as f64, Unit::Count),
             ("JobErrors", self.errors.len() as f64, Unit::Count),
         ];
+        if self.job == "relay" {
+            metrics.push((
+                "JournalEventsRecovered",
+                self.journal_events_recovered as f64,
+                Unit::Count,
+            ));
+        }
+        if let Some(age) = self.journal_offset_age_seconds {
+            metrics.push(("JournalOffsetAge", age as f64, Unit::Seconds));
+        }
         if let Some(failed) = self.webhook_events_failed {
             metrics.push(("WebhookEventsFailed", failed as f64, Unit::Count));
         }
@@ -213,6 +228,11 @@ pub async fn handle_scheduled_event(
                 captured: report.captured,
                 inbound_processed: report.inbound.processed,
                 inbound_left_for_retry: report.inbound.retry_later,
+                journal_events_recovered: report.journal.map_or(0, |j| j.events_recovered),
+                journal_offset_age_seconds: report
+                    .journal
+                    .filter(|j| j.installations > 0)
+                    .map(|j| j.max_offset_age_seconds),
                 webhook_events_failed: report.webhook_events_failed,
                 abandoned_runs: report.abandoned_runs,
                 onboardings_done: report.onboardings.done,
@@ -321,6 +341,40 @@ mod tests {
 }
 
 #[cfg(test)]
+mod journal_metrics {
+    use super::*;
+
+    #[test]
+    fn the_relay_job_line_carries_the_journal_figures_only_where_there_are_some() {
+        let line = |summary: &JobSummary| -> Value {
+            serde_json::from_str(&summary.metric_lines(0)[0]).expect("an EMF line")
+        };
+        let with_backstop = JobSummary {
+            job: "relay",
+            journal_events_recovered: 3,
+            journal_offset_age_seconds: Some(42),
+            ..JobSummary::default()
+        };
+        let emitted = line(&with_backstop);
+        assert_eq!(emitted["JournalEventsRecovered"], 3.0);
+        assert_eq!(emitted["JournalOffsetAge"], 42.0);
+        // No installation with the backstop on: no age (a 0 would hide a stopped poller).
+        let without = line(&JobSummary {
+            job: "relay",
+            ..JobSummary::default()
+        });
+        assert_eq!(without["JournalEventsRecovered"], 0.0);
+        assert!(without.get("JournalOffsetAge").is_none(), "{without}");
+        // Other jobs say nothing of the journal.
+        let capture = line(&JobSummary {
+            job: "capture",
+            ..JobSummary::default()
+        });
+        assert!(capture.get("JournalEventsRecovered").is_none(), "{capture}");
+    }
+}
+
+#[cfg(test)]
 mod dashboard {
     use super::*;
 
@@ -359,6 +413,8 @@ mod dashboard {
     #[test]
     fn every_warp_metric_the_dashboard_draws_is_one_the_reconciler_emits() {
         let everything = JobSummary {
+            job: "relay",
+            journal_offset_age_seconds: Some(1),
             webhook_events_failed: Some(1),
             runs: vec![RunSummary {
                 id: Uuid::nil(),

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use secrecy::SecretString;
+use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
+use warp_installations::AppCredentials;
 use warp_runtime::{Config, SecretsCache};
 use warp_store::Database;
 use warp_store::outbox::OutboxPublisher;
@@ -29,6 +32,9 @@ pub async fn reconciler(
         map: map.clone(),
         portal_id: config.hubspot.portal_id,
     });
+    let journal = journal_poller(config, secrets, &database)
+        .await?
+        .map(Arc::new);
     Ok(Reconciler {
         database,
         hubspot,
@@ -41,5 +47,33 @@ pub async fn reconciler(
             customer_type: config.onboarding.customer_type,
         }),
         audit_retention: config.audit_retention,
+        journal,
     })
+}
+
+/// The Webhooks Journal backstop's poller, when WARP's HubSpot app is configured (the journal
+/// is the app's: its client-credentials token, with the home portal's request budget, since
+/// HubSpot publishes no separate one for the journal).
+async fn journal_poller(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: &Database,
+) -> Result<Option<warp_webhook::JournalPoller>, WiringError> {
+    let Some((app, _)) = wiring::oauth_app(config, secrets).await? else {
+        return Ok(None);
+    };
+    let client_config =
+        HubSpotClientConfig::from_runtime(config, SecretString::from(String::new()))?;
+    let budget = PostgresRateBudget::new(
+        database.pool().clone(),
+        config.hubspot.portal_id,
+        &client_config.rate_limit,
+    );
+    let hubspot = HubSpotClient::new(&client_config, Arc::new(budget))?
+        .with_credentials(Arc::new(AppCredentials::for_journal(app)));
+    Ok(Some(warp_webhook::JournalPoller {
+        database: database.clone(),
+        hubspot,
+        home_portal_id: config.hubspot.portal_id,
+    }))
 }

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod inbound;
 pub mod installations;
+pub mod journal_cursors;
 pub mod links;
 pub mod manual_links;
 pub mod onboardings;

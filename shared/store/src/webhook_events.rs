@@ -54,20 +54,53 @@ impl StoreEventsError {
 const INSERT_EVENTS: &str = "\
 INSERT INTO hubspot_webhook_events
     (portal_id, event_id, subscription_type, object_id, occurred_at_ms, property_name,
-     change_source, attempt_number, raw, status, error, processed_at)
-SELECT p, e, t, o, a, n, c, m, r, s, x, CASE WHEN s = 'RECEIVED' THEN NULL ELSE now() END
+     change_source, attempt_number, raw, status, error, processed_at, received_via)
+SELECT p, e, t, o, a, n, c, m, r, s, x, CASE WHEN s = 'RECEIVED' THEN NULL ELSE now() END, $12
   FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
               $6::text[], $7::text[], $8::integer[], $9::jsonb[], $10::text[], $11::text[])
        AS u(p, e, t, o, a, n, c, m, r, s, x)
+ WHERE $12 = 'push'
+    -- A journal event has no push eventId: the same change (object, type, property, time)
+    -- stored already, pushed or read before, is the same event.
+    OR NOT EXISTS (SELECT 1 FROM hubspot_webhook_events w
+                    WHERE w.portal_id = u.p AND w.object_id = u.o AND w.occurred_at_ms = u.a
+                      AND w.subscription_type = u.t AND w.property_name = u.n)
 ON CONFLICT (portal_id, event_id, subscription_type, object_id, occurred_at_ms, property_name)
     DO NOTHING
 RETURNING id";
 
-/// Inserts every event not stored yet, with its raw JSON as received (but for NULs, see the
-/// module doc), in one statement.
+/// How events reached WARP (the `received_via` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceivedVia {
+    /// A signed delivery HubSpot posted.
+    Push,
+    /// Read from HubSpot's Webhooks Journal by the backstop poller.
+    Journal,
+}
+
+impl ReceivedVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedVia::Push => "push",
+            ReceivedVia::Journal => "journal",
+        }
+    }
+}
+
+/// Inserts every event of a push delivery not stored yet; see [`store_events_via`].
 pub async fn store_events(
     database: &Database,
     events: &[(WebhookEvent, Value)],
+) -> Result<StoreOutcome, StoreEventsError> {
+    store_events_via(database, events, ReceivedVia::Push).await
+}
+
+/// Inserts every event not stored yet, with its raw JSON as received (but for NULs, see the
+/// module doc), in one statement. An event already stored, however it came, is a duplicate.
+pub async fn store_events_via(
+    database: &Database,
+    events: &[(WebhookEvent, Value)],
+    via: ReceivedVia,
 ) -> Result<StoreOutcome, StoreEventsError> {
     if events.is_empty() {
         return Ok(StoreOutcome::default());
@@ -131,6 +164,7 @@ pub async fn store_events(
                 (&raws, Type::JSONB_ARRAY),
                 (&statuses, Type::TEXT_ARRAY),
                 (&errors, Type::TEXT_ARRAY),
+                (&via.as_str(), Type::TEXT),
             ],
         )
         .await?;

@@ -10,9 +10,11 @@
 //! - [`store`]: one `INSERT ... SELECT FROM unnest ... ON CONFLICT DO NOTHING` per delivery.
 //! - [`http`]: the axum routes.
 //! - [`process`]: applying stored events to customers by the field rules.
+//! - [`journal`]: the Webhooks Journal backstop, storing what push did not deliver.
 
 pub mod config;
 pub mod http;
+pub mod journal;
 pub mod process;
 pub mod signed_url;
 pub mod source_ip;
@@ -20,6 +22,7 @@ pub mod verify;
 
 pub use config::{PublicUrl, Scheme, SignedUrlBase, WebhookConfig, WebhookConfigError};
 pub use http::{COMPANY_WEBHOOK_PATH, DeliveryReceipt, WEBHOOK_PATH, WebhookState, router};
+pub use journal::{JournalPoller, JournalReport};
 pub use process::{
     InboundProcessor, InboundReport, ProcessError, run_inbound_loop, run_inbound_loop_with_kick,
 };

@@ -1924,3 +1924,232 @@ async fn events_are_routed_by_portal_and_an_uninstalled_portals_are_kept_unappli
         json!({"7002": 1, "9999": 1})
     );
 }
+
+/// The Webhooks Journal backstop's poller for the world's sandbox: WARP's app's own token.
+fn journal_poller(world: &World) -> warp_webhook::JournalPoller {
+    let app = warp_testkit::oauth::app(&world.sandbox, "http://127.0.0.1/callback", &[]);
+    warp_webhook::JournalPoller {
+        database: world.database.clone(),
+        hubspot: hubspot_client(&world.sandbox).with_credentials(Arc::new(
+            warp_installations::AppCredentials::for_journal(app),
+        )),
+        home_portal_id: PORTAL,
+    }
+}
+
+/// `(received_via, count)` of the stored events.
+async fn events_by_way(database: &Database) -> BTreeMap<String, i64> {
+    let client = database.client().await.unwrap();
+    client
+        .query(
+            "SELECT received_via, count(*) FROM hubspot_webhook_events GROUP BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// Waits for the sandbox's dispatcher tick that writes the journal (and pushes).
+async fn after_a_tick() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+#[tokio::test]
+async fn events_push_never_delivered_are_recovered_from_the_webhooks_journal_and_applied_once() {
+    let world = world().await;
+    let (customer, company_id) = world.linked_customer("Journal Telecom").await;
+    {
+        let client = world.database.client().await.unwrap();
+        warp_store::installations::ensure_home_static(&**client, PORTAL)
+            .await
+            .unwrap();
+    }
+    // Turned on through the API, as an operator does: it needs WARP's HubSpot app.
+    let app = warp_testkit::oauth::app(&world.sandbox, "http://127.0.0.1/callback", &[]);
+    let secret = SecretString::from(JWT_SECRET.to_owned());
+    let plain_state = warp_api::ApiState::new(
+        world.database.clone(),
+        warp_api::AuthConfig::hs256(secret.clone()),
+        PORTAL,
+    );
+    let with_app = plain_state
+        .clone()
+        .with_connector(warp_installations::Connector::new(
+            world.database.clone(),
+            app,
+            warp_testkit::oauth::keyring(),
+            SecretString::from("state-key".to_owned()),
+        ));
+    let admin = warp_api::issue_dev_token(
+        &secret,
+        warp_api::AuthConfig::DEFAULT_ISSUER,
+        warp_api::AuthConfig::DEFAULT_AUDIENCE,
+        "ops-1",
+        &["admin"],
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let patch = |state: warp_api::ApiState, body: Value| {
+        let admin = admin.clone();
+        async move {
+            use tower::ServiceExt as _;
+            let answer = warp_api::router(state)
+                .oneshot(
+                    axum::http::Request::patch(format!("/v1/hubspot/installations/{PORTAL}"))
+                        .header("authorization", format!("Bearer {admin}"))
+                        .header("content-type", "application/merge-patch+json")
+                        .body(axum::body::Body::from(body.to_string()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (status, refused) = patch(plain_state.clone(), json!({"journal_backstop": true})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "journal_backstop");
+    let (status, refused) = patch(with_app.clone(), json!({"journal_backstop": "yes"})).await;
+    assert_eq!(status, 422, "{refused}");
+    let (status, on) = patch(with_app.clone(), json!({"journal_backstop": true})).await;
+    assert_eq!(status, 200, "{on}");
+    assert_eq!(on["journal_backstop"]["enabled"], true);
+    assert_eq!(on["journal_backstop"]["subscribed"], false);
+
+    let poller = journal_poller(&world);
+    // The first poll makes WARP's subscriptions and finds the journal empty: caught up.
+    let first = poller.poll(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((first.installations, first.failures), (1, 0), "{first:?}");
+    assert_eq!(first.entries_read, 0);
+    let summary: Value = world
+        .http
+        .get(format!("{}/_sandbox/journal", world.sandbox.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subscribed: Vec<&str> = summary["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["objectTypeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(subscribed, ["0-2", "0-1", "0-3"]);
+
+    // Push delivers nothing from here on: HubSpot gave up, or the receiver was down.
+    world.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world
+        .user_patch(&company_id, json!({"name": "Journal Renamed"}))
+        .await;
+    after_a_tick().await;
+    assert_eq!(world.settle().await.claimed, 0, "push delivered nothing");
+    let recovered = poller.poll(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(recovered.events_recovered, 1, "{recovered:?}");
+    assert_eq!(recovered.entries_read, 1);
+    assert_eq!(
+        events_by_way(&world.database).await.get("journal"),
+        Some(&1)
+    );
+    let report = world.processor.process_pending(100).await.unwrap();
+    assert_eq!(report.applied, 1, "{report:?}");
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Journal Renamed");
+    // Polling again reads nothing new and applies nothing twice.
+    let again = poller.poll(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((again.entries_read, again.events_recovered), (0, 0));
+
+    // With push working, the journal's copy of a delivered event is recognised: not stored.
+    world.sandbox.set_faults(Faults::default());
+    world
+        .user_patch(&company_id, json!({"phone": "+1 303 555 0100"}))
+        .await;
+    let pushed = world.settle().await;
+    assert_eq!(pushed.claimed, 1, "{pushed:?}");
+    let duplicate = poller.poll(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        (duplicate.events_read, duplicate.events_recovered),
+        (1, 0),
+        "{duplicate:?}"
+    );
+    assert_eq!(
+        events_by_way(&world.database).await.get("journal"),
+        Some(&1),
+        "the pushed phone change is stored once, as pushed"
+    );
+
+    // The stored offset expires (the poller was stopped for over 3 days): it starts again from
+    // the earliest entry, queues a full reconciliation for the gap, and reads on.
+    world
+        .http
+        .post(format!(
+            "{}/_sandbox/journal/expire",
+            world.sandbox.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    world.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    world
+        .user_patch(&company_id, json!({"name": "Journal After The Gap"}))
+        .await;
+    after_a_tick().await;
+    let restarted = poller.poll(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(restarted.restarts, 1, "{restarted:?}");
+    assert_eq!(restarted.events_recovered, 1, "{restarted:?}");
+    let client = world.database.client().await.unwrap();
+    let queued: i64 = client
+        .query_one(
+            "SELECT count(*) FROM hubspot_reconciliation_runs WHERE requested_by LIKE 'webhooks-journal%' AND claimed_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 1);
+    world.processor.process_pending(100).await.unwrap();
+    let after = world.customers.get(customer.id).await.unwrap();
+    assert_eq!(after.company_name.as_str(), "Journal After The Gap");
+
+    // Status says it all, without SQL.
+    let (status, shown) = patch(with_app.clone(), json!({})).await;
+    assert_eq!(status, 200);
+    let backstop = &shown["journal_backstop"];
+    assert_eq!(backstop["subscribed"], true, "{shown}");
+    assert_eq!(backstop["events_recovered"], 2, "{shown}");
+    assert_eq!(backstop["restarts"], 1, "{shown}");
+    assert!(backstop["caught_up_at"].is_string(), "{shown}");
+    assert!(
+        backstop["offset_age_seconds"].as_i64().unwrap() < 60,
+        "{shown}"
+    );
+    // Turned off: the poller leaves the installation alone.
+    let (status, off) = patch(with_app, json!({"journal_backstop": false})).await;
+    assert_eq!(
+        (status, &off["journal_backstop"]["enabled"]),
+        (200, &json!(false))
+    );
+    assert_eq!(
+        poller
+            .poll(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .installations,
+        0
+    );
+}

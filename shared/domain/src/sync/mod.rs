@@ -50,6 +50,7 @@
 mod customer_values;
 mod drift;
 mod inbound;
+mod journal;
 mod mapping;
 mod object_type;
 mod outbound;
@@ -65,6 +66,7 @@ pub use drift::{
 pub use inbound::{
     FieldState, InboundChange, InboundDecision, SIMULTANEOUS_WITHIN, decide_inbound,
 };
+pub use journal::{JournalEvents, JournalFileError, events_of_journal_file};
 pub use mapping::{
     CONTACT_KEY_PROPERTY, ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow,
     KEY_PROPERTY, SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod associations;
+mod journal;
 mod oauth;
 mod objects;
 mod pipelines;
@@ -171,7 +172,43 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             "/oauth/v1/refresh-tokens/{token}",
             axum::routing::delete(oauth::revoke_v1),
         );
+    // The journal takes the app's client-credentials token, not a portal's: its own check.
+    let journal_base = "/webhooks-journal/{journal}/2026-03";
+    let subscriptions = "/webhooks-journal/subscriptions/2026-03";
+    let journal_routes = Router::new()
+        .route(
+            &format!("{journal_base}/batch/{{edge}}/{{count}}"),
+            get(journal::batch_edge),
+        )
+        .route(
+            &format!("{journal_base}/batch/{{offset}}/next/{{count}}"),
+            get(journal::batch_next),
+        )
+        .route(
+            &format!("{journal_base}/batch/read"),
+            post(journal::batch_read),
+        )
+        .route(&format!("{journal_base}/{{edge}}"), get(journal::edge))
+        .route(
+            &format!("{journal_base}/offset/{{offset}}/next"),
+            get(journal::next),
+        )
+        .route(
+            subscriptions,
+            get(journal::list_subscriptions).post(journal::upsert_subscription),
+        )
+        .route(
+            &format!("{subscriptions}/{{id}}"),
+            get(journal::read_subscription).delete(journal::delete_subscription),
+        )
+        .route(
+            &format!("{subscriptions}/portals/{{portal_id}}"),
+            axum::routing::delete(journal::delete_portal_subscriptions),
+        );
     let control = Router::new()
+        .route("/_sandbox/journal", get(journal::summary))
+        .route("/_sandbox/journal/expire", post(journal::expire))
+        .route("/_sandbox/journal/files/{offset}", get(journal::file))
         .route(
             "/_sandbox/oauth",
             get(oauth::read_control).post(oauth::set_control),
@@ -200,6 +237,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             axum::routing::put(admin::set_validation_rules).get(admin::read_validation_rules),
         );
     api.merge(oauth_routes)
+        .merge(journal_routes)
         .merge(control)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -203,6 +203,7 @@ pub struct TokenRequest {
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
+    scope: Option<String>,
 }
 
 /// `POST /oauth/2026-09/token`: every parameter in the form body; the dated endpoint refuses
@@ -235,6 +236,17 @@ fn token(state: &SandboxState, body: &[u8], dated: bool) -> Response {
     };
     let client = (request.client_id.as_str(), request.client_secret.as_str());
     let now = now_ms();
+    if request.grant_type == "client_credentials" {
+        let answer = lock(&state.oauth).issue_app_token(
+            client,
+            request.scope.as_deref().unwrap_or_default(),
+            now,
+        );
+        return match answer {
+            Ok(answer) => Json(answer).into_response(),
+            Err(refusal) => refusal_response(refusal, dated),
+        };
+    }
     let answer = {
         let mut oauth = lock(&state.oauth);
         match request.grant_type.as_str() {
@@ -255,25 +267,29 @@ fn token(state: &SandboxState, body: &[u8], dated: bool) -> Response {
     };
     match answer {
         Ok(answer) => Json(answer).into_response(),
-        Err(TokenRefusal::BadClient) => token_error(
+        Err(refusal) => refusal_response(refusal, dated),
+    }
+}
+
+fn refusal_response(refusal: TokenRefusal, dated: bool) -> Response {
+    match refusal {
+        TokenRefusal::BadClient => token_error(
             "BAD_CLIENT_ID",
             "invalid_client",
             "missing or invalid client_id or client_secret",
             dated,
         ),
-        Err(TokenRefusal::BadAuthCode(why)) => {
-            token_error("BAD_AUTH_CODE", "invalid_grant", why, dated)
-        }
-        Err(TokenRefusal::BadRefreshToken) => token_error(
+        TokenRefusal::BadAuthCode(why) => token_error("BAD_AUTH_CODE", "invalid_grant", why, dated),
+        TokenRefusal::BadRefreshToken => token_error(
             "BAD_REFRESH_TOKEN",
             "invalid_grant",
             "missing or unknown refresh token",
             dated,
         ),
-        Err(TokenRefusal::BadGrantType) => token_error(
+        TokenRefusal::BadGrantType => token_error(
             "BAD_GRANT_TYPE",
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
             dated,
         ),
     }

@@ -50,6 +50,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         publisher: None,
         onboarding: None,
         audit_retention: warp_store::audit::DEFAULT_RETENTION,
+        journal: None,
     })
 }
 

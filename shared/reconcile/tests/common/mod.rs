@@ -58,6 +58,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             publisher: None,
             onboarding: None,
             audit_retention: warp_store::audit::DEFAULT_RETENTION,
+            journal: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,
