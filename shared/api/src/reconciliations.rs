@@ -31,7 +31,8 @@ use warp_store::reconciliation_runs::{self as runs, ReconciliationRun};
         ReconciliationResponse,
         ReconciliationList,
         ReconciliationInput,
-        ReconciliationStatus
+        ReconciliationStatus,
+        ReconciliationMode
     )),
     tags((name = "sync", description = "HubSpot sync conflicts and operations"))
 )]
@@ -59,6 +60,16 @@ pub enum ReconciliationStatus {
     Failed,
 }
 
+/// What a run compares: `full` (every record) or `incremental` (what changed since the last
+/// successful run; the daily schedule's, with a full run at least weekly).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the values of `mode`, which is served as stored
+pub enum ReconciliationMode {
+    Full,
+    Incremental,
+}
+
 /// One reconciliation run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconciliationResponse {
@@ -68,6 +79,12 @@ pub struct ReconciliationResponse {
     /// True while the run waits for the reconciler to take it.
     pub queued: bool,
     pub dry_run: bool,
+    /// `full` (every record of both sides) or `incremental` (the daily run: only the records
+    /// changed since `changed_since`, on either side).
+    #[schema(value_type = ReconciliationMode)]
+    pub mode: String,
+    /// How far back an incremental run looked; null for a full run.
+    pub changed_since: Option<DateTime<Utc>>,
     pub requested_at: DateTime<Utc>,
     pub requested_by: Option<String>,
     /// When the reconciler started it; absent while queued.
@@ -95,6 +112,8 @@ impl From<ReconciliationRun> for ReconciliationResponse {
             id: run.id,
             status: run.status,
             dry_run: run.dry_run,
+            mode: run.mode,
+            changed_since: run.changed_since,
             requested_at: run.requested_at,
             requested_by: run.requested_by,
             finished_at: run.finished_at,

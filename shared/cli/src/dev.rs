@@ -176,8 +176,13 @@ async fn start_reconciler(
             }
             if tokio::time::Instant::now() >= next_full {
                 next_full = tokio::time::Instant::now() + interval;
-                if let Err(error) =
-                    warp_reconcile::jobs::reconcile_now(&reconciler, false, "dev timer", None).await
+                if let Err(error) = warp_reconcile::jobs::reconcile_scheduled(
+                    &reconciler,
+                    false,
+                    false,
+                    "dev timer",
+                )
+                .await
                 {
                     tracing::warn!(%error, "the timed reconciliation could not be recorded");
                 }

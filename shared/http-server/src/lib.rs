@@ -78,10 +78,12 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let router = router.layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let router = router
+        .layer(axum::middleware::from_fn(read_bodies_handlers_ignore))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut last_refusal_logged: Option<Instant> = None;
@@ -160,6 +162,43 @@ pub async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await;
     Ok(())
+}
+
+/// Most bytes of a body sent with a GET, HEAD, DELETE or OPTIONS that are read before the
+/// handler runs (a larger one is refused with 413).
+pub const IGNORED_BODY_LIMIT: usize = 1 << 20;
+
+/// Reads the body a client sent with a request whose handler does not read one (a GET with a
+/// JSON body, as some clients send) before the handler runs. Left unread, hyper closes the
+/// connection after answering with those bytes still in the socket, and the kernel then resets
+/// it: the client can lose the end of the answer ("connection reset" mid-body).
+async fn read_bodies_handlers_ignore(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{Method, header};
+    let bodiless = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+    );
+    let declares_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if !(bodiless && declares_body) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, IGNORED_BODY_LIMIT).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => {
+            axum::response::IntoResponse::into_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE)
+        }
+    }
 }
 
 /// When a connection last read or wrote a byte.

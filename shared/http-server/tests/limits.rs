@@ -170,3 +170,52 @@ async fn keep_alive_requests_within_the_idle_timeout_are_served() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn a_body_sent_with_a_get_is_read_so_the_answer_arrives_whole_and_the_connection_stays_open()
+{
+    let big = "x".repeat(200_000);
+    let router = Router::new().route("/big", get(move || async move { big.clone() }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, router, LIMITS, std::future::pending()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..2 {
+        // As HTTP clients do: the headers, then the body in a write of its own.
+        stream
+            .write_all(b"GET /big HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(b"{}").await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 65_536];
+        while !received.ends_with(&[b'x'; 16]) || received.len() < 200_000 {
+            let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer))
+                .await
+                .expect("the answer arrives")
+                .expect("the connection is not reset");
+            assert!(
+                n > 0,
+                "the connection was closed after {} bytes",
+                received.len()
+            );
+            received.extend_from_slice(&buffer[..n]);
+        }
+        let text = String::from_utf8_lossy(&received);
+        assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..80]);
+        assert!(text.contains("content-length: 200000"), "{}", &text[..200]);
+    }
+    // A body over the limit is refused, not read forever.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let over = warp_http_server::IGNORED_BODY_LIMIT + 1;
+    stream
+        .write_all(format!("GET /big HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {over}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&vec![b'y'; over]).await.ok();
+    let answer = until_closed(&mut stream, Duration::from_secs(3))
+        .await
+        .unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.80}");
+}

@@ -347,7 +347,7 @@ impl Reconciler {
     /// Records one page's HubSpot records in the compact sets and returns its linked pairs
     /// whose values differ (pairs that agree are done with here). A contact's company
     /// association is checked here too.
-    async fn hubspot_page(
+    pub(crate) async fn hubspot_page(
         &self,
         object_type: ObjectType,
         records: Vec<HubSpotRecord>,
@@ -896,7 +896,7 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    fn new(run_id: Option<Uuid>) -> Self {
+    pub(crate) fn new(run_id: Option<Uuid>) -> Self {
         Heartbeat {
             run_id,
             last: Instant::now(),

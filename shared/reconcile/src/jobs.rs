@@ -6,7 +6,8 @@
 //!   onboardings ([`warp_sync::onboarding`]), execute runs requested through the API, and
 //!   advance imports from HubSpot ([`crate::import`]) within [`IMPORT_BUDGET`], and read the
 //!   Webhooks Journal for what push did not deliver ([`warp_webhook::journal`]).
-//! - [`reconcile_now`], daily or on demand: one full run.
+//! - [`reconcile_scheduled`], daily: an incremental run (what changed since the last successful
+//!   run), full at least weekly; [`reconcile_now`], on demand: one full run.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use warp_store::reconciliation_runs::{self as runs, ClaimedRun, RunOutcome};
 use warp_webhook::InboundReport;
 
 use crate::engine::{ProgressFn, Reconciler};
+use crate::incremental::RunMode;
 use crate::report::DriftReport;
 
 /// Outbox rows unpublished (or unfinished) this long are re-published by the relay; the API
@@ -227,6 +229,33 @@ pub async fn reconcile_now(
     requested_by: &str,
     progress: Option<&ProgressFn>,
 ) -> Result<Option<FinishedRun>, StoreError> {
+    reconcile_in_mode(reconciler, RunMode::Full, dry_run, requested_by, progress).await
+}
+
+/// The scheduled run: incremental from the last successful run, full at least weekly
+/// ([`crate::incremental::scheduled_mode`]), or full when `force_full`.
+pub async fn reconcile_scheduled(
+    reconciler: &Reconciler,
+    dry_run: bool,
+    force_full: bool,
+    requested_by: &str,
+) -> Result<Option<FinishedRun>, StoreError> {
+    let mode = if force_full {
+        RunMode::Full
+    } else {
+        reconciler.scheduled_mode().await?
+    };
+    reconcile_in_mode(reconciler, mode, dry_run, requested_by, None).await
+}
+
+/// Starts and executes a run of `mode` now; `None` when a run of this portal is executing.
+pub async fn reconcile_in_mode(
+    reconciler: &Reconciler,
+    mode: RunMode,
+    dry_run: bool,
+    requested_by: &str,
+    progress: Option<&ProgressFn>,
+) -> Result<Option<FinishedRun>, StoreError> {
     runs::fail_abandoned(&reconciler.database, reconciler.portal_id, ABANDONED_AFTER).await?;
     let Some(claimed) = runs::start(
         &reconciler.database,
@@ -239,20 +268,44 @@ pub async fn reconcile_now(
         tracing::info!("a reconciliation is executing already; this one is skipped");
         return Ok(None);
     };
-    Ok(Some(execute(reconciler, claimed, progress).await))
+    if let RunMode::Incremental { since } = mode {
+        runs::mark_incremental(&reconciler.database, claimed.id, since).await?;
+    }
+    Ok(Some(
+        execute_in_mode(reconciler, claimed, mode, progress).await,
+    ))
 }
 
-/// Executes a claimed run and records how it ended (a failure to record is logged: the
-/// heartbeat check fails the run later).
+/// Executes a claimed full run (one requested through the API) and records how it ended.
 pub async fn execute(
     reconciler: &Reconciler,
     claimed: ClaimedRun,
     progress: Option<&ProgressFn>,
 ) -> FinishedRun {
-    tracing::info!(run_id = %claimed.id, dry_run = claimed.dry_run, "reconciliation started");
-    let outcome = reconciler
-        .run(Some(claimed.id), claimed.dry_run, progress)
-        .await;
+    execute_in_mode(reconciler, claimed, RunMode::Full, progress).await
+}
+
+/// Executes a claimed run of `mode` and records how it ended (a failure to record is logged:
+/// the heartbeat check fails the run later).
+async fn execute_in_mode(
+    reconciler: &Reconciler,
+    claimed: ClaimedRun,
+    mode: RunMode,
+    progress: Option<&ProgressFn>,
+) -> FinishedRun {
+    tracing::info!(run_id = %claimed.id, dry_run = claimed.dry_run, ?mode, "reconciliation started");
+    let outcome = match mode {
+        RunMode::Full => {
+            reconciler
+                .run(Some(claimed.id), claimed.dry_run, progress)
+                .await
+        }
+        RunMode::Incremental { since } => {
+            reconciler
+                .run_incremental(Some(claimed.id), claimed.dry_run, since, progress)
+                .await
+        }
+    };
     let (finished, status, counts, json) = match outcome {
         Ok(report) => {
             let counts = report.counts();

@@ -4,6 +4,7 @@
 //!
 //! - [`engine`]: the full run (both sides streamed, bounded memory, history only where it
 //!   decides something, repairs through the inbound processor and the outbox).
+//! - [`incremental`]: the daily run over what changed since the last successful one.
 //! - [`report`]: what a run found and fixed, by kind and field, stored with the run.
 //! - [`jobs`]: what the schedules and the local timers run: the frequent relay job (stuck
 //!   outbox rows, leftover webhook events, requested runs) and the full reconciliation, each
@@ -14,6 +15,7 @@
 mod associations;
 pub mod engine;
 pub mod import;
+pub mod incremental;
 pub mod jobs;
 pub mod metrics;
 mod records;
@@ -23,5 +25,6 @@ pub mod wiring;
 
 pub use engine::{Phase, Progress, ProgressFn, ReconcileError, Reconciler};
 pub use import::{ImportEnd, ImportProgressFn};
+pub use incremental::{RunMode, scheduled_mode};
 pub use jobs::{FinishedRun, RelayReport};
 pub use report::{DriftReport, ObjectTally, RecordEntry, RepairKind, Tally};

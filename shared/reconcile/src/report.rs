@@ -82,6 +82,10 @@ pub struct ObjectTally {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftReport {
     pub dry_run: bool,
+    /// An incremental run: the time it looked back to (records changed since then, on either
+    /// side). Absent for a full run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_since: Option<chrono::DateTime<chrono::Utc>>,
     pub customers_checked: u64,
     pub companies_checked: u64,
     pub drift_found: u64,

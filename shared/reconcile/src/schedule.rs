@@ -31,8 +31,15 @@ pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Relay,
-    Capture { follow: Duration },
-    Reconcile { dry_run: bool },
+    Capture {
+        follow: Duration,
+    },
+    /// `full`: every record whatever the last runs were (`"mode": "full"`); otherwise the
+    /// schedule's choice, incremental with a full run at least weekly.
+    Reconcile {
+        dry_run: bool,
+        full: bool,
+    },
 }
 
 /// Why an event cannot be handled; the Lambda reports it as the invocation's error type.
@@ -46,6 +53,8 @@ pub enum JobError {
     UnknownJob(String),
     #[error("dry_run must be true or false")]
     InvalidDryRun,
+    #[error("mode must be \"auto\" or \"full\"")]
+    InvalidMode,
     #[error("follow_seconds must be a whole number from 0 to 840")]
     InvalidFollow,
     #[error("the reconciliation could not be recorded: {0}")]
@@ -59,6 +68,7 @@ impl JobError {
             JobError::NoJob
             | JobError::UnknownJob(_)
             | JobError::InvalidDryRun
+            | JobError::InvalidMode
             | JobError::InvalidFollow => "InvalidEvent",
             JobError::Store(_) => "StoreUnavailable",
         }
@@ -88,11 +98,20 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
                 .map(|follow| Job::Capture { follow })
                 .ok_or(JobError::InvalidFollow),
         },
-        "reconcile" => match detail.get("dry_run") {
-            None | Some(Value::Null) => Ok(Job::Reconcile { dry_run: false }),
-            Some(Value::Bool(dry_run)) => Ok(Job::Reconcile { dry_run: *dry_run }),
-            Some(_) => Err(JobError::InvalidDryRun),
-        },
+        "reconcile" => {
+            let dry_run = match detail.get("dry_run") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(dry_run)) => *dry_run,
+                Some(_) => return Err(JobError::InvalidDryRun),
+            };
+            let full = match detail.get("mode") {
+                None | Some(Value::Null) => false,
+                Some(Value::String(mode)) if mode == "auto" => false,
+                Some(Value::String(mode)) if mode == "full" => true,
+                Some(_) => return Err(JobError::InvalidMode),
+            };
+            Ok(Job::Reconcile { dry_run, full })
+        }
         other => Err(JobError::UnknownJob(other.to_owned())),
     }
 }
@@ -260,8 +279,8 @@ pub async fn handle_scheduled_event(
             .await,
             ..JobSummary::default()
         }),
-        Job::Reconcile { dry_run } => {
-            let finished = jobs::reconcile_now(reconciler, dry_run, "schedule", None)
+        Job::Reconcile { dry_run, full } => {
+            let finished = jobs::reconcile_scheduled(reconciler, dry_run, full, "schedule")
                 .await
                 .map_err(|error| JobError::Store(error.to_string()))?;
             // Deals have no WARP side to compare: their reconciliation is an import of every
@@ -302,11 +321,17 @@ mod tests {
         assert_eq!(job_of(&envelope(json!({"job": "relay"}))), Ok(Job::Relay));
         assert_eq!(
             job_of(&envelope(json!({"job": "reconcile"}))),
-            Ok(Job::Reconcile { dry_run: false })
+            Ok(Job::Reconcile {
+                dry_run: false,
+                full: false
+            })
         );
         assert_eq!(
             job_of(&json!({"job": "reconcile", "dry_run": true})),
-            Ok(Job::Reconcile { dry_run: true })
+            Ok(Job::Reconcile {
+                dry_run: true,
+                full: false
+            })
         );
         assert_eq!(job_of(&envelope(json!({}))), Err(JobError::NoJob));
         assert_eq!(
@@ -316,6 +341,17 @@ mod tests {
         assert_eq!(
             job_of(&json!({"job": "reconcile", "dry_run": "yes"})),
             Err(JobError::InvalidDryRun)
+        );
+        assert_eq!(
+            job_of(&json!({"job": "reconcile", "mode": "full"})),
+            Ok(Job::Reconcile {
+                dry_run: false,
+                full: true
+            })
+        );
+        assert_eq!(
+            job_of(&json!({"job": "reconcile", "mode": "sometimes"})),
+            Err(JobError::InvalidMode)
         );
         assert_eq!(job_of(&json!([1])), Err(JobError::NoJob));
         assert_eq!(

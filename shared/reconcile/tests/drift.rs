@@ -353,3 +353,85 @@ async fn our_own_older_write_in_hubspot_is_pushed_over_not_applied() {
     let again = h.reconciler.run(None, true, None).await.unwrap();
     assert_eq!(again.drift_found, 0, "{again:?}");
 }
+
+#[tokio::test]
+async fn an_incremental_run_compares_only_the_records_changed_on_either_side_and_repairs_them() {
+    let h = harness().await;
+    let mut customers = Vec::new();
+    for n in 0..12 {
+        customers.push(h.create(&format!("Incremental {n}")).await.0);
+    }
+    h.push_all().await;
+    h.sandbox.set_faults(Faults {
+        drop_webhooks: 1.0,
+        ..Faults::default()
+    });
+    // The schedule's first run is full: no full run has succeeded yet.
+    let first = warp_reconcile::jobs::reconcile_scheduled(&h.reconciler, false, false, "test")
+        .await
+        .unwrap()
+        .expect("nothing else runs");
+    let first = first.report.expect("it got to the end");
+    assert_eq!(first.changed_since, None, "a full run");
+    assert_eq!(first.companies_checked, 12);
+
+    tokio::time::sleep(APART).await;
+    let since = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Lost on the way in: a rename in HubSpot whose webhook was dropped.
+    let renamed = h.linked(customers[0]).await;
+    h.ui.update("companies", &renamed, json!({"name": "Renamed In HubSpot"}))
+        .await;
+    // Lost on the way out: a WARP change whose push was lost.
+    let patch = CustomerPatch::from_json(&json!({"company_name": "Changed In WARP"})).unwrap();
+    h.customers
+        .update(customers[1], None, &Update::Patch(patch))
+        .await
+        .unwrap();
+    h.lose_pending_pushes().await;
+
+    let report = h
+        .reconciler
+        .run_incremental(None, false, since, None)
+        .await
+        .unwrap();
+    assert_eq!(report.changed_since, Some(since));
+    assert_eq!(
+        report.companies_checked, 2,
+        "the company changed in HubSpot and the one whose customer changed in WARP, no other"
+    );
+    assert_eq!(
+        (report.drift_found, report.drift_fixed),
+        (2, 2),
+        "{report:?}"
+    );
+    h.push_all().await;
+    let customer = h.customers.get(customers[0]).await.unwrap();
+    assert_eq!(customer.company_name.as_str(), "Renamed In HubSpot");
+    let company = h.linked(customers[1]).await;
+    assert_eq!(h.company(&company).await["name"], "Changed In WARP");
+
+    // The schedule's next run is incremental (a full run succeeded today), recorded as such.
+    let next = warp_reconcile::jobs::reconcile_scheduled(&h.reconciler, false, false, "test")
+        .await
+        .unwrap()
+        .expect("nothing else runs");
+    let recorded = warp_store::reconciliation_runs::get(&h.database, next.id)
+        .await
+        .unwrap();
+    assert_eq!(recorded.mode, "incremental");
+    assert!(recorded.changed_since.is_some());
+    assert_eq!(next.report.expect("it got to the end").drift_found, 0);
+    // Asked for, a full run it is.
+    let forced = warp_reconcile::jobs::reconcile_scheduled(&h.reconciler, false, true, "test")
+        .await
+        .unwrap()
+        .expect("nothing else runs");
+    let recorded = warp_store::reconciliation_runs::get(&h.database, forced.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (recorded.mode.as_str(), recorded.changed_since),
+        ("full", None)
+    );
+}

@@ -82,6 +82,9 @@ pub struct ReconciliationRun {
     pub duration_ms: Option<i64>,
     /// Drift by kind and field, errors, the per-customer list (ids, kinds, fields; no values).
     pub report: serde_json::Value,
+    /// `full` (every record) or `incremental` (what changed since `changed_since`).
+    pub mode: String,
+    pub changed_since: Option<DateTime<Utc>>,
 }
 
 impl ReconciliationRun {
@@ -99,7 +102,7 @@ pub struct ClaimedRun {
 
 const COLUMNS: &str = "id, portal_id, status, dry_run, requested_at, requested_by, claimed_at, started_at, \
      finished_at, heartbeat_at, customers_checked, companies_checked, drift_found, drift_fixed, errors, \
-     duration_ms, report";
+     duration_ms, report, mode, changed_since";
 
 fn run_from_row(row: &tokio_postgres::Row) -> Result<ReconciliationRun, StoreError> {
     Ok(ReconciliationRun {
@@ -122,6 +125,8 @@ fn run_from_row(row: &tokio_postgres::Row) -> Result<ReconciliationRun, StoreErr
         },
         duration_ms: row.try_get(15)?,
         report: row.try_get(16)?,
+        mode: row.try_get(17)?,
+        changed_since: row.try_get(18)?,
     })
 }
 
@@ -549,4 +554,81 @@ pub async fn backfill_finish(database: &Database, portal_id: i64) -> Result<(), 
         )
         .await?;
     Ok(())
+}
+
+/// Records that run `id` compares only what changed since `since` (an incremental run).
+pub async fn mark_incremental(
+    database: &Database,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "UPDATE hubspot_reconciliation_runs SET mode = 'incremental', changed_since = $2 \
+             WHERE id = $1",
+            &[(&id, Type::UUID), (&since, Type::TIMESTAMPTZ)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// When the last repairing (not dry) runs of `portal_id` that succeeded started: of any mode,
+/// and full ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastSucceeded {
+    pub any: Option<DateTime<Utc>>,
+    pub full: Option<DateTime<Utc>>,
+}
+
+pub async fn last_succeeded(
+    client: &impl GenericClient,
+    portal_id: i64,
+) -> Result<LastSucceeded, StoreError> {
+    let row = client
+        .query_typed_one(
+            "SELECT max(started_at), max(started_at) FILTER (WHERE mode = 'full') \
+             FROM hubspot_reconciliation_runs \
+             WHERE portal_id = $1 AND status = 'succeeded' AND NOT dry_run",
+            &[(&portal_id, Type::INT8)],
+        )
+        .await?;
+    Ok(LastSucceeded {
+        any: row.try_get(0)?,
+        full: row.try_get(1)?,
+    })
+}
+
+/// The HubSpot records linked to WARP records of `object_type` changed in WARP since `since`
+/// (customers: not deleted; users: linked in `portal_id`).
+pub async fn changed_links_since(
+    client: &impl GenericClient,
+    portal_id: i64,
+    object_type: ObjectType,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let rows = match object_type {
+        ObjectType::Companies => {
+            client
+                .query_typed(
+                    "SELECT external_ids->>'hubspot_company_id' FROM customers \
+                     WHERE updated_at >= $1 AND deleted_at IS NULL \
+                       AND external_ids->>'hubspot_company_id' IS NOT NULL",
+                    &[(&since, Type::TIMESTAMPTZ)],
+                )
+                .await?
+        }
+        ObjectType::Contacts => {
+            client
+                .query_typed(
+                    "SELECT l.hubspot_id FROM users u JOIN hubspot_links l \
+                       ON l.portal_id = $1 AND l.object_type = 'contacts' AND l.local_id = u.id \
+                      AND l.unlinked_at IS NULL \
+                     WHERE u.updated_at >= $2",
+                    &[(&portal_id, Type::INT8), (&since, Type::TIMESTAMPTZ)],
+                )
+                .await?
+        }
+    };
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }
