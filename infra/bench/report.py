@@ -32,10 +32,13 @@ GOALS = {
     "reconcile_ratio_to_floor": "<= 1.3",
     "reconcile_seconds_100k": "<= 130 (floor: 1,000 list pages at 10/s = 100 s)",
     "reconcile_peak_heap_mb_100k": "< 128",
+    "incremental_requests_ratio_to_full": "<= 0.05 (1% of companies changed in HubSpot; the daily incremental run against the full run)",
     "import_ratio_to_floor": "<= 1.1 (floor: every request at 10/s: list pages + BAN batch writes)",
     "import_peak_heap_mb_100k": "flat (reported; < 64)",
     **{f"{f}_bootstrap_bytes": "<= 8,000,000 (arm64, stripped)" for f in ("customer-api", "sync-worker", "hubspot-webhook", "reconciler")},
     **{f"{f}_init_ms": "reported (local, x86_64)" for f in ("customer_api", "sync_worker", "hubspot_webhook", "reconciler")},
+    "startup_baseline_hello_tls_ms": "reported (hello-world lambda_runtime bootstrap + one verified-TLS Postgres connection, same run)",
+    "startup_ratio_to_baseline_max": "<= 1.5 (the slowest function's start-up over the baseline)",
 }
 out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 print("| measure | value | goal |")

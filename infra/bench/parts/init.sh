@@ -5,6 +5,9 @@
 # verified TLS, SDK clients. Host-built (x86_64, perf profile) binaries against a minimal Runtime
 # API stub on 127.0.0.1; median of INIT_RUNS (5) starts each. Not Lambda's own figures (no
 # Firecracker, no network to AWS), but it shows what our code adds and catches regressions.
+# The baseline, timed the same way in the same run: a hello-world lambda_runtime bootstrap that
+# opens one verified-TLS Postgres connection (functions/sync-worker/examples/hello_bootstrap.rs);
+# startup_ratio_to_baseline_max is the slowest function over it (goal: <= 1.5).
 # usage: init.sh RESULTS_DIR   (writes RESULTS_DIR/init.json: <function>_init_ms)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -18,13 +21,14 @@ ca=/etc/ssl/certs/ssl-cert-snakeoil.pem
 
 cargo build --quiet --profile perf $(printf -- '-p %s ' "${functions[@]}") -p warp-cli --bin warp \
   $(printf -- '--bin %s ' "${functions[@]}")
+cargo build --quiet --profile perf -p sync-worker --example hello_bootstrap
 
 # The functions connect as in AWS: verify-full TLS, to a migrated database of their own.
 db_url="postgres://postgres@localhost:${PGPORT_OVERRIDE:-5432}/warp_init_bench?sslmode=verify-full&sslrootcert=$ca"
 psql "$server" -qc "DROP DATABASE IF EXISTS warp_init_bench WITH (FORCE)" >/dev/null
 DATABASE_URL="$db_url" target/perf/warp migrate >/dev/null
 
-exec .venv/bin/python - "$out/init.json" "$db_url" "${INIT_RUNS:-5}" "${functions[@]}" <<'PY'
+exec .venv/bin/python - "$out/init.json" "$db_url" "${INIT_RUNS:-5}" "${functions[@]}" hello_bootstrap <<'PY'
 """Runs each function binary against a Runtime API stub and times its first poll."""
 import http.server, json, os, socket, statistics, subprocess, sys, threading, time
 
@@ -106,7 +110,8 @@ try:
         for _ in range(runs):
             seen.clear()
             start = time.monotonic()
-            proc = subprocess.Popen([f"target/perf/{function}"], env=env,
+            binary = f"target/perf/examples/{function}" if function == "hello_bootstrap" else f"target/perf/{function}"
+            proc = subprocess.Popen([binary], env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             polled = seen.wait(timeout=30)
             proc.kill()
@@ -114,13 +119,16 @@ try:
             if not polled:
                 sys.stderr.write(f"{function} never polled the Runtime API:\n{err.decode()[-2000:]}\n")
                 sys.exit(1)
-            if b"no database connection during init" in err:
+            if function != "hello_bootstrap" and b"no database connection during init" in err:
                 sys.stderr.write(f"{function} did not connect to Postgres during init:\n{err.decode()[-2000:]}\n")
                 sys.exit(1)
             times.append((first_poll["at"] - start) * 1000)
         results[f"{function.replace('-', '_')}_init_ms"] = round(statistics.median(times), 1)
         print(f"   {function}: median {statistics.median(times):.1f} ms of {[round(t, 1) for t in times]}")
     stub.shutdown()
+    baseline = results.pop("hello_bootstrap_init_ms")
+    results["startup_baseline_hello_tls_ms"] = baseline
+    results["startup_ratio_to_baseline_max"] = round(max(results[k] for k in results if k.endswith("_init_ms")) / baseline, 2)
     with open(out, "w") as f:
         f.write(json.dumps(results) + "\n")
 finally:

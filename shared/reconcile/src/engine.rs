@@ -318,16 +318,8 @@ impl Reconciler {
                 fetch_next,
                 self.hubspot_page(object_type, records, &mut seen, report)
             );
-            pending.extend(compared?);
-            if pending.len() >= HISTORY_BATCH {
-                self.compare_pairs(
-                    object_type,
-                    std::mem::take(&mut pending),
-                    report,
-                    &HashMap::new(),
-                )
+            self.compare_when_batch_full(object_type, &mut pending, compared?, report)
                 .await?;
-            }
             if let Some(fetched) = fetched {
                 report.hubspot_requests += 1;
                 next = Some(fetched?);
@@ -417,6 +409,28 @@ impl Reconciler {
             ObjectType::Companies => Companies.load(client, self.portal_id, ids).await,
             ObjectType::Contacts => Contacts.load(client, self.portal_id, ids).await,
         }
+    }
+
+    /// Adds drifted pairs to `pending` and compares them once a history batch read's worth
+    /// waits, so history costs one request per 50 drifted records, not one per page.
+    pub(crate) async fn compare_when_batch_full(
+        &self,
+        object_type: ObjectType,
+        pending: &mut Vec<Pair>,
+        drifted: Vec<Pair>,
+        report: &mut DriftReport,
+    ) -> Result<(), ReconcileError> {
+        pending.extend(drifted);
+        if pending.len() >= HISTORY_BATCH {
+            self.compare_pairs(
+                object_type,
+                std::mem::take(pending),
+                report,
+                &HashMap::new(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Compares linked pairs field by field, reads history where it decides something, and

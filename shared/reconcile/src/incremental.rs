@@ -27,9 +27,7 @@ use warp_hubspot::{Filter, FilterGroup, Operator, ReadOptions, SearchRequest};
 use warp_store::StoreError;
 use warp_store::reconciliation_runs::{self as runs, LastSucceeded};
 
-use crate::engine::{
-    HISTORY_BATCH, Heartbeat, Pair, Phase, ProgressFn, ReconcileError, Reconciler, Seen,
-};
+use crate::engine::{Heartbeat, Pair, Phase, ProgressFn, ReconcileError, Reconciler, Seen};
 use crate::report::DriftReport;
 
 /// Search results per page (HubSpot's maximum for search).
@@ -141,16 +139,9 @@ impl Reconciler {
         let mut pending: Vec<Pair> = Vec::new();
         while let Some(page) = pages.next().await {
             report.hubspot_requests += 1;
-            pending.extend(self.hubspot_page(object_type, page?, seen, report).await?);
-            if pending.len() >= HISTORY_BATCH {
-                self.compare_pairs(
-                    object_type,
-                    std::mem::take(&mut pending),
-                    report,
-                    &HashMap::new(),
-                )
+            let drifted = self.hubspot_page(object_type, page?, seen, report).await?;
+            self.compare_when_batch_full(object_type, &mut pending, drifted, report)
                 .await?;
-            }
             heartbeat.beat(&self.database, report).await;
         }
         self.compare_pairs(object_type, pending, report, &HashMap::new())
@@ -196,19 +187,11 @@ impl Reconciler {
                     failed.error
                 ));
             }
-            pending.extend(
-                self.hubspot_page(object_type, read.results, seen, report)
-                    .await?,
-            );
-            if pending.len() >= HISTORY_BATCH {
-                self.compare_pairs(
-                    object_type,
-                    std::mem::take(&mut pending),
-                    report,
-                    &HashMap::new(),
-                )
+            let drifted = self
+                .hubspot_page(object_type, read.results, seen, report)
                 .await?;
-            }
+            self.compare_when_batch_full(object_type, &mut pending, drifted, report)
+                .await?;
             heartbeat.beat(&self.database, report).await;
         }
         self.compare_pairs(object_type, pending, report, &HashMap::new())
