@@ -103,8 +103,17 @@ psql "$DB_URL" -Atc "SELECT json_build_object(
 STEADY_RATE="${BENCH_WEBHOOK_RATE:-20}"
 echo "== webhook steady: $STEADY_RATE deliveries/s of 100 events for ${SECONDS_PER_RUN}s; applied latency"
 since=$(psql "$DB_URL" -Atc "SELECT now()")
+steady_acks=$(mktemp)
 target/perf/examples/webhook_load --url "http://$HTTP/webhooks/hubspot" --secret "$WEBHOOK_SECRET" \
-  --customers "$CUSTOMERS" --rate "$STEADY_RATE" --deliveries $((STEADY_RATE * SECONDS_PER_RUN)) > /dev/null
+  --customers "$CUSTOMERS" --rate "$STEADY_RATE" --deliveries $((STEADY_RATE * SECONDS_PER_RUN)) > "$steady_acks"
+# The acks of this run are the ones given while 2,000 events/s are being applied (#23 item 8).
+python3 - "$steady_acks" > "$RESULTS/webhook_ack_under_apply.json" <<'PY'
+import json, sys
+line = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith("{")][-1]
+print(json.dumps({k.replace("webhook_ack_", "webhook_ack_under_apply_"): v
+                  for k, v in json.loads(line).items() if k.startswith("webhook_ack_")}))
+PY
+rm -f "$steady_acks"
 drain
 # Applied latency: from the row's arrival to its processing, as Postgres recorded both.
 psql "$DB_URL" -Atc "SELECT json_build_object(

@@ -21,6 +21,7 @@ GOALS = {
     "capture_write_ratio": ">= 0.95 (API creates with the change-capture triggers / without)",
     "api_vs_pgbench_ratio": ">= 0.5",
     "webhook_ack_p99_ms": "< 50",
+    "webhook_ack_under_apply_p99_ms": "< 50 (acks while 2,000 events/s are being applied)",
     "outbound_ceiling_ratio": ">= 0.90",
     "contacts_outbound_ceiling_ratio": ">= 0.95",
     "mixed_outbound_ceiling_ratio": ">= 0.95",
