@@ -38,6 +38,19 @@ async fn app_token(base: &str, scope: &str) -> String {
     answer["access_token"].as_str().unwrap().to_owned()
 }
 
+/// Waits until the sandbox has journaled more events than `before` (the dispatcher writes the
+/// journal every 100 ms; under load a tick comes late).
+async fn journaled_past(sandbox: &hubspot_sandbox::SandboxHandle, before: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sandbox.stats().journal_events_written <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox journaled nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn conforms(path: &str, method: &str, body: &Value) {
     let spec = common::spec(SPEC);
     let schema = common::response_schema(&spec, path, method, 200);
@@ -117,6 +130,7 @@ async fn the_journal_keeps_subscribed_events_in_order_behind_signed_links_until_
     );
     assert_eq!(listed.body["results"].as_array().unwrap().len(), 1);
 
+    let written = sandbox.stats().journal_events_written;
     let created = crm
         .post(
             "/crm/v3/objects/companies",
@@ -124,7 +138,7 @@ async fn the_journal_keeps_subscribed_events_in_order_behind_signed_links_until_
         )
         .await;
     let company_id = created.body["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    journaled_past(&sandbox, written).await;
     let earliest = journal
         .get(&format!(
             "{LOCAL}/batch/earliest/10?installPortalId={portal}"
@@ -180,12 +194,13 @@ async fn the_journal_keeps_subscribed_events_in_order_behind_signed_links_until_
         ))
         .await;
     assert_eq!(single.status, StatusCode::NO_CONTENT);
+    let written = sandbox.stats().journal_events_written;
     crm.patch(
         &format!("/crm/v3/objects/companies/{company_id}"),
         json!({"properties": {"name": "Renamed"}}),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    journaled_past(&sandbox, written).await;
     let next = journal
         .get(&format!(
             "{LOCAL}/batch/{offset}/next/10?installPortalId={portal}"

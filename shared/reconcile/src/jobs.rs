@@ -268,8 +268,20 @@ pub async fn reconcile_in_mode(
         tracing::info!("a reconciliation is executing already; this one is skipped");
         return Ok(None);
     };
-    if let RunMode::Incremental { since } = mode {
-        runs::mark_incremental(&reconciler.database, claimed.id, since).await?;
+    if let RunMode::Incremental { since } = mode
+        && let Err(error) = runs::mark_incremental(&reconciler.database, claimed.id, since).await
+    {
+        // Not left running: it would hold the portal's one executing run until abandoned.
+        let json = serde_json::json!({ "error": error.to_string() });
+        runs::finish(
+            &reconciler.database,
+            claimed.id,
+            RunOutcome::Failed,
+            &Default::default(),
+            &json,
+        )
+        .await?;
+        return Err(error);
     }
     Ok(Some(
         execute_in_mode(reconciler, claimed, mode, progress).await,

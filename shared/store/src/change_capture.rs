@@ -128,7 +128,7 @@ async fn new_versions(
     transaction
         .query_typed(
             &format!(
-                "UPDATE {table} SET version = version + 1 WHERE id = ANY($1) RETURNING id, version"
+                "UPDATE {table} SET version = version + 1, updated_at = now() WHERE id = ANY($1) RETURNING id, version"
             ),
             &[(&ids, Type::UUID_ARRAY)],
         )

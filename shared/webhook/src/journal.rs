@@ -50,6 +50,8 @@ pub struct JournalReport {
     pub events_recovered: u64,
     /// Installations whose stored offset had expired.
     pub restarts: u64,
+    /// Journal events that could not be read (logged with the reason; the rest were stored).
+    pub events_unreadable: u64,
     /// Installations whose poll failed (recorded on the cursor; tried again next time).
     pub failures: u64,
     /// The oldest offset age among the installations, in seconds, after the poll.
@@ -100,8 +102,9 @@ impl JournalPoller {
             if let Err(failure) = self.poll_one(cursor, deadline, &mut report).await {
                 report.failures += 1;
                 tracing::warn!(portal_id, error = %failure, "webhooks journal poll failed");
-                let client = self.database.client().await.map_err(StoreError::from)?;
-                journal_cursors::record_error(&**client, portal_id, &failure.to_string()).await?;
+                if let Err(error) = self.record_failure(portal_id, &failure.to_string()).await {
+                    tracing::warn!(portal_id, %error, "could not record the webhooks journal failure");
+                }
             }
         }
         let client = self.database.client().await.map_err(StoreError::from)?;
@@ -148,7 +151,12 @@ impl JournalPoller {
             }
             for entry in entries {
                 let file = self.hubspot.journal_file(&entry).await?;
-                let events = events_of_journal_file(&file)?.events;
+                let read_file = events_of_journal_file(&file)?;
+                for (index, reason) in &read_file.unreadable {
+                    tracing::warn!(portal_id, offset = %entry.current_offset, index, %reason, "a webhooks journal event could not be read; the rest of the entry is stored");
+                }
+                report.events_unreadable += read_file.unreadable.len() as u64;
+                let events = read_file.events;
                 let outcome =
                     store_events_via(&self.database, &events, ReceivedVia::Journal).await?;
                 let read = EntryRead {
@@ -174,6 +182,11 @@ impl JournalPoller {
                 }
             }
         }
+    }
+
+    async fn record_failure(&self, portal_id: i64, reason: &str) -> Result<(), StoreError> {
+        let client = self.database.client().await?;
+        journal_cursors::record_error(&**client, portal_id, reason).await
     }
 
     /// Makes WARP's journal subscriptions for the portal (HubSpot upserts them by portal and

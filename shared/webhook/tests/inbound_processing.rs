@@ -1952,9 +1952,14 @@ async fn events_by_way(database: &Database) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// Waits for the sandbox's dispatcher tick that writes the journal (and pushes).
-async fn after_a_tick() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
+/// Waits until the sandbox has journaled more events than `before` (its dispatcher writes the
+/// journal every 100 ms; under load a tick comes late).
+async fn journaled_past(world: &World, before: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while world.sandbox.stats().journal_events_written <= before {
+        assert!(Instant::now() < deadline, "the sandbox journaled nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -2051,10 +2056,11 @@ async fn events_push_never_delivered_are_recovered_from_the_webhooks_journal_and
         ..Faults::default()
     });
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = world.sandbox.stats().journal_events_written;
     world
         .user_patch(&company_id, json!({"name": "Journal Renamed"}))
         .await;
-    after_a_tick().await;
+    journaled_past(&world, before).await;
     assert_eq!(world.settle().await.claimed, 0, "push delivered nothing");
     let recovered = poller.poll(Duration::from_secs(10)).await.unwrap();
     assert_eq!(recovered.events_recovered, 1, "{recovered:?}");
@@ -2105,10 +2111,11 @@ async fn events_push_never_delivered_are_recovered_from_the_webhooks_journal_and
         drop_webhooks: 1.0,
         ..Faults::default()
     });
+    let before = world.sandbox.stats().journal_events_written;
     world
         .user_patch(&company_id, json!({"name": "Journal After The Gap"}))
         .await;
-    after_a_tick().await;
+    journaled_past(&world, before).await;
     let restarted = poller.poll(Duration::from_secs(10)).await.unwrap();
     assert_eq!(restarted.restarts, 1, "{restarted:?}");
     assert_eq!(restarted.events_recovered, 1, "{restarted:?}");

@@ -27,6 +27,9 @@ use crate::strict_json::{StrictJsonError, parse_strict};
 pub struct JournalEvents {
     pub events: Vec<(WebhookEvent, Value)>,
     pub skipped: usize,
+    /// Events that could not be read (index and reason): one bad event must not hold up the
+    /// file and every entry after it.
+    pub unreadable: Vec<(usize, String)>,
 }
 
 /// Why a journal file could not be read.
@@ -38,9 +41,20 @@ pub enum JournalFileError {
     DuplicateKey { path: String },
     #[error("the journal file has no journalEvents list")]
     NoEvents,
-    #[error("journal event #{index} cannot be read: {reason}")]
-    InvalidEvent { index: usize, reason: String },
 }
+
+/// The journal actions WARP applies; the others (snapshots, list memberships, app lifecycle)
+/// are skipped before their members are read.
+const APPLIED_ACTIONS: [&str; 8] = [
+    "CREATE",
+    "UPDATE",
+    "DELETE",
+    "RESTORE",
+    "GDPR_DELETE",
+    "MERGE",
+    "ASSOCIATION_ADDED",
+    "ASSOCIATION_REMOVED",
+];
 
 /// The v3 subscription prefix of a HubSpot object type id WARP applies events of.
 fn object_name(type_id: &str) -> Option<&'static str> {
@@ -63,15 +77,21 @@ pub fn events_of_journal_file(body: &[u8]) -> Result<JournalEvents, JournalFileE
     };
     let mut read = JournalEvents::default();
     for (index, item) in items.iter().enumerate() {
-        let invalid = |reason: String| JournalFileError::InvalidEvent { index, reason };
-        let pushed = push_events_of(item).map_err(invalid)?;
+        let pushed = match push_events_of(item) {
+            Ok(pushed) => pushed,
+            Err(reason) => {
+                read.unreadable.push((index, reason));
+                continue;
+            }
+        };
         if pushed.is_empty() {
             read.skipped += 1;
         }
         for raw in pushed {
-            let event =
-                WebhookEvent::deserialize(&raw).map_err(|error| invalid(error.to_string()))?;
-            read.events.push((event, raw));
+            match WebhookEvent::deserialize(&raw) {
+                Ok(event) => read.events.push((event, raw)),
+                Err(error) => read.unreadable.push((index, error.to_string())),
+            }
         }
     }
     Ok(read)
@@ -123,6 +143,9 @@ fn push_events_of(event: &Value) -> Result<Vec<Value>, String> {
         return Err("not an object".to_owned());
     }
     let action = text_of(event, "action").ok_or("action is missing")?;
+    if !APPLIED_ACTIONS.contains(&action) {
+        return Ok(Vec::new());
+    }
     let association = matches!(action, "ASSOCIATION_ADDED" | "ASSOCIATION_REMOVED");
     let type_key = if association {
         "fromObjectTypeId"
@@ -216,6 +239,20 @@ fn push_events_of(event: &Value) -> Result<Vec<Value>, String> {
             vec![with(
                 "associationChange",
                 &[
+                    // Push leaves it empty; here it tells apart two association changes of one
+                    // record at one time (removed from A, added to B), which the store's key
+                    // would otherwise take for one.
+                    (
+                        "propertyName",
+                        json!(format!(
+                            "{to_id}:{}",
+                            if action == "ASSOCIATION_REMOVED" {
+                                "removed"
+                            } else {
+                                "added"
+                            }
+                        )),
+                    ),
                     ("associationType", json!(association_type)),
                     ("fromObjectId", base["objectId"].clone()),
                     ("toObjectId", json!(to_id)),
@@ -280,6 +317,7 @@ mod tests {
         );
         assert_eq!(event.association_removed, Some(true));
         assert_eq!(event.is_primary_association, Some(true));
+        assert_eq!(event.property_name.as_deref(), Some("20:removed"));
     }
 
     #[test]
@@ -288,10 +326,20 @@ mod tests {
             events_of_journal_file(b"[]"),
             Err(JournalFileError::NoEvents)
         ));
-        assert!(matches!(
-            events_of_journal_file(br#"{"journalEvents":[{"action":"CREATE","objectTypeId":"0-2","occurredAt":1}]}"#),
-            Err(JournalFileError::InvalidEvent { index: 0, reason }) if reason.contains("portalId")
-        ));
+        // An event without its ids is set aside with the reason; the rest of the file is read.
+        let read = events_of_journal_file(
+            br#"{"journalEvents":[{"action":"CREATE","objectTypeId":"0-2","occurredAt":1},
+                {"action":"SNAPSHOT"},
+                {"action":"DELETE","objectTypeId":"0-2","objectId":5,"portalId":1,"occurredAt":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(read.unreadable.len(), 1);
+        assert!(
+            read.unreadable[0].1.contains("portalId"),
+            "{:?}",
+            read.unreadable
+        );
+        assert_eq!((read.events.len(), read.skipped), (1, 1));
         assert!(matches!(
             events_of_journal_file(br#"{"journalEvents":[],"journalEvents":[]}"#),
             Err(JournalFileError::DuplicateKey { .. })
