@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use warp_domain::sync::{JournalFileError, events_of_journal_file};
+use warp_domain::sync::{JOURNAL_APPLIED_ACTIONS, JournalFileError, events_of_journal_file};
 use warp_hubspot::{
     HubSpotClient, HubSpotError, JournalPosition, MAX_ENTRIES_PER_READ, ObjectSubscriptionRequest,
 };
@@ -27,16 +27,6 @@ use warp_store::{Database, StoreError, reconciliation_runs};
 
 /// The object types WARP applies events of, by HubSpot type id.
 const SUBSCRIBED_OBJECT_TYPES: [&str; 3] = ["0-2", "0-1", "0-3"];
-/// The actions the inbound processor applies.
-const SUBSCRIBED_ACTIONS: [&str; 7] = [
-    "CREATE",
-    "UPDATE",
-    "DELETE",
-    "MERGE",
-    "RESTORE",
-    "ASSOCIATION_ADDED",
-    "ASSOCIATION_REMOVED",
-];
 /// Who queues the reconciliation after an expired offset.
 const RESTART_REQUESTER: &str = "webhooks-journal backstop (offset expired)";
 
@@ -194,7 +184,7 @@ impl JournalPoller {
     async fn subscribe(&self, portal_id: i64) -> Result<(), PollFailure> {
         for object_type_id in SUBSCRIBED_OBJECT_TYPES {
             let request =
-                ObjectSubscriptionRequest::new(portal_id, object_type_id, &SUBSCRIBED_ACTIONS);
+                ObjectSubscriptionRequest::new(portal_id, object_type_id, &JOURNAL_APPLIED_ACTIONS);
             self.hubspot.upsert_journal_subscription(&request).await?;
         }
         let client = self.database.client().await.map_err(StoreError::from)?;

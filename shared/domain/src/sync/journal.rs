@@ -44,8 +44,8 @@ pub enum JournalFileError {
 }
 
 /// The journal actions WARP applies; the others (snapshots, list memberships, app lifecycle)
-/// are skipped before their members are read.
-const APPLIED_ACTIONS: [&str; 8] = [
+/// are skipped before their members are read. WARP's journal subscriptions ask for these.
+pub const JOURNAL_APPLIED_ACTIONS: [&str; 8] = [
     "CREATE",
     "UPDATE",
     "DELETE",
@@ -143,7 +143,7 @@ fn push_events_of(event: &Value) -> Result<Vec<Value>, String> {
         return Err("not an object".to_owned());
     }
     let action = text_of(event, "action").ok_or("action is missing")?;
-    if !APPLIED_ACTIONS.contains(&action) {
+    if !JOURNAL_APPLIED_ACTIONS.contains(&action) {
         return Ok(Vec::new());
     }
     let association = matches!(action, "ASSOCIATION_ADDED" | "ASSOCIATION_REMOVED");

@@ -66,7 +66,9 @@ pub use drift::{
 pub use inbound::{
     FieldState, InboundChange, InboundDecision, SIMULTANEOUS_WITHIN, decide_inbound,
 };
-pub use journal::{JournalEvents, JournalFileError, events_of_journal_file};
+pub use journal::{
+    JOURNAL_APPLIED_ACTIONS, JournalEvents, JournalFileError, events_of_journal_file,
+};
 pub use mapping::{
     CONTACT_KEY_PROPERTY, ConflictRule, FieldMap, FieldMapError, FieldMapping, FieldMappingRow,
     KEY_PROPERTY, SyncDirection, UnknownConflictRule, UnknownSyncDirection, UnknownWarpField,
