@@ -27,4 +27,10 @@ start_warp_dev "$out/warp.log"
 echo "console: $base (database $database) in $chromium"
 WARP_BASE="$base" SANDBOX_BASE="$sandbox_base" CHROMIUM="$chromium" \
   SCREENSHOT_DIR="$out" AXE_JS="$root/tests/browser/vendor/axe-core-4.14.1/axe.min.js" \
-  "$python" tests/browser/console.py
+  "$python" tests/browser/console.py || {
+    status=$?
+    # CI keeps only this output: the server's warnings say what the page could not.
+    echo "the server's warnings and errors (from $out/warp.log):" >&2
+    grep -E '"level":"(WARN|ERROR)"' "$out/warp.log" | tail -n 60 | cut -c1-400 >&2 || true
+    exit "$status"
+  }

@@ -15,15 +15,20 @@ export function forget() {
 }
 forget();
 
-/** An input that calls `search(text)` once typing pauses; stale answers are dropped. */
-function searchBox(id, label, value, minimum, search, results) {
-  const input = h("input", { id, type: "search", value, autocomplete: "off", "aria-describedby": `${id}-hint` });
+/** An input that calls `search(text)` once typing pauses; stale answers are dropped. What is
+ *  typed is kept in `state[remembered]` as it is typed, so a redraw starts from it and an
+ *  action that clears it is not undone by a search still waiting to run. */
+function searchBox(id, label, remembered, minimum, search, results) {
+  const input = h("input", { id, type: "search", value: state[remembered], autocomplete: "off", "aria-describedby": `${id}-hint` });
   let timer = null;
   let ticket = 0;
   input.addEventListener("input", () => {
     clearTimeout(timer);
+    state[remembered] = input.value;
     const text = input.value.trim();
     timer = setTimeout(async () => {
+      // A box redrawn away meanwhile (a result was chosen before typing paused) searches no more.
+      if (!input.isConnected) return;
       const mine = ++ticket;
       if (text.length < minimum) { results.replaceChildren(); return; }
       results.replaceChildren(h("p", { class: "muted" }, "Searching…"));
@@ -101,8 +106,7 @@ async function linkCard(ctx, kind, id, title, facts) {
   }
   const results = h("div", { id: `${kind}-link-results`, "aria-live": "polite" });
   nodes.push(h("h3", {}, `Link to a ${k.record}`),
-    ...searchBox(`${kind}-link-search`, k.searchLabel, state.linkQuery, 2, async (text) => {
-      state.linkQuery = text;
+    ...searchBox(`${kind}-link-search`, k.searchLabel, "linkQuery", 2, async (text) => {
       const found = await api.get(`${k.searchPath}${api.query({ q: text, limit: 8 })}`);
       if (!found.items.length) return [h("p", { class: "empty" }, `No ${k.record} matches.`)];
       return [h("ul", { class: "choices", "aria-label": `${k.record}s found` }, found.items.map((record) => {
@@ -149,8 +153,7 @@ export async function linking(ctx) {
     h("p", { class: "lead" }, "Which HubSpot record each WARP record is, and putting it right.")];
   const customerResults = h("div", { id: "customer-results", "aria-live": "polite" });
   nodes.push(h("h2", {}, "Customers"),
-    ...searchBox("customer-search", "Find a customer (name, BAN or domain)", state.customerQuery, 2, async (text) => {
-      state.customerQuery = text;
+    ...searchBox("customer-search", "Find a customer (name, BAN or domain)", "customerQuery", 2, async (text) => {
       const found = await api.get(`/v1/customers${api.query({ q: text, limit: 10 })}`);
       if (!found.items.length) return [h("p", { class: "empty" }, "No customer matches.")];
       return choices("Customers found", found.items, (c) => `${c.company_name} (${c.ban})`, (c) => {
@@ -162,8 +165,7 @@ export async function linking(ctx) {
 
   const userResults = h("div", { id: "user-results", "aria-live": "polite" });
   nodes.push(h("h2", {}, "Users"),
-    ...searchBox("user-search", "Find a user by email", state.email, 3, async (text) => {
-      state.email = text;
+    ...searchBox("user-search", "Find a user by email", "email", 3, async (text) => {
       if (!text.includes("@")) return [h("p", { class: "muted" }, "Type the whole email address.")];
       const found = await api.get(`/v1/users${api.query({ email: text })}`);
       if (!found.items.length) return [h("p", { class: "empty" }, "No user has this email.")];
