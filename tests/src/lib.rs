@@ -54,6 +54,20 @@ pub fn token_for(subject: &str, roles: &[&str]) -> String {
     .expect("token")
 }
 
+/// An HS256 token acting for the customer `customer_id` only (the `customer_id` claim).
+pub fn scoped_token(customer_id: &str, roles: &[&str]) -> String {
+    warp_api::issue_dev_token_for(
+        &SecretString::from(TEST_SECRET),
+        AuthConfig::DEFAULT_ISSUER,
+        AuthConfig::DEFAULT_AUDIENCE,
+        "owner@customer.example",
+        roles,
+        Some(uuid::Uuid::parse_str(customer_id).expect("a customer id")),
+        Duration::from_secs(300),
+    )
+    .expect("token")
+}
+
 pub fn viewer() -> String {
     token(&["viewer"])
 }

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use hubspot_sandbox::SandboxConfig;
 use secrecy::SecretString;
@@ -19,7 +18,7 @@ use warp_installations::Connector;
 use warp_store::installations::{self, InstallationStatus};
 use warp_testkit::hubspot::{self, PORTAL};
 use warp_testkit::oauth;
-use warp_tests::{TEST_SECRET, TestApp, acme};
+use warp_tests::{TEST_SECRET, TestApp, acme, scoped_token};
 
 /// The account a person picks on the consent page: a customer's own HubSpot.
 const CUSTOMER_PORTAL: i64 = 7_301;
@@ -80,16 +79,7 @@ async fn connect_approve_disconnect_and_decline_in_a_real_browser() {
     };
     let customer: Value = app.create(&acme()).await;
     let customer_id = Uuid::parse_str(customer["id"].as_str().unwrap()).unwrap();
-    let token = warp_api::issue_dev_token_for(
-        &SecretString::from(TEST_SECRET),
-        AuthConfig::DEFAULT_ISSUER,
-        AuthConfig::DEFAULT_AUDIENCE,
-        "owner@customer.example",
-        &["viewer"],
-        Some(customer_id),
-        Duration::from_secs(600),
-    )
-    .unwrap();
+    let token = scoped_token(&customer_id.to_string(), &["viewer"]);
 
     let screenshots = repository().join("target/browser");
     std::fs::create_dir_all(&screenshots).unwrap();

@@ -2,8 +2,6 @@
 //! token endpoint, status, disconnect, and who may do what (a customer-scoped token reaches
 //! only its own customer's portal, and no other route).
 
-use std::time::Duration;
-
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -13,7 +11,7 @@ use warp_api::{ApiState, AuthConfig};
 use warp_installations::Connector;
 use warp_testkit::hubspot::{self, PORTAL};
 use warp_testkit::{Consent, HubSpotUi, oauth};
-use warp_tests::{TEST_SECRET, TestApp, acme, admin, serve};
+use warp_tests::{TEST_SECRET, TestApp, acme, admin, scoped_token, serve};
 
 const REDIRECT: &str = "http://127.0.0.1:9/v1/hubspot/oauth/callback";
 
@@ -46,20 +44,6 @@ async fn spawn() -> App {
         },
         sandbox,
     }
-}
-
-/// A token acting for one customer only.
-fn scoped(customer_id: &str, roles: &[&str]) -> String {
-    warp_api::issue_dev_token_for(
-        &SecretString::from(TEST_SECRET),
-        AuthConfig::DEFAULT_ISSUER,
-        AuthConfig::DEFAULT_AUDIENCE,
-        "portal-user@customer.example",
-        roles,
-        Some(Uuid::parse_str(customer_id).unwrap()),
-        Duration::from_secs(300),
-    )
-    .unwrap()
 }
 
 impl App {
@@ -195,8 +179,8 @@ async fn a_customer_scoped_token_reaches_only_its_own_customers_portal() {
     let app = spawn().await;
     let mine = app.customer().await;
     let other = app.customer().await;
-    let token = scoped(&mine, &["viewer"]);
-    let stranger = scoped(&other, &["admin"]);
+    let token = scoped_token(&mine, &["viewer"]);
+    let stranger = scoped_token(&other, &["admin"]);
 
     // Connecting another customer's HubSpot, or the home portal, is refused.
     let refused = app
@@ -309,7 +293,7 @@ async fn a_customer_scoped_token_reaches_only_its_own_customers_portal() {
 async fn every_other_route_refuses_a_customer_scoped_token() {
     let app = spawn().await;
     let customer = app.customer().await;
-    let token = scoped(&customer, &["admin"]);
+    let token = scoped_token(&customer, &["admin"]);
     let document: Value = app
         .get("/v1/openapi.json", &admin())
         .await
@@ -438,7 +422,7 @@ async fn a_customer_scoped_token_reads_only_its_own_portals_log() {
     let app = spawn().await;
     let mine = app.customer().await;
     let other = app.customer().await;
-    let token = scoped(&mine, &["viewer"]);
+    let token = scoped_token(&mine, &["viewer"]);
     let query = app.consent(&token, "", Consent::ApproveIn(7_401)).await;
     assert_eq!(app.callback(&query).await.status(), 200);
     let client = app.app.database.client().await.unwrap();
@@ -470,7 +454,9 @@ async fn a_customer_scoped_token_reads_only_its_own_portals_log() {
         assert_eq!(portals_of(answer.json().await.unwrap()), [7401], "{path}");
     }
     // A customer without a portal sees none; an admin sees any portal's on request.
-    let without = app.get("/v1/sync/logs", &scoped(&other, &["admin"])).await;
+    let without = app
+        .get("/v1/sync/logs", &scoped_token(&other, &["admin"]))
+        .await;
     assert_eq!(portals_of(without.json().await.unwrap()), Vec::<i64>::new());
     let admin_view = app.get("/v1/sync/logs?portal_id=7402", &admin()).await;
     assert_eq!(portals_of(admin_view.json().await.unwrap()), [7402]);

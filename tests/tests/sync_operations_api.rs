@@ -118,16 +118,7 @@ async fn status_reports_the_outbox_webhooks_reconciliation_and_429s() {
         let seen = ok_json(get_as(&app, "/v1/sync/status", &token).await).await;
         assert_eq!(seen["outbox"], status["outbox"]);
     }
-    let scoped = warp_api::issue_dev_token_for(
-        &secrecy::SecretString::from(warp_tests::TEST_SECRET),
-        warp_api::AuthConfig::DEFAULT_ISSUER,
-        warp_api::AuthConfig::DEFAULT_AUDIENCE,
-        "owner@customer.example",
-        &["admin"],
-        Some(uuid::Uuid::nil()),
-        std::time::Duration::from_secs(60),
-    )
-    .unwrap();
+    let scoped = scoped_token(&uuid::Uuid::nil().to_string(), &["admin"]);
     expect_problem(get_as(&app, "/v1/sync/status", &scoped).await, 403).await;
 }
 

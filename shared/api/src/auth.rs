@@ -103,6 +103,9 @@ impl Role {
     }
 }
 
+/// The role of a service that sends finished calls; see [`Principal::ingest`].
+pub const INGEST_ROLE: &str = "ingest";
+
 /// The claims we read and write.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -126,6 +129,10 @@ pub struct Principal {
     /// The `customer_id` claim: the token acts for this customer only (its HubSpot connection
     /// and what belongs to it), whatever its roles.
     pub customer_scope: Option<uuid::Uuid>,
+    /// The token names the `ingest` role: a service sending finished calls (`POST /v1/calls`).
+    /// Outside the viewer-editor-admin order: it grants nothing else, and no other role
+    /// grants it.
+    pub ingest: bool,
     /// The method and route template called (for the audit log; formatted only by a write).
     pub route: Option<(axum::http::Method, axum::extract::MatchedPath)>,
     /// The request's id (`x-request-id`, or the one made for it).
@@ -162,6 +169,19 @@ impl Principal {
             Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 format!("this action needs the {} role", needed.as_str()),
+            ))
+        }
+    }
+
+    /// 403 unless the token names the `ingest` role and acts for the whole deployment.
+    pub fn require_ingest(&self) -> Result<(), Problem> {
+        if self.ingest && self.customer_scope.is_none() {
+            Ok(())
+        } else {
+            tracing::info!(needed = INGEST_ROLE, "role missing");
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this route takes calls from the platform: it needs the ingest role",
             ))
         }
     }
@@ -313,16 +333,13 @@ impl Authenticator {
             .and_then(|s| s.as_str())
             .ok_or_else(|| invalid("sub"))?
             .to_owned();
-        let role = claims
+        let roles: Vec<&str> = claims
             .get(&self.roles_claim)
             .and_then(|roles| roles.as_array())
-            .map(|roles| {
-                roles
-                    .iter()
-                    .filter_map(|r| r.as_str().and_then(Role::parse))
-                    .max()
-            })
+            .map(|roles| roles.iter().filter_map(|r| r.as_str()).collect())
             .unwrap_or_default();
+        let role = roles.iter().filter_map(|r| Role::parse(r)).max();
+        let ingest = roles.contains(&INGEST_ROLE);
         let customer_scope = match claims.get("customer_id") {
             None => None,
             Some(value) => Some(
@@ -336,6 +353,7 @@ impl Authenticator {
             subject,
             role,
             customer_scope,
+            ingest,
             route: None,
             request_id: None,
         })

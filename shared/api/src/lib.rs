@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 mod body;
 pub mod bootstrap;
+mod calls;
 mod company_adoption;
 mod conflicts;
 mod connect_page;
@@ -256,6 +257,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(customers::delete_customer),
         )
         .merge(users::routes())
+        .merge(calls::routes())
         .merge(deals::routes())
         .merge(onboardings::routes())
         .merge(imports::routes())

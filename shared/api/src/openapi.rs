@@ -48,6 +48,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::sync_mappings::Doc::openapi());
     document.merge(crate::users::Doc::openapi());
     document.merge(crate::deals::Doc::openapi());
+    document.merge(crate::calls::Doc::openapi());
     document.merge(crate::onboardings::Doc::openapi());
     document.merge(crate::imports::Doc::openapi());
     document.merge(crate::audit::Doc::openapi());

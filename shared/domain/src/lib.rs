@@ -1,6 +1,7 @@
 //! The pure domain of WARP's customer sync: customer value types, BAN rules, and the sync rules
 //! (field mapping, diffing, conflict decisions). No I/O, no async, no AWS or Lambda types.
 
+pub mod call;
 pub mod customer;
 pub mod deal;
 pub mod fuzz_checks;

@@ -27,7 +27,7 @@ struct AssociationType {
     one_per_from: bool,
 }
 
-const TYPES: [AssociationType; 16] = [
+const TYPES: [AssociationType; 20] = [
     AssociationType {
         from: ObjectKind::Contacts,
         to: ObjectKind::Companies,
@@ -154,6 +154,39 @@ const TYPES: [AssociationType; 16] = [
         to: ObjectKind::Notes,
         id: 201,
         inverse: 202,
+        primary: false,
+        one_per_from: false,
+    },
+    // A call, like a note, has no primary record.
+    AssociationType {
+        from: ObjectKind::Calls,
+        to: ObjectKind::Contacts,
+        id: 194,
+        inverse: 193,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Calls,
+        id: 193,
+        inverse: 194,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Calls,
+        to: ObjectKind::Companies,
+        id: 182,
+        inverse: 181,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Calls,
+        id: 181,
+        inverse: 182,
         primary: false,
         one_per_from: false,
     },

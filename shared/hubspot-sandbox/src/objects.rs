@@ -2,7 +2,7 @@
 //! paths and webhook subscriptions, the properties HubSpot computes and returns by default, and
 //! how a duplicate is described.
 //!
-//! Notes are engagements, not the records a sync mirrors: a note is written by the
+//! Notes and calls are engagements, not the records a sync mirrors: they are written by the
 //! integration and read back, and HubSpot's webhook subscriptions do not cover them.
 
 /// A HubSpot CRM object type.
@@ -12,14 +12,16 @@ pub enum ObjectKind {
     Contacts,
     Deals,
     Notes,
+    Calls,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 4] = [
+    pub const ALL: [ObjectKind; 5] = [
         ObjectKind::Companies,
         ObjectKind::Contacts,
         ObjectKind::Deals,
         ObjectKind::Notes,
+        ObjectKind::Calls,
     ];
 
     /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
@@ -29,6 +31,7 @@ impl ObjectKind {
             "contacts" | "contact" | "0-1" => Some(ObjectKind::Contacts),
             "deals" | "deal" | "0-3" => Some(ObjectKind::Deals),
             "notes" | "note" | "0-46" => Some(ObjectKind::Notes),
+            "calls" | "call" | "0-48" => Some(ObjectKind::Calls),
             _ => None,
         }
     }
@@ -40,6 +43,7 @@ impl ObjectKind {
             ObjectKind::Contacts => "contacts",
             ObjectKind::Deals => "deals",
             ObjectKind::Notes => "notes",
+            ObjectKind::Calls => "calls",
         }
     }
 
@@ -50,6 +54,7 @@ impl ObjectKind {
             ObjectKind::Contacts => "contact",
             ObjectKind::Deals => "deal",
             ObjectKind::Notes => "note",
+            ObjectKind::Calls => "call",
         }
     }
 
@@ -60,32 +65,35 @@ impl ObjectKind {
             ObjectKind::Contacts => "0-1",
             ObjectKind::Deals => "0-3",
             ObjectKind::Notes => "0-46",
+            ObjectKind::Calls => "0-48",
         }
     }
 
     /// The property HubSpot keeps the last change time in (contacts kept the old name).
     pub fn last_modified_property(self) -> &'static str {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes => "hs_lastmodifieddate",
+            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes | ObjectKind::Calls => {
+                "hs_lastmodifieddate"
+            }
             ObjectKind::Contacts => "lastmodifieddate",
         }
     }
 
     /// The property HubSpot returns a record's creation time in with every read: engagements
-    /// (notes) name it `hs_createdate`, and keep `createdate` only on request.
+    /// (notes, calls) name it `hs_createdate`, and keep `createdate` only on request.
     pub fn create_date_property(self) -> &'static str {
         match self {
             ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => "createdate",
-            ObjectKind::Notes => "hs_createdate",
+            ObjectKind::Notes | ObjectKind::Calls => "hs_createdate",
         }
     }
 
     /// Properties HubSpot itself requires on every create, whatever the portal's rules: a
-    /// note without its time is refused on v3 as on the dated path.
+    /// note or call without its time is refused on v3 as on the dated path.
     pub fn required_on_create(self) -> &'static [&'static str] {
         match self {
             ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => &[],
-            ObjectKind::Notes => &["hs_timestamp"],
+            ObjectKind::Notes | ObjectKind::Calls => &["hs_timestamp"],
         }
     }
 
@@ -117,7 +125,9 @@ impl ObjectKind {
                 "hs_object_id",
                 "pipeline",
             ],
-            ObjectKind::Notes => &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+            ObjectKind::Notes | ObjectKind::Calls => {
+                &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]
+            }
         }
     }
 
@@ -125,13 +135,15 @@ impl ObjectKind {
     /// refuses a second contact with an email, and upserts and reads contacts by it.
     pub fn built_in_unique(self) -> &'static [&'static str] {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes => &[],
+            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes | ObjectKind::Calls => {
+                &[]
+            }
             ObjectKind::Contacts => &["email"],
         }
     }
 
     /// The webhook subscription type and id of an event kind for this object type; `None`
-    /// for notes, which no subscription covers (HubSpot sends no event for them).
+    /// for notes and calls, which no subscription covers (HubSpot sends no event for them).
     pub fn subscription(self, event: &str) -> Option<(u64, &'static str)> {
         let (base, name) = match (self, event) {
             (ObjectKind::Companies, "creation") => (1, "company.creation"),
@@ -156,13 +168,13 @@ impl ObjectKind {
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
             (ObjectKind::Deals, _) => (9, "deal.unknown"),
-            (ObjectKind::Notes, _) => return None,
+            (ObjectKind::Notes | ObjectKind::Calls, _) => return None,
         };
         let app = match self {
             ObjectKind::Companies => 1_000_000,
             ObjectKind::Contacts => 2_000_000,
             ObjectKind::Deals => 3_000_000,
-            ObjectKind::Notes => return None,
+            ObjectKind::Notes | ObjectKind::Calls => return None,
         };
         Some((app + base, name))
     }
@@ -198,6 +210,7 @@ mod tests {
             "associationChange",
         ] {
             assert_eq!(ObjectKind::Notes.subscription(event), None);
+            assert_eq!(ObjectKind::Calls.subscription(event), None);
         }
         assert_eq!(ObjectKind::from_path("0-46"), Some(ObjectKind::Notes));
         assert_eq!(ObjectKind::from_path("note"), Some(ObjectKind::Notes));

@@ -43,6 +43,8 @@ pub struct RecordCounts {
     pub deals_archived: u64,
     pub notes: u64,
     pub notes_archived: u64,
+    pub calls: u64,
+    pub calls_archived: u64,
 }
 
 pub struct Portal {
@@ -51,6 +53,7 @@ pub struct Portal {
     contacts: Mutex<Store>,
     deals: Mutex<Store>,
     notes: Mutex<Store>,
+    calls: Mutex<Store>,
     /// Associations between records of any two types (locked after a store, never before).
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
@@ -90,6 +93,7 @@ impl Portal {
             contacts: store(ObjectKind::Contacts),
             deals: store(ObjectKind::Deals),
             notes: store(ObjectKind::Notes),
+            calls: store(ObjectKind::Calls),
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
@@ -103,6 +107,7 @@ impl Portal {
             ObjectKind::Contacts => &self.contacts,
             ObjectKind::Deals => &self.deals,
             ObjectKind::Notes => &self.notes,
+            ObjectKind::Calls => &self.calls,
         }
     }
 
@@ -115,6 +120,7 @@ impl Portal {
         let contacts = lock(&self.contacts);
         let deals = lock(&self.deals);
         let notes = lock(&self.notes);
+        let calls = lock(&self.calls);
         RecordCounts {
             companies: companies.active_count() as u64,
             companies_archived: companies.archived_count() as u64,
@@ -124,6 +130,8 @@ impl Portal {
             deals_archived: deals.archived_count() as u64,
             notes: notes.active_count() as u64,
             notes_archived: notes.archived_count() as u64,
+            calls: calls.active_count() as u64,
+            calls_archived: calls.archived_count() as u64,
         }
     }
 

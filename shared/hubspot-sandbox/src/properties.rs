@@ -329,7 +329,7 @@ pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
             ("dealinformation", "Deal information", 0),
             ("deal_activity", "Deal activity", 1),
         ],
-        ObjectKind::Notes => &[("engagement", "Engagement information", 0)],
+        ObjectKind::Notes | ObjectKind::Calls => &[("engagement", "Engagement information", 0)],
     };
     groups
         .iter()
@@ -355,12 +355,13 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
         ObjectKind::Contacts => contact_properties(now_ms),
         ObjectKind::Deals => deal_properties(now_ms),
         ObjectKind::Notes => note_properties(now_ms),
+        ObjectKind::Calls => call_properties(now_ms),
     };
     let group = match kind {
         ObjectKind::Companies => "companyinformation",
         ObjectKind::Contacts => "contactinformation",
         ObjectKind::Deals => "dealinformation",
-        ObjectKind::Notes => "engagement",
+        ObjectKind::Notes | ObjectKind::Calls => "engagement",
     };
     let mut object_id = plain(
         OBJECT_ID,
@@ -612,6 +613,58 @@ fn deal_properties(now_ms: i64) -> Vec<PropertyDefinition> {
             T::Enumeration,
             "checkbox",
         )),
+    ]
+}
+
+/// A call's built-in properties: what a telephony integration writes; the direction and the
+/// status are enumerations of HubSpot's values.
+fn call_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(name, label, property_type, field_type, "engagement", now_ms)
+    };
+    let mut direction = plain(
+        "hs_call_direction",
+        "Call direction",
+        T::Enumeration,
+        "select",
+    );
+    direction.options = options(&["INBOUND", "OUTBOUND"]);
+    let mut status = plain("hs_call_status", "Call status", T::Enumeration, "select");
+    status.options = options(&[
+        "BUSY",
+        "CALLING_CRM_USER",
+        "CANCELED",
+        "COMPLETED",
+        "CONNECTING",
+        "FAILED",
+        "IN_PROGRESS",
+        "NO_ANSWER",
+        "QUEUED",
+        "RINGING",
+    ]);
+    vec![
+        direction,
+        status,
+        // Required on create (see `ObjectKind::required_on_create`); ms epoch or ISO 8601.
+        plain("hs_timestamp", "Activity date", T::Datetime, "date"),
+        plain("hs_call_title", "Call title", T::String, "text"),
+        plain("hs_call_body", "Call notes", T::String, "html"),
+        plain("hs_call_duration", "Call duration", T::Number, "number"),
+        plain("hs_call_from_number", "From number", T::String, "text"),
+        plain("hs_call_to_number", "To number", T::String, "text"),
+        plain("hs_call_recording_url", "Recording URL", T::String, "text"),
+        plain("hs_call_disposition", "Call outcome", T::String, "text"),
+        plain(
+            "hubspot_owner_id",
+            "Activity assigned to",
+            T::String,
+            "text",
+        ),
+        PropertyDefinition {
+            read_only_value: true,
+            ..plain(ENGAGEMENT_CREATE_DATE, "Create date", T::Datetime, "date")
+        },
     ]
 }
 

@@ -188,6 +188,8 @@ impl SandboxState {
         stats.deals_archived = counts.deals_archived;
         stats.notes = counts.notes;
         stats.notes_archived = counts.notes_archived;
+        stats.calls = counts.calls;
+        stats.calls_archived = counts.calls_archived;
         stats
     }
 

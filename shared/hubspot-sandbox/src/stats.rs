@@ -71,4 +71,10 @@ pub struct Stats {
     /// Archived notes.
     #[serde(default)]
     pub notes_archived: u64,
+    /// Calls not archived.
+    #[serde(default)]
+    pub calls: u64,
+    /// Archived calls.
+    #[serde(default)]
+    pub calls_archived: u64,
 }

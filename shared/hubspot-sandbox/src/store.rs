@@ -213,6 +213,7 @@ fn first_id(kind: ObjectKind) -> u64 {
         ObjectKind::Contacts => 50_000_000_001,
         ObjectKind::Deals => 70_000_000_001,
         ObjectKind::Notes => 90_000_000_001,
+        ObjectKind::Calls => 95_000_000_001,
     }
 }
 

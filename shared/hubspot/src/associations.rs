@@ -28,6 +28,12 @@ pub mod type_ids {
     pub const NOTE_TO_COMPANY: u32 = 190;
     /// Note → deal, unlabeled.
     pub const NOTE_TO_DEAL: u32 = 214;
+    /// Note → contact, unlabeled.
+    pub const NOTE_TO_CONTACT: u32 = 202;
+    /// Call → contact, unlabeled.
+    pub const CALL_TO_CONTACT: u32 = 194;
+    /// Call → company, unlabeled.
+    pub const CALL_TO_COMPANY: u32 = 182;
 }
 
 /// One association type as HubSpot takes it.

@@ -18,14 +18,17 @@ pub const WARP_BAN_PROPERTY: &str = "warp_ban";
 pub const WARP_USER_ID_PROPERTY: &str = "warp_user_id";
 /// The unique key of a note WARP writes, so a retried write never doubles it.
 pub const WARP_EVENT_ID_PROPERTY: &str = "warp_event_id";
+/// The unique key of a call WARP logs: the platform's call id.
+pub const WARP_CALL_ID_PROPERTY: &str = "warp_call_id";
 
 /// The object types WARP adds properties to: the two it syncs, deals (onboarding writes the
-/// customer's BAN on a won deal) and notes (their unique key).
-pub const OBJECTS_WITH_WARP_PROPERTIES: [CrmObject; 4] = [
+/// customer's BAN on a won deal), notes and calls (their unique keys).
+pub const OBJECTS_WITH_WARP_PROPERTIES: [CrmObject; 5] = [
     CrmObject::Companies,
     CrmObject::Contacts,
     CrmObject::Deals,
     CrmObject::Notes,
+    CrmObject::Calls,
 ];
 
 /// What one bootstrap run did.
@@ -78,6 +81,17 @@ pub fn property_definitions(object_type: impl Into<CrmObject>) -> Vec<PropertyCr
             ..define(
                 WARP_EVENT_ID_PROPERTY,
                 "WARP event id",
+                PropertyType::String,
+                FieldType::Text,
+                Vec::new(),
+            )
+        }],
+        CrmObject::Calls => vec![PropertyCreate {
+            has_unique_value: Some(true),
+            description: Some("The platform's call id; written by WARP, never edit.".to_owned()),
+            ..define(
+                WARP_CALL_ID_PROPERTY,
+                "WARP call id",
                 PropertyType::String,
                 FieldType::Text,
                 Vec::new(),

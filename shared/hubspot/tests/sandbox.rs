@@ -65,15 +65,16 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 
     let first = ensure_warp_properties(&client).await.unwrap();
     assert!(first.group_created);
-    // Companies 9, contacts 6, the deal's BAN and the note's key.
-    assert_eq!(first.created.len(), 9 + 6 + 2, "{first:?}");
+    // Companies 9, contacts 6, the deal's BAN, the note's key and the call's.
+    assert_eq!(first.created.len(), 9 + 6 + 3, "{first:?}");
+    assert!(first.created.contains(&"calls.warp_call_id".to_owned()));
     assert!(first.created.contains(&"contacts.warp_user_id".to_owned()));
     assert!(first.created.contains(&"deals.warp_ban".to_owned()));
     assert!(first.already_existing.is_empty());
 
     let second = ensure_warp_properties(&client).await.unwrap();
     assert!(second.created_nothing(), "{second:?}");
-    assert_eq!(second.already_existing.len(), 9 + 6 + 2);
+    assert_eq!(second.already_existing.len(), 9 + 6 + 3);
     assert!(second.mismatched.is_empty(), "{second:?}");
 
     let user_id = client
@@ -90,6 +91,13 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
         .unwrap()
         .expect("the note key exists");
     assert!(note_key.has_unique_value, "notes are upserted by it");
+    let call_key = client
+        .objects(warp_hubspot::CrmObject::Calls)
+        .get_property("warp_call_id")
+        .await
+        .unwrap()
+        .expect("the call key exists");
+    assert!(call_key.has_unique_value, "calls are upserted by it");
     let deal_ban = client
         .deals()
         .get_property("warp_ban")

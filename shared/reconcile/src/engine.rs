@@ -149,6 +149,9 @@ pub struct Reconciler {
     /// The Webhooks Journal backstop's poller (the frequent job polls); `None` without WARP's
     /// HubSpot app (the journal takes the app's token).
     pub journal: Option<Arc<warp_webhook::JournalPoller>>,
+    /// Logs finished calls in HubSpot (the frequent job runs it); `None`: this reconciler
+    /// logs none (benchmarks, tests of other jobs).
+    pub calls: Option<Arc<warp_sync::call_log::CallLogger>>,
 }
 
 impl Reconciler {

@@ -36,6 +36,10 @@ pub const RUNS_PER_JOB: usize = 3;
 /// the time after which it claims no more.
 pub const ONBOARDINGS_PER_JOB: usize = 50;
 pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
+/// Finished calls one frequent job logs at most, in passes of 100...
+pub const CALLS_PER_JOB: usize = 5_000;
+/// ...within this long (the next job goes on).
+pub const CALLS_BUDGET: Duration = Duration::from_secs(60);
 /// How long one relay job advances imports (the Lambda's timeout is 900 s); an import not
 /// finished by then waits at its cursor for the next job.
 pub const IMPORT_BUDGET: Duration = Duration::from_secs(300);
@@ -82,6 +86,8 @@ pub struct RelayReport {
     /// What the Webhooks Journal poll did; `None` without a poller.
     pub journal: Option<warp_webhook::JournalReport>,
     pub onboardings: warp_sync::onboarding::OnboardingReport,
+    /// What logging finished calls did; `None` without a call logger.
+    pub calls: Option<warp_sync::call_log::CallLogReport>,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing; `None` when they could not be counted.
     pub webhook_events_failed: Option<i64>,
@@ -147,6 +153,12 @@ pub async fn relay_job(
         {
             Ok(onboardings) => report.onboardings = onboardings,
             Err(error) => report.errors.push(format!("onboardings: {error}")),
+        }
+    }
+    if let Some(calls) = &reconciler.calls {
+        match calls.log_due_within(CALLS_PER_JOB, CALLS_BUDGET).await {
+            Ok(logged) => report.calls = Some(logged),
+            Err(error) => report.errors.push(format!("calls: {error}")),
         }
     }
     match warp_store::audit::purge(

@@ -35,6 +35,7 @@ pub async fn reconciler(
     let journal = journal_poller(config, secrets, &database)
         .await?
         .map(Arc::new);
+    let calls = wiring::call_logger(config, secrets, database.clone(), hubspot.clone()).await?;
     Ok(Reconciler {
         database,
         hubspot,
@@ -48,6 +49,7 @@ pub async fn reconciler(
         }),
         audit_retention: config.audit_retention,
         journal,
+        calls: Some(Arc::new(calls)),
     })
 }
 

@@ -216,6 +216,7 @@ pub struct Config {
     pub reconcile: ReconcileSettings,
     pub outbound: OutboundSettings,
     pub onboarding: OnboardingSettings,
+    pub calls: CallSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
     /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `WARP/Sync`).
@@ -230,6 +231,14 @@ pub struct OnboardingSettings {
     /// The new customer's type unless the mapping takes it from the company
     /// (`ONBOARDING_CUSTOMER_TYPE`: PREPAID, POSTPAID or RESELLER; default POSTPAID).
     pub customer_type: warp_domain::customer::CustomerType,
+}
+
+/// How finished calls are logged in HubSpot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSettings {
+    /// `CALLS_DEFAULT_PORTAL=home`: a customer without a connected portal has its calls logged
+    /// in the home portal; `none` (the default): they are skipped.
+    pub home_for_unconnected: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warp";
@@ -387,6 +396,19 @@ impl Config {
                 },
             };
 
+        let calls = CallSettings {
+            home_for_unconnected: match get("CALLS_DEFAULT_PORTAL").as_deref().map(str::trim) {
+                None | Some("none") => false,
+                Some("home") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CALLS_DEFAULT_PORTAL",
+                        message: format!("expected home or none, got {other:?}"),
+                    });
+                }
+            },
+        };
+
         let audit_retention = match parse(&get, "AUDIT_RETENTION_DAYS", 400u64)? {
             days @ 1..=3_650 => Duration::from_secs(days * 86_400),
             _ => {
@@ -420,6 +442,7 @@ impl Config {
             reconcile,
             outbound,
             onboarding,
+            calls,
             audit_retention,
             metrics_namespace,
             http_addr,
@@ -845,6 +868,14 @@ mod tests {
         assert!(err.to_string().starts_with("HTTP_ADDR"), "{err}");
         let err = config(&[("SYNC_CREATE_MODE", "sometimes")]).unwrap_err();
         assert!(err.to_string().starts_with("SYNC_CREATE_MODE"), "{err}");
+    }
+
+    #[test]
+    fn calls_go_to_the_home_portal_only_when_asked() {
+        assert!(!config(&[]).unwrap().calls.home_for_unconnected);
+        let home = config(&[("CALLS_DEFAULT_PORTAL", "home")]).unwrap();
+        assert!(home.calls.home_for_unconnected);
+        assert!(config(&[("CALLS_DEFAULT_PORTAL", "nearest")]).is_err());
     }
 
     #[test]

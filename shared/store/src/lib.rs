@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod audit;
+pub mod calls;
 pub mod change_capture;
 pub mod company_candidates;
 pub mod conflicts;

@@ -6,10 +6,12 @@
 //! customers.
 
 pub mod adapters;
+pub mod call_log;
 pub mod capture;
 pub mod mapping_admin;
 pub mod onboarding;
 pub mod outbound;
+pub mod passes;
 pub mod portals;
 pub mod queue;
 pub mod relay;

@@ -631,29 +631,13 @@ pub async fn run_onboarding_loop(
 ) {
     /// Onboardings run per pass.
     const BATCH: usize = 50;
-    tokio::pin!(shutdown);
-    loop {
-        let pass = tokio::select! {
-            biased;
-            () = &mut shutdown => return,
-            report = runner.run_due(BATCH) => report,
-        };
-        let busy = match pass {
-            Ok(report) => report.claimed == BATCH,
-            Err(error) => {
-                tracing::warn!(%error, "running onboardings failed; retrying at the next tick");
-                false
-            }
-        };
-        if busy {
-            continue;
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
+    crate::passes::run_passes("onboardings", interval, shutdown, || async {
+        runner
+            .run_due(BATCH)
+            .await
+            .map(|report| report.claimed == BATCH)
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use warp_hubspot::{HubSpotClient, HubSpotClientConfig, PostgresRateBudget};
 use warp_installations::{InstallationCredentials, OAuthApp, TokenKeyring};
-use warp_store::StoreError;
 use warp_store::installations::{self, InstallationRole, InstallationStatus};
 use warp_store::outbox;
 use warp_store::sync_config::MappingSource;
+use warp_store::{Database, StoreError};
 
 use crate::outbound::{OutboundError, OutboundWorker, ProcessReport};
 
@@ -32,6 +32,44 @@ pub struct InstalledPortals {
     pub mapping_max_age: Duration,
 }
 
+impl InstalledPortals {
+    /// The HubSpot client of the customer portal `portal_id`: its installation's OAuth token
+    /// and its own request budget (the installation's limit, else the default).
+    pub async fn client(
+        &self,
+        database: &Database,
+        portal_id: i64,
+    ) -> Result<HubSpotClient, BuildError> {
+        let installation = {
+            let client = database.client().await.map_err(StoreError::from)?;
+            installations::get(&**client, portal_id).await?
+        };
+        let installation = installation
+            .filter(|i| matches!(i.role, InstallationRole::Customer(_)))
+            .ok_or(BuildError::NotInstalled(portal_id))?;
+        let mut config = self.client_config.clone();
+        config.portal_id = portal_id;
+        config.rate_limit.max_per_interval = installation
+            .rate_limit_max
+            .and_then(|max| u32::try_from(max).ok())
+            .unwrap_or(self.default_rate_limit_max);
+        let budget =
+            PostgresRateBudget::new(database.pool().clone(), portal_id, &config.rate_limit);
+        let credentials = InstallationCredentials::new(
+            portal_id,
+            database.clone(),
+            Arc::clone(&self.keyring),
+            self.app.clone(),
+        );
+        tracing::info!(
+            portal_id,
+            rate_limit_max = config.rate_limit.max_per_interval,
+            "customer portal client ready"
+        );
+        Ok(HubSpotClient::new(&config, Arc::new(budget))?.with_credentials(Arc::new(credentials)))
+    }
+}
+
 /// Pushes outbox rows, each by its portal's worker. Build it once per process.
 pub struct PortalWorkers {
     home: Arc<OutboundWorker>,
@@ -48,9 +86,9 @@ impl std::fmt::Debug for PortalWorkers {
     }
 }
 
-/// Why a portal's worker could not be built.
+/// Why a portal's client or worker could not be built.
 #[derive(Debug, thiserror::Error)]
-enum BuildError {
+pub enum BuildError {
     #[error("reading the installation: {0}")]
     Store(#[from] StoreError),
     #[error("building the HubSpot client: {0}")]
@@ -108,36 +146,10 @@ impl PortalWorkers {
         portal_id: i64,
     ) -> Result<OutboundWorker, BuildError> {
         let database = self.home.database();
-        let installation = {
-            let client = database.client().await.map_err(StoreError::from)?;
-            installations::get(&**client, portal_id).await?
-        };
-        let installation = installation
-            .filter(|i| matches!(i.role, InstallationRole::Customer(_)))
-            .ok_or(BuildError::NotInstalled(portal_id))?;
-        let mut config = installed.client_config.clone();
-        config.portal_id = portal_id;
-        config.rate_limit.max_per_interval = installation
-            .rate_limit_max
-            .and_then(|max| u32::try_from(max).ok())
-            .unwrap_or(installed.default_rate_limit_max);
-        let budget =
-            PostgresRateBudget::new(database.pool().clone(), portal_id, &config.rate_limit);
-        let credentials = InstallationCredentials::new(
-            portal_id,
-            database.clone(),
-            Arc::clone(&installed.keyring),
-            installed.app.clone(),
-        );
-        let hubspot =
-            HubSpotClient::new(&config, Arc::new(budget))?.with_credentials(Arc::new(credentials));
+        let hubspot = installed.client(database, portal_id).await?;
         let mapping =
             MappingSource::load(database.clone(), portal_id, installed.mapping_max_age).await?;
-        tracing::info!(
-            portal_id,
-            rate_limit_max = config.rate_limit.max_per_interval,
-            "customer portal worker ready"
-        );
+        tracing::info!(portal_id, "customer portal worker ready");
         Ok(self.home.for_portal(hubspot, portal_id, mapping))
     }
 

@@ -16,6 +16,7 @@ use warp_store::outbox::RetryPolicy;
 use warp_store::sync_config::{MappingSource, SyncConfigError};
 use warp_store::{Database, DatabaseError};
 
+use crate::call_log::{CallLogSettings, CallLogger};
 use crate::outbound::OutboundWorker;
 use crate::portals::{InstalledPortals, PortalWorkers};
 
@@ -216,20 +217,50 @@ pub async fn portal_workers(
     hubspot: HubSpotClient,
 ) -> Result<PortalWorkers, WiringError> {
     let home = home_worker(config, database, hubspot).await?;
+    Ok(match installed_portals(config, secrets).await? {
+        Some(installed) => PortalWorkers::new(home, installed),
+        None => PortalWorkers::home_only(home),
+    })
+}
+
+/// What a customer portal's client is built from, when WARP's HubSpot app is configured.
+pub async fn installed_portals(
+    config: &Config,
+    secrets: &SecretsCache,
+) -> Result<Option<InstalledPortals>, WiringError> {
     let Some((app, keyring)) = oauth_app(config, secrets).await? else {
-        return Ok(PortalWorkers::home_only(home));
+        return Ok(None);
     };
     let client_config =
         HubSpotClientConfig::from_runtime(config, SecretString::from(String::new()))?;
-    Ok(PortalWorkers::new(
-        home,
-        InstalledPortals {
-            app,
-            keyring,
-            client_config,
-            default_rate_limit_max: config.hubspot.installed_rate_limit_max,
-            mapping_max_age: config.hubspot.mapping_max_age,
-        },
+    Ok(Some(InstalledPortals {
+        app,
+        keyring,
+        client_config,
+        default_rate_limit_max: config.hubspot.installed_rate_limit_max,
+        mapping_max_age: config.hubspot.mapping_max_age,
+    }))
+}
+
+/// The logger of finished calls: the home portal over `hubspot`, customer portals through
+/// WARP's HubSpot app when configured.
+pub async fn call_logger(
+    config: &Config,
+    secrets: &SecretsCache,
+    database: Database,
+    hubspot: HubSpotClient,
+) -> Result<CallLogger, WiringError> {
+    let installed = installed_portals(config, secrets).await?;
+    let settings = CallLogSettings {
+        home_for_unconnected: config.calls.home_for_unconnected,
+        ..CallLogSettings::default()
+    };
+    Ok(CallLogger::new(
+        database,
+        hubspot,
+        config.hubspot.portal_id,
+        installed,
+        settings,
     ))
 }
 

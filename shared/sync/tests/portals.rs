@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
-use serde_json::{Value, json};
+use serde_json::json;
 use warp_domain::sync::ObjectType;
 use warp_store::installations::{self, InstallationRole, InstallationStatus};
 use warp_store::outbox::{self, OutboxOperation};
@@ -20,21 +20,6 @@ use warp_testkit::{PORTAL, Sql, hubspot, oauth, records};
 const REDIRECT: &str = "http://127.0.0.1:9/v1/hubspot/oauth/callback";
 const FIRST: i64 = 7001;
 const SECOND: i64 = 7002;
-
-async fn companies_in(sandbox: &SandboxHandle, portal: i64) -> u64 {
-    let portals: Value = reqwest::get(format!("{}/_sandbox/portals", sandbox.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    portals
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["portal_id"] == portal)
-        .map_or(0, |p| p["companies"].as_u64().unwrap())
-}
 
 fn calls_to(sandbox: &SandboxHandle, portal: i64) -> u64 {
     sandbox
@@ -236,9 +221,9 @@ async fn each_portals_rows_go_to_that_portal_only_and_a_disconnected_portal_stal
     assert_eq!(report.succeeded, every_row);
 
     // Home and the first portal hold what was sent to them, and nothing else.
-    assert_eq!(companies_in(sandbox, PORTAL).await, 4);
-    assert_eq!(companies_in(sandbox, FIRST).await, 3);
-    assert_eq!(companies_in(sandbox, SECOND).await, 0);
+    assert_eq!(hubspot::records_in(sandbox, PORTAL, "companies").await, 4);
+    assert_eq!(hubspot::records_in(sandbox, FIRST, "companies").await, 3);
+    assert_eq!(hubspot::records_in(sandbox, SECOND, "companies").await, 0);
     let done = |portal: i64| {
         format!(
             "SELECT count(*) FROM hubspot_sync_queue WHERE portal_id = {portal} AND status = 'DONE'"
@@ -348,11 +333,11 @@ async fn a_throttled_portal_holds_up_no_other_portals_loop() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(companies_in(sandbox, PORTAL).await, 3);
-    assert_eq!(companies_in(sandbox, SECOND).await, 3);
+    assert_eq!(hubspot::records_in(sandbox, PORTAL, "companies").await, 3);
+    assert_eq!(hubspot::records_in(sandbox, SECOND, "companies").await, 3);
     // The throttled portal's rows are still there, waiting for its budget.
     assert_eq!(database.scalar(&open(FIRST)).await, 3);
-    assert_eq!(companies_in(sandbox, FIRST).await, 0);
+    assert_eq!(hubspot::records_in(sandbox, FIRST, "companies").await, 0);
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(15), loops)
         .await

@@ -66,3 +66,25 @@ pub async fn client_with_warp_properties(
         .expect("WARP's properties are made in the sandbox");
     client
 }
+
+/// How many records of `object` (`companies`, `contacts`, `notes`, `calls`) the sandbox's
+/// portal `portal` holds, as `GET /_sandbox/portals` counts them (0 for an unknown portal).
+pub async fn records_in(sandbox: &SandboxHandle, portal: i64, object: &str) -> u64 {
+    let portals: serde_json::Value =
+        reqwest::get(format!("{}/_sandbox/portals", sandbox.base_url()))
+            .await
+            .expect("the sandbox answers")
+            .json()
+            .await
+            .expect("a list of portals");
+    portals
+        .as_array()
+        .expect("a list of portals")
+        .iter()
+        .find(|p| p["portal_id"] == portal)
+        .map_or(0, |p| {
+            p[object]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no {object} count"))
+        })
+}

@@ -55,6 +55,8 @@ pub enum CrmObject {
     Deals,
     /// Notes on a record's timeline (written by WARP: onboarding's "account created").
     Notes,
+    /// Finished calls of the platform, logged on the contact called (written by WARP).
+    Calls,
 }
 
 impl CrmObject {
@@ -65,6 +67,7 @@ impl CrmObject {
             CrmObject::Contacts => "contacts",
             CrmObject::Deals => "deals",
             CrmObject::Notes => "notes",
+            CrmObject::Calls => "calls",
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct PortalView {
     rate_limit_interval_ms: u64,
     companies: u64,
     contacts: u64,
+    notes: u64,
+    calls: u64,
 }
 
 fn view(state: &SandboxState, portal: &Portal) -> PortalView {
@@ -59,6 +61,8 @@ fn view(state: &SandboxState, portal: &Portal) -> PortalView {
         rate_limit_interval_ms: limits.interval_ms,
         companies: counts.companies,
         contacts: counts.contacts,
+        notes: counts.notes,
+        calls: counts.calls,
     }
 }
 

@@ -51,6 +51,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         onboarding: None,
         audit_retention: warp_store::audit::DEFAULT_RETENTION,
         journal: None,
+        calls: None,
     })
 }
 

@@ -59,6 +59,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             onboarding: None,
             audit_retention: warp_store::audit::DEFAULT_RETENTION,
             journal: None,
+            calls: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,

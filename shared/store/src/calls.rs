@@ -1,0 +1,348 @@
+//! `calls`: the finished calls the platform sends (`POST /v1/calls`), each stored once by its
+//! call id, and what became of its logging in HubSpot.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+use warp_domain::call::FinishedCall;
+use warp_domain::storable::storable;
+
+use crate::StoreError;
+use crate::database::Database;
+
+/// What taking a call in did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Stored now; it will be logged in HubSpot.
+    Queued,
+    /// Its call id was stored before (by an earlier request, or earlier in this batch): nothing
+    /// changed.
+    Repeated,
+}
+
+impl Taken {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Taken::Queued => "queued",
+            Taken::Repeated => "repeated",
+        }
+    }
+}
+
+/// A batch refused before anything was stored: the positions (in the batch) of the calls whose
+/// customer does not exist or is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCustomers(pub Vec<usize>);
+
+/// Stores the calls not stored before, in one statement (a batch is stored whole or not at all).
+/// Answers, per call in order, whether it was stored now or repeats one stored before.
+pub async fn take_in(
+    database: &Database,
+    calls: &[FinishedCall],
+) -> Result<Result<Vec<Taken>, UnknownCustomers>, StoreError> {
+    let client = database.client().await?;
+    let customer_ids: Vec<Uuid> = calls.iter().map(|call| call.customer_id).collect();
+    let known: std::collections::HashSet<Uuid> = client
+        .query_typed(
+            "SELECT id FROM customers WHERE id = ANY($1) AND deleted_at IS NULL",
+            &[(&customer_ids, Type::UUID_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let unknown: Vec<usize> = (0..calls.len())
+        .filter(|index| !known.contains(&calls[*index].customer_id))
+        .collect();
+    if !unknown.is_empty() {
+        return Ok(Err(UnknownCustomers(unknown)));
+    }
+    let column = |part: fn(&FinishedCall) -> String| calls.iter().map(part).collect::<Vec<_>>();
+    let call_ids = column(|c| c.call_id.as_str().to_owned());
+    let directions = column(|c| c.direction.as_str().to_owned());
+    let from = column(|c| c.from.as_str().to_owned());
+    let to = column(|c| c.to.as_str().to_owned());
+    let outcomes = column(|c| c.outcome.as_str().to_owned());
+    let started_at: Vec<DateTime<Utc>> = calls.iter().map(|c| c.started_at).collect();
+    let durations: Vec<i64> = calls.iter().map(|c| c.duration_ms).collect();
+    let recordings: Vec<Option<&str>> = calls
+        .iter()
+        .map(|c| c.recording_url.as_ref().map(|url| url.as_str()))
+        .collect();
+    let summaries: Vec<Option<&str>> = calls.iter().map(|c| c.summary.as_deref()).collect();
+    let stored: std::collections::HashSet<String> = client
+        .query_typed(
+            "INSERT INTO calls (call_id, customer_id, direction, from_number, to_number, \
+                 started_at, duration_ms, outcome, recording_url, summary) \
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                 $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $10::text[]) \
+             ON CONFLICT (call_id) DO NOTHING \
+             RETURNING call_id",
+            &[
+                (&call_ids, Type::TEXT_ARRAY),
+                (&customer_ids, Type::UUID_ARRAY),
+                (&directions, Type::TEXT_ARRAY),
+                (&from, Type::TEXT_ARRAY),
+                (&to, Type::TEXT_ARRAY),
+                (&started_at, Type::TIMESTAMPTZ_ARRAY),
+                (&durations, Type::INT8_ARRAY),
+                (&outcomes, Type::TEXT_ARRAY),
+                (&recordings, Type::TEXT_ARRAY),
+                (&summaries, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The first of a call id repeated within the batch is the one stored.
+    let mut seen = std::collections::HashSet::new();
+    Ok(Ok(call_ids
+        .iter()
+        .map(|id| {
+            if seen.insert(id) && stored.contains(id) {
+                Taken::Queued
+            } else {
+                Taken::Repeated
+            }
+        })
+        .collect()))
+}
+
+/// A stored call and its logging, as `GET /v1/calls/{call_id}` answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCall {
+    pub call_id: String,
+    pub customer_id: Uuid,
+    pub direction: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub recording_url: Option<String>,
+    pub has_summary: bool,
+    pub received_at: DateTime<Utc>,
+    /// `pending`, `success`, `skipped` or `error`.
+    pub status: String,
+    pub attempts: i32,
+    pub portal_id: Option<i64>,
+    pub contact_id: Option<String>,
+    pub engagement_id: Option<String>,
+    pub note_id: Option<String>,
+    pub reason: Option<String>,
+    pub logged_at: Option<DateTime<Utc>>,
+}
+
+/// The call stored under `call_id`, if any.
+pub async fn get(database: &Database, call_id: &str) -> Result<Option<StoredCall>, StoreError> {
+    let client = database.client().await?;
+    let row = client
+        .query_typed(
+            "SELECT call_id, customer_id, direction, from_number, to_number, started_at, \
+                 duration_ms, outcome, recording_url, summary IS NOT NULL, received_at, status, \
+                 attempts, portal_id, contact_id, engagement_id, note_id, reason, logged_at \
+             FROM calls WHERE call_id = $1",
+            &[(&call_id, Type::TEXT)],
+        )
+        .await?;
+    Ok(row.first().map(|row| StoredCall {
+        call_id: row.get(0),
+        customer_id: row.get(1),
+        direction: row.get(2),
+        from_number: row.get(3),
+        to_number: row.get(4),
+        started_at: row.get(5),
+        duration_ms: row.get(6),
+        outcome: row.get(7),
+        recording_url: row.get(8),
+        has_summary: row.get(9),
+        received_at: row.get(10),
+        status: row.get(11),
+        attempts: row.get(12),
+        portal_id: row.get(13),
+        contact_id: row.get(14),
+        engagement_id: row.get(15),
+        note_id: row.get(16),
+        reason: row.get(17),
+        logged_at: row.get(18),
+    }))
+}
+
+/// A call due for logging, claimed for one pass, with where it would go: its customer's own
+/// portal (and that installation's status) and its customer's company in the home portal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueCall {
+    pub id: Uuid,
+    pub call_id: String,
+    pub customer_id: Uuid,
+    pub direction: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub recording_url: Option<String>,
+    pub summary: Option<String>,
+    /// Counting this one.
+    pub attempts: i32,
+    /// The customer's company in the home portal, when linked.
+    pub home_company_id: Option<String>,
+    /// The customer's own connected portal and its installation's status text.
+    pub customer_portal: Option<(i64, String)>,
+}
+
+/// Claims up to `limit` calls due for logging, oldest due first, for `lease` (another pass
+/// takes them again only after it, should this one die), counting the attempt.
+pub async fn claim_due(
+    database: &Database,
+    limit: usize,
+    lease: std::time::Duration,
+) -> Result<Vec<DueCall>, StoreError> {
+    let client = database.client().await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let rows = client
+        .query_typed(
+            "WITH due AS (SELECT id FROM calls WHERE status = 'pending' AND next_attempt_at <= now() \
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             UPDATE calls c SET attempts = c.attempts + 1, \
+                 next_attempt_at = now() + $2 * interval '1 millisecond' \
+             FROM due WHERE c.id = due.id \
+             RETURNING c.id, c.call_id, c.customer_id, c.direction, c.from_number, c.to_number, \
+                 c.started_at, c.duration_ms, c.outcome, c.recording_url, c.summary, c.attempts, \
+                 (SELECT external_ids->>'hubspot_company_id' FROM customers WHERE id = c.customer_id), \
+                 (SELECT portal_id FROM hubspot_installations WHERE customer_id = c.customer_id), \
+                 (SELECT status FROM hubspot_installations WHERE customer_id = c.customer_id)",
+            &[(&limit, Type::INT8), (&lease_ms, Type::INT8)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| DueCall {
+            id: row.get(0),
+            call_id: row.get(1),
+            customer_id: row.get(2),
+            direction: row.get(3),
+            from_number: row.get(4),
+            to_number: row.get(5),
+            started_at: row.get(6),
+            duration_ms: row.get(7),
+            outcome: row.get(8),
+            recording_url: row.get(9),
+            summary: row.get(10),
+            attempts: row.get(11),
+            home_company_id: row.get(12),
+            customer_portal: row
+                .get::<_, Option<i64>>(13)
+                .zip(row.get::<_, Option<String>>(14)),
+        })
+        .collect())
+}
+
+/// What became of one claimed call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// Logged on `contact_id` as `engagement_id` (and its summary as `note_id`).
+    Logged {
+        portal_id: i64,
+        contact_id: String,
+        engagement_id: String,
+        note_id: Option<String>,
+    },
+    /// Not logged, for good, for `reason` (no contact has the number, no portal to log in).
+    Skipped {
+        portal_id: Option<i64>,
+        reason: String,
+    },
+    /// Refused for good (HubSpot's message).
+    Failed {
+        portal_id: Option<i64>,
+        reason: String,
+    },
+    /// Tried again at `retry_at`; a wait (a portal to reconnect) does not count as an attempt.
+    Later {
+        reason: String,
+        retry_at: DateTime<Utc>,
+        counts_as_attempt: bool,
+    },
+}
+
+/// Records what became of the claimed call `id`.
+pub async fn settle(
+    database: &Database,
+    id: Uuid,
+    settlement: &Settlement,
+) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    let reason = |text: &str| storable(text).into_owned();
+    match settlement {
+        Settlement::Logged {
+            portal_id,
+            contact_id,
+            engagement_id,
+            note_id,
+        } => {
+            client
+                .execute_typed(
+                    "UPDATE calls SET status = 'success', portal_id = $2, contact_id = $3, \
+                         engagement_id = $4, note_id = $5, reason = NULL, logged_at = now() \
+                     WHERE id = $1",
+                    &[
+                        (&id, Type::UUID),
+                        (portal_id, Type::INT8),
+                        (contact_id, Type::TEXT),
+                        (engagement_id, Type::TEXT),
+                        (note_id, Type::TEXT),
+                    ],
+                )
+                .await?;
+        }
+        Settlement::Skipped {
+            portal_id,
+            reason: why,
+        }
+        | Settlement::Failed {
+            portal_id,
+            reason: why,
+        } => {
+            let status = if matches!(settlement, Settlement::Skipped { .. }) {
+                "skipped"
+            } else {
+                "error"
+            };
+            client
+                .execute_typed(
+                    "UPDATE calls SET status = $2, portal_id = $3, reason = $4, logged_at = now() \
+                     WHERE id = $1",
+                    &[
+                        (&id, Type::UUID),
+                        (&status, Type::TEXT),
+                        (portal_id, Type::INT8),
+                        (&reason(why), Type::TEXT),
+                    ],
+                )
+                .await?;
+        }
+        Settlement::Later {
+            reason: why,
+            retry_at,
+            counts_as_attempt,
+        } => {
+            client
+                .execute_typed(
+                    "UPDATE calls SET reason = $2, next_attempt_at = $3, \
+                         attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END \
+                     WHERE id = $1 AND status = 'pending'",
+                    &[
+                        (&id, Type::UUID),
+                        (&reason(why), Type::TEXT),
+                        (retry_at, Type::TIMESTAMPTZ),
+                        (counts_as_attempt, Type::BOOL),
+                    ],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
