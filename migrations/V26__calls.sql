@@ -4,6 +4,8 @@
 -- diffed, so it needs no field state, only its progress.
 CREATE TABLE calls (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- Arrival order: the sync log's newest-first pages are keyed on it.
+    seq            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     call_id        text NOT NULL UNIQUE CHECK (call_id ~ '^[!-~]{1,128}$'),
     customer_id    uuid NOT NULL REFERENCES customers (id),
     direction      text NOT NULL CHECK (direction IN ('INBOUND', 'OUTBOUND')),
@@ -29,4 +31,5 @@ CREATE TABLE calls (
     logged_at      timestamptz
 );
 CREATE INDEX calls_due ON calls (next_attempt_at) WHERE status = 'pending';
-CREATE INDEX calls_by_customer ON calls (customer_id, id);
+CREATE INDEX calls_by_customer ON calls (customer_id, seq);
+CREATE INDEX calls_by_status ON calls (status, seq);

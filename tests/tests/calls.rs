@@ -215,3 +215,146 @@ async fn bodies_that_are_no_calls_are_refused_clearly() {
         "{problem}"
     );
 }
+
+async fn logs(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/v1/hubspot/sync-logs{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn log_page(app: &TestApp, token: &str, query: &str) -> Value {
+    let response = logs(app, token, query).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn call_ids(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["call_id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sync_log_filters_pages_by_offset_or_cursor_and_a_customer_reads_only_its_own() {
+    let app = spawn_app().await;
+    let first = app.create(&acme()).await;
+    let second = app
+        .create(&json!({"company_name": "Other Telecom", "customer_type": "PREPAID"}))
+        .await;
+    let (a, b) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    for (id, customer) in [("a-1", a), ("a-2", a), ("a-3", a), ("b-1", b), ("b-2", b)] {
+        accepted(post_calls(&app, &ingest(), &call(id, customer)).await).await;
+    }
+    app.execute(
+        "UPDATE calls SET status = 'success', portal_id = 62515, contact_id = '501', \
+           engagement_id = '95000000001', logged_at = now() WHERE call_id = 'a-1'",
+    )
+    .await;
+    app.execute(
+        "UPDATE calls SET status = 'skipped', reason = 'no HubSpot contact has the number +13035551234', \
+           logged_at = now() WHERE call_id = 'a-2'",
+    )
+    .await;
+
+    let all = log_page(&app, &viewer(), "").await;
+    assert_eq!(all["total"], 5);
+    assert_eq!(
+        call_ids(&all),
+        ["b-2", "b-1", "a-3", "a-2", "a-1"],
+        "newest first"
+    );
+    let logged = &all["items"][4];
+    assert_eq!(
+        (
+            logged["status"].as_str(),
+            logged["contact_id"].as_str(),
+            logged["engagement_id"].as_str()
+        ),
+        (Some("success"), Some("501"), Some("95000000001"))
+    );
+    let skipped = log_page(&app, &ingest(), "?status=skipped&object_type=calls").await;
+    assert_eq!(call_ids(&skipped), ["a-2"]);
+    assert_eq!(
+        skipped["items"][0]["reason"],
+        "no HubSpot contact has the number +13035551234"
+    );
+
+    // Offset pages carry the total; cursor pages go on from where the last one ended.
+    let offset = log_page(&app, &viewer(), "?offset=2&limit=2").await;
+    assert_eq!(
+        (call_ids(&offset), offset["total"].as_i64()),
+        (vec!["a-3", "a-2"], Some(5))
+    );
+    let page = log_page(&app, &viewer(), &format!("?customer_id={a}&limit=2")).await;
+    assert_eq!(
+        (call_ids(&page), page["total"].as_i64()),
+        (vec!["a-3", "a-2"], Some(3))
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = log_page(
+        &app,
+        &viewer(),
+        &format!("?customer_id={a}&limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(call_ids(&rest), ["a-1"]);
+    assert!(
+        rest["total"].is_null() && rest["next_cursor"].is_null(),
+        "{rest}"
+    );
+
+    // A customer's own token: its calls only, whatever it asks for.
+    let own = log_page(&app, &scoped_token(a, &["viewer"]), "").await;
+    assert_eq!(
+        (call_ids(&own), own["total"].as_i64()),
+        (vec!["a-3", "a-2", "a-1"], Some(3))
+    );
+    expect_problem(
+        logs(
+            &app,
+            &scoped_token(a, &["viewer"]),
+            &format!("?customer_id={b}"),
+        )
+        .await,
+        403,
+    )
+    .await;
+    let none = log_page(&app, &scoped_token(b, &["viewer"]), "?status=success").await;
+    assert_eq!(
+        none["total"], 0,
+        "b's calls were not logged; a's success is not b's"
+    );
+
+    let problem = expect_problem(
+        logs(
+            &app,
+            &viewer(),
+            "?status=done&object_type=tickets&limit=0&offset=20000&customer_id=x",
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["customer_id", "limit", "object_type", "offset", "status"]
+    );
+    let problem = expect_problem(
+        logs(&app, &viewer(), &format!("?offset=1&cursor={cursor}")).await,
+        422,
+    )
+    .await;
+    assert_eq!(problem_fields(&problem), ["cursor"]);
+    expect_problem(logs(&app, &token(&[]), "").await, 403).await;
+}

@@ -58,7 +58,7 @@ struct Operation {
     /// The path template, e.g. `/v1/customers/{id}`.
     path: String,
     secured: bool,
-    /// The role its 403 answer documents ("The admin role is needed").
+    /// The role its 403 answer documents ("The admin role is needed"; the first of several).
     role: Option<&'static str>,
     /// Query parameters: name and whether required.
     query: Vec<(String, bool)>,
@@ -83,7 +83,7 @@ fn documented_operations() -> Vec<Operation> {
                 .as_str()
                 .unwrap_or_default()
                 .to_lowercase();
-            let role = ["admin", "editor", "viewer"]
+            let role = ["admin", "editor", "viewer", "ingest"]
                 .into_iter()
                 .find(|role| forbidden.contains(&format!("{role} role")));
             let query = operation["parameters"]
@@ -353,6 +353,10 @@ async fn every_documented_route_refuses_bad_tokens_and_weak_roles() {
         ];
         if let Some(weaker) = weaker(role) {
             too_weak.push(format!("Bearer {}", token(&[weaker])));
+        }
+        // The platform's role stands outside the others: not even admin holds it.
+        if role == "ingest" {
+            too_weak.push(format!("Bearer {}", token(&["admin"])));
         }
         for authorization in &too_weak {
             let response = call(app, &operation.method, &path, Some(authorization)).await;

@@ -1,6 +1,7 @@
 //! Finished calls from the telephony platform (issue 21): `POST /v1/calls` takes one call or a
 //! batch of up to 500 (role `ingest`), stores each once by its call id and answers at once; the
-//! logging in HubSpot happens afterwards. `GET /v1/calls/{call_id}` tells what became of one.
+//! logging in HubSpot happens afterwards. `GET /v1/calls/{call_id}` tells what became of one,
+//! `GET /v1/hubspot/sync-logs` of them all (a customer's own token: its own calls only).
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
@@ -8,8 +9,8 @@ use crate::conventions::json_response;
 use crate::problem::Problem;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -19,7 +20,9 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use warp_domain::call::{CallId, calls_from_json};
 use warp_domain::customer::FieldError;
-use warp_store::calls::{self, StoredCall, Taken, UnknownCustomers};
+use warp_store::calls::{
+    self, CallLogQuery, MAX_LOG_LIMIT, MAX_LOG_OFFSET, StoredCall, Taken, UnknownCustomers,
+};
 
 /// The largest body `POST /v1/calls` reads: a Lambda behind API Gateway takes at most 6 MB, so
 /// 500 calls with long summaries are sent as several requests.
@@ -28,8 +31,8 @@ pub const CALLS_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(take_calls, get_call),
-    components(schemas(CallInput, CallBatch, CallsBody, CallsTaken, CallTaken, CallResponse)),
+    paths(take_calls, get_call, sync_logs),
+    components(schemas(CallInput, CallBatch, CallsBody, CallsTaken, CallTaken, CallResponse, LogEntry, LogList)),
     tags((name = "calls", description = "Finished calls from the telephony platform, logged on HubSpot contacts"))
 )]
 pub(crate) struct Doc;
@@ -41,6 +44,7 @@ pub(crate) fn routes() -> Router<ApiState> {
             post(take_calls).layer(DefaultBodyLimit::max(CALLS_MAX_BODY_BYTES)),
         )
         .route("/v1/calls/{call_id}", get(get_call))
+        .route("/v1/hubspot/sync-logs", get(sync_logs))
 }
 
 /// One finished call.
@@ -277,4 +281,188 @@ pub(crate) async fn get_call(
         &CallResponse::from(call),
         None,
     ))
+}
+
+/// One record WARP wrote (or tried to write) to HubSpot for the platform: today a call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEntry {
+    /// `calls`
+    #[schema(example = "calls")]
+    pub object_type: &'static str,
+    #[schema(example = "c-81f2")]
+    pub call_id: String,
+    pub customer_id: Uuid,
+    /// The portal it went to.
+    pub portal_id: Option<i64>,
+    pub contact_id: Option<String>,
+    /// The call engagement.
+    pub engagement_id: Option<String>,
+    /// The note holding the summary.
+    pub note_id: Option<String>,
+    /// `pending`, `success`, `skipped` or `error`.
+    #[schema(example = "success")]
+    pub status: String,
+    /// Why it was skipped or refused, in words (HubSpot's message for an error).
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub received_at: DateTime<Utc>,
+    pub logged_at: Option<DateTime<Utc>>,
+}
+
+impl From<StoredCall> for LogEntry {
+    fn from(call: StoredCall) -> Self {
+        LogEntry {
+            object_type: "calls",
+            call_id: call.call_id,
+            customer_id: call.customer_id,
+            portal_id: call.portal_id,
+            contact_id: call.contact_id,
+            engagement_id: call.engagement_id,
+            note_id: call.note_id,
+            status: call.status,
+            reason: call.reason,
+            attempts: call.attempts,
+            received_at: call.received_at,
+            logged_at: call.logged_at,
+        }
+    }
+}
+
+/// A page of the log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogList {
+    pub items: Vec<LogEntry>,
+    /// Entries matching the filters in all; absent on pages read by `cursor`.
+    pub total: Option<i64>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+const LOG_STATUSES: [&str; 4] = ["pending", "success", "skipped", "error"];
+
+/// GET /v1/hubspot/sync-logs
+#[utoipa::path(
+    get,
+    path = "/v1/hubspot/sync-logs",
+    tag = "calls",
+    params(
+        ("status" = Option<String>, Query, description = "Only entries with this outcome", pattern = "^(pending|success|skipped|error)$"),
+        ("object_type" = Option<String>, Query, description = "Only entries of this object type (calls)", pattern = "^calls$"),
+        ("customer_id" = Option<Uuid>, Query, description = "Only this customer's entries (a customer's own token gets its own only)"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
+        ("offset" = Option<u32>, Query, description = "Entries to skip, 0 to 10,000 (the page carries total); past that, cursor", minimum = 0, maximum = 10000),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (without total)", pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$"),
+    ),
+    responses(
+        (status = 200, description = "One page of the log, newest first", body = LogList),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role (or ingest) is needed; a customer's token reads its own customer only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid (each one is named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn sync_logs(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    if principal.customer_scope.is_none() {
+        principal
+            .require_ingest()
+            .or_else(|_| principal.require(Role::Viewer))?;
+    }
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let mut query = log_query(&pairs)?;
+    if let Some(own) = principal.customer_scope {
+        if query.customer_id.is_some_and(|asked| asked != own) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this token reads its own customer's log only",
+            ));
+        }
+        query.customer_id = Some(own);
+    }
+    let page = calls::list_log(&state.database, &query).await?;
+    let body = LogList {
+        items: page.items.into_iter().map(LogEntry::from).collect(),
+        total: page.total,
+        next_cursor: page.next_cursor,
+    };
+    Ok(json_response(StatusCode::OK, &body, None))
+}
+
+/// Every parameter checked, each bad one named (unknown parameters are ignored, as the other
+/// lists do).
+fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
+    let mut query = CallLogQuery {
+        limit: 20,
+        ..CallLogQuery::default()
+    };
+    let mut errors = Vec::new();
+    let mut paged_by = Vec::new();
+    for (name, value) in pairs {
+        let value = value.trim();
+        match name.as_str() {
+            "status" => match LOG_STATUSES.iter().find(|s| s.eq_ignore_ascii_case(value)) {
+                Some(status) => query.status = Some(status),
+                None => errors.push(FieldError::new(
+                    "status",
+                    "must be pending, success, skipped or error",
+                )),
+            },
+            "object_type" if value.eq_ignore_ascii_case("calls") => {}
+            "object_type" => errors.push(FieldError::new(
+                "object_type",
+                "must be calls (the only object logged here so far)",
+            )),
+            "customer_id" => match crate::ids::query_id("customer_id", value) {
+                Ok(id) => query.customer_id = Some(id),
+                Err(error) => errors.push(error),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(limit) if (1..=MAX_LOG_LIMIT).contains(&limit) => query.limit = limit,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_LOG_LIMIT}"),
+                )),
+            },
+            "offset" => match value.parse::<u32>() {
+                Ok(offset) if offset <= MAX_LOG_OFFSET => {
+                    query.offset = offset;
+                    paged_by.push("offset");
+                }
+                _ => errors.push(FieldError::new(
+                    "offset",
+                    format!(
+                        "must be an integer from 0 to {MAX_LOG_OFFSET}; page further with cursor"
+                    ),
+                )),
+            },
+            "cursor" => match warp_store::sync_reports::decode_log_cursor(value) {
+                Ok(_) => {
+                    query.cursor = Some(value.to_owned());
+                    paged_by.push("cursor");
+                }
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned",
+                )),
+            },
+            _ => {}
+        }
+    }
+    if paged_by.contains(&"offset") && paged_by.contains(&"cursor") {
+        errors.push(FieldError::new(
+            "cursor",
+            "pages by cursor or by offset, not both",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(query)
+    } else {
+        Err(Problem::invalid(errors))
+    }
 }

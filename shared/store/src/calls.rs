@@ -134,19 +134,13 @@ pub struct StoredCall {
     pub logged_at: Option<DateTime<Utc>>,
 }
 
-/// The call stored under `call_id`, if any.
-pub async fn get(database: &Database, call_id: &str) -> Result<Option<StoredCall>, StoreError> {
-    let client = database.client().await?;
-    let row = client
-        .query_typed(
-            "SELECT call_id, customer_id, direction, from_number, to_number, started_at, \
-                 duration_ms, outcome, recording_url, summary IS NOT NULL, received_at, status, \
-                 attempts, portal_id, contact_id, engagement_id, note_id, reason, logged_at \
-             FROM calls WHERE call_id = $1",
-            &[(&call_id, Type::TEXT)],
-        )
-        .await?;
-    Ok(row.first().map(|row| StoredCall {
+/// The columns of a [`StoredCall`], in the order [`stored_call`] reads them.
+const STORED_CALL: &str = "call_id, customer_id, direction, from_number, to_number, started_at, \
+     duration_ms, outcome, recording_url, summary IS NOT NULL, received_at, status, attempts, \
+     portal_id, contact_id, engagement_id, note_id, reason, logged_at";
+
+fn stored_call(row: &tokio_postgres::Row) -> StoredCall {
+    StoredCall {
         call_id: row.get(0),
         customer_id: row.get(1),
         direction: row.get(2),
@@ -166,7 +160,107 @@ pub async fn get(database: &Database, call_id: &str) -> Result<Option<StoredCall
         note_id: row.get(16),
         reason: row.get(17),
         logged_at: row.get(18),
-    }))
+    }
+}
+
+/// The call stored under `call_id`, if any.
+pub async fn get(database: &Database, call_id: &str) -> Result<Option<StoredCall>, StoreError> {
+    let client = database.client().await?;
+    let rows = client
+        .query_typed(
+            &format!("SELECT {STORED_CALL} FROM calls WHERE call_id = $1"),
+            &[(&call_id, Type::TEXT)],
+        )
+        .await?;
+    Ok(rows.first().map(stored_call))
+}
+
+/// Most rows a page of the call log holds.
+pub const MAX_LOG_LIMIT: u32 = 100;
+/// How deep offset paging goes (past it, cursors).
+pub const MAX_LOG_OFFSET: u32 = 10_000;
+
+/// What `GET /v1/hubspot/sync-logs` filters calls by; every filter optional.
+#[derive(Debug, Clone, Default)]
+pub struct CallLogQuery {
+    /// `pending`, `success`, `skipped` or `error`.
+    pub status: Option<&'static str>,
+    pub customer_id: Option<Uuid>,
+    pub limit: u32,
+    /// Rows to skip (offset paging; the page then carries `total`).
+    pub offset: u32,
+    /// A `next_cursor` of an earlier page: the rows after it.
+    pub cursor: Option<String>,
+}
+
+/// One page of the call log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CallLogPage {
+    pub items: Vec<StoredCall>,
+    /// Calls matching the filters in all; counted for offset paging only (a cursor's pages
+    /// skip the count, which grows costly with the table).
+    pub total: Option<i64>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of stored calls and their logging, newest first, keyed on arrival.
+pub async fn list_log(
+    database: &Database,
+    query: &CallLogQuery,
+) -> Result<CallLogPage, StoreError> {
+    let before = query
+        .cursor
+        .as_deref()
+        .map(crate::sync_reports::decode_log_cursor)
+        .transpose()?;
+    let limit = i64::from(query.limit.clamp(1, MAX_LOG_LIMIT));
+    let offset = i64::from(query.offset.min(MAX_LOG_OFFSET));
+    let client = database.client().await?;
+    let filters = "($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR customer_id = $2)";
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {STORED_CALL}, seq FROM calls WHERE {filters} \
+                   AND ($3::int8 IS NULL OR seq < $3) \
+                 ORDER BY seq DESC LIMIT $4 OFFSET $5"
+            ),
+            &[
+                (&query.status, Type::TEXT),
+                (&query.customer_id, Type::UUID),
+                (&before, Type::INT8),
+                (&(limit + 1), Type::INT8),
+                (&offset, Type::INT8),
+            ],
+        )
+        .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let shown = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
+    let next_cursor = more
+        .then(|| {
+            shown
+                .last()
+                .map(|row| crate::sync_reports::encode_log_cursor(row.get(19)))
+        })
+        .flatten();
+    let total = if before.is_none() {
+        let count = client
+            .query_typed(
+                &format!("SELECT count(*) FROM calls WHERE {filters}"),
+                &[
+                    (&query.status, Type::TEXT),
+                    (&query.customer_id, Type::UUID),
+                ],
+            )
+            .await?;
+        Some(count[0].get(0))
+    } else {
+        None
+    };
+    Ok(CallLogPage {
+        items: shown.iter().map(stored_call).collect(),
+        total,
+        next_cursor,
+    })
 }
 
 /// A call due for logging, claimed for one pass, with where it would go: its customer's own
