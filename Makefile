@@ -81,7 +81,7 @@ console: postgres venv chromium ## the sync console in headless Chromium against
 	WARP_BROWSER_PYTHON=$(CURDIR)/$(VENV)/bin/python infra/scripts/console-sign-in-check.sh
 
 .PHONY: sdk
-sdk: ## HubSpot's official Python SDK (hubspot-api-client) against the sandbox: companies, contacts, v4 associations
+sdk: ## HubSpot's official Python SDK (hubspot-api-client) against the sandbox: companies, contacts, v4 associations, calls
 	infra/scripts/sdk-check.sh
 
 validate: venv-sam ## cfn-lint and sam validate --lint, offline

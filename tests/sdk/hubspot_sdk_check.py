@@ -61,6 +61,15 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate as ContactCreate,
 )
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.objects.calls import (
+    AssociationSpec as CallAssociationSpec,
+    BatchInputSimplePublicObjectBatchInputUpsert as CallUpsertBatch,
+    PublicAssociationsForObject as CallAssociations,
+    PublicObjectId as CallObjectId,
+    SimplePublicObjectBatchInputUpsert as CallUpsert,
+    SimplePublicObjectInputForCreate as CallCreate,
+)
+from hubspot.crm.objects.calls.exceptions import ApiException as CallsApiException
 from hubspot.crm.properties import PropertyCreate
 
 BASE_URL = os.environ.get("HUBSPOT_SANDBOX_URL", "http://127.0.0.1:3001").rstrip("/")
@@ -647,6 +656,94 @@ def contact_archive():
     assert archived.id == contact and archived.archived is True, archived
     # Archiving twice is still a 204, as in HubSpot.
     client.crm.contacts.basic_api.archive(contact)
+
+
+# ----- calls (engagements WARP logs on contacts) --------------------------------------------
+
+CALL_TO_CONTACT = 194
+CALL_KEY = "sdk_check_call_id"
+
+
+def call_properties(title, status="COMPLETED"):
+    return {
+        "hs_timestamp": "2026-12-04T10:00:00Z",
+        "hs_call_title": title,
+        "hs_call_direction": "OUTBOUND",
+        "hs_call_status": status,
+        "hs_call_duration": "65000",
+        "hs_call_to_number": "+13035551234",
+    }
+
+
+@check
+def call_create_with_an_association_and_read_back():
+    contact = client.crm.contacts.basic_api.create(
+        simple_public_object_input_for_create=ContactCreate(
+            properties={"email": f"called-{RUN}@sdk.example", "phone": "(303) 555-1234"}
+        )
+    ).id
+    created = client.crm.objects.calls.basic_api.create(
+        simple_public_object_input_for_create=CallCreate(
+            properties=call_properties("Call to +13035551234"),
+            associations=[
+                CallAssociations(
+                    to=CallObjectId(id=contact),
+                    types=[CallAssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=CALL_TO_CONTACT)],
+                )
+            ],
+        )
+    )
+    assert created.id and created.id.isdigit(), created.id
+    read = client.crm.objects.calls.basic_api.get_by_id(
+        created.id, properties=["hs_call_duration", "hs_call_status", "hs_call_to_number"], associations=["contacts"]
+    )
+    assert read.properties["hs_call_duration"] == "65000", read.properties
+    assert read.properties["hs_call_status"] == "COMPLETED", read.properties
+    linked = [result.id for result in read.associations["contacts"].results]
+    assert linked == [contact], linked
+    # The contact is found by the number exactly as it was typed, as HubSpot matches it.
+    found = search_until(
+        lambda: client.crm.contacts.search_api.do_search(
+            public_object_search_request=ContactSearch(
+                filter_groups=[ContactFilterGroup(filters=[ContactFilter(property_name="phone", operator="IN", values=["+13035551234", "(303) 555-1234"])])],
+                properties=["phone"],
+            )
+        ),
+        lambda answer: any(result.id == contact for result in answer.results),
+    )
+    assert [result.id for result in found.results if result.id == contact] == [contact], found
+
+
+@check
+def call_status_outside_hubspots_options_is_400():
+    error = expect_status(
+        lambda: client.crm.objects.calls.basic_api.create(
+            simple_public_object_input_for_create=CallCreate(properties=call_properties("Bad", status="DONE"))
+        ),
+        400,
+        CallsApiException,
+    )
+    assert "hs_call_status" in error.body and "INVALID_OPTION" in error.body, error.body
+
+
+@check
+def call_batch_upsert_by_a_unique_property_never_doubles():
+    client.crm.properties.core_api.create(
+        "calls",
+        property_create=PropertyCreate(
+            name=CALL_KEY, label="SDK call key", type="string", field_type="text",
+            group_name="engagement", has_unique_value=True,
+        ),
+    )
+    key = f"call-{RUN}"
+    batch = CallUpsertBatch(
+        inputs=[CallUpsert(id_property=CALL_KEY, id=key, properties=call_properties("Upserted"))]
+    )
+    first = client.crm.objects.calls.batch_api.upsert(batch_input_simple_public_object_batch_input_upsert=batch)
+    again = client.crm.objects.calls.batch_api.upsert(batch_input_simple_public_object_batch_input_upsert=batch)
+    assert len(first.results) == 1 and len(again.results) == 1, (first, again)
+    assert first.results[0].new is True and again.results[0].new is False, (first, again)
+    assert first.results[0].id == again.results[0].id, (first, again)
 
 
 def main():

@@ -309,6 +309,8 @@ async fn every_other_route_refuses_a_customer_scoped_token() {
         "/health",
         // Its own portal's rows only: a_customer_scoped_token_reads_only_its_own_portals_log.
         "/v1/sync/logs",
+        // Its own calls only: the_sync_log_filters_pages_by_offset_or_cursor_and_a_customer_reads_only_its_own.
+        "/v1/hubspot/sync-logs",
     ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {

@@ -11,6 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::html::escape as escape_html;
+
 /// Where an onboarding stands. The steps run in this order, some skipped (see
 /// [`OnboardingStep::next`]): [`OnboardingStep::RecordNote`] only when this onboarding made the
 /// customer (a deal of a company already a customer, or a second deal of the same company, only
@@ -297,21 +299,6 @@ pub fn account_created_note(ban: &str, company_name: &str, deal_name: Option<&st
         escape_html(ban),
         escape_html(company_name)
     )
-}
-
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '&' => escaped.push_str("&amp;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]

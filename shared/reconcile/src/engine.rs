@@ -152,6 +152,8 @@ pub struct Reconciler {
     /// Logs finished calls in HubSpot (the frequent job runs it); `None`: this reconciler
     /// logs none (benchmarks, tests of other jobs).
     pub calls: Option<Arc<warp_sync::call_log::CallLogger>>,
+    /// Notes account events on company timelines (the frequent job runs it); `None`: none.
+    pub account_events: Option<Arc<warp_sync::account_events::AccountEventLogger>>,
 }
 
 impl Reconciler {

@@ -36,7 +36,8 @@ pub const RUNS_PER_JOB: usize = 3;
 /// the time after which it claims no more.
 pub const ONBOARDINGS_PER_JOB: usize = 50;
 pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
-/// Finished calls one frequent job logs at most, in passes of 100...
+/// Finished calls (and, apart, account events) one frequent job writes at most, in passes of
+/// 100...
 pub const CALLS_PER_JOB: usize = 5_000;
 /// ...within this long (the next job goes on).
 pub const CALLS_BUDGET: Duration = Duration::from_secs(60);
@@ -88,6 +89,8 @@ pub struct RelayReport {
     pub onboardings: warp_sync::onboarding::OnboardingReport,
     /// What logging finished calls did; `None` without a call logger.
     pub calls: Option<warp_sync::call_log::CallLogReport>,
+    /// What noting account events did; `None` without a logger.
+    pub account_events: Option<warp_sync::work_items::WriteReport>,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing; `None` when they could not be counted.
     pub webhook_events_failed: Option<i64>,
@@ -159,6 +162,12 @@ pub async fn relay_job(
         match calls.log_due_within(CALLS_PER_JOB, CALLS_BUDGET).await {
             Ok(logged) => report.calls = Some(logged),
             Err(error) => report.errors.push(format!("calls: {error}")),
+        }
+    }
+    if let Some(events) = &reconciler.account_events {
+        match events.log_due_within(CALLS_PER_JOB, CALLS_BUDGET).await {
+            Ok(noted) => report.account_events = Some(noted),
+            Err(error) => report.errors.push(format!("account events: {error}")),
         }
     }
     match warp_store::audit::purge(

@@ -36,6 +36,11 @@ pub async fn reconciler(
         .await?
         .map(Arc::new);
     let calls = wiring::call_logger(config, secrets, database.clone(), hubspot.clone()).await?;
+    let account_events = warp_sync::account_events::AccountEventLogger::new(
+        database.clone(),
+        hubspot.clone(),
+        config.hubspot.portal_id,
+    );
     Ok(Reconciler {
         database,
         hubspot,
@@ -50,6 +55,7 @@ pub async fn reconciler(
         audit_retention: config.audit_retention,
         journal,
         calls: Some(Arc::new(calls)),
+        account_events: Some(Arc::new(account_events)),
     })
 }
 

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use warp_domain::call::FinishedCall;
-use warp_domain::storable::storable;
 
 use crate::StoreError;
 use crate::database::Database;
+use crate::work_items::{WorkTable, claim_limits, claim_sql};
 
 /// What taking a call in did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,20 +294,17 @@ pub async fn claim_due(
     lease: std::time::Duration,
 ) -> Result<Vec<DueCall>, StoreError> {
     let client = database.client().await?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let (limit, lease_ms) = claim_limits(limit, lease);
     let rows = client
         .query_typed(
-            "WITH due AS (SELECT id FROM calls WHERE status = 'pending' AND next_attempt_at <= now() \
-                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-             UPDATE calls c SET attempts = c.attempts + 1, \
-                 next_attempt_at = now() + $2 * interval '1 millisecond' \
-             FROM due WHERE c.id = due.id \
-             RETURNING c.id, c.call_id, c.customer_id, c.direction, c.from_number, c.to_number, \
-                 c.started_at, c.duration_ms, c.outcome, c.recording_url, c.summary, c.attempts, \
-                 (SELECT external_ids->>'hubspot_company_id' FROM customers WHERE id = c.customer_id), \
-                 (SELECT portal_id FROM hubspot_installations WHERE customer_id = c.customer_id), \
-                 (SELECT status FROM hubspot_installations WHERE customer_id = c.customer_id)",
+            &claim_sql(
+                WorkTable::Calls,
+                "w.id, w.call_id, w.customer_id, w.direction, w.from_number, w.to_number, \
+                 w.started_at, w.duration_ms, w.outcome, w.recording_url, w.summary, w.attempts, \
+                 (SELECT external_ids->>'hubspot_company_id' FROM customers WHERE id = w.customer_id), \
+                 (SELECT portal_id FROM hubspot_installations WHERE customer_id = w.customer_id), \
+                 (SELECT status FROM hubspot_installations WHERE customer_id = w.customer_id)",
+            ),
             &[(&limit, Type::INT8), (&lease_ms, Type::INT8)],
         )
         .await?;
@@ -332,111 +329,4 @@ pub async fn claim_due(
                 .zip(row.get::<_, Option<String>>(14)),
         })
         .collect())
-}
-
-/// What became of one claimed call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Settlement {
-    /// Logged on `contact_id` as `engagement_id` (and its summary as `note_id`).
-    Logged {
-        portal_id: i64,
-        contact_id: String,
-        engagement_id: String,
-        note_id: Option<String>,
-    },
-    /// Not logged, for good, for `reason` (no contact has the number, no portal to log in).
-    Skipped {
-        portal_id: Option<i64>,
-        reason: String,
-    },
-    /// Refused for good (HubSpot's message).
-    Failed {
-        portal_id: Option<i64>,
-        reason: String,
-    },
-    /// Tried again at `retry_at`; a wait (a portal to reconnect) does not count as an attempt.
-    Later {
-        reason: String,
-        retry_at: DateTime<Utc>,
-        counts_as_attempt: bool,
-    },
-}
-
-/// Records what became of the claimed call `id`.
-pub async fn settle(
-    database: &Database,
-    id: Uuid,
-    settlement: &Settlement,
-) -> Result<(), StoreError> {
-    let client = database.client().await?;
-    let reason = |text: &str| storable(text).into_owned();
-    match settlement {
-        Settlement::Logged {
-            portal_id,
-            contact_id,
-            engagement_id,
-            note_id,
-        } => {
-            client
-                .execute_typed(
-                    "UPDATE calls SET status = 'success', portal_id = $2, contact_id = $3, \
-                         engagement_id = $4, note_id = $5, reason = NULL, logged_at = now() \
-                     WHERE id = $1",
-                    &[
-                        (&id, Type::UUID),
-                        (portal_id, Type::INT8),
-                        (contact_id, Type::TEXT),
-                        (engagement_id, Type::TEXT),
-                        (note_id, Type::TEXT),
-                    ],
-                )
-                .await?;
-        }
-        Settlement::Skipped {
-            portal_id,
-            reason: why,
-        }
-        | Settlement::Failed {
-            portal_id,
-            reason: why,
-        } => {
-            let status = if matches!(settlement, Settlement::Skipped { .. }) {
-                "skipped"
-            } else {
-                "error"
-            };
-            client
-                .execute_typed(
-                    "UPDATE calls SET status = $2, portal_id = $3, reason = $4, logged_at = now() \
-                     WHERE id = $1",
-                    &[
-                        (&id, Type::UUID),
-                        (&status, Type::TEXT),
-                        (portal_id, Type::INT8),
-                        (&reason(why), Type::TEXT),
-                    ],
-                )
-                .await?;
-        }
-        Settlement::Later {
-            reason: why,
-            retry_at,
-            counts_as_attempt,
-        } => {
-            client
-                .execute_typed(
-                    "UPDATE calls SET reason = $2, next_attempt_at = $3, \
-                         attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END \
-                     WHERE id = $1 AND status = 'pending'",
-                    &[
-                        (&id, Type::UUID),
-                        (&reason(why), Type::TEXT),
-                        (retry_at, Type::TIMESTAMPTZ),
-                        (counts_as_attempt, Type::BOOL),
-                    ],
-                )
-                .await?;
-        }
-    }
-    Ok(())
 }

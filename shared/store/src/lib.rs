@@ -2,6 +2,7 @@
 //! `migrations/`. Queries use `query_typed*` (unnamed statements) so nothing pins an RDS Proxy
 //! connection.
 
+pub mod account_events;
 pub mod activity;
 pub mod audit;
 pub mod calls;
@@ -31,6 +32,7 @@ pub mod sync_reports;
 pub mod tls;
 pub mod users;
 pub mod webhook_events;
+pub mod work_items;
 
 pub use customers::{Created, CustomerStore, ListQuery, Page, Update, Written};
 pub use database::{Credentials, Database, DatabaseError, PasswordSource};

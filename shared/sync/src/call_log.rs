@@ -11,19 +11,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use warp_domain::call::number_variants;
 use warp_domain::customer::Phone;
 use warp_hubspot::{
-    AssociationInput, BatchUpsertInput, CredentialsError, CrmObject, Filter, FilterGroup,
-    HubSpotClient, HubSpotError, HubSpotId, SearchRequest, Sort, WARP_CALL_ID_PROPERTY,
-    WARP_EVENT_ID_PROPERTY, type_ids,
+    AssociationInput, BatchUpsertInput, CrmObject, Filter, FilterGroup, HubSpotClient,
+    HubSpotError, HubSpotId, SearchRequest, Sort, WARP_CALL_ID_PROPERTY, WARP_EVENT_ID_PROPERTY,
+    type_ids,
 };
-use warp_store::calls::{self, DueCall, Settlement};
+use warp_store::calls::{self, DueCall};
+use warp_store::work_items::{Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{Answer, RECONNECT_RECHECK, answers_by_input, describe_call_error};
+use crate::outbound::{Answer, answers_by_input, describe_call_error};
 use crate::portals::InstalledPortals;
+use crate::work_items::{RetryPolicy, Settler, WriteReport, passes_within};
 
 /// How long a found number's contact is remembered (a person adding a number shows within it).
 const FOUND_FOR: Duration = Duration::from_secs(300);
@@ -42,10 +43,8 @@ pub struct CallLogSettings {
     pub home_for_unconnected: bool,
     /// How long a pass holds the calls it claimed.
     pub lease: Duration,
-    /// Attempts before a call that keeps failing is given up as `error`.
-    pub max_attempts: i32,
-    /// The first retry's delay; doubled each attempt.
-    pub retry_base: Duration,
+    /// How a call that failed is tried again.
+    pub retry: RetryPolicy,
 }
 
 impl Default for CallLogSettings {
@@ -53,38 +52,13 @@ impl Default for CallLogSettings {
         Self {
             home_for_unconnected: false,
             lease: Duration::from_secs(120),
-            max_attempts: 8,
-            retry_base: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
         }
     }
 }
 
-/// What one pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CallLogReport {
-    pub claimed: usize,
-    pub logged: usize,
-    pub skipped: usize,
-    pub failed: usize,
-    /// Waiting for a portal to be reconnected.
-    pub waiting: usize,
-    /// To be tried again.
-    pub retrying: usize,
-    /// HubSpot searches made (the others were answered from memory).
-    pub searches: usize,
-}
-
-impl CallLogReport {
-    fn absorb(&mut self, other: CallLogReport) {
-        self.claimed += other.claimed;
-        self.logged += other.logged;
-        self.skipped += other.skipped;
-        self.failed += other.failed;
-        self.waiting += other.waiting;
-        self.retrying += other.retrying;
-        self.searches += other.searches;
-    }
-}
+/// What logging passes did.
+pub type CallLogReport = WriteReport;
 
 /// A contact found by number, and its company there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,18 +129,7 @@ impl CallLogger {
         limit: usize,
         budget: Duration,
     ) -> Result<CallLogReport, StoreError> {
-        const PASS: usize = 100;
-        let started = Instant::now();
-        let mut total = CallLogReport::default();
-        while total.claimed < limit && started.elapsed() < budget {
-            let pass = self.log_due(PASS.min(limit - total.claimed)).await?;
-            let done = pass.claimed < PASS;
-            total.absorb(pass);
-            if done {
-                break;
-            }
-        }
-        Ok(total)
+        passes_within(limit, budget, |n| self.log_due(n)).await
     }
 
     /// Logs up to `limit` due calls.
@@ -366,11 +329,13 @@ impl CallLogger {
                 }
                 None => None,
             };
-            let settlement = Settlement::Logged {
+            let settlement = Settlement::Written {
                 portal_id,
-                contact_id: contact.id.clone(),
-                engagement_id: engagement.as_str().to_owned(),
-                note_id,
+                ids: vec![
+                    Some(contact.id.clone()),
+                    Some(engagement.as_str().to_owned()),
+                    note_id,
+                ],
             };
             self.settle(call, settlement, report).await?;
         }
@@ -563,21 +528,23 @@ impl CallLogger {
         Ok(client)
     }
 
+    fn settler(&self) -> Settler<'_> {
+        Settler {
+            database: &self.database,
+            table: WorkTable::Calls,
+            retry: self.settings.retry,
+        }
+    }
+
     async fn after_error(
         &self,
         call: &DueCall,
         error: &HubSpotError,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
-        let reason = describe_call_error(error);
-        if matches!(
-            error,
-            HubSpotError::Credentials(CredentialsError::NeedsReconnect { .. })
-        ) {
-            self.wait(call, reason, report).await
-        } else {
-            self.retry(call, &reason, report).await
-        }
+        self.settler()
+            .after_error(call.id, call.attempts, error, report)
+            .await
     }
 
     async fn wait(
@@ -586,40 +553,18 @@ impl CallLogger {
         reason: String,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
-        report.waiting += 1;
-        let retry_at =
-            Utc::now() + chrono::Duration::from_std(RECONNECT_RECHECK).unwrap_or_default();
-        let settlement = Settlement::Later {
-            reason,
-            retry_at,
-            counts_as_attempt: false,
-        };
-        calls::settle(&self.database, call.id, &settlement).await
+        self.settler().wait(call.id, reason, report).await
     }
 
-    /// Tried again later with a doubling delay, or given up once out of attempts.
     async fn retry(
         &self,
         call: &DueCall,
         reason: &str,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
-        if call.attempts >= self.settings.max_attempts {
-            let settlement = Settlement::Failed {
-                portal_id: None,
-                reason: format!("{reason} (gave up after {} attempts)", call.attempts),
-            };
-            return self.settle(call, settlement, report).await;
-        }
-        report.retrying += 1;
-        let doublings = u32::try_from(call.attempts.clamp(1, 16) - 1).unwrap_or(0);
-        let delay = self.settings.retry_base.saturating_mul(1 << doublings);
-        let settlement = Settlement::Later {
-            reason: reason.to_owned(),
-            retry_at: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
-            counts_as_attempt: true,
-        };
-        calls::settle(&self.database, call.id, &settlement).await
+        self.settler()
+            .retry(call.id, call.attempts, reason, report)
+            .await
     }
 
     async fn settle(
@@ -628,13 +573,7 @@ impl CallLogger {
         settlement: Settlement,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
-        match &settlement {
-            Settlement::Logged { .. } => report.logged += 1,
-            Settlement::Skipped { .. } => report.skipped += 1,
-            Settlement::Failed { .. } => report.failed += 1,
-            Settlement::Later { .. } => report.retrying += 1,
-        }
-        calls::settle(&self.database, call.id, &settlement).await
+        self.settler().settle(call.id, settlement, report).await
     }
 }
 
@@ -726,26 +665,11 @@ fn note_properties(call: &DueCall) -> BTreeMap<String, String> {
             "hs_note_body".to_owned(),
             format!(
                 "<p><strong>Call summary</strong> ({})</p><p>{}</p>",
-                call.call_id,
-                escape_html(summary)
+                warp_domain::html::escape(&call.call_id),
+                warp_domain::html::escape_lines(summary)
             ),
         ),
     ])
-}
-
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\n' => escaped.push_str("<br>"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// Logs due calls every `interval` until `shutdown` completes (`warp dev`; in AWS the
@@ -769,7 +693,7 @@ pub async fn run_call_log_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     fn due(direction: &str, portal: Option<(i64, &str)>) -> DueCall {
         DueCall {

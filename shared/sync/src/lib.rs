@@ -5,6 +5,7 @@
 //! portals, each with its own token and request budget); `onboarding` turns won deals into
 //! customers.
 
+pub mod account_events;
 pub mod adapters;
 pub mod call_log;
 pub mod capture;
@@ -16,3 +17,4 @@ pub mod portals;
 pub mod queue;
 pub mod relay;
 pub mod wiring;
+pub mod work_items;

@@ -66,7 +66,10 @@ impl World {
             }),
             CallLogSettings {
                 home_for_unconnected,
-                retry_base: Duration::from_millis(1),
+                retry: warp_sync::work_items::RetryPolicy {
+                    base: Duration::from_millis(1),
+                    ..Default::default()
+                },
                 ..CallLogSettings::default()
             },
         )

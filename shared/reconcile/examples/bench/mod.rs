@@ -52,6 +52,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         audit_retention: warp_store::audit::DEFAULT_RETENTION,
         journal: None,
         calls: None,
+        account_events: None,
     })
 }
 

@@ -60,6 +60,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             audit_retention: warp_store::audit::DEFAULT_RETENTION,
             journal: None,
             calls: None,
+            account_events: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,

@@ -1,0 +1,230 @@
+//! Account and service events on the company timeline (issue 21): each change of a customer's
+//! status, credit limit or services (recorded by the database, whoever made it) becomes a note
+//! on the customer's company in the home portal, upserted by its `warp_event_id` so a retried
+//! pass never writes it twice. Notes work on every portal (custom events need Enterprise).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use warp_domain::account_event::{AccountEventKind, account_event_note};
+use warp_hubspot::{
+    AssociationInput, BatchUpsertInput, CrmObject, HubSpotClient, HubSpotId,
+    WARP_EVENT_ID_PROPERTY, type_ids,
+};
+use warp_store::account_events::{self, DueEvent};
+use warp_store::work_items::{Settlement, WorkTable};
+use warp_store::{Database, StoreError};
+
+use crate::outbound::{Answer, answers_by_input, describe_call_error};
+use crate::work_items::{RetryPolicy, Settler, WriteReport, passes_within};
+
+/// Writes the notes of due account events. Build it once per process.
+#[derive(Debug)]
+pub struct AccountEventLogger {
+    pub database: Database,
+    /// The home portal's client: the customer's company lives there.
+    pub hubspot: HubSpotClient,
+    pub portal_id: i64,
+    /// How long a pass holds the events it claimed.
+    pub lease: Duration,
+    /// How an event is tried again, also while its customer has no company yet (its first push
+    /// may still be on its way); after the last attempt it is skipped.
+    pub retry: RetryPolicy,
+}
+
+impl AccountEventLogger {
+    pub fn new(database: Database, hubspot: HubSpotClient, portal_id: i64) -> Self {
+        Self {
+            database,
+            hubspot,
+            portal_id,
+            lease: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    fn settler(&self) -> Settler<'_> {
+        Settler {
+            database: &self.database,
+            table: WorkTable::AccountEvents,
+            retry: self.retry,
+        }
+    }
+
+    /// Writes due events' notes in passes until none is due, `limit` or `budget` is reached.
+    pub async fn log_due_within(
+        &self,
+        limit: usize,
+        budget: Duration,
+    ) -> Result<WriteReport, StoreError> {
+        passes_within(limit, budget, |n| self.log_due(n)).await
+    }
+
+    /// Writes the notes of up to `limit` due events.
+    pub async fn log_due(&self, limit: usize) -> Result<WriteReport, StoreError> {
+        let due = account_events::claim_due(&self.database, limit, self.lease).await?;
+        let settler = self.settler();
+        let mut report = WriteReport {
+            claimed: due.len(),
+            ..WriteReport::default()
+        };
+        let mut ready: Vec<(DueEvent, HubSpotId, AccountEventKind)> = Vec::new();
+        for event in due {
+            let Some(kind) = AccountEventKind::parse(&event.kind) else {
+                let settlement = Settlement::Failed {
+                    portal_id: None,
+                    reason: format!("an account event of an unknown kind: {}", event.kind),
+                };
+                settler.settle(event.id, settlement, &mut report).await?;
+                continue;
+            };
+            match event
+                .company_id
+                .as_deref()
+                .map(|id| HubSpotId::parse(id.to_owned()))
+            {
+                Some(Ok(company)) => ready.push((event, company, kind)),
+                _ if event.attempts >= self.retry.max_attempts => {
+                    let settlement = Settlement::Skipped {
+                        portal_id: Some(self.portal_id),
+                        reason: "the customer has no HubSpot company to note it on".to_owned(),
+                    };
+                    settler.settle(event.id, settlement, &mut report).await?;
+                }
+                _ => {
+                    let reason = "waiting for the customer's HubSpot company";
+                    settler
+                        .retry(event.id, event.attempts, reason, &mut report)
+                        .await?;
+                }
+            }
+        }
+        if !ready.is_empty() {
+            self.write_notes(ready, &mut report).await?;
+        }
+        if report.claimed > 0 {
+            tracing::info!(?report, "account events noted");
+        }
+        Ok(report)
+    }
+
+    async fn write_notes(
+        &self,
+        ready: Vec<(DueEvent, HubSpotId, AccountEventKind)>,
+        report: &mut WriteReport,
+    ) -> Result<(), StoreError> {
+        let settler = self.settler();
+        let inputs: Vec<BatchUpsertInput> = ready
+            .iter()
+            .map(|(event, _, kind)| {
+                BatchUpsertInput::new(
+                    WARP_EVENT_ID_PROPERTY,
+                    event.event_id.clone(),
+                    note_properties(event, *kind),
+                )
+            })
+            .collect();
+        let written = self
+            .hubspot
+            .objects(CrmObject::Notes)
+            .batch_upsert(&inputs)
+            .await;
+        let mut noted: Vec<(&DueEvent, HubSpotId)> = Vec::new();
+        let mut links = Vec::new();
+        for ((event, company, _), answer) in ready.iter().zip(answers_by_input(&inputs, &written)) {
+            match answer {
+                Answer::Accepted { hubspot_id, .. } => match HubSpotId::parse(hubspot_id) {
+                    Ok(note) => {
+                        links.push(AssociationInput::new(
+                            note.clone(),
+                            company.clone(),
+                            &[type_ids::NOTE_TO_COMPANY],
+                        ));
+                        noted.push((event, note));
+                    }
+                    Err(_) => {
+                        let reason = "HubSpot answered no note id";
+                        settler
+                            .retry(event.id, event.attempts, reason, report)
+                            .await?;
+                    }
+                },
+                Answer::Refused {
+                    error,
+                    permanent: true,
+                } => {
+                    let settlement = Settlement::Failed {
+                        portal_id: Some(self.portal_id),
+                        reason: error,
+                    };
+                    settler.settle(event.id, settlement, report).await?;
+                }
+                Answer::Refused { error, .. } => {
+                    settler
+                        .retry(event.id, event.attempts, &error, report)
+                        .await?;
+                }
+                Answer::Waiting { reason } => settler.wait(event.id, reason, report).await?,
+            }
+        }
+        let associated = self
+            .hubspot
+            .associations(CrmObject::Notes, CrmObject::Companies)
+            .batch_create(&links)
+            .await;
+        // A note left without its company is associated by the retry (the note is not written
+        // twice: it is upserted by its event id).
+        let failure = associated
+            .failed_calls
+            .first()
+            .map(|failed| describe_call_error(&failed.error));
+        for (event, note) in noted {
+            match &failure {
+                Some(error) => {
+                    let reason = format!("associating the note: {error}");
+                    settler
+                        .retry(event.id, event.attempts, &reason, report)
+                        .await?;
+                }
+                None => {
+                    let settlement = Settlement::Written {
+                        portal_id: self.portal_id,
+                        ids: vec![Some(note.as_str().to_owned())],
+                    };
+                    settler.settle(event.id, settlement, report).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes due events' notes every `interval` until `shutdown` completes (`warp dev`; in AWS the
+/// reconciler's frequent job runs them).
+pub async fn run_account_event_loop(
+    logger: std::sync::Arc<AccountEventLogger>,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    crate::passes::run_passes("account events", interval, shutdown, || async {
+        logger
+            .log_due(crate::work_items::PASS)
+            .await
+            .map(|report| report.claimed == crate::work_items::PASS)
+    })
+    .await;
+}
+
+/// A note's properties: when the change happened, and what it was.
+fn note_properties(event: &DueEvent, kind: AccountEventKind) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "hs_timestamp".to_owned(),
+            event.occurred_at.timestamp_millis().to_string(),
+        ),
+        (
+            "hs_note_body".to_owned(),
+            account_event_note(kind, &event.details, &event.ban),
+        ),
+    ])
+}
