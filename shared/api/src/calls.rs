@@ -350,7 +350,7 @@ const LOG_STATUSES: [&str; 4] = ["pending", "success", "skipped", "error"];
         ("object_type" = Option<String>, Query, description = "Only entries of this object type (calls)", pattern = "^calls$"),
         ("customer_id" = Option<Uuid>, Query, description = "Only this customer's entries (a customer's own token gets its own only)"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
-        ("offset" = Option<u32>, Query, description = "Entries to skip, 0 to 10,000 (the page carries total); past that, cursor", minimum = 0, maximum = 10000),
+        ("offset" = Option<u32>, Query, description = "Entries to skip, 0 to 10,000 (counted from the cursor's place with one); past that, cursor", minimum = 0, maximum = 10000),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (without total)", pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$"),
     ),
     responses(
@@ -402,7 +402,6 @@ fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
         ..CallLogQuery::default()
     };
     let mut errors = Vec::new();
-    let mut paged_by = Vec::new();
     for (name, value) in pairs {
         let value = value.trim();
         match name.as_str() {
@@ -430,10 +429,7 @@ fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
                 )),
             },
             "offset" => match value.parse::<u32>() {
-                Ok(offset) if offset <= MAX_LOG_OFFSET => {
-                    query.offset = offset;
-                    paged_by.push("offset");
-                }
+                Ok(offset) if offset <= MAX_LOG_OFFSET => query.offset = offset,
                 _ => errors.push(FieldError::new(
                     "offset",
                     format!(
@@ -442,10 +438,7 @@ fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
                 )),
             },
             "cursor" => match warp_store::sync_reports::decode_log_cursor(value) {
-                Ok(_) => {
-                    query.cursor = Some(value.to_owned());
-                    paged_by.push("cursor");
-                }
+                Ok(_) => query.cursor = Some(value.to_owned()),
                 Err(_) => errors.push(FieldError::new(
                     "cursor",
                     "is not a cursor this API returned",
@@ -453,12 +446,6 @@ fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
             },
             _ => {}
         }
-    }
-    if paged_by.contains(&"offset") && paged_by.contains(&"cursor") {
-        errors.push(FieldError::new(
-            "cursor",
-            "pages by cursor or by offset, not both",
-        ));
     }
     if errors.is_empty() {
         Ok(query)
