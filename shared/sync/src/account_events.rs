@@ -15,8 +15,8 @@ use warp_store::account_events::{self, DueEvent};
 use warp_store::work_items::{Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{Answer, answers_by_input, describe_call_error};
-use crate::work_items::{RetryPolicy, Settler, WriteReport, passes_within};
+use crate::outbound::{Answer, answers_by_input};
+use crate::work_items::{RetryPolicy, Settler, WriteReport, associations_failed, passes_within};
 
 /// Writes the notes of due account events. Build it once per process.
 #[derive(Debug)]
@@ -174,10 +174,7 @@ impl AccountEventLogger {
             .await;
         // A note left without its company is associated by the retry (the note is not written
         // twice: it is upserted by its event id).
-        let failure = associated
-            .failed_calls
-            .first()
-            .map(|failed| describe_call_error(&failed.error));
+        let failure = associations_failed(&[&associated]);
         for (event, note) in noted {
             match &failure {
                 Some(error) => {

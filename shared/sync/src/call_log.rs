@@ -22,9 +22,9 @@ use warp_store::calls::{self, DueCall};
 use warp_store::work_items::{Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{Answer, answers_by_input, describe_call_error};
+use crate::outbound::{Answer, answers_by_input};
 use crate::portals::InstalledPortals;
-use crate::work_items::{RetryPolicy, Settler, WriteReport, passes_within};
+use crate::work_items::{RetryPolicy, Settler, WriteReport, associations_failed, passes_within};
 
 /// How long a found number's contact is remembered (a person adding a number shows within it).
 const FOUND_FOR: Duration = Duration::from_secs(300);
@@ -304,11 +304,11 @@ impl CallLogger {
             .batch_create(&to_companies)
             .await;
         // An association left undone is made by the retry (the call itself is not written twice).
-        let association_error = contact_links
-            .failed_calls
-            .first()
-            .or(company_links.failed_calls.first())
-            .map(|failed| describe_call_error(&failed.error));
+        let association_error = associations_failed(&[&contact_links, &company_links]);
+        if association_error.is_some() {
+            // A contact merged or deleted since its number was remembered: search again.
+            self.forget(portal_id);
+        }
         let notes = self.write_notes(hubspot, &logged).await;
         for (call, contact, engagement) in &logged {
             if let Some(error) = &association_error {
@@ -413,12 +413,7 @@ impl CallLogger {
             .associations(CrmObject::Notes, CrmObject::Companies)
             .batch_create(&to_companies)
             .await;
-        if let Some(failed) = contact_links
-            .failed_calls
-            .first()
-            .or(company_links.failed_calls.first())
-        {
-            let error = describe_call_error(&failed.error);
+        if let Some(error) = associations_failed(&[&contact_links, &company_links]) {
             for result in outcome.values_mut() {
                 if result.is_ok() {
                     *result = Err(format!("associating the note: {error}"));
@@ -494,6 +489,12 @@ impl CallLogger {
             NOT_FOUND_FOR
         };
         (at.elapsed() < keep).then(|| found.clone())
+    }
+
+    /// Forgets every number remembered for `portal_id`.
+    fn forget(&self, portal_id: i64) {
+        let mut contacts = self.contacts.lock().unwrap_or_else(|e| e.into_inner());
+        contacts.retain(|(portal, _), _| *portal != portal_id);
     }
 
     fn remember(&self, key: (i64, String), found: Option<FoundContact>) {

@@ -1166,7 +1166,7 @@ pub fn answers_by_input(
 /// A per-input error as stored: status, category and the properties at fault (their names,
 /// each with HubSpot's code for what is wrong, e.g. `REQUIRED_FIELD`). HubSpot's messages are
 /// left out: they may quote the values, which are PII.
-fn describe_item_error(error: &BatchItemError) -> String {
+pub(crate) fn describe_item_error(error: &BatchItemError) -> String {
     let properties: Vec<String> = error
         .errors
         .iter()

@@ -9,7 +9,7 @@ use warp_hubspot::{CredentialsError, HubSpotError};
 use warp_store::work_items::{self, Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{RECONNECT_RECHECK, describe_call_error};
+use crate::outbound::{RECONNECT_RECHECK, describe_call_error, describe_item_error};
 
 /// What one pass (or several) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,6 +37,19 @@ impl WriteReport {
         self.retrying += other.retrying;
         self.searches += other.searches;
     }
+}
+
+/// Why a batch of associations is not all made: a call that failed as a whole, or an input
+/// HubSpot refused (a record merged or deleted since it was found); `None` when every one was
+/// made. The items are then tried again (associating twice changes nothing).
+pub(crate) fn associations_failed<T>(batches: &[&warp_hubspot::BatchResult<T>]) -> Option<String> {
+    batches.iter().find_map(|batch| {
+        batch
+            .failed_calls
+            .first()
+            .map(|failed| describe_call_error(&failed.error))
+            .or_else(|| batch.errors.first().map(describe_item_error))
+    })
 }
 
 /// Items one pass claims at most.

@@ -263,6 +263,44 @@ async fn a_call_finds_the_contact_typed_with_punctuation_and_a_retry_never_doubl
 }
 
 #[tokio::test]
+async fn a_remembered_contact_deleted_since_is_searched_again_not_logged_without_it() {
+    let world = world().await;
+    let (contact, _) = contact_with_phone(&world.home, "303.555.1234").await;
+    world.take_in("c-1", "+13035551234", None).await;
+    let logger = world.logger(true);
+    assert_eq!(logger.log_due(100).await.unwrap().logged, 1);
+
+    // Someone deletes the contact in HubSpot; its number is still remembered.
+    world
+        .home
+        .objects(CrmObject::Contacts)
+        .archive(&HubSpotId::parse(contact).unwrap())
+        .await
+        .unwrap();
+    world.take_in("c-2", "+13035551234", None).await;
+    let report = logger.log_due(100).await.unwrap();
+    assert_eq!((report.logged, report.retrying), (0, 1), "{report:?}");
+    let pending = world.call("c-2").await;
+    assert_eq!(pending.status, "pending");
+    assert!(
+        pending
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("associating the call"),
+        "{pending:?}"
+    );
+    // The next pass asks HubSpot again, and no contact has the number now.
+    world
+        .database
+        .execute("UPDATE calls SET next_attempt_at = now()")
+        .await;
+    let report = logger.log_due(100).await.unwrap();
+    assert_eq!((report.searches, report.skipped), (1, 1), "{report:?}");
+    assert_eq!(world.call("c-2").await.status, "skipped");
+}
+
+#[tokio::test]
 async fn a_number_no_contact_has_is_skipped_with_the_reason_and_so_is_a_customer_without_a_portal()
 {
     let world = world().await;
