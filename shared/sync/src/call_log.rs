@@ -60,15 +60,23 @@ impl Default for CallLogSettings {
 /// What logging passes did.
 pub type CallLogReport = WriteReport;
 
-/// A contact found by number, and its company there.
+/// A contact found by number, and the company its call is associated with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FoundContact {
     id: String,
     company_id: Option<String>,
 }
 
+/// A contact remembered for its number; its own company once read (`None`: not read yet, as
+/// a call whose company WARP knows does not need it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RememberedContact {
+    id: String,
+    company: Option<Option<String>>,
+}
+
 /// Each (portal, number) looked up: the contact found, if any, and when.
-type ContactMemory = HashMap<(i64, String), (Option<FoundContact>, Instant)>;
+type ContactMemory = HashMap<(i64, String), (Option<RememberedContact>, Instant)>;
 
 /// Where a call goes, or why it does not now.
 #[derive(Debug, PartialEq, Eq)]
@@ -201,13 +209,11 @@ impl CallLogger {
                 self.settle(&call, settlement, report).await?;
                 continue;
             };
-            match self.contact_for(&hubspot, portal_id, &number, report).await {
-                Ok(Some(mut contact)) => {
-                    if home_company.is_some() {
-                        contact.company_id = home_company;
-                    }
-                    found.push((call, contact));
-                }
+            match self
+                .contact_for(&hubspot, portal_id, &number, home_company, report)
+                .await
+            {
+                Ok(Some(contact)) => found.push((call, contact)),
                 Ok(None) => {
                     let settlement = Settlement::Skipped {
                         portal_id: Some(portal_id),
@@ -424,18 +430,50 @@ impl CallLogger {
     }
 
     /// The contact `number` finds in `portal_id`: from memory, else one search of `phone` and
-    /// `mobilephone` in every way it may have been typed (the oldest contact when several).
+    /// `mobilephone` in every way it may have been typed (the oldest contact when several);
+    /// with `known_company` (the customer's, at home), else the contact's own primary company,
+    /// read once and remembered with it.
     async fn contact_for(
         &self,
         hubspot: &HubSpotClient,
         portal_id: i64,
         number: &Phone,
+        known_company: Option<String>,
         report: &mut CallLogReport,
     ) -> Result<Option<FoundContact>, HubSpotError> {
         let key = (portal_id, number.as_str().to_owned());
-        if let Some(known) = self.remembered(&key) {
-            return Ok(known);
-        }
+        let remembered = match self.remembered(&key) {
+            Some(remembered) => remembered,
+            None => {
+                let searched = self.search_contact(hubspot, number, report).await?;
+                self.remember(key.clone(), searched.clone());
+                searched
+            }
+        };
+        let Some(contact) = remembered else {
+            return Ok(None);
+        };
+        let company_id = match (known_company, contact.company) {
+            (Some(company), _) => Some(company),
+            (None, Some(company)) => company,
+            (None, None) => {
+                let company = primary_company(hubspot, &contact.id).await?;
+                self.remember_company(&key, company.clone());
+                company
+            }
+        };
+        Ok(Some(FoundContact {
+            id: contact.id,
+            company_id,
+        }))
+    }
+
+    async fn search_contact(
+        &self,
+        hubspot: &HubSpotClient,
+        number: &Phone,
+        report: &mut CallLogReport,
+    ) -> Result<Option<RememberedContact>, HubSpotError> {
         report.searches += 1;
         let variants = number_variants(number);
         let request = SearchRequest {
@@ -454,33 +492,13 @@ impl CallLogger {
             .objects(CrmObject::Contacts)
             .search_page(&request)
             .await?;
-        let found = match page.results.first() {
-            None => None,
-            Some(contact) => {
-                // Its company: the primary one, else the lowest id (a stable choice).
-                let companies = hubspot
-                    .associations(CrmObject::Contacts, CrmObject::Companies)
-                    .batch_read(std::slice::from_ref(&contact.id))
-                    .await;
-                if let Some(failed) = companies.failed_calls.into_iter().next() {
-                    return Err(failed.error);
-                }
-                let company_id = companies.results.first().and_then(|links| {
-                    links
-                        .primary_or_lowest(type_ids::CONTACT_TO_COMPANY_PRIMARY)
-                        .map(str::to_owned)
-                });
-                Some(FoundContact {
-                    id: contact.id.as_str().to_owned(),
-                    company_id,
-                })
-            }
-        };
-        self.remember(key, found.clone());
-        Ok(found)
+        Ok(page.results.first().map(|contact| RememberedContact {
+            id: contact.id.as_str().to_owned(),
+            company: None,
+        }))
     }
 
-    fn remembered(&self, key: &(i64, String)) -> Option<Option<FoundContact>> {
+    fn remembered(&self, key: &(i64, String)) -> Option<Option<RememberedContact>> {
         let contacts = self.contacts.lock().unwrap_or_else(|e| e.into_inner());
         let (found, at) = contacts.get(key)?;
         let keep = if found.is_some() {
@@ -497,7 +515,15 @@ impl CallLogger {
         contacts.retain(|(portal, _), _| *portal != portal_id);
     }
 
-    fn remember(&self, key: (i64, String), found: Option<FoundContact>) {
+    /// Adds the company read for a remembered contact, keeping when it was found.
+    fn remember_company(&self, key: &(i64, String), company: Option<String>) {
+        let mut contacts = self.contacts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((Some(contact), _)) = contacts.get_mut(key) {
+            contact.company = Some(company);
+        }
+    }
+
+    fn remember(&self, key: (i64, String), found: Option<RememberedContact>) {
         let mut contacts = self.contacts.lock().unwrap_or_else(|e| e.into_inner());
         if contacts.len() >= CACHE_LIMIT {
             contacts.clear();
@@ -576,6 +602,27 @@ impl CallLogger {
     ) -> Result<(), StoreError> {
         self.settler().settle(call.id, settlement, report).await
     }
+}
+
+/// The contact's primary company, else the lowest id among its companies (a stable choice).
+async fn primary_company(
+    hubspot: &HubSpotClient,
+    contact: &str,
+) -> Result<Option<String>, HubSpotError> {
+    let contact = HubSpotId::parse(contact.to_owned())
+        .map_err(|_| HubSpotError::InvalidRequest("a contact id that is not HubSpot's".into()))?;
+    let companies = hubspot
+        .associations(CrmObject::Contacts, CrmObject::Companies)
+        .batch_read(std::slice::from_ref(&contact))
+        .await;
+    if let Some(failed) = companies.failed_calls.into_iter().next() {
+        return Err(failed.error);
+    }
+    Ok(companies.results.first().and_then(|links| {
+        links
+            .primary_or_lowest(type_ids::CONTACT_TO_COMPANY_PRIMARY)
+            .map(str::to_owned)
+    }))
 }
 
 /// Where `call` is logged: its customer's own portal while connected (waiting while it is
