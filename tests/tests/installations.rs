@@ -311,6 +311,10 @@ async fn every_other_route_refuses_a_customer_scoped_token() {
         "/v1/sync/logs",
         // Its own calls only: the_sync_log_filters_pages_by_offset_or_cursor_and_a_customer_reads_only_its_own.
         "/v1/hubspot/sync-logs",
+        // Its own tickets only (raising one needs ingest or editor, never a scoped token):
+        // viewers_read_but_cannot_raise_and_a_customer_reads_its_own_tickets_only.
+        "/v1/support/tickets",
+        "/v1/support/tickets/{ticket_id}",
     ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {

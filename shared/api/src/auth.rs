@@ -181,8 +181,36 @@ impl Principal {
             tracing::info!(needed = INGEST_ROLE, "role missing");
             Err(Problem::new(
                 StatusCode::FORBIDDEN,
-                "this route takes calls from the platform: it needs the ingest role",
+                "this route takes data from the platform (calls, alerts): it needs the ingest role",
             ))
+        }
+    }
+
+    /// 403 unless the caller may read what the platform sent and what became of it: people
+    /// from viewer up, the platform itself (`ingest`), or a customer's own token (which
+    /// [`Self::customer_filter`] then keeps to its own rows).
+    pub fn require_platform_reader(&self) -> Result<(), Problem> {
+        if self.customer_scope.is_some() {
+            return Ok(());
+        }
+        self.require_ingest()
+            .or_else(|_| self.require(Role::Viewer))
+    }
+
+    /// The customer a list is kept to: a customer's own token gets its own (asking for another
+    /// is 403, naming `what` it reads), anyone else what was asked.
+    pub fn customer_filter(
+        &self,
+        asked: Option<uuid::Uuid>,
+        what: &str,
+    ) -> Result<Option<uuid::Uuid>, Problem> {
+        match self.customer_scope {
+            Some(own) if asked.is_some_and(|asked| asked != own) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!("this token reads its own customer's {what} only"),
+            )),
+            Some(own) => Ok(Some(own)),
+            None => Ok(asked),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::ApiState;
 use crate::auth::{Principal, Role};
-use crate::conventions::json_response;
+use crate::conventions::{json_response, read_offset};
 use crate::problem::Problem;
 use axum::Router;
 use axum::body::Bytes;
@@ -368,23 +368,11 @@ pub(crate) async fn sync_logs(
     principal: Principal,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    if principal.customer_scope.is_none() {
-        principal
-            .require_ingest()
-            .or_else(|_| principal.require(Role::Viewer))?;
-    }
+    principal.require_platform_reader()?;
     let Query(pairs) = query
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
     let mut query = log_query(&pairs)?;
-    if let Some(own) = principal.customer_scope {
-        if query.customer_id.is_some_and(|asked| asked != own) {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "this token reads its own customer's log only",
-            ));
-        }
-        query.customer_id = Some(own);
-    }
+    query.customer_id = principal.customer_filter(query.customer_id, "log")?;
     let page = calls::list_log(&state.database, &query).await?;
     let body = LogList {
         items: page.items.into_iter().map(LogEntry::from).collect(),
@@ -428,15 +416,12 @@ fn log_query(pairs: &[(String, String)]) -> Result<CallLogQuery, Problem> {
                     format!("must be an integer from 1 to {MAX_LOG_LIMIT}"),
                 )),
             },
-            "offset" => match value.parse::<u32>() {
-                Ok(offset) if offset <= MAX_LOG_OFFSET => query.offset = offset,
-                _ => errors.push(FieldError::new(
-                    "offset",
-                    format!(
-                        "must be an integer from 0 to {MAX_LOG_OFFSET}; page further with cursor"
-                    ),
-                )),
-            },
+            "offset" => {
+                let beyond = "; page further with cursor";
+                if let Some(offset) = read_offset(value, MAX_LOG_OFFSET, beyond, &mut errors) {
+                    query.offset = offset;
+                }
+            }
             "cursor" => match warp_store::sync_reports::decode_log_cursor(value) {
                 Ok(_) => query.cursor = Some(value.to_owned()),
                 Err(_) => errors.push(FieldError::new(

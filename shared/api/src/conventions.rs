@@ -88,6 +88,26 @@ pub(crate) fn read_limit(value: &str, errors: &mut Vec<FieldError>) -> Option<u3
     }
 }
 
+/// A page's `offset` (0 to `max`), or the error named in `errors`; `beyond` says how to page
+/// further (empty when nothing does).
+pub(crate) fn read_offset(
+    value: &str,
+    max: u32,
+    beyond: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<u32> {
+    match value.trim().parse::<u32>() {
+        Ok(offset) if offset <= max => Some(offset),
+        _ => {
+            errors.push(FieldError::new(
+                "offset",
+                format!("must be an integer from 0 to {max}{beyond}"),
+            ));
+            None
+        }
+    }
+}
+
 /// The `If-Match` header of PUT, PATCH and DELETE, as documented: `"3"`, `W/"3"` or `*`.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]

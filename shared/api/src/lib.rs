@@ -29,6 +29,7 @@ pub mod problem;
 mod reconciliations;
 mod search_admission;
 mod selection;
+mod support_tickets;
 mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
@@ -258,6 +259,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(users::routes())
         .merge(calls::routes())
+        .merge(support_tickets::routes())
         .merge(deals::routes())
         .merge(onboardings::routes())
         .merge(imports::routes())

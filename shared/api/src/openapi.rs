@@ -49,6 +49,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::users::Doc::openapi());
     document.merge(crate::deals::Doc::openapi());
     document.merge(crate::calls::Doc::openapi());
+    document.merge(crate::support_tickets::Doc::openapi());
     document.merge(crate::onboardings::Doc::openapi());
     document.merge(crate::imports::Doc::openapi());
     document.merge(crate::audit::Doc::openapi());

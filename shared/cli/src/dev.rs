@@ -140,8 +140,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// The reconciler's two schedules as local timers: requested runs picked up every
 /// `RECONCILE_POLL_SECS`, a full reconciliation every `RECONCILE_INTERVAL_SECS` (the first one
-/// after one interval, not at start); and the won-deal onboardings, finished calls and account
-/// events, every second. Their pushes go through the outbox loops above.
+/// after one interval, not at start); and the won-deal onboardings, finished calls, account
+/// events and support tickets, every second. Their pushes go through the outbox loops above.
 async fn start_reconciler(
     config: &Config,
     secrets: &SecretsCache,
@@ -160,6 +160,13 @@ async fn start_reconciler(
     if let Some(logger) = reconciler.account_events.clone() {
         tokio::spawn(warp_sync::account_events::run_account_event_loop(
             logger,
+            ONBOARDING_INTERVAL,
+            shutdown.signalled(),
+        ));
+    }
+    if let Some(desk) = reconciler.tickets.clone() {
+        tokio::spawn(warp_sync::support_tickets::run_ticket_loop(
+            desk,
             ONBOARDING_INTERVAL,
             shutdown.signalled(),
         ));

@@ -13,5 +13,6 @@ mod json_input;
 pub mod onboarding;
 pub mod storable;
 pub mod strict_json;
+pub mod support_ticket;
 pub mod sync;
 pub mod user;

@@ -27,7 +27,7 @@ struct AssociationType {
     one_per_from: bool,
 }
 
-const TYPES: [AssociationType; 20] = [
+const TYPES: [AssociationType; 28] = [
     AssociationType {
         from: ObjectKind::Contacts,
         to: ObjectKind::Companies,
@@ -187,6 +187,71 @@ const TYPES: [AssociationType; 20] = [
         to: ObjectKind::Calls,
         id: 181,
         inverse: 182,
+        primary: false,
+        one_per_from: false,
+    },
+    // A ticket has one primary company (339), like a deal.
+    AssociationType {
+        from: ObjectKind::Tickets,
+        to: ObjectKind::Companies,
+        id: 26,
+        inverse: 25,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Tickets,
+        to: ObjectKind::Companies,
+        id: 339,
+        inverse: 340,
+        primary: true,
+        one_per_from: true,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Tickets,
+        id: 25,
+        inverse: 26,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Companies,
+        to: ObjectKind::Tickets,
+        id: 340,
+        inverse: 339,
+        primary: true,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Tickets,
+        to: ObjectKind::Contacts,
+        id: 16,
+        inverse: 15,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Contacts,
+        to: ObjectKind::Tickets,
+        id: 15,
+        inverse: 16,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Notes,
+        to: ObjectKind::Tickets,
+        id: 228,
+        inverse: 227,
+        primary: false,
+        one_per_from: false,
+    },
+    AssociationType {
+        from: ObjectKind::Tickets,
+        to: ObjectKind::Notes,
+        id: 227,
+        inverse: 228,
         primary: false,
         one_per_from: false,
     },

@@ -3,7 +3,9 @@
 //! how a duplicate is described.
 //!
 //! Notes and calls are engagements, not the records a sync mirrors: they are written by the
-//! integration and read back, and HubSpot's webhook subscriptions do not cover them.
+//! integration and read back, and HubSpot's webhook subscriptions do not cover them. Tickets
+//! are written by the integration and their stage read back; the sandbox's app subscribes to
+//! no ticket events, so none is sent for them.
 
 /// A HubSpot CRM object type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,15 +15,17 @@ pub enum ObjectKind {
     Deals,
     Notes,
     Calls,
+    Tickets,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 5] = [
+    pub const ALL: [ObjectKind; 6] = [
         ObjectKind::Companies,
         ObjectKind::Contacts,
         ObjectKind::Deals,
         ObjectKind::Notes,
         ObjectKind::Calls,
+        ObjectKind::Tickets,
     ];
 
     /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
@@ -32,6 +36,7 @@ impl ObjectKind {
             "deals" | "deal" | "0-3" => Some(ObjectKind::Deals),
             "notes" | "note" | "0-46" => Some(ObjectKind::Notes),
             "calls" | "call" | "0-48" => Some(ObjectKind::Calls),
+            "tickets" | "ticket" | "0-5" => Some(ObjectKind::Tickets),
             _ => None,
         }
     }
@@ -44,6 +49,7 @@ impl ObjectKind {
             ObjectKind::Deals => "deals",
             ObjectKind::Notes => "notes",
             ObjectKind::Calls => "calls",
+            ObjectKind::Tickets => "tickets",
         }
     }
 
@@ -55,6 +61,7 @@ impl ObjectKind {
             ObjectKind::Deals => "deal",
             ObjectKind::Notes => "note",
             ObjectKind::Calls => "call",
+            ObjectKind::Tickets => "ticket",
         }
     }
 
@@ -66,15 +73,18 @@ impl ObjectKind {
             ObjectKind::Deals => "0-3",
             ObjectKind::Notes => "0-46",
             ObjectKind::Calls => "0-48",
+            ObjectKind::Tickets => "0-5",
         }
     }
 
     /// The property HubSpot keeps the last change time in (contacts kept the old name).
     pub fn last_modified_property(self) -> &'static str {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes | ObjectKind::Calls => {
-                "hs_lastmodifieddate"
-            }
+            ObjectKind::Companies
+            | ObjectKind::Deals
+            | ObjectKind::Notes
+            | ObjectKind::Calls
+            | ObjectKind::Tickets => "hs_lastmodifieddate",
             ObjectKind::Contacts => "lastmodifieddate",
         }
     }
@@ -83,17 +93,22 @@ impl ObjectKind {
     /// (notes, calls) name it `hs_createdate`, and keep `createdate` only on request.
     pub fn create_date_property(self) -> &'static str {
         match self {
-            ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => "createdate",
+            ObjectKind::Companies
+            | ObjectKind::Contacts
+            | ObjectKind::Deals
+            | ObjectKind::Tickets => "createdate",
             ObjectKind::Notes | ObjectKind::Calls => "hs_createdate",
         }
     }
 
     /// Properties HubSpot itself requires on every create, whatever the portal's rules: a
-    /// note or call without its time is refused on v3 as on the dated path.
+    /// note or call without its time, or a ticket without its name and stage, is refused on
+    /// v3 as on the dated path.
     pub fn required_on_create(self) -> &'static [&'static str] {
         match self {
             ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => &[],
             ObjectKind::Notes | ObjectKind::Calls => &["hs_timestamp"],
+            ObjectKind::Tickets => &["hs_pipeline_stage", "subject"],
         }
     }
 
@@ -128,6 +143,17 @@ impl ObjectKind {
             ObjectKind::Notes | ObjectKind::Calls => {
                 &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]
             }
+            ObjectKind::Tickets => &[
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_category",
+                "hs_ticket_priority",
+                "subject",
+            ],
         }
     }
 
@@ -135,15 +161,18 @@ impl ObjectKind {
     /// refuses a second contact with an email, and upserts and reads contacts by it.
     pub fn built_in_unique(self) -> &'static [&'static str] {
         match self {
-            ObjectKind::Companies | ObjectKind::Deals | ObjectKind::Notes | ObjectKind::Calls => {
-                &[]
-            }
+            ObjectKind::Companies
+            | ObjectKind::Deals
+            | ObjectKind::Notes
+            | ObjectKind::Calls
+            | ObjectKind::Tickets => &[],
             ObjectKind::Contacts => &["email"],
         }
     }
 
     /// The webhook subscription type and id of an event kind for this object type; `None`
-    /// for notes and calls, which no subscription covers (HubSpot sends no event for them).
+    /// for notes and calls, which no subscription covers (HubSpot sends no event for them),
+    /// and tickets, which the sandbox's app does not subscribe to.
     pub fn subscription(self, event: &str) -> Option<(u64, &'static str)> {
         let (base, name) = match (self, event) {
             (ObjectKind::Companies, "creation") => (1, "company.creation"),
@@ -168,13 +197,13 @@ impl ObjectKind {
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
             (ObjectKind::Deals, _) => (9, "deal.unknown"),
-            (ObjectKind::Notes | ObjectKind::Calls, _) => return None,
+            (ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets, _) => return None,
         };
         let app = match self {
             ObjectKind::Companies => 1_000_000,
             ObjectKind::Contacts => 2_000_000,
             ObjectKind::Deals => 3_000_000,
-            ObjectKind::Notes | ObjectKind::Calls => return None,
+            ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets => return None,
         };
         Some((app + base, name))
     }

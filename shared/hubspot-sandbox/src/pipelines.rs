@@ -1,7 +1,9 @@
-//! Deal pipelines and their stages (HubSpot's CRM Pipelines API, `/crm/pipelines/2026-09/deals`
-//! and v3): a portal starts with HubSpot's default "Sales Pipeline" and may add its own. A
-//! stage's `metadata` says whether it closes the deal and with what probability, which is how
-//! a client tells "won" from a label it cannot rely on (labels are the portal's to rename).
+//! Deal and ticket pipelines and their stages (HubSpot's CRM Pipelines API,
+//! `/crm/pipelines/2026-09/{deals,tickets}` and v3): a portal starts with HubSpot's default
+//! "Sales Pipeline" and "Support Pipeline" and may add its own. A stage's `metadata` says
+//! whether it closes the deal and with what probability, or whether the ticket is open or
+//! closed (`ticketState`), which is how a client tells "won" or "closed" from a label it cannot
+//! rely on (labels are the portal's to rename).
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,39 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::time::iso_millis as iso;
 
-/// The pipeline a deal is in when a write names none.
-pub const DEFAULT_PIPELINE: &str = "default";
+/// What a portal's pipelines hold: deals or tickets. They differ in the properties a record
+/// names its pipeline and stage with, the default pipeline's id, and the stage metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipelineKind {
+    Deals,
+    Tickets,
+}
+
+impl PipelineKind {
+    /// The property a record holds its pipeline in.
+    pub fn pipeline_property(self) -> &'static str {
+        match self {
+            PipelineKind::Deals => "pipeline",
+            PipelineKind::Tickets => "hs_pipeline",
+        }
+    }
+
+    /// The property a record holds its stage in.
+    pub fn stage_property(self) -> &'static str {
+        match self {
+            PipelineKind::Deals => "dealstage",
+            PipelineKind::Tickets => "hs_pipeline_stage",
+        }
+    }
+
+    /// The pipeline a record is in when a write names none.
+    pub fn default_pipeline(self) -> &'static str {
+        match self {
+            PipelineKind::Deals => "default",
+            PipelineKind::Tickets => "0",
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stage {
@@ -20,7 +53,7 @@ pub struct Stage {
     pub label: String,
     pub display_order: i32,
     pub is_closed: bool,
-    /// 0.0 to 1.0; HubSpot keeps it as text in the stage's metadata.
+    /// 0.0 to 1.0; HubSpot keeps it as text in the stage's metadata (0 for ticket stages).
     pub probability: f64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -32,15 +65,22 @@ impl Stage {
         self.is_closed && self.probability >= 1.0
     }
 
-    fn to_json(&self) -> Value {
+    fn to_json(&self, kind: PipelineKind) -> Value {
+        let metadata = match kind {
+            PipelineKind::Deals => json!({
+                "isClosed": self.is_closed.to_string(),
+                "probability": format_probability(self.probability),
+            }),
+            PipelineKind::Tickets => json!({
+                "ticketState": if self.is_closed { "CLOSED" } else { "OPEN" },
+                "isClosed": self.is_closed.to_string(),
+            }),
+        };
         json!({
             "id": self.id,
             "label": self.label,
             "displayOrder": self.display_order,
-            "metadata": {
-                "isClosed": self.is_closed.to_string(),
-                "probability": format_probability(self.probability),
-            },
+            "metadata": metadata,
             "archived": false,
             "createdAt": iso(self.created_at_ms),
             "updatedAt": iso(self.updated_at_ms),
@@ -74,20 +114,23 @@ impl Pipeline {
         self.stages.iter().find(|stage| stage.id == id)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(&self, kind: PipelineKind) -> Value {
         json!({
             "id": self.id,
             "label": self.label,
             "displayOrder": self.display_order,
-            "stages": self.stages_json(),
+            "stages": self.stages_json(kind),
             "archived": false,
             "createdAt": iso(self.created_at_ms),
             "updatedAt": iso(self.updated_at_ms),
         })
     }
 
-    pub fn stages_json(&self) -> Vec<Value> {
-        self.stages.iter().map(Stage::to_json).collect()
+    pub fn stages_json(&self, kind: PipelineKind) -> Vec<Value> {
+        self.stages
+            .iter()
+            .map(|stage| stage.to_json(kind))
+            .collect()
     }
 }
 
@@ -111,17 +154,40 @@ pub struct StageInput {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A portal's deal pipelines.
+/// A portal's deal or ticket pipelines.
 #[derive(Clone, Debug)]
 pub struct Pipelines {
+    pub kind: PipelineKind,
     by_id: BTreeMap<String, Pipeline>,
     next_id: u64,
 }
 
+/// Stages as HubSpot's defaults list them: id, label, closed, probability.
+type DefaultStage = (&'static str, &'static str, bool, f64);
+
 impl Pipelines {
+    /// HubSpot's default pipeline of `kind`.
+    pub fn defaults(kind: PipelineKind) -> Self {
+        match kind {
+            PipelineKind::Deals => Self::deal_defaults(),
+            PipelineKind::Tickets => Self::ticket_defaults(),
+        }
+    }
+
+    /// HubSpot's default support pipeline: new, waiting on contact, waiting on us, closed.
+    pub fn ticket_defaults() -> Self {
+        let stages: [DefaultStage; 4] = [
+            ("1", "New", false, 0.0),
+            ("2", "Waiting on contact", false, 0.0),
+            ("3", "Waiting on us", false, 0.0),
+            ("4", "Closed", true, 0.0),
+        ];
+        Self::with_default(PipelineKind::Tickets, "Support Pipeline", &stages)
+    }
+
     /// HubSpot's default sales pipeline (its stages were created at 0, as HubSpot says).
     pub fn deal_defaults() -> Self {
-        let stages = [
+        let stages: [DefaultStage; 7] = [
             ("appointmentscheduled", "Appointment Scheduled", false, 0.2),
             ("qualifiedtobuy", "Qualified To Buy", false, 0.4),
             (
@@ -140,6 +206,10 @@ impl Pipelines {
             ("closedwon", "Closed Won", true, 1.0),
             ("closedlost", "Closed Lost", true, 0.0),
         ];
+        Self::with_default(PipelineKind::Deals, "Sales Pipeline", &stages)
+    }
+
+    fn with_default(kind: PipelineKind, label: &str, stages: &[DefaultStage]) -> Self {
         let stages = stages
             .iter()
             .zip(0..)
@@ -154,14 +224,15 @@ impl Pipelines {
             })
             .collect();
         let default = Pipeline {
-            id: DEFAULT_PIPELINE.to_owned(),
-            label: "Sales Pipeline".to_owned(),
+            id: kind.default_pipeline().to_owned(),
+            label: label.to_owned(),
             display_order: 0,
             stages,
             created_at_ms: 0,
             updated_at_ms: 0,
         };
         Self {
+            kind,
             by_id: BTreeMap::from([(default.id.clone(), default)]),
             next_id: 1_000_001,
         }
@@ -177,8 +248,9 @@ impl Pipelines {
         pipelines.into_iter()
     }
 
-    /// Creates a pipeline with generated ids; HubSpot refuses one without stages, a stage
-    /// without `isClosed` or a closed stage without a probability, and duplicate labels.
+    /// Creates a pipeline with generated ids; HubSpot refuses one without stages, a deal stage
+    /// without `isClosed` or a probability, a ticket stage whose `ticketState` is neither
+    /// `OPEN` nor `CLOSED` (it defaults to open), and duplicate labels.
     pub fn create(&mut self, input: PipelineInput, now_ms: i64) -> Result<&Pipeline, ApiError> {
         if input.label.trim().is_empty() {
             return Err(ApiError::validation("A pipeline needs a label"));
@@ -200,33 +272,9 @@ impl Pipelines {
                     stage.label
                 )));
             }
-            let is_closed = match stage.metadata.get("isClosed").map(String::as_str) {
-                Some("true") => true,
-                Some("false") => false,
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "Stage {:?} needs metadata.isClosed of \"true\" or \"false\"",
-                        stage.label
-                    )));
-                }
-            };
-            let probability = match stage.metadata.get("probability") {
-                Some(text) => text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|p| (0.0..=1.0).contains(p))
-                    .ok_or_else(|| {
-                        ApiError::validation(format!(
-                            "Stage {:?}: metadata.probability must be a number from 0.0 to 1.0",
-                            stage.label
-                        ))
-                    })?,
-                None => {
-                    return Err(ApiError::validation(format!(
-                        "Stage {:?} needs metadata.probability",
-                        stage.label
-                    )));
-                }
+            let (is_closed, probability) = match self.kind {
+                PipelineKind::Deals => deal_stage_metadata(&stage)?,
+                PipelineKind::Tickets => (ticket_stage_closed(&stage)?, 0.0),
             };
             stages.push(Stage {
                 id: self.take_id(),
@@ -279,9 +327,54 @@ impl Pipelines {
                         .join(", ")
                 ),
                 "INVALID_OPTION",
-                "dealstage",
+                self.kind.stage_property(),
             )])
         })
+    }
+}
+
+/// A deal stage's `isClosed` and `probability`, both required.
+fn deal_stage_metadata(stage: &StageInput) -> Result<(bool, f64), ApiError> {
+    let is_closed = match stage.metadata.get("isClosed").map(String::as_str) {
+        Some("true") => true,
+        Some("false") => false,
+        _ => {
+            return Err(ApiError::validation(format!(
+                "Stage {:?} needs metadata.isClosed of \"true\" or \"false\"",
+                stage.label
+            )));
+        }
+    };
+    let probability = match stage.metadata.get("probability") {
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "Stage {:?}: metadata.probability must be a number from 0.0 to 1.0",
+                    stage.label
+                ))
+            })?,
+        None => {
+            return Err(ApiError::validation(format!(
+                "Stage {:?} needs metadata.probability",
+                stage.label
+            )));
+        }
+    };
+    Ok((is_closed, probability))
+}
+
+/// Whether a ticket stage closes the ticket (`ticketState`, optional, open by default).
+fn ticket_stage_closed(stage: &StageInput) -> Result<bool, ApiError> {
+    match stage.metadata.get("ticketState").map(String::as_str) {
+        None | Some("OPEN") => Ok(false),
+        Some("CLOSED") => Ok(true),
+        Some(other) => Err(ApiError::validation(format!(
+            "Stage {:?}: metadata.ticketState must be OPEN or CLOSED, not {other:?}",
+            stage.label
+        ))),
     }
 }
 
@@ -292,7 +385,7 @@ mod tests {
     #[test]
     fn the_default_pipeline_wins_by_metadata() {
         let pipelines = Pipelines::deal_defaults();
-        let default = pipelines.get(DEFAULT_PIPELINE).unwrap();
+        let default = pipelines.get("default").unwrap();
         let won: Vec<&str> = default
             .stages
             .iter()
@@ -301,7 +394,10 @@ mod tests {
             .collect();
         assert_eq!(won, ["closedwon"]);
         assert_eq!(
-            default.stage("closedlost").unwrap().to_json()["metadata"],
+            default
+                .stage("closedlost")
+                .unwrap()
+                .to_json(PipelineKind::Deals)["metadata"],
             json!({"isClosed": "true", "probability": "0.0"})
         );
     }
@@ -347,5 +443,52 @@ mod tests {
             5,
         );
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn ticket_stages_say_open_or_closed() {
+        let mut pipelines = Pipelines::ticket_defaults();
+        let support = pipelines.get("0").unwrap();
+        assert_eq!(
+            support.stage("4").unwrap().to_json(PipelineKind::Tickets)["metadata"]["ticketState"],
+            "CLOSED"
+        );
+        assert_eq!(
+            support.stage("1").unwrap().to_json(PipelineKind::Tickets)["metadata"]["ticketState"],
+            "OPEN"
+        );
+        let stage = |label: &str, state: Option<&str>| StageInput {
+            label: label.to_owned(),
+            display_order: 0,
+            metadata: state
+                .map(|state| BTreeMap::from([("ticketState".to_owned(), state.to_owned())]))
+                .unwrap_or_default(),
+        };
+        let created = pipelines
+            .create(
+                PipelineInput {
+                    label: "Network".into(),
+                    display_order: 1,
+                    stages: vec![stage("Triage", None), stage("Fixed", Some("CLOSED"))],
+                },
+                5,
+            )
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (created.stages[0].is_closed, created.stages[1].is_closed),
+            (false, true)
+        );
+        let refused = pipelines.create(
+            PipelineInput {
+                label: "Odd".into(),
+                display_order: 2,
+                stages: vec![stage("Half", Some("AJAR"))],
+            },
+            5,
+        );
+        assert!(refused.is_err());
+        let error = pipelines.checked_stage("0", "closedwon").unwrap_err();
+        assert!(format!("{error:?}").contains("hs_pipeline_stage"));
     }
 }

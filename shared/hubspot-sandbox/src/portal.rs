@@ -45,6 +45,8 @@ pub struct RecordCounts {
     pub notes_archived: u64,
     pub calls: u64,
     pub calls_archived: u64,
+    pub tickets: u64,
+    pub tickets_archived: u64,
 }
 
 pub struct Portal {
@@ -54,6 +56,7 @@ pub struct Portal {
     deals: Mutex<Store>,
     notes: Mutex<Store>,
     calls: Mutex<Store>,
+    tickets: Mutex<Store>,
     /// Associations between records of any two types (locked after a store, never before).
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
@@ -94,6 +97,7 @@ impl Portal {
             deals: store(ObjectKind::Deals),
             notes: store(ObjectKind::Notes),
             calls: store(ObjectKind::Calls),
+            tickets: store(ObjectKind::Tickets),
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
@@ -108,6 +112,7 @@ impl Portal {
             ObjectKind::Deals => &self.deals,
             ObjectKind::Notes => &self.notes,
             ObjectKind::Calls => &self.calls,
+            ObjectKind::Tickets => &self.tickets,
         }
     }
 
@@ -121,6 +126,7 @@ impl Portal {
         let deals = lock(&self.deals);
         let notes = lock(&self.notes);
         let calls = lock(&self.calls);
+        let tickets = lock(&self.tickets);
         RecordCounts {
             companies: companies.active_count() as u64,
             companies_archived: companies.archived_count() as u64,
@@ -132,6 +138,8 @@ impl Portal {
             notes_archived: notes.archived_count() as u64,
             calls: calls.active_count() as u64,
             calls_archived: calls.archived_count() as u64,
+            tickets: tickets.active_count() as u64,
+            tickets_archived: tickets.archived_count() as u64,
         }
     }
 

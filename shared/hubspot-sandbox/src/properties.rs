@@ -330,6 +330,10 @@ pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
             ("deal_activity", "Deal activity", 1),
         ],
         ObjectKind::Notes | ObjectKind::Calls => &[("engagement", "Engagement information", 0)],
+        ObjectKind::Tickets => &[
+            ("ticketinformation", "Ticket information", 0),
+            ("ticket_activity", "Ticket activity", 1),
+        ],
     };
     groups
         .iter()
@@ -356,12 +360,14 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
         ObjectKind::Deals => deal_properties(now_ms),
         ObjectKind::Notes => note_properties(now_ms),
         ObjectKind::Calls => call_properties(now_ms),
+        ObjectKind::Tickets => ticket_properties(now_ms),
     };
     let group = match kind {
         ObjectKind::Companies => "companyinformation",
         ObjectKind::Contacts => "contactinformation",
         ObjectKind::Deals => "dealinformation",
         ObjectKind::Notes | ObjectKind::Calls => "engagement",
+        ObjectKind::Tickets => "ticketinformation",
     };
     let mut object_id = plain(
         OBJECT_ID,
@@ -664,6 +670,46 @@ fn call_properties(now_ms: i64) -> Vec<PropertyDefinition> {
         PropertyDefinition {
             read_only_value: true,
             ..plain(ENGAGEMENT_CREATE_DATE, "Create date", T::Datetime, "date")
+        },
+    ]
+}
+
+/// A ticket's built-in properties. Its pipeline and stage are enumerations whose options are
+/// the portal's ticket pipelines (checked on write, see `pipelines`), so they are plain text
+/// here, like a deal's; `closed_date` is HubSpot's, set when the stage closes the ticket.
+fn ticket_properties(now_ms: i64) -> Vec<PropertyDefinition> {
+    use PropertyType as T;
+    let plain = |name: &str, label: &str, property_type: T, field_type: &str| {
+        plain(
+            name,
+            label,
+            property_type,
+            field_type,
+            "ticketinformation",
+            now_ms,
+        )
+    };
+    let mut priority = plain("hs_ticket_priority", "Priority", T::Enumeration, "select");
+    priority.options = options(&["LOW", "MEDIUM", "HIGH", "URGENT"]);
+    let mut category = plain("hs_ticket_category", "Category", T::Enumeration, "checkbox");
+    category.options = options(&[
+        "PRODUCT_ISSUE",
+        "BILLING_ISSUE",
+        "FEATURE_REQUEST",
+        "GENERAL_INQUIRY",
+    ]);
+    vec![
+        priority,
+        category,
+        plain("subject", "Ticket name", T::String, "text"),
+        plain("content", "Ticket description", T::String, "textarea"),
+        plain("hs_pipeline", "Pipeline", T::String, "select"),
+        plain("hs_pipeline_stage", "Ticket status", T::String, "select"),
+        plain("source_type", "Source", T::String, "select"),
+        plain("hubspot_owner_id", "Ticket owner", T::String, "text"),
+        PropertyDefinition {
+            read_only_value: true,
+            ..plain("closed_date", "Close date", T::Datetime, "date")
         },
     ]
 }

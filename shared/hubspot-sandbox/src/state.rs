@@ -190,6 +190,8 @@ impl SandboxState {
         stats.notes_archived = counts.notes_archived;
         stats.calls = counts.calls;
         stats.calls_archived = counts.calls_archived;
+        stats.tickets = counts.tickets;
+        stats.tickets_archived = counts.tickets_archived;
         stats
     }
 

@@ -77,4 +77,10 @@ pub struct Stats {
     /// Archived calls.
     #[serde(default)]
     pub calls_archived: u64,
+    /// Tickets not archived.
+    #[serde(default)]
+    pub tickets: u64,
+    /// Archived tickets.
+    #[serde(default)]
+    pub tickets_archived: u64,
 }

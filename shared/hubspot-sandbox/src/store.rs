@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ErrorDetail};
 use crate::objects::ObjectKind;
-use crate::pipelines::{DEFAULT_PIPELINE, Pipelines};
+use crate::pipelines::{PipelineKind, Pipelines};
 use crate::properties::{
     self, CONTACT_LAST_MODIFIED, CREATE_DATE, ENGAGEMENT_CREATE_DATE, LAST_MODIFIED, OBJECT_ID,
     PropertyDefinition, PropertyGroup, invalid_property_values, unknown_property,
@@ -198,7 +198,7 @@ pub struct Store {
     /// The portal's validation rules: properties a record must hold, enforced on writes
     /// through the dated paths (docs/hubspot/PLATFORM-2026.md).
     pub required_properties: BTreeSet<String>,
-    /// A deal store's pipelines (`None` for object types without pipelines).
+    /// A deal or ticket store's pipelines (`None` for object types without pipelines).
     pub pipelines: Option<Pipelines>,
     /// The portal's conditional rule "closedate required when the deal is closed won",
     /// enforced on writes through the dated paths like `required_properties`.
@@ -214,6 +214,7 @@ fn first_id(kind: ObjectKind) -> u64 {
         ObjectKind::Deals => 70_000_000_001,
         ObjectKind::Notes => 90_000_000_001,
         ObjectKind::Calls => 95_000_000_001,
+        ObjectKind::Tickets => 97_000_000_001,
     }
 }
 
@@ -244,7 +245,11 @@ impl Store {
             pending_events: Vec::new(),
             emit_events: true,
             required_properties: BTreeSet::new(),
-            pipelines: (kind == ObjectKind::Deals).then(Pipelines::deal_defaults),
+            pipelines: match kind {
+                ObjectKind::Deals => Some(Pipelines::defaults(PipelineKind::Deals)),
+                ObjectKind::Tickets => Some(Pipelines::defaults(PipelineKind::Tickets)),
+                _ => None,
+            },
             closed_won_requires_close_date: false,
         }
     }
@@ -434,7 +439,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, ApiError> {
         self.check_values_of(values, true)?;
-        self.check_deal_stage(values, None)?;
+        self.check_stage(values, None)?;
         self.check_unique(None, values)?;
         Ok(self.insert_checked(values, actor, now_ms))
     }
@@ -468,16 +473,17 @@ impl Store {
                 );
             }
         }
-        if self.pipelines.is_some() {
+        if let Some(kind) = self.pipelines.as_ref().map(|p| p.kind) {
             if self
                 .records
                 .get(&id)
-                .and_then(|r| r.value("pipeline"))
+                .and_then(|r| r.value(kind.pipeline_property()))
                 .is_none()
             {
-                self.set_value(id, "pipeline", DEFAULT_PIPELINE, actor, now_ms);
+                let property = kind.pipeline_property();
+                self.set_value(id, property, kind.default_pipeline(), actor, now_ms);
             }
-            self.derive_deal_properties(id, actor, now_ms);
+            self.derive_stage_properties(id, actor, now_ms);
         }
         id
     }
@@ -505,7 +511,7 @@ impl Store {
             _ => return Err(self.not_found(&id.to_string())),
         }
         self.check_values(values)?;
-        self.check_deal_stage(values, Some(id))?;
+        self.check_stage(values, Some(id))?;
         self.check_unique(Some(id), values)?;
         let mut changed = false;
         for (name, value) in values {
@@ -523,7 +529,7 @@ impl Store {
             }
         }
         if changed {
-            self.derive_deal_properties(id, actor, now_ms);
+            self.derive_stage_properties(id, actor, now_ms);
         }
         if changed && let Some(company) = self.records.get_mut(&id) {
             company.updated_at_ms = now_ms;
@@ -540,30 +546,37 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// The pipeline and stage a deal write leaves (the pipeline defaults to HubSpot's).
-    fn deal_stage_after(&self, values: &PropertyValues, existing: Option<u64>) -> (String, String) {
-        let pipeline = self.value_after("pipeline", values, existing);
+    /// The pipeline and stage a deal or ticket write leaves (the pipeline defaults to
+    /// HubSpot's).
+    fn stage_after(&self, values: &PropertyValues, existing: Option<u64>) -> (String, String) {
+        let kind = self
+            .pipelines
+            .as_ref()
+            .map_or(PipelineKind::Deals, |p| p.kind);
+        let pipeline = self.value_after(kind.pipeline_property(), values, existing);
         let pipeline = if pipeline.is_empty() {
-            DEFAULT_PIPELINE.to_owned()
+            kind.default_pipeline().to_owned()
         } else {
             pipeline
         };
-        (pipeline, self.value_after("dealstage", values, existing))
+        (
+            pipeline,
+            self.value_after(kind.stage_property(), values, existing),
+        )
     }
 
-    /// A deal's stage must be one of its pipeline's, on every path (HubSpot checks options).
-    fn check_deal_stage(
-        &self,
-        values: &PropertyValues,
-        existing: Option<u64>,
-    ) -> Result<(), ApiError> {
+    /// A deal's or ticket's stage must be one of its pipeline's, on every path (HubSpot
+    /// checks options).
+    fn check_stage(&self, values: &PropertyValues, existing: Option<u64>) -> Result<(), ApiError> {
         let Some(pipelines) = &self.pipelines else {
             return Ok(());
         };
-        if !values.contains_key("dealstage") && !values.contains_key("pipeline") {
+        if !values.contains_key(pipelines.kind.stage_property())
+            && !values.contains_key(pipelines.kind.pipeline_property())
+        {
             return Ok(());
         }
-        let (pipeline, stage) = self.deal_stage_after(values, existing);
+        let (pipeline, stage) = self.stage_after(values, existing);
         if stage.is_empty() {
             return match pipelines.get(&pipeline) {
                 Some(_) => Ok(()),
@@ -582,11 +595,11 @@ impl Store {
         let Some(pipelines) = self
             .pipelines
             .as_ref()
-            .filter(|_| self.closed_won_requires_close_date)
+            .filter(|p| self.closed_won_requires_close_date && p.kind == PipelineKind::Deals)
         else {
             return Ok(());
         };
-        let (pipeline, stage) = self.deal_stage_after(values, existing);
+        let (pipeline, stage) = self.stage_after(values, existing);
         let won = pipelines
             .get(&pipeline)
             .and_then(|p| p.stage(&stage))
@@ -610,14 +623,30 @@ impl Store {
         )]))
     }
 
-    /// HubSpot's calculated deal properties follow the stage: its probability and whether
-    /// the deal is won.
-    fn derive_deal_properties(&mut self, id: u64, actor: Actor, now_ms: i64) {
+    /// HubSpot's calculated properties follow the stage: a deal's probability and whether it
+    /// is won; when a ticket was closed.
+    fn derive_stage_properties(&mut self, id: u64, actor: Actor, now_ms: i64) {
         let Some(pipelines) = &self.pipelines else {
             return;
         };
-        let (pipeline, stage) = self.deal_stage_after(&PropertyValues::new(), Some(id));
-        let (probability, won) = match pipelines.get(&pipeline).and_then(|p| p.stage(&stage)) {
+        let (pipeline, stage) = self.stage_after(&PropertyValues::new(), Some(id));
+        let stage = pipelines.get(&pipeline).and_then(|p| p.stage(&stage));
+        if pipelines.kind == PipelineKind::Tickets {
+            let closed = stage.is_some_and(|s| s.is_closed);
+            let closed_date = self.records.get(&id).and_then(|r| r.value("closed_date"));
+            match (closed, closed_date) {
+                (true, None) => {
+                    let now = crate::time::iso_millis(now_ms);
+                    self.set_value(id, "closed_date", &now, actor, now_ms);
+                }
+                (false, Some(_)) => {
+                    self.set_value(id, "closed_date", "", actor, now_ms);
+                }
+                _ => {}
+            }
+            return;
+        }
+        let (probability, won) = match stage {
             Some(stage) => (stage.probability.to_string(), stage.is_won()),
             None => (String::new(), false),
         };

@@ -34,6 +34,10 @@ pub mod type_ids {
     pub const CALL_TO_CONTACT: u32 = 194;
     /// Call → company, unlabeled.
     pub const CALL_TO_COMPANY: u32 = 182;
+    /// Ticket → company, the ticket's primary company.
+    pub const TICKET_TO_COMPANY_PRIMARY: u32 = 339;
+    /// Note → ticket, unlabeled.
+    pub const NOTE_TO_TICKET: u32 = 228;
 }
 
 /// One association type as HubSpot takes it.

@@ -20,15 +20,19 @@ pub const WARP_USER_ID_PROPERTY: &str = "warp_user_id";
 pub const WARP_EVENT_ID_PROPERTY: &str = "warp_event_id";
 /// The unique key of a call WARP logs: the platform's call id.
 pub const WARP_CALL_ID_PROPERTY: &str = "warp_call_id";
+/// The unique key of a ticket WARP opens: its id in WARP.
+pub const WARP_TICKET_ID_PROPERTY: &str = "warp_ticket_id";
 
 /// The object types WARP adds properties to: the two it syncs, deals (onboarding writes the
-/// customer's BAN on a won deal), notes and calls (their unique keys).
-pub const OBJECTS_WITH_WARP_PROPERTIES: [CrmObject; 5] = [
+/// customer's BAN on a won deal), notes and calls (their unique keys), and tickets (seed 002's
+/// support properties).
+pub const OBJECTS_WITH_WARP_PROPERTIES: [CrmObject; 6] = [
     CrmObject::Companies,
     CrmObject::Contacts,
     CrmObject::Deals,
     CrmObject::Notes,
     CrmObject::Calls,
+    CrmObject::Tickets,
 ];
 
 /// What one bootstrap run did.
@@ -97,6 +101,7 @@ pub fn property_definitions(object_type: impl Into<CrmObject>) -> Vec<PropertyCr
                 Vec::new(),
             )
         }],
+        CrmObject::Tickets => ticket_definitions(),
         CrmObject::Contacts => vec![
             PropertyCreate {
                 has_unique_value: Some(true),
@@ -189,6 +194,67 @@ fn define(
         has_unique_value: None,
         display_order: None,
     }
+}
+
+/// Seed 002's ticket properties, and the unique id a retried write upserts on.
+fn ticket_definitions() -> Vec<PropertyCreate> {
+    let text = |name: &str, label: &str| {
+        define(
+            name,
+            label,
+            PropertyType::String,
+            FieldType::Text,
+            Vec::new(),
+        )
+    };
+    vec![
+        PropertyCreate {
+            has_unique_value: Some(true),
+            description: Some("WARP ticket id; written by WARP, never edit.".to_owned()),
+            ..text(WARP_TICKET_ID_PROPERTY, "WARP ticket id")
+        },
+        define(
+            "warp_issue_type",
+            "WARP issue type",
+            PropertyType::Enumeration,
+            FieldType::Select,
+            options(&[
+                ("Voice", "voice"),
+                ("SMS", "sms"),
+                ("Billing", "billing"),
+                ("API", "api"),
+                ("Portal", "portal"),
+            ]),
+        ),
+        text("warp_trunk_id", "WARP trunk"),
+        text("warp_call_id", "WARP call id"),
+        define(
+            "warp_severity",
+            "WARP severity",
+            PropertyType::Enumeration,
+            FieldType::Select,
+            options(&[
+                ("Critical", "critical"),
+                ("High", "high"),
+                ("Medium", "medium"),
+                ("Low", "low"),
+            ]),
+        ),
+        define(
+            "warp_sla_breach",
+            "WARP SLA breach",
+            PropertyType::Datetime,
+            FieldType::Date,
+            Vec::new(),
+        ),
+        define(
+            "warp_technical_details",
+            "WARP technical details",
+            PropertyType::String,
+            FieldType::Textarea,
+            Vec::new(),
+        ),
+    ]
 }
 
 fn company_definitions() -> Vec<PropertyCreate> {

@@ -31,7 +31,8 @@ pub use associations::{
 pub use batch::{BATCH_INPUT_LIMIT, BatchItemError, BatchResult, FailedBatchCall};
 pub use bootstrap::{
     BootstrapReport, WARP_BAN_PROPERTY, WARP_CALL_ID_PROPERTY, WARP_EVENT_ID_PROPERTY,
-    WARP_USER_ID_PROPERTY, ensure_warp_properties, property_definitions, warp_property_definitions,
+    WARP_TICKET_ID_PROPERTY, WARP_USER_ID_PROPERTY, ensure_warp_properties, property_definitions,
+    warp_property_definitions,
 };
 pub use client::{HubSpotClient, ListOptions, Page};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};

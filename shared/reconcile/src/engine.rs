@@ -154,6 +154,8 @@ pub struct Reconciler {
     pub calls: Option<Arc<warp_sync::call_log::CallLogger>>,
     /// Notes account events on company timelines (the frequent job runs it); `None`: none.
     pub account_events: Option<Arc<warp_sync::account_events::AccountEventLogger>>,
+    /// Opens and notes automatic support tickets, and reads their stages back.
+    pub tickets: Option<Arc<warp_sync::support_tickets::TicketDesk>>,
 }
 
 impl Reconciler {

@@ -41,6 +41,8 @@ pub const ONBOARDING_BUDGET: Duration = Duration::from_secs(60);
 pub const CALLS_PER_JOB: usize = 5_000;
 /// ...within this long (the next job goes on).
 pub const CALLS_BUDGET: Duration = Duration::from_secs(60);
+/// Open tickets whose stage one frequent job reads back at most (one batch read per 100).
+pub const TICKET_CHECKS_PER_JOB: usize = 1_000;
 /// How long one relay job advances imports (the Lambda's timeout is 900 s); an import not
 /// finished by then waits at its cursor for the next job.
 pub const IMPORT_BUDGET: Duration = Duration::from_secs(300);
@@ -91,6 +93,11 @@ pub struct RelayReport {
     pub calls: Option<warp_sync::call_log::CallLogReport>,
     /// What noting account events did; `None` without a logger.
     pub account_events: Option<warp_sync::work_items::WriteReport>,
+    /// What writing ticket alerts did, and how many open tickets' stages were read back.
+    pub tickets: Option<(
+        warp_sync::work_items::WriteReport,
+        warp_sync::support_tickets::CheckReport,
+    )>,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing; `None` when they could not be counted.
     pub webhook_events_failed: Option<i64>,
@@ -168,6 +175,16 @@ pub async fn relay_job(
         match events.log_due_within(CALLS_PER_JOB, CALLS_BUDGET).await {
             Ok(noted) => report.account_events = Some(noted),
             Err(error) => report.errors.push(format!("account events: {error}")),
+        }
+    }
+    if let Some(desk) = &reconciler.tickets {
+        let written = desk.write_due_within(CALLS_PER_JOB, CALLS_BUDGET).await;
+        let checked = desk.check_open(TICKET_CHECKS_PER_JOB).await;
+        match (written, checked) {
+            (Ok(written), Ok(checked)) => report.tickets = Some((written, checked)),
+            (Err(error), _) | (_, Err(error)) => {
+                report.errors.push(format!("support tickets: {error}"))
+            }
         }
     }
     match warp_store::audit::purge(

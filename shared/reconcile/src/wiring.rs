@@ -41,6 +41,16 @@ pub async fn reconciler(
         hubspot.clone(),
         config.hubspot.portal_id,
     );
+    let tickets = warp_sync::support_tickets::TicketDesk::new(
+        database.clone(),
+        hubspot.clone(),
+        config.hubspot.portal_id,
+        warp_sync::support_tickets::TicketSettings {
+            pipeline: config.support_tickets.pipeline.clone(),
+            stage: config.support_tickets.stage.clone(),
+            check_every: config.support_tickets.check_every,
+        },
+    );
     Ok(Reconciler {
         database,
         hubspot,
@@ -56,6 +66,7 @@ pub async fn reconciler(
         journal,
         calls: Some(Arc::new(calls)),
         account_events: Some(Arc::new(account_events)),
+        tickets: Some(Arc::new(tickets)),
     })
 }
 

@@ -217,6 +217,7 @@ pub struct Config {
     pub outbound: OutboundSettings,
     pub onboarding: OnboardingSettings,
     pub calls: CallSettings,
+    pub support_tickets: SupportTicketSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
     /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `WARP/Sync`).
@@ -241,6 +242,16 @@ pub struct CallSettings {
     pub home_for_unconnected: bool,
 }
 
+/// Where automatic support tickets go in the home portal, and how often their stage is read
+/// back: `SUPPORT_TICKET_PIPELINE`, `SUPPORT_TICKET_STAGE` (an id or a label; by default the
+/// first ticket pipeline and its first open stage), `SUPPORT_TICKET_CHECK_SECS` (60).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportTicketSettings {
+    pub pipeline: Option<String>,
+    pub stage: Option<String>,
+    pub check_every: Duration,
+}
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warp";
 pub const DEFAULT_PORTAL_ID: i64 = 62515;
 pub const SANDBOX_APP_TOKEN: &str = "sandbox-app-token";
@@ -253,6 +264,9 @@ pub const LOCAL_TOKEN_KEYS: &str = "local-dev:d2FycC1sb2NhbC1kZXZlbG9wbWVudC1vbm
 /// companies and contacts sync reads and writes, and deals (mirrored; onboarding writes the
 /// BAN on a won deal and adds the `warp_ban` deal property).
 pub const DEFAULT_OAUTH_SCOPES: &str = "oauth crm.objects.companies.read crm.objects.companies.write crm.objects.contacts.read crm.objects.contacts.write crm.schemas.companies.read crm.schemas.companies.write crm.schemas.contacts.read crm.schemas.contacts.write crm.objects.deals.read crm.objects.deals.write crm.schemas.deals.read crm.schemas.deals.write";
+/// Scopes an install asks for where the portal has them: `tickets`, for the automatic support
+/// tickets of the home portal (a customer's portal without it installs all the same).
+pub const DEFAULT_OAUTH_OPTIONAL_SCOPES: &str = "tickets";
 /// Only for local mode: a fixed HS256 secret so `make token` and `make dev` agree out of the box.
 pub const LOCAL_JWT_SECRET: &str = "warp-local-development-only-secret";
 
@@ -409,6 +423,20 @@ impl Config {
             },
         };
 
+        let support_tickets = SupportTicketSettings {
+            pipeline: get("SUPPORT_TICKET_PIPELINE").map(|v| v.trim().to_owned()),
+            stage: get("SUPPORT_TICKET_STAGE").map(|v| v.trim().to_owned()),
+            check_every: match parse(&get, "SUPPORT_TICKET_CHECK_SECS", 60u64)? {
+                secs @ 5..=86_400 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SUPPORT_TICKET_CHECK_SECS",
+                        message: "expected 5 to 86400 seconds".to_owned(),
+                    });
+                }
+            },
+        };
+
         let audit_retention = match parse(&get, "AUDIT_RETENTION_DAYS", 400u64)? {
             days @ 1..=3_650 => Duration::from_secs(days * 86_400),
             _ => {
@@ -443,6 +471,7 @@ impl Config {
             outbound,
             onboarding,
             calls,
+            support_tickets,
             audit_retention,
             metrics_namespace,
             http_addr,
@@ -620,7 +649,10 @@ fn oauth_settings(
         },
         authorize_url: get("HUBSPOT_AUTHORIZE_URL"),
         scopes: scopes_required,
-        optional_scopes: scopes("HUBSPOT_OAUTH_OPTIONAL_SCOPES", ""),
+        optional_scopes: scopes(
+            "HUBSPOT_OAUTH_OPTIONAL_SCOPES",
+            DEFAULT_OAUTH_OPTIONAL_SCOPES,
+        ),
     }))
 }
 
@@ -868,6 +900,24 @@ mod tests {
         assert!(err.to_string().starts_with("HTTP_ADDR"), "{err}");
         let err = config(&[("SYNC_CREATE_MODE", "sometimes")]).unwrap_err();
         assert!(err.to_string().starts_with("SYNC_CREATE_MODE"), "{err}");
+    }
+
+    #[test]
+    fn support_tickets_go_to_the_configured_pipeline_checked_every_minute_by_default() {
+        let defaults = config(&[]).unwrap().support_tickets;
+        assert_eq!((defaults.pipeline, defaults.stage), (None, None));
+        assert_eq!(defaults.check_every, Duration::from_secs(60));
+        let set = config(&[
+            ("SUPPORT_TICKET_PIPELINE", " Network Ops "),
+            ("SUPPORT_TICKET_STAGE", "81"),
+            ("SUPPORT_TICKET_CHECK_SECS", "30"),
+        ])
+        .unwrap()
+        .support_tickets;
+        assert_eq!(set.pipeline.as_deref(), Some("Network Ops"));
+        assert_eq!(set.stage.as_deref(), Some("81"));
+        assert_eq!(set.check_every, Duration::from_secs(30));
+        assert!(config(&[("SUPPORT_TICKET_CHECK_SECS", "1")]).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod onboardings;
 pub mod outbox;
 pub mod outbox_failures;
 pub mod reconciliation_runs;
+pub mod support_tickets;
 pub mod sync_config;
 pub mod sync_log;
 pub mod sync_metrics;

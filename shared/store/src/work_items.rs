@@ -1,5 +1,5 @@
 //! Tables whose rows are their own work item, written to HubSpot once and never diffed (a
-//! finished call, an account event): claimed for a lease, then settled as written, skipped,
+//! finished call, an account event, a ticket alert): claimed for a lease, then settled as written, skipped,
 //! refused, or to be tried again.
 
 use chrono::{DateTime, Utc};
@@ -15,6 +15,7 @@ use crate::database::Database;
 pub enum WorkTable {
     Calls,
     AccountEvents,
+    TicketAlerts,
 }
 
 impl WorkTable {
@@ -22,6 +23,7 @@ impl WorkTable {
         match self {
             WorkTable::Calls => "calls",
             WorkTable::AccountEvents => "account_events",
+            WorkTable::TicketAlerts => "ticket_alerts",
         }
     }
 
@@ -30,6 +32,7 @@ impl WorkTable {
         match self {
             WorkTable::Calls => &["contact_id", "engagement_id", "note_id"],
             WorkTable::AccountEvents => &["note_id"],
+            WorkTable::TicketAlerts => &["hubspot_id"],
         }
     }
 }

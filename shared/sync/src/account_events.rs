@@ -15,7 +15,7 @@ use warp_store::account_events::{self, DueEvent};
 use warp_store::work_items::{Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{Answer, answers_by_input};
+use crate::outbound::answers_by_input;
 use crate::work_items::{RetryPolicy, Settler, WriteReport, associations_failed, passes_within};
 
 /// Writes the notes of due account events. Build it once per process.
@@ -132,39 +132,23 @@ impl AccountEventLogger {
         let mut noted: Vec<(&DueEvent, HubSpotId)> = Vec::new();
         let mut links = Vec::new();
         for ((event, company, _), answer) in ready.iter().zip(answers_by_input(&inputs, &written)) {
-            match answer {
-                Answer::Accepted { hubspot_id, .. } => match HubSpotId::parse(hubspot_id) {
-                    Ok(note) => {
-                        links.push(AssociationInput::new(
-                            note.clone(),
-                            company.clone(),
-                            &[type_ids::NOTE_TO_COMPANY],
-                        ));
-                        noted.push((event, note));
-                    }
-                    Err(_) => {
-                        let reason = "HubSpot answered no note id";
-                        settler
-                            .retry(event.id, event.attempts, reason, report)
-                            .await?;
-                    }
-                },
-                Answer::Refused {
-                    error,
-                    permanent: true,
-                } => {
-                    let settlement = Settlement::Failed {
-                        portal_id: Some(self.portal_id),
-                        reason: error,
-                    };
-                    settler.settle(event.id, settlement, report).await?;
-                }
-                Answer::Refused { error, .. } => {
-                    settler
-                        .retry(event.id, event.attempts, &error, report)
-                        .await?;
-                }
-                Answer::Waiting { reason } => settler.wait(event.id, reason, report).await?,
+            let note = settler
+                .accepted_id(
+                    event.id,
+                    event.attempts,
+                    answer,
+                    self.portal_id,
+                    "note",
+                    report,
+                )
+                .await?;
+            if let Some(note) = note {
+                links.push(AssociationInput::new(
+                    note.clone(),
+                    company.clone(),
+                    &[type_ids::NOTE_TO_COMPANY],
+                ));
+                noted.push((event, note));
             }
         }
         let associated = self
@@ -176,21 +160,17 @@ impl AccountEventLogger {
         // twice: it is upserted by its event id).
         let failure = associations_failed(&[&associated]);
         for (event, note) in noted {
-            match &failure {
-                Some(error) => {
-                    let reason = format!("associating the note: {error}");
-                    settler
-                        .retry(event.id, event.attempts, &reason, report)
-                        .await?;
-                }
-                None => {
-                    let settlement = Settlement::Written {
-                        portal_id: self.portal_id,
-                        ids: vec![Some(note.as_str().to_owned())],
-                    };
-                    settler.settle(event.id, settlement, report).await?;
-                }
-            }
+            let written = (self.portal_id, vec![Some(note.as_str().to_owned())]);
+            settler
+                .after_associations(
+                    event.id,
+                    event.attempts,
+                    failure.as_deref(),
+                    "associating the note",
+                    written,
+                    report,
+                )
+                .await?;
         }
         Ok(())
     }

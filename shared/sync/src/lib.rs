@@ -16,5 +16,6 @@ pub mod passes;
 pub mod portals;
 pub mod queue;
 pub mod relay;
+pub mod support_tickets;
 pub mod wiring;
 pub mod work_items;

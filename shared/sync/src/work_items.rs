@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use uuid::Uuid;
-use warp_hubspot::{CredentialsError, HubSpotError};
+use warp_hubspot::{CredentialsError, HubSpotError, HubSpotId};
 use warp_store::work_items::{self, Settlement, WorkTable};
 use warp_store::{Database, StoreError};
 
-use crate::outbound::{RECONNECT_RECHECK, describe_call_error, describe_item_error};
+use crate::outbound::{Answer, RECONNECT_RECHECK, describe_call_error, describe_item_error};
 
 /// What one pass (or several) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -162,6 +162,86 @@ impl Settler<'_> {
             counts_as_attempt: true,
         };
         self.settle(id, settlement, report).await
+    }
+
+    /// The HubSpot id of the `record` an accepted answer wrote; any other answer is settled
+    /// (see [`Self::not_accepted`]), and an accepted one without an id is tried again.
+    pub async fn accepted_id(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        answer: Answer,
+        portal_id: i64,
+        record: &str,
+        report: &mut WriteReport,
+    ) -> Result<Option<HubSpotId>, StoreError> {
+        match answer {
+            Answer::Accepted { hubspot_id, .. } => match HubSpotId::parse(hubspot_id) {
+                Ok(written) => Ok(Some(written)),
+                Err(_) => {
+                    let reason = format!("HubSpot answered no {record} id");
+                    self.retry(id, attempts, &reason, report).await?;
+                    Ok(None)
+                }
+            },
+            other => {
+                self.not_accepted(id, attempts, other, portal_id, report)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Settles an item HubSpot did not accept: refused for good (a validation error), tried
+    /// again, or waiting for its portal. An accepted answer is the caller's to settle.
+    pub async fn not_accepted(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        answer: Answer,
+        portal_id: i64,
+        report: &mut WriteReport,
+    ) -> Result<(), StoreError> {
+        match answer {
+            Answer::Refused {
+                error,
+                permanent: true,
+            } => {
+                let settlement = Settlement::Failed {
+                    portal_id: Some(portal_id),
+                    reason: error,
+                };
+                self.settle(id, settlement, report).await
+            }
+            Answer::Refused { error, .. } => self.retry(id, attempts, &error, report).await,
+            Answer::Waiting { reason } => self.wait(id, reason, report).await,
+            Answer::Accepted { .. } => Ok(()),
+        }
+    }
+
+    /// Settles a written item once its associations were made: written with `ids`, or tried
+    /// again when `failure` says they were not (its record is upserted by a unique id, so the
+    /// retry does not write it twice).
+    pub async fn after_associations(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        failure: Option<&str>,
+        doing: &str,
+        written: (i64, Vec<Option<String>>),
+        report: &mut WriteReport,
+    ) -> Result<(), StoreError> {
+        match failure {
+            Some(error) => {
+                let reason = format!("{doing}: {error}");
+                self.retry(id, attempts, &reason, report).await
+            }
+            None => {
+                let (portal_id, ids) = written;
+                let settlement = Settlement::Written { portal_id, ids };
+                self.settle(id, settlement, report).await
+            }
+        }
     }
 
     /// After a HubSpot call failed as a whole: wait for a portal to reconnect, else retry.

@@ -2,7 +2,6 @@
 //! Postgres (its trigger records each change, whoever wrote it), the sandbox and the real
 //! client. Each event is one note on the customer's company, however often a pass is retried.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hubspot_sandbox::{SandboxConfig, SandboxHandle};
@@ -47,23 +46,7 @@ impl World {
 
     /// A customer linked to a company made in the sandbox; its id and the company's.
     async fn linked_customer(&self, name: &str) -> (uuid::Uuid, String) {
-        let customer = records::create_customer(&self.store, &records::customer_body(name))
-            .await
-            .id;
-        let company = self
-            .home
-            .objects(CrmObject::Companies)
-            .create(&BTreeMap::from([("name".to_owned(), name.to_owned())]))
-            .await
-            .unwrap()
-            .id;
-        self.database
-            .execute(&format!(
-                "UPDATE customers SET external_ids = jsonb_build_object('hubspot_company_id', '{company}') \
-                 WHERE id = '{customer}'"
-            ))
-            .await;
-        (customer, company.as_str().to_owned())
+        records::linked_customer(&self.store, &self.database, &self.home, name).await
     }
 
     async fn patch(&self, customer: uuid::Uuid, body: serde_json::Value) {

@@ -64,3 +64,31 @@ pub async fn create_user(store: &UserStore, customer: Uuid, email: &str, first_n
         CreatedUser::Replayed(_) => unreachable!("no idempotency key was given"),
     }
 }
+
+/// A customer linked to a company made in `home` (as a first push leaves it): the customer's id
+/// and the company's.
+pub async fn linked_customer(
+    store: &CustomerStore,
+    database: &warp_store::Database,
+    home: &warp_hubspot::HubSpotClient,
+    name: &str,
+) -> (Uuid, String) {
+    use crate::Sql;
+    let customer = create_customer(store, &customer_body(name)).await.id;
+    let company = home
+        .objects(warp_hubspot::CrmObject::Companies)
+        .create(&std::collections::BTreeMap::from([(
+            "name".to_owned(),
+            name.to_owned(),
+        )]))
+        .await
+        .expect("the company is created")
+        .id;
+    database
+        .execute(&format!(
+            "UPDATE customers SET external_ids = jsonb_build_object('hubspot_company_id', '{company}') \
+             WHERE id = '{customer}'"
+        ))
+        .await;
+    (customer, company.as_str().to_owned())
+}

@@ -57,6 +57,8 @@ pub enum CrmObject {
     Notes,
     /// Finished calls of the platform, logged on the contact called (written by WARP).
     Calls,
+    /// Support tickets opened by the platform's alerts (written by WARP, their stage read back).
+    Tickets,
 }
 
 impl CrmObject {
@@ -68,6 +70,7 @@ impl CrmObject {
             CrmObject::Deals => "deals",
             CrmObject::Notes => "notes",
             CrmObject::Calls => "calls",
+            CrmObject::Tickets => "tickets",
         }
     }
 }

@@ -49,6 +49,7 @@ pub struct PortalView {
     contacts: u64,
     notes: u64,
     calls: u64,
+    tickets: u64,
 }
 
 fn view(state: &SandboxState, portal: &Portal) -> PortalView {
@@ -63,6 +64,7 @@ fn view(state: &SandboxState, portal: &Portal) -> PortalView {
         contacts: counts.contacts,
         notes: counts.notes,
         calls: counts.calls,
+        tickets: counts.tickets,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Handlers of `/crm/pipelines/2026-09/{objectType}` and `/crm/v3/pipelines/{objectType}`:
-//! the portal's pipelines and stages. Deals have them; other object types answer HubSpot's 400.
+//! the portal's pipelines and stages. Deals and tickets have them; other object types answer
+//! HubSpot's 400.
 
 use axum::Json;
 use axum::extract::Path;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use super::{InPortal, Kind, parse_body};
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
-use crate::pipelines::{Pipeline, PipelineInput, Pipelines};
+use crate::pipelines::{Pipeline, PipelineInput, PipelineKind, Pipelines};
 use crate::state::lock;
 use crate::time::now_ms;
 
@@ -45,7 +46,8 @@ fn with_pipelines<T>(
 
 pub async fn list(InPortal(portal): InPortal, Kind(kind): Kind) -> Result<Json<Value>, ApiError> {
     with_pipelines(&portal, kind, |pipelines| {
-        let results: Vec<Value> = pipelines.all().map(Pipeline::to_json).collect();
+        let kind = pipelines.kind;
+        let results: Vec<Value> = pipelines.all().map(|p| p.to_json(kind)).collect();
         Ok(Json(json!({ "results": results })))
     })
 }
@@ -55,13 +57,13 @@ fn one_pipeline(
     portal: &crate::portal::Portal,
     kind: ObjectKind,
     pipeline_id: &str,
-    render: impl FnOnce(&Pipeline) -> Value,
+    render: impl FnOnce(&Pipeline, PipelineKind) -> Value,
 ) -> Result<Json<Value>, ApiError> {
     with_pipelines(portal, kind, |pipelines| {
         let pipeline = pipelines
             .get(pipeline_id)
             .ok_or_else(|| pipeline_not_found(pipeline_id))?;
-        Ok(Json(render(pipeline)))
+        Ok(Json(render(pipeline, pipelines.kind)))
     })
 }
 
@@ -82,7 +84,7 @@ pub async fn stages(
         &portal,
         kind,
         &pipeline_id,
-        |pipeline| json!({ "results": pipeline.stages_json() }),
+        |pipeline, kind| json!({ "results": pipeline.stages_json(kind) }),
     )
 }
 
@@ -93,7 +95,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let input: PipelineInput = parse_body(&body)?;
     with_pipelines(&portal, kind, |pipelines| {
+        let kind = pipelines.kind;
         let created = pipelines.create(input, now_ms())?;
-        Ok((StatusCode::CREATED, Json(created.to_json())).into_response())
+        Ok((StatusCode::CREATED, Json(created.to_json(kind))).into_response())
     })
 }

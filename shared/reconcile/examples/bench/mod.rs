@@ -53,6 +53,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         journal: None,
         calls: None,
         account_events: None,
+        tickets: None,
     })
 }
 

@@ -61,6 +61,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             journal: None,
             calls: None,
             account_events: None,
+            tickets: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,
