@@ -34,6 +34,8 @@ GOALS = {
     "reconcile_seconds_100k": "<= 130 (floor: 1,000 list pages at 10/s = 100 s)",
     "reconcile_peak_heap_mb_100k": "< 128",
     "incremental_requests_ratio_to_full": "<= 0.05 (1% of companies changed in HubSpot; the daily incremental run against the full run)",
+    "calls_ratio_to_floor": "<= 1.2 (10,000 calls with summaries to 100 contacts of one OAuth portal; floor: searches, company reads, 6 writes per 100 calls at 11/s)",
+    "calls_steady_p99_ms": "reported (5 calls/s; the logger loops every second as in make dev)",
     "import_ratio_to_floor": "<= 1.1 (floor: every request at 10/s: list pages + BAN batch writes)",
     "import_peak_heap_mb_100k": "flat (reported; < 64)",
     **{f"{f}_bootstrap_bytes": "<= 8,000,000 (arm64, stripped)" for f in ("customer-api", "sync-worker", "hubspot-webhook", "reconciler")},

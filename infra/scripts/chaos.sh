@@ -54,6 +54,10 @@ export OUTBOX_RETRY_BASE_MS=250
 # An injected timeout hangs 30 s: give up after 2 s and retry, as against a slow HubSpot.
 export HUBSPOT_TIMEOUT_MS=2000
 export RECONCILE_POLL_SECS=1
+# Calls of customers without a portal of their own go to the home portal; a call whose pass
+# failed is tried again within a second, not ten.
+export CALLS_DEFAULT_PORTAL=home
+export CALLS_RETRY_BASE_MS=250
 
 start_warp_dev "$out/warp-dev.log" 300
 

@@ -68,7 +68,7 @@ pub struct AlertInput {
     #[schema(
         example = "Low ASR on the Denver trunk",
         max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f]+$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     subject: Option<String>,
     /// Technical details (at most 16 KiB as JSON): the ticket's `warp_technical_details`, one

@@ -46,10 +46,26 @@ impl AccountEventKind {
 /// account `ban`. Values are escaped: HubSpot renders notes as HTML.
 pub fn account_event_note(kind: AccountEventKind, details: &Value, ban: &str) -> String {
     let account = format!("WARP billing account <b>{}</b>", escape(ban));
+    describe(kind, details, &account, escape)
+}
+
+/// The same words as plain text: a custom event's summary property.
+pub fn account_event_summary(kind: AccountEventKind, details: &Value, ban: &str) -> String {
+    let account = format!("WARP billing account {ban}");
+    describe(kind, details, &account, str::to_owned)
+}
+
+/// What changed, after `account`, each value passed through `quote` (escaped for HTML, or not).
+fn describe(
+    kind: AccountEventKind,
+    details: &Value,
+    account: &str,
+    quote: fn(&str) -> String,
+) -> String {
     let text = |key: &str| {
         details[key]
             .as_str()
-            .map(escape)
+            .map(quote)
             .unwrap_or_else(|| "–".to_owned())
     };
     match kind {
@@ -68,7 +84,7 @@ pub fn account_event_note(kind: AccountEventKind, details: &Value, ban: &str) ->
             } else {
                 format!(
                     "{account}: services changed: {}.",
-                    escape(&changed.join(", "))
+                    quote(&changed.join(", "))
                 )
             }
         }
@@ -137,6 +153,11 @@ mod tests {
         assert_eq!(
             account_event_note(AccountEventKind::ServicesChanged, &details, "GT-000000001"),
             "WARP billing account <b>GT-000000001</b>: services changed: &lt;x&gt; enabled, data settings, sms enabled, voice disabled."
+        );
+        assert_eq!(
+            account_event_summary(AccountEventKind::ServicesChanged, &details, "GT-000000001"),
+            "WARP billing account GT-000000001: services changed: <x> enabled, data settings, sms enabled, voice disabled.",
+            "plain text for a custom event's property"
         );
     }
 }

@@ -8,6 +8,7 @@
 
 mod associations;
 mod config;
+mod custom_events;
 pub mod error;
 mod http;
 pub mod journal;

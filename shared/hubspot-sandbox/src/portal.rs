@@ -2,10 +2,11 @@
 //! budget. A static token calls the home portal; an OAuth access token calls the portal it was
 //! installed in, so several WARP installations each see only their own data and limits.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::associations::Associations;
+use crate::custom_events::CustomEvents;
 use crate::objects::ObjectKind;
 use crate::rate_limit::RateLimits;
 use crate::state::lock;
@@ -61,6 +62,9 @@ pub struct Portal {
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
     limit_settings: LimitSettings,
+    /// Custom events (and, later, custom objects) need an Enterprise portal.
+    enterprise: AtomicBool,
+    pub custom_events: Mutex<CustomEvents>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -101,7 +105,18 @@ impl Portal {
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
+            enterprise: AtomicBool::new(false),
+            custom_events: Mutex::new(CustomEvents::default()),
         }
+    }
+
+    /// Whether the portal has an Enterprise subscription (custom events).
+    pub fn is_enterprise(&self) -> bool {
+        self.enterprise.load(Ordering::Relaxed)
+    }
+
+    pub fn set_enterprise(&self, enterprise: bool) {
+        self.enterprise.store(enterprise, Ordering::Relaxed);
     }
 
     /// The store of one object type.

@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod custom_events;
 pub mod error;
 pub mod journal;
 pub mod objects;
@@ -37,6 +38,10 @@ pub use bootstrap::{
 pub use client::{HubSpotClient, ListOptions, Page};
 pub use config::{ConfigError, HubSpotClientConfig, RateLimitSettings};
 pub use credentials::{AccessTokens, AfterUnauthorized, CredentialsError, StaticToken};
+pub use custom_events::{
+    CustomEventSend, EventDefinition, EventDefinitionCreate, EventPropertyCreate,
+    MAX_EVENTS_PER_SEND,
+};
 pub use error::{ErrorBody, ErrorDetail, HubSpotError};
 pub use journal::{
     JournalEntry, JournalPosition, JournalSubscription, MAX_ENTRIES_PER_READ,

@@ -40,7 +40,8 @@ pub async fn reconciler(
         database.clone(),
         hubspot.clone(),
         config.hubspot.portal_id,
-    );
+    )
+    .with_custom_events(config.account_events_as_custom_events);
     let tickets = warp_sync::support_tickets::TicketDesk::new(
         database.clone(),
         hubspot.clone(),

@@ -217,6 +217,9 @@ pub struct Config {
     pub outbound: OutboundSettings,
     pub onboarding: OnboardingSettings,
     pub calls: CallSettings,
+    /// `ACCOUNT_EVENTS_AS=custom_events`: account events are custom events where the home
+    /// portal has them (Enterprise); `notes` (the default): notes.
+    pub account_events_as_custom_events: bool,
     pub support_tickets: SupportTicketSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
@@ -240,6 +243,9 @@ pub struct CallSettings {
     /// `CALLS_DEFAULT_PORTAL=home`: a customer without a connected portal has its calls logged
     /// in the home portal; `none` (the default): they are skipped.
     pub home_for_unconnected: bool,
+    /// `CALLS_RETRY_BASE_MS` (10,000): the first retry's delay after a failed pass, doubled
+    /// each attempt.
+    pub retry_base: Duration,
 }
 
 /// Where automatic support tickets go in the home portal, and how often their stage is read
@@ -421,7 +427,28 @@ impl Config {
                     });
                 }
             },
+            retry_base: match parse(&get, "CALLS_RETRY_BASE_MS", 10_000u64)? {
+                ms @ 50..=600_000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "CALLS_RETRY_BASE_MS",
+                        message: "expected 50 to 600000 milliseconds".to_owned(),
+                    });
+                }
+            },
         };
+
+        let account_events_as_custom_events =
+            match get("ACCOUNT_EVENTS_AS").as_deref().map(str::trim) {
+                None | Some("notes") => false,
+                Some("custom_events") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "ACCOUNT_EVENTS_AS",
+                        message: format!("expected notes or custom_events, got {other:?}"),
+                    });
+                }
+            };
 
         let support_tickets = SupportTicketSettings {
             pipeline: get("SUPPORT_TICKET_PIPELINE").map(|v| v.trim().to_owned()),
@@ -471,6 +498,7 @@ impl Config {
             outbound,
             onboarding,
             calls,
+            account_events_as_custom_events,
             support_tickets,
             audit_retention,
             metrics_namespace,
@@ -903,6 +931,17 @@ mod tests {
     }
 
     #[test]
+    fn account_events_are_notes_unless_custom_events_are_asked_for() {
+        assert!(!config(&[]).unwrap().account_events_as_custom_events);
+        assert!(
+            config(&[("ACCOUNT_EVENTS_AS", "custom_events")])
+                .unwrap()
+                .account_events_as_custom_events
+        );
+        assert!(config(&[("ACCOUNT_EVENTS_AS", "timeline")]).is_err());
+    }
+
+    #[test]
     fn support_tickets_go_to_the_configured_pipeline_checked_every_minute_by_default() {
         let defaults = config(&[]).unwrap().support_tickets;
         assert_eq!((defaults.pipeline, defaults.stage), (None, None));
@@ -926,6 +965,13 @@ mod tests {
         let home = config(&[("CALLS_DEFAULT_PORTAL", "home")]).unwrap();
         assert!(home.calls.home_for_unconnected);
         assert!(config(&[("CALLS_DEFAULT_PORTAL", "nearest")]).is_err());
+        assert_eq!(
+            config(&[]).unwrap().calls.retry_base,
+            Duration::from_secs(10)
+        );
+        let quick = config(&[("CALLS_RETRY_BASE_MS", "250")]).unwrap();
+        assert_eq!(quick.calls.retry_base, Duration::from_millis(250));
+        assert!(config(&[("CALLS_RETRY_BASE_MS", "5")]).is_err());
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! Account and service events on the company timeline (issue 21): each change of a customer's
 //! status, credit limit or services (recorded by the database, whoever made it) becomes a note
 //! on the customer's company in the home portal, upserted by its `warp_event_id` so a retried
-//! pass never writes it twice. Notes work on every portal (custom events need Enterprise).
+//! pass never writes it twice. Notes work on every portal; with `ACCOUNT_EVENTS_AS=custom_events`
+//! an Enterprise portal gets a custom event instead (`warp_account_event`, defined once, each
+//! occurrence sent with the event's id as its uuid), and a portal without Enterprise notes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use warp_domain::account_event::{AccountEventKind, account_event_note};
+use warp_domain::account_event::{AccountEventKind, account_event_note, account_event_summary};
 use warp_hubspot::{
-    AssociationInput, BatchUpsertInput, CrmObject, HubSpotClient, HubSpotId,
-    WARP_EVENT_ID_PROPERTY, type_ids,
+    AssociationInput, BatchUpsertInput, CrmObject, CustomEventSend, EventDefinitionCreate,
+    EventPropertyCreate, HubSpotClient, HubSpotError, HubSpotId, WARP_EVENT_ID_PROPERTY, type_ids,
 };
 use warp_store::account_events::{self, DueEvent};
 use warp_store::work_items::{Settlement, WorkTable};
@@ -30,7 +32,15 @@ pub struct AccountEventLogger {
     /// How an event is tried again, also while its customer has no company yet (its first push
     /// may still be on its way); after the last attempt it is skipped.
     pub retry: RetryPolicy,
+    /// Send custom events where the portal has them (`ACCOUNT_EVENTS_AS=custom_events`).
+    pub custom_events: bool,
+    /// The custom event's fully qualified name once known; `Some(None)`: the portal has no
+    /// custom events (notes are written).
+    definition: tokio::sync::Mutex<Option<Option<String>>>,
 }
+
+/// The custom event WARP defines in the home portal.
+pub const ACCOUNT_EVENT_NAME: &str = "warp_account_event";
 
 impl AccountEventLogger {
     pub fn new(database: Database, hubspot: HubSpotClient, portal_id: i64) -> Self {
@@ -40,7 +50,54 @@ impl AccountEventLogger {
             portal_id,
             lease: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            custom_events: false,
+            definition: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The same logger, retrying failed events by `retry`.
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self }
+    }
+
+    /// The same logger, sending custom events where the portal has them.
+    pub fn with_custom_events(self, custom_events: bool) -> Self {
+        Self {
+            custom_events,
+            ..self
+        }
+    }
+
+    /// The fully qualified name of WARP's account event, defined now if the portal has none;
+    /// `None` when the portal has no custom events (HubSpot's 403: not Enterprise).
+    async fn custom_event_name(&self) -> Result<Option<String>, HubSpotError> {
+        let mut known = self.definition.lock().await;
+        if let Some(known) = known.as_ref() {
+            return Ok(known.clone());
+        }
+        let found = match self.hubspot.event_definition(ACCOUNT_EVENT_NAME).await {
+            Ok(Some(definition)) => Some(definition.fully_qualified_name),
+            Ok(None) => match self.hubspot.create_event_definition(&definition()).await {
+                Ok(created) => Some(created.fully_qualified_name),
+                // Defined meanwhile by another process.
+                Err(HubSpotError::Conflict { .. }) => self
+                    .hubspot
+                    .event_definition(ACCOUNT_EVENT_NAME)
+                    .await?
+                    .map(|definition| definition.fully_qualified_name),
+                Err(error) => return Err(error),
+            },
+            Err(HubSpotError::Unauthorized { status: 403, .. }) => {
+                tracing::warn!(
+                    "ACCOUNT_EVENTS_AS=custom_events, but the home portal has no custom events \
+                     (HubSpot answered 403: they need Enterprise); account events are notes"
+                );
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        *known = Some(found.clone());
+        Ok(found)
     }
 
     fn settler(&self) -> Settler<'_> {
@@ -99,13 +156,77 @@ impl AccountEventLogger {
                 }
             }
         }
-        if !ready.is_empty() {
-            self.write_notes(ready, &mut report).await?;
+        if ready.is_empty() {
+            return Ok(report);
         }
-        if report.claimed > 0 {
-            tracing::info!(?report, "account events noted");
+        let custom_event = if self.custom_events {
+            match self.custom_event_name().await {
+                Ok(name) => name,
+                Err(error) => {
+                    for (event, _, _) in &ready {
+                        settler
+                            .after_error(event.id, event.attempts, &error, &mut report)
+                            .await?;
+                    }
+                    return Ok(report);
+                }
+            }
+        } else {
+            None
+        };
+        match custom_event {
+            Some(name) => self.send_events(&name, ready, &mut report).await?,
+            None => self.write_notes(ready, &mut report).await?,
         }
+        tracing::info!(?report, "account events written");
         Ok(report)
+    }
+
+    /// Sends events as occurrences of the custom event `name` on their companies; a retried
+    /// send records nothing twice (each carries its event's id as its uuid).
+    async fn send_events(
+        &self,
+        name: &str,
+        ready: Vec<(DueEvent, HubSpotId, AccountEventKind)>,
+        report: &mut WriteReport,
+    ) -> Result<(), StoreError> {
+        let settler = self.settler();
+        let sends: Vec<CustomEventSend> = ready
+            .iter()
+            .map(|(event, company, kind)| CustomEventSend {
+                event_name: name.to_owned(),
+                object_id: company.as_str().to_owned(),
+                occurred_at: event.occurred_at.to_rfc3339(),
+                properties: BTreeMap::from([
+                    ("warp_kind".to_owned(), kind.as_str().to_owned()),
+                    ("warp_ban".to_owned(), event.ban.clone()),
+                    (
+                        "warp_summary".to_owned(),
+                        account_event_summary(*kind, &event.details, &event.ban),
+                    ),
+                ]),
+                uuid: event.id.to_string(),
+            })
+            .collect();
+        match self.hubspot.send_custom_events(&sends).await {
+            Ok(()) => {
+                for (event, _, _) in &ready {
+                    let settlement = Settlement::Written {
+                        portal_id: self.portal_id,
+                        ids: vec![None],
+                    };
+                    settler.settle(event.id, settlement, report).await?;
+                }
+            }
+            Err(error) => {
+                for (event, _, _) in &ready {
+                    settler
+                        .after_error(event.id, event.attempts, &error, report)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn write_notes(
@@ -190,6 +311,29 @@ pub async fn run_account_event_loop(
             .map(|report| report.claimed == crate::work_items::PASS)
     })
     .await;
+}
+
+/// WARP's account event: on the company, with what changed in words.
+fn definition() -> EventDefinitionCreate {
+    let property = |name: &str, label: &str| EventPropertyCreate {
+        name: name.to_owned(),
+        label: label.to_owned(),
+        property_type: "string".to_owned(),
+    };
+    EventDefinitionCreate {
+        name: ACCOUNT_EVENT_NAME.to_owned(),
+        label: "WARP account event".to_owned(),
+        description: "A WARP billing account was suspended, reactivated or closed, or its \
+                      credit limit or services changed; written by WARP."
+            .to_owned(),
+        primary_object: "COMPANY".to_owned(),
+        include_default_properties: false,
+        property_definitions: vec![
+            property("warp_kind", "Kind"),
+            property("warp_ban", "BAN"),
+            property("warp_summary", "What changed"),
+        ],
+    }
 }
 
 /// A note's properties: when the change happened, and what it was.

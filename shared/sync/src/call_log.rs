@@ -75,6 +75,15 @@ struct RememberedContact {
     company: Option<Option<String>>,
 }
 
+/// A call's contact as found (from memory or a search), before its company is known.
+#[derive(Clone, Debug)]
+struct LookedUp {
+    key: (i64, String),
+    contact: RememberedContact,
+    /// The customer's company in the home portal, when the call goes there.
+    known_company: Option<String>,
+}
+
 /// Each (portal, number) looked up: the contact found, if any, and when.
 type ContactMemory = HashMap<(i64, String), (Option<RememberedContact>, Instant)>;
 
@@ -198,7 +207,7 @@ impl CallLogger {
             }
         };
         // The contact of each call's other party, one search per number not remembered.
-        let mut found: Vec<(DueCall, FoundContact)> = Vec::new();
+        let mut looked_up: Vec<(DueCall, LookedUp)> = Vec::new();
         for (call, home_company) in due {
             // Checked when taken in and by the table; kept from panicking all the same.
             let Ok(number) = Phone::parse(other_party(&call)) else {
@@ -209,11 +218,16 @@ impl CallLogger {
                 self.settle(&call, settlement, report).await?;
                 continue;
             };
-            match self
-                .contact_for(&hubspot, portal_id, &number, home_company, report)
-                .await
-            {
-                Ok(Some(contact)) => found.push((call, contact)),
+            let key = (portal_id, number.as_str().to_owned());
+            match self.contact_of(&hubspot, &key, &number, report).await {
+                Ok(Some(contact)) => looked_up.push((
+                    call,
+                    LookedUp {
+                        key,
+                        contact,
+                        known_company: home_company,
+                    },
+                )),
                 Ok(None) => {
                     let settlement = Settlement::Skipped {
                         portal_id: Some(portal_id),
@@ -224,6 +238,15 @@ impl CallLogger {
                 Err(error) => self.after_error(&call, &error, report).await?,
             }
         }
+        let found = match self.with_companies(&hubspot, looked_up).await {
+            Ok(found) => found,
+            Err((waiting, error)) => {
+                for call in waiting {
+                    self.after_error(&call, &error, report).await?;
+                }
+                return Ok(());
+            }
+        };
         if found.is_empty() {
             return Ok(());
         }
@@ -429,43 +452,74 @@ impl CallLogger {
         outcome
     }
 
-    /// The contact `number` finds in `portal_id`: from memory, else one search of `phone` and
-    /// `mobilephone` in every way it may have been typed (the oldest contact when several);
-    /// with `known_company` (the customer's, at home), else the contact's own primary company,
-    /// read once and remembered with it.
-    async fn contact_for(
+    /// The contact `number` finds in `key`'s portal: from memory, else one search of `phone`
+    /// and `mobilephone` in every way it may have been typed (the oldest contact when several).
+    async fn contact_of(
         &self,
         hubspot: &HubSpotClient,
-        portal_id: i64,
+        key: &(i64, String),
         number: &Phone,
-        known_company: Option<String>,
         report: &mut CallLogReport,
-    ) -> Result<Option<FoundContact>, HubSpotError> {
-        let key = (portal_id, number.as_str().to_owned());
-        let remembered = match self.remembered(&key) {
-            Some(remembered) => remembered,
+    ) -> Result<Option<RememberedContact>, HubSpotError> {
+        match self.remembered(key) {
+            Some(remembered) => Ok(remembered),
             None => {
                 let searched = self.search_contact(hubspot, number, report).await?;
                 self.remember(key.clone(), searched.clone());
-                searched
+                Ok(searched)
+            }
+        }
+    }
+
+    /// The company each call is associated with: the customer's (at home), else its contact's
+    /// own primary company, read for every contact not read before in one batch read per 100
+    /// and remembered with the contact. On failure, the calls and HubSpot's error.
+    async fn with_companies(
+        &self,
+        hubspot: &HubSpotClient,
+        looked_up: Vec<(DueCall, LookedUp)>,
+    ) -> Result<Vec<(DueCall, FoundContact)>, (Vec<DueCall>, HubSpotError)> {
+        let unread: Vec<String> = looked_up
+            .iter()
+            .filter(|(_, l)| l.known_company.is_none() && l.contact.company.is_none())
+            .map(|(_, l)| l.contact.id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let read = if unread.is_empty() {
+            HashMap::new()
+        } else {
+            match primary_companies(hubspot, &unread).await {
+                Ok(read) => read,
+                Err(error) => {
+                    return Err((looked_up.into_iter().map(|(call, _)| call).collect(), error));
+                }
             }
         };
-        let Some(contact) = remembered else {
-            return Ok(None);
-        };
-        let company_id = match (known_company, contact.company) {
-            (Some(company), _) => Some(company),
-            (None, Some(company)) => company,
-            (None, None) => {
-                let company = primary_company(hubspot, &contact.id).await?;
-                self.remember_company(&key, company.clone());
-                company
-            }
-        };
-        Ok(Some(FoundContact {
-            id: contact.id,
-            company_id,
-        }))
+        Ok(looked_up
+            .into_iter()
+            .map(|(call, looked_up)| {
+                let LookedUp {
+                    key,
+                    contact,
+                    known_company,
+                } = looked_up;
+                let company_id = match (known_company, contact.company) {
+                    (Some(company), _) => Some(company),
+                    (None, Some(company)) => company,
+                    (None, None) => {
+                        let company = read.get(&contact.id).cloned().flatten();
+                        self.remember_company(&key, company.clone());
+                        company
+                    }
+                };
+                let found = FoundContact {
+                    id: contact.id,
+                    company_id,
+                };
+                (call, found)
+            })
+            .collect())
     }
 
     async fn search_contact(
@@ -604,25 +658,34 @@ impl CallLogger {
     }
 }
 
-/// The contact's primary company, else the lowest id among its companies (a stable choice).
-async fn primary_company(
+/// Each contact's primary company, else the lowest id among its companies (a stable choice),
+/// `None` for a contact without one; read in batches of 100.
+async fn primary_companies(
     hubspot: &HubSpotClient,
-    contact: &str,
-) -> Result<Option<String>, HubSpotError> {
-    let contact = HubSpotId::parse(contact.to_owned())
-        .map_err(|_| HubSpotError::InvalidRequest("a contact id that is not HubSpot's".into()))?;
+    contacts: &[String],
+) -> Result<HashMap<String, Option<String>>, HubSpotError> {
+    let ids: Vec<HubSpotId> = contacts
+        .iter()
+        .filter_map(|id| HubSpotId::parse(id.clone()).ok())
+        .collect();
     let companies = hubspot
         .associations(CrmObject::Contacts, CrmObject::Companies)
-        .batch_read(std::slice::from_ref(&contact))
+        .batch_read(&ids)
         .await;
     if let Some(failed) = companies.failed_calls.into_iter().next() {
         return Err(failed.error);
     }
-    Ok(companies.results.first().and_then(|links| {
-        links
-            .primary_or_lowest(type_ids::CONTACT_TO_COMPANY_PRIMARY)
-            .map(str::to_owned)
-    }))
+    let mut read: HashMap<String, Option<String>> =
+        contacts.iter().map(|id| (id.clone(), None)).collect();
+    for links in &companies.results {
+        read.insert(
+            links.from.id.as_str().to_owned(),
+            links
+                .primary_or_lowest(type_ids::CONTACT_TO_COMPANY_PRIMARY)
+                .map(str::to_owned),
+        );
+    }
+    Ok(read)
 }
 
 /// Where `call` is logged: its customer's own portal while connected (waiting while it is

@@ -253,6 +253,10 @@ pub async fn call_logger(
     let installed = installed_portals(config, secrets).await?;
     let settings = CallLogSettings {
         home_for_unconnected: config.calls.home_for_unconnected,
+        retry: crate::work_items::RetryPolicy {
+            base: config.calls.retry_base,
+            ..crate::work_items::RetryPolicy::default()
+        },
         ..CallLogSettings::default()
     };
     Ok(CallLogger::new(

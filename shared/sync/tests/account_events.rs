@@ -35,13 +35,12 @@ async fn world() -> World {
 
 impl World {
     fn logger(&self, max_attempts: i32) -> AccountEventLogger {
-        AccountEventLogger {
-            retry: RetryPolicy {
+        AccountEventLogger::new(self.database.clone(), self.home.clone(), PORTAL).with_retry(
+            RetryPolicy {
                 max_attempts,
                 base: Duration::from_millis(1),
             },
-            ..AccountEventLogger::new(self.database.clone(), self.home.clone(), PORTAL)
-        }
+        )
     }
 
     /// A customer linked to a company made in the sandbox; its id and the company's.
@@ -213,5 +212,84 @@ async fn an_event_waits_for_the_customers_company_then_is_skipped_with_the_reaso
     assert_eq!(
         hubspot::records_in(&world.sandbox, PORTAL, "notes").await,
         0
+    );
+}
+
+/// The home portal's custom-event occurrences on `company` (HubSpot's events API).
+async fn occurrences_on(sandbox: &SandboxHandle, company: &str) -> Vec<serde_json::Value> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/events/event-occurrences/2026-09?objectType=company&objectId={company}",
+            sandbox.base_url()
+        ))
+        .bearer_auth("sandbox-app-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["results"].as_array().cloned().unwrap_or_default()
+}
+
+async fn set_enterprise(sandbox: &SandboxHandle, enterprise: bool) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/_sandbox/portals", sandbox.base_url()))
+        .json(&json!({"portal_id": PORTAL, "enterprise": enterprise}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+}
+
+#[tokio::test]
+async fn an_enterprise_portal_gets_custom_events_once_each_and_another_gets_notes() {
+    let world = world().await;
+    set_enterprise(&world.sandbox, true).await;
+    let (customer, company) = world.linked_customer("Enterprise Corp").await;
+    world.patch(customer, json!({"status": "SUSPENDED"})).await;
+    world
+        .database
+        .execute(&format!(
+            "UPDATE customers SET credit_limit = 9000 WHERE id = '{customer}'"
+        ))
+        .await;
+    let logger = world.logger(8).with_custom_events(true);
+    assert_eq!(logger.log_due(100).await.unwrap().logged, 2);
+    let sent = occurrences_on(&world.sandbox, &company).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        sent[0]["eventType"],
+        format!("pe{PORTAL}_warp_account_event")
+    );
+    assert_eq!(sent[0]["properties"]["warp_kind"], "suspended");
+    let summary = sent[1]["properties"]["warp_summary"].as_str().unwrap();
+    assert!(
+        summary.ends_with("credit limit changed from 2500.00 to 9000.00."),
+        "{summary}"
+    );
+    assert_eq!(
+        hubspot::records_in(&world.sandbox, PORTAL, "notes").await,
+        0,
+        "events, not notes"
+    );
+    // A send retried after HubSpot had it (its uuid is the event's id) records nothing again,
+    // and a second logger finds the definition made by the first.
+    world
+        .database
+        .execute("UPDATE account_events SET status = 'pending', next_attempt_at = now()")
+        .await;
+    let another = world.logger(8).with_custom_events(true);
+    assert_eq!(another.log_due(100).await.unwrap().logged, 2);
+    assert_eq!(occurrences_on(&world.sandbox, &company).await.len(), 2);
+
+    // Without Enterprise (HubSpot's 403), the same setting writes notes.
+    set_enterprise(&world.sandbox, false).await;
+    world.patch(customer, json!({"status": "ACTIVE"})).await;
+    let plain = world.logger(8).with_custom_events(true);
+    assert_eq!(plain.log_due(100).await.unwrap().logged, 1);
+    assert_eq!(
+        hubspot::records_in(&world.sandbox, PORTAL, "notes").await,
+        1
     );
 }

@@ -22,6 +22,8 @@ use warp_domain::sync::{ConflictRule, FieldMap, WarpField, canonical_opt, custom
 use warp_store::Database;
 use warp_store::customers::CustomerStore;
 
+#[path = "../chaos/calls.rs"]
+mod calls;
 #[path = "../chaos/deals.rs"]
 mod deals;
 #[path = "../chaos/portals.rs"]
@@ -75,6 +77,9 @@ struct Args {
     /// Deals salespeople work through the pipeline in HubSpot (three in five end won).
     #[arg(long, default_value_t = 200)]
     deals: usize,
+    /// Finished calls the telephony platform posts during the run (some batches repeat one).
+    #[arg(long, default_value_t = 1_000)]
+    calls: usize,
     /// Company rows queued for two customer portals (one uninstalled mid-run and reconnected).
     #[arg(long, default_value_t = 1_000)]
     portal_rows: usize,
@@ -132,6 +137,8 @@ struct Run {
     args: Args,
     http: reqwest::Client,
     token: String,
+    /// The telephony platform's token (`ingest`).
+    ingest_token: String,
     database: Database,
     deadline: Instant,
     counters: Counters,
@@ -193,7 +200,8 @@ impl Run {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
-    let token = admin_token(&args.warp_bin)?;
+    let token = token_for(&args.warp_bin, "admin")?;
+    let ingest_token = token_for(&args.warp_bin, "ingest")?;
     let database = Database::connect(&args.database_url, 4).context("connecting to Postgres")?;
     let run = Arc::new(Run {
         deadline: started + Duration::from_secs(args.timeout_secs),
@@ -201,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
             .timeout(Duration::from_secs(30))
             .build()?,
         token,
+        ingest_token,
         database,
         counters: Counters::default(),
         args,
@@ -254,6 +263,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let contact_editors = users::spawn_contact_editors(run, args.contact_edits, 2);
     let deal_counters = Arc::new(deals::DealCounters::default());
     let deal_workers = deals::spawn_deal_workers(run, &customers, args.deals, &deal_counters);
+    let caller = calls::spawn_caller(run, run.ingest_token.clone(), args.calls);
     let mut kills = Vec::new();
     for kill in 0..args.kills {
         let due = patches * (kill + 1) / (args.kills + 1);
@@ -276,6 +286,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         task.await??;
     }
     let worked_deals = deal_workers.await??;
+    let (calls_sent, call_repeats) = caller.await??;
     let writes_done = started.elapsed();
 
     // The backlog drains under the same faults; only then is HubSpot healthy again.
@@ -298,6 +309,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let contacts = users::verify_contacts(run, &users).await?;
     let portal_verdict = portals.verify(run).await?;
     let deal_verdict = deals::verify_deals(run, &worked_deals).await?;
+    let call_verdict = calls::verify_calls(run, &calls_sent, call_repeats).await?;
     worker.stop();
 
     let stats = run.sandbox_stats().await?;
@@ -312,6 +324,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     failures.extend(contacts.failures.iter().cloned());
     failures.extend(portal_verdict.failures.iter().cloned());
     failures.extend(deal_verdict.failures.iter().cloned());
+    failures.extend(call_verdict.failures.iter().cloned());
     failures.extend(fault_coverage(args, &stats_under_faults));
     let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
     if drift_left != 0 {
@@ -553,6 +566,21 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     );
     row(
         &mut out,
+        "finished calls posted (+ repeats)",
+        format!("{} (+{})", call_verdict.sent, call_verdict.repeats_sent),
+    );
+    row(
+        &mut out,
+        "  logged / skipped (no contact)",
+        format!("{} / {}", call_verdict.logged, call_verdict.skipped),
+    );
+    row(
+        &mut out,
+        "  call engagements in the home portal",
+        call_verdict.engagements.to_string(),
+    );
+    row(
+        &mut out,
         "writes done after (s)",
         format!("{:.1}", writes_done.as_secs_f64()),
     );
@@ -629,12 +657,12 @@ async fn send_write(
     bail!("the API answered 503 eight times in a row")
 }
 
-fn admin_token(warp_bin: &str) -> anyhow::Result<String> {
+fn token_for(warp_bin: &str, role: &str) -> anyhow::Result<String> {
     let output = Command::new(warp_bin)
         .args([
             "token",
             "--role",
-            "admin",
+            role,
             "--subject",
             "chaos",
             "--ttl",
@@ -1127,7 +1155,8 @@ async fn settle(run: &Run, what: &str) -> anyhow::Result<()> {
         let received = run
             .scalar("SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
             .await?
-            + deals::onboardings_left(run).await?;
+            + deals::onboardings_left(run).await?
+            + calls::calls_left(run).await?;
         let stats = run.sandbox_stats().await?;
         let fingerprint = (
             stats["requests_total"].as_u64(),

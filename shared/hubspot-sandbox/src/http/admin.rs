@@ -50,6 +50,7 @@ pub struct PortalView {
     notes: u64,
     calls: u64,
     tickets: u64,
+    enterprise: bool,
 }
 
 fn view(state: &SandboxState, portal: &Portal) -> PortalView {
@@ -65,6 +66,7 @@ fn view(state: &SandboxState, portal: &Portal) -> PortalView {
         notes: counts.notes,
         calls: counts.calls,
         tickets: counts.tickets,
+        enterprise: portal.is_enterprise(),
     }
 }
 
@@ -83,9 +85,12 @@ pub async fn list_portals(State(state): Shared) -> Json<Vec<PortalView>> {
 pub struct NewPortal {
     portal_id: u64,
     rate_limit_max: Option<u32>,
+    /// Sets whether the portal has Enterprise (custom events), new or existing.
+    enterprise: Option<bool>,
 }
 
-/// Adds a portal (an account the app can be installed in); an existing one is left as is.
+/// Adds a portal (an account the app can be installed in); an existing one is left as is,
+/// but for `enterprise` when given.
 pub async fn create_portal(
     State(state): Shared,
     body: Bytes,
@@ -94,6 +99,9 @@ pub async fn create_portal(
     let portal = state
         .portal_or_create(input.portal_id, input.rate_limit_max)
         .map_err(|refused| ApiError::validation(refused.to_string()))?;
+    if let Some(enterprise) = input.enterprise {
+        portal.set_enterprise(enterprise);
+    }
     Ok(Json(view(&state, &portal)))
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod associations;
+mod custom_events;
 mod journal;
 mod oauth;
 mod objects;
@@ -134,6 +135,25 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}",
         get(associations::list_of),
     );
+    let definitions = "/events/custom/2026-09/event-definitions";
+    api = api
+        .route(
+            definitions,
+            get(custom_events::list_definitions).post(custom_events::create_definition),
+        )
+        .route(
+            &format!("{definitions}/{{event_name}}"),
+            get(custom_events::read_definition),
+        )
+        .route("/events/custom/2026-09/send", post(custom_events::send))
+        .route(
+            "/events/custom/2026-09/send/batch",
+            post(custom_events::send_batch),
+        )
+        .route(
+            "/events/event-occurrences/2026-09",
+            get(custom_events::occurrences),
+        );
     for prefix in ["/crm/v4/associations", "/crm/associations/2026-09"] {
         let pair = format!("{prefix}/{{object_type}}/{{to_type}}/batch");
         api = api
