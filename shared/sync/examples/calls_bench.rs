@@ -210,8 +210,8 @@ async fn insert_customer(database: &Database) -> Result<uuid::Uuid, Box<dyn std:
     let client = database.client().await?;
     Ok(client
         .query_one(
-            "INSERT INTO customers (ban, company_name, customer_type, credit_limit, contact, services) \
-             VALUES ('BN-CALLS-1', 'Calls bench customer', 'POSTPAID', 1000, \
+            "INSERT INTO customers (id, ban, company_name, customer_type, credit_limit, contact, services) \
+             VALUES (gen_random_uuid(), 'CB-000000001', 'Calls bench customer', 'POSTPAID', 1000, \
                      '{\"email\": \"billing@calls-bench.example\"}', '{\"voice\":{\"enabled\":true}}') \
              RETURNING id",
             &[],
