@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut logged = 0;
     let mut skipped = 0;
     loop {
-        let report = logger.log_due(warp_sync::work_items::PASS).await?;
+        let report = logger.log_due(warp_sync::call_log::CALL_PASS).await?;
         logged += report.logged;
         skipped += report.skipped + report.failed;
         if report.claimed == 0 {

@@ -24,7 +24,7 @@ use warp_store::{Database, StoreError};
 
 use crate::outbound::{Answer, answers_by_input};
 use crate::portals::InstalledPortals;
-use crate::work_items::{RetryPolicy, Settler, WriteReport, associations_failed, passes_within};
+use crate::work_items::{RetryPolicy, Settler, WriteReport, associations_failed, passes_of_within};
 
 /// How long a found number's contact is remembered (a person adding a number shows within it).
 const FOUND_FOR: Duration = Duration::from_secs(300);
@@ -32,6 +32,14 @@ const FOUND_FOR: Duration = Duration::from_secs(300);
 const NOT_FOUND_FOR: Duration = Duration::from_secs(60);
 /// Numbers remembered per process before the memory starts afresh.
 const CACHE_LIMIT: usize = 10_000;
+/// Calls one pass claims: many write batches, so the calls of numbers already found are
+/// written while the others' numbers are searched (searches have their own, slower budget).
+pub const CALL_PASS: usize = 2_000;
+/// Calls one write carries (HubSpot's batch limit).
+const WRITE_BATCH: usize = 100;
+/// Numbers one pass searches at most (at 5 a second, about 40 s, well inside the lease); the
+/// calls of further numbers wait for the next pass.
+const SEARCHES_PER_PASS: usize = 200;
 /// How long a portal's client is kept before it is built again (a changed budget applies).
 const CLIENT_MAX_AGE: Duration = Duration::from_secs(300);
 
@@ -139,14 +147,14 @@ impl CallLogger {
         }
     }
 
-    /// Logs due calls in passes of 100 until none is due, `limit` are logged or `budget` is
-    /// spent (the frequent job's share).
+    /// Logs due calls in passes of [`CALL_PASS`] until none is due, `limit` are logged or
+    /// `budget` is spent (the frequent job's share).
     pub async fn log_due_within(
         &self,
         limit: usize,
         budget: Duration,
     ) -> Result<CallLogReport, StoreError> {
-        passes_within(limit, budget, |n| self.log_due(n)).await
+        passes_of_within(CALL_PASS, limit, budget, |n| self.log_due(n)).await
     }
 
     /// Logs up to `limit` due calls.
@@ -206,8 +214,53 @@ impl CallLogger {
                 return Ok(());
             }
         };
-        // The contact of each call's other party, one search per number not remembered.
-        let mut looked_up: Vec<(DueCall, LookedUp)> = Vec::new();
+        // Contacts are looked up (searched at 5 a second) while the calls already matched are
+        // written (at the portal's other budget), in batches of 100.
+        let (matched, mut to_write) = tokio::sync::mpsc::unbounded_channel();
+        let lookup = async {
+            let mut looked_report = CallLogReport::default();
+            self.look_up(&hubspot, portal_id, due, &matched, &mut looked_report)
+                .await?;
+            drop(matched);
+            Ok::<_, StoreError>(looked_report)
+        };
+        let write = async {
+            let mut written_report = CallLogReport::default();
+            let mut ready = Vec::new();
+            loop {
+                let next = to_write.recv().await;
+                let done = next.is_none();
+                ready.extend(next);
+                if ready.len() >= WRITE_BATCH || (done && !ready.is_empty()) {
+                    let batch = std::mem::take(&mut ready);
+                    self.write_batch(&hubspot, portal_id, batch, &mut written_report)
+                        .await?;
+                }
+                if done {
+                    return Ok::<_, StoreError>(written_report);
+                }
+            }
+        };
+        let (looked_report, written_report) = tokio::try_join!(lookup, write)?;
+        report.absorb(looked_report);
+        report.absorb(written_report);
+        Ok(())
+    }
+
+    /// Finds each call's contact and sends the call on to be written: first the calls whose
+    /// number is remembered, then one number at a time, each searched once with all its calls
+    /// released together (so writing starts long before every number is searched). A pass
+    /// searches at most [`SEARCHES_PER_PASS`] numbers; the calls of the others are left for
+    /// the next pass, attempts not counted.
+    async fn look_up(
+        &self,
+        hubspot: &HubSpotClient,
+        portal_id: i64,
+        due: Vec<(DueCall, Option<String>)>,
+        matched: &tokio::sync::mpsc::UnboundedSender<(DueCall, LookedUp)>,
+        report: &mut CallLogReport,
+    ) -> Result<(), StoreError> {
+        let mut by_number: BTreeMap<String, Vec<(DueCall, Option<String>)>> = BTreeMap::new();
         for (call, home_company) in due {
             // Checked when taken in and by the table; kept from panicking all the same.
             let Ok(number) = Phone::parse(other_party(&call)) else {
@@ -218,27 +271,75 @@ impl CallLogger {
                 self.settle(&call, settlement, report).await?;
                 continue;
             };
-            let key = (portal_id, number.as_str().to_owned());
-            match self.contact_of(&hubspot, &key, &number, report).await {
-                Ok(Some(contact)) => looked_up.push((
-                    call,
-                    LookedUp {
-                        key,
-                        contact,
-                        known_company: home_company,
-                    },
-                )),
-                Ok(None) => {
-                    let settlement = Settlement::Skipped {
-                        portal_id: Some(portal_id),
-                        reason: format!("no HubSpot contact has the number {number}"),
-                    };
-                    self.settle(&call, settlement, report).await?;
+            by_number
+                .entry(number.as_str().to_owned())
+                .or_default()
+                .push((call, home_company));
+        }
+        let (remembered, to_search): (Vec<_>, Vec<_>) = by_number
+            .into_iter()
+            .partition(|(number, _)| self.remembered(&(portal_id, number.clone())).is_some());
+        let mut searched = 0;
+        for (number, calls) in remembered.into_iter().chain(to_search) {
+            let key = (portal_id, number);
+            let Ok(phone) = Phone::parse(&key.1) else {
+                continue;
+            };
+            if self.remembered(&key).is_none() {
+                if searched == SEARCHES_PER_PASS {
+                    for (call, _) in &calls {
+                        let settlement = Settlement::Later {
+                            reason: "its number is searched in a later pass".to_owned(),
+                            retry_at: chrono::Utc::now(),
+                            counts_as_attempt: false,
+                        };
+                        self.settle(call, settlement, report).await?;
+                    }
+                    continue;
                 }
-                Err(error) => self.after_error(&call, &error, report).await?,
+                searched += 1;
+            }
+            match self.contact_of(hubspot, &key, &phone, report).await {
+                Ok(Some(contact)) => {
+                    for (call, home_company) in calls {
+                        let looked_up = LookedUp {
+                            key: key.clone(),
+                            contact: contact.clone(),
+                            known_company: home_company,
+                        };
+                        // The writer only stops once this sender is dropped.
+                        let _ = matched.send((call, looked_up));
+                    }
+                }
+                Ok(None) => {
+                    for (call, _) in &calls {
+                        let settlement = Settlement::Skipped {
+                            portal_id: Some(portal_id),
+                            reason: format!("no HubSpot contact has the number {phone}"),
+                        };
+                        self.settle(call, settlement, report).await?;
+                    }
+                }
+                Err(error) => {
+                    for (call, _) in &calls {
+                        self.after_error(call, &error, report).await?;
+                    }
+                }
             }
         }
-        let found = match self.with_companies(&hubspot, looked_up).await {
+        Ok(())
+    }
+
+    /// Writes up to 100 calls whose contact was found: the engagements, their associations
+    /// and the notes of their summaries.
+    async fn write_batch(
+        &self,
+        hubspot: &HubSpotClient,
+        portal_id: i64,
+        looked_up: Vec<(DueCall, LookedUp)>,
+        report: &mut CallLogReport,
+    ) -> Result<(), StoreError> {
+        let found = match self.with_companies(hubspot, looked_up).await {
             Ok(found) => found,
             Err((waiting, error)) => {
                 for call in waiting {
@@ -289,7 +390,7 @@ impl CallLogger {
                 Answer::Waiting { reason } => self.wait(call, reason, report).await?,
             }
         }
-        self.associate_and_note(&hubspot, portal_id, logged, report)
+        self.associate_and_note(hubspot, portal_id, logged, report)
             .await
     }
 
@@ -790,13 +891,11 @@ pub async fn run_call_log_loop(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    /// Calls logged per pass.
-    const BATCH: usize = 100;
     crate::passes::run_passes("calls", interval, shutdown, || async {
         logger
-            .log_due(BATCH)
+            .log_due(CALL_PASS)
             .await
-            .map(|report| report.claimed == BATCH)
+            .map(|report| report.claimed == CALL_PASS)
     })
     .await;
 }

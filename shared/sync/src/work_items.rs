@@ -60,6 +60,20 @@ pub const PASS: usize = 100;
 pub(crate) async fn passes_within<F, Fut>(
     limit: usize,
     budget: Duration,
+    pass: F,
+) -> Result<WriteReport, StoreError>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<WriteReport, StoreError>>,
+{
+    passes_of_within(PASS, limit, budget, pass).await
+}
+
+/// [`passes_within`] with passes of up to `size` items.
+pub(crate) async fn passes_of_within<F, Fut>(
+    size: usize,
+    limit: usize,
+    budget: Duration,
     mut pass: F,
 ) -> Result<WriteReport, StoreError>
 where
@@ -69,8 +83,8 @@ where
     let started = std::time::Instant::now();
     let mut total = WriteReport::default();
     while total.claimed < limit && started.elapsed() < budget {
-        let report = pass(PASS.min(limit - total.claimed)).await?;
-        let done = report.claimed < PASS;
+        let report = pass(size.min(limit - total.claimed)).await?;
+        let done = report.claimed < size;
         total.absorb(report);
         if done {
             break;
