@@ -111,4 +111,15 @@ async fn custom_events_need_enterprise_fit_hubspots_schema_and_keep_a_uuid_once(
     );
     assert_eq!(results[0]["properties"]["warp_kind"], "suspended");
     assert_eq!(results[0]["occurredAt"], "2026-12-04T10:00:00.000Z");
+    // v3 serves the same definitions and occurrences.
+    let v3 = api
+        .get("/events/v3/event-definitions/warp_account_event")
+        .await;
+    assert_eq!(v3.body["fullyQualifiedName"], name);
+    let v3_sent = api
+        .get(&format!(
+            "/events/v3/events?objectType=company&objectId={company}"
+        ))
+        .await;
+    assert_eq!(v3_sent.body["results"].as_array().unwrap().len(), 2);
 }

@@ -1,7 +1,8 @@
 //! Finished calls in the chaos run (issue 21): the telephony platform posts calls to the API
 //! (ingest role) while everything else runs, under the same faults and worker kills, some
 //! batches repeating a call already sent. Each call dials a user of its customer by the phone
-//! WARP holds (the user's contact in HubSpot carries it, unless a person changed it there). At
+//! WARP holds, once the user's contact is in HubSpot (it carries the phone, unless a person or
+//! a later change altered it there). At
 //! the end no call is lost (every one logged, or skipped with its reason) and none doubled
 //! (one engagement per call id in HubSpot, as many as WARP logged).
 
@@ -73,13 +74,15 @@ pub fn spawn_caller(
     })
 }
 
-/// Users with a phone, and their customer.
+/// Users with a phone whose contact is in HubSpot already, and their customer.
 async fn users_to_dial(run: &Run) -> anyhow::Result<Vec<(String, String)>> {
     let client = run.database.client().await?;
     Ok(client
         .query(
             "SELECT u.customer_id::text, u.phone FROM users u \
                  JOIN customers c ON c.id = u.customer_id AND c.deleted_at IS NULL \
+                 JOIN hubspot_links l ON l.local_id = u.id AND l.object_type = 'contacts' \
+                     AND l.unlinked_at IS NULL \
              WHERE u.phone IS NOT NULL AND u.status <> 'disabled' ORDER BY random() LIMIT 50",
             &[],
         )

@@ -135,25 +135,32 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}",
         get(associations::list_of),
     );
-    let definitions = "/events/custom/2026-09/event-definitions";
-    api = api
-        .route(
-            definitions,
-            get(custom_events::list_definitions).post(custom_events::create_definition),
-        )
-        .route(
-            &format!("{definitions}/{{event_name}}"),
-            get(custom_events::read_definition),
-        )
-        .route("/events/custom/2026-09/send", post(custom_events::send))
-        .route(
-            "/events/custom/2026-09/send/batch",
-            post(custom_events::send_batch),
-        )
-        .route(
+    // Custom events on the dated paths and v3 (`/events/v3/event-definitions`, `/events/v3/send`,
+    // `/events/v3/events` for occurrences).
+    for (prefix, occurrences) in [
+        (
+            "/events/custom/2026-09",
             "/events/event-occurrences/2026-09",
-            get(custom_events::occurrences),
-        );
+        ),
+        ("/events/v3", "/events/v3/events"),
+    ] {
+        let definitions = format!("{prefix}/event-definitions");
+        api = api
+            .route(
+                &definitions,
+                get(custom_events::list_definitions).post(custom_events::create_definition),
+            )
+            .route(
+                &format!("{definitions}/{{event_name}}"),
+                get(custom_events::read_definition),
+            )
+            .route(&format!("{prefix}/send"), post(custom_events::send))
+            .route(
+                &format!("{prefix}/send/batch"),
+                post(custom_events::send_batch),
+            )
+            .route(occurrences, get(custom_events::occurrences));
+    }
     for prefix in ["/crm/v4/associations", "/crm/associations/2026-09"] {
         let pair = format!("{prefix}/{{object_type}}/{{to_type}}/batch");
         api = api
