@@ -370,7 +370,8 @@ fn alert(reader: &mut Reader, value: &Value, now: DateTime<Utc>) -> Option<Ticke
     }
     let known = trigger.as_ref().and_then(Trigger::known);
     let issue_type = issue_type.or(known.map(|k| k.issue_type));
-    if trigger.is_some() && issue_type.is_none() && !map.contains_key("issue_type") {
+    let issue_type_given = map.get("issue_type").is_some_and(|v| !v.is_null());
+    if trigger.is_some() && issue_type.is_none() && !issue_type_given {
         reader.error(
             "issue_type",
             "is required for a trigger WARP does not know (voice, sms, billing, api or portal)",
@@ -566,6 +567,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(fields(errors), ["issue_type"]);
+        let errors = ticket_alert_from_json(
+            &json!({"trigger": "carrier_blocked", "customer_id": CUSTOMER, "issue_type": null}),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["issue_type"], "null names it too");
         let alert = ticket_alert_from_json(
             &json!({"trigger": "carrier_blocked", "customer_id": CUSTOMER,
                     "issue_type": "sms"}),

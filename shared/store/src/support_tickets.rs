@@ -463,7 +463,8 @@ pub struct StageRead {
     pub closed: bool,
 }
 
-/// Records the ticket created in HubSpot for `ticket_id`, and its stage.
+/// Records the ticket created in HubSpot for `ticket_id`, and its stage unless one was read
+/// already (a retried create does not undo what support did meanwhile).
 pub async fn record_created(
     database: &Database,
     ticket_id: Uuid,
@@ -474,8 +475,10 @@ pub async fn record_created(
     let client = database.client().await?;
     client
         .execute_typed(
-            "UPDATE support_tickets SET portal_id = $2, hubspot_ticket_id = $3, pipeline_id = $4, \
-                 stage_id = $5, stage_label = $6, checked_at = now() WHERE id = $1",
+            "UPDATE support_tickets SET portal_id = $2, hubspot_ticket_id = $3, \
+                 pipeline_id = COALESCE(pipeline_id, $4), stage_id = COALESCE(stage_id, $5), \
+                 stage_label = COALESCE(stage_label, $6), \
+                 checked_at = COALESCE(checked_at, now()) WHERE id = $1",
             &[
                 (&ticket_id, Type::UUID),
                 (&portal_id, Type::INT8),
@@ -512,22 +515,25 @@ pub async fn due_checks(
 
 /// Records a ticket's stage as read from HubSpot. A ticket closed there is closed here, and its
 /// alerts not yet noted on it move to the key's open ticket (opening one): a repeat after the
-/// close is a new problem. Answers whether the ticket closed now.
+/// close is a new problem. Moved are the alerts no pass holds, and those of `claimed` (the
+/// caller's own pass); an alert another pass holds is moved by that pass when it reads the
+/// stage. Works on a ticket closed before too.
 pub async fn record_stage(
     database: &Database,
     ticket_id: Uuid,
     stage: &StageRead,
-) -> Result<bool, StoreError> {
+    claimed: &[Uuid],
+) -> Result<(), StoreError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
-    let closed_now = transaction
+    let key = transaction
         .query_typed(
             "UPDATE support_tickets SET pipeline_id = COALESCE($2, pipeline_id), \
                  stage_id = COALESCE($3, stage_id), stage_label = COALESCE($4, stage_label), \
                  checked_at = now(), \
                  state = CASE WHEN $5 THEN 'closed' ELSE state END, \
                  closed_at = CASE WHEN $5 AND closed_at IS NULL THEN now() ELSE closed_at END \
-             WHERE id = $1 AND state = 'open' \
+             WHERE id = $1 AND (state = 'open' OR $5) \
              RETURNING trigger, customer_id, trunk_id",
             &[
                 (&ticket_id, Type::UUID),
@@ -538,9 +544,9 @@ pub async fn record_stage(
             ],
         )
         .await?;
-    let Some(row) = closed_now.first().filter(|_| stage.closed) else {
+    let Some(row) = key.first().filter(|_| stage.closed) else {
         transaction.commit().await?;
-        return Ok(false);
+        return Ok(());
     };
     let (trigger, customer_id, trunk_id): (String, Uuid, String) =
         (row.get(0), row.get(1), row.get(2));
@@ -549,11 +555,14 @@ pub async fn record_stage(
         customer_id,
         trunk_id: &trunk_id,
     };
+    let claimed = claimed.to_vec();
     let waiting = transaction
         .query_typed(
             "SELECT id, severity, call_id, issue_type, subject, data FROM ticket_alerts \
-             WHERE ticket_id = $1 AND status = 'pending' AND NOT opens ORDER BY seq",
-            &[(&ticket_id, Type::UUID)],
+             WHERE ticket_id = $1 AND status = 'pending' AND NOT opens \
+               AND (next_attempt_at <= now() OR id = ANY($2)) \
+             ORDER BY seq FOR UPDATE",
+            &[(&ticket_id, Type::UUID), (&claimed, Type::UUID_ARRAY)],
         )
         .await?;
     for alert in &waiting {
@@ -587,7 +596,41 @@ pub async fn record_stage(
             .await?;
     }
     transaction.commit().await?;
-    Ok(true)
+    Ok(())
+}
+
+/// Closes the tickets that could not be created in HubSpot (the alert that opened each ended
+/// refused or skipped), failing their waiting notes with its reason, so the key's next alert
+/// opens a new ticket instead of waiting on one that will never exist. Answers how many.
+pub async fn close_unopened(database: &Database) -> Result<u64, StoreError> {
+    let mut client = database.client().await?;
+    let transaction = client.transaction().await?;
+    let closed = transaction
+        .query_typed(
+            "WITH failed AS (SELECT t.id, coalesce(a.reason, a.status) AS reason \
+                 FROM support_tickets t JOIN ticket_alerts a ON a.ticket_id = t.id AND a.opens \
+                 WHERE t.state = 'open' AND t.hubspot_ticket_id IS NULL \
+                   AND a.status IN ('error', 'skipped') FOR UPDATE OF t) \
+             UPDATE support_tickets t SET state = 'closed', closed_at = now(), \
+                 stage_label = 'not created in HubSpot' \
+             FROM failed WHERE t.id = failed.id RETURNING t.id, failed.reason",
+            &[],
+        )
+        .await?;
+    for row in &closed {
+        let ticket_id: Uuid = row.get(0);
+        let reason: String = row.get(1);
+        transaction
+            .execute_typed(
+                "UPDATE ticket_alerts SET status = 'error', logged_at = now(), \
+                     reason = 'its ticket could not be created in HubSpot: ' || $2 \
+                 WHERE ticket_id = $1 AND status = 'pending' AND NOT opens",
+                &[(&ticket_id, Type::UUID), (&reason, Type::TEXT)],
+            )
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(closed.len() as u64)
 }
 
 /// A ticket's alerts, oldest first: whether each opened it, its status, HubSpot id and reason.

@@ -190,8 +190,11 @@ impl CallLogger {
                 }
             }
         }
+        // The pass's searches, across its portals, so it ends well inside its lease.
+        let mut searches_left = SEARCHES_PER_PASS;
         for (portal_id, calls) in by_portal {
-            self.log_in_portal(portal_id, calls, &mut report).await?;
+            self.log_in_portal(portal_id, calls, &mut searches_left, &mut report)
+                .await?;
         }
         if report.claimed > 0 {
             tracing::info!(?report, "calls logged");
@@ -203,6 +206,7 @@ impl CallLogger {
         &self,
         portal_id: i64,
         due: Vec<(DueCall, Option<String>)>,
+        searches_left: &mut usize,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
         let hubspot = match self.client(portal_id).await {
@@ -219,8 +223,15 @@ impl CallLogger {
         let (matched, mut to_write) = tokio::sync::mpsc::unbounded_channel();
         let lookup = async {
             let mut looked_report = CallLogReport::default();
-            self.look_up(&hubspot, portal_id, due, &matched, &mut looked_report)
-                .await?;
+            self.look_up(
+                &hubspot,
+                portal_id,
+                due,
+                &matched,
+                searches_left,
+                &mut looked_report,
+            )
+            .await?;
             drop(matched);
             Ok::<_, StoreError>(looked_report)
         };
@@ -250,14 +261,15 @@ impl CallLogger {
     /// Finds each call's contact and sends the call on to be written: first the calls whose
     /// number is remembered, then one number at a time, each searched once with all its calls
     /// released together (so writing starts long before every number is searched). A pass
-    /// searches at most [`SEARCHES_PER_PASS`] numbers; the calls of the others are left for
-    /// the next pass, attempts not counted.
+    /// searches at most [`SEARCHES_PER_PASS`] numbers across its portals (`searches_left`);
+    /// the calls of the others are left for the next pass, attempts not counted.
     async fn look_up(
         &self,
         hubspot: &HubSpotClient,
         portal_id: i64,
         due: Vec<(DueCall, Option<String>)>,
         matched: &tokio::sync::mpsc::UnboundedSender<(DueCall, LookedUp)>,
+        searches_left: &mut usize,
         report: &mut CallLogReport,
     ) -> Result<(), StoreError> {
         let mut by_number: BTreeMap<String, Vec<(DueCall, Option<String>)>> = BTreeMap::new();
@@ -279,14 +291,13 @@ impl CallLogger {
         let (remembered, to_search): (Vec<_>, Vec<_>) = by_number
             .into_iter()
             .partition(|(number, _)| self.remembered(&(portal_id, number.clone())).is_some());
-        let mut searched = 0;
         for (number, calls) in remembered.into_iter().chain(to_search) {
             let key = (portal_id, number);
             let Ok(phone) = Phone::parse(&key.1) else {
                 continue;
             };
             if self.remembered(&key).is_none() {
-                if searched == SEARCHES_PER_PASS {
+                if *searches_left == 0 {
                     for (call, _) in &calls {
                         let settlement = Settlement::Later {
                             reason: "its number is searched in a later pass".to_owned(),
@@ -297,7 +308,7 @@ impl CallLogger {
                     }
                     continue;
                 }
-                searched += 1;
+                *searches_left -= 1;
             }
             match self.contact_of(hubspot, &key, &phone, report).await {
                 Ok(Some(contact)) => {

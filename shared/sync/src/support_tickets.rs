@@ -379,10 +379,13 @@ impl TicketDesk {
         if ready.is_empty() {
             return Ok(());
         }
-        let closed = match self
-            .read_stages(ready.iter().map(|(a, t)| (a.ticket_id, t)))
-            .await?
-        {
+        // A ticket created in this pass is open; the others are read before a note goes on.
+        let claimed: Vec<Uuid> = ready.iter().map(|(alert, _)| alert.id).collect();
+        let to_read = ready
+            .iter()
+            .filter(|(alert, _)| !created.contains_key(&alert.ticket_id))
+            .map(|(alert, ticket)| (alert.ticket_id, ticket));
+        let closed = match self.read_stages(to_read, &claimed).await? {
             Ok(closed) => closed,
             Err(error) => {
                 for (alert, _) in &ready {
@@ -393,20 +396,26 @@ impl TicketDesk {
                 return Ok(());
             }
         };
-        // Moved to a new ticket by `record_stage`: left pending for the next pass.
+        // Moved to a new ticket by `record_stage`: left pending for the next pass, its claim
+        // ended (`record_stage` made it due now).
         ready.retain(|(alert, _)| !closed.contains(&alert.ticket_id));
         self.write_notes(ready, report).await
     }
 
-    /// Reads the stages of `tickets` and records them; answers those now closed, or HubSpot's
-    /// error.
+    /// Reads the stages of `tickets` and records them (moving the waiting alerts of a closed one,
+    /// `claimed` ones included, see `record_stage`); answers those HubSpot shows closed or gone,
+    /// or HubSpot's error.
     async fn read_stages<'a>(
         &self,
         tickets: impl Iterator<Item = (Uuid, &'a HubSpotId)>,
+        claimed: &[Uuid],
     ) -> Result<Result<Vec<Uuid>, HubSpotError>, StoreError> {
         let mut by_hubspot: BTreeMap<String, Uuid> = BTreeMap::new();
         for (ticket_id, hubspot_id) in tickets {
             by_hubspot.insert(hubspot_id.as_str().to_owned(), ticket_id);
+        }
+        if by_hubspot.is_empty() {
+            return Ok(Ok(Vec::new()));
         }
         let ids: Vec<String> = by_hubspot.keys().cloned().collect();
         let read = self
@@ -442,12 +451,20 @@ impl TicketDesk {
             .iter()
             .map(|record| (record.id.as_str(), record))
             .collect();
+        // Absent means gone only when HubSpot said "not found" (or nothing): any other refusal
+        // leaves the ticket to the next read.
+        let only_not_found = read
+            .errors
+            .iter()
+            .all(|error| error.category == "OBJECT_NOT_FOUND");
         for (hubspot_id, ticket_id) in &by_hubspot {
             let stage = match found.get(hubspot_id.as_str()) {
                 Some(record) if !record.archived => stage_read(&pipelines, record),
-                _ => gone(),
+                _ if only_not_found => gone(),
+                _ => continue,
             };
-            if support_tickets::record_stage(&self.database, *ticket_id, &stage).await? {
+            support_tickets::record_stage(&self.database, *ticket_id, &stage, claimed).await?;
+            if stage.closed {
                 closed.push(*ticket_id);
             }
         }
@@ -480,7 +497,7 @@ impl TicketDesk {
             .await;
         let mut noted: Vec<(&DueAlert, HubSpotId)> = Vec::new();
         let mut links = Vec::new();
-        let mut escalations = Vec::new();
+        let mut escalations: Vec<BatchUpdateInput> = Vec::new();
         for ((alert, ticket), answer) in ready.iter().zip(answers_by_input(&inputs, &written)) {
             let note = settler
                 .accepted_id(
@@ -512,6 +529,10 @@ impl TicketDesk {
             .associations(CrmObject::Notes, CrmObject::Tickets)
             .batch_create(&links)
             .await;
+        // One update per ticket (HubSpot refuses an id twice in a batch): the ticket's values are
+        // the same for each of its notes.
+        let mut seen = std::collections::HashSet::new();
+        escalations.retain(|update| seen.insert(update.id.clone()));
         let escalated = self
             .hubspot
             .objects(CrmObject::Tickets)
@@ -544,6 +565,10 @@ impl TicketDesk {
     /// Reads back the stage of up to `limit` open tickets not read for `check_every`; a ticket
     /// closed in HubSpot is closed here.
     pub async fn check_open(&self, limit: usize) -> Result<CheckReport, StoreError> {
+        let unopened = support_tickets::close_unopened(&self.database).await?;
+        if unopened > 0 {
+            tracing::warn!(unopened, "tickets HubSpot did not create were closed");
+        }
         let due =
             support_tickets::due_checks(&self.database, limit, self.settings.check_every).await?;
         let mut tickets = Vec::with_capacity(due.len());
@@ -556,7 +581,7 @@ impl TicketDesk {
             return Ok(CheckReport::default());
         }
         match self
-            .read_stages(tickets.iter().map(|(ticket, id)| (*ticket, id)))
+            .read_stages(tickets.iter().map(|(ticket, id)| (*ticket, id)), &[])
             .await?
         {
             Ok(closed) => Ok(CheckReport {
@@ -625,14 +650,17 @@ fn ticket_properties(alert: &DueAlert, target: &TicketTarget) -> BTreeMap<String
     let mut properties = BTreeMap::from([
         ("subject".to_owned(), ticket.subject.clone()),
         ("content".to_owned(), ticket_content(&facts, &customer)),
-        ("hs_pipeline".to_owned(), target.pipeline_id.clone()),
-        ("hs_pipeline_stage".to_owned(), target.stage_id.clone()),
         ("warp_issue_type".to_owned(), ticket.issue_type.clone()),
         (
             "warp_technical_details".to_owned(),
             support_tickets::details_text(&ticket.details),
         ),
     ]);
+    // A retried create of a ticket HubSpot has already keeps the stage support gave it.
+    if ticket.hubspot_ticket_id.is_none() {
+        properties.insert("hs_pipeline".to_owned(), target.pipeline_id.clone());
+        properties.insert("hs_pipeline_stage".to_owned(), target.stage_id.clone());
+    }
     properties.extend(escalated_properties(alert));
     if let Some(trunk) = &alert.trunk_id {
         properties.insert("warp_trunk_id".to_owned(), trunk.clone());

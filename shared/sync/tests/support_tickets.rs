@@ -349,3 +349,52 @@ async fn a_pipeline_the_portal_lacks_keeps_alerts_waiting_with_the_reason_until_
         Some("MEDIUM")
     );
 }
+
+#[tokio::test]
+async fn a_ticket_hubspot_refuses_is_closed_with_its_notes_and_the_next_alert_opens_another() {
+    let world = world().await;
+    let (customer, _) = world.linked_customer("Refused Corp").await;
+    // The portal lost WARP's ticket key: HubSpot refuses the upsert by warp_ticket_id.
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "{}/crm/properties/2026-09/tickets/warp_ticket_id",
+            world.sandbox.base_url()
+        ))
+        .bearer_auth("sandbox-app-token")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let desk = world.desk(None);
+    let first = world.raise(asr(customer, "t-5", "high")).await;
+    let repeat = world.raise(asr(customer, "t-5", "high")).await;
+    assert_eq!(repeat.ticket_id, first.ticket_id);
+    let report = desk.write_due(100).await.unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+
+    desk.check_open(100).await.unwrap();
+    let closed = support_tickets::get(&world.database, first.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (closed.state.as_str(), closed.stage_label.as_deref()),
+        ("closed", Some("not created in HubSpot"))
+    );
+    let alerts = support_tickets::alerts_of(&world.database, first.ticket_id)
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = alerts.iter().map(|a| a.status.as_str()).collect();
+    assert_eq!(statuses, ["error", "error"]);
+    assert!(
+        alerts[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("its ticket could not be created in HubSpot"),
+        "{alerts:?}"
+    );
+    let next = world.raise(asr(customer, "t-5", "high")).await;
+    assert_eq!(next.outcome, Raised::Opened);
+    assert_ne!(next.ticket_id, first.ticket_id);
+}
