@@ -156,5 +156,5 @@ chaos: postgres ## full chaos run: 10,000 customer and 2,000 user API changes, 2
 	OUTBOX_BATCH_SIZE=2 infra/scripts/chaos.sh --customers 1000 --changes 10000 --hubspot-edits 2000 --user-writes 2000 --contact-edits 500 --portal-rows 1000 --calls 1000 --kills 2 --timeout-secs 900 --min-faulty-requests 1000 --min-faults-each 50 \
 	  --faults '{"rate_429":0.05,"rate_5xx":0.05,"rate_timeout":0.05,"retry_after_429_ms":1000,"duplicate_webhooks":0.05,"reorder_webhooks":0.2}'
 
-chaos-small: postgres ## the chaos run at 200 customers, 1,000 changes, 100 edits, 10 deals, 100 calls, 2 kills (for make test)
-	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --portal-rows 150 --deals 10 --calls 100 --kills 2 --timeout-secs 240
+chaos-small: postgres ## the chaos run at 200 customers, 1,000 changes, 100 edits, 10 deals, 20 calls, 2 kills (for make test)
+	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --portal-rows 150 --deals 10 --calls 20 --kills 2 --timeout-secs 420
