@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
+use warp_domain::storable::storable_opt;
 use warp_domain::support_ticket::{Severity, TicketAlert, technical_details};
 
 use crate::StoreError;
@@ -463,6 +464,19 @@ pub struct StageRead {
     pub closed: bool,
 }
 
+impl StageRead {
+    /// The pipeline, stage and label as Postgres text can hold them: they are HubSpot's text
+    /// (a portal's labels), and a NUL in one would fail every pass that records it.
+    fn storable(&self) -> (Option<String>, Option<String>, Option<String>) {
+        let keep = |text: &Option<String>| storable_opt(text.as_deref()).map(|t| t.into_owned());
+        (
+            keep(&self.pipeline_id),
+            keep(&self.stage_id),
+            keep(&self.label),
+        )
+    }
+}
+
 /// Records the ticket created in HubSpot for `ticket_id`, and its stage unless one was read
 /// already (a retried create does not undo what support did meanwhile).
 pub async fn record_created(
@@ -472,6 +486,7 @@ pub async fn record_created(
     hubspot_ticket_id: &str,
     stage: &StageRead,
 ) -> Result<(), StoreError> {
+    let (pipeline_id, stage_id, label) = stage.storable();
     let client = database.client().await?;
     client
         .execute_typed(
@@ -483,9 +498,9 @@ pub async fn record_created(
                 (&ticket_id, Type::UUID),
                 (&portal_id, Type::INT8),
                 (&hubspot_ticket_id, Type::TEXT),
-                (&stage.pipeline_id, Type::TEXT),
-                (&stage.stage_id, Type::TEXT),
-                (&stage.label, Type::TEXT),
+                (&pipeline_id, Type::TEXT),
+                (&stage_id, Type::TEXT),
+                (&label, Type::TEXT),
             ],
         )
         .await?;
@@ -524,6 +539,7 @@ pub async fn record_stage(
     stage: &StageRead,
     claimed: &[Uuid],
 ) -> Result<(), StoreError> {
+    let (pipeline_id, stage_id, label) = stage.storable();
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     let key = transaction
@@ -537,9 +553,9 @@ pub async fn record_stage(
              RETURNING trigger, customer_id, trunk_id",
             &[
                 (&ticket_id, Type::UUID),
-                (&stage.pipeline_id, Type::TEXT),
-                (&stage.stage_id, Type::TEXT),
-                (&stage.label, Type::TEXT),
+                (&pipeline_id, Type::TEXT),
+                (&stage_id, Type::TEXT),
+                (&label, Type::TEXT),
                 (&stage.closed, Type::BOOL),
             ],
         )
@@ -674,5 +690,26 @@ pub fn details_text(details: &serde_json::Value) -> String {
     match details.as_object() {
         Some(map) => technical_details(map),
         None => details.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_label_with_a_nul_is_stored_without_it() {
+        let stage = StageRead {
+            pipeline_id: Some("0".to_owned()),
+            stage_id: None,
+            label: Some("Wait\u{0}ing".to_owned()),
+            closed: false,
+        };
+        let (pipeline, stage_id, label) = stage.storable();
+        assert_eq!(pipeline.as_deref(), Some("0"));
+        assert_eq!(stage_id, None);
+        let label = label.unwrap();
+        assert!(!label.contains('\u{0}'), "{label:?}");
+        assert!(label.starts_with("Wait") && label.ends_with("ing"));
     }
 }
