@@ -42,11 +42,11 @@ pub struct AuditEntryResponse {
     #[schema(example = "PATCH /v1/customers/{id}")]
     pub route: String,
     pub request_id: Option<String>,
-    /// customer or user.
+    /// customer, user, trunk or number.
     #[schema(example = "customer")]
     pub entity_type: String,
     pub entity_id: Uuid,
-    /// create, update, delete or move.
+    /// create, update, delete, move or release.
     #[schema(example = "update")]
     pub action: String,
     /// `{"field": {"old": …, "new": …}}` for each field that changed.
@@ -84,7 +84,7 @@ pub struct AuditList {
     path = "/v1/audit",
     tag = "audit",
     params(
-        ("entity_type" = Option<String>, Query, description = "customer or user", pattern = r"^(customer|user)$"),
+        ("entity_type" = Option<String>, Query, description = "customer, user, trunk or number", pattern = r"^(customer|user|trunk|number)$"),
         ("entity_id" = Option<Uuid>, Query, description = "One customer's or user's entries"),
         ("actor" = Option<String>, Query, description = "One JWT subject's entries", min_length = 1, max_length = 255),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
@@ -116,10 +116,12 @@ pub(crate) async fn list_audit(
     for (name, value) in pairs {
         let value = value.trim();
         match name.as_str() {
-            "entity_type" => match value {
-                "customer" => audit_query.entity_type = Some(EntityType::Customer),
-                "user" => audit_query.entity_type = Some(EntityType::User),
-                _ => errors.push(FieldError::new("entity_type", "must be customer or user")),
+            "entity_type" => match EntityType::ALL.iter().find(|e| e.as_str() == value) {
+                Some(entity) => audit_query.entity_type = Some(*entity),
+                None => errors.push(FieldError::new(
+                    "entity_type",
+                    "must be customer, user, trunk or number",
+                )),
             },
             "entity_id" => match Uuid::parse_str(value) {
                 Ok(id) => audit_query.entity_id = Some(id),

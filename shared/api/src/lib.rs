@@ -23,16 +23,19 @@ mod ids;
 mod imports;
 mod installations;
 mod json;
+mod numbers;
 mod onboardings;
 pub mod openapi;
 pub mod problem;
 mod reconciliations;
 mod search_admission;
 mod selection;
+mod services;
 mod support_tickets;
 mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
+mod trunks;
 mod users;
 mod web_assets;
 mod webhook_events;
@@ -67,6 +70,8 @@ pub struct ApiState {
     database: Database,
     customers: CustomerStore,
     users: warp_store::users::UserStore,
+    trunks: warp_store::trunks::TrunkStore,
+    numbers: warp_store::phone_numbers::NumberStore,
     authenticator: Arc<Authenticator>,
     publisher: Arc<dyn OutboxPublisher>,
     /// Set in strict create mode: pushes a new customer to HubSpot before its commit.
@@ -93,6 +98,8 @@ impl ApiState {
         ApiState {
             customers: CustomerStore::new(database.clone(), portal_id),
             users: warp_store::users::UserStore::new(database.clone(), portal_id),
+            trunks: warp_store::trunks::TrunkStore::new(database.clone()),
+            numbers: warp_store::phone_numbers::NumberStore::new(database.clone()),
             database,
             authenticator: Arc::new(Authenticator::new(auth)),
             publisher: Arc::new(NoopPublisher),
@@ -218,6 +225,14 @@ impl ApiState {
         &self.users
     }
 
+    pub(crate) fn trunks(&self) -> &warp_store::trunks::TrunkStore {
+        &self.trunks
+    }
+
+    pub(crate) fn numbers(&self) -> &warp_store::phone_numbers::NumberStore {
+        &self.numbers
+    }
+
     pub(crate) fn authenticator(&self) -> &Authenticator {
         &self.authenticator
     }
@@ -258,6 +273,8 @@ pub fn router(state: ApiState) -> Router {
                 .delete(customers::delete_customer),
         )
         .merge(users::routes())
+        .merge(trunks::routes())
+        .merge(numbers::routes())
         .merge(calls::routes())
         .merge(support_tickets::routes())
         .merge(deals::routes())

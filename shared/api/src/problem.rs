@@ -179,6 +179,9 @@ impl From<StoreError> for Problem {
                 field,
                 "is changed only through POST /v1/customers/{id}/hubspot-link (admin); send the value last read, or leave it out",
             ),
+            StoreError::InvalidReference { field, message } => {
+                Problem::invalid_field(field, message)
+            }
             StoreError::InvalidCursor => {
                 Problem::invalid_field("cursor", "is not a cursor this API returned")
             }

@@ -9,8 +9,8 @@ mod values;
 pub use crate::json_input::Change;
 pub use input::{CustomerPatch, FlagsChange, ServicesPatch};
 pub use money::{CreditLimit, Money, MoneyError};
-pub(crate) use values::text_value;
 pub use values::{Ban, CompanyName, CustomerType, Domain, Email, InvalidValue, Phone, Status};
+pub(crate) use values::{bounded_text, text_value};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

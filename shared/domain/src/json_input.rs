@@ -143,3 +143,24 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 pub(crate) fn text(value: &Value) -> Result<&str, String> {
     value.as_str().ok_or_else(|| "must be a string".to_owned())
 }
+
+/// A whole number within `range`: JSON has one number type, so `100.0` is the number 100 (as
+/// JSON Schema's `integer` says), while `100.5` is not whole.
+pub(crate) fn whole_number(
+    value: &Value,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, String> {
+    let whole = value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15)
+            .map(|n| n as i64)
+    });
+    whole.filter(|n| range.contains(n)).ok_or_else(|| {
+        format!(
+            "must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )
+    })
+}

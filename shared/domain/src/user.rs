@@ -3,38 +3,13 @@
 //! with every error collected, like customers'.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::customer::text_value;
 use crate::customer::{Change, Email, FieldError, InvalidValue, Phone};
 use crate::json_input::{Reader, text};
-
-macro_rules! code_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|value| value.as_str() == text)
-                    .ok_or(InvalidValue(concat!("must be one of ", $($text, " "),+)))
-            }
-        }
-    };
-}
 
 code_enum!(
     /// What a user may do in WARP.

@@ -36,13 +36,24 @@ pub struct Actor {
 pub enum EntityType {
     Customer,
     User,
+    Trunk,
+    Number,
 }
 
 impl EntityType {
+    pub const ALL: [EntityType; 4] = [
+        EntityType::Customer,
+        EntityType::User,
+        EntityType::Trunk,
+        EntityType::Number,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntityType::Customer => "customer",
             EntityType::User => "user",
+            EntityType::Trunk => "trunk",
+            EntityType::Number => "number",
         }
     }
 }
@@ -66,7 +77,13 @@ pub fn customer_fields(customer: &Customer) -> Value {
 
 /// The audited fields of a user (its customer included: a move is a change of it).
 pub fn user_fields(user: &User) -> Value {
-    let mut fields = serde_json::to_value(user).unwrap_or(Value::Null);
+    fields_of(user)
+}
+
+/// The audited fields of a record: all it holds but its id, version and timestamps of
+/// creation and update (the audit entry has its own).
+pub fn fields_of(record: &impl serde::Serialize) -> Value {
+    let mut fields = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut fields {
         for bookkeeping in ["id", "version", "created_at", "updated_at"] {
             map.remove(bookkeeping);

@@ -135,6 +135,27 @@ pub(crate) async fn ensure_exists(
         .ok_or(StoreError::NotFound)
 }
 
+/// Holds the customer against deletion until the caller's transaction ends (FOR SHARE: a
+/// concurrent delete waits for it, or it waits for the delete): `NotFound` when there is no
+/// such customer, a conflict when it is deleted.
+pub(crate) async fn lock_live(
+    client: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    let deleted: Option<chrono::DateTime<chrono::Utc>> = client
+        .query_typed_opt(
+            "SELECT deleted_at FROM customers WHERE id = $1 FOR SHARE",
+            &[(&id, Type::UUID)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get(0)?;
+    match deleted {
+        Some(_) => Err(StoreError::Conflict("the customer is deleted".into())),
+        None => Ok(()),
+    }
+}
+
 /// One page of a list read `limit + 1` rows deep: the first `limit` rows, and the cursor
 /// after the last of them when the extra row shows more remain.
 pub(crate) fn page_of<T>(

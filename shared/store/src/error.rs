@@ -31,6 +31,12 @@ pub enum StoreError {
     Refused { detail: String, fields: Vec<String> },
     #[error("invalid cursor")]
     InvalidCursor,
+    /// A field names something the write cannot use (a trunk of another customer).
+    #[error("{field} {message}")]
+    InvalidReference {
+        field: &'static str,
+        message: &'static str,
+    },
     /// The write would change a field that has its own route (the HubSpot link).
     #[error("the field {0} cannot be changed by this write")]
     ReadOnlyField(&'static str),

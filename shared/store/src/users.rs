@@ -100,18 +100,7 @@ impl UserStore {
         {
             return Ok(CreatedUser::Replayed(stored));
         }
-        // FOR SHARE: a concurrent delete of the customer waits for this user, or this waits.
-        let deleted: Option<DateTime<Utc>> = transaction
-            .query_typed_opt(
-                "SELECT deleted_at FROM customers WHERE id = $1 FOR SHARE",
-                &[(&customer_id, Type::UUID)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?
-            .try_get(0)?;
-        if deleted.is_some() {
-            return Err(StoreError::Conflict("the customer is deleted".into()));
-        }
+        crate::customers::lock_live(&*transaction, customer_id).await?;
         let user = insert(&*transaction, customer_id, new).await?;
         crate::audit::record_change(
             &*transaction,

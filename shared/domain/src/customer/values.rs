@@ -115,6 +115,8 @@ pub(crate) fn bounded_text(text: &str, max: usize) -> Result<String, InvalidValu
     if trimmed.chars().count() > max {
         return Err(match max {
             255 => InvalidValue("must be at most 255 characters"),
+            200 => InvalidValue("must be at most 200 characters"),
+            100 => InvalidValue("must be at most 100 characters"),
             _ => InvalidValue("is too long"),
         });
     }
