@@ -36,6 +36,7 @@ mod sync_mappings;
 mod sync_operations;
 pub mod sync_status;
 mod trunks;
+mod usage;
 mod users;
 mod web_assets;
 mod webhook_events;
@@ -275,6 +276,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(users::routes())
         .merge(trunks::routes())
         .merge(numbers::routes())
+        .merge(usage::routes())
         .merge(calls::routes())
         .merge(support_tickets::routes())
         .merge(deals::routes())

@@ -44,4 +44,5 @@ pub mod strict_json;
 pub mod support_ticket;
 pub mod sync;
 pub mod trunk;
+pub mod usage;
 pub mod user;

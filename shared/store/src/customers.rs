@@ -135,6 +135,12 @@ pub(crate) async fn ensure_exists(
         .ok_or(StoreError::NotFound)
 }
 
+/// `NotFound` unless the customer exists (deleted or not).
+pub async fn exists(database: &Database, id: Uuid) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    ensure_exists(&**client, id).await
+}
+
 /// Holds the customer against deletion until the caller's transaction ends (FOR SHARE: a
 /// concurrent delete waits for it, or it waits for the delete): `NotFound` when there is no
 /// such customer, a conflict when it is deleted.

@@ -34,6 +34,7 @@ pub mod sync_metrics;
 pub mod sync_reports;
 pub mod tls;
 pub mod trunks;
+pub mod usage;
 pub mod users;
 pub mod webhook_events;
 pub mod work_items;

@@ -105,6 +105,14 @@ impl Money {
     pub fn is_negative(&self) -> bool {
         self.0.is_sign_negative() && !self.0.is_zero()
     }
+
+    /// The sum, held at the largest amount a `numeric(14,2)` stores (a total of many days may
+    /// pass it; no single figure can).
+    pub fn saturating_add(self, other: Money) -> Money {
+        let largest = Decimal::new(99_999_999_999_999, 2);
+        let sum = self.0 + other.0;
+        Money(sum.clamp(-largest, largest))
+    }
 }
 
 impl fmt::Display for Money {

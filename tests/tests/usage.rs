@@ -1,0 +1,156 @@
+//! Daily usage through the router and real Postgres (issue 22 item 3): a batch stored whole
+//! or not at all, a day sent again changing nothing, a correction changing the month-to-date
+//! figures once, every fault named by its path, and who may send and read.
+
+use serde_json::{Value, json};
+use warp_tests::*;
+
+fn platform() -> String {
+    token_for("billing-platform", &["ingest"])
+}
+
+async fn post_usage(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/usage"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn day(customer: &str, date: &str, minutes: i64, spend: &str) -> Value {
+    json!({"customer_id": customer, "date": date, "calls_completed": 10, "minutes": minutes,
+           "sms_sent": 5, "spend": spend, "asr": 0.65, "acd": 4.5})
+}
+
+async fn month(app: &TestApp, customer: &str, month: &str) -> Value {
+    ok(app
+        .get(&format!("/v1/customers/{customer}/usage?month={month}"))
+        .await)
+    .await
+}
+
+#[tokio::test]
+async fn a_correction_changes_the_month_to_date_once_and_a_repeat_changes_nothing() {
+    let app = spawn_app().await;
+    let acme = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
+    let first = json!({"days": [
+        day(&acme, "2026-11-30", 9999, "999.00"),
+        day(&acme, "2026-12-01", 50000, "450.00"),
+        day(&acme, "2026-12-02", 40000, "300.50"),
+    ]});
+    let recorded = ok(post_usage(&app, &platform(), &first).await).await;
+    assert_eq!(
+        recorded,
+        json!({"received": 3, "created": 3, "corrected": 0, "unchanged": 0})
+    );
+    let december = month(&app, &acme, "2026-12").await;
+    assert_eq!(december["minutes"], 90000);
+    assert_eq!(december["spend"], "750.50");
+    assert_eq!(december["days_reported"], 2);
+    assert_eq!(december["last_usage_date"], "2026-12-02");
+    assert_eq!(december["days"][0]["asr"], 0.65);
+
+    // The same batch again: nothing changes.
+    let again = ok(post_usage(&app, &platform(), &first).await).await;
+    assert_eq!(again["unchanged"], 3);
+    assert_eq!(month(&app, &acme, "2026-12").await, december);
+
+    // A correction of one day replaces it: the month moves by the difference, once.
+    let correction = json!({"days": [day(&acme, "2026-12-02", 41000, "310.50")]});
+    let corrected = ok(post_usage(&app, &platform(), &correction).await).await;
+    assert_eq!(corrected["corrected"], 1);
+    ok(post_usage(&app, &platform(), &correction).await).await;
+    let after = month(&app, &acme, "2026-12").await;
+    assert_eq!(after["minutes"], 91000);
+    assert_eq!(after["spend"], "760.50");
+    assert_eq!(
+        app.scalar("SELECT revision::int8 FROM usage_daily WHERE day = '2026-12-02'")
+            .await,
+        1
+    );
+    assert_eq!(month(&app, &acme, "2026-11").await["minutes"], 9999);
+}
+
+#[tokio::test]
+async fn a_batch_with_any_fault_stores_nothing_and_names_each_fault() {
+    let app = spawn_app().await;
+    let acme = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let batch = json!({"days": [
+        day(&acme, "2026-12-01", 1, "1.00"),
+        day(&nobody, "2026-12-01", 1, "1.00"),
+    ]});
+    let problem = expect_problem(post_usage(&app, &platform(), &batch).await, 422).await;
+    assert_eq!(problem_fields(&problem), ["days[1].customer_id"]);
+    let invalid = json!({"days": [
+        {"customer_id": acme, "date": "2026-13-01", "calls_completed": -1, "minutes": 1,
+         "sms_sent": 1, "spend": "1.001"},
+        day(&acme, "2026-12-01", 1, "1.00"),
+        day(&acme, "2026-12-01", 2, "2.00"),
+    ]});
+    let problem = expect_problem(post_usage(&app, &platform(), &invalid).await, 422).await;
+    assert_eq!(
+        problem_fields(&problem),
+        [
+            "days[0].calls_completed",
+            "days[0].date",
+            "days[0].spend",
+            "days[2]"
+        ]
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM usage_daily").await, 0);
+}
+
+#[tokio::test]
+async fn the_platform_or_an_editor_sends_and_readers_read() {
+    let app = spawn_app().await;
+    let acme = app.create(&acme()).await["id"].as_str().unwrap().to_owned();
+    let globex = app
+        .create(&json!({"company_name": "Globex", "customer_type": "PREPAID"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = json!({"days": [day(&acme, "2026-12-01", 1, "1.00")]});
+    expect_problem(post_usage(&app, &viewer(), &batch).await, 403).await;
+    ok(post_usage(&app, &editor(), &batch).await).await;
+    let own = scoped_token(&acme, &["viewer"]);
+    let read = app
+        .client
+        .get(app.url(&format!("/v1/customers/{acme}/usage?month=2026-12")))
+        .bearer_auth(&own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok(read).await["minutes"], 1);
+    let other = app
+        .client
+        .get(app.url(&format!("/v1/customers/{globex}/usage")))
+        .bearer_auth(&own)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(other, 403).await;
+    let bad = app
+        .get(&format!("/v1/customers/{acme}/usage?month=2026-1&x=1"))
+        .await;
+    assert_eq!(
+        problem_fields(&expect_problem(bad, 422).await),
+        ["month", "x"]
+    );
+    let unknown = uuid::Uuid::now_v7();
+    expect_problem(
+        app.get(&format!("/v1/customers/{unknown}/usage")).await,
+        404,
+    )
+    .await;
+}
