@@ -10,8 +10,19 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
 
-/// The category of every type the sandbox knows.
+/// The category of HubSpot's own types.
 pub const HUBSPOT_DEFINED: &str = "HUBSPOT_DEFINED";
+/// The category of the types of custom object pairs (`custom_objects.rs`).
+pub const USER_DEFINED: &str = "USER_DEFINED";
+
+/// The category of a type id: custom pairs' ids start at 1000, above every HubSpot one.
+pub fn category_of(type_id: u32) -> &'static str {
+    if type_id >= 1000 {
+        USER_DEFINED
+    } else {
+        HUBSPOT_DEFINED
+    }
+}
 
 /// A HubSpot-defined association type between two object types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +271,7 @@ const TYPES: [AssociationType; 28] = [
 fn type_of(from: ObjectKind, to: ObjectKind, id: u32) -> Option<AssociationType> {
     TYPES
         .into_iter()
+        .chain(custom_type(from, to))
         .find(|t| t.from == from && t.to == to && t.id == id)
 }
 
@@ -267,7 +279,21 @@ fn type_of(from: ObjectKind, to: ObjectKind, id: u32) -> Option<AssociationType>
 fn default_type(from: ObjectKind, to: ObjectKind) -> Option<AssociationType> {
     TYPES
         .into_iter()
+        .chain(custom_type(from, to))
         .find(|t| t.from == from && t.to == to && !t.primary)
+}
+
+/// The one type of a pair with a custom object type.
+fn custom_type(from: ObjectKind, to: ObjectKind) -> Option<AssociationType> {
+    let (id, inverse) = crate::custom_objects::custom_association_type(from, to)?;
+    Some(AssociationType {
+        from,
+        to,
+        id,
+        inverse,
+        primary: false,
+        one_per_from: false,
+    })
 }
 
 /// One side of an association: an object type and a record id.
@@ -291,7 +317,7 @@ impl Associations {
         for (category, id) in types {
             let known = u32::try_from(*id)
                 .ok()
-                .filter(|_| category == HUBSPOT_DEFINED)
+                .filter(|id| category == category_of(*id))
                 .and_then(|id| type_of(from, to, id));
             let Some(known) = known else {
                 return Err(ApiError::validation(format!(
@@ -323,6 +349,7 @@ impl Associations {
     ) -> Result<(ObjectKind, Vec<u32>), ApiError> {
         ObjectKind::ALL
             .into_iter()
+            .chain(ObjectKind::custom_slots())
             .find_map(|to| {
                 Self::checked_types(from, to, types)
                     .ok()
@@ -427,7 +454,7 @@ impl Associations {
 pub fn type_json(from: ObjectKind, to: ObjectKind, ids: &[u32]) -> Vec<Value> {
     ids.iter()
         .map(|id| {
-            let mut entry = json!({"category": HUBSPOT_DEFINED, "typeId": id});
+            let mut entry = json!({"category": category_of(*id), "typeId": id});
             // An unlabeled type has no label member (the schema does not allow null).
             if type_of(from, to, *id).is_some_and(|t| t.primary) {
                 entry["label"] = Value::from("Primary");

@@ -9,6 +9,7 @@
 mod associations;
 mod config;
 mod custom_events;
+mod custom_objects;
 pub mod error;
 mod http;
 pub mod journal;

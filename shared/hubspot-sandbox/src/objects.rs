@@ -6,6 +6,28 @@
 //! integration and read back, and HubSpot's webhook subscriptions do not cover them. Tickets
 //! are written by the integration and their stage read back; the sandbox's app subscribes to
 //! no ticket events, so none is sent for them.
+//!
+//! A custom object type (Enterprise portals) takes one of [`MAX_CUSTOM_OBJECTS`] slots of its
+//! portal; its schema (name, labels, properties) lives in the portal's registry
+//! (`custom_objects.rs`), its records in the slot's store like any other type's.
+
+/// The custom object types one portal may define (HubSpot's Enterprise limit).
+pub const MAX_CUSTOM_OBJECTS: usize = 10;
+
+/// The `objectTypeId` of each custom slot. Real HubSpot numbers them per account; the sandbox
+/// gives every portal the same ids, which a client reads from the schema like any other.
+pub const CUSTOM_TYPE_IDS: [&str; MAX_CUSTOM_OBJECTS] = [
+    "2-4200001",
+    "2-4200002",
+    "2-4200003",
+    "2-4200004",
+    "2-4200005",
+    "2-4200006",
+    "2-4200007",
+    "2-4200008",
+    "2-4200009",
+    "2-4200010",
+];
 
 /// A HubSpot CRM object type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,9 +38,12 @@ pub enum ObjectKind {
     Notes,
     Calls,
     Tickets,
+    /// A custom object type, by its slot (below [`MAX_CUSTOM_OBJECTS`]).
+    Custom(u8),
 }
 
 impl ObjectKind {
+    /// HubSpot's own object types.
     pub const ALL: [ObjectKind; 6] = [
         ObjectKind::Companies,
         ObjectKind::Contacts,
@@ -28,7 +53,15 @@ impl ObjectKind {
         ObjectKind::Tickets,
     ];
 
-    /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id.
+    /// Every custom slot, defined or not.
+    pub fn custom_slots() -> impl Iterator<Item = ObjectKind> {
+        (0..MAX_CUSTOM_OBJECTS as u8).map(ObjectKind::Custom)
+    }
+
+    /// Reads the `{objectType}` of a path: HubSpot takes the plural name or the type id. A
+    /// custom type's id names its slot; whether the portal defined it, and its names
+    /// (`p{portal}_warp_trunk`, `p_warp_trunk`), are the portal's to say
+    /// (`Portal::object_kind`).
     pub fn from_path(segment: &str) -> Option<Self> {
         match segment {
             "companies" | "company" | "0-2" => Some(ObjectKind::Companies),
@@ -37,8 +70,15 @@ impl ObjectKind {
             "notes" | "note" | "0-46" => Some(ObjectKind::Notes),
             "calls" | "call" | "0-48" => Some(ObjectKind::Calls),
             "tickets" | "ticket" | "0-5" => Some(ObjectKind::Tickets),
-            _ => None,
+            _ => CUSTOM_TYPE_IDS
+                .iter()
+                .position(|id| *id == segment)
+                .map(|slot| ObjectKind::Custom(slot as u8)),
         }
+    }
+
+    pub fn is_custom(self) -> bool {
+        matches!(self, ObjectKind::Custom(_))
     }
 
     /// The plural name used in paths.
@@ -50,6 +90,7 @@ impl ObjectKind {
             ObjectKind::Notes => "notes",
             ObjectKind::Calls => "calls",
             ObjectKind::Tickets => "tickets",
+            ObjectKind::Custom(slot) => custom_type_id(slot),
         }
     }
 
@@ -62,6 +103,7 @@ impl ObjectKind {
             ObjectKind::Notes => "note",
             ObjectKind::Calls => "call",
             ObjectKind::Tickets => "ticket",
+            ObjectKind::Custom(_) => "object",
         }
     }
 
@@ -74,6 +116,7 @@ impl ObjectKind {
             ObjectKind::Notes => "0-46",
             ObjectKind::Calls => "0-48",
             ObjectKind::Tickets => "0-5",
+            ObjectKind::Custom(slot) => custom_type_id(slot),
         }
     }
 
@@ -84,7 +127,8 @@ impl ObjectKind {
             | ObjectKind::Deals
             | ObjectKind::Notes
             | ObjectKind::Calls
-            | ObjectKind::Tickets => "hs_lastmodifieddate",
+            | ObjectKind::Tickets
+            | ObjectKind::Custom(_) => "hs_lastmodifieddate",
             ObjectKind::Contacts => "lastmodifieddate",
         }
     }
@@ -97,7 +141,7 @@ impl ObjectKind {
             | ObjectKind::Contacts
             | ObjectKind::Deals
             | ObjectKind::Tickets => "createdate",
-            ObjectKind::Notes | ObjectKind::Calls => "hs_createdate",
+            ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Custom(_) => "hs_createdate",
         }
     }
 
@@ -106,7 +150,10 @@ impl ObjectKind {
     /// v3 as on the dated path.
     pub fn required_on_create(self) -> &'static [&'static str] {
         match self {
-            ObjectKind::Companies | ObjectKind::Contacts | ObjectKind::Deals => &[],
+            ObjectKind::Companies
+            | ObjectKind::Contacts
+            | ObjectKind::Deals
+            | ObjectKind::Custom(_) => &[],
             ObjectKind::Notes | ObjectKind::Calls => &["hs_timestamp"],
             ObjectKind::Tickets => &["hs_pipeline_stage", "subject"],
         }
@@ -140,7 +187,7 @@ impl ObjectKind {
                 "hs_object_id",
                 "pipeline",
             ],
-            ObjectKind::Notes | ObjectKind::Calls => {
+            ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Custom(_) => {
                 &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]
             }
             ObjectKind::Tickets => &[
@@ -165,7 +212,8 @@ impl ObjectKind {
             | ObjectKind::Deals
             | ObjectKind::Notes
             | ObjectKind::Calls
-            | ObjectKind::Tickets => &[],
+            | ObjectKind::Tickets
+            | ObjectKind::Custom(_) => &[],
             ObjectKind::Contacts => &["email"],
         }
     }
@@ -197,16 +245,28 @@ impl ObjectKind {
             (ObjectKind::Companies, _) => (9, "company.unknown"),
             (ObjectKind::Contacts, _) => (9, "contact.unknown"),
             (ObjectKind::Deals, _) => (9, "deal.unknown"),
-            (ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets, _) => return None,
+            (
+                ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets | ObjectKind::Custom(_),
+                _,
+            ) => return None,
         };
         let app = match self {
             ObjectKind::Companies => 1_000_000,
             ObjectKind::Contacts => 2_000_000,
             ObjectKind::Deals => 3_000_000,
-            ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets => return None,
+            ObjectKind::Notes | ObjectKind::Calls | ObjectKind::Tickets | ObjectKind::Custom(_) => {
+                return None;
+            }
         };
         Some((app + base, name))
     }
+}
+
+fn custom_type_id(slot: u8) -> &'static str {
+    CUSTOM_TYPE_IDS
+        .get(usize::from(slot))
+        .copied()
+        .unwrap_or("2-0")
 }
 
 #[cfg(test)]
@@ -220,6 +280,9 @@ mod tests {
             assert_eq!(ObjectKind::from_path(kind.type_id()), Some(kind));
         }
         assert_eq!(ObjectKind::from_path("widgets"), None);
+        for kind in ObjectKind::custom_slots() {
+            assert_eq!(ObjectKind::from_path(kind.type_id()), Some(kind));
+        }
     }
 
     #[test]

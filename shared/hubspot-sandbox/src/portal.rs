@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::associations::Associations;
 use crate::custom_events::CustomEvents;
+use crate::custom_objects::CustomObjects;
 use crate::objects::ObjectKind;
 use crate::rate_limit::RateLimits;
 use crate::state::lock;
@@ -58,11 +59,15 @@ pub struct Portal {
     notes: Mutex<Store>,
     calls: Mutex<Store>,
     tickets: Mutex<Store>,
+    /// The records of each custom object slot (`ObjectKind::Custom`), defined or not.
+    custom_stores: Vec<Mutex<Store>>,
+    /// The portal's custom object types (locked before any store, never after one).
+    pub custom_objects: Mutex<CustomObjects>,
     /// Associations between records of any two types (locked after a store, never before).
     pub associations: Mutex<Associations>,
     pub limits: Mutex<RateLimits>,
     limit_settings: LimitSettings,
-    /// Custom events (and, later, custom objects) need an Enterprise portal.
+    /// Custom events and custom objects need an Enterprise portal.
     enterprise: AtomicBool,
     pub custom_events: Mutex<CustomEvents>,
 }
@@ -102,6 +107,8 @@ impl Portal {
             notes: store(ObjectKind::Notes),
             calls: store(ObjectKind::Calls),
             tickets: store(ObjectKind::Tickets),
+            custom_stores: ObjectKind::custom_slots().map(store).collect(),
+            custom_objects: Mutex::new(CustomObjects::default()),
             associations: Mutex::new(Associations::default()),
             limits: Mutex::new(limit_settings.fresh()),
             limit_settings,
@@ -128,7 +135,28 @@ impl Portal {
             ObjectKind::Notes => &self.notes,
             ObjectKind::Calls => &self.calls,
             ObjectKind::Tickets => &self.tickets,
+            ObjectKind::Custom(slot) => &self.custom_stores[usize::from(slot)],
         }
+    }
+
+    /// The object type a path's `{objectType}` names in this portal: HubSpot's own by name or
+    /// id, a custom one by id or qualified name once defined here.
+    pub fn object_kind(&self, text: &str) -> Option<ObjectKind> {
+        match ObjectKind::from_path(text) {
+            Some(ObjectKind::Custom(_)) | None => {
+                lock(&self.custom_objects).resolve(self.portal_id, text)
+            }
+            standard => standard,
+        }
+    }
+
+    /// Every object type with records here: HubSpot's own and each defined custom type.
+    fn kinds(&self) -> Vec<ObjectKind> {
+        let custom: Vec<ObjectKind> = lock(&self.custom_objects)
+            .all()
+            .map(|schema| schema.kind())
+            .collect();
+        ObjectKind::ALL.into_iter().chain(custom).collect()
     }
 
     pub fn limit_settings(&self) -> LimitSettings {
@@ -161,7 +189,7 @@ impl Portal {
     /// The portal's waiting events of every object type.
     pub fn take_pending_events(&self) -> Vec<WebhookEvent> {
         let mut events = Vec::new();
-        for kind in ObjectKind::ALL {
+        for kind in self.kinds() {
             events.append(&mut lock(self.store(kind)).pending_events);
         }
         events
@@ -169,9 +197,13 @@ impl Portal {
 
     /// Records, properties, associations and limits back to a fresh portal's.
     pub fn reset(&self, now_ms: i64) {
-        for kind in ObjectKind::ALL {
+        for kind in ObjectKind::ALL
+            .into_iter()
+            .chain(ObjectKind::custom_slots())
+        {
             lock(self.store(kind)).reset(now_ms);
         }
+        lock(&self.custom_objects).clear();
         lock(&self.associations).clear();
         *lock(&self.limits) = self.limit_settings.fresh();
     }

@@ -313,6 +313,9 @@ pub const LAST_MODIFIED: &str = "hs_lastmodifieddate";
 pub const CONTACT_LAST_MODIFIED: &str = "lastmodifieddate";
 
 /// HubSpot's built-in groups of an object type.
+/// The property group of a custom object type's built-in properties until it is defined.
+pub const CUSTOM_GROUP: &str = "object_information";
+
 pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
     let groups: &[(&str, &str, i32)] = match kind {
         ObjectKind::Companies => &[
@@ -334,6 +337,8 @@ pub fn default_groups(kind: ObjectKind) -> BTreeMap<String, PropertyGroup> {
             ("ticketinformation", "Ticket information", 0),
             ("ticket_activity", "Ticket activity", 1),
         ],
+        // Renamed `<name>_information` when the portal defines the type (`Store::define`).
+        ObjectKind::Custom(_) => &[(CUSTOM_GROUP, "Object information", 0)],
     };
     groups
         .iter()
@@ -361,6 +366,14 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
         ObjectKind::Notes => note_properties(now_ms),
         ObjectKind::Calls => call_properties(now_ms),
         ObjectKind::Tickets => ticket_properties(now_ms),
+        ObjectKind::Custom(_) => vec![plain(
+            "hubspot_owner_id",
+            "Owner",
+            PropertyType::Enumeration,
+            "select",
+            CUSTOM_GROUP,
+            now_ms,
+        )],
     };
     let group = match kind {
         ObjectKind::Companies => "companyinformation",
@@ -368,6 +381,7 @@ pub fn default_properties(kind: ObjectKind, now_ms: i64) -> BTreeMap<String, Pro
         ObjectKind::Deals => "dealinformation",
         ObjectKind::Notes | ObjectKind::Calls => "engagement",
         ObjectKind::Tickets => "ticketinformation",
+        ObjectKind::Custom(_) => CUSTOM_GROUP,
     };
     let mut object_id = plain(
         OBJECT_ID,

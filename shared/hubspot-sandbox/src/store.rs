@@ -215,6 +215,7 @@ fn first_id(kind: ObjectKind) -> u64 {
         ObjectKind::Notes => 90_000_000_001,
         ObjectKind::Calls => 95_000_000_001,
         ObjectKind::Tickets => 97_000_000_001,
+        ObjectKind::Custom(slot) => 99_100_000_001 + u64::from(slot) * 10_000_000,
     }
 }
 
@@ -297,6 +298,44 @@ impl Store {
         let event_ids = Arc::clone(&self.event_ids);
         *self = Self::new(self.app_id, self.portal_id, self.kind, event_ids, now_ms);
         self.next_id = next_id;
+    }
+
+    /// Makes this (custom slot's) store the type a schema defines: no records, HubSpot's
+    /// built-in properties in the group `<name>_information` with the schema's own, and its
+    /// required properties enforced on creates.
+    pub fn define(
+        &mut self,
+        name: &str,
+        properties: Vec<PropertyDefinition>,
+        required: &[String],
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.reset(now_ms);
+        let group = format!("{name}_information");
+        self.groups.clear();
+        self.groups.insert(
+            group.clone(),
+            crate::properties::PropertyGroup {
+                name: group.clone(),
+                label: format!("{name} information"),
+                display_order: 0,
+            },
+        );
+        for definition in self.properties.values_mut() {
+            definition.group_name.clone_from(&group);
+        }
+        for mut definition in properties {
+            definition.group_name.clone_from(&group);
+            self.add_property(definition)?;
+        }
+        if let Some(unknown) = required.iter().find(|p| !self.properties.contains_key(*p)) {
+            return Err(ApiError::validation(format!(
+                "Required property {unknown:?} is not a property of {name}"
+            ))
+            .with_sub_category("InvalidPropertiesError.INVALID_REQUIRED_PROPERTIES"));
+        }
+        self.required_properties = required.iter().cloned().collect();
+        Ok(())
     }
 
     /// HubSpot's 404 for a record id this store does not hold.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::InPortal;
 use super::{QueryParams, parse_body};
-use crate::associations::{Associations, End, HUBSPOT_DEFINED, labels, type_json, v3_type_name};
+use crate::associations::{Associations, End, category_of, labels, type_json, v3_type_name};
 use crate::error::ApiError;
 use crate::objects::ObjectKind;
 use crate::portal::Portal;
@@ -27,9 +27,14 @@ type Params = Path<HashMap<String, String>>;
 
 const MAX_BATCH_INPUTS: usize = 100;
 
-fn kind(params: &HashMap<String, String>, name: &str) -> Result<ObjectKind, ApiError> {
+fn kind(
+    state: &Portal,
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<ObjectKind, ApiError> {
     let text = params.get(name).map_or("", String::as_str);
-    ObjectKind::from_path(text)
+    state
+        .object_kind(text)
         .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {text}")))
 }
 
@@ -44,12 +49,18 @@ fn end(state: &Portal, kind: ObjectKind, id: &str) -> Result<End, ApiError> {
         .ok_or_else(|| not_found(kind, id))
 }
 
-fn pair(params: &HashMap<String, String>) -> Result<(ObjectKind, ObjectKind), ApiError> {
-    Ok((kind(params, "object_type")?, kind(params, "to_type")?))
+fn pair(
+    state: &Portal,
+    params: &HashMap<String, String>,
+) -> Result<(ObjectKind, ObjectKind), ApiError> {
+    Ok((
+        kind(state, params, "object_type")?,
+        kind(state, params, "to_type")?,
+    ))
 }
 
 fn spec_json(type_id: u32) -> Value {
-    json!({"associationCategory": HUBSPOT_DEFINED, "associationTypeId": type_id})
+    json!({"associationCategory": category_of(type_id), "associationTypeId": type_id})
 }
 
 fn default_results(from: End, to: End, forward: u32, inverse: u32) -> Vec<Value> {
@@ -137,7 +148,7 @@ pub async fn put_default(
     Path(params): Params,
     Extension(actor): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let from = end(&state, from_kind, &params["object_id"])?;
     let to = end(&state, to_kind, &params["to_id"])?;
     let started = now_ms();
@@ -171,7 +182,7 @@ pub async fn put_labeled(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let specs: Vec<Spec> = parse_body(&body)?;
     let ids = Associations::checked_types(from_kind, to_kind, &spec_pairs(&specs))?;
     let from = end(&state, from_kind, &params["object_id"])?;
@@ -191,7 +202,7 @@ pub async fn delete_pair(
     Path(params): Params,
     Extension(actor): Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let parse = |name: &str, kind: ObjectKind| {
         params[name]
             .trim()
@@ -216,7 +227,7 @@ pub async fn list_of(
     Path(params): Params,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let query = QueryParams::parse(raw.as_deref());
     let limit = query.limit(MAX_LIST_LIMIT, MAX_LIST_LIMIT)?;
     let after = query.after()?.unwrap_or(0);
@@ -372,7 +383,7 @@ pub async fn batch_create(
     } else {
         StatusCode::OK
     };
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let input: Inputs<CreateInput> = parse_body(&body)?;
     check_size(input.inputs.len())?;
     let started = now_ms();
@@ -412,7 +423,7 @@ pub async fn batch_default(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let input: Inputs<DefaultInput> = parse_body(&body)?;
     check_size(input.inputs.len())?;
     let started = now_ms();
@@ -442,7 +453,7 @@ pub async fn batch_read(
     Path(params): Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let input: Inputs<ReadInput> = parse_body(&body)?;
     check_size(input.inputs.len())?;
     let started = now_ms();
@@ -479,7 +490,7 @@ pub async fn batch_archive(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let (from_kind, to_kind) = pair(&params)?;
+    let (from_kind, to_kind) = pair(&state, &params)?;
     let input: Inputs<ArchiveInput> = parse_body(&body)?;
     check_size(input.inputs.len())?;
     let mut removed = Vec::new();

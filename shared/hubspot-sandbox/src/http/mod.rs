@@ -9,6 +9,7 @@ mod oauth;
 mod objects;
 mod pipelines;
 mod properties;
+mod schemas;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -161,6 +162,29 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             )
             .route(occurrences, get(custom_events::occurrences));
     }
+    for prefix in [
+        "/crm-object-schemas/2026-09/schemas",
+        "/crm-object-schemas/v3/schemas",
+        "/crm/v3/schemas",
+    ] {
+        api = api
+            .route(prefix, get(schemas::list).post(schemas::create))
+            .route(
+                &format!("{prefix}/{{object_type}}"),
+                get(schemas::read).delete(schemas::archive),
+            )
+            .route(
+                &format!("{prefix}/{{object_type}}/associations"),
+                post(schemas::create_association),
+            );
+    }
+    for path in [
+        "/crm/limits/2026-09/custom-object-types",
+        "/crm/limits/2026-03/custom-object-types",
+        "/crm/v3/limits/custom-object-types",
+    ] {
+        api = api.route(path, get(schemas::limits));
+    }
     for prefix in ["/crm/v4/associations", "/crm/associations/2026-09"] {
         let pair = format!("{prefix}/{{object_type}}/{{to_type}}/batch");
         api = api
@@ -282,10 +306,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Kind {
             .await
             .map_err(|_| ApiError::validation("Invalid path parameters"))?;
         let name = params.get("object_type").map_or("", String::as_str);
-        ObjectKind::from_path(name).map(Kind).ok_or_else(|| {
-            ApiError::validation(format!("Unable to infer object type from: {name}"))
-        })
+        object_kind(parts, name).map(Kind)
     }
+}
+
+/// The object type `name` names for the request's portal (custom types are the portal's own);
+/// HubSpot's 400 when it names none.
+pub(crate) fn object_kind(parts: &Parts, name: &str) -> Result<ObjectKind, ApiError> {
+    let kind = match parts.extensions.get::<InPortal>() {
+        Some(InPortal(portal)) => portal.object_kind(name),
+        None => ObjectKind::from_path(name).filter(|kind| !kind.is_custom()),
+    };
+    kind.ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {name}")))
 }
 
 /// Whether a write is judged by the portal's validation rules: HubSpot enforces them on the
