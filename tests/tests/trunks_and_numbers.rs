@@ -451,3 +451,32 @@ async fn lists_page_and_filter_and_a_customer_reads_only_its_own() {
     .await;
     expect_problem(closed, 409).await;
 }
+
+#[tokio::test]
+async fn the_sync_status_says_how_hubspot_shows_trunks_and_what_waits() {
+    let app = spawn_app().await;
+    let status = ok(app.get("/v1/sync/status").await).await;
+    assert_eq!(status["service_objects"], Value::Null, "not detected yet");
+    let customer = customer_id(&app, "Acme Telecom").await;
+    created(
+        &app,
+        &format!("/v1/customers/{customer}/trunks"),
+        json!({"name": "Main"}),
+    )
+    .await;
+    app.execute(&format!(
+        "UPDATE customers SET external_ids = '{{\"hubspot_company_id\": \"1001\"}}' WHERE id = '{customer}'"
+    ))
+    .await;
+    app.execute(&format!(
+        "INSERT INTO hubspot_service_objects (portal_id, mode, detail) \
+         VALUES ({PORTAL_ID}, 'company_properties', 'the portal''s custom object limit is 0')"
+    ))
+    .await;
+    let status = ok(app.get("/v1/sync/status").await).await;
+    let service = &status["service_objects"];
+    assert_eq!(service["mode"], "company_properties");
+    assert_eq!(service["trunks_waiting"], 1);
+    assert_eq!(service["numbers_waiting"], 0);
+    assert!(service["detail"].as_str().unwrap().contains("limit is 0"));
+}

@@ -30,7 +30,7 @@ use warp_store::sync_reports::{
 #[derive(OpenApi)]
 #[openapi(
     paths(sync_status, sync_logs),
-    components(schemas(SyncStatusResponse, OutboxCountsResponse, ReconciliationSummaryResponse, SyncLogList, SyncLogEntryResponse, LogStatusSchema, LogDirectionSchema)),
+    components(schemas(SyncStatusResponse, ServiceObjectsResponse, OutboxCountsResponse, ReconciliationSummaryResponse, SyncLogList, SyncLogEntryResponse, LogStatusSchema, LogDirectionSchema)),
     tags((name = "sync", description = "HubSpot sync conflicts and operations"))
 )]
 pub(crate) struct Doc;
@@ -158,6 +158,27 @@ pub struct SyncStatusResponse {
     /// Webhook events of a portal that is not installed (unknown or disconnected), by portal
     /// id: kept, never applied.
     pub unrouted_webhook_events: std::collections::BTreeMap<String, i64>,
+    /// How the home portal shows trunks and numbers; null before the first push detected it.
+    pub service_objects: Option<ServiceObjectsResponse>,
+}
+
+/// How the home portal shows trunks and numbers (detected from HubSpot's custom object limit
+/// and schemas), and what waits to be pushed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceObjectsResponse {
+    /// `custom_objects` (records of `warp_trunk` and `warp_number`) or `company_properties`
+    /// (counts and lists on the company).
+    #[schema(example = "custom_objects")]
+    pub mode: String,
+    /// The custom object types' ids (custom objects only).
+    pub trunk_type_id: Option<String>,
+    pub number_type_id: Option<String>,
+    /// Why this mode: the types found or made, or the limit or refusal that ruled them out.
+    pub detail: String,
+    pub detected_at: DateTime<Utc>,
+    /// Trunks and numbers (of customers linked to a company) changed since their last push.
+    pub trunks_waiting: i64,
+    pub numbers_waiting: i64,
 }
 
 /// GET /v1/sync/status
@@ -195,6 +216,7 @@ pub(crate) async fn sync_status(
         rate_limited_last_hour,
         unrouted_webhook_events,
     } = status?;
+    let service_objects = service_objects(&state).await?;
     let body = SyncStatusResponse {
         outbox: outbox.into(),
         outbox_by_object_type: outbox_by_object_type
@@ -210,8 +232,28 @@ pub(crate) async fn sync_status(
             .into_iter()
             .map(|(portal_id, count)| (portal_id.to_string(), count))
             .collect(),
+        service_objects,
     };
     Ok(json(StatusCode::OK, &body))
+}
+
+async fn service_objects(state: &ApiState) -> Result<Option<ServiceObjectsResponse>, Problem> {
+    use warp_store::service_push;
+    let Some(detected) = service_push::load_mode(&state.database, state.portal_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ServiceObjectsResponse {
+        mode: detected.mode.as_str().to_owned(),
+        trunk_type_id: detected.trunk_type_id,
+        number_type_id: detected.number_type_id,
+        detail: detected.detail,
+        detected_at: detected.detected_at,
+        trunks_waiting: service_push::waiting::<warp_domain::trunk::Trunk>(&state.database).await?,
+        numbers_waiting: service_push::waiting::<warp_domain::phone_number::PhoneNumber>(
+            &state.database,
+        )
+        .await?,
+    }))
 }
 
 /// One sync attempt (ids and field names, never values).

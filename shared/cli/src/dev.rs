@@ -171,6 +171,13 @@ async fn start_reconciler(
             shutdown.signalled(),
         ));
     }
+    if let Some(desk) = reconciler.services.clone() {
+        tokio::spawn(warp_sync::service_objects::run_service_loop(
+            desk,
+            ONBOARDING_INTERVAL,
+            shutdown.signalled(),
+        ));
+    }
     if let Some(logger) = reconciler.calls.clone() {
         tokio::spawn(warp_sync::call_log::run_call_log_loop(
             logger,

@@ -39,6 +39,7 @@ pub mod import;
 mod json_input;
 pub mod onboarding;
 pub mod phone_number;
+pub mod service_objects;
 pub mod storable;
 pub mod strict_json;
 pub mod support_ticket;

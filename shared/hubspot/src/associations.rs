@@ -62,6 +62,13 @@ pub struct ObjectRef {
     pub id: HubSpotId,
 }
 
+/// One pair of a default association.
+#[derive(Clone, Debug, Serialize)]
+struct DefaultPair {
+    from: ObjectRef,
+    to: ObjectRef,
+}
+
 /// An input of `batch/create`: associate `from` with `to` by `types`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AssociationInput {
@@ -220,6 +227,28 @@ impl Associations<'_> {
         let path = self.batch_path("create");
         self.client
             .run_batches(&path, "create", inputs, &[], Repeatable::Yes, |chunk| {
+                BatchInputs { inputs: chunk }
+            })
+            .await
+    }
+
+    /// `POST .../batch/associate/default` in calls of 100: the unlabeled association of each
+    /// pair, both ways (repeating it changes nothing).
+    pub async fn batch_associate_default(
+        &self,
+        pairs: &[(HubSpotId, HubSpotId)],
+    ) -> BatchResult<serde::de::IgnoredAny> {
+        let inputs: Vec<DefaultPair> = pairs
+            .iter()
+            .map(|(from, to)| DefaultPair {
+                from: ObjectRef { id: from.clone() },
+                to: ObjectRef { id: to.clone() },
+            })
+            .collect();
+        let mut path = self.batch_path("associate");
+        path.push("default");
+        self.client
+            .run_batches(&path, "associate", &inputs, &[], Repeatable::Yes, |chunk| {
                 BatchInputs { inputs: chunk }
             })
             .await

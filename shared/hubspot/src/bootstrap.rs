@@ -102,6 +102,8 @@ pub fn property_definitions(object_type: impl Into<CrmObject>) -> Vec<PropertyCr
             )
         }],
         CrmObject::Tickets => ticket_definitions(),
+        // A custom object's properties come with its schema (`schemas.rs`).
+        CrmObject::Custom(_) => Vec::new(),
         CrmObject::Contacts => vec![
             PropertyCreate {
                 has_unique_value: Some(true),
@@ -258,7 +260,40 @@ fn ticket_definitions() -> Vec<PropertyCreate> {
 }
 
 fn company_definitions() -> Vec<PropertyCreate> {
-    vec![
+    use warp_domain::service_objects as service;
+    let service_properties = [
+        (
+            service::TRUNK_COUNT_PROPERTY,
+            "WARP SIP trunks in service",
+            PropertyType::Number,
+            FieldType::Number,
+        ),
+        (
+            service::NUMBER_COUNT_PROPERTY,
+            "WARP phone numbers in service",
+            PropertyType::Number,
+            FieldType::Number,
+        ),
+        (
+            service::TRUNK_LIST_PROPERTY,
+            "WARP SIP trunks",
+            PropertyType::String,
+            FieldType::Textarea,
+        ),
+        (
+            service::NUMBER_LIST_PROPERTY,
+            "WARP phone numbers",
+            PropertyType::String,
+            FieldType::Textarea,
+        ),
+    ]
+    .map(|(name, label, property_type, field_type)| PropertyCreate {
+        description: Some(
+            "Written by WARP where the portal has no custom objects; never edit.".to_owned(),
+        ),
+        ..define(name, label, property_type, field_type, Vec::new())
+    });
+    let mut definitions = vec![
         PropertyCreate {
             has_unique_value: Some(true),
             description: Some(
@@ -336,7 +371,9 @@ fn company_definitions() -> Vec<PropertyCreate> {
             FieldType::Text,
             Vec::new(),
         ),
-    ]
+    ];
+    definitions.extend(service_properties);
+    definitions
 }
 
 /// Ensures the `warp` group and every `warp_*` property exist, on companies and on contacts.
@@ -447,7 +484,11 @@ mod tests {
                 "warp_services_voice",
                 "warp_services_messaging",
                 "warp_services_data",
-                "warp_billing_email"
+                "warp_billing_email",
+                "warp_trunk_count",
+                "warp_number_count",
+                "warp_trunks",
+                "warp_numbers"
             ]
         );
         assert!(

@@ -23,6 +23,7 @@ pub mod pipelines;
 pub mod properties;
 pub mod rate_budget;
 pub mod record;
+pub mod schemas;
 pub mod search;
 
 pub use associations::{

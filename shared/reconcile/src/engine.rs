@@ -156,6 +156,8 @@ pub struct Reconciler {
     pub account_events: Option<Arc<warp_sync::account_events::AccountEventLogger>>,
     /// Opens and notes automatic support tickets, and reads their stages back.
     pub tickets: Option<Arc<warp_sync::support_tickets::TicketDesk>>,
+    /// Pushes trunks and numbers to the home portal, and puts back what was edited there.
+    pub services: Option<Arc<warp_sync::service_objects::ServiceDesk>>,
 }
 
 impl Reconciler {

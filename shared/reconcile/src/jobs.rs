@@ -98,6 +98,8 @@ pub struct RelayReport {
         warp_sync::work_items::WriteReport,
         warp_sync::support_tickets::CheckReport,
     )>,
+    /// What pushing trunks and numbers did; `None` without a desk.
+    pub services: Option<warp_sync::service_objects::PushReport>,
     /// Webhook events that failed their last attempt and wait for a person (the alarm's
     /// gauge), counted after this job's processing; `None` when they could not be counted.
     pub webhook_events_failed: Option<i64>,
@@ -185,6 +187,12 @@ pub async fn relay_job(
             (Err(error), _) | (_, Err(error)) => {
                 report.errors.push(format!("support tickets: {error}"))
             }
+        }
+    }
+    if let Some(desk) = &reconciler.services {
+        match desk.push().await {
+            Ok(pushed) => report.services = Some(pushed),
+            Err(error) => report.errors.push(format!("trunks and numbers: {error}")),
         }
     }
     match warp_store::audit::purge(
@@ -283,7 +291,19 @@ pub async fn reconcile_scheduled(
     } else {
         reconciler.scheduled_mode().await?
     };
-    reconcile_in_mode(reconciler, mode, dry_run, requested_by, None).await
+    let finished = reconcile_in_mode(reconciler, mode, dry_run, requested_by, None).await?;
+    // Trunks and numbers are WARP's alone: what HubSpot holds otherwise goes back.
+    if !dry_run && let Some(desk) = &reconciler.services {
+        match desk.check().await {
+            Ok(checked) => tracing::info!(
+                read = checked.read,
+                overridden = checked.overridden,
+                "trunks and numbers read back"
+            ),
+            Err(error) => tracing::warn!(%error, "reading trunks and numbers back failed"),
+        }
+    }
+    Ok(finished)
 }
 
 /// Starts and executes a run of `mode` now; `None` when a run of this portal is executing.

@@ -52,6 +52,11 @@ pub async fn reconciler(
             check_every: config.support_tickets.check_every,
         },
     );
+    let services = warp_sync::service_objects::ServiceDesk::new(
+        database.clone(),
+        hubspot.clone(),
+        config.hubspot.portal_id,
+    );
     Ok(Reconciler {
         database,
         hubspot,
@@ -68,6 +73,7 @@ pub async fn reconciler(
         calls: Some(Arc::new(calls)),
         account_events: Some(Arc::new(account_events)),
         tickets: Some(Arc::new(tickets)),
+        services: Some(Arc::new(services)),
     })
 }
 

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod outbox_failures;
 pub mod phone_numbers;
 pub mod reconciliation_runs;
+pub mod service_push;
 pub mod services;
 pub mod support_tickets;
 pub mod sync_config;

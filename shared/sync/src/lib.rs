@@ -16,6 +16,7 @@ pub mod passes;
 pub mod portals;
 pub mod queue;
 pub mod relay;
+pub mod service_objects;
 pub mod support_tickets;
 pub mod wiring;
 pub mod work_items;

@@ -59,6 +59,10 @@ pub enum CrmObject {
     Calls,
     /// Support tickets opened by the platform's alerts (written by WARP, their stage read back).
     Tickets,
+    /// A custom object type of one portal, by its `objectTypeId` (`2-4200001`): trunks and
+    /// numbers (written by WARP). Made with [`CrmObject::custom`].
+    #[serde(untagged)]
+    Custom(&'static str),
 }
 
 impl CrmObject {
@@ -71,7 +75,29 @@ impl CrmObject {
             CrmObject::Notes => "notes",
             CrmObject::Calls => "calls",
             CrmObject::Tickets => "tickets",
+            CrmObject::Custom(type_id) => type_id,
         }
+    }
+
+    /// The custom object type `type_id` (`2-<digits>`, as HubSpot's schemas answer it);
+    /// `None` for any other text. Type ids are interned for the process's life: a portal has a
+    /// handful, and paths borrow the name like a built-in type's.
+    pub fn custom(type_id: &str) -> Option<CrmObject> {
+        static INTERNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let digits = type_id.strip_prefix("2-")?;
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut interned = INTERNED.lock().unwrap_or_else(|poison| poison.into_inner());
+        let name = match interned.iter().find(|known| **known == type_id) {
+            Some(known) => *known,
+            None => {
+                let leaked: &'static str = Box::leak(type_id.to_owned().into_boxed_str());
+                interned.push(leaked);
+                leaked
+            }
+        };
+        Some(CrmObject::Custom(name))
     }
 }
 
@@ -93,6 +119,21 @@ impl fmt::Display for CrmObject {
 impl fmt::Display for ObjectType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_type_is_its_type_id_once_interned() {
+        let trunk = CrmObject::custom("2-4200001").unwrap();
+        assert_eq!(trunk.as_str(), "2-4200001");
+        assert_eq!(CrmObject::custom("2-4200001"), Some(trunk));
+        for bad in ["4200001", "2-", "2-42x", "0-2", "p123_warp_trunk"] {
+            assert_eq!(CrmObject::custom(bad), None, "{bad}");
+        }
     }
 }
 

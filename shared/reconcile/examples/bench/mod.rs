@@ -54,6 +54,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         calls: None,
         account_events: None,
         tickets: None,
+        services: None,
     })
 }
 

@@ -62,6 +62,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             calls: None,
             account_events: None,
             tickets: None,
+            services: None,
         },
         ui: HubSpotUi::new(&sandbox),
         database,
