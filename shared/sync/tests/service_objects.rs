@@ -77,13 +77,10 @@ impl World {
         }
     }
 
-    /// The records of a custom type in the sandbox, by WARP id: their properties.
-    async fn records(&self, type_id: &str, id_property: &str) -> BTreeMap<String, Value> {
+    /// What a person in HubSpot reads at `path` (results of a list).
+    async fn results(&self, path: &str) -> Vec<Value> {
         let answer: Value = reqwest::Client::new()
-            .get(format!(
-                "{}/crm/objects/2026-09/{type_id}?limit=100&properties={id_property},warp_name,warp_status,warp_number,warp_trunk_id",
-                self.sandbox.base_url()
-            ))
+            .get(format!("{}{path}", self.sandbox.base_url()))
             .bearer_auth(hubspot::USER_TOKEN)
             .send()
             .await
@@ -91,35 +88,25 @@ impl World {
             .json()
             .await
             .unwrap();
-        answer["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["properties"][id_property].as_str().unwrap().to_owned(),
-                    r.clone(),
-                )
-            })
+        answer["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The records of a custom type in the sandbox, by WARP id.
+    async fn records(&self, type_id: &str, id_property: &str) -> BTreeMap<String, Value> {
+        let path = format!(
+            "/crm/objects/2026-09/{type_id}?limit=100&properties={id_property},warp_name,warp_status"
+        );
+        self.results(&path)
+            .await
+            .into_iter()
+            .map(|r| (r["properties"][id_property].as_str().unwrap().to_owned(), r))
             .collect()
     }
 
     async fn associated(&self, from: &str, id: &str, to: &str) -> Vec<String> {
-        let answer: Value = reqwest::Client::new()
-            .get(format!(
-                "{}/crm/v4/objects/{from}/{id}/associations/{to}",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(hubspot::USER_TOKEN)
-            .send()
+        let path = format!("/crm/v4/objects/{from}/{id}/associations/{to}");
+        self.results(&path)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["results"]
-            .as_array()
-            .unwrap()
             .iter()
             .map(|r| r["toObjectId"].as_str().unwrap().to_owned())
             .collect()
