@@ -154,3 +154,31 @@ async fn the_platform_or_an_editor_sends_and_readers_read() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn each_usage_push_is_listed_with_its_counts_and_duration() {
+    let app = spawn_app().await;
+    app.execute(
+        "INSERT INTO usage_push_runs (started_at, finished_at, month, customers_checked, \
+           companies_written, requests) \
+         VALUES (now() - interval '90 seconds', now() - interval '30 seconds', '2026-11-01', 100000, 100000, 1000), \
+                (now() - interval '5 seconds', NULL, '2026-12-01', 0, 0, 0)",
+    )
+    .await;
+    let runs = ok(app.get("/v1/usage/pushes").await).await;
+    let items = runs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["month"], "2026-12");
+    assert_eq!(items[0]["finished_at"], Value::Null, "still running");
+    assert_eq!(items[1]["companies_written"], 100000);
+    assert_eq!(items[1]["requests"], 1000);
+    let duration = items[1]["duration_ms"].as_i64().unwrap();
+    assert!((59_000..=61_000).contains(&duration), "{duration}");
+    let one = ok(app.get("/v1/usage/pushes?limit=1").await).await;
+    assert_eq!(one["items"].as_array().unwrap().len(), 1);
+    let bad = app.get("/v1/usage/pushes?limit=0&since=x").await;
+    assert_eq!(
+        problem_fields(&expect_problem(bad, 422).await),
+        ["limit", "since"]
+    );
+}

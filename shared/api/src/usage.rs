@@ -25,8 +25,8 @@ use crate::problem::Problem;
 /// The OpenAPI paths and schemas of this module (merged into the API document).
 #[derive(OpenApi)]
 #[openapi(
-    paths(post_usage, customer_usage),
-    components(schemas(UsageBatchInput, UsageDayInput, UsageRecordedResponse, UsageMonthResponse, UsageDayResponse)),
+    paths(post_usage, customer_usage, usage_pushes),
+    components(schemas(UsageBatchInput, UsageDayInput, UsageRecordedResponse, UsageMonthResponse, UsageDayResponse, UsagePushRunResponse, UsagePushRunList)),
     tags((name = "usage", description = "A customer's daily usage, summed into the company's month-to-date figures"))
 )]
 pub(crate) struct Doc;
@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/usage", post(post_usage))
         .route("/v1/customers/{id}/usage", get(customer_usage))
+        .route("/v1/usage/pushes", get(usage_pushes))
 }
 
 /// A batch of daily usage.
@@ -247,4 +248,96 @@ pub(crate) async fn customer_usage(
     let (totals, days) = usage::month_of_customer(&state.database, customer_id, month).await?;
     let body = UsageMonthResponse::new(customer_id, &totals, &days);
     Ok(json_response(StatusCode::OK, &body, None))
+}
+
+/// One daily usage push (the schedule's `usage_push` job, or `make dev`'s timer).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsagePushRunResponse {
+    pub id: i64,
+    pub started_at: Option<chrono::DateTime<Utc>>,
+    /// Null while it runs.
+    pub finished_at: Option<chrono::DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    /// The month pushed.
+    #[schema(example = "2026-12")]
+    pub month: Option<String>,
+    /// Linked customers whose figures were computed.
+    pub customers_checked: i64,
+    /// Companies written (figures that changed since the last push).
+    pub companies_written: i64,
+    pub failed: i64,
+    /// HubSpot calls made.
+    pub requests: i64,
+    pub error: Option<String>,
+}
+
+/// The newest runs first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsagePushRunList {
+    pub items: Vec<UsagePushRunResponse>,
+}
+
+/// GET /v1/usage/pushes
+#[utoipa::path(
+    get,
+    path = "/v1/usage/pushes",
+    tag = "usage",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100)),
+    responses(
+        (status = 200, description = "The daily usage pushes, newest first, with their counts and duration", body = UsagePushRunList),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The viewer role is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid limit, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer_jwt" = []))
+)]
+pub(crate) async fn usage_pushes(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    principal.require(Role::Viewer)?;
+    let Query(pairs) = query
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+    let mut limit = 20;
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "limit" => {
+                if let Some(read) = crate::conventions::read_limit(&value, &mut errors) {
+                    limit = read;
+                }
+            }
+            _ => errors.push(FieldError::new(name, "is not a known parameter")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let runs = usage::recent_runs(&state.database, i64::from(limit)).await?;
+    let items = runs
+        .into_iter()
+        .map(|run| UsagePushRunResponse {
+            duration_ms: run
+                .started_at
+                .zip(run.finished_at)
+                .map(|(start, end)| (end - start).num_milliseconds()),
+            id: run.id,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            month: run.month.map(|m| m.format("%Y-%m").to_string()),
+            customers_checked: run.customers_checked,
+            companies_written: run.companies_written,
+            failed: run.failed,
+            requests: run.requests,
+            error: run.error,
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &UsagePushRunList { items },
+        None,
+    ))
 }

@@ -214,6 +214,14 @@ async fn start_reconciler(
                 {
                     tracing::warn!(%error, "the timed reconciliation could not be recorded");
                 }
+                // The daily usage push, on the same timer here (its own schedule in AWS).
+                let usage = warp_sync::usage_push::UsagePush::new(
+                    reconciler.database.clone(),
+                    reconciler.hubspot.clone(),
+                );
+                if let Err(error) = usage.run(chrono::Utc::now().date_naive()).await {
+                    tracing::warn!(%error, "the timed usage push failed");
+                }
             }
             tokio::select! {
                 _ = &mut stop => break,

@@ -232,6 +232,93 @@ pub fn month_to_date(month: NaiveDate, days: &[UsageDay]) -> MonthToDate {
     totals
 }
 
+/// Whether a customer owes WARP money (our rule from the balance and the credit limit; the
+/// billing system has no payment records here): `over_limit` past the limit, `balance_due`
+/// with anything owed, `paid` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Paid,
+    BalanceDue,
+    OverLimit,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 3] = [
+        PaymentStatus::Paid,
+        PaymentStatus::BalanceDue,
+        PaymentStatus::OverLimit,
+    ];
+
+    pub fn of(current_balance: Money, credit_limit: Money) -> Self {
+        if current_balance.is_negative() || current_balance == Money::ZERO {
+            PaymentStatus::Paid
+        } else if credit_limit > Money::ZERO && current_balance > credit_limit {
+            PaymentStatus::OverLimit
+        } else {
+            PaymentStatus::BalanceDue
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::BalanceDue => "balance_due",
+            PaymentStatus::OverLimit => "over_limit",
+        }
+    }
+}
+
+/// The company properties the daily usage push writes.
+pub const MTD_MINUTES_PROPERTY: &str = "warp_mtd_minutes";
+pub const MTD_SPEND_PROPERTY: &str = "warp_mtd_spend";
+pub const MRR_PROPERTY: &str = "warp_mrr";
+pub const PAYMENT_STATUS_PROPERTY: &str = "warp_payment_status";
+pub const LAST_USAGE_DATE_PROPERTY: &str = "warp_last_usage_date";
+
+/// What the company shows of a customer's usage and billing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CompanyUsageFigures {
+    pub mtd_minutes: i64,
+    pub mtd_spend: String,
+    /// Monthly recurring revenue: the monthly cost of the numbers in service.
+    pub mrr: String,
+    pub payment_status: String,
+    /// `YYYY-MM-DD`, empty before any usage.
+    pub last_usage_date: String,
+}
+
+impl CompanyUsageFigures {
+    pub fn new(
+        totals: &MonthToDate,
+        mrr: Money,
+        payment: PaymentStatus,
+        last_usage_date: Option<NaiveDate>,
+    ) -> Self {
+        CompanyUsageFigures {
+            mtd_minutes: totals.minutes,
+            mtd_spend: totals.spend.to_string(),
+            mrr: mrr.to_string(),
+            payment_status: payment.as_str().to_owned(),
+            last_usage_date: last_usage_date.map_or_else(String::new, |d| d.to_string()),
+        }
+    }
+
+    /// The company properties and their values ("" clears).
+    pub fn values(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            (MTD_MINUTES_PROPERTY, self.mtd_minutes.to_string()),
+            (MTD_SPEND_PROPERTY, self.mtd_spend.clone()),
+            (MRR_PROPERTY, self.mrr.clone()),
+            (PAYMENT_STATUS_PROPERTY, self.payment_status.clone()),
+            (LAST_USAGE_DATE_PROPERTY, self.last_usage_date.clone()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +413,31 @@ mod tests {
         assert_eq!((totals.days_reported, totals.minutes), (2, 150));
         assert_eq!(totals.spend.to_string(), "1.75");
         assert_eq!(totals.last_usage_date, Some(days[2].date));
+    }
+
+    #[test]
+    fn payment_status_follows_the_balance_and_the_limit() {
+        let money = |text: &str| Money::parse(text).unwrap();
+        assert_eq!(
+            PaymentStatus::of(money("-5.00"), money("100.00")),
+            PaymentStatus::Paid
+        );
+        assert_eq!(
+            PaymentStatus::of(money("0"), money("0")),
+            PaymentStatus::Paid
+        );
+        assert_eq!(
+            PaymentStatus::of(money("50.00"), money("100.00")),
+            PaymentStatus::BalanceDue
+        );
+        assert_eq!(
+            PaymentStatus::of(money("100.01"), money("100.00")),
+            PaymentStatus::OverLimit
+        );
+        assert_eq!(
+            PaymentStatus::of(money("5.00"), money("0")),
+            PaymentStatus::BalanceDue
+        );
     }
 
     proptest! {

@@ -373,7 +373,53 @@ fn company_definitions() -> Vec<PropertyCreate> {
         ),
     ];
     definitions.extend(service_properties);
+    definitions.extend(usage_definitions());
     definitions
+}
+
+/// The daily usage push's company properties (issue 22).
+fn usage_definitions() -> Vec<PropertyCreate> {
+    use warp_domain::usage::{self, PaymentStatus};
+    let written = |definition: PropertyCreate| PropertyCreate {
+        description: Some("Written by WARP's daily usage push; never edit.".to_owned()),
+        ..definition
+    };
+    let number = |name: &str, label: &str| {
+        written(define(
+            name,
+            label,
+            PropertyType::Number,
+            FieldType::Number,
+            Vec::new(),
+        ))
+    };
+    let statuses: Vec<(&str, &str)> = PaymentStatus::ALL
+        .iter()
+        .map(|status| match status {
+            PaymentStatus::Paid => ("Paid", status.as_str()),
+            PaymentStatus::BalanceDue => ("Balance due", status.as_str()),
+            PaymentStatus::OverLimit => ("Over credit limit", status.as_str()),
+        })
+        .collect();
+    vec![
+        number(usage::MTD_MINUTES_PROPERTY, "WARP minutes this month"),
+        number(usage::MTD_SPEND_PROPERTY, "WARP spend this month"),
+        number(usage::MRR_PROPERTY, "WARP MRR"),
+        written(define(
+            usage::PAYMENT_STATUS_PROPERTY,
+            "WARP payment status",
+            PropertyType::Enumeration,
+            FieldType::Select,
+            options(&statuses),
+        )),
+        written(define(
+            usage::LAST_USAGE_DATE_PROPERTY,
+            "WARP last usage date",
+            PropertyType::Date,
+            FieldType::Date,
+            Vec::new(),
+        )),
+    ]
 }
 
 /// Ensures the `warp` group and every `warp_*` property exist, on companies and on contacts.
@@ -488,7 +534,12 @@ mod tests {
                 "warp_trunk_count",
                 "warp_number_count",
                 "warp_trunks",
-                "warp_numbers"
+                "warp_numbers",
+                "warp_mtd_minutes",
+                "warp_mtd_spend",
+                "warp_mrr",
+                "warp_payment_status",
+                "warp_last_usage_date"
             ]
         );
         assert!(

@@ -399,8 +399,8 @@ async fn bodies_the_client_sends_validate_against_hubspots_request_schemas() {
         checked += 1;
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // 7 company calls + 2 searches + 13 properties + 1 group, 3 contact calls, 2 associations.
-    assert_eq!(checked, 28, "{captured:#?}");
+    // 7 company calls + 2 searches + 18 properties + 1 group, 3 contact calls, 2 associations.
+    assert_eq!(checked, 33, "{captured:#?}");
     let search_body = &captured
         .iter()
         .find(|(_, p, _)| p.ends_with("/search"))

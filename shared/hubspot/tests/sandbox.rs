@@ -65,9 +65,9 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 
     let first = ensure_warp_properties(&client).await.unwrap();
     assert!(first.group_created);
-    // Companies 9 (+ 4 for trunks and numbers without custom objects), contacts 6, the deal's
+    // Companies 9 (+ 4 for trunks and numbers without custom objects, + 5 of usage), contacts 6, the deal's
     // BAN, the note's key and the call's, the ticket's 7.
-    assert_eq!(first.created.len(), 13 + 6 + 3 + 7, "{first:?}");
+    assert_eq!(first.created.len(), 18 + 6 + 3 + 7, "{first:?}");
     assert!(first.created.contains(&"calls.warp_call_id".to_owned()));
     assert!(first.created.contains(&"tickets.warp_ticket_id".to_owned()));
     assert!(
@@ -81,7 +81,7 @@ async fn bootstrap_creates_the_properties_once_and_a_second_run_creates_nothing(
 
     let second = ensure_warp_properties(&client).await.unwrap();
     assert!(second.created_nothing(), "{second:?}");
-    assert_eq!(second.already_existing.len(), 13 + 6 + 3 + 7);
+    assert_eq!(second.already_existing.len(), 18 + 6 + 3 + 7);
     assert!(second.mismatched.is_empty(), "{second:?}");
 
     let user_id = client

@@ -40,16 +40,18 @@ pub enum Job {
         dry_run: bool,
         full: bool,
     },
+    /// The daily usage push (month-to-date figures, MRR, payment status on each company).
+    UsagePush,
 }
 
 /// Why an event cannot be handled; the Lambda reports it as the invocation's error type.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JobError {
     #[error(
-        "the event names no job: expected detail {{\"job\": \"relay\" | \"capture\" | \"reconcile\"}}"
+        "the event names no job: expected detail {{\"job\": \"relay\" | \"capture\" | \"reconcile\" | \"usage_push\"}}"
     )]
     NoJob,
-    #[error("unknown job {0:?}: expected \"relay\", \"capture\" or \"reconcile\"")]
+    #[error("unknown job {0:?}: expected \"relay\", \"capture\", \"reconcile\" or \"usage_push\"")]
     UnknownJob(String),
     #[error("dry_run must be true or false")]
     InvalidDryRun,
@@ -112,6 +114,7 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
             };
             Ok(Job::Reconcile { dry_run, full })
         }
+        "usage_push" => Ok(Job::UsagePush),
         other => Err(JobError::UnknownJob(other.to_owned())),
     }
 }
@@ -120,6 +123,8 @@ pub fn job_of(event: &Value) -> Result<Job, JobError> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct JobSummary {
     pub job: &'static str,
+    /// Companies the usage push wrote (a `usage_push` job).
+    pub usage_companies_written: i64,
     pub relayed: usize,
     /// Outbox rows queued for writes made outside WARP (change capture).
     pub captured: usize,
@@ -279,6 +284,21 @@ pub async fn handle_scheduled_event(
             .await,
             ..JobSummary::default()
         }),
+        Job::UsagePush => {
+            let push = warp_sync::usage_push::UsagePush::new(
+                reconciler.database.clone(),
+                reconciler.hubspot.clone(),
+            );
+            let report = push
+                .run(chrono::Utc::now().date_naive())
+                .await
+                .map_err(|error| JobError::Store(error.to_string()))?;
+            Ok(JobSummary {
+                job: "usage_push",
+                usage_companies_written: report.companies_written,
+                ..JobSummary::default()
+            })
+        }
         Job::Reconcile { dry_run, full } => {
             let finished = jobs::reconcile_scheduled(reconciler, dry_run, full, "schedule")
                 .await
@@ -319,6 +339,7 @@ mod tests {
                    "source": "aws.events", "detail": detail})
         };
         assert_eq!(job_of(&envelope(json!({"job": "relay"}))), Ok(Job::Relay));
+        assert_eq!(job_of(&json!({"job": "usage_push"})), Ok(Job::UsagePush));
         assert_eq!(
             job_of(&envelope(json!({"job": "reconcile"}))),
             Ok(Job::Reconcile {

@@ -156,3 +156,184 @@ fn day_from_row(row: &Row) -> Result<UsageDay, StoreError> {
         acd: row.try_get("acd")?,
     })
 }
+
+/// A linked customer's company figures as computed now, and as last pushed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerFigures {
+    pub customer_id: Uuid,
+    pub company_id: String,
+    pub figures: warp_domain::usage::CompanyUsageFigures,
+    pub pushed: Option<warp_domain::usage::CompanyUsageFigures>,
+}
+
+/// Up to `limit` customers linked to a company, after `after` (by id), with their figures for
+/// `month` (any day of it) computed in the database: the month's minutes and spend, the
+/// monthly cost of their numbers in service (MRR), the payment status from the balance and the
+/// credit limit, the last day with usage; and the figures last pushed.
+pub async fn figures_page(
+    database: &Database,
+    month: NaiveDate,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<CustomerFigures>, StoreError> {
+    use warp_domain::usage::{CompanyUsageFigures, PaymentStatus};
+    let first = month_of(month);
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    let client = database.client().await?;
+    let rows = client
+        .query_typed(
+            "SELECT c.id, c.external_ids->>'hubspot_company_id', c.current_balance, c.credit_limit, \
+               coalesce(u.minutes, 0)::int8, coalesce(u.spend, 0), u.days, \
+               (SELECT max(day) FROM usage_daily WHERE customer_id = c.id), \
+               coalesce((SELECT sum(monthly_cost) FROM phone_numbers \
+                          WHERE customer_id = c.id AND status = 'active'), 0), p.figures \
+             FROM customers c \
+             LEFT JOIN LATERAL (SELECT sum(minutes) AS minutes, sum(spend) AS spend, \
+                                       count(*)::int8 AS days \
+                                  FROM usage_daily WHERE customer_id = c.id \
+                                   AND day >= $1 AND day < $2) u ON true \
+             LEFT JOIN usage_pushed p ON p.customer_id = c.id \
+             WHERE c.external_ids ? 'hubspot_company_id' AND ($3::uuid IS NULL OR c.id > $3) \
+             ORDER BY c.id LIMIT $4",
+            &[
+                (&first, Type::DATE),
+                (&next, Type::DATE),
+                (&after, Type::UUID),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    let money = |row: &Row, column: usize| -> Result<Money, StoreError> {
+        let decimal: Decimal = row.try_get(column)?;
+        Ok(Money::from_decimal(decimal.round_dp(2)).unwrap_or(Money::ZERO))
+    };
+    rows.iter()
+        .map(|row| {
+            let totals = MonthToDate {
+                month: first,
+                days_reported: u32::try_from(row.try_get::<_, Option<i64>>(6)?.unwrap_or(0))
+                    .unwrap_or(0),
+                calls_completed: 0,
+                minutes: row.try_get(4)?,
+                sms_sent: 0,
+                spend: money(row, 5)?,
+                last_usage_date: None,
+            };
+            let payment = PaymentStatus::of(money(row, 2)?, money(row, 3)?);
+            let pushed: Option<serde_json::Value> = row.try_get(9)?;
+            Ok(CustomerFigures {
+                customer_id: row.try_get(0)?,
+                company_id: row.try_get(1)?,
+                figures: CompanyUsageFigures::new(
+                    &totals,
+                    money(row, 8)?,
+                    payment,
+                    row.try_get(7)?,
+                ),
+                pushed: pushed.and_then(|value| serde_json::from_value(value).ok()),
+            })
+        })
+        .collect()
+}
+
+/// Records figures as written to HubSpot.
+pub async fn record_pushed(
+    database: &Database,
+    pushed: &[(Uuid, &warp_domain::usage::CompanyUsageFigures)],
+) -> Result<(), StoreError> {
+    if pushed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = pushed.iter().map(|p| p.0).collect();
+    let figures: Vec<serde_json::Value> = pushed
+        .iter()
+        .map(|p| serde_json::to_value(p.1).unwrap_or_default())
+        .collect();
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "INSERT INTO usage_pushed (customer_id, figures) \
+             SELECT * FROM unnest($1::uuid[], $2::jsonb[]) \
+             ON CONFLICT (customer_id) DO UPDATE SET figures = EXCLUDED.figures, pushed_at = now()",
+            &[(&ids, Type::UUID_ARRAY), (&figures, Type::JSONB_ARRAY)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// One daily usage push, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsagePushRun {
+    pub id: i64,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub month: Option<NaiveDate>,
+    pub customers_checked: i64,
+    pub companies_written: i64,
+    pub failed: i64,
+    pub requests: i64,
+    pub error: Option<String>,
+}
+
+/// Starts recording a run; answers its id.
+pub async fn start_run(database: &Database, month: NaiveDate) -> Result<i64, StoreError> {
+    let client = database.client().await?;
+    let month = month_of(month);
+    Ok(client
+        .query_typed_one(
+            "INSERT INTO usage_push_runs (month) VALUES ($1) RETURNING id",
+            &[(&month, Type::DATE)],
+        )
+        .await?
+        .try_get(0)?)
+}
+
+/// Records how a run ended.
+pub async fn finish_run(database: &Database, run: &UsagePushRun) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    let error = warp_domain::storable::storable_opt(run.error.as_deref());
+    client
+        .execute_typed(
+            "UPDATE usage_push_runs SET finished_at = now(), customers_checked = $2, \
+               companies_written = $3, failed = $4, requests = $5, error = $6 WHERE id = $1",
+            &[
+                (&run.id, Type::INT8),
+                (&run.customers_checked, Type::INT8),
+                (&run.companies_written, Type::INT8),
+                (&run.failed, Type::INT8),
+                (&run.requests, Type::INT8),
+                (&error, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The newest runs first.
+pub async fn recent_runs(database: &Database, limit: i64) -> Result<Vec<UsagePushRun>, StoreError> {
+    let client = database.client().await?;
+    client
+        .query_typed(
+            "SELECT id, started_at, finished_at, month, customers_checked, companies_written, \
+               failed, requests, error FROM usage_push_runs ORDER BY id DESC LIMIT $1",
+            &[(&limit.clamp(1, 100), Type::INT8)],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(UsagePushRun {
+                id: row.try_get(0)?,
+                started_at: row.try_get(1)?,
+                finished_at: row.try_get(2)?,
+                month: row.try_get(3)?,
+                customers_checked: row.try_get(4)?,
+                companies_written: row.try_get(5)?,
+                failed: row.try_get(6)?,
+                requests: row.try_get(7)?,
+                error: row.try_get(8)?,
+            })
+        })
+        .collect()
+}

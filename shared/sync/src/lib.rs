@@ -18,5 +18,6 @@ pub mod queue;
 pub mod relay;
 pub mod service_objects;
 pub mod support_tickets;
+pub mod usage_push;
 pub mod wiring;
 pub mod work_items;
