@@ -26,8 +26,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
+    spawn_app_with(auth, |state| state).await
+}
+
+/// The API with HS256 auth over a state `configure` finishes (a setting a test needs).
+pub async fn spawn_app_configured(configure: impl FnOnce(ApiState) -> ApiState) -> TestApp {
+    spawn_app_with(
+        AuthConfig::hs256(SecretString::from(TEST_SECRET)),
+        configure,
+    )
+    .await
+}
+
+async fn spawn_app_with(auth: AuthConfig, configure: impl FnOnce(ApiState) -> ApiState) -> TestApp {
     let database = warp_testkit::fresh_database().await;
-    let state = ApiState::new(database.clone(), auth, PORTAL_ID);
+    let state = configure(ApiState::new(database.clone(), auth, PORTAL_ID));
     let address = serve(warp_api::router(state)).await;
     TestApp {
         address,

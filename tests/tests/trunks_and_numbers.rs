@@ -161,6 +161,14 @@ async fn a_trunk_is_created_once_per_key_patched_under_if_match_and_released_for
         json!({"old": "active", "new": "suspended"})
     );
     assert_eq!(update["concurrent_calls"], json!({"old": 100, "new": null}));
+    // The company timeline hears of it: created, then released.
+    let events = app
+        .scalar(&format!(
+            "SELECT count(*) FROM account_events WHERE customer_id = '{customer}' \
+               AND kind IN ('trunk_created', 'trunk_released') AND details->>'trunk_id' = '{trunk_id}'"
+        ))
+        .await;
+    assert_eq!(events, 2);
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ async fn a_correction_changes_the_month_to_date_once_and_a_repeat_changes_nothin
     let recorded = ok(post_usage(&app, &platform(), &first).await).await;
     assert_eq!(
         recorded,
-        json!({"received": 3, "created": 3, "corrected": 0, "unchanged": 0})
+        json!({"received": 3, "created": 3, "corrected": 0, "unchanged": 0, "alerts_raised": 0})
     );
     let december = month(&app, &acme, "2026-12").await;
     assert_eq!(december["minutes"], 90000);
@@ -181,4 +181,82 @@ async fn each_usage_push_is_listed_with_its_counts_and_duration() {
         problem_fields(&expect_problem(bad, 422).await),
         ["limit", "since"]
     );
+}
+
+#[tokio::test]
+async fn spend_reaching_the_alert_share_of_the_credit_limit_raises_one_alert_a_month() {
+    let app = spawn_app_configured(|state| {
+        state.with_usage_alerts(warp_runtime::config::UsageAlertSettings {
+            percent: 80,
+            tickets: true,
+        })
+    })
+    .await;
+    let acme = app
+        .create(&json!({"company_name": "Acme", "customer_type": "POSTPAID", "credit_limit": "1000.00"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let today = chrono::Utc::now().date_naive();
+    let first_of_month = today.format("%Y-%m-01").to_string();
+    let today_text = today.to_string();
+    let under = ok(post_usage(
+        &app,
+        &platform(),
+        &json!({"days": [day(&acme, &first_of_month, 10, "500.00")]}),
+    )
+    .await)
+    .await;
+    assert_eq!(under["alerts_raised"], 0);
+    // Another day takes the month to 850.00: 85 % of the limit.
+    let spend = if today_text == first_of_month {
+        "850.00"
+    } else {
+        "350.00"
+    };
+    let over = ok(post_usage(
+        &app,
+        &platform(),
+        &json!({"days": [day(&acme, &today_text, 10, spend)]}),
+    )
+    .await)
+    .await;
+    assert_eq!(over["alerts_raised"], 1);
+    let events = app
+        .scalar(&format!(
+            "SELECT count(*) FROM account_events WHERE customer_id = '{acme}' AND kind = 'spend_threshold' \
+               AND details->>'percent' = '80'"
+        ))
+        .await;
+    assert_eq!(events, 1, "a timeline event");
+    let tickets = app
+        .scalar(&format!(
+            "SELECT count(*) FROM support_tickets WHERE customer_id = '{acme}' AND trigger = 'spend_threshold'"
+        ))
+        .await;
+    assert_eq!(tickets, 1, "and a support ticket, as configured");
+    // Spending more this month raises nothing more.
+    let more = ok(post_usage(
+        &app,
+        &platform(),
+        &json!({"days": [day(&acme, &today_text, 10, "990.00")]}),
+    )
+    .await)
+    .await;
+    assert_eq!(more["alerts_raised"], 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM usage_alerts").await, 1);
+    // A customer without a credit limit is never alerted.
+    let unlimited = app.create(&warp_tests::acme()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let none = ok(post_usage(
+        &app,
+        &platform(),
+        &json!({"days": [day(&unlimited, &today_text, 10, "99999.00")]}),
+    )
+    .await)
+    .await;
+    assert_eq!(none["alerts_raised"], 0);
 }

@@ -61,7 +61,8 @@ pub async fn api_state(
     secrets: &SecretsCache,
 ) -> Result<ApiState, BootstrapError> {
     let auth = auth_config(config, secrets).await?;
-    let mut state = ApiState::new(database.clone(), auth, config.hubspot.portal_id);
+    let mut state = ApiState::new(database.clone(), auth, config.hubspot.portal_id)
+        .with_usage_alerts(config.usage_alerts);
     if let Some(oidc) = &config.console_oidc {
         state = state.with_console_oidc(crate::ConsoleOidc {
             authorize_url: oidc.authorize_url.clone(),

@@ -92,6 +92,8 @@ pub struct ApiState {
     /// The console's identity-provider sign-in, when configured.
     console_oidc: Option<Arc<ConsoleOidc>>,
     portal_id: i64,
+    /// Spend alerts on `POST /v1/usage` (`USAGE_ALERT_PERCENT`, `USAGE_ALERT_TICKETS`).
+    usage_alerts: warp_runtime::config::UsageAlertSettings,
 }
 
 impl ApiState {
@@ -113,7 +115,18 @@ impl ApiState {
             dev_sign_in: None,
             console_oidc: None,
             portal_id,
+            usage_alerts: warp_runtime::config::UsageAlertSettings {
+                percent: 80,
+                tickets: false,
+            },
         }
+    }
+
+    /// When `POST /v1/usage` raises spend alerts (the configuration's; the default is 80 % of
+    /// the credit limit, a timeline event only).
+    pub fn with_usage_alerts(mut self, alerts: warp_runtime::config::UsageAlertSettings) -> Self {
+        self.usage_alerts = alerts;
+        self
     }
 
     /// The HubSpot client the company search and link routes use.

@@ -78,6 +78,29 @@ pub struct UsageRecordedResponse {
     pub created: u64,
     pub corrected: u64,
     pub unchanged: u64,
+    /// Customers whose spend this month reached the alert share of their credit limit with
+    /// this batch (a timeline event each, once a month; and a support ticket where configured).
+    pub alerts_raised: u64,
+}
+
+/// Each alert opens (or notes on) a support ticket, through the automatic-ticket path.
+async fn open_tickets(state: &ApiState, alerts: &[usage::SpendAlert]) -> Result<(), Problem> {
+    for alert in alerts {
+        let body = serde_json::json!({
+            "trigger": "spend_threshold",
+            "customer_id": alert.customer_id.to_string(),
+            "data": {
+                "spend": alert.spend.to_string(),
+                "credit_limit": alert.credit_limit.to_string(),
+                "percent": alert.percent,
+            },
+        });
+        let ticket = warp_domain::support_ticket::ticket_alert_from_json(&body, Utc::now())
+            .map_err(Problem::invalid)?;
+        // A customer deleted meanwhile has no ticket to open: the timeline event stays.
+        let _ = warp_store::support_tickets::raise(&state.database, &ticket).await?;
+    }
+    Ok(())
 }
 
 /// One stored day.
@@ -170,9 +193,18 @@ pub(crate) async fn post_usage(
         .or_else(|_| principal.require(Role::Editor))?;
     crate::body::require_json(&headers)?;
     let value = crate::body::json(body)?;
-    let days = usage_days_from_json(&value, Utc::now().date_naive()).map_err(Problem::invalid)?;
-    match usage::record(&state.database, &days).await? {
+    let today = Utc::now().date_naive();
+    let days = usage_days_from_json(&value, today).map_err(Problem::invalid)?;
+    let settings = state.usage_alerts;
+    let rule = (settings.percent > 0).then_some(usage::AlertRule {
+        percent: settings.percent,
+        month: today,
+    });
+    match usage::record(&state.database, &days, rule).await? {
         UsageOutcome::Recorded(recorded) => {
+            if settings.tickets {
+                open_tickets(&state, &recorded.alerts).await?;
+            }
             tracing::info!(
                 days = days.len(),
                 created = recorded.created,
@@ -184,6 +216,7 @@ pub(crate) async fn post_usage(
                 created: recorded.created,
                 corrected: recorded.corrected,
                 unchanged: recorded.unchanged,
+                alerts_raised: recorded.alerts.len() as u64,
             };
             Ok(json_response(StatusCode::OK, &body, None))
         }

@@ -15,15 +15,26 @@ pub enum AccountEventKind {
     Closed,
     CreditLimitChanged,
     ServicesChanged,
+    /// The month's spend reached the alert share of the credit limit (usage).
+    SpendThreshold,
+    TrunkCreated,
+    TrunkReleased,
+    NumberAdded,
+    NumberReleased,
 }
 
 impl AccountEventKind {
-    pub const ALL: [AccountEventKind; 5] = [
+    pub const ALL: [AccountEventKind; 10] = [
         AccountEventKind::Suspended,
         AccountEventKind::Reactivated,
         AccountEventKind::Closed,
         AccountEventKind::CreditLimitChanged,
         AccountEventKind::ServicesChanged,
+        AccountEventKind::SpendThreshold,
+        AccountEventKind::TrunkCreated,
+        AccountEventKind::TrunkReleased,
+        AccountEventKind::NumberAdded,
+        AccountEventKind::NumberReleased,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -38,6 +49,11 @@ impl AccountEventKind {
             AccountEventKind::Closed => "closed",
             AccountEventKind::CreditLimitChanged => "credit_limit_changed",
             AccountEventKind::ServicesChanged => "services_changed",
+            AccountEventKind::SpendThreshold => "spend_threshold",
+            AccountEventKind::TrunkCreated => "trunk_created",
+            AccountEventKind::TrunkReleased => "trunk_released",
+            AccountEventKind::NumberAdded => "number_added",
+            AccountEventKind::NumberReleased => "number_released",
         }
     }
 }
@@ -77,6 +93,20 @@ fn describe(
             text("from"),
             text("to")
         ),
+        AccountEventKind::SpendThreshold => format!(
+            "{account}: spend this month {} reached {}% of the credit limit {}.",
+            text("spend"),
+            text("percent"),
+            text("credit_limit")
+        ),
+        AccountEventKind::TrunkCreated => format!("{account}: SIP trunk {} created.", text("name")),
+        AccountEventKind::TrunkReleased => {
+            format!("{account}: SIP trunk {} released.", text("name"))
+        }
+        AccountEventKind::NumberAdded => format!("{account}: number {} added.", text("number")),
+        AccountEventKind::NumberReleased => {
+            format!("{account}: number {} released.", text("number"))
+        }
         AccountEventKind::ServicesChanged => {
             let changed = changed_services(&details["from"], &details["to"]);
             if changed.is_empty() {
@@ -141,6 +171,23 @@ mod tests {
         assert_eq!(
             account_event_note(AccountEventKind::CreditLimitChanged, &limit, "GT-000000001"),
             "WARP billing account <b>GT-000000001</b>: credit limit changed from 1500.00 to 2500.00."
+        );
+    }
+
+    #[test]
+    fn usage_and_service_events_say_what_happened() {
+        let alert = json!({"spend": "850.00", "percent": "80", "credit_limit": "1000.00"});
+        assert_eq!(
+            account_event_summary(AccountEventKind::SpendThreshold, &alert, "GT-000000001"),
+            "WARP billing account GT-000000001: spend this month 850.00 reached 80% of the credit limit 1000.00."
+        );
+        assert_eq!(
+            account_event_note(
+                AccountEventKind::TrunkCreated,
+                &json!({"name": "<Main>"}),
+                "GT-000000001"
+            ),
+            "WARP billing account <b>GT-000000001</b>: SIP trunk &lt;Main&gt; created."
         );
     }
 

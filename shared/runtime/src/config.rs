@@ -221,12 +221,24 @@ pub struct Config {
     /// portal has them (Enterprise); `notes` (the default): notes.
     pub account_events_as_custom_events: bool,
     pub support_tickets: SupportTicketSettings,
+    pub usage_alerts: UsageAlertSettings,
     /// How long the audit log keeps an entry (`AUDIT_RETENTION_DAYS`, 1 to 3,650, default 400).
     pub audit_retention: Duration,
     /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `WARP/Sync`).
     pub metrics_namespace: String,
     /// The console's OpenID Connect sign-in; none: a pasted token (or `warp dev`'s dev sign-in).
     pub console_oidc: Option<ConsoleOidcSettings>,
+}
+
+/// When a customer's spend this month raises an alert (issue 22: seed 002's threshold alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageAlertSettings {
+    /// `USAGE_ALERT_PERCENT`: the share of the credit limit (1 to 1,000; default 80; 0 turns
+    /// the alerts off).
+    pub percent: u32,
+    /// `USAGE_ALERT_TICKETS=true`: each alert also opens a support ticket (trigger
+    /// `spend_threshold`); by default it is a timeline event only.
+    pub tickets: bool,
 }
 
 /// How a won deal's customer is made where its company does not say.
@@ -464,6 +476,28 @@ impl Config {
             },
         };
 
+        let usage_alerts = UsageAlertSettings {
+            percent: match parse(&get, "USAGE_ALERT_PERCENT", 80u32)? {
+                percent @ 0..=1_000 => percent,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "USAGE_ALERT_PERCENT",
+                        message: "expected 0 (off) to 1000 percent of the credit limit".to_owned(),
+                    });
+                }
+            },
+            tickets: match get("USAGE_ALERT_TICKETS").as_deref().map(str::trim) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "USAGE_ALERT_TICKETS",
+                        message: format!("expected true or false, got {other:?}"),
+                    });
+                }
+            },
+        };
+
         let audit_retention = match parse(&get, "AUDIT_RETENTION_DAYS", 400u64)? {
             days @ 1..=3_650 => Duration::from_secs(days * 86_400),
             _ => {
@@ -499,6 +533,7 @@ impl Config {
             onboarding,
             calls,
             account_events_as_custom_events,
+            usage_alerts,
             support_tickets,
             audit_retention,
             metrics_namespace,
@@ -933,6 +968,17 @@ mod tests {
     #[test]
     fn account_events_are_notes_unless_custom_events_are_asked_for() {
         assert!(!config(&[]).unwrap().account_events_as_custom_events);
+        let alerts = config(&[]).unwrap().usage_alerts;
+        assert_eq!((alerts.percent, alerts.tickets), (80, false));
+        let alerts = config(&[
+            ("USAGE_ALERT_PERCENT", "0"),
+            ("USAGE_ALERT_TICKETS", "true"),
+        ])
+        .unwrap()
+        .usage_alerts;
+        assert_eq!((alerts.percent, alerts.tickets), (0, true));
+        assert!(config(&[("USAGE_ALERT_PERCENT", "1001")]).is_err());
+        assert!(config(&[("USAGE_ALERT_TICKETS", "yes")]).is_err());
         assert!(
             config(&[("ACCOUNT_EVENTS_AS", "custom_events")])
                 .unwrap()

@@ -13,7 +13,7 @@ use warp_domain::usage::{MonthToDate, UsageDay, month_of, month_to_date};
 use crate::{Database, StoreError};
 
 /// What a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UsageRecorded {
     /// Days not stored before.
     pub created: u64,
@@ -21,6 +21,27 @@ pub struct UsageRecorded {
     pub corrected: u64,
     /// Days stored before with the same figures.
     pub unchanged: u64,
+    /// Customers whose spend this month reached the alert share of their credit limit with
+    /// this batch (each once a month).
+    pub alerts: Vec<SpendAlert>,
+}
+
+/// When a batch raises a spend alert: the share of the credit limit, and the month it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRule {
+    /// 1 to 1,000 percent.
+    pub percent: u32,
+    /// Any day of the month whose spend counts (today's).
+    pub month: NaiveDate,
+}
+
+/// A spend alert raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendAlert {
+    pub customer_id: Uuid,
+    pub spend: Money,
+    pub credit_limit: Money,
+    pub percent: u32,
 }
 
 /// A batch's outcome: recorded, or refused (nothing stored) because some days name no
@@ -31,8 +52,14 @@ pub enum UsageOutcome {
     UnknownCustomers(Vec<Uuid>),
 }
 
-/// Stores the days in one transaction: all of them, or none when any names no customer.
-pub async fn record(database: &Database, days: &[UsageDay]) -> Result<UsageOutcome, StoreError> {
+/// Stores the days in one transaction: all of them, or none when any names no customer. With
+/// `alert`, a customer of the batch whose spend in the rule's month reaches its share of the
+/// (non-zero) credit limit gets a `spend_threshold` account event, once a month.
+pub async fn record(
+    database: &Database,
+    days: &[UsageDay],
+    alert: Option<AlertRule>,
+) -> Result<UsageOutcome, StoreError> {
     let mut client = database.client().await?;
     let transaction = client.transaction().await?;
     // Sorted by key: two batches touching the same days lock them in one order (no deadlock).
@@ -92,6 +119,10 @@ pub async fn record(database: &Database, days: &[UsageDay]) -> Result<UsageOutco
             ],
         )
         .await?;
+    let alerts = match alert {
+        Some(rule) => raise_alerts(&transaction, &customers, rule).await?,
+        None => Vec::new(),
+    };
     transaction.commit().await?;
     let count = |column: usize| -> Result<u64, StoreError> {
         Ok(u64::try_from(row.try_get::<_, i64>(column)?).unwrap_or(0))
@@ -101,7 +132,47 @@ pub async fn record(database: &Database, days: &[UsageDay]) -> Result<UsageOutco
         created,
         corrected,
         unchanged: (days.len() as u64).saturating_sub(created + corrected),
+        alerts,
     }))
+}
+
+/// The batch's customers past the rule's threshold this month without an alert yet: each gets
+/// its `usage_alerts` row and a `spend_threshold` account event, in the batch's transaction.
+async fn raise_alerts(
+    transaction: &tokio_postgres::Transaction<'_>,
+    customers: &[Uuid],
+    rule: AlertRule,
+) -> Result<Vec<SpendAlert>, StoreError> {
+    let first = month_of(rule.month);
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    let percent = i32::try_from(rule.percent).unwrap_or(i32::MAX);
+    let rows = transaction
+        .query_typed(
+            "WITH spend AS (                SELECT u.customer_id, sum(u.spend) AS spend FROM usage_daily u                 WHERE u.customer_id = ANY($1) AND u.day >= $2 AND u.day < $3                 GROUP BY u.customer_id),              raised AS (                INSERT INTO usage_alerts (customer_id, month, percent, spend, credit_limit)                SELECT s.customer_id, $2, $4, s.spend, c.credit_limit                  FROM spend s JOIN customers c ON c.id = s.customer_id                 WHERE c.credit_limit > 0 AND s.spend * 100 >= c.credit_limit * $4                ON CONFLICT (customer_id, month) DO NOTHING                RETURNING customer_id, spend, credit_limit),              events AS (                INSERT INTO account_events (id, event_id, customer_id, kind, details)                SELECT e.id, 'account-event:' || e.id, r.customer_id, 'spend_threshold',                       jsonb_build_object('spend', r.spend::text, 'credit_limit', r.credit_limit::text,                                          'percent', $4::text, 'month', to_char($2::date, 'YYYY-MM'))                  FROM raised r CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e)              SELECT customer_id, spend, credit_limit FROM raised ORDER BY customer_id",
+            &[
+                (&customers, Type::UUID_ARRAY),
+                (&first, Type::DATE),
+                (&next, Type::DATE),
+                (&percent, Type::INT4),
+            ],
+        )
+        .await?;
+    let money = |row: &Row, column: usize| -> Result<Money, StoreError> {
+        Money::from_decimal(row.try_get(column)?)
+            .map_err(|_| StoreError::Other("a usage alert's amount is out of range".into()))
+    };
+    rows.iter()
+        .map(|row| {
+            Ok(SpendAlert {
+                customer_id: row.try_get(0)?,
+                spend: money(row, 1)?,
+                credit_limit: money(row, 2)?,
+                percent: rule.percent,
+            })
+        })
+        .collect()
 }
 
 /// The customer's days from `from` to `to` (inclusive), by date.

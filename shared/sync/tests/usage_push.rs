@@ -53,7 +53,7 @@ async fn the_month_s_figures_reach_the_company_and_a_correction_changes_them_onc
         async move {
             let days = usage_days_from_json(&body, today()).unwrap();
             assert!(matches!(
-                usage::record(&database, &days).await.unwrap(),
+                usage::record(&database, &days, None).await.unwrap(),
                 UsageOutcome::Recorded(_)
             ));
         }
