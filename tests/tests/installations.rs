@@ -315,6 +315,14 @@ async fn every_other_route_refuses_a_customer_scoped_token() {
         // viewers_read_but_cannot_raise_and_a_customer_reads_its_own_tickets_only.
         "/v1/support/tickets",
         "/v1/support/tickets/{ticket_id}",
+        // Its own trunks, numbers and usage to read (writing needs editor):
+        // lists_page_and_filter_and_a_customer_reads_only_its_own,
+        // the_platform_or_an_editor_sends_and_readers_read.
+        "/v1/customers/{id}/trunks",
+        "/v1/customers/{id}/trunks/{trunk_id}",
+        "/v1/customers/{id}/numbers",
+        "/v1/customers/{id}/numbers/{number_id}",
+        "/v1/customers/{id}/usage",
     ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {
