@@ -36,6 +36,8 @@ GOALS = {
     "incremental_requests_ratio_to_full": "<= 0.05 (1% of companies changed in HubSpot; the daily incremental run against the full run)",
     "calls_ratio_to_floor": "<= 1.2 (10,000 calls with summaries to 100 contacts of one OAuth portal; floor: searches, company reads, 6 writes per 100 calls at 11/s)",
     "calls_steady_p99_ms": "reported (5 calls/s; the logger loops every second as in make dev)",
+    "service_ceiling_ratio": ">= 0.95 (10,000 customers, a trunk and 5 numbers each, as custom object records: upserts + default associations at 10/s)",
+    "usage_push_ratio_to_floor": "<= 1.1 (100,000 customers' usage figures: one batch update per 100 companies at 10/s)",
     "import_ratio_to_floor": "<= 1.1 (floor: every request at 10/s: list pages + BAN batch writes)",
     "import_peak_heap_mb_100k": "flat (reported; < 64)",
     **{f"{f}_bootstrap_bytes": "<= 8,000,000 (arm64, stripped)" for f in ("customer-api", "sync-worker", "hubspot-webhook", "reconciler")},

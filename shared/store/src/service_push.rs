@@ -37,7 +37,7 @@ pub struct Due<T> {
 #[derive(Debug, Clone)]
 pub struct DueNumber {
     pub due: Due<PhoneNumber>,
-    /// Its trunk's HubSpot record (none while the trunk is not pushed yet).
+    /// Its trunk's HubSpot record (none when it has no trunk).
     pub trunk_object_id: Option<String>,
     /// The trunk it was associated with at its last push, and that trunk's record.
     pub pushed_trunk: Option<(Uuid, Option<String>)>,
@@ -154,7 +154,8 @@ pub async fn due_trunks(database: &Database, limit: i64) -> Result<Vec<Due<Trunk
         .collect()
 }
 
-/// Up to `limit` numbers not pushed at their version, of linked customers, by id.
+/// Up to `limit` numbers not pushed at their version, of linked customers, by id; a number
+/// routed to a trunk HubSpot does not have yet waits for it (left out).
 pub async fn due_numbers(database: &Database, limit: i64) -> Result<Vec<DueNumber>, StoreError> {
     let client = database.client().await?;
     let sql = format!(
@@ -164,7 +165,9 @@ pub async fn due_numbers(database: &Database, limit: i64) -> Result<Vec<DueNumbe
          FROM phone_numbers t {LINKED} \
          LEFT JOIN trunks trunk ON trunk.id = t.trunk_id \
          LEFT JOIN trunks pushed ON pushed.id = t.pushed_trunk_id \
-         WHERE t.pushed_version IS DISTINCT FROM t.version ORDER BY t.id LIMIT $1",
+         WHERE t.pushed_version IS DISTINCT FROM t.version \
+           AND (t.trunk_id IS NULL OR trunk.hubspot_object_id IS NOT NULL) \
+         ORDER BY t.id LIMIT $1",
         prefixed(PhoneNumber::COLUMNS)
     );
     client

@@ -24,7 +24,7 @@ use warp_hubspot::{AssociationInput, BatchCreateInput, CrmObject, HubSpotClient,
 use warp_store::Database;
 use warp_store::installations::InstallationRole;
 
-use support::round;
+use support::{flag, round};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -192,18 +192,6 @@ fn requests_to(sandbox: &hubspot_sandbox::SandboxHandle, portal: &str) -> u64 {
         .get(portal)
         .copied()
         .unwrap_or(0)
-}
-
-fn flag(name: &str, default: usize) -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(at) => args
-            .get(at + 1)
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{name} takes a positive number")),
-    }
 }
 
 async fn insert_customer(database: &Database) -> Result<uuid::Uuid, Box<dyn std::error::Error>> {

@@ -65,3 +65,16 @@ pub async fn customer_ids(
 pub fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
+
+/// The positive number after `name` on the command line, else `default`.
+pub fn flag(name: &str, default: usize) -> Result<usize, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(at) => args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{name} takes a positive number")),
+    }
+}
