@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let numbers = flag("--numbers", 5)?;
     let usage_customers = flag("--usage-customers", 100_000)?;
 
-    let (sandbox, database, client) = world().await?;
+    let (sandbox, database, client) = support::sandbox_client().await?;
     let answer = reqwest::Client::new()
         .post(format!("{}/_sandbox/portals", sandbox.base_url()))
         .json(&serde_json::json!({"portal_id": PORTAL, "enterprise": true}))
@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          {service_floor:.1} s)"
     );
 
-    let (usage_sandbox, usage_database, usage_client) = world().await?;
+    let (usage_sandbox, usage_database, usage_client) = support::sandbox_client().await?;
     seed_linked(&usage_database, &usage_sandbox, usage_customers, "UP").await?;
     seed_usage(&usage_database).await?;
     support_settle().await;
@@ -109,31 +109,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     println!("{line}");
     Ok(())
-}
-
-/// A sandbox, a fresh database and the home portal's client on the production wiring, with
-/// WARP's properties.
-async fn world() -> Result<
-    (
-        hubspot_sandbox::SandboxHandle,
-        Database,
-        warp_hubspot::HubSpotClient,
-    ),
-    Box<dyn std::error::Error>,
-> {
-    let sandbox = warp_testkit::hubspot::sandbox(hubspot_sandbox::SandboxConfig::default()).await;
-    let database = warp_testkit::fresh_database().await;
-    let config = warp_runtime::Config::from_lookup(|name| {
-        (name == "HUBSPOT_BASE_URL").then(|| sandbox.base_url())
-    })?;
-    let client = warp_sync::wiring::hubspot_client(
-        &config,
-        &warp_runtime::SecretsCache::values_only(),
-        &database,
-    )
-    .await?;
-    warp_hubspot::ensure_warp_properties(&client).await?;
-    Ok((sandbox, database, client))
 }
 
 /// `count` customers (BANs `<prefix>-…`), each linked to a company seeded into the sandbox.

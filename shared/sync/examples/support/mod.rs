@@ -14,6 +14,26 @@ pub use warp_testkit::PORTAL;
 /// the mapping read from `hubspot_sync_config`.
 pub async fn sandbox_worker()
 -> Result<(hubspot_sandbox::SandboxHandle, Database, OutboundWorker), Box<dyn std::error::Error>> {
+    let (sandbox, database, client) = sandbox_client().await?;
+    let worker = OutboundWorker::new(
+        database.clone(),
+        client,
+        PORTAL,
+        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL).await?,
+    );
+    Ok((sandbox, database, worker))
+}
+
+/// The sandbox (kept alive by the caller), a fresh database, and the home portal's client on
+/// the production wiring, with WARP's properties made.
+pub async fn sandbox_client() -> Result<
+    (
+        hubspot_sandbox::SandboxHandle,
+        Database,
+        warp_hubspot::HubSpotClient,
+    ),
+    Box<dyn std::error::Error>,
+> {
     let sandbox = warp_testkit::hubspot::sandbox(hubspot_sandbox::SandboxConfig::default()).await;
     let database = warp_testkit::fresh_database().await;
     let config = warp_runtime::Config::from_lookup(|name| {
@@ -26,13 +46,7 @@ pub async fn sandbox_worker()
     )
     .await?;
     warp_hubspot::ensure_warp_properties(&client).await?;
-    let worker = OutboundWorker::new(
-        database.clone(),
-        client,
-        PORTAL,
-        warp_store::sync_config::MappingSource::read_every_time(database.clone(), PORTAL).await?,
-    );
-    Ok((sandbox, database, worker))
+    Ok((sandbox, database, client))
 }
 
 /// Outbox rows not DONE yet.
