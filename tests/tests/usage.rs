@@ -189,6 +189,7 @@ async fn spend_reaching_the_alert_share_of_the_credit_limit_raises_one_alert_a_m
         state.with_usage_alerts(warp_runtime::config::UsageAlertSettings {
             percent: 80,
             tickets: true,
+            daily_note: false,
         })
     })
     .await;

@@ -118,6 +118,7 @@ impl ApiState {
             usage_alerts: warp_runtime::config::UsageAlertSettings {
                 percent: 80,
                 tickets: false,
+                daily_note: false,
             },
         }
     }

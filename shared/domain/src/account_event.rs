@@ -21,10 +21,12 @@ pub enum AccountEventKind {
     TrunkReleased,
     NumberAdded,
     NumberReleased,
+    /// A day's usage (the daily usage note).
+    DailyUsage,
 }
 
 impl AccountEventKind {
-    pub const ALL: [AccountEventKind; 10] = [
+    pub const ALL: [AccountEventKind; 11] = [
         AccountEventKind::Suspended,
         AccountEventKind::Reactivated,
         AccountEventKind::Closed,
@@ -35,6 +37,7 @@ impl AccountEventKind {
         AccountEventKind::TrunkReleased,
         AccountEventKind::NumberAdded,
         AccountEventKind::NumberReleased,
+        AccountEventKind::DailyUsage,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -54,6 +57,7 @@ impl AccountEventKind {
             AccountEventKind::TrunkReleased => "trunk_released",
             AccountEventKind::NumberAdded => "number_added",
             AccountEventKind::NumberReleased => "number_released",
+            AccountEventKind::DailyUsage => "daily_usage",
         }
     }
 }
@@ -107,6 +111,14 @@ fn describe(
         AccountEventKind::NumberReleased => {
             format!("{account}: number {} released.", text("number"))
         }
+        AccountEventKind::DailyUsage => format!(
+            "{account}: usage on {}: {} calls, {} minutes, {} SMS, spend {}.",
+            text("date"),
+            text("calls_completed"),
+            text("minutes"),
+            text("sms_sent"),
+            text("spend")
+        ),
         AccountEventKind::ServicesChanged => {
             let changed = changed_services(&details["from"], &details["to"]);
             if changed.is_empty() {

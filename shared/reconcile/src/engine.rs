@@ -158,6 +158,8 @@ pub struct Reconciler {
     pub tickets: Option<Arc<warp_sync::support_tickets::TicketDesk>>,
     /// Pushes trunks and numbers to the home portal, and puts back what was edited there.
     pub services: Option<Arc<warp_sync::service_objects::ServiceDesk>>,
+    /// The daily usage push also notes the day before's usage (`USAGE_DAILY_NOTE`).
+    pub usage_daily_note: bool,
 }
 
 impl Reconciler {

@@ -288,7 +288,8 @@ pub async fn handle_scheduled_event(
             let push = warp_sync::usage_push::UsagePush::new(
                 reconciler.database.clone(),
                 reconciler.hubspot.clone(),
-            );
+            )
+            .with_daily_note(reconciler.usage_daily_note);
             let report = push
                 .run(chrono::Utc::now().date_naive())
                 .await

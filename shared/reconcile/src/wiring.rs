@@ -74,6 +74,7 @@ pub async fn reconciler(
         account_events: Some(Arc::new(account_events)),
         tickets: Some(Arc::new(tickets)),
         services: Some(Arc::new(services)),
+        usage_daily_note: config.usage_alerts.daily_note,
     })
 }
 

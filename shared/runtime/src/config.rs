@@ -230,6 +230,18 @@ pub struct Config {
     pub console_oidc: Option<ConsoleOidcSettings>,
 }
 
+/// A `true`/`false` setting, false when absent.
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            message: format!("expected true or false, got {other:?}"),
+        }),
+    }
+}
+
 /// When a customer's spend this month raises an alert (issue 22: seed 002's threshold alerts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageAlertSettings {
@@ -239,6 +251,9 @@ pub struct UsageAlertSettings {
     /// `USAGE_ALERT_TICKETS=true`: each alert also opens a support ticket (trigger
     /// `spend_threshold`); by default it is a timeline event only.
     pub tickets: bool,
+    /// `USAGE_DAILY_NOTE=true`: the daily usage push also notes the day before's usage on each
+    /// company's timeline (off by default).
+    pub daily_note: bool,
 }
 
 /// How a won deal's customer is made where its company does not say.
@@ -486,16 +501,8 @@ impl Config {
                     });
                 }
             },
-            tickets: match get("USAGE_ALERT_TICKETS").as_deref().map(str::trim) {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "USAGE_ALERT_TICKETS",
-                        message: format!("expected true or false, got {other:?}"),
-                    });
-                }
-            },
+            tickets: flag(&get, "USAGE_ALERT_TICKETS")?,
+            daily_note: flag(&get, "USAGE_DAILY_NOTE")?,
         };
 
         let audit_retention = match parse(&get, "AUDIT_RETENTION_DAYS", 400u64)? {
@@ -976,7 +983,16 @@ mod tests {
         ])
         .unwrap()
         .usage_alerts;
-        assert_eq!((alerts.percent, alerts.tickets), (0, true));
+        assert_eq!(
+            (alerts.percent, alerts.tickets, alerts.daily_note),
+            (0, true, false)
+        );
+        assert!(
+            config(&[("USAGE_DAILY_NOTE", "true")])
+                .unwrap()
+                .usage_alerts
+                .daily_note
+        );
         assert!(config(&[("USAGE_ALERT_PERCENT", "1001")]).is_err());
         assert!(config(&[("USAGE_ALERT_TICKETS", "yes")]).is_err());
         assert!(

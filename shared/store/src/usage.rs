@@ -408,3 +408,24 @@ pub async fn recent_runs(database: &Database, limit: i64) -> Result<Vec<UsagePus
         })
         .collect()
 }
+
+/// Records the daily usage note of `day` for every customer linked to a company with usage
+/// that day: one `daily_usage` account event per customer and day (a second call adds none).
+/// Answers how many were recorded.
+pub async fn note_day(database: &Database, day: NaiveDate) -> Result<u64, StoreError> {
+    let client = database.client().await?;
+    Ok(client
+        .execute_typed(
+            "INSERT INTO account_events (id, event_id, customer_id, kind, occurred_at, details) \
+             SELECT gen_random_uuid(), 'daily-usage:' || u.customer_id || ':' || u.day, \
+                    u.customer_id, 'daily_usage', now(), \
+                    jsonb_build_object('date', u.day::text, 'calls_completed', u.calls_completed::text, \
+                                       'minutes', u.minutes::text, 'sms_sent', u.sms_sent::text, \
+                                       'spend', u.spend::text) \
+               FROM usage_daily u JOIN customers c ON c.id = u.customer_id \
+              WHERE u.day = $1 AND c.external_ids ? 'hubspot_company_id' \
+             ON CONFLICT (event_id) DO NOTHING",
+            &[(&day, Type::DATE)],
+        )
+        .await?)
+}

@@ -28,11 +28,23 @@ pub struct UsagePushReport {
 pub struct UsagePush {
     database: Database,
     hubspot: HubSpotClient,
+    /// Also note the day before's usage on each company's timeline (`USAGE_DAILY_NOTE`).
+    daily_note: bool,
 }
 
 impl UsagePush {
     pub fn new(database: Database, hubspot: HubSpotClient) -> Self {
-        UsagePush { database, hubspot }
+        UsagePush {
+            database,
+            hubspot,
+            daily_note: false,
+        }
+    }
+
+    /// This push also records the daily usage note of the day before `today`, written to the
+    /// company timeline by the account event logger.
+    pub fn with_daily_note(self, daily_note: bool) -> Self {
+        UsagePush { daily_note, ..self }
     }
 
     /// Pushes the figures of `today`'s month, recording the run (a failed run records why).
@@ -43,7 +55,16 @@ impl UsagePush {
             id: run_id,
             ..UsagePushRun::default()
         };
-        let outcome = self.push_all(today, &mut run).await;
+        let mut outcome = self.push_all(today, &mut run).await;
+        if outcome.is_ok()
+            && self.daily_note
+            && let Some(yesterday) = today.pred_opt()
+        {
+            outcome = usage::note_day(&self.database, yesterday)
+                .await
+                .map(|noted| tracing::info!(noted, day = %yesterday, "daily usage notes recorded"))
+                .map_err(PushError::Store);
+        }
         if let Err(error) = &outcome {
             run.error = Some(error.to_string());
         }

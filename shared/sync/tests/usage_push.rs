@@ -127,3 +127,40 @@ async fn the_month_s_figures_reach_the_company_and_a_correction_changes_them_onc
     );
     let _ = quiet;
 }
+
+#[tokio::test]
+async fn the_daily_note_records_the_day_before_once_per_customer() {
+    let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
+    let database = warp_testkit::fresh_database().await;
+    let home = hubspot::client_with_warp_properties(&sandbox, hubspot::settings(100, 10_000)).await;
+    let store = CustomerStore::new(database.clone(), PORTAL);
+    let (acme, _) = records::linked_customer(&store, &database, &home, "Acme").await;
+    let days = usage_days_from_json(
+        &json!({"days": [
+            {"customer_id": acme.to_string(), "date": "2026-12-02", "calls_completed": 1,
+             "minutes": 1, "sms_sent": 0, "spend": "1.00"},
+            {"customer_id": acme.to_string(), "date": "2026-12-03", "calls_completed": 10000,
+             "minutes": 50000, "sms_sent": 5000, "spend": "450.00"},
+        ]}),
+        today(),
+    )
+    .unwrap();
+    usage::record(&database, &days, None).await.unwrap();
+    let notes = "SELECT count(*) FROM account_events WHERE kind = 'daily_usage' \
+                 AND details->>'date' = '2026-12-03' AND details->>'minutes' = '50000'";
+    UsagePush::new(database.clone(), home.clone())
+        .run(today())
+        .await
+        .unwrap();
+    assert_eq!(database.scalar(notes).await, 0, "off unless configured");
+    let push = UsagePush::new(database.clone(), home).with_daily_note(true);
+    push.run(today()).await.unwrap();
+    push.run(today()).await.unwrap();
+    assert_eq!(database.scalar(notes).await, 1, "the day before, once");
+    assert_eq!(
+        database
+            .scalar("SELECT count(*) FROM account_events WHERE kind = 'daily_usage'")
+            .await,
+        1
+    );
+}

@@ -55,6 +55,7 @@ pub async fn reconciler(database: &Database, hubspot: HubSpotClient) -> BenchRes
         account_events: None,
         tickets: None,
         services: None,
+        usage_daily_note: false,
     })
 }
 

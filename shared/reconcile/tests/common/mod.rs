@@ -63,6 +63,7 @@ pub async fn harness_with(config: SandboxConfig) -> Harness {
             account_events: None,
             tickets: None,
             services: None,
+            usage_daily_note: false,
         },
         ui: HubSpotUi::new(&sandbox),
         database,
