@@ -83,8 +83,10 @@ pub struct UsageRecordedResponse {
     pub alerts_raised: u64,
 }
 
-/// Each alert opens (or notes on) a support ticket, through the automatic-ticket path.
-async fn open_tickets(state: &ApiState, alerts: &[usage::SpendAlert]) -> Result<(), Problem> {
+/// Each alert opens (or notes on) a support ticket, through the automatic-ticket path. The
+/// batch and its timeline events are stored already: a ticket that cannot be opened is logged,
+/// never turned into a failed answer (a retry of the batch would raise no alert again).
+async fn open_tickets(state: &ApiState, alerts: &[usage::SpendAlert]) {
     for alert in alerts {
         let body = serde_json::json!({
             "trigger": "spend_threshold",
@@ -95,12 +97,17 @@ async fn open_tickets(state: &ApiState, alerts: &[usage::SpendAlert]) -> Result<
                 "percent": alert.percent,
             },
         });
-        let ticket = warp_domain::support_ticket::ticket_alert_from_json(&body, Utc::now())
-            .map_err(Problem::invalid)?;
-        // A customer deleted meanwhile has no ticket to open: the timeline event stays.
-        let _ = warp_store::support_tickets::raise(&state.database, &ticket).await?;
+        let raised = match warp_domain::support_ticket::ticket_alert_from_json(&body, Utc::now()) {
+            Ok(ticket) => warp_store::support_tickets::raise(&state.database, &ticket)
+                .await
+                .map_err(|error| error.to_string())
+                .map(|_| ()),
+            Err(errors) => Err(format!("{errors:?}")),
+        };
+        if let Err(error) = raised {
+            tracing::error!(customer_id = %alert.customer_id, %error, "a spend alert's ticket could not be opened");
+        }
     }
-    Ok(())
 }
 
 /// One stored day.
@@ -203,7 +210,7 @@ pub(crate) async fn post_usage(
     match usage::record(&state.database, &days, rule).await? {
         UsageOutcome::Recorded(recorded) => {
             if settings.tickets {
-                open_tickets(&state, &recorded.alerts).await?;
+                open_tickets(&state, &recorded.alerts).await;
             }
             tracing::info!(
                 days = days.len(),

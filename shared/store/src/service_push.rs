@@ -211,6 +211,25 @@ pub async fn trunks_pushed(
     Ok(())
 }
 
+/// Makes the numbers routed to these trunks due again (the trunks' records were made anew).
+pub async fn numbers_of_trunks_again(
+    database: &Database,
+    trunks: &[Uuid],
+) -> Result<(), StoreError> {
+    if trunks.is_empty() {
+        return Ok(());
+    }
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "UPDATE phone_numbers SET pushed_version = NULL, pushed_trunk_id = NULL \
+             WHERE trunk_id = ANY($1)",
+            &[(&trunks, Type::UUID_ARRAY)],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Records numbers as pushed at the versions read, with the trunk each was associated with.
 pub async fn numbers_pushed(
     database: &Database,

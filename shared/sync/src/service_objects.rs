@@ -56,6 +56,8 @@ pub struct PushReport {
 pub struct CheckReport {
     pub read: usize,
     pub overridden: usize,
+    /// Records deleted in HubSpot (logged as failed: a person restores them there).
+    pub deleted: usize,
 }
 
 /// Pushes a deployment's trunks and numbers to its home portal.
@@ -176,11 +178,20 @@ impl ServiceDesk {
         }
     }
 
+    /// The mode: detected once per process, then as stored (another process may have detected
+    /// a change since: its mode is the one the rows were reset for).
     async fn mode(&self) -> Result<DetectedMode, ServicePushError> {
-        if let Some(mode) = lock(&self.mode).clone() {
-            return Ok(mode);
+        let cached = lock(&self.mode).clone();
+        if cached.is_none() {
+            return self.detect().await;
         }
-        self.detect().await
+        match service_push::load_mode(&self.database, self.portal_id).await? {
+            Some(stored) => {
+                *lock(&self.mode) = Some(stored.clone());
+                Ok(stored)
+            }
+            None => self.detect().await,
+        }
     }
 
     /// Pushes what changed since the last push: up to [`PUSH_PER_PASS`] trunks then numbers
@@ -231,17 +242,26 @@ impl ServiceDesk {
             .await?;
         let new_pairs: Vec<(HubSpotId, HubSpotId)> = written
             .iter()
-            .filter(|(index, _)| due[*index].hubspot_object_id.is_none())
+            .filter(|(index, object)| is_new(&due[*index], object))
             .filter_map(|(index, object)| pair(object, &due[*index].company_id))
             .collect();
         self.associate(trunk_type, CrmObject::Companies, &new_pairs)
             .await?;
+        // A trunk made again (deleted in HubSpot) lost its numbers' associations: they go again.
+        let remade: Vec<Uuid> = written
+            .iter()
+            .filter(|(index, object)| {
+                due[*index].hubspot_object_id.is_some() && is_new(&due[*index], object)
+            })
+            .map(|(index, _)| due[*index].item.id)
+            .collect();
         let pushed: Vec<(Uuid, i64, String)> = written
             .into_iter()
             .map(|(index, object)| (due[index].item.id, due[index].item.version, object))
             .collect();
         report.trunks += pushed.len();
         service_push::trunks_pushed(&self.database, &pushed).await?;
+        service_push::numbers_of_trunks_again(&self.database, &remade).await?;
         Ok(())
     }
 
@@ -276,11 +296,12 @@ impl ServiceDesk {
         let mut from_old_trunk = Vec::new();
         for (index, object) in &written {
             let number = &due[*index];
-            if number.due.hubspot_object_id.is_none() {
+            let new = is_new(&number.due, object);
+            if new {
                 to_company.extend(pair(object, &number.due.company_id));
             }
             let pushed_trunk = number.pushed_trunk.as_ref().map(|(id, _)| *id);
-            if pushed_trunk != number.due.item.trunk_id || number.due.hubspot_object_id.is_none() {
+            if pushed_trunk != number.due.item.trunk_id || new {
                 if let Some(trunk_object) = &number.trunk_object_id {
                     to_trunk.extend(pair(object, trunk_object));
                 }
@@ -512,13 +533,28 @@ impl ServiceDesk {
                 .collect();
             let mut again = Vec::new();
             let mut entries = Vec::new();
+            let mut deleted = Vec::new();
             for row in &rows {
                 report.read += 1;
                 let object = row.hubspot_object_id.as_deref().unwrap_or_default();
-                let differing = match found.get(object) {
-                    Some(theirs) => service::differing(&values_of(row), theirs),
-                    None => vec!["(record deleted in HubSpot)".to_owned()],
+                let Some(theirs) = found.get(object) else {
+                    // HubSpot keeps a deleted record's unique value (WARP's id) for it: an
+                    // upsert would be refused until someone restores it there. Said, once a
+                    // read-back, not pushed.
+                    deleted.push(PushLogEntry {
+                        kind,
+                        local_id: row.item.id(),
+                        outcome: "failed",
+                        properties: Vec::new(),
+                        hubspot_id: Some(object.to_owned()),
+                        error: Some(
+                            "deleted in HubSpot: restore it from HubSpot's recycle bin (its WARP id stays reserved to it)"
+                                .to_owned(),
+                        ),
+                    });
+                    continue;
                 };
+                let differing = service::differing(&values_of(row), theirs);
                 if differing.is_empty() {
                     continue;
                 }
@@ -541,6 +577,11 @@ impl ServiceDesk {
                 service_push::push_again::<T>(&self.database, &again).await?;
                 service_push::log(&self.database, self.portal_id, &entries).await?;
                 report.overridden += again.len();
+            }
+            if !deleted.is_empty() {
+                tracing::warn!(kind, records = deleted.len(), "records deleted in HubSpot");
+                report.deleted += deleted.len();
+                service_push::log(&self.database, self.portal_id, &deleted).await?;
             }
         }
         Ok(())
@@ -565,6 +606,12 @@ fn custom(type_id: &str) -> Result<CrmObject, ServicePushError> {
             "stored custom object type {type_id:?} is no objectTypeId"
         )))
     })
+}
+
+/// Whether the upsert made a record WARP did not know (first push, or made again after a
+/// deletion in HubSpot): it needs its associations.
+fn is_new<T>(row: &Due<T>, object: &str) -> bool {
+    row.hubspot_object_id.as_deref() != Some(object)
 }
 
 fn pair(from: &str, to: &str) -> Option<(HubSpotId, HubSpotId)> {

@@ -11,6 +11,8 @@ use warp_hubspot::{BatchUpdateInput, HubSpotClient, HubSpotId};
 use warp_store::usage::{self, CustomerFigures, UsagePushRun};
 use warp_store::{Database, StoreError};
 
+/// How many days back the daily note looks for days without their note.
+const NOTE_DAYS_BACK: u64 = 7;
 /// Customers read (and figures computed) per page.
 const PAGE: i64 = 1000;
 
@@ -56,14 +58,26 @@ impl UsagePush {
             ..UsagePushRun::default()
         };
         let mut outcome = self.push_all(today, &mut run).await;
-        if outcome.is_ok()
-            && self.daily_note
-            && let Some(yesterday) = today.pred_opt()
-        {
-            outcome = usage::note_day(&self.database, yesterday)
-                .await
-                .map(|noted| tracing::info!(noted, day = %yesterday, "daily usage notes recorded"))
-                .map_err(PushError::Store);
+        if self.daily_note {
+            // The last week's days: a run that failed, or a day reported late, is caught up
+            // (each note is recorded once per customer and day).
+            for back in 1..=NOTE_DAYS_BACK {
+                let Some(day) = today.checked_sub_days(chrono::Days::new(back)) else {
+                    break;
+                };
+                match usage::note_day(&self.database, day).await {
+                    Ok(noted) if noted > 0 => {
+                        tracing::info!(noted, %day, "daily usage notes recorded");
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        if outcome.is_ok() {
+                            outcome = Err(PushError::Store(error));
+                        }
+                        break;
+                    }
+                }
+            }
         }
         if let Err(error) = &outcome {
             run.error = Some(error.to_string());

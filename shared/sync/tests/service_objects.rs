@@ -231,7 +231,9 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         .home
         .objects(CrmObject::custom(&trunk_type).unwrap())
         .get(
-            &warp_hubspot::RecordLookup::Id(warp_hubspot::HubSpotId::parse(trunk_object).unwrap()),
+            &warp_hubspot::RecordLookup::Id(
+                warp_hubspot::HubSpotId::parse(trunk_object.clone()).unwrap(),
+            ),
             &ReadOptions::properties(["warp_name"]),
         )
         .await
@@ -239,6 +241,25 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         .unwrap();
     assert_eq!(read.property("warp_name"), Some("Production SIP Trunk"));
     assert_eq!(again.check().await.unwrap().overridden, 0);
+
+    // Deleted in HubSpot: HubSpot keeps its unique id for it, so WARP says so (once a
+    // read-back) and does not push it again.
+    world
+        .home
+        .objects(CrmObject::custom(&trunk_type).unwrap())
+        .archive(&warp_hubspot::HubSpotId::parse(trunk_object.clone()).unwrap())
+        .await
+        .unwrap();
+    let check = again.check().await.unwrap();
+    assert_eq!((check.overridden, check.deleted), (0, 1));
+    assert_eq!(again.push().await.unwrap(), Default::default());
+    assert_eq!(
+        world
+            .database
+            .scalar("SELECT count(*) FROM service_push_log WHERE outcome = 'failed' AND error LIKE 'deleted in HubSpot%'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -129,7 +129,7 @@ async fn the_month_s_figures_reach_the_company_and_a_correction_changes_them_onc
 }
 
 #[tokio::test]
-async fn the_daily_note_records_the_day_before_once_per_customer() {
+async fn the_daily_note_records_each_day_of_the_week_before_once_per_customer() {
     let sandbox = hubspot::sandbox(SandboxConfig::default()).await;
     let database = warp_testkit::fresh_database().await;
     let home = hubspot::client_with_warp_properties(&sandbox, hubspot::settings(100, 10_000)).await;
@@ -161,6 +161,7 @@ async fn the_daily_note_records_the_day_before_once_per_customer() {
         database
             .scalar("SELECT count(*) FROM account_events WHERE kind = 'daily_usage'")
             .await,
-        1
+        2,
+        "and an earlier day of the week that had none"
     );
 }
