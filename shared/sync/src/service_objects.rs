@@ -155,6 +155,15 @@ impl ServiceDesk {
                 }
             }
         };
+        // Stored and put in paths later: only an id of HubSpot's form is taken.
+        for schema in [&trunk, &number] {
+            if CrmObject::custom(&schema.object_type_id).is_none() {
+                return Ok(Err(format!(
+                    "HubSpot answered {:?} for {}, which is no objectTypeId (2-<digits>)",
+                    schema.object_type_id, schema.name
+                )));
+            }
+        }
         Ok(Ok((trunk, number)))
     }
 
