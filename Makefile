@@ -152,9 +152,9 @@ fuzz: ## each cargo-fuzz target (webhook body, signatures, customer input) for F
 
 # --- Chaos end-to-end (issue 9): faults, worker SIGKILLs, one reconciliation, then checks ----
 .PHONY: chaos chaos-small
-chaos: postgres ## full chaos run: 10,000 customer and 2,000 user API changes, 2,000 company and 500 contact edits in HubSpot, 1,000 rows for 2 customer portals (one uninstalled and reconnected), 200 deals worked to won or lost, 1,000 finished calls, 2 worker kills (target/chaos/)
-	OUTBOX_BATCH_SIZE=2 infra/scripts/chaos.sh --customers 1000 --changes 10000 --hubspot-edits 2000 --user-writes 2000 --contact-edits 500 --portal-rows 1000 --calls 1000 --kills 2 --timeout-secs 900 --min-faulty-requests 1000 --min-faults-each 50 \
+chaos: postgres ## full chaos run: 10,000 customer and 2,000 user API changes, 2,000 company and 500 contact edits in HubSpot, 1,000 rows for 2 customer portals (one uninstalled and reconnected), 200 deals worked to won or lost, 1,000 finished calls, 3,000 trunk and number writes with 300 edits in HubSpot, 2 worker kills (target/chaos/)
+	OUTBOX_BATCH_SIZE=2 infra/scripts/chaos.sh --customers 1000 --changes 10000 --hubspot-edits 2000 --user-writes 2000 --contact-edits 500 --portal-rows 1000 --calls 1000 --service-writes 3000 --service-edits 300 --kills 2 --timeout-secs 900 --min-faulty-requests 1000 --min-faults-each 50 \
 	  --faults '{"rate_429":0.05,"rate_5xx":0.05,"rate_timeout":0.05,"retry_after_429_ms":1000,"duplicate_webhooks":0.05,"reorder_webhooks":0.2}'
 
-chaos-small: postgres ## the chaos run at 200 customers, 1,000 changes, 100 edits, 10 deals, 20 calls, 2 kills (for make test)
-	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --portal-rows 150 --deals 10 --calls 20 --kills 2 --timeout-secs 420
+chaos-small: postgres ## the chaos run at 200 customers, 1,000 changes, 100 edits, 10 deals, 20 calls, 300 trunk and number writes, 2 kills (for make test)
+	infra/scripts/chaos.sh --customers 200 --changes 1000 --hubspot-edits 100 --user-writes 200 --contact-edits 50 --portal-rows 150 --deals 10 --calls 20 --service-writes 300 --service-edits 30 --kills 2 --timeout-secs 420

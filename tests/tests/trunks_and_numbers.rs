@@ -486,5 +486,12 @@ async fn the_sync_status_says_how_hubspot_shows_trunks_and_what_waits() {
     assert_eq!(service["mode"], "company_properties");
     assert_eq!(service["trunks_waiting"], 1);
     assert_eq!(service["numbers_waiting"], 0);
+    assert_eq!(
+        (
+            service["trunks_refused"].as_i64(),
+            service["numbers_refused"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
     assert!(service["detail"].as_str().unwrap().contains("limit is 0"));
 }

@@ -2,6 +2,7 @@
 //! or not at all, a day sent again changing nothing, a correction changing the month-to-date
 //! figures once, every fault named by its path, and who may send and read.
 
+use chrono::Datelike;
 use serde_json::{Value, json};
 use warp_tests::*;
 
@@ -260,4 +261,46 @@ async fn spend_reaching_the_alert_share_of_the_credit_limit_raises_one_alert_a_m
     .await)
     .await;
     assert_eq!(none["alerts_raised"], 0);
+}
+
+#[tokio::test]
+async fn two_batches_crossing_the_threshold_only_together_raise_the_alert() {
+    let app = spawn_app_configured(|state| {
+        state.with_usage_alerts(warp_runtime::config::UsageAlertSettings {
+            percent: 80,
+            tickets: false,
+            daily_note: false,
+        })
+    })
+    .await;
+    let first = chrono::Utc::now().date_naive().with_day(1).unwrap();
+    let second = first.succ_opt().unwrap();
+    let mut customers = Vec::new();
+    for n in 0..6 {
+        let body = json!({"company_name": format!("Acme {n}"), "customer_type": "POSTPAID",
+                          "credit_limit": "1000.00"});
+        customers.push(app.create(&body).await["id"].as_str().unwrap().to_owned());
+    }
+    // Each batch alone is 50 % of the limit; both are 100 %. Sent at once, a batch summing the
+    // month without the other's days would miss the alert.
+    let token = platform();
+    let batches = customers.iter().flat_map(|customer| {
+        [first, second]
+            .map(|date| json!({"days": [day(customer, &date.to_string(), 10, "500.00")]}))
+    });
+    let answers = futures::future::join_all(batches.map(|body| {
+        let (app, token) = (&app, &token);
+        async move { ok(post_usage(app, token, &body).await).await }
+    }))
+    .await;
+    let raised: i64 = answers
+        .iter()
+        .map(|a| a["alerts_raised"].as_i64().unwrap())
+        .sum();
+    assert_eq!(raised, 6, "one alert per customer");
+    assert_eq!(
+        app.scalar("SELECT count(DISTINCT customer_id) FROM usage_alerts")
+            .await,
+        6
+    );
 }

@@ -179,6 +179,10 @@ pub struct ServiceObjectsResponse {
     /// Trunks and numbers (of customers linked to a company) changed since their last push.
     pub trunks_waiting: i64,
     pub numbers_waiting: i64,
+    /// Trunks and numbers HubSpot refused at their current version (the push log says why);
+    /// pushed again once they change.
+    pub trunks_refused: i64,
+    pub numbers_refused: i64,
 }
 
 /// GET /v1/sync/status
@@ -238,6 +242,8 @@ pub(crate) async fn sync_status(
 }
 
 async fn service_objects(state: &ApiState) -> Result<Option<ServiceObjectsResponse>, Problem> {
+    use warp_domain::phone_number::PhoneNumber;
+    use warp_domain::trunk::Trunk;
     use warp_store::service_push;
     let Some(detected) = service_push::load_mode(&state.database, state.portal_id).await? else {
         return Ok(None);
@@ -248,11 +254,10 @@ async fn service_objects(state: &ApiState) -> Result<Option<ServiceObjectsRespon
         number_type_id: detected.number_type_id,
         detail: detected.detail,
         detected_at: detected.detected_at,
-        trunks_waiting: service_push::waiting::<warp_domain::trunk::Trunk>(&state.database).await?,
-        numbers_waiting: service_push::waiting::<warp_domain::phone_number::PhoneNumber>(
-            &state.database,
-        )
-        .await?,
+        trunks_waiting: service_push::waiting::<Trunk>(&state.database).await?,
+        numbers_waiting: service_push::waiting::<PhoneNumber>(&state.database).await?,
+        trunks_refused: service_push::refused_count::<Trunk>(&state.database).await?,
+        numbers_refused: service_push::refused_count::<PhoneNumber>(&state.database).await?,
     }))
 }
 

@@ -47,6 +47,9 @@ pub struct SandboxConfig {
     /// How long an OAuth access token lives: HubSpot's 30 minutes unless a test wants less
     /// (env `SANDBOX_OAUTH_TOKEN_TTL_SECS`).
     pub oauth_access_token_ttl_ms: u64,
+    /// Whether the home portal has Enterprise from the start: custom objects and custom events
+    /// (env `SANDBOX_ENTERPRISE=true`; `POST /_sandbox/portals` changes it later).
+    pub home_enterprise: bool,
 }
 
 impl Default for SandboxConfig {
@@ -70,6 +73,7 @@ impl Default for SandboxConfig {
             oauth_client_id: "sandbox-client-id".to_owned(),
             oauth_client_secret: "sandbox-client-secret".to_owned(),
             oauth_access_token_ttl_ms: 30 * 60 * 1000,
+            home_enterprise: false,
         }
     }
 }
@@ -139,6 +143,9 @@ impl SandboxConfig {
         }
         if let Some(secs) = parse_var::<u64>("SANDBOX_OAUTH_TOKEN_TTL_SECS", "u64")? {
             config.oauth_access_token_ttl_ms = secs.saturating_mul(1000);
+        }
+        if let Some(enterprise) = parse_var::<bool>("SANDBOX_ENTERPRISE", "true or false")? {
+            config.home_enterprise = enterprise;
         }
         if let Some(json) = non_empty_var("SANDBOX_FAULTS") {
             let faults: Faults =

@@ -77,6 +77,7 @@ impl SandboxState {
             &event_ids,
             now_ms(),
         ));
+        home.set_enterprise(config.home_enterprise);
         let mut portals = BTreeMap::from([(config.portal_id, Arc::clone(&home))]);
         for &portal_id in &config.extra_portals {
             portals.entry(portal_id).or_insert_with(|| {

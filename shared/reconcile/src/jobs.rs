@@ -19,7 +19,7 @@ use warp_webhook::InboundReport;
 
 use crate::engine::{ProgressFn, Reconciler};
 use crate::incremental::RunMode;
-use crate::report::DriftReport;
+use crate::report::{DriftReport, ServiceObjectsTally, Tally};
 
 /// Outbox rows unpublished (or unfinished) this long are re-published by the relay; the API
 /// publishes right after its commit, so younger rows are left to it.
@@ -291,19 +291,7 @@ pub async fn reconcile_scheduled(
     } else {
         reconciler.scheduled_mode().await?
     };
-    let finished = reconcile_in_mode(reconciler, mode, dry_run, requested_by, None).await?;
-    // Trunks and numbers are WARP's alone: what HubSpot holds otherwise goes back.
-    if !dry_run && let Some(desk) = &reconciler.services {
-        match desk.check().await {
-            Ok(checked) => tracing::info!(
-                read = checked.read,
-                overridden = checked.overridden,
-                "trunks and numbers read back"
-            ),
-            Err(error) => tracing::warn!(%error, "reading trunks and numbers back failed"),
-        }
-    }
-    Ok(finished)
+    reconcile_in_mode(reconciler, mode, dry_run, requested_by, None).await
 }
 
 /// Starts and executes a run of `mode` now; `None` when a run of this portal is executing.
@@ -346,6 +334,43 @@ pub async fn reconcile_in_mode(
     ))
 }
 
+/// Trunks and numbers are WARP's alone: the run reads their records back, and what HubSpot
+/// holds otherwise goes back (a dry run only counts it). Part of every run's drift.
+async fn read_back_services(reconciler: &Reconciler, dry_run: bool, report: &mut DriftReport) {
+    let Some(desk) = &reconciler.services else {
+        return;
+    };
+    match desk.check(dry_run).await {
+        Ok(checked) => {
+            tracing::info!(
+                read = checked.read,
+                overridden = checked.overridden,
+                deleted = checked.deleted,
+                "trunks and numbers read back"
+            );
+            report.hubspot_requests += checked.requests as u64;
+            if checked.read > 0 || checked.deleted > 0 {
+                let overridden = checked.overridden as u64;
+                report.add_service_objects(ServiceObjectsTally {
+                    read: checked.read as u64,
+                    overridden: Tally {
+                        found: overridden,
+                        fixed: if dry_run { 0 } else { overridden },
+                    },
+                    deleted_in_hubspot: checked.deleted as u64,
+                });
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "reading trunks and numbers back failed");
+            report.errors += 1;
+            report
+                .error_reasons
+                .push(format!("trunks and numbers read-back: {error}"));
+        }
+    }
+}
+
 /// Executes a claimed full run (one requested through the API) and records how it ended.
 pub async fn execute(
     reconciler: &Reconciler,
@@ -375,6 +400,13 @@ async fn execute_in_mode(
                 .run_incremental(Some(claimed.id), claimed.dry_run, since, progress)
                 .await
         }
+    };
+    let outcome = match outcome {
+        Ok(mut report) => {
+            read_back_services(reconciler, claimed.dry_run, &mut report).await;
+            Ok(report)
+        }
+        failed => failed,
     };
     let (finished, status, counts, json) = match outcome {
         Ok(report) => {

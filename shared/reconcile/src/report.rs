@@ -101,6 +101,20 @@ pub struct DriftReport {
     /// True when more records drifted than [`MAX_LISTED_RECORDS`].
     pub records_truncated: bool,
     pub error_reasons: Vec<String>,
+    /// The read-back of trunks and numbers (custom object records WARP alone writes); absent
+    /// when the portal shows them as company properties, or no read-back ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_objects: Option<ServiceObjectsTally>,
+}
+
+/// What the read-back of trunk and number records found: each record whose values HubSpot
+/// holds otherwise is drift (fixed by pushing WARP's values back); a record deleted in HubSpot
+/// is drift a person fixes there (restore it), never counted as fixed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceObjectsTally {
+    pub read: u64,
+    pub overridden: Tally,
+    pub deleted_in_hubspot: u64,
 }
 
 /// What one record's drift was, for [`DriftReport::add_record`].
@@ -243,6 +257,13 @@ impl DriftReport {
         if self.error_reasons.len() < MAX_LISTED_ERRORS {
             self.error_reasons.push(reason);
         }
+    }
+
+    /// Folds the trunk and number read-back into the run's drift.
+    pub fn add_service_objects(&mut self, tally: ServiceObjectsTally) {
+        self.drift_found += tally.overridden.found + tally.deleted_in_hubspot;
+        self.drift_fixed += tally.overridden.fixed;
+        self.service_objects = Some(tally);
     }
 
     pub fn to_json(&self) -> serde_json::Value {

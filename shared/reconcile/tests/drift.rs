@@ -435,3 +435,82 @@ async fn an_incremental_run_compares_only_the_records_changed_on_either_side_and
         ("full", None)
     );
 }
+
+/// Trunks and numbers are WARP's alone: a trunk record edited in HubSpot is drift of every run
+/// (counted by a dry run, put back by a run), and gone once pushed.
+#[tokio::test]
+async fn a_trunk_edited_in_hubspot_is_drift_a_run_puts_back() {
+    let mut h = harness().await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/_sandbox/portals", h.sandbox.base_url()))
+        .json(&json!({"portal_id": warp_testkit::PORTAL, "enterprise": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let desk = std::sync::Arc::new(warp_sync::service_objects::ServiceDesk::new(
+        h.database.clone(),
+        h.reconciler.hubspot.clone(),
+        warp_testkit::PORTAL,
+    ));
+    h.reconciler.services = Some(desk.clone());
+    let (customer, _) = h.create("Trunk Telecom").await;
+    h.push_all().await;
+    let trunk = warp_domain::trunk::NewTrunk::from_json(
+        &json!({"name": "Main", "ip_addresses": ["198.51.100.10"]}),
+    )
+    .unwrap();
+    let warp_store::services::CreatedItem::New(trunk, _) =
+        warp_store::trunks::TrunkStore::new(h.database.clone())
+            .create(customer, &trunk, None)
+            .await
+            .unwrap()
+    else {
+        unreachable!("a new trunk")
+    };
+    assert_eq!(desk.push().await.unwrap().trunks, 1);
+    let record: String = h
+        .database
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT hubspot_object_id FROM trunks WHERE id = $1",
+            &[&trunk.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let type_id = warp_store::service_push::load_mode(&h.database, warp_testkit::PORTAL)
+        .await
+        .unwrap()
+        .unwrap()
+        .trunk_type_id
+        .unwrap();
+    h.ui.update(
+        &type_id,
+        &record,
+        json!({"warp_name": "Renamed in HubSpot"}),
+    )
+    .await;
+
+    let run = |dry_run| warp_reconcile::jobs::reconcile_now(&h.reconciler, dry_run, "test", None);
+    let dry = run(true).await.unwrap().unwrap().report.unwrap();
+    let found = dry.service_objects.expect("the read-back ran");
+    assert_eq!(
+        (found.read, found.overridden.found, found.overridden.fixed),
+        (1, 1, 0)
+    );
+    assert_eq!(dry.drift_found, 1, "{:?}", dry.records);
+    let repair = run(false).await.unwrap().unwrap().report.unwrap();
+    assert_eq!(repair.service_objects.unwrap().overridden.fixed, 1);
+    assert_eq!(repair.drift_fixed, 1);
+    assert_eq!(
+        desk.push().await.unwrap().trunks,
+        1,
+        "WARP's values go back"
+    );
+    let after = run(true).await.unwrap().unwrap().report.unwrap();
+    assert_eq!(after.drift_found, 0);
+    assert_eq!(after.service_objects.unwrap().overridden.found, 0);
+}

@@ -136,14 +136,102 @@ pub async fn save_mode(
 const LINKED: &str = "JOIN customers c ON c.id = t.customer_id \
      AND c.external_ids ? 'hubspot_company_id'";
 
+/// A row is due when its version is not the one pushed, unless HubSpot refused that version
+/// (it is due again once it changes): refused rows never stall the rows behind them.
+const DUE: &str =
+    "t.pushed_version IS DISTINCT FROM t.version AND t.failed_version IS DISTINCT FROM t.version";
+
+/// A pushed version is only ever recorded forward (an older pass's answer never hides a newer
+/// push).
+const FORWARD: &str = "(pushed_version IS NULL OR pushed_version < p.version)";
+
+/// How long a pass holds the portal's lease (renewed by each pass; a pass takes seconds).
+const PASS_LEASE_SECS: f64 = 120.0;
+
+/// Takes the portal's pass lease for `holder` (or renews it); `false` while another holder's
+/// lease runs. Two overlapping passes would read the same due rows and could record an older
+/// version, or associate a number with a trunk it just left.
+pub async fn take_pass_lease(
+    database: &Database,
+    portal_id: i64,
+    holder: Uuid,
+) -> Result<bool, StoreError> {
+    let client = database.client().await?;
+    Ok(client
+        .execute_typed(
+            "UPDATE hubspot_service_objects SET pass_holder = $2, \
+               pass_until = now() + make_interval(secs => $3) \
+             WHERE portal_id = $1 \
+               AND (pass_holder IS NULL OR pass_holder = $2 OR pass_until < now())",
+            &[
+                (&portal_id, Type::INT8),
+                (&holder, Type::UUID),
+                (&PASS_LEASE_SECS, Type::FLOAT8),
+            ],
+        )
+        .await?
+        == 1)
+}
+
+/// Gives the lease back (a pass that ended).
+pub async fn release_pass_lease(
+    database: &Database,
+    portal_id: i64,
+    holder: Uuid,
+) -> Result<(), StoreError> {
+    let client = database.client().await?;
+    client
+        .execute_typed(
+            "UPDATE hubspot_service_objects SET pass_holder = NULL, pass_until = NULL \
+             WHERE portal_id = $1 AND pass_holder = $2",
+            &[(&portal_id, Type::INT8), (&holder, Type::UUID)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records rows of `T` as refused by HubSpot at the versions read: not due again until they
+/// change (the push log says why).
+pub async fn refused<T: ServiceItem>(
+    database: &Database,
+    rows: &[(Uuid, i64)],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let client = database.client().await?;
+    let sql = format!(
+        "UPDATE {} x SET failed_version = p.version \
+         FROM unnest($1::uuid[], $2::int8[]) AS p(id, version) WHERE x.id = p.id",
+        T::TABLE
+    );
+    with_versions(&client, &sql, rows).await
+}
+
+/// Runs `sql` with the rows' ids as `$1` and their versions as `$2`.
+async fn with_versions(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    rows: &[(Uuid, i64)],
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    client
+        .execute_typed(
+            sql,
+            &[(&ids, Type::UUID_ARRAY), (&versions, Type::INT8_ARRAY)],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Up to `limit` trunks not pushed at their version, of linked customers, by id.
 pub async fn due_trunks(database: &Database, limit: i64) -> Result<Vec<Due<Trunk>>, StoreError> {
     let client = database.client().await?;
     let sql = format!(
         "SELECT {}, c.ban, c.external_ids->>'hubspot_company_id' AS company_id, \
            t.hubspot_object_id AS object_id \
-         FROM trunks t {LINKED} WHERE t.pushed_version IS DISTINCT FROM t.version \
-         ORDER BY t.id LIMIT $1",
+         FROM trunks t {LINKED} WHERE {DUE} ORDER BY t.id LIMIT $1",
         prefixed(Trunk::COLUMNS)
     );
     client
@@ -165,8 +253,7 @@ pub async fn due_numbers(database: &Database, limit: i64) -> Result<Vec<DueNumbe
          FROM phone_numbers t {LINKED} \
          LEFT JOIN trunks trunk ON trunk.id = t.trunk_id \
          LEFT JOIN trunks pushed ON pushed.id = t.pushed_trunk_id \
-         WHERE t.pushed_version IS DISTINCT FROM t.version \
-           AND (t.trunk_id IS NULL OR trunk.hubspot_object_id IS NOT NULL) \
+         WHERE {DUE} AND (t.trunk_id IS NULL OR trunk.hubspot_object_id IS NOT NULL) \
          ORDER BY t.id LIMIT $1",
         prefixed(PhoneNumber::COLUMNS)
     );
@@ -196,11 +283,14 @@ pub async fn trunks_pushed(
     let ids: Vec<Uuid> = pushed.iter().map(|p| p.0).collect();
     let versions: Vec<i64> = pushed.iter().map(|p| p.1).collect();
     let objects: Vec<&str> = pushed.iter().map(|p| p.2.as_str()).collect();
+    let sql = format!(
+        "UPDATE trunks t SET pushed_version = p.version, hubspot_object_id = p.object_id \
+             FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, version, object_id) \
+             WHERE t.id = p.id AND {FORWARD}"
+    );
     client
         .execute_typed(
-            "UPDATE trunks t SET pushed_version = p.version, hubspot_object_id = p.object_id \
-             FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, version, object_id) \
-             WHERE t.id = p.id",
+            &sql,
             &[
                 (&ids, Type::UUID_ARRAY),
                 (&versions, Type::INT8_ARRAY),
@@ -240,12 +330,15 @@ pub async fn numbers_pushed(
     let versions: Vec<i64> = pushed.iter().map(|p| p.1).collect();
     let objects: Vec<&str> = pushed.iter().map(|p| p.2.as_str()).collect();
     let trunks: Vec<Option<Uuid>> = pushed.iter().map(|p| p.3).collect();
-    client
-        .execute_typed(
-            "UPDATE phone_numbers n SET pushed_version = p.version, hubspot_object_id = p.object_id, \
+    let sql = format!(
+        "UPDATE phone_numbers n SET pushed_version = p.version, hubspot_object_id = p.object_id, \
                pushed_trunk_id = p.trunk_id \
              FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::uuid[]) AS p(id, version, object_id, trunk_id) \
-             WHERE n.id = p.id",
+             WHERE n.id = p.id AND {FORWARD}"
+    );
+    client
+        .execute_typed(
+            &sql,
             &[
                 (&ids, Type::UUID_ARRAY),
                 (&versions, Type::INT8_ARRAY),
@@ -261,15 +354,15 @@ pub async fn numbers_pushed(
 /// pushed at its version.
 pub async fn due_customers(database: &Database, limit: i64) -> Result<Vec<Uuid>, StoreError> {
     let client = database.client().await?;
+    let sql = format!(
+        "SELECT DISTINCT t.customer_id FROM ( \
+           SELECT customer_id FROM trunks t WHERE {DUE} \
+           UNION SELECT customer_id FROM phone_numbers t WHERE {DUE} \
+         ) t JOIN customers c ON c.id = t.customer_id AND c.external_ids ? 'hubspot_company_id' \
+         ORDER BY t.customer_id LIMIT $1"
+    );
     client
-        .query_typed(
-            "SELECT DISTINCT t.customer_id FROM ( \
-               SELECT customer_id FROM trunks WHERE pushed_version IS DISTINCT FROM version \
-               UNION SELECT customer_id FROM phone_numbers WHERE pushed_version IS DISTINCT FROM version \
-             ) t JOIN customers c ON c.id = t.customer_id AND c.external_ids ? 'hubspot_company_id' \
-             ORDER BY t.customer_id LIMIT $1",
-            &[(&limit, Type::INT8)],
-        )
+        .query_typed(&sql, &[(&limit, Type::INT8)])
         .await?
         .iter()
         .map(|row| Ok(row.try_get(0)?))
@@ -329,18 +422,12 @@ pub async fn customer_pushed(
 ) -> Result<(), StoreError> {
     let client = database.client().await?;
     for (table, rows) in [("trunks", trunks), ("phone_numbers", numbers)] {
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let sql = format!(
             "UPDATE {table} x SET pushed_version = p.version \
-             FROM unnest($1::uuid[], $2::int8[]) AS p(id, version) WHERE x.id = p.id"
+             FROM unnest($1::uuid[], $2::int8[]) AS p(id, version) \
+             WHERE x.id = p.id AND {FORWARD}"
         );
-        client
-            .execute_typed(
-                &sql,
-                &[(&ids, Type::UUID_ARRAY), (&versions, Type::INT8_ARRAY)],
-            )
-            .await?;
+        with_versions(&client, &sql, rows).await?;
     }
     Ok(())
 }
@@ -369,20 +456,36 @@ pub async fn pushed<T: ServiceItem>(
         .collect()
 }
 
-/// Makes rows of `T` due again (HubSpot holds other values: WARP's are pushed back).
+/// Makes rows of `T` due again (HubSpot holds other values: WARP's are pushed back), each
+/// only while it is still pushed at the version read: a row changed (or pushed) since is due
+/// or pushed anew already, and HubSpot's other values were that push's, not an edit. Answers
+/// the ids made due.
 pub async fn push_again<T: ServiceItem>(
     database: &Database,
-    ids: &[Uuid],
-) -> Result<(), StoreError> {
+    rows: &[(Uuid, i64)],
+) -> Result<Vec<Uuid>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let client = database.client().await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
     let sql = format!(
-        "UPDATE {} SET pushed_version = NULL WHERE id = ANY($1)",
+        "UPDATE {} x SET pushed_version = NULL \
+         FROM unnest($1::uuid[], $2::int8[]) AS p(id, version) \
+         WHERE x.id = p.id AND x.version = p.version AND x.pushed_version = p.version \
+         RETURNING x.id",
         T::TABLE
     );
     client
-        .execute_typed(&sql, &[(&ids, Type::UUID_ARRAY)])
-        .await?;
-    Ok(())
+        .query_typed(
+            &sql,
+            &[(&ids, Type::UUID_ARRAY), (&versions, Type::INT8_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 /// Appends to the push log.
@@ -419,8 +522,17 @@ pub async fn log(
 /// How many rows of `T` wait to be pushed (status).
 pub async fn waiting<T: ServiceItem>(database: &Database) -> Result<i64, StoreError> {
     let client = database.client().await?;
+    let sql = format!("SELECT count(*) FROM {} t {LINKED} WHERE {DUE}", T::TABLE);
+    Ok(client.query_typed_one(&sql, &[]).await?.try_get(0)?)
+}
+
+/// How many rows of `T` HubSpot refused at their current version (status; the push log says
+/// why).
+pub async fn refused_count<T: ServiceItem>(database: &Database) -> Result<i64, StoreError> {
+    let client = database.client().await?;
     let sql = format!(
-        "SELECT count(*) FROM {} t {LINKED} WHERE t.pushed_version IS DISTINCT FROM t.version",
+        "SELECT count(*) FROM {} t {LINKED} WHERE t.failed_version = t.version \
+           AND t.pushed_version IS DISTINCT FROM t.version",
         T::TABLE
     );
     Ok(client.query_typed_one(&sql, &[]).await?.try_get(0)?)

@@ -66,16 +66,24 @@ pub async fn record(
     let mut sorted: Vec<&UsageDay> = days.iter().collect();
     sorted.sort_by_key(|day| (day.customer_id, day.date));
     let customers: Vec<Uuid> = sorted.iter().map(|d| d.customer_id).collect();
-    let unknown: Vec<Uuid> = transaction
+    // The batch's customers are locked (in id order) before their month is summed: two
+    // batches for one customer run one after the other, so the second sees the first's days
+    // and a threshold crossed only by both together raises its alert.
+    let known: Vec<Uuid> = transaction
         .query_typed(
-            "SELECT DISTINCT id FROM unnest($1::uuid[]) AS given(id) \
-             WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = given.id) ORDER BY id",
+            "SELECT id FROM customers WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
             &[(&customers, Type::UUID_ARRAY)],
         )
         .await?
         .iter()
         .map(|row| row.try_get(0))
         .collect::<Result<_, _>>()?;
+    let mut unknown: Vec<Uuid> = customers
+        .iter()
+        .filter(|id| known.binary_search(id).is_err())
+        .copied()
+        .collect();
+    unknown.dedup();
     if !unknown.is_empty() {
         return Ok(UsageOutcome::UnknownCustomers(unknown));
     }

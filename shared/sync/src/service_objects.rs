@@ -58,6 +58,8 @@ pub struct CheckReport {
     pub overridden: usize,
     /// Records deleted in HubSpot (logged as failed: a person restores them there).
     pub deleted: usize,
+    /// HubSpot requests the read-back made.
+    pub requests: usize,
 }
 
 /// Pushes a deployment's trunks and numbers to its home portal.
@@ -68,6 +70,8 @@ pub struct ServiceDesk {
     /// The mode detected by this process (detection is once per process: a portal upgraded to
     /// Enterprise is seen at the next start, or through [`ServiceDesk::detect`]).
     mode: Mutex<Option<DetectedMode>>,
+    /// This process's name on the portal's pass lease.
+    holder: Uuid,
 }
 
 impl ServiceDesk {
@@ -77,6 +81,7 @@ impl ServiceDesk {
             hubspot,
             portal_id,
             mode: Mutex::new(None),
+            holder: Uuid::new_v4(),
         }
     }
 
@@ -213,9 +218,24 @@ impl ServiceDesk {
             || report.companies >= 100)
     }
 
-    /// One pass, and what it did.
+    /// One pass, and what it did; nothing while another process's pass holds the portal's
+    /// lease (overlapping passes would read the same rows).
     pub async fn push(&self) -> Result<PushReport, ServicePushError> {
         let mode = self.mode().await?;
+        if !service_push::take_pass_lease(&self.database, self.portal_id, self.holder).await? {
+            tracing::debug!("another pass of trunks and numbers is running");
+            return Ok(PushReport::default());
+        }
+        let pushed = self.push_in(&mode).await;
+        if let Err(error) =
+            service_push::release_pass_lease(&self.database, self.portal_id, self.holder).await
+        {
+            tracing::warn!(%error, "could not give the pass lease back (it runs out by itself)");
+        }
+        pushed
+    }
+
+    async fn push_in(&self, mode: &DetectedMode) -> Result<PushReport, ServicePushError> {
         match (
             mode.trunk_type_id.as_deref(),
             mode.number_type_id.as_deref(),
@@ -380,20 +400,30 @@ impl ServiceDesk {
         }
         let mut written = Vec::new();
         let mut refused = Vec::new();
+        let mut for_good = Vec::new();
         for (index, answer) in answers_by_input(&inputs, &result).into_iter().enumerate() {
-            match answer {
-                Answer::Accepted { hubspot_id, .. } => written.push((index, hubspot_id)),
-                Answer::Refused { error, .. } | Answer::Waiting { reason: error } => {
-                    refused.push(PushLogEntry {
-                        kind,
-                        local_id: rows[index].item.id(),
-                        outcome: "failed",
-                        properties: Vec::new(),
-                        hubspot_id: rows[index].hubspot_object_id.clone(),
-                        error: Some(error),
-                    });
+            let error = match answer {
+                Answer::Accepted { hubspot_id, .. } => {
+                    written.push((index, hubspot_id));
+                    continue;
                 }
-            }
+                Answer::Refused { error, permanent } => {
+                    // Sending the same values again cannot help: not due until it changes.
+                    if permanent {
+                        for_good.push((rows[index].item.id(), rows[index].item.version()));
+                    }
+                    error
+                }
+                Answer::Waiting { reason } => reason,
+            };
+            refused.push(PushLogEntry {
+                kind,
+                local_id: rows[index].item.id(),
+                outcome: "failed",
+                properties: Vec::new(),
+                hubspot_id: rows[index].hubspot_object_id.clone(),
+                error: Some(error),
+            });
         }
         report.failed += refused.len();
         if !refused.is_empty() {
@@ -404,6 +434,7 @@ impl ServiceDesk {
             );
         }
         service_push::log(&self.database, self.portal_id, &refused).await?;
+        service_push::refused::<T>(&self.database, &for_good).await?;
         Ok(written)
     }
 
@@ -449,6 +480,7 @@ impl ServiceDesk {
                 object_write_trace_id: None,
             });
             versions.push((
+                customer,
                 trunks.iter().map(|t| (t.id, t.version)).collect::<Vec<_>>(),
                 numbers
                     .iter()
@@ -466,21 +498,36 @@ impl ServiceDesk {
         let written: std::collections::HashSet<&str> =
             result.results.iter().map(|r| r.id.as_str()).collect();
         let mut report = PushReport::default();
-        for (input, (trunks, numbers)) in inputs.iter().zip(&versions) {
+        let mut failed = Vec::new();
+        for (input, (customer, trunks, numbers)) in inputs.iter().zip(&versions) {
             if written.contains(input.id.as_str()) {
                 service_push::customer_pushed(&self.database, trunks, numbers).await?;
                 report.companies += 1;
             } else {
+                // HubSpot refused this company (gone, say): its rows wait until they change,
+                // never stalling the customers behind them.
                 report.failed += 1;
+                service_push::refused::<Trunk>(&self.database, trunks).await?;
+                service_push::refused::<PhoneNumber>(&self.database, numbers).await?;
+                failed.push(PushLogEntry {
+                    kind: "company",
+                    local_id: *customer,
+                    outcome: "failed",
+                    properties: Vec::new(),
+                    hubspot_id: Some(input.id.to_string()),
+                    error: Some("HubSpot did not update the company".to_owned()),
+                });
             }
         }
+        service_push::log(&self.database, self.portal_id, &failed).await?;
         Ok(report)
     }
 
     /// Reads back what WARP pushed (custom object records) and puts WARP's values back where
-    /// HubSpot holds others (edited or deleted there), logging each as overridden. The next
-    /// pass writes them.
-    pub async fn check(&self) -> Result<CheckReport, ServicePushError> {
+    /// HubSpot holds others (edited there), logging each as overridden; the next pass writes
+    /// them. A dry run only counts. A record deleted in HubSpot is counted and logged, not
+    /// pushed (its WARP id stays reserved to it there).
+    pub async fn check(&self, dry_run: bool) -> Result<CheckReport, ServicePushError> {
         let mode = self.mode().await?;
         let (Some(trunk_type), Some(number_type)) = (
             mode.trunk_type_id.as_deref(),
@@ -493,6 +540,7 @@ impl ServiceDesk {
             custom(trunk_type)?,
             "trunk",
             TRUNK_PROPERTIES,
+            dry_run,
             &mut report,
             |d| service::trunk_values(&d.item, &d.ban),
         )
@@ -501,6 +549,7 @@ impl ServiceDesk {
             custom(number_type)?,
             "number",
             NUMBER_PROPERTIES,
+            dry_run,
             &mut report,
             |d| service::number_values(&d.item, &d.ban),
         )
@@ -513,6 +562,7 @@ impl ServiceDesk {
         object_type: CrmObject,
         kind: &'static str,
         properties: &[service::PropertySpec],
+        dry_run: bool,
         report: &mut CheckReport,
         values_of: impl Fn(&Due<T>) -> Values,
     ) -> Result<(), ServicePushError> {
@@ -527,6 +577,7 @@ impl ServiceDesk {
                 .iter()
                 .filter_map(|r| r.hubspot_object_id.clone())
                 .collect();
+            report.requests += 1;
             let result = self
                 .hubspot
                 .objects(object_type)
@@ -540,56 +591,65 @@ impl ServiceDesk {
                 .iter()
                 .map(|record| (record.id.as_str(), &record.properties))
                 .collect();
-            let mut again = Vec::new();
-            let mut entries = Vec::new();
+            let mut differing = Vec::new();
             let mut deleted = Vec::new();
             for row in &rows {
                 report.read += 1;
                 let object = row.hubspot_object_id.as_deref().unwrap_or_default();
-                let Some(theirs) = found.get(object) else {
-                    // HubSpot keeps a deleted record's unique value (WARP's id) for it: an
-                    // upsert would be refused until someone restores it there. Said, once a
-                    // read-back, not pushed.
-                    deleted.push(PushLogEntry {
-                        kind,
-                        local_id: row.item.id(),
-                        outcome: "failed",
-                        properties: Vec::new(),
-                        hubspot_id: Some(object.to_owned()),
-                        error: Some(
-                            "deleted in HubSpot: restore it from HubSpot's recycle bin (its WARP id stays reserved to it)"
-                                .to_owned(),
-                        ),
-                    });
-                    continue;
-                };
-                let differing = service::differing(&values_of(row), theirs);
-                if differing.is_empty() {
-                    continue;
-                }
-                again.push(row.item.id());
-                entries.push(PushLogEntry {
+                let entry = |outcome, properties, error: Option<&str>| PushLogEntry {
                     kind,
                     local_id: row.item.id(),
-                    outcome: "overridden",
-                    properties: differing,
+                    outcome,
+                    properties,
                     hubspot_id: Some(object.to_owned()),
-                    error: None,
-                });
+                    error: error.map(str::to_owned),
+                };
+                match found.get(object) {
+                    None => deleted.push(entry(
+                        "failed",
+                        Vec::new(),
+                        Some(
+                            "deleted in HubSpot: restore it from HubSpot's recycle bin (its WARP id stays reserved to it)",
+                        ),
+                    )),
+                    Some(theirs) => {
+                        let names = service::differing(&values_of(row), theirs);
+                        if !names.is_empty() {
+                            differing.push(((row.item.id(), row.item.version()), entry(
+                                "overridden",
+                                names,
+                                None,
+                            )));
+                        }
+                    }
+                }
             }
-            if !again.is_empty() {
-                tracing::info!(
-                    kind,
-                    records = again.len(),
-                    "records edited in HubSpot: WARP's values go back"
-                );
-                service_push::push_again::<T>(&self.database, &again).await?;
+            report.deleted += deleted.len();
+            if dry_run {
+                report.overridden += differing.len();
+                continue;
+            }
+            if !differing.is_empty() {
+                let read: Vec<(Uuid, i64)> = differing.iter().map(|(row, _)| *row).collect();
+                // A row changed or pushed since it was read differs because of that push.
+                let again = service_push::push_again::<T>(&self.database, &read).await?;
+                let entries: Vec<PushLogEntry> = differing
+                    .into_iter()
+                    .filter(|(row, _)| again.contains(&row.0))
+                    .map(|(_, entry)| entry)
+                    .collect();
+                if !entries.is_empty() {
+                    tracing::info!(
+                        kind,
+                        records = entries.len(),
+                        "records edited in HubSpot: WARP's values go back"
+                    );
+                }
+                report.overridden += entries.len();
                 service_push::log(&self.database, self.portal_id, &entries).await?;
-                report.overridden += again.len();
             }
             if !deleted.is_empty() {
                 tracing::warn!(kind, records = deleted.len(), "records deleted in HubSpot");
-                report.deleted += deleted.len();
                 service_push::log(&self.database, self.portal_id, &deleted).await?;
             }
         }

@@ -77,6 +77,16 @@ impl World {
         }
     }
 
+    /// The `warp_trunk` type's id, as detected.
+    async fn trunk_type(&self) -> String {
+        service_push::load_mode(&self.database, PORTAL)
+            .await
+            .unwrap()
+            .unwrap()
+            .trunk_type_id
+            .unwrap()
+    }
+
     /// What a person in HubSpot reads at `path` (results of a list).
     async fn results(&self, path: &str) -> Vec<Value> {
         let answer: Value = reqwest::Client::new()
@@ -217,7 +227,7 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         )
         .await;
     assert!(edited.is_ok(), "{edited:?}");
-    let check = again.check().await.unwrap();
+    let check = again.check(false).await.unwrap();
     assert_eq!((check.read, check.overridden), (2, 1));
     assert_eq!(
         world
@@ -240,7 +250,7 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         .unwrap()
         .unwrap();
     assert_eq!(read.property("warp_name"), Some("Production SIP Trunk"));
-    assert_eq!(again.check().await.unwrap().overridden, 0);
+    assert_eq!(again.check(false).await.unwrap().overridden, 0);
 
     // Deleted in HubSpot: HubSpot keeps its unique id for it, so WARP says so (once a
     // read-back) and does not push it again.
@@ -250,7 +260,7 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         .archive(&warp_hubspot::HubSpotId::parse(trunk_object.clone()).unwrap())
         .await
         .unwrap();
-    let check = again.check().await.unwrap();
+    let check = again.check(false).await.unwrap();
     assert_eq!((check.overridden, check.deleted), (0, 1));
     assert_eq!(again.push().await.unwrap(), Default::default());
     assert_eq!(
@@ -322,4 +332,169 @@ async fn a_portal_without_custom_objects_gets_counts_and_lists_on_the_company() 
         Default::default(),
         "nothing left to push"
     );
+}
+
+#[tokio::test]
+async fn a_refused_trunk_waits_without_stalling_the_rest_and_one_pass_runs_at_a_time() {
+    let world = world(true).await;
+    let (acme, _) =
+        records::linked_customer(&world.store, &world.database, &world.home, "Acme").await;
+    let refused = world.trunk(acme, trunk_body("To be suspended")).await;
+    let other = world.trunk(acme, trunk_body("Other")).await;
+    let desk = world.desk();
+    assert_eq!(desk.push().await.unwrap().trunks, 2);
+    let trunk_type = world.trunk_type().await;
+
+    // Someone in HubSpot takes "suspended" out of the status options: HubSpot refuses a
+    // suspended trunk (a VALIDATION_ERROR for that record alone) until someone changes it.
+    let answer = reqwest::Client::new()
+        .patch(format!(
+            "{}/crm/v3/properties/{trunk_type}/warp_status",
+            world.sandbox.base_url()
+        ))
+        .bearer_auth(hubspot::USER_TOKEN)
+        .json(&json!({"options": [
+            {"label": "Active", "value": "active", "displayOrder": 0, "hidden": false},
+            {"label": "Released", "value": "released", "displayOrder": 1, "hidden": false}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "{}",
+        answer.text().await.unwrap()
+    );
+    let trunks = TrunkStore::new(world.database.clone());
+    let patch = |body: Value| {
+        move |current: &Trunk| TrunkPatch::from_json(&body).unwrap().apply_to(current)
+    };
+    trunks
+        .update(
+            acme,
+            refused.id,
+            None,
+            patch(json!({"status": "suspended"})),
+        )
+        .await
+        .unwrap();
+    trunks
+        .update(
+            acme,
+            other.id,
+            None,
+            patch(json!({"name": "Other, renamed"})),
+        )
+        .await
+        .unwrap();
+    let report = desk.push().await.unwrap();
+    assert_eq!((report.trunks, report.failed), (1, 1));
+    assert_eq!(
+        service_push::refused_count::<Trunk>(&world.database)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        service_push::waiting::<Trunk>(&world.database)
+            .await
+            .unwrap(),
+        0
+    );
+    // Not sent again as it is: the next pass has nothing to do.
+    assert_eq!(desk.push().await.unwrap(), Default::default());
+    // Changed, it is due again (and refused again: HubSpot still has no such option).
+    trunks
+        .update(
+            acme,
+            refused.id,
+            None,
+            patch(json!({"name": "Suspended, renamed"})),
+        )
+        .await
+        .unwrap();
+    let report = desk.push().await.unwrap();
+    assert_eq!((report.trunks, report.failed), (0, 1));
+    assert_eq!(
+        world
+            .database
+            .scalar("SELECT count(*) FROM service_push_log WHERE outcome = 'failed' AND error LIKE '%warp_status%'")
+            .await,
+        2
+    );
+
+    // While another process's pass holds the portal's lease, a pass does nothing.
+    trunks
+        .update(acme, other.id, None, patch(json!({"name": "Other, again"})))
+        .await
+        .unwrap();
+    let elsewhere = uuid::Uuid::new_v4();
+    assert!(
+        service_push::take_pass_lease(&world.database, PORTAL, elsewhere)
+            .await
+            .unwrap()
+    );
+    assert_eq!(desk.push().await.unwrap(), Default::default());
+    assert_eq!(
+        service_push::waiting::<Trunk>(&world.database)
+            .await
+            .unwrap(),
+        1
+    );
+    service_push::release_pass_lease(&world.database, PORTAL, elsewhere)
+        .await
+        .unwrap();
+    assert_eq!(desk.push().await.unwrap().trunks, 1);
+}
+
+#[tokio::test]
+async fn a_dry_read_back_only_counts_and_a_row_pushed_since_is_no_override() {
+    let world = world(true).await;
+    let (acme, _) =
+        records::linked_customer(&world.store, &world.database, &world.home, "Acme").await;
+    let trunk = world.trunk(acme, trunk_body("Main")).await;
+    let desk = world.desk();
+    assert_eq!(desk.push().await.unwrap().trunks, 1);
+    let trunk_type = world.trunk_type().await;
+    let object = world.records(&trunk_type, "warp_trunk_id").await[&trunk.id.to_string()]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .home
+        .objects(CrmObject::custom(&trunk_type).unwrap())
+        .update(
+            &warp_hubspot::RecordLookup::Id(warp_hubspot::HubSpotId::parse(object).unwrap()),
+            &BTreeMap::from([("warp_name".to_owned(), "Renamed in HubSpot".to_owned())]),
+        )
+        .await
+        .unwrap();
+    let dry = desk.check(true).await.unwrap();
+    assert_eq!((dry.read, dry.overridden, dry.requests), (1, 1, 1));
+    assert_eq!(
+        desk.push().await.unwrap(),
+        Default::default(),
+        "a dry run changes nothing"
+    );
+    assert_eq!(
+        world
+            .database
+            .scalar("SELECT count(*) FROM service_push_log")
+            .await,
+        0
+    );
+    // The read-back read version 1; a push of version 2 since makes the difference its own.
+    assert!(
+        service_push::push_again::<Trunk>(&world.database, &[(trunk.id, trunk.version - 1)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        service_push::push_again::<Trunk>(&world.database, &[(trunk.id, trunk.version)])
+            .await
+            .unwrap(),
+        vec![trunk.id]
+    );
+    assert_eq!(desk.push().await.unwrap().trunks, 1);
+    assert_eq!(desk.check(true).await.unwrap().overridden, 0);
 }

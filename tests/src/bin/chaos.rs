@@ -28,6 +28,8 @@ mod calls;
 mod deals;
 #[path = "../chaos/portals.rs"]
 mod portals;
+#[path = "../chaos/services.rs"]
+mod services;
 #[path = "../chaos/users.rs"]
 mod users;
 
@@ -80,6 +82,12 @@ struct Args {
     /// Finished calls the telephony platform posts during the run (some batches repeat one).
     #[arg(long, default_value_t = 1_000)]
     calls: usize,
+    /// Trunk and number writes through the API (creates, changes, moves, releases).
+    #[arg(long, default_value_t = 2_000)]
+    service_writes: usize,
+    /// HubSpot UI edits of the trunk and number records WARP pushed.
+    #[arg(long, default_value_t = 200)]
+    service_edits: usize,
     /// Company rows queued for two customer portals (one uninstalled mid-run and reconnected).
     #[arg(long, default_value_t = 1_000)]
     portal_rows: usize,
@@ -264,6 +272,10 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let deal_counters = Arc::new(deals::DealCounters::default());
     let deal_workers = deals::spawn_deal_workers(run, &customers, args.deals, &deal_counters);
     let caller = calls::spawn_caller(run, run.ingest_token.clone(), args.calls);
+    let service_counters = Arc::new(services::ServiceCounters::default());
+    let service_writers =
+        services::spawn_service_writers(run, &customers, args.service_writes, &service_counters);
+    let service_editors = services::spawn_hubspot_editors(run, edits_of(args), &service_counters);
     let mut kills = Vec::new();
     for kill in 0..args.kills {
         let due = patches * (kill + 1) / (args.kills + 1);
@@ -281,7 +293,8 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         .into_iter()
         .chain(user_writers)
         .chain(contact_editors)
-        .chain([portal_queuer])
+        .chain(service_writers)
+        .chain([portal_queuer, service_editors])
     {
         task.await??;
     }
@@ -310,6 +323,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let portal_verdict = portals.verify(run).await?;
     let deal_verdict = deals::verify_deals(run, &worked_deals).await?;
     let call_verdict = calls::verify_calls(run, &calls_sent, call_repeats).await?;
+    let service_verdict = services::verify_services(run).await?;
     worker.stop();
 
     let stats = run.sandbox_stats().await?;
@@ -325,6 +339,7 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     failures.extend(portal_verdict.failures.iter().cloned());
     failures.extend(deal_verdict.failures.iter().cloned());
     failures.extend(call_verdict.failures.iter().cloned());
+    failures.extend(service_verdict.failures.iter().cloned());
     failures.extend(fault_coverage(args, &stats_under_faults));
     let drift_left = check["drift_found"].as_i64().unwrap_or(-1);
     if drift_left != 0 {
@@ -579,6 +594,55 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
         "  call engagements in the home portal",
         call_verdict.engagements.to_string(),
     );
+    let counted = |n: &AtomicUsize| n.load(Ordering::Relaxed).to_string();
+    row(
+        &mut out,
+        "trunks created / numbers added (API)",
+        format!(
+            "{} / {}",
+            counted(&service_counters.trunks_created),
+            counted(&service_counters.numbers_added)
+        ),
+    );
+    row(
+        &mut out,
+        "  trunk and number updates / releases",
+        format!(
+            "{} / {}",
+            counted(&service_counters.updates),
+            counted(&service_counters.releases)
+        ),
+    );
+    row(
+        &mut out,
+        "  refused by the API's rules (409/422)",
+        counted(&service_counters.refused),
+    );
+    row(
+        &mut out,
+        "  trunk and number records edited in HubSpot",
+        counted(&service_counters.hubspot_edits),
+    );
+    row(
+        &mut out,
+        "  trunks / numbers checked, one record each",
+        format!("{} / {}", service_verdict.trunks, service_verdict.numbers),
+    );
+    row(
+        &mut out,
+        "  their associations checked",
+        service_verdict.associations_checked.to_string(),
+    );
+    if let Some(read_back) = repair["details"]["service_objects"].as_object() {
+        row(
+            &mut out,
+            "  read-back: records read / put back",
+            format!(
+                "{} / {}",
+                read_back["read"], read_back["overridden"]["fixed"]
+            ),
+        );
+    }
     row(
         &mut out,
         "writes done after (s)",
@@ -1156,7 +1220,8 @@ async fn settle(run: &Run, what: &str) -> anyhow::Result<()> {
             .scalar("SELECT count(*) FROM hubspot_webhook_events WHERE status = 'RECEIVED'")
             .await?
             + deals::onboardings_left(run).await?
-            + calls::calls_left(run).await?;
+            + calls::calls_left(run).await?
+            + services::services_left(run).await?;
         let stats = run.sandbox_stats().await?;
         let fingerprint = (
             stats["requests_total"].as_u64(),
@@ -1495,4 +1560,13 @@ async fn verify(
         mismatches,
         failures,
     })
+}
+
+/// HubSpot edits of trunk and number records: none when the run writes none (nothing to edit).
+fn edits_of(args: &Args) -> usize {
+    if args.service_writes == 0 {
+        0
+    } else {
+        args.service_edits
+    }
 }
