@@ -6,7 +6,7 @@ mod sync_api_support;
 
 use serde_json::{Value, json};
 use sync_api_support::*;
-use warp_hubspot::{FieldType, PropertyCreate, PropertyOption, PropertyType};
+use warp_hubspot::{FieldType, PropertyType};
 use warp_tests::*;
 
 const COMPANIES: &str = "/v1/sync/mappings/companies";
@@ -198,21 +198,13 @@ async fn the_mapping_is_read_from_the_table_and_bad_changes_are_refused_by_membe
 async fn a_changed_mapping_is_pushed_to_the_new_property_for_every_linked_customer() {
     let s = spawn_sync_app().await;
     let app = &s.app;
-    s.hubspot
-        .companies()
-        .create_property(&PropertyCreate {
-            name: "billing_contact_email".into(),
-            label: "Billing contact email".into(),
-            property_type: PropertyType::String,
-            field_type: FieldType::Text,
-            group_name: "companyinformation".into(),
-            description: None,
-            options: Vec::<PropertyOption>::new(),
-            has_unique_value: None,
-            display_order: None,
-        })
-        .await
-        .unwrap();
+    s.create_company_property(
+        "billing_contact_email",
+        "Billing contact email",
+        PropertyType::String,
+        FieldType::Text,
+    )
+    .await;
     let worker = s.outbound_worker().await;
     let mut companies = Vec::new();
     for (n, email) in ["ap@acme.test", "billing@beta.test"]

@@ -37,6 +37,7 @@ mod sync_operations;
 pub mod sync_status;
 mod trunks;
 mod usage;
+mod usage_properties;
 mod users;
 mod web_assets;
 mod webhook_events;
@@ -291,6 +292,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(trunks::routes())
         .merge(numbers::routes())
         .merge(usage::routes())
+        .merge(usage_properties::routes())
         .merge(calls::routes())
         .merge(support_tickets::routes())
         .merge(deals::routes())

@@ -50,6 +50,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(crate::trunks::Doc::openapi());
     document.merge(crate::numbers::Doc::openapi());
     document.merge(crate::usage::Doc::openapi());
+    document.merge(crate::usage_properties::Doc::openapi());
     document.merge(crate::deals::Doc::openapi());
     document.merge(crate::calls::Doc::openapi());
     document.merge(crate::support_tickets::Doc::openapi());

@@ -97,16 +97,16 @@ impl From<StoredMapping> for FieldMappingResponse {
             conflict_rule: stored.row.conflict_rule,
             enabled: stored.row.enabled,
             never_overwrite_with_empty: stored.row.never_overwrite_with_empty,
-            source: if stored.portal_specific {
-                "portal"
-            } else {
-                "default"
-            }
-            .to_owned(),
+            source: source_name(stored.portal_specific),
             updated_at: stored.updated_at,
             updated_by: stored.updated_by,
         }
     }
+}
+
+/// Where a row in force comes from: `portal` (changed for this portal) or `default`.
+pub(crate) fn source_name(portal_specific: bool) -> String {
+    if portal_specific { "portal" } else { "default" }.to_owned()
 }
 
 /// The whole mapping of one object type.

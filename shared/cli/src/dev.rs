@@ -218,6 +218,7 @@ async fn start_reconciler(
                 let usage = warp_sync::usage_push::UsagePush::new(
                     reconciler.database.clone(),
                     reconciler.hubspot.clone(),
+                    reconciler.portal_id,
                 )
                 .with_daily_note(reconciler.usage_daily_note);
                 if let Err(error) = usage.run(chrono::Utc::now().date_naive()).await {

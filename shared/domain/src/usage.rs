@@ -269,12 +269,133 @@ impl PaymentStatus {
     }
 }
 
-/// The company properties the daily usage push writes.
+/// The company properties the daily usage push writes by default (a portal may map the figures
+/// to others: [`UsagePropertyMap`]).
 pub const MTD_MINUTES_PROPERTY: &str = "warp_mtd_minutes";
 pub const MTD_SPEND_PROPERTY: &str = "warp_mtd_spend";
 pub const MRR_PROPERTY: &str = "warp_mrr";
 pub const PAYMENT_STATUS_PROPERTY: &str = "warp_payment_status";
 pub const LAST_USAGE_DATE_PROPERTY: &str = "warp_last_usage_date";
+
+code_enum!(
+    /// A figure the daily usage push writes on the company.
+    UsageFigure {
+        MtdMinutes => "mtd_minutes",
+        MtdSpend => "mtd_spend",
+        Mrr => "mrr",
+        PaymentStatus => "payment_status",
+        LastUsageDate => "last_usage_date",
+    }
+);
+
+impl UsageFigure {
+    /// The property every portal starts with (`make hubspot-setup` creates it).
+    pub fn default_property(self) -> &'static str {
+        match self {
+            UsageFigure::MtdMinutes => MTD_MINUTES_PROPERTY,
+            UsageFigure::MtdSpend => MTD_SPEND_PROPERTY,
+            UsageFigure::Mrr => MRR_PROPERTY,
+            UsageFigure::PaymentStatus => PAYMENT_STATUS_PROPERTY,
+            UsageFigure::LastUsageDate => LAST_USAGE_DATE_PROPERTY,
+        }
+    }
+
+    /// What a HubSpot property must be able to hold for this figure.
+    pub fn value_kind(self) -> crate::sync::ValueKind {
+        use crate::sync::ValueKind;
+        match self {
+            UsageFigure::MtdMinutes | UsageFigure::MtdSpend | UsageFigure::Mrr => ValueKind::Number,
+            UsageFigure::PaymentStatus => {
+                ValueKind::Choice(PaymentStatus::ALL.iter().map(|s| s.as_str()).collect())
+            }
+            UsageFigure::LastUsageDate => ValueKind::Date,
+        }
+    }
+}
+
+/// Why a usage property mapping cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageMapError {
+    #[error("{0:?} is not a HubSpot internal property name")]
+    InvalidProperty(String),
+    #[error("HubSpot property {property:?} is mapped to {first} and {second}")]
+    DuplicateProperty {
+        property: String,
+        first: &'static str,
+        second: &'static str,
+    },
+}
+
+/// Which company property carries each usage figure, `None` for a figure not written: mapping
+/// as data (a portal's own rows over the defaults), so operations rename or switch off a
+/// property without a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsagePropertyMap(Vec<(UsageFigure, Option<String>)>);
+
+impl Default for UsagePropertyMap {
+    fn default() -> Self {
+        UsagePropertyMap(
+            UsageFigure::ALL
+                .iter()
+                .map(|f| (*f, Some(f.default_property().to_owned())))
+                .collect(),
+        )
+    }
+}
+
+impl UsagePropertyMap {
+    /// The defaults with `rows` (figure, property, enabled) over them, checked as a whole: a
+    /// property name HubSpot could have, each property carrying one figure.
+    pub fn with_rows(
+        rows: impl IntoIterator<Item = (UsageFigure, String, bool)>,
+    ) -> Result<Self, UsageMapError> {
+        let mut map = UsagePropertyMap::default();
+        for (figure, property, enabled) in rows {
+            let property = property.trim().to_owned();
+            check_property_name(&property)?;
+            if let Some(slot) = map.0.iter_mut().find(|(f, _)| *f == figure) {
+                slot.1 = enabled.then_some(property);
+            }
+        }
+        for (index, (figure, property)) in map.0.iter().enumerate() {
+            let Some(property) = property else { continue };
+            if let Some((other, _)) = map.0[..index]
+                .iter()
+                .find(|(_, p)| p.as_deref() == Some(property.as_str()))
+            {
+                return Err(UsageMapError::DuplicateProperty {
+                    property: property.clone(),
+                    first: other.as_str(),
+                    second: figure.as_str(),
+                });
+            }
+        }
+        Ok(map)
+    }
+
+    /// The property `figure` is written to, if it is written.
+    pub fn property(&self, figure: UsageFigure) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == figure)
+            .and_then(|(_, p)| p.as_deref())
+    }
+}
+
+/// HubSpot's internal names: a lowercase letter, then lowercase letters, digits and `_`, at
+/// most 100 characters.
+pub fn check_property_name(name: &str) -> Result<(), UsageMapError> {
+    let valid = name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(UsageMapError::InvalidProperty(name.to_owned()))
+    }
+}
 
 /// What the company shows of a customer's usage and billing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -304,18 +425,23 @@ impl CompanyUsageFigures {
         }
     }
 
-    /// The company properties and their values ("" clears).
-    pub fn values(&self) -> std::collections::BTreeMap<String, String> {
-        [
-            (MTD_MINUTES_PROPERTY, self.mtd_minutes.to_string()),
-            (MTD_SPEND_PROPERTY, self.mtd_spend.clone()),
-            (MRR_PROPERTY, self.mrr.clone()),
-            (PAYMENT_STATUS_PROPERTY, self.payment_status.clone()),
-            (LAST_USAGE_DATE_PROPERTY, self.last_usage_date.clone()),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect()
+    /// One figure's value ("" clears).
+    pub fn value(&self, figure: UsageFigure) -> String {
+        match figure {
+            UsageFigure::MtdMinutes => self.mtd_minutes.to_string(),
+            UsageFigure::MtdSpend => self.mtd_spend.clone(),
+            UsageFigure::Mrr => self.mrr.clone(),
+            UsageFigure::PaymentStatus => self.payment_status.clone(),
+            UsageFigure::LastUsageDate => self.last_usage_date.clone(),
+        }
+    }
+
+    /// The company properties `map` writes and their values.
+    pub fn values(&self, map: &UsagePropertyMap) -> std::collections::BTreeMap<String, String> {
+        UsageFigure::ALL
+            .iter()
+            .filter_map(|figure| Some((map.property(*figure)?.to_owned(), self.value(*figure))))
+            .collect()
     }
 }
 
@@ -438,6 +564,53 @@ mod tests {
             PaymentStatus::of(money("5.00"), money("0")),
             PaymentStatus::BalanceDue
         );
+    }
+
+    #[test]
+    fn a_portal_renames_or_switches_off_a_figure_and_each_property_carries_one() {
+        let figures = CompanyUsageFigures {
+            mtd_minutes: 50,
+            mtd_spend: "4.50".to_owned(),
+            mrr: "2.00".to_owned(),
+            payment_status: "paid".to_owned(),
+            last_usage_date: "2026-12-03".to_owned(),
+        };
+        let defaults = figures.values(&UsagePropertyMap::default());
+        assert_eq!(defaults.len(), 5);
+        assert_eq!(defaults["warp_mtd_minutes"], "50");
+        let map = UsagePropertyMap::with_rows([
+            (UsageFigure::MtdMinutes, "acme_minutes".to_owned(), true),
+            (UsageFigure::Mrr, "warp_mrr".to_owned(), false),
+        ])
+        .unwrap();
+        let values = figures.values(&map);
+        assert_eq!(values["acme_minutes"], "50");
+        assert!(!values.contains_key("warp_mtd_minutes"));
+        assert!(!values.contains_key("warp_mrr"), "switched off");
+        assert_eq!(values.len(), 4);
+        // A switched-off figure frees its property for another.
+        assert!(
+            UsagePropertyMap::with_rows([
+                (UsageFigure::Mrr, "warp_mrr".to_owned(), false),
+                (UsageFigure::MtdSpend, "warp_mrr".to_owned(), true),
+            ])
+            .is_ok()
+        );
+        assert_eq!(
+            UsagePropertyMap::with_rows([(UsageFigure::MtdSpend, "warp_mrr".to_owned(), true)]),
+            Err(UsageMapError::DuplicateProperty {
+                property: "warp_mrr".to_owned(),
+                first: "mtd_spend",
+                second: "mrr",
+            })
+        );
+        for bad in ["", "Has Caps", "1st", "dash-ed", &"x".repeat(101)] {
+            assert_eq!(
+                UsagePropertyMap::with_rows([(UsageFigure::Mrr, bad.to_owned(), true)]),
+                Err(UsageMapError::InvalidProperty(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
     }
 
     proptest! {

@@ -288,6 +288,7 @@ pub async fn handle_scheduled_event(
             let push = warp_sync::usage_push::UsagePush::new(
                 reconciler.database.clone(),
                 reconciler.hubspot.clone(),
+                reconciler.portal_id,
             )
             .with_daily_note(reconciler.usage_daily_note);
             let report = push

@@ -36,6 +36,7 @@ pub mod sync_reports;
 pub mod tls;
 pub mod trunks;
 pub mod usage;
+pub mod usage_properties;
 pub mod users;
 pub mod webhook_events;
 pub mod work_items;

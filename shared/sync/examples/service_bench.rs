@@ -79,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     seed_linked(&usage_database, &usage_sandbox, usage_customers, "UP").await?;
     seed_usage(&usage_database).await?;
     support_settle().await;
-    let push = UsagePush::new(usage_database.clone(), usage_client);
+    let push = UsagePush::new(usage_database.clone(), usage_client, PORTAL);
     let before = usage_sandbox.stats().requests_total;
     let started = Instant::now();
     let report = push.run(chrono::Utc::now().date_naive()).await?;

@@ -8,11 +8,13 @@ use tokio_postgres::GenericClient;
 use uuid::Uuid;
 use warp_domain::sync::{
     FieldMap, FieldMapError, FieldMapping, FieldMappingRow, ObjectType, PropertyFacts,
-    PropertyMismatch, WarpField, check_property,
+    PropertyMismatch, WarpField, check_property, check_property_kind,
 };
+use warp_domain::usage::{UsageFigure, UsageMapError};
 use warp_hubspot::{HubSpotClient, HubSpotError, Property};
 use warp_store::reconciliation_runs;
 use warp_store::sync_config::{self, StoredMapping};
+use warp_store::usage_properties::{self, UsagePropertySaved};
 use warp_store::{Database, StoreError};
 
 /// Why a mapping change was refused; nothing was stored.
@@ -201,6 +203,68 @@ fn stored_mapping_error(error: sync_config::SyncConfigError) -> MappingChangeErr
         sync_config::SyncConfigError::Store(store) => MappingChangeError::Store(store),
         sync_config::SyncConfigError::Invalid(invalid) => MappingChangeError::Invalid(invalid),
     }
+}
+
+/// Why a usage property change was refused; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UsagePropertyError {
+    #[error(transparent)]
+    Invalid(#[from] UsageMapError),
+    #[error(transparent)]
+    Property(#[from] PropertyMismatch),
+    #[error("reading the property from HubSpot: {0}")]
+    HubSpot(#[from] HubSpotError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Maps a daily usage figure to a company property (or stops writing it): an enabled figure's
+/// property must exist in HubSpot, hold the figure's values and take WARP's writes; the map
+/// stays one property per figure. Every company is then due for the next usage push.
+pub async fn change_usage_property(
+    database: &Database,
+    hubspot: &HubSpotClient,
+    portal_id: i64,
+    figure: UsageFigure,
+    hubspot_property: &str,
+    enabled: bool,
+    changed_by: &str,
+) -> Result<UsagePropertySaved, UsagePropertyError> {
+    let hubspot_property = hubspot_property.trim();
+    // A malformed name is never sent to HubSpot (the whole map is checked when stored).
+    warp_domain::usage::check_property_name(hubspot_property)?;
+    if enabled {
+        let property = hubspot
+            .objects(ObjectType::Companies)
+            .get_property(hubspot_property)
+            .await?;
+        check_property_kind(
+            figure.as_str(),
+            figure.value_kind(),
+            true,
+            hubspot_property,
+            property.as_ref().map(facts).as_ref(),
+        )?;
+    }
+    let saved = usage_properties::save(
+        database,
+        portal_id,
+        figure,
+        hubspot_property,
+        enabled,
+        changed_by,
+    )
+    .await??;
+    if saved.changed {
+        tracing::info!(
+            portal_id,
+            figure = figure.as_str(),
+            enabled,
+            companies_due = saved.companies_due,
+            "usage property mapping changed"
+        );
+    }
+    Ok(saved)
 }
 
 fn facts(property: &Property) -> PropertyFacts {

@@ -7,8 +7,10 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
+use warp_domain::usage::UsagePropertyMap;
 use warp_hubspot::{BatchUpdateInput, HubSpotClient, HubSpotId};
 use warp_store::usage::{self, CustomerFigures, UsagePushRun};
+use warp_store::usage_properties;
 use warp_store::{Database, StoreError};
 
 /// How many days back the daily note looks for days without their note.
@@ -30,15 +32,18 @@ pub struct UsagePushReport {
 pub struct UsagePush {
     database: Database,
     hubspot: HubSpotClient,
+    /// The portal whose usage property map names the properties.
+    portal_id: i64,
     /// Also note the day before's usage on each company's timeline (`USAGE_DAILY_NOTE`).
     daily_note: bool,
 }
 
 impl UsagePush {
-    pub fn new(database: Database, hubspot: HubSpotClient) -> Self {
+    pub fn new(database: Database, hubspot: HubSpotClient, portal_id: i64) -> Self {
         UsagePush {
             database,
             hubspot,
+            portal_id,
             daily_note: false,
         }
     }
@@ -104,6 +109,8 @@ impl UsagePush {
     }
 
     async fn push_all(&self, today: NaiveDate, run: &mut UsagePushRun) -> Result<(), PushError> {
+        // Read once a run: the properties operations mapped the figures to.
+        let map = usage_properties::map(&self.database, self.portal_id).await?;
         let mut after = None;
         loop {
             let page = usage::figures_page(&self.database, today, after, PAGE).await?;
@@ -117,7 +124,7 @@ impl UsagePush {
                 .filter(|c| c.pushed.as_ref() != Some(&c.figures))
                 .collect();
             for chunk in changed.chunks(100) {
-                self.write(chunk, run).await?;
+                self.write(chunk, &map, run).await?;
             }
         }
     }
@@ -125,6 +132,7 @@ impl UsagePush {
     async fn write(
         &self,
         customers: &[&CustomerFigures],
+        map: &UsagePropertyMap,
         run: &mut UsagePushRun,
     ) -> Result<(), PushError> {
         let mut inputs = Vec::with_capacity(customers.len());
@@ -134,7 +142,7 @@ impl UsagePush {
                 Ok(company) => {
                     inputs.push(BatchUpdateInput {
                         id: company,
-                        properties: customer.figures.values(),
+                        properties: customer.figures.values(map),
                         object_write_trace_id: None,
                     });
                     written_for.push(*customer);

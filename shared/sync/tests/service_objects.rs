@@ -207,7 +207,12 @@ async fn an_enterprise_portal_gets_custom_objects_once_and_an_edit_there_is_put_
         })
         .await
         .unwrap();
-    assert_eq!(again.push().await.unwrap().trunks, 1);
+    let updated = again.push().await.unwrap();
+    assert_eq!(
+        (updated.trunks, updated.numbers),
+        (1, 0),
+        "its numbers are not pushed again"
+    );
     let trunks = world.records(&trunk_type, "warp_trunk_id").await;
     assert_eq!(trunks.len(), 1);
     assert_eq!(
@@ -452,9 +457,39 @@ async fn a_dry_read_back_only_counts_and_a_row_pushed_since_is_no_override() {
     let (acme, _) =
         records::linked_customer(&world.store, &world.database, &world.home, "Acme").await;
     let trunk = world.trunk(acme, trunk_body("Main")).await;
+    let number = world
+        .number(
+            acme,
+            json!({"number": "+13035551000", "type": "local", "capabilities": ["voice"],
+                   "monthly_cost": "1.00", "cnam": "ACME"}),
+        )
+        .await;
     let desk = world.desk();
     assert_eq!(desk.push().await.unwrap().trunks, 1);
     let trunk_type = world.trunk_type().await;
+    // A person changes the number's caller name (as the chaos run's editors do).
+    let number_type = service_push::load_mode(&world.database, PORTAL)
+        .await
+        .unwrap()
+        .unwrap()
+        .number_type_id
+        .unwrap();
+    let number_object = world.records(&number_type, "warp_number_id").await[&number.id.to_string()]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = reqwest::Client::new()
+        .patch(format!(
+            "{}/crm/v3/objects/{number_type}/{number_object}",
+            world.sandbox.base_url()
+        ))
+        .bearer_auth(hubspot::USER_TOKEN)
+        .json(&json!({"properties": {"warp_cnam": "EDITED 5"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
     let object = world.records(&trunk_type, "warp_trunk_id").await[&trunk.id.to_string()]["id"]
         .as_str()
         .unwrap()
@@ -469,7 +504,7 @@ async fn a_dry_read_back_only_counts_and_a_row_pushed_since_is_no_override() {
         .await
         .unwrap();
     let dry = desk.check(true).await.unwrap();
-    assert_eq!((dry.read, dry.overridden, dry.requests), (1, 1, 1));
+    assert_eq!((dry.read, dry.overridden, dry.requests), (2, 2, 2));
     assert_eq!(
         desk.push().await.unwrap(),
         Default::default(),
@@ -496,5 +531,8 @@ async fn a_dry_read_back_only_counts_and_a_row_pushed_since_is_no_override() {
         vec![trunk.id]
     );
     assert_eq!(desk.push().await.unwrap().trunks, 1);
+    // The number's edit is still there: a run puts it back.
+    assert_eq!(desk.check(false).await.unwrap().overridden, 1);
+    assert_eq!(desk.push().await.unwrap().numbers, 1);
     assert_eq!(desk.check(true).await.unwrap().overridden, 0);
 }

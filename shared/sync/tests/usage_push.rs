@@ -60,7 +60,7 @@ async fn the_month_s_figures_reach_the_company_and_a_correction_changes_them_onc
     };
     record(days(300, "30.00")).await;
 
-    let push = UsagePush::new(database.clone(), home.clone());
+    let push = UsagePush::new(database.clone(), home.clone(), PORTAL);
     let first = push.run(today()).await.unwrap();
     assert_eq!(first.customers_checked, 2, "linked customers only");
     assert_eq!((first.companies_written, first.failed), (2, 0));
@@ -148,12 +148,12 @@ async fn the_daily_note_records_each_day_of_the_week_before_once_per_customer() 
     usage::record(&database, &days, None).await.unwrap();
     let notes = "SELECT count(*) FROM account_events WHERE kind = 'daily_usage' \
                  AND details->>'date' = '2026-12-03' AND details->>'minutes' = '50000'";
-    UsagePush::new(database.clone(), home.clone())
+    UsagePush::new(database.clone(), home.clone(), PORTAL)
         .run(today())
         .await
         .unwrap();
     assert_eq!(database.scalar(notes).await, 0, "off unless configured");
-    let push = UsagePush::new(database.clone(), home).with_daily_note(true);
+    let push = UsagePush::new(database.clone(), home, PORTAL).with_daily_note(true);
     push.run(today()).await.unwrap();
     push.run(today()).await.unwrap();
     assert_eq!(database.scalar(notes).await, 1, "the day before, once");

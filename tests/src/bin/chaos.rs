@@ -275,7 +275,12 @@ async fn chaos(run: &Arc<Run>, started: Instant) -> anyhow::Result<String> {
     let service_counters = Arc::new(services::ServiceCounters::default());
     let service_writers =
         services::spawn_service_writers(run, &customers, args.service_writes, &service_counters);
-    let service_editors = services::spawn_hubspot_editors(run, edits_of(args), &service_counters);
+    let service_editors = services::spawn_hubspot_editors(
+        run,
+        edits_of(args),
+        args.service_writes,
+        &service_counters,
+    );
     let mut kills = Vec::new();
     for kill in 0..args.kills {
         let due = patches * (kill + 1) / (args.kills + 1);

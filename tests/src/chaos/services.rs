@@ -35,6 +35,8 @@ pub struct ServiceCounters {
     /// Writes the API refused as the rules say (a number moved to a trunk released meanwhile,
     /// a trunk still routing numbers): 409 or 422.
     pub refused: AtomicUsize,
+    /// Writes done (answered), whatever the answer: the HubSpot edits keep pace with them.
+    pub writes_done: AtomicUsize,
     pub hubspot_edits: AtomicUsize,
 }
 
@@ -79,6 +81,7 @@ pub fn spawn_service_writers(
                 while next.fetch_add(1, Ordering::Relaxed) < count {
                     run.left("writing trunks and numbers")?;
                     one_write(&run, &customers, &picture, &counters).await?;
+                    counters.writes_done.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             })
@@ -255,16 +258,24 @@ async fn write(
 }
 
 /// People in HubSpot edit `count` pushed trunk and number records (never deleting one: a
-/// record deleted there keeps its WARP id, and a person restores it), while the run goes on.
+/// record deleted there keeps its WARP id, and a person restores it), spread over the API's
+/// `writes` so that many edits come after the last WARP change of their record: those only the
+/// reconciliation's read-back puts back.
 pub fn spawn_hubspot_editors(
     run: &Arc<Run>,
     count: usize,
+    writes: usize,
     counters: &Arc<ServiceCounters>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let (run, counters) = (run.clone(), counters.clone());
     tokio::spawn(async move {
         while counters.hubspot_edits.load(Ordering::Relaxed) < count {
             run.left("editing trunk and number records in HubSpot")?;
+            let edit = counters.hubspot_edits.load(Ordering::Relaxed);
+            if counters.writes_done.load(Ordering::Relaxed) < edit * writes / count {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             let Some((type_id, record, properties)) = pushed_record(&run).await? else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -286,46 +297,40 @@ pub fn spawn_hubspot_editors(
                 answer.text().await.unwrap_or_default()
             );
             counters.hubspot_edits.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(30)).await;
         }
         Ok(())
     })
 }
 
-/// A random pushed trunk or number record, and an edit of it.
+/// A random pushed trunk or number record (one kind or the other, evenly), and an edit of it.
 async fn pushed_record(run: &Run) -> anyhow::Result<Option<(String, String, Value)>> {
+    let (trunk, suffix) = {
+        let mut rng = rand::rng();
+        (rng.random_bool(0.5), rng.random_range(0..1000))
+    };
+    let (type_column, table) = if trunk {
+        ("trunk_type_id", "trunks")
+    } else {
+        ("number_type_id", "phone_numbers")
+    };
     let client = run.database.client().await?;
     let row = client
         .query_opt(
-            "SELECT s.trunk_type_id, s.number_type_id, r.object_id, r.kind FROM ( \
-               (SELECT hubspot_object_id AS object_id, 'trunk' AS kind FROM trunks \
-                 WHERE hubspot_object_id IS NOT NULL ORDER BY random() LIMIT 1) \
-               UNION ALL \
-               (SELECT hubspot_object_id, 'number' FROM phone_numbers \
-                 WHERE hubspot_object_id IS NOT NULL ORDER BY random() LIMIT 1)) r \
-             CROSS JOIN hubspot_service_objects s \
-             WHERE s.trunk_type_id IS NOT NULL ORDER BY random() LIMIT 1",
+            &format!(
+                "SELECT s.{type_column}, r.hubspot_object_id FROM hubspot_service_objects s \
+                 CROSS JOIN LATERAL (SELECT hubspot_object_id FROM {table} \
+                   WHERE hubspot_object_id IS NOT NULL ORDER BY random() LIMIT 1) r \
+                 WHERE s.{type_column} IS NOT NULL"
+            ),
             &[],
         )
         .await?;
-    Ok(row.map(|row| {
-        let kind: String = row.get(3);
-        let suffix = rand::rng().random_range(0..1000);
-        if kind == "trunk" {
-            let edit = if suffix % 2 == 0 {
-                json!({"warp_name": format!("Edited in HubSpot {suffix}")})
-            } else {
-                json!({"warp_concurrent_calls": suffix.to_string()})
-            };
-            (row.get(0), row.get(2), edit)
-        } else {
-            (
-                row.get(1),
-                row.get(2),
-                json!({"warp_cnam": format!("EDITED {suffix}")}),
-            )
-        }
-    }))
+    let edit = match (trunk, suffix % 2) {
+        (true, 0) => json!({"warp_name": format!("Edited in HubSpot {suffix}")}),
+        (true, _) => json!({"warp_concurrent_calls": suffix.to_string()}),
+        (false, _) => json!({"warp_cnam": format!("EDITED {suffix}")}),
+    };
+    Ok(row.map(|row| (row.get(0), row.get(1), edit)))
 }
 
 /// Trunks and numbers not yet pushed at their version (and not refused): what `settle` waits

@@ -81,6 +81,32 @@ impl SyncApp {
         )
     }
 
+    /// Creates a company property in the sandbox (group `companyinformation`), as a person
+    /// would before mapping something to it.
+    pub async fn create_company_property(
+        &self,
+        name: &str,
+        label: &str,
+        property_type: warp_hubspot::PropertyType,
+        field_type: warp_hubspot::FieldType,
+    ) {
+        self.hubspot
+            .companies()
+            .create_property(&warp_hubspot::PropertyCreate {
+                name: name.into(),
+                label: label.into(),
+                property_type,
+                field_type,
+                group_name: "companyinformation".into(),
+                description: None,
+                options: Vec::<warp_hubspot::PropertyOption>::new(),
+                has_unique_value: None,
+                display_order: None,
+            })
+            .await
+            .unwrap();
+    }
+
     /// Creates a company in the sandbox as a person would; answers its id.
     pub async fn create_company(&self, properties: Value) -> String {
         self.ui.create("companies", properties).await

@@ -76,7 +76,9 @@ pub use mapping::{
 };
 pub use object_type::{CrmObject, ObjectType, UnknownObjectType};
 pub use outbound::{FieldChange, full_push, outbound_diff, record_pushed};
-pub use property_check::{PropertyFacts, PropertyMismatch, ValueKind, check_property};
+pub use property_check::{
+    PropertyFacts, PropertyMismatch, ValueKind, check_property, check_property_kind,
+};
 pub use user_values::user_field_values;
 pub use values::{FieldValues, canonical, canonical_opt};
 pub use webhook::{

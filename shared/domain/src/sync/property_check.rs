@@ -20,6 +20,8 @@ pub enum ValueKind {
     Bool,
     /// A point in time (ISO 8601).
     Instant,
+    /// A calendar day (`YYYY-MM-DD`).
+    Date,
     /// One of these codes.
     Choice(Vec<&'static str>),
 }
@@ -31,6 +33,7 @@ impl fmt::Display for ValueKind {
             ValueKind::Number => f.write_str("a number"),
             ValueKind::Bool => f.write_str("true/false"),
             ValueKind::Instant => f.write_str("a date and time"),
+            ValueKind::Date => f.write_str("a date"),
             ValueKind::Choice(values) => write!(f, "one of {}", values.join(", ")),
         }
     }
@@ -91,19 +94,19 @@ pub enum PropertyMismatch {
         "HubSpot property {property:?} has type {property_type:?}, which cannot hold {field} ({kind})"
     )]
     IncompatibleType {
-        field: WarpField,
+        field: String,
         property: String,
         property_type: String,
         kind: ValueKind,
     },
     #[error("HubSpot property {property:?} has no option for {missing:?}, a value of {field}")]
     MissingOptions {
-        field: WarpField,
+        field: String,
         property: String,
         missing: Vec<&'static str>,
     },
     #[error("HubSpot property {property:?} is read-only, so {field} cannot be written to it")]
-    ReadOnly { field: WarpField, property: String },
+    ReadOnly { field: String, property: String },
 }
 
 /// Checks that `property` (HubSpot's description of the mapped property, `None` when HubSpot
@@ -113,12 +116,30 @@ pub fn check_property(
     mapping: &FieldMapping,
     property: Option<&PropertyFacts>,
 ) -> Result<(), PropertyMismatch> {
+    check_property_kind(
+        mapping.field.as_str(),
+        mapping.field.value_kind(),
+        mapping.direction.includes_outbound(),
+        &mapping.hubspot_property,
+        property,
+    )
+}
+
+/// Checks that `property` (HubSpot's description of the property named `wanted`) can carry
+/// values of `kind` (of the WARP value named `field`), and that WARP may write it when
+/// `written_by_warp`.
+pub fn check_property_kind(
+    field: &str,
+    kind: ValueKind,
+    written_by_warp: bool,
+    wanted: &str,
+    property: Option<&PropertyFacts>,
+) -> Result<(), PropertyMismatch> {
     let Some(property) = property else {
         return Err(PropertyMismatch::Missing {
-            property: mapping.hubspot_property.clone(),
+            property: wanted.to_owned(),
         });
     };
-    let kind = mapping.field.value_kind();
     let compatible = match &kind {
         // Every HubSpot type reads back as text; but WARP text written to a number, date or
         // option property would be refused by HubSpot, so text goes to text-like types only.
@@ -130,10 +151,11 @@ pub fn check_property(
         ),
         ValueKind::Choice(_) => matches!(property.property_type.as_str(), "enumeration" | "string"),
         ValueKind::Instant => matches!(property.property_type.as_str(), "datetime" | "string"),
+        ValueKind::Date => matches!(property.property_type.as_str(), "date" | "string"),
     };
     if !compatible {
         return Err(PropertyMismatch::IncompatibleType {
-            field: mapping.field,
+            field: field.to_owned(),
             property: property.name.clone(),
             property_type: property.property_type.clone(),
             kind,
@@ -150,14 +172,14 @@ pub fn check_property(
         .collect();
     if !missing.is_empty() {
         return Err(PropertyMismatch::MissingOptions {
-            field: mapping.field,
+            field: field.to_owned(),
             property: property.name.clone(),
             missing,
         });
     }
-    if mapping.direction.includes_outbound() && property.read_only {
+    if written_by_warp && property.read_only {
         return Err(PropertyMismatch::ReadOnly {
-            field: mapping.field,
+            field: field.to_owned(),
             property: property.name.clone(),
         });
     }
@@ -222,7 +244,7 @@ mod tests {
         assert_eq!(
             check_property(&status, Some(&partial)),
             Err(PropertyMismatch::MissingOptions {
-                field: WarpField::Status,
+                field: "status".to_owned(),
                 property: "warp_status".into(),
                 missing: vec!["SUSPENDED", "CLOSED"],
             })
