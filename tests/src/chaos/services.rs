@@ -302,7 +302,9 @@ pub fn spawn_hubspot_editors(
     })
 }
 
-/// A random pushed trunk or number record (one kind or the other, evenly), and an edit of it.
+/// A random trunk or number record as WARP last pushed it (one kind or the other, evenly: a
+/// person edits what HubSpot shows; a record with a push still to come would only be
+/// overwritten by it), and an edit of it.
 async fn pushed_record(run: &Run) -> anyhow::Result<Option<(String, String, Value)>> {
     let (trunk, suffix) = {
         let mut rng = rand::rng();
@@ -319,7 +321,8 @@ async fn pushed_record(run: &Run) -> anyhow::Result<Option<(String, String, Valu
             &format!(
                 "SELECT s.{type_column}, r.hubspot_object_id FROM hubspot_service_objects s \
                  CROSS JOIN LATERAL (SELECT hubspot_object_id FROM {table} \
-                   WHERE hubspot_object_id IS NOT NULL ORDER BY random() LIMIT 1) r \
+                   WHERE hubspot_object_id IS NOT NULL AND pushed_version = version \
+                   ORDER BY random() LIMIT 1) r \
                  WHERE s.{type_column} IS NOT NULL"
             ),
             &[],
