@@ -217,3 +217,37 @@ async fn fewer_remaining_at_hubspot_lowers_the_shared_tokens() {
     budget.on_response(Bucket::Default, &plenty).await.unwrap();
     assert_eq!(grants(&[budget], 4, Bucket::Default).await, 0);
 }
+
+#[tokio::test]
+async fn no_remaining_at_hubspot_fills_the_shared_window_until_hubspots_count_leaves_it() {
+    let db = common::fresh_database().await;
+    let settings = RateLimitSettings {
+        max_per_interval: 10,
+        interval: Duration::from_secs(2),
+        search_per_second: 5,
+    };
+    let budget = PostgresRateBudget::new(db.pool().clone(), 62515, &settings);
+    let sharer = PostgresRateBudget::new(db.pool().clone(), 62515, &settings);
+    assert_eq!(
+        budget.try_acquire(Bucket::Default).await.unwrap(),
+        Admission::Granted
+    );
+    // Another client of the app used the rest of HubSpot's window.
+    let exhausted = RateLimitObservation {
+        status: 200,
+        remaining: Some(0),
+        ..Default::default()
+    };
+    budget
+        .on_response(Bucket::Default, &exhausted)
+        .await
+        .unwrap();
+    match sharer.try_acquire(Bucket::Default).await.unwrap() {
+        // The window (2 s + 2% + 20 ms) must pass, not just a token's refill (0.2 s).
+        Admission::Wait(wait) => assert!(
+            wait > Duration::from_millis(1800) && wait <= Duration::from_millis(2060),
+            "{wait:?}"
+        ),
+        Admission::Granted => panic!("HubSpot has none left"),
+    }
+}

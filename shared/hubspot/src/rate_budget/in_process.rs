@@ -5,22 +5,47 @@ use super::{
     Admission, Bucket, BucketShape, BudgetError, BudgetFuture, RateBudget, RateLimitObservation,
 };
 use crate::config::RateLimitSettings;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct BucketState {
     tokens: f64,
     refilled_at: Instant,
     blocked_until: Option<Instant>,
+    /// Grants inside the window, as times since the budget's origin, oldest first.
+    grants: VecDeque<Duration>,
 }
 
-/// One process's budget: a token bucket per [`Bucket`] behind a mutex.
+impl BucketState {
+    fn new(shape: &BucketShape, now: Instant) -> Self {
+        BucketState {
+            tokens: shape.capacity as f64,
+            refilled_at: now,
+            blocked_until: None,
+            grants: VecDeque::new(),
+        }
+    }
+
+    /// Drops the grants that left the window ending at `now`.
+    fn prune(&mut self, shape: &BucketShape, now: Duration) {
+        while self
+            .grants
+            .front()
+            .is_some_and(|grant| *grant + shape.window <= now)
+        {
+            self.grants.pop_front();
+        }
+    }
+}
+
+/// One process's budget: a token bucket and a log of grants per [`Bucket`] behind a mutex.
 #[derive(Debug)]
 pub struct InProcessRateBudget {
     default_shape: BucketShape,
     search_shape: BucketShape,
+    origin: Instant,
     states: Mutex<HashMap<Bucket, BucketState>>,
     rate_limited: Mutex<u64>,
 }
@@ -30,6 +55,7 @@ impl InProcessRateBudget {
         Self {
             default_shape: BucketShape::from_settings(settings, Bucket::Default),
             search_shape: BucketShape::from_settings(settings, Bucket::Search),
+            origin: Instant::now(),
             states: Mutex::new(HashMap::new()),
             rate_limited: Mutex::new(0),
         }
@@ -47,25 +73,34 @@ impl InProcessRateBudget {
         }
     }
 
+    fn since_origin(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.origin)
+    }
+
     /// The decision at `now`; separate from the clock so tests can drive time.
     fn take_at(&self, bucket: Bucket, now: Instant) -> Admission {
         let shape = *self.shape(bucket);
+        let at = self.since_origin(now);
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(bucket).or_insert(BucketState {
-            tokens: shape.capacity as f64,
-            refilled_at: now,
-            blocked_until: None,
-        });
+        let state = states
+            .entry(bucket)
+            .or_insert_with(|| BucketState::new(&shape, now));
         state.tokens = shape.refilled(
             state.tokens,
             now.saturating_duration_since(state.refilled_at),
         );
         state.refilled_at = state.refilled_at.max(now);
+        state.prune(&shape, at);
         if let Some(until) = state.blocked_until.filter(|until| *until > now) {
             return Admission::Wait(until - now);
         }
+        let window_wait = shape.window_wait(state.grants.make_contiguous(), at);
+        if !window_wait.is_zero() {
+            return Admission::Wait(window_wait);
+        }
         if state.tokens >= 1.0 {
             state.tokens -= 1.0;
+            state.grants.push_back(at);
             Admission::Granted
         } else {
             Admission::Wait(shape.wait_for_one(state.tokens))
@@ -74,12 +109,11 @@ impl InProcessRateBudget {
 
     fn observe_at(&self, bucket: Bucket, observation: &RateLimitObservation, now: Instant) {
         let shape = *self.shape(bucket);
+        let at = self.since_origin(now);
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(bucket).or_insert(BucketState {
-            tokens: shape.capacity as f64,
-            refilled_at: now,
-            blocked_until: None,
-        });
+        let state = states
+            .entry(bucket)
+            .or_insert_with(|| BucketState::new(&shape, now));
         if observation.is_rate_limited() {
             let block = observation
                 .retry_after
@@ -105,6 +139,13 @@ impl InProcessRateBudget {
             if (remaining as f64) < available {
                 state.tokens = remaining as f64;
                 state.refilled_at = state.refilled_at.max(now);
+            }
+            // HubSpot counts more in its window than we granted (another client of the same
+            // app): as many grants as it counts, so the window leaves it that many.
+            state.prune(&shape, at);
+            let counted = shape.max.saturating_sub(remaining) as usize;
+            while state.grants.len() < counted {
+                state.grants.push_back(at);
             }
         }
     }
@@ -162,6 +203,55 @@ mod tests {
             );
         }
         assert!(grants.len() >= 70, "throughput too low: {}", grants.len());
+    }
+
+    #[test]
+    fn a_long_push_runs_at_the_windows_rate_and_never_over_the_limit() {
+        // HubSpot's 100 per 10 s for 100 simulated seconds, a caller asking every millisecond.
+        let budget = budget(100, 10_000);
+        let start = Instant::now();
+        let mut grants = Vec::new();
+        for ms in 0..100_000u64 {
+            let now = start + Duration::from_millis(ms);
+            while budget.take_at(Bucket::Default, now) == Admission::Granted {
+                grants.push(ms);
+            }
+        }
+        for (i, first) in grants.iter().enumerate() {
+            let in_window = grants[i..]
+                .iter()
+                .take_while(|t| **t < first + 10_000)
+                .count();
+            assert!(
+                in_window <= 100,
+                "{in_window} grants in 10 s from {first} ms"
+            );
+        }
+        // 97.8% of the ceiling's 1,000 in 100 s (a token bucket alone: 96%).
+        assert!(grants.len() >= 975, "throughput too low: {}", grants.len());
+    }
+
+    #[test]
+    fn fewer_remaining_at_hubspot_fills_the_window_as_hubspot_counts_it() {
+        let budget = budget(10, 1000);
+        let start = Instant::now();
+        budget.observe_at(
+            Bucket::Default,
+            &RateLimitObservation {
+                status: 200,
+                remaining: Some(0),
+                ..Default::default()
+            },
+            start,
+        );
+        // HubSpot counts ten in its window: nothing until they leave it (1,040 ms).
+        let soon = start + Duration::from_millis(500);
+        assert_eq!(
+            budget.take_at(Bucket::Default, soon),
+            Admission::Wait(Duration::from_millis(540))
+        );
+        let later = start + Duration::from_millis(1040);
+        assert_eq!(budget.take_at(Bucket::Default, later), Admission::Granted);
     }
 
     #[test]

@@ -127,36 +127,46 @@ fn jittered_wait(wait: Duration) -> Duration {
     wait + Duration::from_millis(rand::rng().random_range(0..=spread))
 }
 
-/// A bucket's size and refill rate, derived from a limit of `max` requests per `interval`.
+/// A bucket's shape, derived from a limit of `max` requests per `interval`: a token bucket
+/// that paces requests, and a log of the grants that keeps any window of HubSpot's interval
+/// at or under `max`.
 ///
-/// A token bucket of size B refilling at r admits up to B + r·I requests in any window of
-/// length I. HubSpot counts a rolling window, so B + r·I must stay at or under `max`: the
-/// bucket holds a fiftieth of the limit as burst (at least one) and refills the rest over the
-/// interval plus a margin (2% + 20 ms) for clock and network jitter between our grant and
-/// HubSpot's count. A small burst keeps the steady rate near the limit (about 96% of it for 100
-/// per 10 s), which is what a long push (a backfill, a reconciliation) runs at; a larger burst
-/// would only help short ones and cost every long one. Two tokens rather than one, because a
+/// HubSpot counts a rolling window. A token bucket alone (burst B, refill r) admits up to
+/// B + r·I in a window of length I, so it must refill at (max − B) / I or slower: with a burst
+/// of two that is 96% of the limit, which is what a long push (a backfill, a reconciliation)
+/// ran at. The log of grants makes the window exact instead: no `max + 1` grants ever fall
+/// within `window` (HubSpot's interval plus a margin of 2% + 20 ms for clock and network
+/// jitter between our grant and HubSpot's count), so the bucket refills at the window's own
+/// rate, max / window (97.8% of the limit for 100 per 10 s). The bucket holds a fiftieth of the
+/// limit as burst (at least one), so requests stay paced rather than bunched: a short push
+/// leaves room for interactive calls. Two tokens rather than one for 100 per 10 s, because a
 /// waiter comes back a little late (jitter) and a bucket of one would drop what refilled
-/// meanwhile: a burst of one measured 85% of the ceiling, five 94%, two 96%.
+/// meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BucketShape {
     /// Tokens the bucket holds at most (the burst).
     pub capacity: u32,
     pub refill_per_ms: f64,
+    /// HubSpot's interval.
     pub interval: Duration,
+    /// Grants allowed in any `window`.
+    pub max: u32,
+    /// The interval plus the margin: the span the log of grants covers.
+    pub window: Duration,
 }
 
 impl BucketShape {
     pub fn for_limit(max: u32, interval: Duration) -> Self {
         let max = max.max(1);
         let capacity = (max / 50).max(1);
-        let refilled_per_window = (max - capacity).max(1) as f64;
         let interval_ms = interval.as_millis().max(1) as f64;
-        let spread_ms = interval_ms * 1.02 + 20.0;
+        let window_ms = interval_ms * 1.02 + 20.0;
         Self {
             capacity,
-            refill_per_ms: refilled_per_window / spread_ms,
+            refill_per_ms: max as f64 / window_ms,
             interval,
+            max,
+            window: Duration::from_secs_f64(window_ms / 1000.0),
         }
     }
 
@@ -180,6 +190,18 @@ impl BucketShape {
         }
         Duration::from_secs_f64(((1.0 - tokens) / self.refill_per_ms).max(0.0) / 1000.0)
     }
+
+    /// With `grants` (times since a common origin, ascending, older ones dropped by the
+    /// caller) inside the window ending at `now`: how long until one more may be granted.
+    pub fn window_wait(&self, grants: &[Duration], now: Duration) -> Duration {
+        let live = grants.len();
+        let max = self.max as usize;
+        if live < max {
+            return Duration::ZERO;
+        }
+        // The grant whose leaving the window makes room for one more.
+        (grants[live - max] + self.window).saturating_sub(now)
+    }
 }
 
 #[cfg(test)]
@@ -188,7 +210,7 @@ mod tests {
     use http::HeaderValue;
 
     #[test]
-    fn shapes_never_admit_more_than_the_limit_in_any_window() {
+    fn shapes_refill_at_the_windows_rate_within_the_limit() {
         for (max, interval_ms) in [
             (1u32, 1000u64),
             (5, 1000),
@@ -199,14 +221,16 @@ mod tests {
         ] {
             let interval = Duration::from_millis(interval_ms);
             let shape = BucketShape::for_limit(max, interval);
-            let bound = shape.capacity as f64 + shape.refill_per_ms * interval_ms as f64;
+            assert_eq!(shape.max, max);
+            assert!(shape.window > interval, "a margin over HubSpot's interval");
+            let per_window = shape.refill_per_ms * shape.window.as_millis() as f64;
             assert!(
-                bound.floor() <= max as f64,
-                "max {max}: bucket admits {bound} per window"
+                (per_window - max as f64).abs() < 0.01,
+                "max {max}: {per_window}"
             );
             assert!(
-                bound >= max as f64 * 0.7 || max < 5,
-                "max {max}: too conservative ({bound})"
+                shape.refill_per_ms * interval_ms as f64 >= max as f64 * 0.96,
+                "max {max}: too slow"
             );
         }
     }
@@ -217,15 +241,32 @@ mod tests {
         assert_eq!(shape.capacity, 2);
         let after_a_tenth = shape.refilled(0.0, Duration::from_millis(100));
         assert!(
-            (after_a_tenth - 98.0 / 102.2).abs() < 1e-9,
+            (after_a_tenth - 100.0 / 102.2).abs() < 1e-9,
             "{after_a_tenth}"
         );
         assert_eq!(shape.refilled(1.5, Duration::from_secs(60)), 2.0);
         assert_eq!(shape.wait_for_one(1.0), Duration::ZERO);
         let wait = shape.wait_for_one(0.0);
         assert!(
-            wait > Duration::from_millis(103) && wait < Duration::from_millis(106),
+            wait > Duration::from_millis(101) && wait < Duration::from_millis(103),
             "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn the_window_makes_room_when_its_oldest_needed_grant_leaves() {
+        let shape = BucketShape::for_limit(3, Duration::from_secs(1));
+        assert_eq!(shape.window, Duration::from_millis(1040));
+        let ms = Duration::from_millis;
+        assert_eq!(shape.window_wait(&[ms(0), ms(10)], ms(20)), Duration::ZERO);
+        assert_eq!(
+            shape.window_wait(&[ms(0), ms(10), ms(500)], ms(600)),
+            ms(440)
+        );
+        // More grants than the limit (HubSpot said fewer remain): room once enough left.
+        assert_eq!(
+            shape.window_wait(&[ms(0), ms(10), ms(500), ms(600)], ms(700)),
+            ms(350)
         );
     }
 

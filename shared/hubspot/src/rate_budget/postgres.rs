@@ -18,44 +18,64 @@ INSERT INTO hubspot_rate_limit_budget (portal_id, bucket, capacity, interval_ms,
 VALUES ($1, $2, $3, $4, $3::float8)
 ON CONFLICT (portal_id, bucket) DO NOTHING";
 
-/// Locks the row, refills it by the time elapsed since `refilled_at`, takes a token when one
-/// is there and the bucket is not blocked, and returns the decision and the wait otherwise.
-/// `FOR UPDATE` in the first CTE makes concurrent callers queue on the row; each then sees the
-/// row as the previous caller left it. Time never runs backwards: `refilled_at` only grows.
+/// Locks the row, refills it by the time elapsed since `refilled_at`, drops the grants that
+/// left the window ($6 seconds), and takes a token when one is there, the window has room for
+/// one more grant ($7 at most) and the bucket is not blocked; returns the decision and the wait
+/// otherwise. `FOR UPDATE` in the first CTE makes concurrent callers queue on the row; each then
+/// sees the row as the previous caller left it. Time never runs backwards: `refilled_at` only
+/// grows.
 const TAKE_TOKEN: &str = "\
 WITH current_state AS (
-    SELECT portal_id, bucket, tokens, refilled_at, blocked_until, clock_timestamp() AS now_at
+    SELECT portal_id, bucket, tokens, refilled_at, blocked_until, grants, clock_timestamp() AS now_at
     FROM hubspot_rate_limit_budget
     WHERE portal_id = $1 AND bucket = $2
     FOR UPDATE
+), windowed AS (
+    SELECT c.*,
+           ARRAY(SELECT g FROM unnest(c.grants) AS g
+                 WHERE g > c.now_at - make_interval(secs => $6) ORDER BY g) AS live
+    FROM current_state AS c
 ), decided AS (
-    SELECT portal_id, bucket, now_at, blocked_until,
+    SELECT portal_id, bucket, now_at, blocked_until, live,
            GREATEST(refilled_at, now_at) AS refill_time,
            LEAST($3::float8, tokens + GREATEST(0, EXTRACT(EPOCH FROM (now_at - refilled_at))::float8 * 1000.0) * $5)
                AS available,
-           COALESCE(blocked_until > now_at, false) AS blocked
-    FROM current_state
+           COALESCE(blocked_until > now_at, false) AS blocked,
+           cardinality(live) >= $7 AS window_full
+    FROM windowed
+), granted AS (
+    SELECT d.*, (NOT d.blocked AND NOT d.window_full AND d.available >= 1) AS grant_now
+    FROM decided AS d
 )
 UPDATE hubspot_rate_limit_budget AS b
-SET tokens = CASE WHEN NOT d.blocked AND d.available >= 1 THEN d.available - 1 ELSE d.available END,
-    refilled_at = d.refill_time,
+SET tokens = CASE WHEN g.grant_now THEN g.available - 1 ELSE g.available END,
+    grants = CASE WHEN g.grant_now THEN g.live || g.now_at ELSE g.live END,
+    refilled_at = g.refill_time,
     capacity = $3,
     interval_ms = $4,
-    updated_at = d.now_at
-FROM decided AS d
-WHERE b.portal_id = d.portal_id AND b.bucket = d.bucket
-RETURNING (NOT d.blocked AND d.available >= 1) AS granted,
-          CASE WHEN d.blocked THEN EXTRACT(EPOCH FROM (d.blocked_until - d.now_at))::float8 * 1000.0
-               WHEN d.available >= 1 THEN 0::float8
-               ELSE (1 - d.available) / $5 END AS wait_ms";
+    updated_at = g.now_at
+FROM granted AS g
+WHERE b.portal_id = g.portal_id AND b.bucket = g.bucket
+RETURNING g.grant_now AS granted,
+          CASE WHEN g.blocked THEN EXTRACT(EPOCH FROM (g.blocked_until - g.now_at))::float8 * 1000.0
+               WHEN g.window_full THEN EXTRACT(EPOCH FROM (
+                   g.live[cardinality(g.live) - $7 + 1] + make_interval(secs => $6) - g.now_at))::float8 * 1000.0
+               WHEN g.available >= 1 THEN 0::float8
+               ELSE (1 - g.available) / $5 END AS wait_ms";
 
-/// HubSpot says fewer requests remain than our bucket holds: lower the bucket to that.
+/// HubSpot says fewer requests remain than our bucket holds: lower the bucket to that, and
+/// fill the window's log to as many grants as HubSpot counts ($5 − remaining; another client
+/// of the same app may have used them).
 const LOWER_TO_REMAINING: &str = "\
-UPDATE hubspot_rate_limit_budget
-SET tokens = $3, refilled_at = GREATEST(refilled_at, clock_timestamp()), updated_at = clock_timestamp()
-WHERE portal_id = $1 AND bucket = $2
-  AND LEAST(capacity::float8,
-            tokens + GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - refilled_at))::float8 * 1000.0) * $4) > $3";
+UPDATE hubspot_rate_limit_budget AS b
+SET tokens = $3, refilled_at = GREATEST(refilled_at, clock_timestamp()), updated_at = clock_timestamp(),
+    grants = w.live || array_fill(clock_timestamp(), ARRAY[GREATEST(0, $5 - $3::int - cardinality(w.live))])
+FROM (SELECT ARRAY(SELECT g FROM unnest(grants) AS g
+                   WHERE g > clock_timestamp() - make_interval(secs => $6) ORDER BY g) AS live
+      FROM hubspot_rate_limit_budget WHERE portal_id = $1 AND bucket = $2) AS w
+WHERE b.portal_id = $1 AND b.bucket = $2
+  AND LEAST(b.capacity::float8,
+            b.tokens + GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - b.refilled_at))::float8 * 1000.0) * $4) > $3";
 
 /// A 429: empty the bucket, block it for `$3` seconds (never shortening a longer block;
 /// creating the row if this bucket was never used) and record the event for counting.
@@ -123,12 +143,16 @@ impl PostgresRateBudget {
         let client = self.client().await?;
         let (capacity, interval_ms) = row_limits(&shape);
         let name = bucket.name();
-        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+        let window_secs = shape.window.as_secs_f64();
+        let max = i32::try_from(shape.max).unwrap_or(i32::MAX);
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 7] = [
             (&self.portal_id, Type::INT8),
             (&name, Type::TEXT),
             (&capacity, Type::INT4),
             (&interval_ms, Type::INT4),
             (&shape.refill_per_ms, Type::FLOAT8),
+            (&window_secs, Type::FLOAT8),
+            (&max, Type::INT4),
         ];
         // Usually the row exists: create it only when the first attempt finds none.
         for _ in 0..2 {
@@ -198,21 +222,19 @@ impl PostgresRateBudget {
             );
             return Ok(());
         }
-        if let Some(max) = observation.max {
-            let configured =
-                shape.capacity as f64 + shape.refill_per_ms * shape.interval.as_millis() as f64;
-            if (max as f64) < configured.floor() {
-                tracing::warn!(
-                    portal_id = self.portal_id,
-                    hubspot_max = max,
-                    "HubSpot grants fewer requests than configured"
-                );
-            }
+        if let Some(max) = observation.max.filter(|max| *max < shape.max) {
+            tracing::warn!(
+                portal_id = self.portal_id,
+                hubspot_max = max,
+                "HubSpot grants fewer requests than configured"
+            );
         }
         // The bucket never holds more than its capacity: a larger remaining changes nothing,
         // and skipping it saves a round trip on almost every answer.
         if let Some(remaining) = observation.remaining.filter(|r| *r < shape.capacity) {
             let remaining = remaining as f64;
+            let max = i32::try_from(shape.max).unwrap_or(i32::MAX);
+            let window_secs = shape.window.as_secs_f64();
             self.client()
                 .await?
                 .query_typed(
@@ -222,6 +244,8 @@ impl PostgresRateBudget {
                         (&name, Type::TEXT),
                         (&remaining, Type::FLOAT8),
                         (&shape.refill_per_ms, Type::FLOAT8),
+                        (&max, Type::INT4),
+                        (&window_secs, Type::FLOAT8),
                     ],
                 )
                 .await
