@@ -143,7 +143,10 @@ impl InProcessRateBudget {
             // HubSpot counts more in its window than we granted (another client of the same
             // app): as many grants as it counts, so the window leaves it that many.
             state.prune(&shape, at);
-            let counted = shape.max.saturating_sub(remaining) as usize;
+            let counted = observation
+                .max
+                .unwrap_or(shape.max)
+                .saturating_sub(remaining) as usize;
             while state.grants.len() < counted {
                 state.grants.push_back(at);
             }

@@ -64,8 +64,8 @@ RETURNING g.grant_now AS granted,
                ELSE (1 - g.available) / $5 END AS wait_ms";
 
 /// HubSpot says fewer requests remain than our bucket holds: lower the bucket to that, and
-/// fill the window's log to as many grants as HubSpot counts ($5 − remaining; another client
-/// of the same app may have used them).
+/// fill the window's log to as many grants as HubSpot counts (its limit $5 − remaining; another
+/// client of the same app may have used them).
 const LOWER_TO_REMAINING: &str = "\
 UPDATE hubspot_rate_limit_budget AS b
 SET tokens = $3, refilled_at = GREATEST(refilled_at, clock_timestamp()), updated_at = clock_timestamp(),
@@ -233,7 +233,8 @@ impl PostgresRateBudget {
         // and skipping it saves a round trip on almost every answer.
         if let Some(remaining) = observation.remaining.filter(|r| *r < shape.capacity) {
             let remaining = remaining as f64;
-            let max = i32::try_from(shape.max).unwrap_or(i32::MAX);
+            // HubSpot's own count: its limit (when it says) less what it has left.
+            let max = i32::try_from(observation.max.unwrap_or(shape.max)).unwrap_or(i32::MAX);
             let window_secs = shape.window.as_secs_f64();
             self.client()
                 .await?
