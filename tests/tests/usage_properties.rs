@@ -189,6 +189,21 @@ async fn a_figure_mapped_to_another_property_is_written_there_at_the_next_push()
     .await
     .unwrap();
     assert_eq!(off["property"]["enabled"], false);
+    // A token subject carrying a NUL is stored as any outside text, never a 500.
+    let odd = token_for("ops\u{0}bob", &["admin"]);
+    let body = json!({"hubspot_property": "warp_payment_status", "enabled": false});
+    let stored: Value = put(app, "payment_status", &body, &odd)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["property"]["updated_by"], "ops\u{FFFD}bob",
+        "{stored}"
+    );
+    let body = json!({"hubspot_property": "warp_payment_status", "enabled": true});
+    let back = put(app, "payment_status", &body, &ops).await;
+    assert_eq!(back.status(), 200);
     // Someone clears MRR in HubSpot: WARP no longer writes it.
     s.ui.update("companies", &company, json!({"warp_mrr": "7"}))
         .await;

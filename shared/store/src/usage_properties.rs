@@ -122,6 +122,9 @@ pub async fn save(
         }));
     }
     let figure_text = figure.as_str();
+    // A token's subject is outside text: stored as every other (a NUL replaced).
+    let changed_by = warp_domain::storable::storable(changed_by);
+    let changed_by: &str = &changed_by;
     let row = transaction
         .query_typed_one(
             "INSERT INTO usage_property_map (portal_id, figure, hubspot_property, enabled, updated_by) \

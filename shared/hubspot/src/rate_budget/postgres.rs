@@ -69,13 +69,12 @@ RETURNING g.grant_now AS granted,
 const LOWER_TO_REMAINING: &str = "\
 UPDATE hubspot_rate_limit_budget AS b
 SET tokens = $3, refilled_at = GREATEST(refilled_at, clock_timestamp()), updated_at = clock_timestamp(),
-    grants = w.live || array_fill(clock_timestamp(), ARRAY[GREATEST(0, $5 - $3::int - cardinality(w.live))])
-FROM (SELECT ARRAY(SELECT g FROM unnest(grants) AS g
-                   WHERE g > clock_timestamp() - make_interval(secs => $6) ORDER BY g) AS live
-      FROM hubspot_rate_limit_budget WHERE portal_id = $1 AND bucket = $2) AS w
-WHERE b.portal_id = $1 AND b.bucket = $2
-  AND LEAST(b.capacity::float8,
-            b.tokens + GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - b.refilled_at))::float8 * 1000.0) * $4) > $3";
+    grants = (SELECT live || array_fill(clock_timestamp(), ARRAY[GREATEST(0, $5 - $3::int - cardinality(live))])
+              FROM (SELECT ARRAY(SELECT g FROM unnest(b.grants) AS g
+                                 WHERE g > clock_timestamp() - make_interval(secs => $6) ORDER BY g) AS live) AS w)
+WHERE portal_id = $1 AND bucket = $2
+  AND LEAST(capacity::float8,
+            tokens + GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - refilled_at))::float8 * 1000.0) * $4) > $3";
 
 /// A 429: empty the bucket, block it for `$3` seconds (never shortening a longer block;
 /// creating the row if this bucket was never used) and record the event for counting.
