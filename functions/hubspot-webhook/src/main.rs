@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use warp_runtime::{Config, SecretsCache, telemetry};
+use warp_runtime::{Config, Function, SecretsCache, telemetry};
 use warp_sync::wiring;
 use warp_webhook::{InboundProcessor, WebhookConfig, WebhookState};
 
@@ -25,7 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     warp_runtime::install_crypto_provider();
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
-    let secrets = SecretsCache::for_config(&config).await;
+    let secrets = SecretsCache::for_function(&config, Function::HubSpotWebhook).await;
     let secret = secrets.resolve(&config.hubspot.webhook_secret).await?;
     // Inside Lambda WEBHOOK_PUBLIC_URL is required: the signature covers the URL HubSpot
     // called, and the Host header alone is the caller's to choose. Without it, init fails here.

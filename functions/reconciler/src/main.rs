@@ -7,7 +7,7 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use std::sync::Arc;
 use warp_reconcile::schedule::{self, JobError, JobSummary};
-use warp_runtime::{Config, SecretsCache, telemetry};
+use warp_runtime::{Config, Function, SecretsCache, telemetry};
 use warp_store::outbox::{NoopPublisher, OutboxPublisher};
 use warp_sync::queue::SqsPublisher;
 use warp_sync::wiring;
@@ -34,7 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     warp_runtime::metrics::use_namespace(&config.metrics_namespace);
-    let secrets = SecretsCache::for_config(&config).await;
+    let secrets = SecretsCache::for_function(&config, Function::Reconciler).await;
     let database = wiring::database(&config, &secrets).await?;
     let publisher: Arc<dyn OutboxPublisher> = match config.sqs_queue_url {
         Some(_) => {

@@ -6,7 +6,7 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::convert::Infallible;
-use warp_runtime::{Config, SecretsCache, telemetry};
+use warp_runtime::{Config, Function, SecretsCache, telemetry};
 use warp_sync::{queue, wiring};
 
 #[global_allocator]
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     warp_runtime::install_crypto_provider();
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
-    let secrets = SecretsCache::for_config(&config).await;
+    let secrets = SecretsCache::for_function(&config, Function::SyncWorker).await;
     let database = wiring::database(&config, &secrets).await?;
     let hubspot = wiring::hubspot_client(&config, &secrets, &database).await?;
     // Each row goes through its portal's worker: the home portal's and every customer's.

@@ -3,7 +3,7 @@
 # API (GET /2018-06-01/runtime/invocation/next), i.e. everything main() does before it can take
 # an invocation: configuration, Secrets Manager reads (moto), the first Postgres connection over
 # verified TLS, SDK clients. Host-built (x86_64, perf profile) binaries against a minimal Runtime
-# API stub on 127.0.0.1; median of INIT_RUNS (5) starts each. Not Lambda's own figures (no
+# API stub on 127.0.0.1; median of INIT_RUNS (11) starts each. Not Lambda's own figures (no
 # Firecracker, no network to AWS), but it shows what our code adds and catches regressions.
 # The baseline, timed the same way in the same run: a hello-world lambda_runtime bootstrap that
 # opens one verified-TLS Postgres connection (functions/sync-worker/examples/hello_bootstrap.rs);
@@ -28,7 +28,7 @@ db_url="postgres://postgres@localhost:${PGPORT_OVERRIDE:-5432}/warp_init_bench?s
 psql "$server" -qc "DROP DATABASE IF EXISTS warp_init_bench WITH (FORCE)" >/dev/null
 DATABASE_URL="$db_url" target/perf/warp migrate >/dev/null
 
-exec .venv/bin/python - "$out/init.json" "$db_url" "${INIT_RUNS:-5}" "${functions[@]}" hello_bootstrap <<'PY'
+exec .venv/bin/python - "$out/init.json" "$db_url" "${INIT_RUNS:-11}" "${functions[@]}" hello_bootstrap <<'PY'
 """Runs each function binary against a Runtime API stub and times its first poll."""
 import http.server, json, os, socket, statistics, subprocess, sys, threading, time
 

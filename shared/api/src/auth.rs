@@ -487,7 +487,7 @@ struct JwksState {
 
 impl JwksCache {
     fn new(url: String, ttl: Duration) -> Self {
-        let http = reqwest::Client::builder()
+        let http = warp_runtime::https::client_builder()
             .timeout(Duration::from_secs(5))
             .build()
             .ok();

@@ -126,7 +126,7 @@ pub async fn api_state(
 /// init, so the first request does not pay for it). Migrations are not run here: they go to
 /// the database endpoint, not through RDS Proxy.
 pub async fn lambda_router(config: &Config) -> Result<axum::Router, BootstrapError> {
-    let secrets = SecretsCache::for_config(config).await;
+    let secrets = SecretsCache::for_function(config, warp_runtime::Function::CustomerApi).await;
     // Password or IAM token, verified TLS; a failed first connect is not fatal (/health answers
     // 503 and the pool retries on the next request).
     let database = warp_sync::wiring::database(config, &secrets)

@@ -92,7 +92,7 @@ impl HubSpotClient {
         config: &HubSpotClientConfig,
         budget: Arc<dyn RateBudget>,
     ) -> Result<Self, HubSpotError> {
-        let http = reqwest::Client::builder()
+        let http = warp_runtime::https::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(60))

@@ -303,7 +303,44 @@ pub const DEFAULT_OAUTH_OPTIONAL_SCOPES: &str = "tickets";
 /// Only for local mode: a fixed HS256 secret so `make token` and `make dev` agree out of the box.
 pub const LOCAL_JWT_SECRET: &str = "warp-local-development-only-secret";
 
+/// The Lambda functions, by the secrets each reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    CustomerApi,
+    SyncWorker,
+    HubSpotWebhook,
+    Reconciler,
+}
+
 impl Config {
+    /// The secrets `function` reads, as template.yaml grants them: every function the
+    /// database's and the HubSpot app's, the webhook its signing secret, the API and the
+    /// reconciler the read-only token (the API an HS256 key too, when one is configured).
+    pub fn secrets_read_by(&self, function: Function) -> Vec<&SecretRef> {
+        let mut secrets: Vec<&SecretRef> =
+            [self.database.password.as_ref(), self.hubspot.token.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+        if let Some(oauth) = &self.hubspot.oauth {
+            secrets.extend([&oauth.client_secret, &oauth.token_keys]);
+        }
+        match function {
+            Function::CustomerApi => secrets.extend(
+                [
+                    self.hubspot.read_token.as_ref(),
+                    self.jwt.hs256_secret.as_ref(),
+                ]
+                .into_iter()
+                .flatten(),
+            ),
+            Function::Reconciler => secrets.extend(self.hubspot.read_token.as_ref()),
+            Function::HubSpotWebhook => secrets.push(&self.hubspot.webhook_secret),
+            Function::SyncWorker => {}
+        }
+        secrets
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -906,6 +943,34 @@ mod tests {
         assert!(c.jwt.hs256_secret.is_none());
         assert_eq!(c.database.pool_size, 1);
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn each_function_reads_the_secrets_template_yaml_grants_it() {
+        let c = lambda_database(&[
+            (
+                "DATABASE_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:d",
+            ),
+            (
+                "HUBSPOT_READ_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:r",
+            ),
+        ])
+        .unwrap();
+        let read_by = |function| -> Vec<String> {
+            c.secrets_read_by(function)
+                .into_iter()
+                .map(|secret| match secret {
+                    SecretRef::Arn(arn) => arn.rsplit(':').next().unwrap().to_owned(),
+                    SecretRef::Value(_) => "value".to_owned(),
+                })
+                .collect()
+        };
+        assert_eq!(read_by(Function::SyncWorker), ["d", "t"]);
+        assert_eq!(read_by(Function::HubSpotWebhook), ["d", "t", "w"]);
+        assert_eq!(read_by(Function::Reconciler), ["d", "t", "r"]);
+        assert_eq!(read_by(Function::CustomerApi), ["d", "t", "r"]);
     }
 
     fn lambda_database(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

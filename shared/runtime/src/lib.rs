@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod https;
 pub mod metrics;
 pub mod rds_auth;
 pub mod secrets;
@@ -10,7 +11,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Function};
 pub use secrets::{SecretRef, SecretsCache, SecretsError};
 
 /// Installs aws-lc-rs as the process's one rustls crypto provider (reqwest, the AWS SDK and the

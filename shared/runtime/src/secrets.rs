@@ -62,6 +62,7 @@ impl SecretsCache {
         let refs = [
             config.jwt.hs256_secret.as_ref(),
             config.hubspot.token.as_ref(),
+            config.hubspot.read_token.as_ref(),
             Some(&config.hubspot.webhook_secret),
             config.hubspot.oauth.as_ref().map(|o| &o.client_secret),
             config.hubspot.oauth.as_ref().map(|o| &o.token_keys),
@@ -79,6 +80,74 @@ impl SecretsCache {
             )
         } else {
             Self::values_only()
+        }
+    }
+
+    /// The cache a Lambda function needs, holding the secrets it reads already: they are read
+    /// together in one call ([`Self::prefetch`]), not one round trip each during its init.
+    pub async fn for_function(config: &crate::Config, function: crate::config::Function) -> Self {
+        let cache = Self::for_config(config).await;
+        cache.prefetch(&config.secrets_read_by(function)).await;
+        cache
+    }
+
+    /// Reads the ARNs among `secrets` that are not cached yet with BatchGetSecretValue (20 a
+    /// call). Best effort: a secret the call did not return (refused, missing, or the call
+    /// itself not allowed) is read on its own when resolved, which reports its error.
+    pub async fn prefetch(&self, secrets: &[&SecretRef]) {
+        let Some(client) = &self.client else {
+            return;
+        };
+        let mut entries = self.entries.lock().await;
+        let mut wanted: Vec<&str> = secrets
+            .iter()
+            .filter_map(|secret| match secret {
+                SecretRef::Arn(arn) => Some(arn.as_str()),
+                SecretRef::Value(_) => None,
+            })
+            .filter(|arn| {
+                entries
+                    .get(*arn)
+                    .is_none_or(|cached| cached.fetched_at.elapsed() >= self.ttl)
+            })
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // One secret is one call either way.
+        if wanted.len() < 2 {
+            return;
+        }
+        for ids in wanted.chunks(20) {
+            let answer = client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.iter().map(|id| (*id).to_owned()).collect()))
+                .send()
+                .await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(error) => {
+                    tracing::info!(
+                        error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&error),
+                        "secrets not read together; each is read on its own"
+                    );
+                    return;
+                }
+            };
+            for value in answer.secret_values() {
+                // Cached under the id the configuration used: its ARN or its name.
+                let asked = ids
+                    .iter()
+                    .find(|id| value.arn() == Some(**id) || value.name() == Some(**id));
+                if let (Some(asked), Some(string)) = (asked, value.secret_string()) {
+                    entries.insert(
+                        (*asked).to_owned(),
+                        Cached {
+                            value: SecretString::from(string.to_owned()),
+                            fetched_at: Instant::now(),
+                        },
+                    );
+                }
+            }
         }
     }
 

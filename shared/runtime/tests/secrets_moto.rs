@@ -67,3 +67,61 @@ async fn secrets_are_read_by_arn_cached_and_refreshed_after_the_ttl() {
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+#[tokio::test]
+async fn secrets_read_together_are_cached_and_one_that_cannot_be_read_is_reported_on_its_own() {
+    let moto = MotoServer::start().await;
+    let sdk = aws::sdk_config_for_endpoint(moto.url(), "us-east-1").await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let token = client
+        .create_secret()
+        .name("warp/token")
+        .secret_string("pat-first")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    client
+        .create_secret()
+        .name("warp/db")
+        .secret_string(r#"{"password":"db-first"}"#)
+        .send()
+        .await
+        .unwrap();
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone";
+    let (by_arn, by_name, gone) = (
+        SecretRef::Arn(token.clone()),
+        SecretRef::Arn("warp/db".into()),
+        SecretRef::Arn(missing.into()),
+    );
+
+    let cache = SecretsCache::new(client.clone(), Duration::from_secs(600));
+    cache.prefetch(&[&by_arn, &by_name, &gone]).await;
+    // Changed in AWS after the one call: the cache answers what that call read, under the id
+    // the configuration used (an ARN or a name).
+    for (id, value) in [
+        (token.as_str(), "pat-second"),
+        ("warp/db", r#"{"password":"db-second"}"#),
+    ] {
+        client
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        cache.resolve(&by_arn).await.unwrap().expose_secret(),
+        "pat-first"
+    );
+    assert_eq!(
+        cache.resolve(&by_name).await.unwrap().expose_secret(),
+        "db-first"
+    );
+    // The missing one was left out of the batch's answer: resolving it reads it and says why.
+    let err = cache.resolve(&gone).await.unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+}

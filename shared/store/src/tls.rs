@@ -19,7 +19,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
@@ -95,9 +95,7 @@ pub struct RustlsConnect {
 impl RustlsConnect {
     /// The connector `options` ask for; None for `sslmode=disable`.
     pub fn for_options(options: &TlsOptions) -> Result<Option<Self>, TlsError> {
-        let provider = CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let provider = default_provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
         let config = match options.mode {
@@ -116,31 +114,68 @@ impl RustlsConnect {
     }
 }
 
-fn root_store(root_cert: Option<&Path>) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    if let Some(path) = root_cert {
-        let root_cert = |message: String| TlsError::RootCert {
-            path: path.to_owned(),
-            message,
-        };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| root_cert(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| root_cert(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(root_cert("no certificate in the file".into()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| root_cert(e.to_string()))?;
-        }
-    } else {
-        // Unreadable entries in the system store are skipped: one bad file must not stop the rest.
+/// The system's trust roots, read once per process. Reading them is a bundle and a directory
+/// of a few hundred files to parse: at a cold start each client that read them for itself (the
+/// database, HubSpot, JWKS, OAuth) cost milliseconds before the first invocation.
+pub fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: LazyLock<Arc<RootCertStore>> = LazyLock::new(|| {
+        let mut roots = RootCertStore::empty();
+        // Unreadable entries are skipped: one bad file must not stop the rest.
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    }
+        Arc::new(roots)
+    });
+    Arc::clone(&ROOTS)
+}
+
+/// TLS for the process's HTTPS clients (HubSpot, JWKS, OAuth; reqwest's
+/// `tls_backend_preconfigured`): the [`system_roots`], offering HTTP/2 and HTTP/1.1 as
+/// reqwest's own configuration does.
+pub fn https_client_config() -> Result<ClientConfig, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(default_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(trusted_system_roots()?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The process's crypto provider (the binaries install aws-lc-rs), else aws-lc-rs.
+fn default_provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// The system roots, refused when there are none (nothing could be verified).
+fn trusted_system_roots() -> Result<Arc<RootCertStore>, TlsError> {
+    let roots = system_roots();
     if roots.is_empty() {
         return Err(TlsError::NoRoots);
     }
     Ok(roots)
+}
+
+/// The CAs of `root_cert` (a PEM file, as libpq's `sslrootcert`), else the system's.
+fn root_store(root_cert: Option<&Path>) -> Result<Arc<RootCertStore>, TlsError> {
+    let Some(path) = root_cert else {
+        return trusted_system_roots();
+    };
+    let root_cert = |message: String| TlsError::RootCert {
+        path: path.to_owned(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| root_cert(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| root_cert(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(root_cert("no certificate in the file".into()));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| root_cert(e.to_string()))?;
+    }
+    Ok(Arc::new(roots))
 }
 
 /// libpq's `sslmode=require`: the session is encrypted and the handshake signatures are

@@ -52,7 +52,7 @@ pub async fn oauth_app(
         return Ok(None);
     };
     let keyring = TokenKeyring::parse(&secrets.resolve(&settings.token_keys).await?)?;
-    let http = reqwest::Client::builder()
+    let http = warp_runtime::https::client_builder()
         .timeout(config.hubspot.timeout)
         .build()
         .map_err(|e| OAuthError::Misconfigured(format!("building the HTTP client: {e}")))?;
